@@ -1,0 +1,40 @@
+# Two commands for a fresh machine with only Python 3.11+ and make:
+#   make run    set everything up and serve the demo portal on http://127.0.0.1:$(PORT)
+#   make test   set everything up and run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export FLASK_APP := portal
+
+.PHONY: run test install translations lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+translations: install
+	$(BIN)/pybabel compile --use-fuzzy -q -d portal/translations 2>/dev/null || $(BIN)/pybabel compile -d portal/translations
+
+run: translations
+	mkdir -p instance
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo load --if-empty
+	PORT=$(PORT) BIN=$(BIN) ./scripts/serve
+
+test: translations
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: translations
+	$(BIN)/python bench/ledger_bench.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .hypothesis

@@ -1,0 +1,57 @@
+"""The Chifeng carbon-sink marketplace portal. ``create_app`` builds it; nothing happens at import."""
+
+from pathlib import Path
+
+from flask import Flask
+
+#: The repository root: static/, migrations/ and instance/ live beside the package.
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config=None):
+    """Build the application. ``config`` (a mapping) overrides defaults and the environment."""
+    app = Flask(__name__, static_folder=str(_ROOT / "static"), instance_path=str(_ROOT / "instance"))
+    from portal import config as config_module
+
+    config_module.load(app, config)
+
+    from portal import log
+
+    log.configure(app)
+
+    from portal.extensions import babel, csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from portal import models  # noqa: F401  (every model registered before the first query)
+    from portal.core import i18n
+
+    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=None)
+
+    from portal.core import database
+
+    database.configure(app)
+
+    from portal.catalog.views import bp as catalog_bp
+    from portal.core.views import bp as core_bp
+
+    app.register_blueprint(core_bp)
+    app.register_blueprint(catalog_bp)
+
+    from portal.core import errors, security
+
+    errors.register(app)
+    security.register(app)
+    i18n.register(app)
+
+    from portal import cli
+
+    cli.register(app)
+    return app
+
+
+def _migrations_dir():
+    return _ROOT / "migrations"

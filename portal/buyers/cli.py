@@ -1,0 +1,59 @@
+"""``flask orgs …`` and ``flask ledger deliver``."""
+
+import sys
+
+import click
+from flask.cli import AppGroup
+
+from portal.buyers import services
+from portal.buyers.models import Sector
+from portal.extensions import db
+from portal.ledger.errors import LedgerError
+
+orgs_cli = AppGroup("orgs", help="Buyer organisations.")
+
+
+def _fail(message: str):
+    db.session.rollback()
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@orgs_cli.command("create")
+@click.argument("name")
+@click.option("--uscc", required=True, help="Unified social credit code (18 characters).")
+@click.option("--sector", required=True, type=click.Choice([s.value for s in Sector]))
+@click.option("--name-en", default="")
+@click.option("--alliance", is_flag=True, help="Member of the Green Low-Carbon Enterprise Alliance.")
+@click.option("--ets", is_flag=True, help="National-ETS compliance entity.")
+@click.option("--approve", is_flag=True, help="Approve at once.")
+def create_org(name, uscc, sector, name_en, alliance, ets, approve):
+    """Create a buyer organisation."""
+    try:
+        org = services.create_organisation(
+            name_zh=name, name_en=name_en, uscc=uscc, sector=sector,
+            alliance_member=alliance, ets_entity=ets, approve=approve,
+        )
+    except services.OrganisationError as exc:
+        _fail(exc.message)
+    db.session.commit()
+    click.echo(f"organisation {org.uscc} {org.name_zh} ({org.status})")
+
+
+@click.command("deliver")
+@click.option("--org", "uscc", required=True, help="The buyer's unified social credit code.")
+@click.option("--quantity", required=True, type=int, help="Whole tonnes.")
+@click.option("--batch", "batch_codes", multiple=True, help="Take only from this batch (repeatable).")
+def deliver_command(uscc, quantity, batch_codes):
+    """Deliver credits from inventory to an organisation's holding (an offline sale)."""
+    try:
+        org = services.find_by_uscc(uscc)
+        movement = services.deliver_from_inventory(org, quantity, batch_codes=list(batch_codes) or None)
+    except services.OrganisationError as exc:
+        _fail(exc.message)
+    except LedgerError as exc:
+        _fail(exc.message)
+    db.session.commit()
+    click.echo(f"delivered {movement.quantity} t to {org.uscc} (movement {movement.id}):")
+    for moved in movement.ranges:
+        click.echo(f"  {moved.batch_code} serials {moved.serial_start}-{moved.serial_end} ({moved.quantity} t)")

@@ -1,0 +1,116 @@
+"""Where credits come from: county-level units, projects and the listing prices of batches."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.timeutil import UTCDateTime, utcnow
+
+
+class Standard(StrEnum):
+    CCER = "CCER"
+    VCS = "VCS"
+
+
+class ProjectType(StrEnum):
+    FORESTRY = "forestry"
+    GRASSLAND = "grassland"
+    WETLAND = "wetland"
+    CROPLAND = "cropland"
+    MANURE = "manure"
+
+
+class ProjectStatus(StrEnum):
+    REGISTERED = "registered"
+    ISSUING = "issuing"
+    SUSPENDED = "suspended"
+    CLOSED = "closed"
+
+
+def _in(column: str, enum) -> str:
+    return f"{column} IN ({', '.join(repr(m.value) for m in enum)})"
+
+
+class Region(db.Model):
+    """One of Chifeng's 12 county-level units (旗县区), which shares in the proceeds."""
+
+    __tablename__ = "regions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Stable slug from the pinyin, used in URLs and filters (``aohan``).
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(32))
+    name_en: Mapped[str] = mapped_column(String(64))
+    pinyin: Mapped[str] = mapped_column(String(64))
+    #: district (区), county (县) or banner (旗).
+    kind: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (CheckConstraint("kind IN ('district', 'county', 'banner')", name="kind"),)
+
+    def __repr__(self):
+        return f"<Region {self.code}>"
+
+
+class Project(db.Model):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    description_zh: Mapped[str] = mapped_column(Text, default="")
+    description_en: Mapped[str] = mapped_column(Text, default="")
+    standard: Mapped[str] = mapped_column(String(8))
+    #: e.g. CCER-14-001-V01, VM0042, VM0032, AMS-III.D.
+    methodology: Mapped[str] = mapped_column(String(40))
+    type: Mapped[str] = mapped_column(String(16))
+    region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
+    area_ha: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    crediting_start: Mapped[date]
+    crediting_end: Mapped[date]
+    status: Mapped[str] = mapped_column(String(16), default=ProjectStatus.REGISTERED)
+    validation_body: Mapped[str] = mapped_column(String(200), default="")
+    verification_body: Mapped[str] = mapped_column(String(200), default="")
+    #: The registry's identifier (CCER registry or Verra project id).
+    registry_id: Mapped[str] = mapped_column(String(64), default="")
+    #: Project boundary as a GeoJSON geometry (Polygon / MultiPolygon, WGS84).
+    boundary_geojson: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    region: Mapped[Region] = relationship(lazy="joined")
+
+    __table_args__ = (
+        CheckConstraint(_in("standard", Standard), name="standard"),
+        CheckConstraint(_in("type", ProjectType), name="type"),
+        CheckConstraint(_in("status", ProjectStatus), name="status"),
+        CheckConstraint("area_ha > 0", name="area_positive"),
+        CheckConstraint("crediting_start < crediting_end", name="crediting_period"),
+    )
+
+    def __repr__(self):
+        return f"<Project {self.code}>"
+
+
+class Listing(db.Model):
+    """The price at which a batch is offered. Available quantity always comes from the ledger."""
+
+    __tablename__ = "listings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), unique=True)
+    #: Yuan per tonne, exact.
+    price_per_t: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    is_active: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    batch: Mapped["Batch"] = relationship(back_populates="listing")  # noqa: F821
+
+    __table_args__ = (
+        CheckConstraint("price_per_t > 0", name="price_positive"),
+        CheckConstraint("currency = 'CNY'", name="currency"),
+    )

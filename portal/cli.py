@@ -1,0 +1,12 @@
+"""Registers each domain's click group on the app."""
+
+
+def register(app):
+    from portal.buyers.cli import deliver_command, orgs_cli
+    from portal.demo.cli import demo_cli
+    from portal.ledger.cli import ledger_cli
+
+    # `ledger deliver` needs to know organisations; the ledger package itself must not.
+    ledger_cli.add_command(deliver_command)
+    for group in (ledger_cli, orgs_cli, demo_cli):
+        app.cli.add_command(group)

@@ -1,0 +1,62 @@
+"""Configuration defaults. ``PORTAL_*`` environment variables override them (see API.md)."""
+
+import os
+import secrets
+from pathlib import Path
+
+DEFAULTS = {
+    "BASE_URL": "http://127.0.0.1:8000",
+    "LOG_FORMAT": "json",  # or "text"
+    "LOG_LEVEL": "INFO",
+    "BABEL_DEFAULT_LOCALE": "zh_CN",
+    "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+    "LANGUAGES": {"zh": "zh_CN", "en": "en"},
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "CATALOG_PER_PAGE": 20,
+}
+
+#: Environment variables that keep their own names (Stripe's conventional ones).
+PLAIN_ENV = ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET")
+
+
+def load(app, overrides=None):
+    """Fill ``app.config``: defaults, then the environment, then ``overrides`` (tests)."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("PORTAL")
+    for name in PLAIN_ENV:
+        if name in os.environ:
+            app.config[name] = os.environ[name]
+    if overrides:
+        app.config.update(overrides)
+
+    instance = Path(app.instance_path)
+    url = app.config.get("DATABASE_URL") or f"sqlite:///{instance / 'portal.db'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    if url_is_sqlite(app.config["SQLALCHEMY_DATABASE_URI"]):
+        instance.mkdir(parents=True, exist_ok=True)
+        # A writer waits for the lock instead of failing at once.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(instance / "secret-key")
+    if not app.config.get("DEBUG") and not app.config.get("TESTING"):
+        app.config.setdefault("SESSION_COOKIE_SECURE", app.config["BASE_URL"].startswith("https://"))
+
+
+def url_is_sqlite(url: str) -> bool:
+    return str(url).startswith("sqlite")
+
+
+def _instance_secret(path: Path) -> str:
+    """Read the session key from the instance folder, creating it (mode 600) on first run."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key

@@ -1,0 +1,47 @@
+"""Error pages (HTML) and error bodies (JSON for /api/)."""
+
+import logging
+
+from flask import jsonify, render_template, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def _messages():
+    return {
+        400: _("The request could not be understood."),
+        403: _("You do not have permission to see this page."),
+        404: _("The page you asked for does not exist."),
+        405: _("This method is not allowed here."),
+        409: _("The request conflicts with the current state."),
+        413: _("The request is too large."),
+        429: _("Too many requests. Please wait a moment and try again."),
+        500: _("Something went wrong on our side. The error has been logged."),
+    }
+
+
+def error_response(status: int, code: str, message: str):
+    if _wants_json():
+        return jsonify(error={"code": code, "message": message}), status
+    return render_template("errors/error.html", status=status, message=message), status
+
+
+def register(app):
+    @app.errorhandler(HTTPException)
+    def handle_http(exc: HTTPException):
+        status = exc.code or 500
+        message = _messages().get(status) or exc.description
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(status, code, message)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        status = InternalServerError.code
+        return error_response(status, "internal_error", _messages()[status])

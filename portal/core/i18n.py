@@ -1,0 +1,42 @@
+"""Language choice (Chinese by default, English on request) and locale-aware formatting."""
+
+from decimal import Decimal
+
+from flask import current_app, has_request_context, request, session
+from flask_babel import format_currency, get_locale
+
+
+def select_locale():
+    languages = current_app.config["LANGUAGES"]
+    if not has_request_context():  # CLI commands and background work
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    asked = request.args.get("lang")
+    if asked in languages:
+        session["lang"] = asked
+        return languages[asked]
+    remembered = session.get("lang")
+    if remembered in languages:
+        return languages[remembered]
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def current_language() -> str:
+    """The short code (``zh`` or ``en``) of the language in use."""
+    return "en" if str(get_locale()).startswith("en") else "zh"
+
+
+def localized(obj, field: str) -> str:
+    """``obj.<field>_zh`` or ``obj.<field>_en`` by the current language, falling back to Chinese."""
+    value = getattr(obj, f"{field}_{current_language()}", None)
+    return value or getattr(obj, f"{field}_zh")
+
+
+def yuan(amount) -> str:
+    """Money in yuan for the current locale: ¥68.00 in Chinese, CN¥68.00 in English."""
+    return format_currency(Decimal(amount), "CNY")
+
+
+def register(app):
+    app.jinja_env.filters["yuan"] = yuan
+    app.jinja_env.globals["localized"] = localized
+    app.jinja_env.globals["current_language"] = current_language

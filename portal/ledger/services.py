@@ -1,0 +1,371 @@
+"""The only code that moves credits.
+
+Every public function runs inside the caller's transaction and only flushes; the request (or
+CLI command) commits once. A refused movement raises a :class:`~portal.ledger.errors.LedgerError`
+before anything is written, so a rollback is never needed to undo half a movement.
+
+Locking: a movement locks the destination account (when it has a capacity) and then each batch
+it reads, one by one in the global allocation order (oldest vintage first, then id). Every
+movement takes its locks in that same order, so concurrent movements cannot deadlock, and
+nobody reads a batch's blocks without holding the batch: under any number of concurrent
+buyers the last tonne goes once. On SQLite every transaction starts with ``BEGIN IMMEDIATE``
+(see ``portal.core.database``), which serialises writers.
+"""
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import exists, func, select, tuple_
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db
+from portal.ledger.errors import (
+    CapacityExceeded,
+    InsufficientCredits,
+    InvalidMovement,
+    InvalidQuantity,
+    TerminalAccount,
+    UnknownAccount,
+    UnknownBatch,
+)
+from portal.ledger.models import (
+    OWNED_KINDS,
+    SYSTEM_KINDS,
+    TERMINAL_KINDS,
+    Account,
+    AccountKind,
+    Batch,
+    Block,
+    EntryKind,
+    LedgerEntry,
+)
+
+log = logging.getLogger(__name__)
+
+#: How many candidate batches one query fetches while allocating.
+_CANDIDATE_CHUNK = 64
+
+#: The stated allocation rule: oldest vintage first, then the earlier-recorded batch.
+ALLOCATION_ORDER = (Batch.vintage_start, Batch.vintage_end, Batch.id)
+
+
+@dataclass(frozen=True)
+class MovedRange:
+    batch_id: int
+    batch_code: str
+    serial_start: int
+    serial_end: int
+
+    @property
+    def quantity(self) -> int:
+        return self.serial_end - self.serial_start + 1
+
+
+@dataclass
+class Movement:
+    id: str
+    kind: EntryKind
+    source: Account | None
+    destination: Account
+    ranges: list[MovedRange] = field(default_factory=list)
+
+    @property
+    def quantity(self) -> int:
+        return sum(r.quantity for r in self.ranges)
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+def system_account(kind: AccountKind) -> Account:
+    """The single inventory, buffer, retired or cancelled account (created on first use)."""
+    if kind not in SYSTEM_KINDS:
+        raise ValueError(f"{kind} is not a system account kind")
+    return _get_or_create(kind, "", None)
+
+
+def open_account(kind: AccountKind, ref: str, capacity: int | None = None) -> Account:
+    """The hold, reserve or holding account for ``ref``, opened if it does not exist yet.
+
+    A hold or reserve is given the capacity it was opened for and can never contain more.
+    """
+    if kind not in OWNED_KINDS:
+        raise ValueError(f"{kind} is not an owned account kind")
+    if not ref or len(ref) > 64:
+        raise ValueError("an owned account needs a reference of 1 to 64 characters")
+    if capacity is not None:
+        _check_quantity(capacity)
+    return _get_or_create(kind, ref, capacity)
+
+
+def find_account(kind: AccountKind, ref: str = "") -> Account:
+    account = db.session.scalar(select(Account).filter_by(kind=kind, ref=ref))
+    if account is None:
+        raise UnknownAccount(account=f"{kind}:{ref}" if ref else str(kind))
+    return account
+
+
+def _get_or_create(kind: AccountKind, ref: str, capacity: int | None) -> Account:
+    account = db.session.scalar(select(Account).filter_by(kind=kind, ref=ref))
+    if account is not None:
+        return account
+    try:
+        # A concurrent request may create the same account: the unique constraint decides,
+        # and the savepoint keeps the loser's transaction usable.
+        with db.session.begin_nested():
+            account = Account(kind=kind, ref=ref, capacity=capacity)
+            db.session.add(account)
+    except IntegrityError:
+        account = db.session.scalar(select(Account).filter_by(kind=kind, ref=ref))
+    return account
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+_QUANTITY = Block.serial_end - Block.serial_start + 1
+
+
+def balance(account: Account, batch: Batch | None = None) -> int:
+    query = select(func.coalesce(func.sum(_QUANTITY), 0)).where(Block.account_id == account.id)
+    if batch is not None:
+        query = query.where(Block.batch_id == batch.id)
+    return int(db.session.scalar(query))
+
+
+def balances_by_batch(account: Account, batch_ids: Sequence[int] | None = None) -> dict[int, int]:
+    """``{batch_id: tonnes}`` of what ``account`` holds, for the given batches or all."""
+    query = (
+        select(Block.batch_id, func.sum(_QUANTITY))
+        .where(Block.account_id == account.id)
+        .group_by(Block.batch_id)
+    )
+    if batch_ids is not None:
+        query = query.where(Block.batch_id.in_(batch_ids))
+    return {batch_id: int(total) for batch_id, total in db.session.execute(query)}
+
+
+def blocks_of(account: Account) -> list[Block]:
+    """The account's blocks in allocation order."""
+    query = (
+        select(Block)
+        .join(Batch, Block.batch_id == Batch.id)
+        .where(Block.account_id == account.id)
+        .order_by(*ALLOCATION_ORDER, Block.serial_start)
+    )
+    return list(db.session.scalars(query))
+
+
+# --- movements -------------------------------------------------------------------------------
+
+
+def issue_batch(batch: Batch, *, buffer_quantity: int = 0, reference: str = "", actor: str = "") -> Movement:
+    """Bring a newly recorded batch into the ledger: serials 1..quantity into inventory, the
+    last ``buffer_quantity`` of them into the buffer."""
+    _check_quantity(batch.quantity)
+    if type(buffer_quantity) is not int or buffer_quantity < 0 or buffer_quantity >= batch.quantity:
+        raise InvalidMovement(reason="buffer_too_large", buffer=buffer_quantity, quantity=batch.quantity)
+    if batch.id is None:
+        db.session.add(batch)
+        db.session.flush()
+    _lock_batch(batch.id)
+    already = db.session.scalar(select(exists().where(LedgerEntry.batch_id == batch.id))) or db.session.scalar(
+        select(exists().where(Block.batch_id == batch.id))
+    )
+    if already:
+        raise InvalidMovement(reason="already_issued", batch=batch.code)
+
+    batch.buffer_quantity = buffer_quantity
+    movement = Movement(uuid.uuid4().hex, EntryKind.ISSUE, None, system_account(AccountKind.INVENTORY))
+    for_sale = batch.quantity - buffer_quantity
+    pieces = [(system_account(AccountKind.INVENTORY), 1, for_sale)]
+    if buffer_quantity:
+        pieces.append((system_account(AccountKind.BUFFER), for_sale + 1, batch.quantity))
+    for account, start, end in pieces:
+        db.session.add(Block(batch_id=batch.id, account_id=account.id, serial_start=start, serial_end=end))
+        db.session.add(_entry(movement, EntryKind.ISSUE, batch.id, start, end, None, account, reference, actor))
+        movement.ranges.append(MovedRange(batch.id, batch.code, start, end))
+    db.session.flush()
+    log.info("issued batch %s: %s t (%s t to buffer)", batch.code, batch.quantity, buffer_quantity)
+    return movement
+
+
+def transfer(
+    quantity: int,
+    *,
+    source: Account,
+    destination: Account,
+    batch_codes: Sequence[str] | None = None,
+    reference: str = "",
+    actor: str = "",
+) -> Movement:
+    """Move ``quantity`` tonnes from ``source`` to ``destination`` (neither terminal).
+
+    Credits are taken oldest vintage first, lowest serials first, from the batches named in
+    ``batch_codes`` or from any batch; the last block taken is split.
+    """
+    if destination.kind in TERMINAL_KINDS:
+        raise InvalidMovement(reason="use_retire", account=str(destination))
+    return _move(EntryKind.TRANSFER, quantity, source, destination, batch_codes, reference, actor)
+
+
+def retire(
+    quantity: int,
+    *,
+    source: Account,
+    batch_codes: Sequence[str] | None = None,
+    reference: str = "",
+    actor: str = "",
+) -> Movement:
+    """Retire ``quantity`` tonnes from ``source``: final, each serial at most once."""
+    return _move(
+        EntryKind.RETIRE, quantity, source, system_account(AccountKind.RETIRED), batch_codes, reference, actor
+    )
+
+
+def cancel(
+    quantity: int,
+    *,
+    source: Account,
+    batch_codes: Sequence[str] | None = None,
+    reference: str = "",
+    actor: str = "",
+) -> Movement:
+    """Cancel ``quantity`` tonnes (registry cancellation or reversal): final, never sold."""
+    return _move(
+        EntryKind.CANCEL, quantity, source, system_account(AccountKind.CANCELLED), batch_codes, reference, actor
+    )
+
+
+def _move(kind, quantity, source, destination, batch_codes, reference, actor) -> Movement:
+    _check_quantity(quantity)
+    if source.kind in TERMINAL_KINDS:
+        raise TerminalAccount(account=str(source))
+    if source.id == destination.id:
+        raise InvalidMovement(reason="same_account", account=str(source))
+    batch_ids = _resolve_batches(batch_codes) if batch_codes is not None else None
+
+    if destination.capacity is not None:
+        db.session.execute(select(Account.id).where(Account.id == destination.id).with_for_update())
+        held = balance(destination)
+        if held + quantity > destination.capacity:
+            raise CapacityExceeded(
+                account=str(destination), capacity=destination.capacity, balance=held, requested=quantity
+            )
+
+    plan = _plan(quantity, source, batch_ids)
+    movement = Movement(uuid.uuid4().hex, kind, source, destination)
+    for block, take in plan:
+        if take < block.quantity:
+            remainder = Block(
+                batch_id=block.batch_id,
+                account_id=source.id,
+                serial_start=block.serial_start + take,
+                serial_end=block.serial_end,
+            )
+            db.session.add(remainder)
+            block.serial_end = block.serial_start + take - 1
+        block.account_id = destination.id
+        db.session.add(
+            _entry(movement, kind, block.batch_id, block.serial_start, block.serial_end, source, destination,
+                   reference, actor)
+        )
+        movement.ranges.append(MovedRange(block.batch_id, block.batch.code, block.serial_start, block.serial_end))
+        db.session.flush()
+        _merge_neighbours(block)
+    log.info(
+        "%s %s t from %s to %s (%s, ref %s)", kind, quantity, source, destination, movement.id, reference or "-"
+    )
+    return movement
+
+
+def _plan(quantity: int, source: Account, batch_ids: list[int] | None) -> list[tuple[Block, int]]:
+    """Lock batches in allocation order and choose the blocks to take, without writing."""
+    plan: list[tuple[Block, int]] = []
+    remaining = quantity
+    after = None
+    while remaining > 0:
+        candidates = _candidate_batches(source, batch_ids, after)
+        if not candidates:
+            break
+        for batch_id, *key in candidates:
+            after = (*key, batch_id)
+            _lock_batch(batch_id)
+            blocks = db.session.scalars(
+                select(Block)
+                .where(Block.batch_id == batch_id, Block.account_id == source.id)
+                .order_by(Block.serial_start)
+                .execution_options(populate_existing=True)
+            )
+            for block in blocks:
+                take = min(remaining, block.quantity)
+                plan.append((block, take))
+                remaining -= take
+                if remaining == 0:
+                    return plan
+    raise InsufficientCredits(account=str(source), available=quantity - remaining, requested=quantity)
+
+
+def _candidate_batches(source: Account, batch_ids, after):
+    query = (
+        select(Batch.id, Batch.vintage_start, Batch.vintage_end)
+        .where(exists().where(Block.batch_id == Batch.id, Block.account_id == source.id))
+        .order_by(*ALLOCATION_ORDER)
+        .limit(_CANDIDATE_CHUNK)
+    )
+    if batch_ids is not None:
+        query = query.where(Batch.id.in_(batch_ids))
+    if after is not None:
+        query = query.where(tuple_(*ALLOCATION_ORDER) > tuple_(*after))
+    return db.session.execute(query).all()
+
+
+def _lock_batch(batch_id: int) -> None:
+    db.session.execute(select(Batch.id).where(Batch.id == batch_id).with_for_update())
+
+
+def _merge_neighbours(block: Block) -> None:
+    """Join ``block`` with adjacent blocks of the same batch in the same account."""
+    same_place = (Block.batch_id == block.batch_id, Block.account_id == block.account_id)
+    left = db.session.scalar(select(Block).where(*same_place, Block.serial_end == block.serial_start - 1))
+    if left is not None:
+        left.serial_end = block.serial_end
+        db.session.delete(block)
+        block = left
+    right = db.session.scalar(select(Block).where(*same_place, Block.serial_start == block.serial_end + 1))
+    if right is not None:
+        block.serial_end = right.serial_end
+        db.session.delete(right)
+    if left is not None or right is not None:
+        db.session.flush()
+
+
+def _resolve_batches(codes: Sequence[str]) -> list[int]:
+    codes = list(dict.fromkeys(codes))
+    found = dict(db.session.execute(select(Batch.code, Batch.id).where(Batch.code.in_(codes))).all())
+    for code in codes:
+        if code not in found:
+            raise UnknownBatch(batch=code)
+    return list(found.values())
+
+
+def _check_quantity(quantity) -> None:
+    # bool is an int in Python; a quantity of True tonnes is not.
+    if type(quantity) is not int or quantity <= 0:
+        raise InvalidQuantity(value=quantity)
+
+
+def _entry(movement, kind, batch_id, start, end, source, destination, reference, actor) -> LedgerEntry:
+    return LedgerEntry(
+        movement_id=movement.id,
+        kind=kind,
+        batch_id=batch_id,
+        serial_start=start,
+        serial_end=end,
+        quantity=end - start + 1,
+        from_account_id=source.id if source is not None else None,
+        to_account_id=destination.id,
+        reference=reference[:120],
+        actor=actor[:120],
+    )
