@@ -8,7 +8,9 @@ Locking: a movement locks the destination account (when it has a capacity) and t
 it reads, one by one in the global allocation order (oldest vintage first, then id). Every
 movement takes its locks in that same order, so concurrent movements cannot deadlock, and
 nobody reads a batch's blocks without holding the batch: under any number of concurrent
-buyers the last tonne goes once. On SQLite every transaction starts with ``BEGIN IMMEDIATE``
+buyers the last tonne goes once. The locks are ``FOR NO KEY UPDATE``: they exclude each other
+but not the ``FOR KEY SHARE`` locks PostgreSQL's foreign-key checks take, so a transaction
+writing an entry that merely *references* a locked account never waits on its holder. On SQLite every transaction starts with ``BEGIN IMMEDIATE``
 (see ``portal.core.database``), which serialises writers.
 """
 
@@ -247,7 +249,7 @@ def _move(kind, quantity, source, destination, batch_codes, reference, actor) ->
     batch_ids = _resolve_batches(batch_codes) if batch_codes is not None else None
 
     if destination.capacity is not None:
-        db.session.execute(select(Account.id).where(Account.id == destination.id).with_for_update())
+        db.session.execute(select(Account.id).where(Account.id == destination.id).with_for_update(key_share=True))
         held = balance(destination)
         if held + quantity > destination.capacity:
             raise CapacityExceeded(
@@ -322,7 +324,7 @@ def _candidate_batches(source: Account, batch_ids, after):
 
 
 def _lock_batch(batch_id: int) -> None:
-    db.session.execute(select(Batch.id).where(Batch.id == batch_id).with_for_update())
+    db.session.execute(select(Batch.id).where(Batch.id == batch_id).with_for_update(key_share=True))
 
 
 def _merge_neighbours(block: Block) -> None:
