@@ -18,7 +18,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 translations: install
-	$(BIN)/pybabel compile --use-fuzzy -q -d portal/translations 2>/dev/null || $(BIN)/pybabel compile -d portal/translations
+	$(BIN)/pybabel compile --statistics -d portal/translations
 
 run: translations
 	mkdir -p instance

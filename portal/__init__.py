@@ -1,5 +1,6 @@
 """The Chifeng carbon-sink marketplace portal. ``create_app`` builds it; nothing happens at import."""
 
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -10,7 +11,8 @@ _ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config=None):
     """Build the application. ``config`` (a mapping) overrides defaults and the environment."""
-    app = Flask(__name__, static_folder=str(_ROOT / "static"), instance_path=str(_ROOT / "instance"))
+    instance = (config or {}).get("INSTANCE_PATH") or os.environ.get("PORTAL_INSTANCE_PATH") or _ROOT / "instance"
+    app = Flask(__name__, static_folder=str(_ROOT / "static"), instance_path=str(instance))
     from portal import config as config_module
 
     config_module.load(app, config)
@@ -19,12 +21,11 @@ def create_app(config=None):
 
     log.configure(app)
 
-    from portal.extensions import babel, csrf, db, login_manager, migrate
+    from portal.extensions import babel, csrf, db, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     csrf.init_app(app)
-    login_manager.init_app(app)
 
     from portal import models  # noqa: F401  (every model registered before the first query)
     from portal.core import i18n

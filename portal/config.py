@@ -8,9 +8,9 @@ DEFAULTS = {
     "BASE_URL": "http://127.0.0.1:8000",
     "LOG_FORMAT": "json",  # or "text"
     "LOG_LEVEL": "INFO",
-    "BABEL_DEFAULT_LOCALE": "zh_CN",
+    "BABEL_DEFAULT_LOCALE": "zh_Hans_CN",  # zh_CN, as Babel names it
     "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
-    "LANGUAGES": {"zh": "zh_CN", "en": "en"},
+    "LANGUAGES": {"zh": "zh_Hans_CN", "en": "en"},
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SQLALCHEMY_TRACK_MODIFICATIONS": False,

@@ -9,6 +9,8 @@ import os
 import shutil
 
 import pytest
+from flask import g, has_app_context
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
@@ -100,6 +102,21 @@ def any_app(request, tmp_path, sqlite_template):
     yield from _yield_app(app)
 
 
+class Client(FlaskClient):
+    """A test client whose requests do not inherit the test's cached locale.
+
+    Tests keep an app context pushed (for database access), and Flask reuses it for the
+    client's requests; in production every request has its own, so Flask-Babel's per-context
+    locale cache must be cleared here to behave the same.
+    """
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            g.pop("_flask_babel", None)
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app):
+    app.test_client_class = Client
     return app.test_client()

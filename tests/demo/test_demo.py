@@ -1,0 +1,55 @@
+"""The demo data set: realistic, deterministic, and a valid ledger."""
+
+from sqlalchemy import func, select
+
+from portal.catalog.models import Project, Region
+from portal.extensions import db
+from portal.ledger.models import Batch, Block
+from portal.ledger.verify import verify_ledger
+from tests.conftest import _sqlite_app
+
+
+def _snapshot():
+    return (
+        [tuple(r) for r in db.session.execute(select(Batch.code, Batch.quantity, Batch.buffer_quantity)
+                                              .order_by(Batch.code))],
+        [tuple(r) for r in db.session.execute(select(Block.batch_id, Block.serial_start, Block.serial_end,
+                                                     Block.account_id).order_by(Block.batch_id, Block.serial_start))],
+    )
+
+
+def test_demo_load_is_deterministic_and_verifies(app, tmp_path, sqlite_template):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["demo", "load"])
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(select(func.count()).select_from(Region)) == 12
+    assert db.session.scalar(select(func.count()).select_from(Batch)) == 100
+    types = set(db.session.scalars(select(Project.type)))
+    assert types == {"forestry", "grassland", "wetland", "cropland", "manure"}
+    vintages = {b.vintage_start.year for b in db.session.scalars(select(Batch))}
+    assert vintages == {2021, 2022, 2023, 2024, 2025}
+    report = verify_ledger()
+    assert report.ok and report.retired > 0
+    first = _snapshot()
+
+    again = runner.invoke(args=["demo", "load"])
+    assert again.exit_code != 0 and "not empty" in again.output
+    assert runner.invoke(args=["demo", "load", "--if-empty"]).exit_code == 0
+
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    other = _sqlite_app(other_dir, sqlite_template)
+    with other.app_context():
+        assert other.test_cli_runner().invoke(args=["demo", "load"]).exit_code == 0
+        assert _snapshot() == first
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_catalog_shows_demo_batches_with_ledger_availability(app, client):
+    app.test_cli_runner().invoke(args=["demo", "load"])
+    page = client.get("/?lang=en").get_data(as_text=True)
+    assert "100 batches listed" in page
+    assert "CN¥" in page
+    zh = client.get("/?lang=zh").get_data(as_text=True)
+    assert "¥" in zh and "敖汉旗" in zh or "克什克腾旗" in zh
