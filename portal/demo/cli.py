@@ -25,7 +25,7 @@ def load_command(scale, if_empty):
         raise click.ClickException("the database is not empty; demo data goes only into an empty one")
     started = time.perf_counter()
     # One log line per movement is right for production, noise for a bulk load.
-    logging.getLogger("portal.ledger").setLevel(logging.WARNING)
+    logging.getLogger("portal").setLevel(logging.WARNING)
 
     def progress(done, total):
         if total >= 10 and done % max(1, total // 10) == 0:

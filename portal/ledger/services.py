@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import exists, func, select, tuple_
+from sqlalchemy import delete, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
@@ -258,51 +258,60 @@ def _move(kind, quantity, source, destination, batch_codes, reference, actor) ->
 
     plan = _plan(quantity, source, batch_ids)
     movement = Movement(uuid.uuid4().hex, kind, source, destination)
-    for block, take in plan:
-        if take < block.quantity:
-            remainder = Block(
-                batch_id=block.batch_id,
-                account_id=source.id,
-                serial_start=block.serial_start + take,
-                serial_end=block.serial_end,
-            )
-            db.session.add(remainder)
-            block.serial_end = block.serial_start + take - 1
-        block.account_id = destination.id
-        db.session.add(
-            _entry(movement, kind, block.batch_id, block.serial_start, block.serial_end, source, destination,
-                   reference, actor)
-        )
-        movement.ranges.append(MovedRange(block.batch_id, block.batch.code, block.serial_start, block.serial_end))
-        db.session.flush()
-        _merge_neighbours(block)
+    entries = []
+    for take in plan:
+        start, end = take.serial_start, take.serial_start + take.quantity - 1
+        if end < take.serial_end:  # split: the rest of the block stays where it was
+            db.session.execute(insert(_BLOCKS).values(
+                batch_id=take.batch_id, account_id=source.id, serial_start=end + 1, serial_end=take.serial_end))
+        _place(take.block_id, take.batch_id, start, end, destination.id)
+        entries.append({
+            "movement_id": movement.id, "kind": kind, "batch_id": take.batch_id, "serial_start": start,
+            "serial_end": end, "quantity": end - start + 1, "from_account_id": source.id,
+            "to_account_id": destination.id, "reference": reference[:120], "actor": actor[:120],
+        })
+        movement.ranges.append(MovedRange(take.batch_id, take.batch_code, start, end))
+    db.session.execute(insert(LedgerEntry.__table__), entries)
+    _expire_loaded_blocks()
     log.info(
         "%s %s t from %s to %s (%s, ref %s)", kind, quantity, source, destination, movement.id, reference or "-"
     )
     return movement
 
 
-def _plan(quantity: int, source: Account, batch_ids: list[int] | None) -> list[tuple[Block, int]]:
+@dataclass(frozen=True)
+class _Take:
+    block_id: int
+    batch_id: int
+    batch_code: str
+    serial_start: int
+    serial_end: int
+    quantity: int  #: taken from the start of the block
+
+
+_BLOCKS = Block.__table__
+
+
+def _plan(quantity: int, source: Account, batch_ids: list[int] | None) -> list[_Take]:
     """Lock batches in allocation order and choose the blocks to take, without writing."""
-    plan: list[tuple[Block, int]] = []
+    plan: list[_Take] = []
     remaining = quantity
     after = None
     while remaining > 0:
         candidates = _candidate_batches(source, batch_ids, after)
         if not candidates:
             break
-        for batch_id, *key in candidates:
+        for batch_id, code, *key in candidates:
             after = (*key, batch_id)
             _lock_batch(batch_id)
-            blocks = db.session.scalars(
-                select(Block)
-                .where(Block.batch_id == batch_id, Block.account_id == source.id)
-                .order_by(Block.serial_start)
-                .execution_options(populate_existing=True)
+            blocks = db.session.execute(
+                select(_BLOCKS.c.id, _BLOCKS.c.serial_start, _BLOCKS.c.serial_end)
+                .where(_BLOCKS.c.batch_id == batch_id, _BLOCKS.c.account_id == source.id)
+                .order_by(_BLOCKS.c.serial_start)
             )
-            for block in blocks:
-                take = min(remaining, block.quantity)
-                plan.append((block, take))
+            for block_id, start, end in blocks:
+                take = min(remaining, end - start + 1)
+                plan.append(_Take(block_id, batch_id, code, start, end, take))
                 remaining -= take
                 if remaining == 0:
                     return plan
@@ -311,7 +320,7 @@ def _plan(quantity: int, source: Account, batch_ids: list[int] | None) -> list[t
 
 def _candidate_batches(source: Account, batch_ids, after):
     query = (
-        select(Batch.id, Batch.vintage_start, Batch.vintage_end)
+        select(Batch.id, Batch.code, Batch.vintage_start, Batch.vintage_end)
         .where(exists().where(Block.batch_id == Batch.id, Block.account_id == source.id))
         .order_by(*ALLOCATION_ORDER)
         .limit(_CANDIDATE_CHUNK)
@@ -327,20 +336,32 @@ def _lock_batch(batch_id: int) -> None:
     db.session.execute(select(Batch.id).where(Batch.id == batch_id).with_for_update(key_share=True))
 
 
-def _merge_neighbours(block: Block) -> None:
-    """Join ``block`` with adjacent blocks of the same batch in the same account."""
-    same_place = (Block.batch_id == block.batch_id, Block.account_id == block.account_id)
-    left = db.session.scalar(select(Block).where(*same_place, Block.serial_end == block.serial_start - 1))
-    if left is not None:
-        left.serial_end = block.serial_end
-        db.session.delete(block)
-        block = left
-    right = db.session.scalar(select(Block).where(*same_place, Block.serial_start == block.serial_end + 1))
-    if right is not None:
-        block.serial_end = right.serial_end
-        db.session.delete(right)
-    if left is not None or right is not None:
-        db.session.flush()
+def _place(block_id: int, batch_id: int, start: int, end: int, account_id: int) -> None:
+    """Make block ``block_id`` cover ``start..end`` in ``account_id``, absorbing the adjacent
+    blocks of the same batch already there, so that blocks stay merged."""
+    neighbours = db.session.execute(
+        select(_BLOCKS.c.id, _BLOCKS.c.serial_start, _BLOCKS.c.serial_end).where(
+            _BLOCKS.c.batch_id == batch_id,
+            _BLOCKS.c.account_id == account_id,
+            or_(_BLOCKS.c.serial_end == start - 1, _BLOCKS.c.serial_start == end + 1),
+        )
+    ).all()
+    absorbed = [row.id for row in neighbours]
+    for row in neighbours:
+        start, end = min(start, row.serial_start), max(end, row.serial_end)
+    if absorbed:  # first, so that the widened block's start is free (unique per batch)
+        db.session.execute(delete(_BLOCKS).where(_BLOCKS.c.id.in_(absorbed)))
+    db.session.execute(
+        update(_BLOCKS).where(_BLOCKS.c.id == block_id).values(account_id=account_id, serial_start=start,
+                                                                  serial_end=end)
+    )
+
+
+def _expire_loaded_blocks() -> None:
+    """Blocks are written with SQL statements; forget any stale copies the session holds."""
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, Block):
+            db.session.expire(obj)
 
 
 def _resolve_batches(codes: Sequence[str]) -> list[int]:

@@ -197,7 +197,7 @@ def test_block_constraints_hold_in_the_database(inventory):
 
 
 def test_a_failed_flush_leaves_the_ledger_as_it_was(inventory):
-    """A fault in the middle of a movement (here: the database refuses a write) is rolled back whole."""
+    """A fault in the middle of a movement (a crash between two writes) is rolled back whole."""
     first = factories.batch(quantity=50, vintage=2021)
     second = factories.batch(quantity=50, vintage=2022)
     holding = ledger.open_account(AccountKind.HOLDING, "ORG-A")
@@ -207,17 +207,18 @@ def test_a_failed_flush_leaves_the_ledger_as_it_was(inventory):
 
     calls = {"n": 0}
 
-    def fail_second_flush(session, context, instances):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("simulated crash during the movement")
+    def crash_on_second_block_update(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("UPDATE blocks"):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise RuntimeError("simulated crash during the movement")
 
-    event.listen(db.session, "before_flush", fail_second_flush)
+    event.listen(db.engine, "before_cursor_execute", crash_on_second_block_update)
     try:
         with pytest.raises(RuntimeError):
             ledger.transfer(60, source=inventory, destination=holding)
     finally:
-        event.remove(db.session, "before_flush", fail_second_flush)
+        event.remove(db.engine, "before_cursor_execute", crash_on_second_block_update)
     assert calls["n"] == 2  # the first batch's piece had been written when the crash came
     db.session.rollback()
     assert ranges(inventory) == [(first.code, 1, 50), (second.code, 1, 50)]
