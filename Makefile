@@ -35,6 +35,8 @@ lint: install
 
 bench: translations
 	$(BIN)/python bench/ledger_bench.py
+	$(BIN)/python bench/verify_bench.py --scale 100
+	$(BIN)/python bench/memory_bench.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis
