@@ -19,9 +19,16 @@ PG_DEFAULT = os.environ.get("PORTAL_BENCH_POSTGRES_URL", "postgresql+psycopg://p
 def make_app(url):
     from portal import create_app
 
-    return create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING",
-                       "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 2}} if url.startswith("postgresql") else
-                      {"DATABASE_URL": url, "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING"})
+    return create_app(
+        {
+            "DATABASE_URL": url,
+            "SECRET_KEY": "bench",
+            "LOG_LEVEL": "WARNING",
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 2},
+        }
+        if url.startswith("postgresql")
+        else {"DATABASE_URL": url, "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING"}
+    )
 
 
 def fresh_database(kind: str) -> str:

@@ -33,15 +33,32 @@ def setup(url):
 
     app = make_app(url)
     with app.app_context():
-        region = Region(code="aohan", name_zh="敖汉旗", name_en="Aohan Banner", pinyin="Aohan Qi", kind="banner")
-        project = Project(code="BENCH", name_zh="基准项目", name_en="Bench project", standard="CCER",
-                          methodology="CCER-14-001-V01", type="forestry", region=region, area_ha=1000,
-                          crediting_start=date(2021, 1, 1), crediting_end=date(2050, 12, 31))
+        region = Region(
+            code="aohan", name_zh="敖汉旗", name_en="Aohan Banner", pinyin="Aohan Qi", kind="banner"
+        )
+        project = Project(
+            code="BENCH",
+            name_zh="基准项目",
+            name_en="Bench project",
+            standard="CCER",
+            methodology="CCER-14-001-V01",
+            type="forestry",
+            region=region,
+            area_ha=1000,
+            crediting_start=date(2021, 1, 1),
+            crediting_end=date(2050, 12, 31),
+        )
         db.session.add(project)
         db.session.flush()
         for i in range(BATCHES):
-            batch = Batch(code=f"BENCH-{i:02d}", project_id=project.id, vintage_start=date(2021, 1, 1),
-                          vintage_end=date(2021, 12, 31), quantity=QUANTITY, issued_on=date(2022, 6, 1))
+            batch = Batch(
+                code=f"BENCH-{i:02d}",
+                project_id=project.id,
+                vintage_start=date(2021, 1, 1),
+                vintage_end=date(2021, 12, 31),
+                quantity=QUANTITY,
+                issued_on=date(2022, 6, 1),
+            )
             ledger.issue_batch(batch)
         for i in range(16):
             ledger.open_account(AccountKind.HOLDING, f"BENCH-ORG-{i}")
@@ -65,9 +82,13 @@ def _move(index, n, batch_codes):
     from portal.ledger.models import AccountKind
 
     rng = random.Random(index * 1_000_003 + n)
-    ledger.transfer(rng.randint(1, 50), source=ledger.system_account(AccountKind.INVENTORY),
-                    destination=ledger.find_account(AccountKind.HOLDING, f"BENCH-ORG-{index}"),
-                    batch_codes=batch_codes, reference="bench")
+    ledger.transfer(
+        rng.randint(1, 50),
+        source=ledger.system_account(AccountKind.INVENTORY),
+        destination=ledger.find_account(AccountKind.HOLDING, f"BENCH-ORG-{index}"),
+        batch_codes=batch_codes,
+        reference="bench",
+    )
     db.session.commit()
 
 
@@ -101,12 +122,20 @@ def main():
             base = rate(url, baseline_write, clients, args.seconds)
             for scenario, func in (("hot", move_hot), ("spread", move_spread)):
                 moves = rate(url, func, clients, args.seconds)
-                row = {"backend": backend, "clients": clients, "scenario": scenario,
-                       "movements_per_s": round(moves, 1), "baseline_write_tx_per_s": round(base, 1),
-                       "ratio": round(moves / base, 3)}
+                row = {
+                    "backend": backend,
+                    "clients": clients,
+                    "scenario": scenario,
+                    "movements_per_s": round(moves, 1),
+                    "baseline_write_tx_per_s": round(base, 1),
+                    "ratio": round(moves / base, 3),
+                }
                 results.append(row)
-                print(f"{backend:10} {clients} client(s) {scenario:6}: {moves:8.1f} movements/s, "
-                      f"baseline {base:8.1f} write tx/s, ratio {moves / base:.3f}", flush=True)
+                print(
+                    f"{backend:10} {clients} client(s) {scenario:6}: {moves:8.1f} movements/s, "
+                    f"baseline {base:8.1f} write tx/s, ratio {moves / base:.3f}",
+                    flush=True,
+                )
         ok, entries = verify(url)
         print(f"{backend:10} ledger verify after the run: {'OK' if ok else 'BROKEN'} ({entries} entries)")
         assert ok

@@ -42,8 +42,13 @@ def peak_kib(pid):
 
 def measure(app_spec, requests, env, cwd):
     port = free_port()
-    proc = subprocess.Popen([str(GUNICORN), "--workers", "1", "--bind", f"127.0.0.1:{port}", app_spec],
-                            cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(GUNICORN), "--workers", "1", "--bind", f"127.0.0.1:{port}", app_spec],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = f"http://127.0.0.1:{port}/healthz"
         for _ in range(100):
@@ -71,8 +76,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=3000)
     args = parser.parse_args()
-    env = dict(os.environ, PORTAL_DATABASE_URL=f"sqlite:///{tempfile.mkdtemp()}/m.db",
-               PORTAL_SECRET_KEY="bench", PORTAL_LOG_LEVEL="WARNING")
+    env = dict(
+        os.environ,
+        PORTAL_DATABASE_URL=f"sqlite:///{tempfile.mkdtemp()}/m.db",
+        PORTAL_SECRET_KEY="bench",
+        PORTAL_LOG_LEVEL="WARNING",
+    )
     bare_kib, bare_rate = measure("bare_app:app", args.requests, env, ROOT / "bench")
     portal_kib, portal_rate = measure("portal:create_app()", args.requests, env, ROOT)
     print(f"bare Flask worker: peak {bare_kib / 1024:.1f} MiB ({bare_rate:.0f} req/s from Python clients)")

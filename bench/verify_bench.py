@@ -21,12 +21,22 @@ def read_rows():
     from portal.ledger.models import Batch, Block, LedgerEntry
 
     rows = 0
-    for query in (select(Batch.id, Batch.code, Batch.quantity),
-                  select(Block.batch_id, Block.serial_start, Block.serial_end, Block.account_id)
-                  .order_by(Block.batch_id, Block.serial_start),
-                  select(LedgerEntry.id, LedgerEntry.batch_id, LedgerEntry.kind, LedgerEntry.serial_start,
-                         LedgerEntry.serial_end, LedgerEntry.quantity, LedgerEntry.from_account_id,
-                         LedgerEntry.to_account_id).order_by(LedgerEntry.batch_id, LedgerEntry.id)):
+    for query in (
+        select(Batch.id, Batch.code, Batch.quantity),
+        select(Block.batch_id, Block.serial_start, Block.serial_end, Block.account_id).order_by(
+            Block.batch_id, Block.serial_start
+        ),
+        select(
+            LedgerEntry.id,
+            LedgerEntry.batch_id,
+            LedgerEntry.kind,
+            LedgerEntry.serial_start,
+            LedgerEntry.serial_end,
+            LedgerEntry.quantity,
+            LedgerEntry.from_account_id,
+            LedgerEntry.to_account_id,
+        ).order_by(LedgerEntry.batch_id, LedgerEntry.id),
+    ):
         rows += len(db.session.execute(query).all())
     return rows
 
@@ -69,7 +79,9 @@ def main():
         check, report = timed(verify_ledger)
         assert report.ok, report.problems[:5]
         print(f"ledger verify: {report.batches} batches, {report.blocks} blocks, {report.entries} entries")
-        print(f"  verify {check:.3f} s; baseline (read the {rows} rows) {base:.3f} s; ratio {check / base:.2f}")
+        print(
+            f"  verify {check:.3f} s; baseline (read the {rows} rows) {base:.3f} s; ratio {check / base:.2f}"
+        )
 
 
 if __name__ == "__main__":

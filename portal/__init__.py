@@ -11,7 +11,9 @@ _ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config=None):
     """Build the application. ``config`` (a mapping) overrides defaults and the environment."""
-    instance = (config or {}).get("INSTANCE_PATH") or os.environ.get("PORTAL_INSTANCE_PATH") or _ROOT / "instance"
+    instance = (
+        (config or {}).get("INSTANCE_PATH") or os.environ.get("PORTAL_INSTANCE_PATH") or _ROOT / "instance"
+    )
     app = Flask(__name__, static_folder=str(_ROOT / "static"), instance_path=str(instance))
     from portal import config as config_module
 

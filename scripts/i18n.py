@@ -28,12 +28,33 @@ def pybabel(*args: str) -> None:
 
 
 def update() -> None:
-    pybabel("extract", "-F", "babel.cfg", "-k", "_l", "-k", "lazy_gettext", "-o", str(POT), "--no-location",
-            "--sort-output", ".")
+    pybabel(
+        "extract",
+        "-F",
+        "babel.cfg",
+        "-k",
+        "_l",
+        "-k",
+        "lazy_gettext",
+        "-o",
+        str(POT),
+        "--no-location",
+        "--sort-output",
+        ".",
+    )
     for locale in LOCALES:
         if catalog_path(locale).exists():
-            pybabel("update", "-i", str(POT), "-d", str(TRANSLATIONS), "-l", locale, "--no-fuzzy-matching",
-                    "--ignore-obsolete")
+            pybabel(
+                "update",
+                "-i",
+                str(POT),
+                "-d",
+                str(TRANSLATIONS),
+                "-l",
+                locale,
+                "--no-fuzzy-matching",
+                "--ignore-obsolete",
+            )
         else:
             pybabel("init", "-i", str(POT), "-d", str(TRANSLATIONS), "-l", locale)
     # English is the source language: its catalog repeats the source strings.

@@ -22,8 +22,13 @@ PG_SKIP_REASON = "PORTAL_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped 
 
 
 def make_app(database_url, **extra):
-    config = {"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret",
-              "WTF_CSRF_ENABLED": False, "LOG_LEVEL": "WARNING"}
+    config = {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret",
+        "WTF_CSRF_ENABLED": False,
+        "LOG_LEVEL": "WARNING",
+    }
     config.update(extra)
     return create_app(config)
 

@@ -14,8 +14,13 @@ _counter = itertools.count(1)
 
 def region(code=None):
     n = next(_counter)
-    r = Region(code=code or f"r{n}", name_zh=f"测试旗{n}", name_en=f"Test Banner {n}", pinyin=f"Ceshi {n}",
-               kind="banner")
+    r = Region(
+        code=code or f"r{n}",
+        name_zh=f"测试旗{n}",
+        name_en=f"Test Banner {n}",
+        pinyin=f"Ceshi {n}",
+        kind="banner",
+    )
     db.session.add(r)
     db.session.flush()
     return r
@@ -24,9 +29,16 @@ def region(code=None):
 def project(code=None, standard="CCER", type="forestry", region_=None, methodology="CCER-14-001-V01"):
     n = next(_counter)
     p = Project(
-        code=code or f"P{n:04d}", name_zh=f"测试项目{n}", name_en=f"Test project {n}", standard=standard,
-        methodology=methodology, type=type, region=region_ or region(), area_ha=Decimal("1000.00"),
-        crediting_start=date(2021, 1, 1), crediting_end=date(2050, 12, 31),
+        code=code or f"P{n:04d}",
+        name_zh=f"测试项目{n}",
+        name_en=f"Test project {n}",
+        standard=standard,
+        methodology=methodology,
+        type=type,
+        region=region_ or region(),
+        area_ha=Decimal("1000.00"),
+        crediting_start=date(2021, 1, 1),
+        crediting_end=date(2050, 12, 31),
     )
     db.session.add(p)
     db.session.flush()
@@ -37,8 +49,14 @@ def batch(quantity=100, vintage=2022, project_=None, code=None, buffer=0, price=
     """A batch of ``quantity`` t, issued into inventory (the last ``buffer`` t to the buffer)."""
     p = project_ or project()
     n = next(_counter)
-    b = Batch(code=code or f"B{n:05d}-{vintage}", project_id=p.id, vintage_start=date(vintage, 1, 1),
-              vintage_end=date(vintage, 12, 31), quantity=quantity, issued_on=date(vintage + 1, 6, 1))
+    b = Batch(
+        code=code or f"B{n:05d}-{vintage}",
+        project_id=p.id,
+        vintage_start=date(vintage, 1, 1),
+        vintage_end=date(vintage, 12, 31),
+        quantity=quantity,
+        issued_on=date(vintage + 1, 6, 1),
+    )
     db.session.add(b)
     db.session.flush()
     db.session.add(Listing(batch_id=b.id, price_per_t=Decimal(price)))

@@ -31,8 +31,13 @@ def create_org(name, uscc, sector, name_en, alliance, ets, approve):
     """Create a buyer organisation."""
     try:
         org = services.create_organisation(
-            name_zh=name, name_en=name_en, uscc=uscc, sector=sector,
-            alliance_member=alliance, ets_entity=ets, approve=approve,
+            name_zh=name,
+            name_en=name_en,
+            uscc=uscc,
+            sector=sector,
+            alliance_member=alliance,
+            ets_entity=ets,
+            approve=approve,
         )
     except services.OrganisationError as exc:
         _fail(exc.message)
@@ -56,4 +61,6 @@ def deliver_command(uscc, quantity, batch_codes):
     db.session.commit()
     click.echo(f"delivered {movement.quantity} t to {org.uscc} (movement {movement.id}):")
     for moved in movement.ranges:
-        click.echo(f"  {moved.batch_code} serials {moved.serial_start}-{moved.serial_end} ({moved.quantity} t)")
+        click.echo(
+            f"  {moved.batch_code} serials {moved.serial_start}-{moved.serial_end} ({moved.quantity} t)"
+        )

@@ -28,15 +28,28 @@ def uscc_error(code: str) -> str | None:
         return None
     return {
         "length": _("A unified social credit code has exactly 18 characters (got %(n)s).", n=len(code)),
-        "characters": _("A unified social credit code uses only digits and the letters A–Y except I, O, S, V and Z."),
-        "division": _("Characters 3 to 8 of a unified social credit code are the administrative division code (digits)."),
-        "check": _("The last character of %(code)s does not match its check character: please check the code.", code=code),
+        "characters": _(
+            "A unified social credit code uses only digits and the letters A–Y except I, O, S, V and Z."
+        ),
+        "division": _(
+            "Characters 3 to 8 of a unified social credit code are the administrative division code (digits)."
+        ),
+        "check": _(
+            "The last character of %(code)s does not match its check character: please check the code.",
+            code=code,
+        ),
     }[reason]
 
 
 def create_organisation(
-    *, name_zh: str, uscc: str, sector: str, name_en: str = "", alliance_member: bool = False,
-    ets_entity: bool = False, approve: bool = False,
+    *,
+    name_zh: str,
+    uscc: str,
+    sector: str,
+    name_en: str = "",
+    alliance_member: bool = False,
+    ets_entity: bool = False,
+    approve: bool = False,
 ) -> Organisation:
     code = uscc_rules.normalise(uscc)
     message = uscc_error(code)
@@ -47,10 +60,16 @@ def create_organisation(
     if not name_zh.strip() or len(name_zh) > 200 or len(name_en) > 200:
         raise OrganisationError("invalid_name", _("The name must have 1 to 200 characters."))
     if db.session.scalar(select(Organisation.id).filter_by(uscc=code)) is not None:
-        raise OrganisationError("duplicate_uscc", _("An organisation with code %(code)s already exists.", code=code))
+        raise OrganisationError(
+            "duplicate_uscc", _("An organisation with code %(code)s already exists.", code=code)
+        )
     org = Organisation(
-        name_zh=name_zh.strip(), name_en=name_en.strip(), uscc=code, sector=sector,
-        alliance_member=alliance_member, ets_entity=ets_entity,
+        name_zh=name_zh.strip(),
+        name_en=name_en.strip(),
+        uscc=code,
+        sector=sector,
+        alliance_member=alliance_member,
+        ets_entity=ets_entity,
         status=OrgStatus.APPROVED if approve else OrgStatus.PENDING,
     )
     db.session.add(org)
@@ -62,7 +81,9 @@ def create_organisation(
 def find_by_uscc(code: str) -> Organisation:
     org = db.session.scalar(select(Organisation).filter_by(uscc=uscc_rules.normalise(code)))
     if org is None:
-        raise OrganisationError("unknown_organisation", _("There is no organisation with code %(code)s.", code=code))
+        raise OrganisationError(
+            "unknown_organisation", _("There is no organisation with code %(code)s.", code=code)
+        )
     return org
 
 

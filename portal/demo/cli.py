@@ -13,8 +13,13 @@ demo_cli = AppGroup("demo", help="The demo data set.")
 
 
 @demo_cli.command("load")
-@click.option("--scale", default=1, show_default=True, type=click.IntRange(1, 1000),
-              help="Multiply projects, batches and buyers (100 gives 10,000 batches).")
+@click.option(
+    "--scale",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Multiply projects, batches and buyers (100 gives 10,000 batches).",
+)
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has data.")
 def load_command(scale, if_empty):
     """Load deterministic demo data into an empty database."""
@@ -33,5 +38,7 @@ def load_command(scale, if_empty):
 
     counts = services.load(scale, progress=progress)
     db.session.commit()
-    click.echo(f"demo data loaded in {time.perf_counter() - started:.1f} s: "
-               + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    click.echo(
+        f"demo data loaded in {time.perf_counter() - started:.1f} s: "
+        + ", ".join(f"{v} {k}" for k, v in counts.items())
+    )

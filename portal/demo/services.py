@@ -32,8 +32,14 @@ def load(scale: int = 1, seed: int = 20241226, progress=None) -> dict:
         regions[row["code"]] = region
     db.session.flush()
 
-    counts = {"regions": len(regions), "projects": 0, "batches": 0, "organisations": 0,
-              "deliveries": 0, "retirements": 0}
+    counts = {
+        "regions": len(regions),
+        "projects": 0,
+        "batches": 0,
+        "organisations": 0,
+        "deliveries": 0,
+        "retirements": 0,
+    }
     batches: list[Batch] = []
     for copy in range(scale):
         for template in data.PROJECTS:
@@ -47,8 +53,9 @@ def load(scale: int = 1, seed: int = 20241226, progress=None) -> dict:
                 db.session.flush()
                 low, high = data.BUFFER_SHARE.get(template.type, (0, 0))
                 buffer_quantity = int(batch.quantity * rng.uniform(low, high))
-                ledger.issue_batch(batch, buffer_quantity=buffer_quantity, reference=f"issuance:{batch.code}",
-                                   actor="demo")
+                ledger.issue_batch(
+                    batch, buffer_quantity=buffer_quantity, reference=f"issuance:{batch.code}", actor="demo"
+                )
                 db.session.add(Listing(batch_id=batch.id, price_per_t=data.price(rng, project.standard)))
                 batches.append(batch)
                 counts["batches"] += 1
@@ -59,8 +66,13 @@ def load(scale: int = 1, seed: int = 20241226, progress=None) -> dict:
         name_zh, name_en, sector, alliance, ets = data.ORGS[n % len(data.ORGS)]
         suffix = "" if n < len(data.ORGS) else f"（{n // len(data.ORGS) + 1}）"
         org = buyers.create_organisation(
-            name_zh=name_zh + suffix, name_en=name_en + (f" ({n // len(data.ORGS) + 1})" if suffix else ""),
-            uscc=data.uscc_for(n + 1), sector=sector, alliance_member=alliance, ets_entity=ets, approve=True,
+            name_zh=name_zh + suffix,
+            name_en=name_en + (f" ({n // len(data.ORGS) + 1})" if suffix else ""),
+            uscc=data.uscc_for(n + 1),
+            sector=sector,
+            alliance_member=alliance,
+            ets_entity=ets,
+            approve=True,
         )
         counts["organisations"] += 1
         # Offline sales of older vintages, some of which the buyer has already retired.
@@ -71,8 +83,13 @@ def load(scale: int = 1, seed: int = 20241226, progress=None) -> dict:
             counts["deliveries"] += 1
             retired = quantity // rng.choice((2, 4, 5))
             if retired:
-                ledger.retire(retired, source=buyers.holding_account(org), batch_codes=[chosen.code],
-                              reference=f"demo-retirement:{org.uscc}", actor="demo")
+                ledger.retire(
+                    retired,
+                    source=buyers.holding_account(org),
+                    batch_codes=[chosen.code],
+                    reference=f"demo-retirement:{org.uscc}",
+                    actor="demo",
+                )
                 counts["retirements"] += 1
     db.session.flush()
     log.info("demo data loaded: %s", counts)
@@ -87,8 +104,9 @@ def _project(rng, template, copy, regions) -> Project:
     crediting_start = date(start_year, 9, 23) if standard == "CCER" else date(start_year, 1, 1)
     years = 30 if template.type == "forestry" else (20 if template.type in ("grassland", "wetland") else 10)
     validator = rng.choice(data.VALIDATORS if standard == "CCER" else data.VCS_VALIDATORS)
-    verifier = rng.choice([v for v in (data.VALIDATORS if standard == "CCER" else data.VCS_VALIDATORS)
-                           if v != validator])
+    verifier = rng.choice(
+        [v for v in (data.VALIDATORS if standard == "CCER" else data.VCS_VALIDATORS) if v != validator]
+    )
     suffix_zh = "" if copy == 0 else f"（第{copy + 1}期）"
     suffix_en = "" if copy == 0 else f" (phase {copy + 1})"
     region = regions[template.region]
@@ -96,22 +114,30 @@ def _project(rng, template, copy, regions) -> Project:
         code=code,
         name_zh=template.name_zh + suffix_zh,
         name_en=template.name_en + suffix_en,
-        description_zh=(f"{region.name_zh}{template.name_zh}，面积约{area}公顷，"
-                        f"按{methodology}方法学开发，由赤峰市农投集团统一开发经营。"),
-        description_en=(f"{template.name_en} in {region.name_en}, about {area} ha, developed under "
-                        f"{methodology} by the Chifeng Agricultural Investment Group."),
+        description_zh=(
+            f"{region.name_zh}{template.name_zh}，面积约{area}公顷，"
+            f"按{methodology}方法学开发，由赤峰市农投集团统一开发经营。"
+        ),
+        description_en=(
+            f"{template.name_en} in {region.name_en}, about {area} ha, developed under "
+            f"{methodology} by the Chifeng Agricultural Investment Group."
+        ),
         standard=standard,
         methodology=methodology,
         type=template.type,
         region=region,
         area_ha=area,
         crediting_start=crediting_start,
-        crediting_end=date(crediting_start.year + years, crediting_start.month, crediting_start.day) - timedelta(days=1),
+        crediting_end=date(crediting_start.year + years, crediting_start.month, crediting_start.day)
+        - timedelta(days=1),
         status=ProjectStatus.ISSUING,
         validation_body=validator,
         verification_body=verifier,
-        registry_id=(f"CCER-14-{rng.randint(2024000, 2026999)}" if standard == "CCER"
-                     else f"VCS{rng.randint(4000, 5999)}"),
+        registry_id=(
+            f"CCER-14-{rng.randint(2024000, 2026999)}"
+            if standard == "CCER"
+            else f"VCS{rng.randint(4000, 5999)}"
+        ),
         boundary_geojson=data.boundary(rng, template.region, float(area)),
     )
 
@@ -136,8 +162,11 @@ def _batch(rng, project, template, vintage) -> Batch:
         vintage_end=end,
         quantity=quantity,
         issued_on=data.issued_on(rng, vintage),
-        registry_reference=(f"CCER-ISS-{vintage + 1}-{rng.randint(1000, 9999)}" if project.standard == "CCER"
-                            else f"VCU issuance {serial_start.split('-')[0]}"),
+        registry_reference=(
+            f"CCER-ISS-{vintage + 1}-{rng.randint(1000, 9999)}"
+            if project.standard == "CCER"
+            else f"VCU issuance {serial_start.split('-')[0]}"
+        ),
         registry_serial_start=serial_start,
         registry_serial_end=serial_end,
         registry_unit_offset=first - 1,

@@ -64,9 +64,7 @@ class TerminalAccount(LedgerError):
 
     @property
     def message(self):
-        return _(
-            "Credits in %(account)s are final and cannot be moved.", account=self.params.get("account")
-        )
+        return _("Credits in %(account)s are final and cannot be moved.", account=self.params.get("account"))
 
 
 class InvalidMovement(LedgerError):
@@ -80,7 +78,10 @@ class InvalidMovement(LedgerError):
         if reason == "use_retire":
             return _("Use retirement or cancellation to move credits into %(account)s.", **self.params)
         if reason == "buffer_too_large":
-            return _("The buffer share must be smaller than the batch (%(buffer)s of %(quantity)s t).", **self.params)
+            return _(
+                "The buffer share must be smaller than the batch (%(buffer)s of %(quantity)s t).",
+                **self.params,
+            )
         if reason == "already_issued":
             return _("Batch %(batch)s has already been issued into the ledger.", **self.params)
         return _("The movement is not allowed.")

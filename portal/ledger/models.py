@@ -190,5 +190,7 @@ class LedgerEntry(db.Model):
             "(kind = 'issue' AND from_account_id IS NULL) OR (kind <> 'issue' AND from_account_id IS NOT NULL)",
             name="source_unless_issue",
         ),
-        CheckConstraint("from_account_id IS NULL OR from_account_id <> to_account_id", name="distinct_accounts"),
+        CheckConstraint(
+            "from_account_id IS NULL OR from_account_id <> to_account_id", name="distinct_accounts"
+        ),
     )

@@ -172,9 +172,9 @@ def issue_batch(batch: Batch, *, buffer_quantity: int = 0, reference: str = "", 
         db.session.add(batch)
         db.session.flush()
     _lock_batch(batch.id)
-    already = db.session.scalar(select(exists().where(LedgerEntry.batch_id == batch.id))) or db.session.scalar(
-        select(exists().where(Block.batch_id == batch.id))
-    )
+    already = db.session.scalar(
+        select(exists().where(LedgerEntry.batch_id == batch.id))
+    ) or db.session.scalar(select(exists().where(Block.batch_id == batch.id)))
     if already:
         raise InvalidMovement(reason="already_issued", batch=batch.code)
 
@@ -186,7 +186,9 @@ def issue_batch(batch: Batch, *, buffer_quantity: int = 0, reference: str = "", 
         pieces.append((system_account(AccountKind.BUFFER), for_sale + 1, batch.quantity))
     for account, start, end in pieces:
         db.session.add(Block(batch_id=batch.id, account_id=account.id, serial_start=start, serial_end=end))
-        db.session.add(_entry(movement, EntryKind.ISSUE, batch.id, start, end, None, account, reference, actor))
+        db.session.add(
+            _entry(movement, EntryKind.ISSUE, batch.id, start, end, None, account, reference, actor)
+        )
         movement.ranges.append(MovedRange(batch.id, batch.code, start, end))
     db.session.flush()
     log.info("issued batch %s: %s t (%s t to buffer)", batch.code, batch.quantity, buffer_quantity)
@@ -236,7 +238,13 @@ def cancel(
 ) -> Movement:
     """Cancel ``quantity`` tonnes (registry cancellation or reversal): final, never sold."""
     return _move(
-        EntryKind.CANCEL, quantity, source, system_account(AccountKind.CANCELLED), batch_codes, reference, actor
+        EntryKind.CANCEL,
+        quantity,
+        source,
+        system_account(AccountKind.CANCELLED),
+        batch_codes,
+        reference,
+        actor,
     )
 
 
@@ -249,7 +257,9 @@ def _move(kind, quantity, source, destination, batch_codes, reference, actor) ->
     batch_ids = _resolve_batches(batch_codes) if batch_codes is not None else None
 
     if destination.capacity is not None:
-        db.session.execute(select(Account.id).where(Account.id == destination.id).with_for_update(key_share=True))
+        db.session.execute(
+            select(Account.id).where(Account.id == destination.id).with_for_update(key_share=True)
+        )
         held = balance(destination)
         if held + quantity > destination.capacity:
             raise CapacityExceeded(
@@ -262,19 +272,40 @@ def _move(kind, quantity, source, destination, batch_codes, reference, actor) ->
     for take in plan:
         start, end = take.serial_start, take.serial_start + take.quantity - 1
         if end < take.serial_end:  # split: the rest of the block stays where it was
-            db.session.execute(insert(_BLOCKS).values(
-                batch_id=take.batch_id, account_id=source.id, serial_start=end + 1, serial_end=take.serial_end))
+            db.session.execute(
+                insert(_BLOCKS).values(
+                    batch_id=take.batch_id,
+                    account_id=source.id,
+                    serial_start=end + 1,
+                    serial_end=take.serial_end,
+                )
+            )
         _place(take.block_id, take.batch_id, start, end, destination.id)
-        entries.append({
-            "movement_id": movement.id, "kind": kind, "batch_id": take.batch_id, "serial_start": start,
-            "serial_end": end, "quantity": end - start + 1, "from_account_id": source.id,
-            "to_account_id": destination.id, "reference": reference[:120], "actor": actor[:120],
-        })
+        entries.append(
+            {
+                "movement_id": movement.id,
+                "kind": kind,
+                "batch_id": take.batch_id,
+                "serial_start": start,
+                "serial_end": end,
+                "quantity": end - start + 1,
+                "from_account_id": source.id,
+                "to_account_id": destination.id,
+                "reference": reference[:120],
+                "actor": actor[:120],
+            }
+        )
         movement.ranges.append(MovedRange(take.batch_id, take.batch_code, start, end))
     db.session.execute(insert(LedgerEntry.__table__), entries)
     _expire_loaded_blocks()
     log.info(
-        "%s %s t from %s to %s (%s, ref %s)", kind, quantity, source, destination, movement.id, reference or "-"
+        "%s %s t from %s to %s (%s, ref %s)",
+        kind,
+        quantity,
+        source,
+        destination,
+        movement.id,
+        reference or "-",
     )
     return movement
 
@@ -352,8 +383,9 @@ def _place(block_id: int, batch_id: int, start: int, end: int, account_id: int) 
     if absorbed:  # first, so that the widened block's start is free (unique per batch)
         db.session.execute(delete(_BLOCKS).where(_BLOCKS.c.id.in_(absorbed)))
     db.session.execute(
-        update(_BLOCKS).where(_BLOCKS.c.id == block_id).values(account_id=account_id, serial_start=start,
-                                                                  serial_end=end)
+        update(_BLOCKS)
+        .where(_BLOCKS.c.id == block_id)
+        .values(account_id=account_id, serial_start=start, serial_end=end)
     )
 
 

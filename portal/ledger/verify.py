@@ -52,7 +52,10 @@ def verify_ledger() -> Report:
     last_id = 0
     while True:
         batches = db.session.execute(
-            select(Batch.id, Batch.code, Batch.quantity).where(Batch.id > last_id).order_by(Batch.id).limit(CHUNK)
+            select(Batch.id, Batch.code, Batch.quantity)
+            .where(Batch.id > last_id)
+            .order_by(Batch.id)
+            .limit(CHUNK)
         ).all()
         if not batches:
             break
@@ -89,8 +92,10 @@ def verify_ledger() -> Report:
             _check_partition(report, batch, blocks[batch.id], accounts)
             replayed = _replay(report, batch, entries[batch.id], accounts, capacity_deltas)
             if replayed is not None and _normal(replayed) != _normal(blocks[batch.id]):
-                report.problem(f"batch {batch.code}: replaying the journal does not give the blocks "
-                               f"(journal {_show(replayed, accounts)} / blocks {_show(blocks[batch.id], accounts)})")
+                report.problem(
+                    f"batch {batch.code}: replaying the journal does not give the blocks "
+                    f"(journal {_show(replayed, accounts)} / blocks {_show(blocks[batch.id], accounts)})"
+                )
             report.retired += sum(
                 e - s + 1 for s, e, a in blocks[batch.id] if accounts[a].kind == AccountKind.RETIRED
             )
@@ -115,7 +120,9 @@ def _check_partition(report, batch, blocks, accounts) -> None:
         elif start < expected:
             report.problem(f"batch {batch.code}: serials {start}-{min(end, expected - 1)} are in two blocks")
         elif account_id == previous_account:
-            report.problem(f"batch {batch.code}: adjacent blocks at serial {start} in the same account are not merged")
+            report.problem(
+                f"batch {batch.code}: adjacent blocks at serial {start} in the same account are not merged"
+            )
         if account_id not in accounts:
             report.problem(f"batch {batch.code}: block {start}-{end} is in unknown account {account_id}")
         expected = max(expected, end + 1)
@@ -125,7 +132,9 @@ def _check_partition(report, batch, blocks, accounts) -> None:
     elif expected <= batch.quantity:
         report.problem(f"batch {batch.code}: serials {expected}-{batch.quantity} are in no block")
     elif expected > batch.quantity + 1:
-        report.problem(f"batch {batch.code}: serials {batch.quantity + 1}-{expected - 1} lie beyond the batch")
+        report.problem(
+            f"batch {batch.code}: serials {batch.quantity + 1}-{expected - 1} lie beyond the batch"
+        )
 
 
 def _replay(report, batch, entries, accounts, capacity_deltas):
@@ -133,7 +142,11 @@ def _replay(report, batch, entries, accounts, capacity_deltas):
     state: list[list[int]] = []  # sorted [start, end, account]
     for e in entries:
         where = f"batch {batch.code}: entry {e.id} ({e.kind} {e.serial_start}-{e.serial_end})"
-        if e.quantity != e.serial_end - e.serial_start + 1 or e.serial_start < 1 or e.serial_end > batch.quantity:
+        if (
+            e.quantity != e.serial_end - e.serial_start + 1
+            or e.serial_start < 1
+            or e.serial_end > batch.quantity
+        ):
             report.problem(f"{where} has an impossible range or quantity")
             return None
         target = accounts.get(e.to_account_id)

@@ -20,8 +20,13 @@ def test_valid_codes(code):
 
 @pytest.mark.parametrize(
     ("code", "reason"),
-    [("91350100M000100Y4", "length"), ("91350100M000100Y44", "check"), ("91350100M00O100Y43", "characters"),
-     ("9135010AM000100Y43", "division"), ("91350100M000100Y4I", "characters")],
+    [
+        ("91350100M000100Y4", "length"),
+        ("91350100M000100Y44", "check"),
+        ("91350100M00O100Y43", "characters"),
+        ("9135010AM000100Y43", "division"),
+        ("91350100M000100Y4I", "characters"),
+    ],
 )
 def test_invalid_codes(code, reason):
     assert uscc.problem(code) == reason
@@ -32,7 +37,7 @@ def test_every_single_character_change_is_caught():
     for i in range(18):
         for c in uscc.ALPHABET:
             if c != code[i]:
-                changed = code[:i] + c + code[i + 1:]
+                changed = code[:i] + c + code[i + 1 :]
                 assert uscc.problem(changed) is not None, changed
 
 
@@ -50,8 +55,19 @@ def test_orgs_create_and_ledger_deliver_commands(app):
     factories.batch(quantity=500, code="B-CLI-2022")
     db.session.commit()
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["orgs", "create", "赤峰测试钢铁有限公司", "--uscc", VALID[0], "--sector", "steel",
-                                 "--alliance", "--approve"])
+    result = runner.invoke(
+        args=[
+            "orgs",
+            "create",
+            "赤峰测试钢铁有限公司",
+            "--uscc",
+            VALID[0],
+            "--sector",
+            "steel",
+            "--alliance",
+            "--approve",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "approved" in result.output
 
@@ -65,7 +81,9 @@ def test_orgs_create_and_ledger_deliver_commands(app):
     for bad, expected in [("0", "大于零的整数"), ("-3", "大于零的整数"), ("100000", "只有 380 吨可用")]:
         result = runner.invoke(args=["ledger", "deliver", "--org", VALID[0], "--quantity", bad])
         assert result.exit_code == 1 and expected in result.output, result.output
-    result = runner.invoke(args=["ledger", "deliver", "--org", VALID[0], "--quantity", "1", "--batch", "NOPE"])
+    result = runner.invoke(
+        args=["ledger", "deliver", "--org", VALID[0], "--quantity", "1", "--batch", "NOPE"]
+    )
     assert result.exit_code == 1 and "NOPE" in result.output
     result = runner.invoke(args=["ledger", "deliver", "--org", VALID[1], "--quantity", "1"])
     assert result.exit_code == 1 and "不存在" in result.output

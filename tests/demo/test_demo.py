@@ -11,10 +11,20 @@ from tests.conftest import _sqlite_app
 
 def _snapshot():
     return (
-        [tuple(r) for r in db.session.execute(select(Batch.code, Batch.quantity, Batch.buffer_quantity)
-                                              .order_by(Batch.code))],
-        [tuple(r) for r in db.session.execute(select(Block.batch_id, Block.serial_start, Block.serial_end,
-                                                     Block.account_id).order_by(Block.batch_id, Block.serial_start))],
+        [
+            tuple(r)
+            for r in db.session.execute(
+                select(Batch.code, Batch.quantity, Batch.buffer_quantity).order_by(Batch.code)
+            )
+        ],
+        [
+            tuple(r)
+            for r in db.session.execute(
+                select(Block.batch_id, Block.serial_start, Block.serial_end, Block.account_id).order_by(
+                    Block.batch_id, Block.serial_start
+                )
+            )
+        ],
     )
 
 

@@ -24,8 +24,12 @@ def _race(app, quantity_each, workers):
                 db.session.commit()
                 barrier.wait(timeout=60)
                 try:
-                    ledger.transfer(quantity_each, source=ledger.system_account(AccountKind.INVENTORY),
-                                    destination=holding, reference=f"race:{i}")
+                    ledger.transfer(
+                        quantity_each,
+                        source=ledger.system_account(AccountKind.INVENTORY),
+                        destination=holding,
+                        reference=f"race:{i}",
+                    )
                     db.session.commit()
                     return "ok"
                 except InsufficientCredits:

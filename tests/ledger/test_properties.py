@@ -10,7 +10,14 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from portal.extensions import db
 from portal.ledger import services as ledger
@@ -37,9 +44,13 @@ class LedgerMachine(RuleBasedStateMachine):
 
     make_app = None
 
-    @initialize(first_batches=st.lists(
-        st.tuples(st.integers(1, 300), st.integers(2021, 2025), st.sampled_from([0, 0, 10, 20])),
-        min_size=1, max_size=4))
+    @initialize(
+        first_batches=st.lists(
+            st.tuples(st.integers(1, 300), st.integers(2021, 2025), st.sampled_from([0, 0, 10, 20])),
+            min_size=1,
+            max_size=4,
+        )
+    )
     def fresh_database(self, first_batches):
         self.app = type(self).make_app()
         self.ctx = self.app.app_context()
@@ -72,7 +83,11 @@ class LedgerMachine(RuleBasedStateMachine):
                 remaining -= take
         return takes, remaining
 
-    @rule(quantity=st.integers(1, 300), vintage=st.integers(2021, 2025), buffer_pct=st.sampled_from([0, 0, 10, 20]))
+    @rule(
+        quantity=st.integers(1, 300),
+        vintage=st.integers(2021, 2025),
+        buffer_pct=st.sampled_from([0, 0, 10, 20]),
+    )
     def issue(self, quantity, vintage, buffer_pct):
         buffer = quantity * buffer_pct // 100
         batch = factories.batch(quantity=quantity, vintage=vintage, project_=self.project, buffer=buffer)
@@ -83,16 +98,23 @@ class LedgerMachine(RuleBasedStateMachine):
             self.model.setdefault("buffer", {})[batch.code] = buffer
 
     @precondition(lambda self: self.batches)
-    @rule(data=st.data(), dest=st.sampled_from(MOVABLE + TERMINAL),
-          quantity=st.one_of(st.integers(1, 30), st.integers(1, 350)), choose_batch=st.booleans())
+    @rule(
+        data=st.data(),
+        dest=st.sampled_from(MOVABLE + TERMINAL),
+        quantity=st.one_of(st.integers(1, 30), st.integers(1, 350)),
+        choose_batch=st.booleans(),
+    )
     def move(self, data, dest, quantity, choose_batch):
         # Mostly from accounts that hold something, so that most moves succeed; sometimes from any.
         stocked = [name for name in MOVABLE if self._balance(name)]
-        source = data.draw(st.sampled_from(stocked) if stocked and data.draw(st.integers(0, 4)) else
-                           st.sampled_from(MOVABLE))
+        source = data.draw(
+            st.sampled_from(stocked) if stocked and data.draw(st.integers(0, 4)) else st.sampled_from(MOVABLE)
+        )
         if source == dest:
             return
-        codes = [data.draw(st.sampled_from([code for _k, code, _q in self.batches]))] if choose_batch else None
+        codes = (
+            [data.draw(st.sampled_from([code for _k, code, _q in self.batches]))] if choose_batch else None
+        )
         takes, short = self._predict(source, quantity, codes)
         over_capacity = dest in CAPACITY and self._balance(dest) + quantity > CAPACITY[dest]
         kwargs = {"source": _account(source), "batch_codes": codes, "reference": "prop"}
@@ -160,8 +182,12 @@ def _run(make_app, examples):
     LedgerMachine.make_app = staticmethod(make_app)
     run_state_machine_as_test(
         LedgerMachine,
-        settings=settings(max_examples=examples, stateful_step_count=30, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]),
+        settings=settings(
+            max_examples=examples,
+            stateful_step_count=30,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        ),
     )
 
 

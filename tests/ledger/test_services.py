@@ -56,7 +56,9 @@ def test_transfer_takes_oldest_vintage_first_and_splits_the_last_block(inventory
 
     assert movement.quantity == 45
     assert [(r.batch_code, r.serial_start, r.serial_end) for r in movement.ranges] == [
-        (old.code, 1, 30), (new.code, 1, 15)]
+        (old.code, 1, 30),
+        (new.code, 1, 15),
+    ]
     assert ranges(holding) == [(old.code, 1, 30), (new.code, 1, 15)]
     assert ranges(inventory) == [(new.code, 16, 50)]
     assert verify_ledger().ok

@@ -61,8 +61,10 @@ def test_a_serial_moved_without_a_journal_entry_is_found(ledger_with_history):
 
 def test_unmerged_neighbours_are_found(ledger_with_history):
     _corrupt("UPDATE blocks SET serial_end = 40 WHERE serial_start = 31")
-    _corrupt("INSERT INTO blocks (batch_id, account_id, serial_start, serial_end) "
-             "SELECT batch_id, account_id, 41, 50 FROM blocks WHERE serial_start = 31")
+    _corrupt(
+        "INSERT INTO blocks (batch_id, account_id, serial_start, serial_end) "
+        "SELECT batch_id, account_id, 41, 50 FROM blocks WHERE serial_start = 31"
+    )
     assert any("not merged" in p for p in _problems())
 
 
@@ -73,7 +75,8 @@ def test_a_journal_entry_out_of_terminal_account_is_found(ledger_with_history):
         "INSERT INTO ledger_entries (movement_id, kind, batch_id, serial_start, serial_end, quantity, "
         "from_account_id, to_account_id, reference, actor, created_at) "
         "SELECT 'x', 'transfer', id, 1, 5, 5, :r, :a, '', '', CURRENT_TIMESTAMP FROM batches",
-        r=retired.id, a=a.id,
+        r=retired.id,
+        a=a.id,
     )
     assert any("out of retired, which is final" in p for p in _problems())
 
