@@ -38,17 +38,24 @@ def create_app(config=None):
 
     database.configure(app)
 
+    from portal.api.views import bp as api_bp
     from portal.catalog.views import bp as catalog_bp
     from portal.core.views import bp as core_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(catalog_bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # bearer-key authenticated, no cookies
 
     from portal.core import errors, security
 
     errors.register(app)
     security.register(app)
     i18n.register(app)
+
+    from portal.catalog import labels
+
+    labels.register(app)
 
     from portal import cli
 

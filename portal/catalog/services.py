@@ -1,14 +1,161 @@
-"""Reading the catalog: listed batches with what is available, always from the ledger."""
+"""Reading the catalog: listed batches, their projects and what is available.
 
-from dataclasses import dataclass
-from decimal import Decimal
+Available quantities always come from the ledger's blocks (the inventory account), never from
+a stored counter that could drift. Every page is a fixed number of queries, whatever the
+number of rows shown.
+"""
 
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.orm import contains_eager
 
-from portal.catalog.models import Listing, Project
+from portal.catalog.models import Listing, Project, ProjectType, Region, Standard
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import AccountKind, Batch
+
+SORTS = {
+    "vintage_desc": (Batch.vintage_start.desc(), Project.code, Batch.id),
+    "vintage_asc": (Batch.vintage_start, Project.code, Batch.id),
+    "price_asc": (Listing.price_per_t, Batch.id),
+    "price_desc": (Listing.price_per_t.desc(), Batch.id),
+    "available_desc": ("available_desc", Batch.id),
+    "project": (Project.code, Batch.vintage_start, Batch.id),
+}
+MAX_PER_PAGE = 100
+MAX_PAGE = 100_000
+MAX_QUANTITY = 10**12
+MAX_PRICE = Decimal("1000000")
+
+
+FIELD_LABELS = {
+    "standard": _l("Standard"),
+    "project_type": _l("Project type"),
+    "county": _l("County"),
+    "vintage": _l("Vintage"),
+    "methodology": _l("Methodology"),
+    "min_available": _l("At least (t available)"),
+    "price_min": _l("Lowest price"),
+    "price_max": _l("Highest price"),
+    "sort": _l("Sort by"),
+    "page": _l("Page"),
+    "per_page": _l("Results per page"),
+}
+
+
+def _field(name: str) -> str:
+    return f"{FIELD_LABELS[name]} ({name})"
+
+
+class FilterError(ValueError):
+    """A filter value that cannot be used; ``message`` is translated and names the field."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass
+class CatalogFilters:
+    standard: str | None = None
+    project_type: str | None = None
+    county: str | None = None
+    vintage: int | None = None
+    methodology: str | None = None
+    min_available: int | None = None
+    price_min: Decimal | None = None
+    price_max: Decimal | None = None
+    sort: str = "vintage_desc"
+    page: int = 1
+    per_page: int = 20
+
+    @classmethod
+    def from_args(cls, args, default_per_page: int = 20) -> "CatalogFilters":
+        """Parse query-string arguments; empty values mean "any". Raises FilterError."""
+
+        def text(name):
+            value = (args.get(name) or "").strip()
+            return value or None
+
+        def whole(name, low, high):
+            value = text(name)
+            if value is None:
+                return None
+            if not value.isdigit() or not low <= int(value) <= high:
+                raise FilterError(
+                    name,
+                    _("%(field)s must be a whole number from %(low)s to %(high)s.", field=_field(name), low=low, high=high),
+                )
+            return int(value)
+
+        def money(name):
+            value = text(name)
+            if value is None:
+                return None
+            try:
+                amount = Decimal(value)
+            except InvalidOperation:
+                amount = None
+            if amount is None or not amount.is_finite() or amount < 0 or amount > MAX_PRICE:
+                raise FilterError(name, _("%(field)s must be an amount in yuan, such as 68.00.", field=_field(name)))
+            return amount.quantize(Decimal("0.01"))
+
+        def choice(name, allowed):
+            value = text(name)
+            if value is not None and value not in allowed:
+                raise FilterError(
+                    name,
+                    _("%(field)s must be one of: %(allowed)s.", field=_field(name), allowed=", ".join(sorted(allowed))),
+                )
+            return value
+
+        filters = cls(
+            standard=choice("standard", {s.value for s in Standard}),
+            project_type=choice("project_type", {t.value for t in ProjectType}),
+            county=text("county"),
+            vintage=whole("vintage", 2000, 2100),
+            methodology=text("methodology"),
+            min_available=whole("min_available", 0, MAX_QUANTITY),
+            price_min=money("price_min"),
+            price_max=money("price_max"),
+            sort=choice("sort", set(SORTS)) or "vintage_desc",
+            page=whole("page", 1, MAX_PAGE) or 1,
+            per_page=whole("per_page", 1, MAX_PER_PAGE) or default_per_page,
+        )
+        if filters.county is not None and len(filters.county) > 32:
+            raise FilterError("county", _("Unknown county %(county)s.", county=filters.county[:32]))
+        if filters.methodology is not None and len(filters.methodology) > 40:
+            raise FilterError("methodology", _("Unknown methodology."))
+        if filters.price_min is not None and filters.price_max is not None and filters.price_min > filters.price_max:
+            raise FilterError("price_min", _("The lowest price is above the highest price."))
+        return filters
+
+    def args(self, **changes) -> dict:
+        """The filters as query-string arguments (for links that keep them), with changes."""
+        values = {
+            "standard": self.standard, "project_type": self.project_type, "county": self.county,
+            "vintage": self.vintage, "methodology": self.methodology, "min_available": self.min_available,
+            "price_min": self.price_min, "price_max": self.price_max,
+            "sort": None if self.sort == "vintage_desc" else self.sort, "page": self.page,
+        }
+        values.update(changes)
+        if values.get("page") == 1:
+            values["page"] = None
+        return {k: v for k, v in values.items() if v is not None}
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in (self.standard, self.project_type, self.county, self.vintage,
+                                            self.methodology, self.min_available, self.price_min,
+                                            self.price_max))
 
 
 @dataclass
@@ -21,28 +168,186 @@ class CatalogRow:
 @dataclass
 class CatalogPage:
     rows: list[CatalogRow]
-    page: int
-    per_page: int
+    filters: CatalogFilters
     total: int
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        return max(1, math.ceil(self.total / self.filters.per_page))
 
 
-def listed_batches(page: int = 1, per_page: int = 20) -> CatalogPage:
+def _listed():
+    """Listed batches with project, county, price and available tonnes (one statement)."""
+    inventory = ledger.holdings_subquery(AccountKind.INVENTORY)
+    available = func.coalesce(inventory.c.quantity, 0).label("available")
     query = (
-        select(Batch, Listing.price_per_t)
+        select(Batch, Listing.price_per_t, available)
         .join(Listing, Listing.batch_id == Batch.id)
-        .join(Project, Project.id == Batch.project_id)
+        .join(Batch.project)
+        .join(Project.region)
+        .outerjoin(inventory, inventory.c.batch_id == Batch.id)
+        .options(contains_eager(Batch.project).contains_eager(Project.region))
         .where(Listing.is_active)
-        .order_by(Batch.vintage_start.desc(), Project.code, Batch.id)
     )
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).all()
-    available = ledger.balances_by_batch(
-        ledger.system_account(AccountKind.INVENTORY), [batch.id for batch, _ in rows]
+    return query, available
+
+
+def search(filters: CatalogFilters) -> CatalogPage:
+    query, available = _listed()
+    if filters.standard:
+        query = query.where(Project.standard == filters.standard)
+    if filters.project_type:
+        query = query.where(Project.type == filters.project_type)
+    if filters.county:
+        query = query.where(Region.code == filters.county)
+    if filters.methodology:
+        query = query.where(Project.methodology == filters.methodology)
+    if filters.vintage:
+        query = query.where(Batch.vintage_start >= date(filters.vintage, 1, 1),
+                            Batch.vintage_start < date(filters.vintage + 1, 1, 1))
+    if filters.min_available is not None:
+        query = query.where(available >= filters.min_available)
+    if filters.price_min is not None:
+        query = query.where(Listing.price_per_t >= filters.price_min)
+    if filters.price_max is not None:
+        query = query.where(Listing.price_per_t <= filters.price_max)
+
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    order = [available.desc() if o == "available_desc" else o for o in SORTS[filters.sort]]
+    rows = db.session.execute(
+        query.order_by(*order).limit(filters.per_page).offset((filters.page - 1) * filters.per_page)
+    ).all()
+    return CatalogPage([CatalogRow(b, price, int(avail)) for b, price, avail in rows], filters, total)
+
+
+@dataclass
+class FilterOptions:
+    counties: list[Region]
+    methodologies: list[str]
+    vintages: list[int]
+
+
+def filter_options() -> FilterOptions:
+    regions = list(db.session.scalars(select(Region).order_by(Region.id)))
+    methodologies = list(db.session.scalars(select(Project.methodology).distinct().order_by(Project.methodology)))
+    years = sorted({d.year for d in db.session.scalars(select(Batch.vintage_start).distinct())}, reverse=True)
+    return FilterOptions(regions, methodologies, years)
+
+
+def find_batch(code: str) -> CatalogRow | None:
+    query, _available = _listed()
+    row = db.session.execute(query.where(Batch.code == code)).first()
+    if row is None:
+        return None
+    batch, price, available = row
+    return CatalogRow(batch, price, int(available))
+
+
+# --- projects ---------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchHistory:
+    batch: Batch
+    price_per_t: Decimal | None
+    available: int
+    retired: int
+
+
+@dataclass
+class ProjectPage:
+    project: Project
+    batches: list[BatchHistory] = field(default_factory=list)
+
+    @property
+    def issued(self) -> int:
+        return sum(h.batch.quantity for h in self.batches)
+
+    @property
+    def available(self) -> int:
+        return sum(h.available for h in self.batches)
+
+    @property
+    def retired(self) -> int:
+        return sum(h.retired for h in self.batches)
+
+
+def find_project(code: str) -> ProjectPage | None:
+    if len(code) > 32:
+        return None
+    project = db.session.scalar(
+        select(Project).join(Project.region).options(contains_eager(Project.region)).where(Project.code == code)
     )
-    return CatalogPage(
-        [CatalogRow(batch, price, available.get(batch.id, 0)) for batch, price in rows], page, per_page, total
-    )
+    if project is None:
+        return None
+    inventory = ledger.holdings_subquery(AccountKind.INVENTORY)
+    retired = ledger.holdings_subquery(AccountKind.RETIRED)
+    rows = db.session.execute(
+        select(Batch, Listing.price_per_t, func.coalesce(inventory.c.quantity, 0),
+               func.coalesce(retired.c.quantity, 0))
+        .outerjoin(Listing, (Listing.batch_id == Batch.id) & Listing.is_active)
+        .outerjoin(inventory, inventory.c.batch_id == Batch.id)
+        .outerjoin(retired, retired.c.batch_id == Batch.id)
+        .where(Batch.project_id == project.id)
+        .order_by(Batch.vintage_start, Batch.id)
+    ).all()
+    return ProjectPage(project, [BatchHistory(b, price, int(a), int(r)) for b, price, a, r in rows])
+
+
+# --- the boundary as SVG ------------------------------------------------------------------------
+
+
+@dataclass
+class BoundaryDrawing:
+    """A project boundary projected into an SVG viewBox (0..width, 0..height)."""
+
+    paths: list[str]
+    width: int
+    height: int
+    scale_km: float  #: the length the scale bar stands for
+    scale_px: float
+    centre: tuple[float, float]  #: (lat, lon)
+
+
+def boundary_drawing(geojson: str | None, width: int = 480, height: int = 320, margin: int = 24):
+    """Polygons of a GeoJSON geometry as SVG path data, or None when there is nothing valid.
+
+    Equirectangular projection around the centre latitude: faithful at project scale.
+    """
+    try:
+        geometry = json.loads(geojson) if geojson else None
+        if geometry.get("type") == "Polygon":
+            polygons = [geometry["coordinates"]]
+        elif geometry.get("type") == "MultiPolygon":
+            polygons = geometry["coordinates"]
+        else:
+            return None
+        rings = [[(float(lon), float(lat)) for lon, lat, *_ in ring] for polygon in polygons for ring in polygon]
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+    points = [p for ring in rings for p in ring]
+    if not points or not all(-180 <= lon <= 180 and -90 <= lat <= 90 for lon, lat in points):
+        return None
+    lons, lats = [p[0] for p in points], [p[1] for p in points]
+    centre_lat = (min(lats) + max(lats)) / 2
+    kx = 111.32 * math.cos(math.radians(centre_lat))  # km per degree of longitude
+    ky = 110.57
+    span_x = max((max(lons) - min(lons)) * kx, 1e-6)
+    span_y = max((max(lats) - min(lats)) * ky, 1e-6)
+    scale = min((width - 2 * margin) / span_x, (height - 2 * margin) / span_y)  # px per km
+    off_x = (width - span_x * scale) / 2
+    off_y = (height - span_y * scale) / 2
+
+    def project(lon, lat):
+        x = off_x + (lon - min(lons)) * kx * scale
+        y = height - (off_y + (lat - min(lats)) * ky * scale)
+        return f"{x:.1f},{y:.1f}"
+
+    paths = ["M" + " L".join(project(lon, lat) for lon, lat in ring) + " Z" for ring in rings if len(ring) >= 3]
+    if not paths:
+        return None
+    nice = [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]
+    target_km = span_x / 4
+    scale_km = max([n for n in nice if n <= target_km] or [nice[0]])
+    return BoundaryDrawing(paths, width, height, scale_km, scale_km * scale,
+                           (round(centre_lat, 4), round((min(lons) + max(lons)) / 2, 4)))

@@ -1,6 +1,7 @@
 """Language choice (Chinese by default, English on request) and locale-aware formatting."""
 
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from flask import current_app, has_request_context, request, session
 from flask_babel import format_currency, get_locale
@@ -17,6 +18,10 @@ def select_locale():
     remembered = session.get("lang")
     if remembered in languages:
         return languages[remembered]
+    if request.path.startswith("/api/"):  # API clients say what they read in the usual header
+        best = request.accept_languages.best_match(["zh", "zh-CN", "en"])
+        if best:
+            return languages["en" if best == "en" else "zh"]
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
@@ -31,6 +36,18 @@ def localized(obj, field: str) -> str:
     return value or getattr(obj, f"{field}_zh")
 
 
+def localized_en(obj, field: str) -> str:
+    """The English text of a bilingual field, falling back to Chinese where none was given."""
+    return getattr(obj, f"{field}_en", None) or getattr(obj, f"{field}_zh")
+
+
+def url_with_language(code: str) -> str:
+    """The current page's URL with ``lang`` set, every other query argument kept."""
+    args = request.args.to_dict(flat=False)
+    args["lang"] = [code]
+    return request.path + "?" + urlencode(args, doseq=True)
+
+
 def yuan(amount) -> str:
     """Money in yuan for the current locale: ¥68.00 in Chinese, CN¥68.00 in English."""
     return format_currency(Decimal(amount), "CNY")
@@ -40,3 +57,4 @@ def register(app):
     app.jinja_env.filters["yuan"] = yuan
     app.jinja_env.globals["localized"] = localized
     app.jinja_env.globals["current_language"] = current_language
+    app.jinja_env.globals["url_with_language"] = url_with_language

@@ -148,6 +148,19 @@ def balances_by_batch(account: Account, batch_ids: Sequence[int] | None = None) 
     return {batch_id: int(total) for batch_id, total in db.session.execute(query)}
 
 
+def holdings_subquery(kind: AccountKind, ref: str = ""):
+    """A subquery ``(batch_id, quantity)`` of what one account holds per batch, for other
+    packages to join (the catalog's available quantity is the inventory's). Read-only: an
+    account that does not exist yet holds nothing."""
+    account_id = select(Account.id).where(Account.kind == kind, Account.ref == ref).scalar_subquery()
+    return (
+        select(Block.batch_id.label("batch_id"), func.sum(_QUANTITY).label("quantity"))
+        .where(Block.account_id == account_id)
+        .group_by(Block.batch_id)
+        .subquery()
+    )
+
+
 def blocks_of(account: Account) -> list[Block]:
     """The account's blocks in allocation order."""
     query = (

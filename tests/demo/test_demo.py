@@ -59,7 +59,7 @@ def test_demo_load_is_deterministic_and_verifies(app, tmp_path, sqlite_template)
 def test_catalog_shows_demo_batches_with_ledger_availability(app, client):
     app.test_cli_runner().invoke(args=["demo", "load"])
     page = client.get("/?lang=en").get_data(as_text=True)
-    assert "100 batches listed" in page
+    assert "100 batches found" in page
     assert "CN¥" in page
     zh = client.get("/?lang=zh").get_data(as_text=True)
     assert "¥" in zh and "敖汉旗" in zh or "克什克腾旗" in zh

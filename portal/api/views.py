@@ -1,0 +1,99 @@
+"""``/api/v1`` endpoints. Errors: a 4xx and ``{"error": {"code", "message"}}``; never a 5xx for
+bad input."""
+
+import json
+
+from flask import Blueprint, abort, current_app, jsonify, request
+
+from portal.catalog import services as catalog
+from portal.core.i18n import localized_en
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def money(amount) -> dict | None:
+    return None if amount is None else {"amount": f"{amount:.2f}", "currency": "CNY"}
+
+
+def project_summary(project) -> dict:
+    return {
+        "code": project.code,
+        "name": project.name_zh,
+        "name_en": project.name_en,
+        "type": project.type,
+        "standard": project.standard,
+        "methodology": project.methodology,
+        "county": project.region.code,
+        "county_name": project.region.name_zh,
+        "county_name_en": project.region.name_en,
+    }
+
+
+def batch_json(batch, price, available, retired=None) -> dict:
+    data = {
+        "code": batch.code,
+        "project": project_summary(batch.project),
+        "vintage_start": batch.vintage_start.isoformat(),
+        "vintage_end": batch.vintage_end.isoformat(),
+        "issued_quantity": batch.quantity,
+        "buffer_quantity": batch.buffer_quantity,
+        "available_quantity": available,
+        "issued_on": batch.issued_on.isoformat(),
+        "registry_reference": batch.registry_reference,
+        "registry_serial_start": batch.registry_serial_start,
+        "registry_serial_end": batch.registry_serial_end,
+        "price": money(price),
+    }
+    if retired is not None:
+        data["retired_quantity"] = retired
+    return data
+
+
+def api_error(status: int, code: str, message: str):
+    return jsonify(error={"code": code, "message": message}), status
+
+
+@bp.get("/batches")
+def batches():
+    try:
+        filters = catalog.CatalogFilters.from_args(request.args, current_app.config["CATALOG_PER_PAGE"])
+    except catalog.FilterError as exc:
+        return api_error(400, "invalid_filter", exc.message)
+    page = catalog.search(filters)
+    return {
+        "items": [batch_json(r.batch, r.price_per_t, r.available) for r in page.rows],
+        "page": filters.page,
+        "per_page": filters.per_page,
+        "total": page.total,
+    }
+
+
+@bp.get("/batches/<code>")
+def batch(code):
+    row = catalog.find_batch(code)
+    if row is None:
+        abort(404)
+    return batch_json(row.batch, row.price_per_t, row.available)
+
+
+@bp.get("/projects/<code>")
+def project(code):
+    page = catalog.find_project(code)
+    if page is None:
+        abort(404)
+    p = page.project
+    return {
+        **project_summary(p),
+        "description": p.description_zh,
+        "description_en": localized_en(p, "description"),
+        "area_ha": f"{p.area_ha:.2f}",
+        "crediting_start": p.crediting_start.isoformat(),
+        "crediting_end": p.crediting_end.isoformat(),
+        "status": p.status,
+        "validation_body": p.validation_body,
+        "verification_body": p.verification_body,
+        "registry_id": p.registry_id,
+        "boundary": json.loads(p.boundary_geojson) if p.boundary_geojson else None,
+        "totals": {"issued": page.issued, "available": page.available, "retired": page.retired},
+        "batches": [batch_json(h.batch, h.price_per_t, h.available, h.retired) for h in page.batches],
+    }

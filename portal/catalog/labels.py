@@ -1,0 +1,47 @@
+"""Translated names for the catalog's fixed vocabularies."""
+
+from flask_babel import lazy_gettext as _l
+
+PROJECT_TYPES = {
+    "forestry": _l("Forestry (afforestation)"),
+    "grassland": _l("Grassland"),
+    "wetland": _l("Wetland"),
+    "cropland": _l("Cropland"),
+    "manure": _l("Livestock manure"),
+}
+PROJECT_STATUSES = {
+    "registered": _l("Registered"),
+    "issuing": _l("Issuing"),
+    "suspended": _l("Suspended"),
+    "closed": _l("Closed"),
+}
+STANDARDS = {"CCER": _l("CCER (China)"), "VCS": _l("VCS (Verra)")}
+SORTS = {
+    "vintage_desc": _l("Newest vintage first"),
+    "vintage_asc": _l("Oldest vintage first"),
+    "price_asc": _l("Price: low to high"),
+    "price_desc": _l("Price: high to low"),
+    "available_desc": _l("Most available first"),
+    "project": _l("Project code"),
+}
+
+
+def register(app):
+    app.jinja_env.globals.update(
+        project_type_label=lambda t: PROJECT_TYPES.get(t, t),
+        project_status_label=lambda s: PROJECT_STATUSES.get(s, s),
+        standard_label=lambda s: STANDARDS.get(s, s),
+        sort_options=SORTS,
+        project_types=PROJECT_TYPES,
+        standards=STANDARDS,
+        registry_link=registry_link,
+    )
+
+
+def registry_link(project) -> tuple[str, str]:
+    """(URL, link text) of the project's public registry record."""
+    if project.standard == "VCS":
+        number = project.registry_id.removeprefix("VCS")
+        return (f"https://registry.verra.org/app/projectDetail/VCS/{number}",
+                _l("Verra Registry, project %(id)s", id=project.registry_id))
+    return ("https://ccer.cets.org.cn/", _l("National CCER registry, project %(id)s", id=project.registry_id))
