@@ -27,6 +27,7 @@ run: translations
 	PORT=$(PORT) BIN=$(BIN) ./scripts/serve
 
 test: translations
+	./scripts/ensure-chromium
 	$(BIN)/pytest
 
 lint: install

@@ -42,6 +42,8 @@ def registry_link(project) -> tuple[str, str]:
     """(URL, link text) of the project's public registry record."""
     if project.standard == "VCS":
         number = project.registry_id.removeprefix("VCS")
-        return (f"https://registry.verra.org/app/projectDetail/VCS/{number}",
-                _l("Verra Registry, project %(id)s", id=project.registry_id))
+        return (
+            f"https://registry.verra.org/app/projectDetail/VCS/{number}",
+            _l("Verra Registry, project %(id)s", id=project.registry_id),
+        )
     return ("https://ccer.cets.org.cn/", _l("National CCER registry, project %(id)s", id=project.registry_id))

@@ -92,7 +92,12 @@ class CatalogFilters:
             if not value.isdigit() or not low <= int(value) <= high:
                 raise FilterError(
                     name,
-                    _("%(field)s must be a whole number from %(low)s to %(high)s.", field=_field(name), low=low, high=high),
+                    _(
+                        "%(field)s must be a whole number from %(low)s to %(high)s.",
+                        field=_field(name),
+                        low=low,
+                        high=high,
+                    ),
                 )
             return int(value)
 
@@ -105,7 +110,9 @@ class CatalogFilters:
             except InvalidOperation:
                 amount = None
             if amount is None or not amount.is_finite() or amount < 0 or amount > MAX_PRICE:
-                raise FilterError(name, _("%(field)s must be an amount in yuan, such as 68.00.", field=_field(name)))
+                raise FilterError(
+                    name, _("%(field)s must be an amount in yuan, such as 68.00.", field=_field(name))
+                )
             return amount.quantize(Decimal("0.01"))
 
         def choice(name, allowed):
@@ -113,7 +120,11 @@ class CatalogFilters:
             if value is not None and value not in allowed:
                 raise FilterError(
                     name,
-                    _("%(field)s must be one of: %(allowed)s.", field=_field(name), allowed=", ".join(sorted(allowed))),
+                    _(
+                        "%(field)s must be one of: %(allowed)s.",
+                        field=_field(name),
+                        allowed=", ".join(sorted(allowed)),
+                    ),
                 )
             return value
 
@@ -134,17 +145,27 @@ class CatalogFilters:
             raise FilterError("county", _("Unknown county %(county)s.", county=filters.county[:32]))
         if filters.methodology is not None and len(filters.methodology) > 40:
             raise FilterError("methodology", _("Unknown methodology."))
-        if filters.price_min is not None and filters.price_max is not None and filters.price_min > filters.price_max:
+        if (
+            filters.price_min is not None
+            and filters.price_max is not None
+            and filters.price_min > filters.price_max
+        ):
             raise FilterError("price_min", _("The lowest price is above the highest price."))
         return filters
 
     def args(self, **changes) -> dict:
         """The filters as query-string arguments (for links that keep them), with changes."""
         values = {
-            "standard": self.standard, "project_type": self.project_type, "county": self.county,
-            "vintage": self.vintage, "methodology": self.methodology, "min_available": self.min_available,
-            "price_min": self.price_min, "price_max": self.price_max,
-            "sort": None if self.sort == "vintage_desc" else self.sort, "page": self.page,
+            "standard": self.standard,
+            "project_type": self.project_type,
+            "county": self.county,
+            "vintage": self.vintage,
+            "methodology": self.methodology,
+            "min_available": self.min_available,
+            "price_min": self.price_min,
+            "price_max": self.price_max,
+            "sort": None if self.sort == "vintage_desc" else self.sort,
+            "page": self.page,
         }
         values.update(changes)
         if values.get("page") == 1:
@@ -153,9 +174,19 @@ class CatalogFilters:
 
     @property
     def active(self) -> bool:
-        return any(v is not None for v in (self.standard, self.project_type, self.county, self.vintage,
-                                            self.methodology, self.min_available, self.price_min,
-                                            self.price_max))
+        return any(
+            v is not None
+            for v in (
+                self.standard,
+                self.project_type,
+                self.county,
+                self.vintage,
+                self.methodology,
+                self.min_available,
+                self.price_min,
+                self.price_max,
+            )
+        )
 
 
 @dataclass
@@ -203,8 +234,10 @@ def search(filters: CatalogFilters) -> CatalogPage:
     if filters.methodology:
         query = query.where(Project.methodology == filters.methodology)
     if filters.vintage:
-        query = query.where(Batch.vintage_start >= date(filters.vintage, 1, 1),
-                            Batch.vintage_start < date(filters.vintage + 1, 1, 1))
+        query = query.where(
+            Batch.vintage_start >= date(filters.vintage, 1, 1),
+            Batch.vintage_start < date(filters.vintage + 1, 1, 1),
+        )
     if filters.min_available is not None:
         query = query.where(available >= filters.min_available)
     if filters.price_min is not None:
@@ -229,7 +262,9 @@ class FilterOptions:
 
 def filter_options() -> FilterOptions:
     regions = list(db.session.scalars(select(Region).order_by(Region.id)))
-    methodologies = list(db.session.scalars(select(Project.methodology).distinct().order_by(Project.methodology)))
+    methodologies = list(
+        db.session.scalars(select(Project.methodology).distinct().order_by(Project.methodology))
+    )
     years = sorted({d.year for d in db.session.scalars(select(Batch.vintage_start).distinct())}, reverse=True)
     return FilterOptions(regions, methodologies, years)
 
@@ -276,15 +311,22 @@ def find_project(code: str) -> ProjectPage | None:
     if len(code) > 32:
         return None
     project = db.session.scalar(
-        select(Project).join(Project.region).options(contains_eager(Project.region)).where(Project.code == code)
+        select(Project)
+        .join(Project.region)
+        .options(contains_eager(Project.region))
+        .where(Project.code == code)
     )
     if project is None:
         return None
     inventory = ledger.holdings_subquery(AccountKind.INVENTORY)
     retired = ledger.holdings_subquery(AccountKind.RETIRED)
     rows = db.session.execute(
-        select(Batch, Listing.price_per_t, func.coalesce(inventory.c.quantity, 0),
-               func.coalesce(retired.c.quantity, 0))
+        select(
+            Batch,
+            Listing.price_per_t,
+            func.coalesce(inventory.c.quantity, 0),
+            func.coalesce(retired.c.quantity, 0),
+        )
         .outerjoin(Listing, (Listing.batch_id == Batch.id) & Listing.is_active)
         .outerjoin(inventory, inventory.c.batch_id == Batch.id)
         .outerjoin(retired, retired.c.batch_id == Batch.id)
@@ -322,7 +364,9 @@ def boundary_drawing(geojson: str | None, width: int = 480, height: int = 320, m
             polygons = geometry["coordinates"]
         else:
             return None
-        rings = [[(float(lon), float(lat)) for lon, lat, *_ in ring] for polygon in polygons for ring in polygon]
+        rings = [
+            [(float(lon), float(lat)) for lon, lat, *_ in ring] for polygon in polygons for ring in polygon
+        ]
     except (TypeError, ValueError, KeyError, AttributeError):
         return None
     points = [p for ring in rings for p in ring]
@@ -343,11 +387,19 @@ def boundary_drawing(geojson: str | None, width: int = 480, height: int = 320, m
         y = height - (off_y + (lat - min(lats)) * ky * scale)
         return f"{x:.1f},{y:.1f}"
 
-    paths = ["M" + " L".join(project(lon, lat) for lon, lat in ring) + " Z" for ring in rings if len(ring) >= 3]
+    paths = [
+        "M" + " L".join(project(lon, lat) for lon, lat in ring) + " Z" for ring in rings if len(ring) >= 3
+    ]
     if not paths:
         return None
     nice = [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]
     target_km = span_x / 4
     scale_km = max([n for n in nice if n <= target_km] or [nice[0]])
-    return BoundaryDrawing(paths, width, height, scale_km, scale_km * scale,
-                           (round(centre_lat, 4), round((min(lons) + max(lons)) / 2, 4)))
+    return BoundaryDrawing(
+        paths,
+        width,
+        height,
+        scale_km,
+        scale_km * scale,
+        (round(centre_lat, 4), round((min(lons) + max(lons)) / 2, 4)),
+    )

@@ -115,7 +115,7 @@ def _project(rng, template, copy, regions) -> Project:
         name_zh=template.name_zh + suffix_zh,
         name_en=template.name_en + suffix_en,
         description_zh=(
-            f"{region.name_zh}{template.name_zh}，面积约{area}公顷，"
+            f"{template.name_zh}位于{region.name_zh}，面积约{area}公顷，"
             f"按{methodology}方法学开发，由赤峰市农投集团统一开发经营。"
         ),
         description_en=(

@@ -34,8 +34,18 @@ def test_batches_filters(stock, client):
     assert client.get("/api/v1/batches?county=aohan&project_type=forestry").get_json()["total"] == 2
 
 
-@pytest.mark.parametrize("query", ["vintage=x", "min_available=1.5", "standard=GS", "page=-1", "per_page=0",
-                                   "price_min=abc", "per_page=101"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "vintage=x",
+        "min_available=1.5",
+        "standard=GS",
+        "page=-1",
+        "per_page=0",
+        "price_min=abc",
+        "per_page=101",
+    ],
+)
 def test_invalid_filters_are_400_json(stock, client, query):
     response = client.get("/api/v1/batches?" + query, headers={"Accept-Language": "en"})
     assert response.status_code == 400

@@ -15,16 +15,20 @@ def stock(app):
     aohan = factories.region("aohan")
     other = factories.region("linxi")
     forest = factories.project(code="AH-FOR-01", region_=aohan)
-    grass = factories.project(code="LX-GRA-01", standard="VCS", type="grassland", methodology="VM0032",
-                              region_=other)
+    grass = factories.project(
+        code="LX-GRA-01", standard="VCS", type="grassland", methodology="VM0032", region_=other
+    )
     batches = {
         "f21": factories.batch(quantity=1000, vintage=2021, project_=forest, code="F-2021", price="62.00"),
         "f23": factories.batch(quantity=500, vintage=2023, project_=forest, code="F-2023", price="80.50"),
-        "g22": factories.batch(quantity=300, vintage=2022, project_=grass, code="G-2022", price="70.00", buffer=30),
+        "g22": factories.batch(
+            quantity=300, vintage=2022, project_=grass, code="G-2022", price="70.00", buffer=30
+        ),
     }
     holding = ledger.open_account(AccountKind.HOLDING, "ORG")
-    ledger.transfer(900, source=ledger.system_account(AccountKind.INVENTORY), destination=holding,
-                    batch_codes=["F-2021"])
+    ledger.transfer(
+        900, source=ledger.system_account(AccountKind.INVENTORY), destination=holding, batch_codes=["F-2021"]
+    )
     ledger.retire(100, source=holding)
     db.session.commit()
     return batches
@@ -42,8 +46,12 @@ def test_available_comes_from_the_ledger(stock, client):
     assert "3 batches found" in text
     assert ">100<" in text  # F-2021: 1000 issued, 900 sold
     assert ">270<" in text  # G-2022: 300 issued, 30 to the buffer
-    ledger.transfer(50, source=ledger.system_account(AccountKind.INVENTORY),
-                    destination=ledger.open_account(AccountKind.HOLDING, "ORG"), batch_codes=["F-2021"])
+    ledger.transfer(
+        50,
+        source=ledger.system_account(AccountKind.INVENTORY),
+        destination=ledger.open_account(AccountKind.HOLDING, "ORG"),
+        batch_codes=["F-2021"],
+    )
     db.session.commit()
     _, text = codes(client, "")
     assert ">50<" in text
@@ -74,8 +82,12 @@ def test_filters(stock, client, query, expected):
 
 @pytest.mark.parametrize(
     ("sort", "order"),
-    [("price_asc", ["F-2021", "G-2022", "F-2023"]), ("price_desc", ["F-2023", "G-2022", "F-2021"]),
-     ("vintage_asc", ["F-2021", "G-2022", "F-2023"]), ("available_desc", ["F-2023", "G-2022", "F-2021"])],
+    [
+        ("price_asc", ["F-2021", "G-2022", "F-2023"]),
+        ("price_desc", ["F-2023", "G-2022", "F-2021"]),
+        ("vintage_asc", ["F-2021", "G-2022", "F-2023"]),
+        ("available_desc", ["F-2023", "G-2022", "F-2021"]),
+    ],
 )
 def test_sorting(stock, app, sort, order):
     page = services.search(services.CatalogFilters.from_args({"sort": sort}))
@@ -97,8 +109,20 @@ def test_empty_results_are_said_plainly(stock, client):
 
 @pytest.mark.parametrize(
     "query",
-    ["vintage=abc", "vintage=99999", "min_available=-1", "price_min=x", "price_min=NaN", "price_max=1e999",
-     "standard=GS", "sort=evil", "page=0", "per_page=1000", "price_min=90&price_max=60", "county=" + "x" * 100],
+    [
+        "vintage=abc",
+        "vintage=99999",
+        "min_available=-1",
+        "price_min=x",
+        "price_min=NaN",
+        "price_max=1e999",
+        "standard=GS",
+        "sort=evil",
+        "page=0",
+        "per_page=1000",
+        "price_min=90&price_max=60",
+        "county=" + "x" * 100,
+    ],
 )
 def test_bad_filters_are_a_400_with_a_translated_message(stock, client, query):
     response = client.get("/?lang=zh&" + query)
@@ -124,17 +148,26 @@ def test_project_page(stock, client):
 
 def test_project_boundary_is_drawn_as_inline_svg(stock, client):
     project = stock["f21"].project
-    project.boundary_geojson = ('{"type": "Polygon", "coordinates": [[[119.9, 42.2], [120.0, 42.2], '
-                                '[120.0, 42.3], [119.9, 42.3], [119.9, 42.2]]]}')
+    project.boundary_geojson = (
+        '{"type": "Polygon", "coordinates": [[[119.9, 42.2], [120.0, 42.2], '
+        "[120.0, 42.3], [119.9, 42.3], [119.9, 42.2]]]}"
+    )
     db.session.commit()
     text = client.get("/projects/AH-FOR-01").get_data(as_text=True)
     assert "<svg" in text and '<path d="M' in text
     assert "<script" not in text
 
 
-@pytest.mark.parametrize("geojson", ['{"type": "Point", "coordinates": [1, 2]}', "not json", "[]",
-                                     '{"type": "Polygon", "coordinates": [[[500, 1], [1, 1], [1, 2]]]}',
-                                     '{"type": "Polygon", "coordinates": "x"}'])
+@pytest.mark.parametrize(
+    "geojson",
+    [
+        '{"type": "Point", "coordinates": [1, 2]}',
+        "not json",
+        "[]",
+        '{"type": "Polygon", "coordinates": [[[500, 1], [1, 1], [1, 2]]]}',
+        '{"type": "Polygon", "coordinates": "x"}',
+    ],
+)
 def test_bad_boundaries_are_not_drawn(geojson):
     assert services.boundary_drawing(geojson) is None
 
@@ -146,7 +179,7 @@ def test_unknown_project_is_404(stock, client):
 
 def test_hostile_text_is_escaped(app, client):
     project = factories.project(code="XSS-01")
-    project.name_en = '<script>alert(1)</script>'
+    project.name_en = "<script>alert(1)</script>"
     factories.batch(quantity=10, project_=project, code="XSS-2022")
     db.session.commit()
     for url in ("/?lang=en", "/projects/XSS-01?lang=en"):
