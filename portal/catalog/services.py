@@ -22,8 +22,9 @@ from portal.ledger import services as ledger
 from portal.ledger.models import AccountKind, Batch
 
 SORTS = {
-    "vintage_desc": (Batch.vintage_start.desc(), Project.code, Batch.id),
-    "vintage_asc": (Batch.vintage_start, Project.code, Batch.id),
+    # Whole index order (ix_batches_vintage), so that a page needs only its own rows.
+    "vintage_desc": (Batch.vintage_start.desc(), Batch.vintage_end.desc(), Batch.id.desc()),
+    "vintage_asc": (Batch.vintage_start, Batch.vintage_end, Batch.id),
     "price_asc": (Listing.price_per_t, Batch.id),
     "price_desc": (Listing.price_per_t.desc(), Batch.id),
     "available_desc": ("available_desc", Batch.id),
@@ -207,66 +208,99 @@ class CatalogPage:
         return max(1, math.ceil(self.total / self.filters.per_page))
 
 
-def _listed():
-    """Listed batches with project, county, price and available tonnes (one statement)."""
-    inventory = ledger.holdings_subquery(AccountKind.INVENTORY)
-    available = func.coalesce(inventory.c.quantity, 0).label("available")
+def _listed(conditions=()):
+    """Listed batches with project, county, price and available tonnes (one statement).
+
+    Availability is a correlated sub-select on the ledger's blocks (indexed by account and
+    batch), so PostgreSQL computes it only for the rows it returns unless a filter or the sort
+    needs it for all.
+    """
+    available = ledger.held_per_batch(AccountKind.INVENTORY, Batch.id).label("available")
     query = (
         select(Batch, Listing.price_per_t, available)
         .join(Listing, Listing.batch_id == Batch.id)
         .join(Batch.project)
         .join(Project.region)
-        .outerjoin(inventory, inventory.c.batch_id == Batch.id)
-        .options(contains_eager(Batch.project).contains_eager(Project.region))
-        .where(Listing.is_active)
+        .options(
+            contains_eager(Batch.project)
+            .defer(Project.description_zh)
+            .defer(Project.description_en)
+            .defer(Project.boundary_geojson),
+            contains_eager(Batch.project, Project.region),
+        )
+        .where(Listing.is_active, *conditions)
     )
     return query, available
 
 
-def search(filters: CatalogFilters) -> CatalogPage:
-    query, available = _listed()
+def _conditions(filters: CatalogFilters, available) -> list:
+    conditions = []
     if filters.standard:
-        query = query.where(Project.standard == filters.standard)
+        conditions.append(Project.standard == filters.standard)
     if filters.project_type:
-        query = query.where(Project.type == filters.project_type)
+        conditions.append(Project.type == filters.project_type)
     if filters.county:
-        query = query.where(Region.code == filters.county)
+        conditions.append(Region.code == filters.county)
     if filters.methodology:
-        query = query.where(Project.methodology == filters.methodology)
+        conditions.append(Project.methodology == filters.methodology)
     if filters.vintage:
-        query = query.where(
-            Batch.vintage_start >= date(filters.vintage, 1, 1),
-            Batch.vintage_start < date(filters.vintage + 1, 1, 1),
-        )
+        conditions.append(Batch.vintage_start >= date(filters.vintage, 1, 1))
+        conditions.append(Batch.vintage_start < date(filters.vintage + 1, 1, 1))
     if filters.min_available is not None:
-        query = query.where(available >= filters.min_available)
+        conditions.append(available >= filters.min_available)
     if filters.price_min is not None:
-        query = query.where(Listing.price_per_t >= filters.price_min)
+        conditions.append(Listing.price_per_t >= filters.price_min)
     if filters.price_max is not None:
-        query = query.where(Listing.price_per_t <= filters.price_max)
+        conditions.append(Listing.price_per_t <= filters.price_max)
+    return conditions
 
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    order = [available.desc() if o == "available_desc" else o for o in SORTS[filters.sort]]
+
+def search(filters: CatalogFilters) -> CatalogPage:
+    available = ledger.held_per_batch(AccountKind.INVENTORY, Batch.id)
+    conditions = _conditions(filters, available)
+    count = select(func.count(Batch.id)).join(Listing, Listing.batch_id == Batch.id)
+    # Every batch has a project and every project a county, so these joins only filter.
+    if filters.standard or filters.project_type or filters.methodology or filters.county:
+        count = count.join(Batch.project)
+    if filters.county:
+        count = count.join(Project.region)
+    total = db.session.scalar(count.where(Listing.is_active, *conditions))
+    query, available_column = _listed(conditions)
+    order = [available_column.desc() if o == "available_desc" else o for o in SORTS[filters.sort]]
     rows = db.session.execute(
         query.order_by(*order).limit(filters.per_page).offset((filters.page - 1) * filters.per_page)
     ).all()
     return CatalogPage([CatalogRow(b, price, int(avail)) for b, price, avail in rows], filters, total)
 
 
+@dataclass(frozen=True)
+class CountyOption:
+    code: str
+    name_zh: str
+    name_en: str
+
+
 @dataclass
 class FilterOptions:
-    counties: list[Region]
+    counties: list[CountyOption]
     methodologies: list[str]
     vintages: list[int]
 
 
 def filter_options() -> FilterOptions:
-    regions = list(db.session.scalars(select(Region).order_by(Region.id)))
+    """What the filter menus offer: the counties, and the methodologies and vintages in use."""
+    counties = [
+        CountyOption(*row)
+        for row in db.session.execute(select(Region.code, Region.name_zh, Region.name_en).order_by(Region.id))
+    ]
     methodologies = list(
         db.session.scalars(select(Project.methodology).distinct().order_by(Project.methodology))
     )
-    years = sorted({d.year for d in db.session.scalars(select(Batch.vintage_start).distinct())}, reverse=True)
-    return FilterOptions(regions, methodologies, years)
+    first, last = db.session.execute(
+        select(func.min(Batch.vintage_start), func.max(Batch.vintage_start))
+    ).one()
+    vintages = list(range(last.year, first.year - 1, -1)) if first else []
+    return FilterOptions(counties, methodologies, vintages)
 
 
 def find_batch(code: str) -> CatalogRow | None:
@@ -318,18 +352,14 @@ def find_project(code: str) -> ProjectPage | None:
     )
     if project is None:
         return None
-    inventory = ledger.holdings_subquery(AccountKind.INVENTORY)
-    retired = ledger.holdings_subquery(AccountKind.RETIRED)
     rows = db.session.execute(
         select(
             Batch,
             Listing.price_per_t,
-            func.coalesce(inventory.c.quantity, 0),
-            func.coalesce(retired.c.quantity, 0),
+            ledger.held_per_batch(AccountKind.INVENTORY, Batch.id),
+            ledger.held_per_batch(AccountKind.RETIRED, Batch.id),
         )
         .outerjoin(Listing, (Listing.batch_id == Batch.id) & Listing.is_active)
-        .outerjoin(inventory, inventory.c.batch_id == Batch.id)
-        .outerjoin(retired, retired.c.batch_id == Batch.id)
         .where(Batch.project_id == project.id)
         .order_by(Batch.vintage_start, Batch.id)
     ).all()

@@ -82,6 +82,10 @@ class InvalidMovement(LedgerError):
                 "The buffer share must be smaller than the batch (%(buffer)s of %(quantity)s t).",
                 **self.params,
             )
+        if reason == "not_allowed":
+            return _("Credits cannot move from %(source)s to %(account)s.", **self.params)
+        if reason == "capacity_mismatch":
+            return _("%(account)s already exists with a capacity of %(capacity)s t.", **self.params)
         if reason == "already_issued":
             return _("Batch %(batch)s has already been issued into the ledger.", **self.params)
         return _("The movement is not allowed.")

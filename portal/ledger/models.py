@@ -33,6 +33,33 @@ TERMINAL_KINDS = (AccountKind.RETIRED, AccountKind.CANCELLED)
 OWNED_KINDS = (AccountKind.HOLD, AccountKind.RESERVE, AccountKind.HOLDING)
 
 
+#: Where credits may go from each kind of account: the flows of DESIGN.md and nothing else.
+#: The buffer is never sold (only cancelled on a reversal); a holding's credits are the buyer's
+#: (retired, or cancelled by a registry reversal), never re-stocked; terminal accounts give nothing.
+ALLOWED_MOVES = {
+    AccountKind.INVENTORY: {
+        AccountKind.HOLD,
+        AccountKind.RESERVE,
+        AccountKind.HOLDING,
+        AccountKind.BUFFER,
+        AccountKind.RETIRED,
+        AccountKind.CANCELLED,
+    },
+    AccountKind.BUFFER: {AccountKind.CANCELLED},
+    AccountKind.HOLD: {AccountKind.INVENTORY, AccountKind.HOLDING, AccountKind.RETIRED},
+    AccountKind.RESERVE: {AccountKind.INVENTORY, AccountKind.HOLDING, AccountKind.RETIRED},
+    AccountKind.HOLDING: {AccountKind.RETIRED, AccountKind.CANCELLED},
+    AccountKind.RETIRED: set(),
+    AccountKind.CANCELLED: set(),
+}
+#: Issuance puts credits here and nowhere else.
+ISSUE_KINDS = (AccountKind.INVENTORY, AccountKind.BUFFER)
+#: Holds and reserves must have a capacity; nothing else has one.
+CAPACITY_KINDS = (AccountKind.HOLD, AccountKind.RESERVE)
+#: Quantities are stored as 32-bit integers on every database.
+MAX_QUANTITY = 2**31 - 1
+
+
 class EntryKind(StrEnum):
     ISSUE = "issue"
     TRANSFER = "transfer"
@@ -113,6 +140,7 @@ class Account(db.Model):
         UniqueConstraint("kind", "ref"),
         CheckConstraint(_in("kind", AccountKind), name="kind"),
         CheckConstraint("capacity IS NULL OR capacity > 0", name="capacity_positive"),
+        CheckConstraint("(kind IN ('hold', 'reserve')) = (capacity IS NOT NULL)", name="capacity_for_holds"),
     )
 
     @property

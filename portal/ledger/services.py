@@ -10,7 +10,17 @@ movement takes its locks in that same order, so concurrent movements cannot dead
 nobody reads a batch's blocks without holding the batch: under any number of concurrent
 buyers the last tonne goes once. The locks are ``FOR NO KEY UPDATE``: they exclude each other
 but not the ``FOR KEY SHARE`` locks PostgreSQL's foreign-key checks take, so a transaction
-writing an entry that merely *references* a locked account never waits on its holder. On SQLite every transaction starts with ``BEGIN IMMEDIATE``
+writing an entry that merely *references* a locked account never waits on its holder.
+
+The no-deadlock argument holds for **one movement per transaction**: locks last until commit,
+so a second movement in the same transaction may need a batch earlier in the order than one it
+already holds. Request handlers and workers that run concurrently make one movement per
+transaction; several movements in one transaction are for single-writer work (demo load,
+migrations), and PostgreSQL would detect and abort a deadlock rather than hang.
+
+Allocation is decided from the candidates seen when the movement starts: a release committed a
+moment later (older serials returning to inventory) is used by the next movement, not this one.
+No serial is ever taken twice either way; only which serials a buyer gets can differ. On SQLite every transaction starts with ``BEGIN IMMEDIATE``
 (see ``portal.core.database``), which serialises writers.
 """
 
@@ -33,6 +43,9 @@ from portal.ledger.errors import (
     UnknownBatch,
 )
 from portal.ledger.models import (
+    ALLOWED_MOVES,
+    CAPACITY_KINDS,
+    MAX_QUANTITY,
     OWNED_KINDS,
     SYSTEM_KINDS,
     TERMINAL_KINDS,
@@ -97,9 +110,14 @@ def open_account(kind: AccountKind, ref: str, capacity: int | None = None) -> Ac
         raise ValueError(f"{kind} is not an owned account kind")
     if not ref or len(ref) > 64:
         raise ValueError("an owned account needs a reference of 1 to 64 characters")
-    if capacity is not None:
+    if kind in CAPACITY_KINDS:
         _check_quantity(capacity)
-    return _get_or_create(kind, ref, capacity)
+    elif capacity is not None:
+        raise ValueError(f"a {kind} account has no capacity")
+    account = _get_or_create(kind, ref, capacity)
+    if account.capacity != capacity:
+        raise InvalidMovement(reason="capacity_mismatch", account=str(account), capacity=account.capacity)
+    return account
 
 
 def find_account(kind: AccountKind, ref: str = "") -> Account:
@@ -148,16 +166,15 @@ def balances_by_batch(account: Account, batch_ids: Sequence[int] | None = None) 
     return {batch_id: int(total) for batch_id, total in db.session.execute(query)}
 
 
-def holdings_subquery(kind: AccountKind, ref: str = ""):
-    """A subquery ``(batch_id, quantity)`` of what one account holds per batch, for other
-    packages to join (the catalog's available quantity is the inventory's). Read-only: an
-    account that does not exist yet holds nothing."""
+def held_per_batch(kind: AccountKind, batch_id, ref: str = ""):
+    """A correlated SQL expression: the tonnes of batch ``batch_id`` (a column of the enclosing
+    query) that one account holds. For other packages to select, filter and sort by (the
+    catalog's available quantity is the inventory's). Read-only: a missing account holds 0."""
     account_id = select(Account.id).where(Account.kind == kind, Account.ref == ref).scalar_subquery()
     return (
-        select(Block.batch_id.label("batch_id"), func.sum(_QUANTITY).label("quantity"))
-        .where(Block.account_id == account_id)
-        .group_by(Block.batch_id)
-        .subquery()
+        select(func.coalesce(func.sum(_QUANTITY), 0))
+        .where(Block.batch_id == batch_id, Block.account_id == account_id)
+        .scalar_subquery()
     )
 
 
@@ -267,6 +284,8 @@ def _move(kind, quantity, source, destination, batch_codes, reference, actor) ->
         raise TerminalAccount(account=str(source))
     if source.id == destination.id:
         raise InvalidMovement(reason="same_account", account=str(source))
+    if destination.kind not in ALLOWED_MOVES[source.kind]:
+        raise InvalidMovement(reason="not_allowed", source=str(source), account=str(destination))
     batch_ids = _resolve_batches(batch_codes) if batch_codes is not None else None
 
     if destination.capacity is not None:
@@ -304,8 +323,8 @@ def _move(kind, quantity, source, destination, batch_codes, reference, actor) ->
                 "quantity": end - start + 1,
                 "from_account_id": source.id,
                 "to_account_id": destination.id,
-                "reference": reference[:120],
-                "actor": actor[:120],
+                "reference": (reference or "")[:120],
+                "actor": (actor or "")[:120],
             }
         )
         movement.ranges.append(MovedRange(take.batch_id, take.batch_code, start, end))
@@ -420,7 +439,7 @@ def _resolve_batches(codes: Sequence[str]) -> list[int]:
 
 def _check_quantity(quantity) -> None:
     # bool is an int in Python; a quantity of True tonnes is not.
-    if type(quantity) is not int or quantity <= 0:
+    if type(quantity) is not int or not 0 < quantity <= MAX_QUANTITY:
         raise InvalidQuantity(value=quantity)
 
 
@@ -434,6 +453,6 @@ def _entry(movement, kind, batch_id, start, end, source, destination, reference,
         quantity=end - start + 1,
         from_account_id=source.id if source is not None else None,
         to_account_id=destination.id,
-        reference=reference[:120],
-        actor=actor[:120],
+        reference=(reference or "")[:120],
+        actor=(actor or "")[:120],
     )

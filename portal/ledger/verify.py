@@ -4,10 +4,12 @@ Checked, batch by batch (in chunks, so memory stays flat at any scale):
 
 1. the blocks of a batch partition 1..quantity: no gap, no overlap, none outside;
 2. blocks are in normal form: no two adjacent blocks of a batch in the same account;
-3. the journal replays: an issue covers serials not yet issued; every other entry moves a range
+3. the journal replays: an issue covers serials not yet issued, into inventory or the buffer
+   (as much to the buffer as the batch records); every other entry moves a range
    that is, at that point, entirely in its source account; nothing leaves ``retired`` or
    ``cancelled``; retire entries go to ``retired``, cancel entries to ``cancelled``, transfers
-   to neither (so a serial is retired at most once);
+   to neither (so a serial is retired at most once); and every move is one the flows allow
+   (``ALLOWED_MOVES``: the buffer is never sold, a holding never re-stocked);
 4. the replayed state equals the blocks, serial for serial;
 5. no account with a capacity (holds, reserves) ever held more than it, at any point of the
    journal.
@@ -20,7 +22,16 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.ledger.models import Account, AccountKind, Batch, Block, EntryKind, LedgerEntry
+from portal.ledger.models import (
+    ALLOWED_MOVES,
+    ISSUE_KINDS,
+    Account,
+    AccountKind,
+    Batch,
+    Block,
+    EntryKind,
+    LedgerEntry,
+)
 
 CHUNK = 500
 
@@ -44,6 +55,11 @@ class Report:
 
 
 def verify_ledger() -> Report:
+    """Check the whole ledger. On PostgreSQL, when called outside a transaction, everything is
+    read in one REPEATABLE READ snapshot, so movements committing meanwhile cannot cause false
+    alarms (SQLite's BEGIN IMMEDIATE already holds writers off)."""
+    if db.engine.dialect.name == "postgresql" and not db.session().in_transaction():
+        db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     report = Report()
     accounts = {a.id: a for a in db.session.scalars(select(Account))}
     report.accounts = len(accounts)
@@ -52,7 +68,7 @@ def verify_ledger() -> Report:
     last_id = 0
     while True:
         batches = db.session.execute(
-            select(Batch.id, Batch.code, Batch.quantity)
+            select(Batch.id, Batch.code, Batch.quantity, Batch.buffer_quantity)
             .where(Batch.id > last_id)
             .order_by(Batch.id)
             .limit(CHUNK)
@@ -97,7 +113,9 @@ def verify_ledger() -> Report:
                     f"(journal {_show(replayed, accounts)} / blocks {_show(blocks[batch.id], accounts)})"
                 )
             report.retired += sum(
-                e - s + 1 for s, e, a in blocks[batch.id] if accounts[a].kind == AccountKind.RETIRED
+                e - s + 1
+                for s, e, a in blocks[batch.id]
+                if a in accounts and accounts[a].kind == AccountKind.RETIRED
             )
 
     _check_capacities(report, accounts, capacity_deltas)
@@ -151,6 +169,9 @@ def _replay(report, batch, entries, accounts, capacity_deltas):
             return None
         target = accounts.get(e.to_account_id)
         if e.kind == EntryKind.ISSUE:
+            if target is None or target.kind not in ISSUE_KINDS:
+                report.problem(f"{where} issues credits into {target}, not inventory or buffer")
+                return None
             if any(s <= e.serial_end and e.serial_start <= t for s, t, _ in state):
                 report.problem(f"{where} issues serials that were already issued")
                 return None
@@ -163,6 +184,9 @@ def _replay(report, batch, entries, accounts, capacity_deltas):
                 return None
             if source.is_terminal:
                 report.problem(f"{where} moves credits out of {source}, which is final")
+                return None
+            if target.kind not in ALLOWED_MOVES[source.kind]:
+                report.problem(f"{where} moves credits from {source} to {target}, which is not allowed")
                 return None
             expected_kind = {
                 AccountKind.RETIRED: EntryKind.RETIRE,
@@ -179,6 +203,18 @@ def _replay(report, batch, entries, accounts, capacity_deltas):
                 capacity_deltas.append((e.id, source.id, -e.quantity))
         if target is not None and target.capacity is not None:
             capacity_deltas.append((e.id, target.id, e.quantity))
+    issued_to_buffer = sum(
+        e.quantity
+        for e in entries
+        if e.kind == EntryKind.ISSUE
+        and accounts.get(e.to_account_id) is not None
+        and accounts[e.to_account_id].kind == AccountKind.BUFFER
+    )
+    if issued_to_buffer != batch.buffer_quantity:
+        report.problem(
+            f"batch {batch.code}: {issued_to_buffer} t were issued to the buffer; "
+            f"the batch records {batch.buffer_quantity} t"
+        )
     return state
 
 

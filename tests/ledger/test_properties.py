@@ -21,8 +21,8 @@ from hypothesis.stateful import (
 
 from portal.extensions import db
 from portal.ledger import services as ledger
-from portal.ledger.errors import CapacityExceeded, InsufficientCredits, TerminalAccount
-from portal.ledger.models import AccountKind
+from portal.ledger.errors import CapacityExceeded, InsufficientCredits, InvalidMovement, TerminalAccount
+from portal.ledger.models import ALLOWED_MOVES, AccountKind
 from portal.ledger.verify import verify_ledger
 from tests import conftest, factories
 
@@ -37,6 +37,10 @@ def _account(name):
     if name.startswith("holding:"):
         return ledger.open_account(AccountKind.HOLDING, name.split(":")[1])
     return ledger.open_account(AccountKind(name), f"{name}-1", capacity=CAPACITY[name])
+
+
+def _kind(name):
+    return AccountKind(name.split(":")[0])
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -100,31 +104,36 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.batches)
     @rule(
         data=st.data(),
-        dest=st.sampled_from(MOVABLE + TERMINAL),
         quantity=st.one_of(st.integers(1, 30), st.integers(1, 350)),
         choose_batch=st.booleans(),
     )
-    def move(self, data, dest, quantity, choose_batch):
-        # Mostly from accounts that hold something, so that most moves succeed; sometimes from any.
+    def move(self, data, quantity, choose_batch):
+        # Mostly from accounts that hold something, to places the flows allow, so that most
+        # moves succeed; sometimes from and to anywhere, to check the refusals.
         stocked = [name for name in MOVABLE if self._balance(name)]
         source = data.draw(
             st.sampled_from(stocked) if stocked and data.draw(st.integers(0, 4)) else st.sampled_from(MOVABLE)
+        )
+        allowed = [d for d in MOVABLE + TERMINAL if _kind(d) in ALLOWED_MOVES[_kind(source)]]
+        dest = data.draw(
+            st.sampled_from(allowed)
+            if allowed and data.draw(st.integers(0, 4))
+            else st.sampled_from(MOVABLE + TERMINAL)
         )
         if source == dest:
             return
         codes = (
             [data.draw(st.sampled_from([code for _k, code, _q in self.batches]))] if choose_batch else None
         )
+        if _kind(dest) not in ALLOWED_MOVES[_kind(source)]:
+            with pytest.raises(InvalidMovement):
+                self._attempt(source, dest, quantity, codes)
+            db.session.rollback()
+            return
         takes, short = self._predict(source, quantity, codes)
         over_capacity = dest in CAPACITY and self._balance(dest) + quantity > CAPACITY[dest]
-        kwargs = {"source": _account(source), "batch_codes": codes, "reference": "prop"}
         try:
-            if dest == "retired":
-                movement = ledger.retire(quantity, **kwargs)
-            elif dest == "cancelled":
-                movement = ledger.cancel(quantity, **kwargs)
-            else:
-                movement = ledger.transfer(quantity, destination=_account(dest), **kwargs)
+            movement = self._attempt(source, dest, quantity, codes)
         except CapacityExceeded:
             db.session.rollback()
             assert over_capacity
@@ -144,6 +153,14 @@ class LedgerMachine(RuleBasedStateMachine):
             self.model[source][code] -= q
             self.model.setdefault(dest, {}).setdefault(code, 0)
             self.model[dest][code] += q
+
+    def _attempt(self, source, dest, quantity, codes):
+        kwargs = {"source": _account(source), "batch_codes": codes, "reference": "prop"}
+        if dest == "retired":
+            return ledger.retire(quantity, **kwargs)
+        if dest == "cancelled":
+            return ledger.cancel(quantity, **kwargs)
+        return ledger.transfer(quantity, destination=_account(dest), **kwargs)
 
     @precondition(lambda self: self.batches)
     @rule(dest=st.sampled_from(TERMINAL), quantity=st.integers(1, 5))

@@ -1,5 +1,7 @@
 """The ledger service on SQLite and PostgreSQL: movements, splitting, merging, refusals."""
 
+from datetime import date
+
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -15,7 +17,7 @@ from portal.ledger.errors import (
     UnknownAccount,
     UnknownBatch,
 )
-from portal.ledger.models import AccountKind, Block, LedgerEntry
+from portal.ledger.models import AccountKind, Batch, Block, LedgerEntry
 from portal.ledger.verify import verify_ledger
 from tests import factories
 
@@ -74,12 +76,12 @@ def test_transfer_from_a_chosen_batch_only(inventory):
 
 def test_adjacent_blocks_in_one_account_merge(inventory):
     batch = factories.batch(quantity=100)
-    holding = ledger.open_account(AccountKind.HOLDING, "ORG-A")
+    hold = ledger.open_account(AccountKind.HOLD, "order-1", capacity=40)
     for _ in range(4):
-        ledger.transfer(10, source=inventory, destination=holding)
-    assert ranges(holding) == [(batch.code, 1, 40)]
-    # Give some back: returned serials merge with inventory's block again.
-    ledger.transfer(40, source=holding, destination=inventory)
+        ledger.transfer(10, source=inventory, destination=hold)
+    assert ranges(hold) == [(batch.code, 1, 40)]
+    # Released: the serials merge with inventory's block again.
+    ledger.transfer(40, source=hold, destination=inventory)
     assert ranges(inventory) == [(batch.code, 1, 100)]
     assert db.session.scalar(select(func.count()).select_from(Block)) == 1
     assert verify_ledger().ok
@@ -88,11 +90,11 @@ def test_adjacent_blocks_in_one_account_merge(inventory):
 def test_merging_across_a_gap_filled_later(inventory):
     batch = factories.batch(quantity=30)
     a = ledger.open_account(AccountKind.HOLDING, "A")
-    b = ledger.open_account(AccountKind.HOLDING, "B")
+    b = ledger.open_account(AccountKind.RESERVE, "CT-1", capacity=10)
     ledger.transfer(10, source=inventory, destination=a)  # 1-10
     ledger.transfer(10, source=inventory, destination=b)  # 11-20
     ledger.transfer(10, source=inventory, destination=a)  # 21-30
-    ledger.transfer(10, source=b, destination=a)  # 11-20 joins both sides
+    ledger.transfer(10, source=b, destination=a)  # 11-20 delivered: joins both sides
     assert ranges(a) == [(batch.code, 1, 30)]
     assert verify_ledger().ok
 
@@ -175,6 +177,89 @@ def test_open_account_is_idempotent(inventory):
     assert ledger.open_account(AccountKind.HOLDING, "ORG-A").id == first.id
     with pytest.raises(ValueError):
         ledger.open_account(AccountKind.RETIRED, "x")
+
+
+def test_holds_and_reserves_need_a_capacity_and_keep_it(inventory):
+    for kind in (AccountKind.HOLD, AccountKind.RESERVE):
+        with pytest.raises(InvalidQuantity):
+            ledger.open_account(kind, "no-capacity")
+    with pytest.raises(ValueError):
+        ledger.open_account(AccountKind.HOLDING, "ORG-A", capacity=5)
+    ledger.open_account(AccountKind.HOLD, "order-7", capacity=10)
+    with pytest.raises(InvalidMovement) as caught:
+        ledger.open_account(AccountKind.HOLD, "order-7", capacity=50)
+    assert caught.value.params["capacity"] == 10
+    with pytest.raises(IntegrityError):  # and the database agrees
+        db.session.execute(
+            text("INSERT INTO accounts (kind, ref, created_at) VALUES ('hold', 'x', CURRENT_TIMESTAMP)")
+        )
+    db.session.rollback()
+
+
+@pytest.mark.parametrize(
+    ("source", "destination"),
+    [
+        ("buffer", "holding"),
+        ("buffer", "inventory"),
+        ("buffer", "retired"),
+        ("buffer", "hold"),
+        ("holding", "inventory"),
+        ("holding", "hold"),
+        ("hold", "reserve"),
+        ("reserve", "hold"),
+    ],
+)
+def test_moves_outside_the_flows_are_refused(inventory, source, destination):
+    factories.batch(quantity=100, buffer=20)
+    accounts = {
+        "inventory": inventory,
+        "buffer": ledger.system_account(AccountKind.BUFFER),
+        "retired": ledger.system_account(AccountKind.RETIRED),
+        "holding": ledger.open_account(AccountKind.HOLDING, "ORG-A"),
+        "hold": ledger.open_account(AccountKind.HOLD, "order-1", capacity=10),
+        "reserve": ledger.open_account(AccountKind.RESERVE, "CT-1", capacity=10),
+    }
+    for name in ("holding", "hold", "reserve"):
+        ledger.transfer(5, source=inventory, destination=accounts[name])
+    before = journal_size()
+    with pytest.raises(InvalidMovement) as caught:
+        if destination == "retired":
+            ledger.retire(1, source=accounts[source])
+        else:
+            ledger.transfer(1, source=accounts[source], destination=accounts[destination])
+    assert caught.value.params["reason"] == "not_allowed"
+    assert journal_size() == before
+
+
+def test_buffer_credits_may_only_be_cancelled(inventory):
+    factories.batch(quantity=100, buffer=20)
+    buffer = ledger.system_account(AccountKind.BUFFER)
+    ledger.cancel(5, source=buffer, reference="reversal")
+    assert ledger.balance(buffer) == 15
+    assert verify_ledger().ok
+
+
+def test_quantities_beyond_32_bits_are_refused(inventory):
+    with pytest.raises(InvalidQuantity):
+        ledger.open_account(AccountKind.HOLD, "order-big", capacity=2**31)
+    project = factories.project()
+    huge = Batch(
+        code="HUGE",
+        project_id=project.id,
+        vintage_start=date(2022, 1, 1),
+        vintage_end=date(2022, 12, 31),
+        quantity=2**31,
+        issued_on=date(2023, 6, 1),
+    )
+    with pytest.raises(InvalidQuantity):
+        ledger.issue_batch(huge)  # refused before anything reaches the database
+    db.session.rollback()
+
+
+def test_missing_reference_and_actor_are_empty(inventory):
+    factories.batch(quantity=10)
+    movement = ledger.retire(1, source=inventory, reference=None, actor=None)
+    assert movement.quantity == 1
 
 
 def test_journal_is_append_only(inventory):

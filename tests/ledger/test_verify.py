@@ -100,3 +100,88 @@ def test_the_cli_exits_non_zero_with_a_report(ledger_with_history, any_app):
     broken = any_app.test_cli_runner().invoke(args=["ledger", "verify"])
     assert broken.exit_code == 1
     assert "LEDGER BROKEN" in broken.output and "B-VERIFY" in broken.output
+
+
+def test_an_issue_into_the_wrong_account_is_found(ledger_with_history):
+    retired = ledger.system_account(AccountKind.RETIRED)
+    _corrupt(
+        "INSERT INTO batches (code, project_id, vintage_start, vintage_end, quantity, buffer_quantity, "
+        "issued_on, registry_reference, registry_serial_start, registry_serial_end, created_at) "
+        "SELECT 'B-ROGUE', project_id, vintage_start, vintage_end, 10, 0, issued_on, '', '', '', created_at "
+        "FROM batches"
+    )
+    _corrupt(
+        "INSERT INTO blocks (batch_id, account_id, serial_start, serial_end) "
+        "SELECT id, :r, 1, 10 FROM batches WHERE code = 'B-ROGUE'",
+        r=retired.id,
+    )
+    _corrupt(
+        "INSERT INTO ledger_entries (movement_id, kind, batch_id, serial_start, serial_end, quantity, "
+        "to_account_id, reference, actor, created_at) "
+        "SELECT 'x', 'issue', id, 1, 10, 10, :r, '', '', CURRENT_TIMESTAMP FROM batches WHERE code = 'B-ROGUE'",
+        r=retired.id,
+    )
+    assert any("B-ROGUE" in p and "not inventory or buffer" in p for p in _problems())
+
+
+def test_a_wrong_buffer_share_is_found(ledger_with_history):
+    _corrupt("UPDATE batches SET buffer_quantity = 7")
+    assert any("0 t were issued to the buffer; the batch records 7 t" in p for p in _problems())
+
+
+def test_a_move_outside_the_flows_is_found(ledger_with_history):
+    inventory = ledger.system_account(AccountKind.INVENTORY)
+    a = ledger.find_account(AccountKind.HOLDING, "A")
+    # A holding's serials 11-15 pushed back into inventory, with a journal entry to match.
+    _corrupt("UPDATE blocks SET serial_start = 16 WHERE serial_start = 11")
+    _corrupt(
+        "INSERT INTO blocks (batch_id, account_id, serial_start, serial_end) "
+        "SELECT id, :i, 11, 15 FROM batches",
+        i=inventory.id,
+    )
+    _corrupt(
+        "INSERT INTO ledger_entries (movement_id, kind, batch_id, serial_start, serial_end, quantity, "
+        "from_account_id, to_account_id, reference, actor, created_at) "
+        "SELECT 'x', 'transfer', id, 11, 15, 5, :a, :i, '', '', CURRENT_TIMESTAMP FROM batches",
+        a=a.id,
+        i=inventory.id,
+    )
+    assert any("from holding:A to inventory, which is not allowed" in p for p in _problems())
+
+
+def test_verify_reads_one_snapshot_while_movements_commit(pg_app):
+    """On PostgreSQL a movement committing in the middle of verify must not cause a false alarm."""
+    import threading
+
+    from sqlalchemy import event
+
+    factories.batch(quantity=100)
+    db.session.commit()
+    moved = threading.Event()
+
+    def move_meanwhile():
+        with pg_app.app_context():
+            ledger.transfer(
+                5,
+                source=ledger.system_account(AccountKind.INVENTORY),
+                destination=ledger.open_account(AccountKind.HOLDING, "NEW"),
+            )
+            db.session.commit()
+            db.session.remove()
+        moved.set()
+
+    def between_queries(conn, cursor, statement, parameters, context, executemany):
+        if "FROM ledger_entries" in statement and not moved.is_set():
+            thread = threading.Thread(target=move_meanwhile)
+            thread.start()
+            thread.join(30)
+
+    event.listen(db.engine, "before_cursor_execute", between_queries)
+    try:
+        report = verify_ledger()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", between_queries)
+    db.session.rollback()
+    assert moved.is_set()
+    assert report.ok, report.problems
+    assert verify_ledger().ok  # and the movement itself is sound
