@@ -53,9 +53,10 @@ def create_app(config=None):
     security.register(app)
     i18n.register(app)
 
-    from portal.catalog import labels
+    from portal.catalog import cache, labels
 
     labels.register(app)
+    cache.register(app)
 
     from portal import cli
 

@@ -5,7 +5,9 @@ import json
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
+from portal.catalog import cache
 from portal.catalog import services as catalog
+from portal.catalog.views import args_key
 from portal.core.i18n import localized_en
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -59,13 +61,17 @@ def batches():
         filters = catalog.CatalogFilters.from_args(request.args, current_app.config["CATALOG_PER_PAGE"])
     except catalog.FilterError as exc:
         return api_error(400, "invalid_filter", exc.message)
-    page = catalog.search(filters)
-    return {
-        "items": [batch_json(r.batch, r.price_per_t, r.available) for r in page.rows],
-        "page": filters.page,
-        "per_page": filters.per_page,
-        "total": page.total,
-    }
+
+    def build():
+        page = catalog.search(filters)
+        return {
+            "items": [batch_json(r.batch, r.price_per_t, r.available) for r in page.rows],
+            "page": filters.page,
+            "per_page": filters.per_page,
+            "total": page.total,
+        }
+
+    return cache.cached(("api-batches", args_key()), build)
 
 
 @bp.get("/batches/<code>")

@@ -4,7 +4,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -114,3 +114,14 @@ class Listing(db.Model):
         CheckConstraint("price_per_t > 0", name="price_positive"),
         CheckConstraint("currency = 'CNY'", name="currency"),
     )
+
+
+class CatalogRevision(db.Model):
+    """One row whose counter moves whenever a project, region, batch or listing changes (see
+    ``portal.catalog.cache``). With the journal's last entry id it says whether anything a
+    catalog page shows may have changed."""
+
+    __tablename__ = "catalog_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,31 +1,58 @@
 """Public catalog pages: the list of issued batches and one page per project."""
 
 from flask import Blueprint, abort, current_app, render_template, request
+from flask_babel import get_locale
+from markupsafe import Markup
 
-from portal.catalog import services
+from portal.catalog import cache, services
+from portal.core.i18n import localized
 
 bp = Blueprint("catalog", __name__, template_folder="templates")
 
 
+def args_key():
+    """The query arguments that shape a page (not the language switch), in a stable order."""
+    return tuple(sorted((k, tuple(v)) for k, v in request.args.lists() if k != "lang"))
+
+
 @bp.get("/")
 def index():
-    error = None
+    per_page = current_app.config["CATALOG_PER_PAGE"]
     try:
-        filters = services.CatalogFilters.from_args(request.args, current_app.config["CATALOG_PER_PAGE"])
+        filters = services.CatalogFilters.from_args(request.args, per_page)
     except services.FilterError as exc:
-        error = exc
-        filters = services.CatalogFilters(per_page=current_app.config["CATALOG_PER_PAGE"])
-    result = services.search(filters)
-    page = render_template(
-        "catalog/index.html", result=result, filters=filters, options=services.filter_options(), error=error
+        body = _render_catalog(services.CatalogFilters(per_page=per_page), error=exc)
+        return render_template("catalog/index.html", body=body), 400
+    body = cache.cached(("catalog", args_key(), str(get_locale())), lambda: _render_catalog(filters))
+    return render_template("catalog/index.html", body=body)
+
+
+def _render_catalog(filters, error=None) -> Markup:
+    return Markup(
+        render_template(
+            "catalog/_catalog.html",
+            result=services.search(filters),
+            filters=filters,
+            options=services.filter_options(),
+            error=error,
+        )
     )
-    return page, 400 if error else 200
 
 
 @bp.get("/projects/<code>")
 def project(code):
-    page = services.find_project(code)
-    if page is None:
+    def build():
+        page = services.find_project(code)
+        if page is None:
+            return None
+        drawing = services.boundary_drawing(page.project.boundary_geojson)
+        body = Markup(
+            render_template("catalog/_project.html", page=page, project=page.project, drawing=drawing)
+        )
+        return localized(page.project, "name"), body
+
+    found = cache.cached(("project", code, str(get_locale())), build)
+    if found is None:
         abort(404)
-    drawing = services.boundary_drawing(page.project.boundary_geojson)
-    return render_template("catalog/project.html", page=page, project=page.project, drawing=drawing)
+    title, body = found
+    return render_template("catalog/project.html", title=title, body=body)

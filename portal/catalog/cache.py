@@ -1,0 +1,89 @@
+"""A cache of rendered catalog pages and API results, exact to the last change.
+
+Every cached value is keyed by the data version, read with one cheap query per request:
+
+- the journal's last entry id (any movement changes what is available) and the catalog
+  revision (bumped in the same transaction as any ORM change to a project, region, batch or
+  listing, by the ``after_flush`` hook below). On SQLite, where writers are serialised, these
+  two are exact.
+- on PostgreSQL, also the current transaction snapshot (``pg_current_snapshot()``): if it is
+  the same text at two moments, no write transaction started or ended in between, so nothing
+  committed. This closes the gap where entry ids are assigned in one order and committed in
+  another.
+
+A hit costs no other query and no rendering; under writes the key changes and pages are
+rebuilt. Each worker process keeps its own bounded LRU; nothing is shared and nothing can be
+served stale, because every request compares against the database's current version.
+Changes made with bulk SQL statements that bypass the ORM must call ``bump_revision``.
+"""
+
+import threading
+from collections import OrderedDict
+
+from flask import current_app
+from sqlalchemy import String, cast, event, func, select, update
+from sqlalchemy.orm import Session
+
+from portal.catalog.models import CatalogRevision, Listing, Project, Region
+from portal.extensions import db
+from portal.ledger.models import Batch, LedgerEntry
+
+_WATCHED = (Project, Region, Batch, Listing)
+
+
+class LRU:
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get_or_build(self, key, build):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+        value = build()
+        with self._lock:
+            self.misses += 1
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+def data_version() -> tuple:
+    columns = [
+        select(func.max(LedgerEntry.id)).scalar_subquery(),
+        select(CatalogRevision.n).where(CatalogRevision.id == 1).scalar_subquery(),
+    ]
+    if db.engine.dialect.name == "postgresql":
+        columns.append(cast(func.pg_current_snapshot(), String))
+    return tuple(db.session.execute(select(*columns)).one())
+
+
+def cached(key, build):
+    """``build()``, or its value from the cache for ``key`` at the current data version."""
+    cache = current_app.extensions.get("catalog_cache")
+    if cache is None:
+        return build()
+    return cache.get_or_build((key, data_version()), build)
+
+
+def bump_revision(connection) -> None:
+    connection.execute(update(CatalogRevision).where(CatalogRevision.id == 1).values(n=CatalogRevision.n + 1))
+
+
+def _after_flush(session, _context):
+    changed = session.new | session.dirty | session.deleted
+    if any(isinstance(obj, _WATCHED) for obj in changed):
+        bump_revision(session.connection())
+
+
+def register(app) -> None:
+    size = app.config.get("CATALOG_CACHE_SIZE", 256)
+    if size:
+        app.extensions["catalog_cache"] = LRU(size)
+    if not event.contains(Session, "after_flush", _after_flush):
+        event.listen(Session, "after_flush", _after_flush)
