@@ -192,10 +192,15 @@ def blocks_of(account: Account) -> list[Block]:
 # --- movements -------------------------------------------------------------------------------
 
 
-def issue_batch(batch: Batch, *, buffer_quantity: int = 0, reference: str = "", actor: str = "") -> Movement:
+def issue_batch(
+    batch: Batch, *, buffer_quantity: int | None = None, reference: str = "", actor: str = ""
+) -> Movement:
     """Bring a newly recorded batch into the ledger: serials 1..quantity into inventory, the
-    last ``buffer_quantity`` of them into the buffer."""
+    last ``buffer_quantity`` of them (default: the batch's own ``buffer_quantity``, or none)
+    into the buffer."""
     _check_quantity(batch.quantity)
+    if buffer_quantity is None:
+        buffer_quantity = batch.buffer_quantity or 0
     if type(buffer_quantity) is not int or buffer_quantity < 0 or buffer_quantity >= batch.quantity:
         raise InvalidMovement(reason="buffer_too_large", buffer=buffer_quantity, quantity=batch.quantity)
     if batch.id is None:
@@ -280,6 +285,9 @@ def cancel(
 
 def _move(kind, quantity, source, destination, batch_codes, reference, actor) -> Movement:
     _check_quantity(quantity)
+    for account in (source, destination):
+        if account is None or account.id is None:
+            raise UnknownAccount(account=str(account))
     if source.kind in TERMINAL_KINDS:
         raise TerminalAccount(account=str(source))
     if source.id == destination.id:

@@ -1,6 +1,7 @@
 """``flask ledger verify``: replay the journal and check every invariant of the ledger.
 
-Checked, batch by batch (in chunks, so memory stays flat at any scale):
+Checked, batch by batch (in chunks of 500 batches, so memory is bounded by a chunk, plus one
+small tuple per journal entry touching a hold or reserve):
 
 1. the blocks of a batch partition 1..quantity: no gap, no overlap, none outside;
 2. blocks are in normal form: no two adjacent blocks of a batch in the same account;

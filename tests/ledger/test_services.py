@@ -311,3 +311,13 @@ def test_a_failed_flush_leaves_the_ledger_as_it_was(inventory):
     assert ranges(inventory) == [(first.code, 1, 50), (second.code, 1, 50)]
     assert ledger.balance(holding) == 0
     assert verify_ledger().ok
+
+
+def test_an_unsaved_account_is_refused_before_anything_is_written(inventory):
+    from portal.ledger.models import Account
+
+    factories.batch(quantity=10)
+    before = journal_size()
+    with pytest.raises(UnknownAccount):
+        ledger.transfer(1, source=inventory, destination=Account(kind="holding", ref="ghost"))
+    assert journal_size() == before
