@@ -51,6 +51,13 @@ def batch_json(batch, price, available, retired=None) -> dict:
     return data
 
 
+@bp.after_request
+def vary_on_language(response):
+    # Messages follow Accept-Language: shared caches must keep the languages apart.
+    response.vary.add("Accept-Language")
+    return response
+
+
 def api_error(status: int, code: str, message: str):
     return jsonify(error={"code": code, "message": message}), status
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import contains_eager
 from portal.catalog.models import Listing, Project, ProjectType, Region, Standard
 from portal.extensions import db
 from portal.ledger import services as ledger
+from portal.ledger.models import MAX_QUANTITY as LEDGER_MAX_QUANTITY
 from portal.ledger.models import AccountKind, Batch
 
 SORTS = {
@@ -32,7 +33,8 @@ SORTS = {
 }
 MAX_PER_PAGE = 100
 MAX_PAGE = 100_000
-MAX_QUANTITY = 10**12
+MAX_QUANTITY = LEDGER_MAX_QUANTITY
+MAX_TEXT = 200
 MAX_PRICE = Decimal("1000000")
 
 
@@ -77,29 +79,47 @@ class CatalogFilters:
     sort: str = "vintage_desc"
     page: int = 1
     per_page: int = 20
+    default_per_page: int = 20
 
     @classmethod
     def from_args(cls, args, default_per_page: int = 20) -> "CatalogFilters":
-        """Parse query-string arguments; empty values mean "any". Raises FilterError."""
+        """Parse query-string arguments strictly (the API): the first bad value raises FilterError."""
+        filters, errors = cls.parse(args, default_per_page)
+        if errors:
+            raise errors[0]
+        return filters
+
+    @classmethod
+    def parse(cls, args, default_per_page: int = 20) -> tuple["CatalogFilters", list[FilterError]]:
+        """Parse query-string arguments leniently (the web page): empty values mean "any"; a bad
+        value is dropped and reported, the other filters are kept."""
+        errors: list[FilterError] = []
 
         def text(name):
             value = (args.get(name) or "").strip()
+            if len(value) > MAX_TEXT:
+                errors.append(FilterError(name, _("%(field)s is too long.", field=_field(name))))
+                return None
             return value or None
 
         def whole(name, low, high):
             value = text(name)
             if value is None:
                 return None
-            if not value.isdigit() or not low <= int(value) <= high:
-                raise FilterError(
-                    name,
-                    _(
-                        "%(field)s must be a whole number from %(low)s to %(high)s.",
-                        field=_field(name),
-                        low=low,
-                        high=high,
-                    ),
+            # ASCII digits only: str.isdigit() also accepts "²" and "①", which int() refuses.
+            if not (value.isascii() and value.isdigit() and len(value) <= 12 and low <= int(value) <= high):
+                errors.append(
+                    FilterError(
+                        name,
+                        _(
+                            "%(field)s must be a whole number from %(low)s to %(high)s.",
+                            field=_field(name),
+                            low=low,
+                            high=high,
+                        ),
+                    )
                 )
+                return None
             return int(value)
 
         def money(name):
@@ -110,23 +130,35 @@ class CatalogFilters:
                 amount = Decimal(value)
             except InvalidOperation:
                 amount = None
-            if amount is None or not amount.is_finite() or amount < 0 or amount > MAX_PRICE:
-                raise FilterError(
-                    name, _("%(field)s must be an amount in yuan, such as 68.00.", field=_field(name))
+            if (
+                amount is None
+                or not amount.is_finite()
+                or amount < 0
+                or amount > MAX_PRICE
+                or amount.as_tuple().exponent < -2
+            ):
+                errors.append(
+                    FilterError(
+                        name, _("%(field)s must be an amount in yuan, such as 68.00.", field=_field(name))
+                    )
                 )
+                return None
             return amount.quantize(Decimal("0.01"))
 
         def choice(name, allowed):
             value = text(name)
             if value is not None and value not in allowed:
-                raise FilterError(
-                    name,
-                    _(
-                        "%(field)s must be one of: %(allowed)s.",
-                        field=_field(name),
-                        allowed=", ".join(sorted(allowed)),
-                    ),
+                errors.append(
+                    FilterError(
+                        name,
+                        _(
+                            "%(field)s must be one of: %(allowed)s.",
+                            field=_field(name),
+                            allowed=", ".join(sorted(allowed)),
+                        ),
+                    )
                 )
+                return None
             return value
 
         filters = cls(
@@ -141,18 +173,16 @@ class CatalogFilters:
             sort=choice("sort", set(SORTS)) or "vintage_desc",
             page=whole("page", 1, MAX_PAGE) or 1,
             per_page=whole("per_page", 1, MAX_PER_PAGE) or default_per_page,
+            default_per_page=default_per_page,
         )
-        if filters.county is not None and len(filters.county) > 32:
-            raise FilterError("county", _("Unknown county %(county)s.", county=filters.county[:32]))
-        if filters.methodology is not None and len(filters.methodology) > 40:
-            raise FilterError("methodology", _("Unknown methodology."))
         if (
             filters.price_min is not None
             and filters.price_max is not None
             and filters.price_min > filters.price_max
         ):
-            raise FilterError("price_min", _("The lowest price is above the highest price."))
-        return filters
+            errors.append(FilterError("price_min", _("The lowest price is above the highest price.")))
+            filters.price_min = filters.price_max = None
+        return filters, errors
 
     def args(self, **changes) -> dict:
         """The filters as query-string arguments (for links that keep them), with changes."""
@@ -167,6 +197,7 @@ class CatalogFilters:
             "price_max": self.price_max,
             "sort": None if self.sort == "vintage_desc" else self.sort,
             "page": self.page,
+            "per_page": None if self.per_page == self.default_per_page else self.per_page,
         }
         values.update(changes)
         if values.get("page") == 1:

@@ -17,24 +17,21 @@ def args_key():
 
 @bp.get("/")
 def index():
-    per_page = current_app.config["CATALOG_PER_PAGE"]
-    try:
-        filters = services.CatalogFilters.from_args(request.args, per_page)
-    except services.FilterError as exc:
-        body = _render_catalog(services.CatalogFilters(per_page=per_page), error=exc)
-        return render_template("catalog/index.html", body=body), 400
+    filters, errors = services.CatalogFilters.parse(request.args, current_app.config["CATALOG_PER_PAGE"])
+    if errors:  # the good filters still apply; the bad ones are named
+        return render_template("catalog/index.html", body=_render_catalog(filters, errors)), 400
     body = cache.cached(("catalog", args_key(), str(get_locale())), lambda: _render_catalog(filters))
     return render_template("catalog/index.html", body=body)
 
 
-def _render_catalog(filters, error=None) -> Markup:
+def _render_catalog(filters, errors=()) -> Markup:
     return Markup(
         render_template(
             "catalog/_catalog.html",
             result=services.search(filters),
             filters=filters,
             options=services.filter_options(),
-            error=error,
+            errors=errors,
         )
     )
 

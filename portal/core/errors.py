@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import jsonify, render_template, request
+from flask import abort, jsonify, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -26,19 +26,27 @@ def _messages():
     }
 
 
-def error_response(status: int, code: str, message: str):
+def error_response(status: int, code: str, message: str, headers=None):
     if _wants_json():
-        return jsonify(error={"code": code, "message": message}), status
-    return render_template("errors/error.html", status=status, message=message), status
+        return jsonify(error={"code": code, "message": message}), status, headers or {}
+    return render_template("errors/error.html", status=status, message=message), status, headers or {}
 
 
 def register(app):
+    @app.before_request
+    def refuse_nul_bytes():
+        # No database stores a NUL in text (PostgreSQL refuses it): such input is never valid.
+        if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+            abort(400)
+
     @app.errorhandler(HTTPException)
     def handle_http(exc: HTTPException):
         status = exc.code or 500
         message = _messages().get(status) or exc.description
         code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(status, code, message)
+        # Keep what the exception says about the response (Allow on a 405, Retry-After …).
+        headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+        return error_response(status, code, message, headers)
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):

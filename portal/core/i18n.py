@@ -1,7 +1,7 @@
 """Language choice (Chinese by default, English on request) and locale-aware formatting."""
 
 from decimal import Decimal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import current_app, has_request_context, request, session
 from flask_babel import format_currency, get_locale
@@ -45,7 +45,9 @@ def url_with_language(code: str) -> str:
     """The current page's URL with ``lang`` set, every other query argument kept."""
     args = request.args.to_dict(flat=False)
     args["lang"] = [code]
-    return request.path + "?" + urlencode(args, doseq=True)
+    # Always a path on this site: one leading slash (never "//host" or "/\\host"), percent-encoded.
+    path = "/" + quote(request.path.lstrip("/\\"), safe="/")
+    return path + "?" + urlencode(args, doseq=True)
 
 
 def yuan(amount) -> str:

@@ -121,7 +121,12 @@ def test_empty_results_are_said_plainly(stock, client):
         "page=0",
         "per_page=1000",
         "price_min=90&price_max=60",
-        "county=" + "x" * 100,
+        "county=" + "x" * 300,
+        "page=²",
+        "vintage=²²",
+        "min_available=①",
+        "min_available=2147483648",
+        "price_max=67.999",
     ],
 )
 def test_bad_filters_are_a_400_with_a_translated_message(stock, client, query):
@@ -215,3 +220,46 @@ def test_query_count_does_not_grow_with_rows(app, client):
     api_few = _count_queries(app, lambda: client.get("/api/v1/batches?per_page=2"))
     api_many = _count_queries(app, lambda: client.get("/api/v1/batches?per_page=40"))
     assert api_few == api_many
+
+
+def test_a_bad_value_keeps_the_other_filters(stock, client):
+    response = client.get("/?lang=en&standard=CCER&vintage=abc")
+    assert response.status_code == 400
+    text = response.get_data(as_text=True)
+    assert "2 batches found" in text  # standard=CCER still applies
+    assert "Vintage (vintage) must be a whole number" in text
+
+
+def test_nul_bytes_are_a_400(stock, client):
+    for url in ("/?county=%00", "/projects/%00", "/api/v1/batches/%00", "/api/v1/batches?methodology=a%00"):
+        assert client.get(url).status_code == 400, url
+
+
+def test_a_page_beyond_the_end_says_so(stock, client):
+    text = client.get("/?lang=en&page=9").get_data(as_text=True)
+    assert "There is no page 9: the results end on page 1." in text
+    assert "No credits are listed" not in text
+
+
+def test_per_page_is_kept_when_paging(stock, client):
+    text = client.get("/?lang=en&per_page=1&page=2").get_data(as_text=True)
+    assert "per_page=1" in text and "page=3" in text
+    assert 'name="per_page" value="1"' in text
+
+
+@pytest.mark.parametrize("path", ["/%5Cevil.example", "/%2Fevil.example", "/a%3Fb%23c"])
+def test_the_language_link_stays_on_this_site(client, path):
+    text = client.get(path).get_data(as_text=True)
+    link = text.split('hreflang="en"')[0].rsplit('href="', 1)[1].split('"')[0]
+    assert link.startswith("/") and not link.startswith("//") and "\\" not in link
+    assert link.split("?")[0] in ("/%5Cevil.example", "/evil.example", "/a%3Fb%23c")
+
+
+def test_405_says_what_is_allowed(client):
+    response = client.post("/healthz")
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"]
+
+
+def test_api_varies_on_language(stock, client):
+    assert "Accept-Language" in client.get("/api/v1/batches").headers["Vary"]
