@@ -6,6 +6,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from portal.core.sql import one_of
 from portal.extensions import db
 from portal.timeutil import UTCDateTime, utcnow
 
@@ -28,10 +29,6 @@ class OrgStatus(StrEnum):
     BARRED = "barred"
 
 
-def _in(column: str, enum) -> str:
-    return f"{column} IN ({', '.join(repr(m.value) for m in enum)})"
-
-
 class Organisation(db.Model):
     __tablename__ = "organisations"
 
@@ -50,8 +47,8 @@ class Organisation(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
-        CheckConstraint(_in("sector", Sector), name="sector"),
-        CheckConstraint(_in("status", OrgStatus), name="status"),
+        CheckConstraint(one_of("sector", Sector), name="sector"),
+        CheckConstraint(one_of("status", OrgStatus), name="status"),
     )
 
     @property

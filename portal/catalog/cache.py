@@ -60,6 +60,10 @@ def data_version() -> tuple:
     ]
     if db.engine.dialect.name == "postgresql":
         columns.append(cast(func.pg_current_snapshot(), String))
+        # Its own autocommit connection: no BEGIN / COMMIT round trips, and a cache hit leaves
+        # the request's session untouched.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            return tuple(connection.execute(select(*columns)).one())
     return tuple(db.session.execute(select(*columns)).one())
 
 

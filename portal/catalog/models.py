@@ -7,6 +7,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.core.sql import one_of
 from portal.extensions import db
 from portal.timeutil import UTCDateTime, utcnow
 
@@ -29,10 +30,6 @@ class ProjectStatus(StrEnum):
     ISSUING = "issuing"
     SUSPENDED = "suspended"
     CLOSED = "closed"
-
-
-def _in(column: str, enum) -> str:
-    return f"{column} IN ({', '.join(repr(m.value) for m in enum)})"
 
 
 class Region(db.Model):
@@ -84,9 +81,9 @@ class Project(db.Model):
     region: Mapped[Region] = relationship(lazy="joined")
 
     __table_args__ = (
-        CheckConstraint(_in("standard", Standard), name="standard"),
-        CheckConstraint(_in("type", ProjectType), name="type"),
-        CheckConstraint(_in("status", ProjectStatus), name="status"),
+        CheckConstraint(one_of("standard", Standard), name="standard"),
+        CheckConstraint(one_of("type", ProjectType), name="type"),
+        CheckConstraint(one_of("status", ProjectStatus), name="status"),
         CheckConstraint("area_ha > 0", name="area_positive"),
         CheckConstraint("crediting_start < crediting_end", name="crediting_period"),
     )

@@ -11,6 +11,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.core.sql import one_of
 from portal.extensions import db
 from portal.timeutil import UTCDateTime, utcnow
 
@@ -65,10 +66,6 @@ class EntryKind(StrEnum):
     TRANSFER = "transfer"
     RETIRE = "retire"
     CANCEL = "cancel"
-
-
-def _in(column: str, enum) -> str:
-    return f"{column} IN ({', '.join(repr(m.value) for m in enum)})"
 
 
 class Batch(db.Model):
@@ -138,7 +135,7 @@ class Account(db.Model):
 
     __table_args__ = (
         UniqueConstraint("kind", "ref"),
-        CheckConstraint(_in("kind", AccountKind), name="kind"),
+        CheckConstraint(one_of("kind", AccountKind), name="kind"),
         CheckConstraint("capacity IS NULL OR capacity > 0", name="capacity_positive"),
         CheckConstraint("(kind IN ('hold', 'reserve')) = (capacity IS NOT NULL)", name="capacity_for_holds"),
     )
@@ -211,7 +208,7 @@ class LedgerEntry(db.Model):
     to_account: Mapped[Account] = relationship(foreign_keys=[to_account_id])
 
     __table_args__ = (
-        CheckConstraint(_in("kind", EntryKind), name="kind"),
+        CheckConstraint(one_of("kind", EntryKind), name="kind"),
         CheckConstraint("serial_start >= 1 AND serial_start <= serial_end", name="serial_range"),
         CheckConstraint("quantity = serial_end - serial_start + 1", name="quantity_matches_range"),
         CheckConstraint(

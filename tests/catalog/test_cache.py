@@ -3,13 +3,14 @@
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import AccountKind, Batch
 from tests import factories
 from tests.conftest import Client
+from tests.sql import statements_of
 
 
 @pytest.fixture
@@ -21,25 +22,10 @@ def web(any_app):
     return any_app.test_client()
 
 
-def _statements(func):
-    seen = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        if not statement.startswith("BEGIN"):
-            seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        func()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-    return seen
-
-
 @pytest.mark.parametrize("url", ["/?lang=en", "/projects/CACHE-01?lang=en", "/api/v1/batches"])
 def test_a_repeated_page_costs_one_query(web, url):
     first = web.get(url).get_data(as_text=True)
-    statements = _statements(lambda: web.get(url))
+    statements = statements_of(lambda: web.get(url))
     assert len(statements) == 1, statements  # the data version, nothing else
     assert web.get(url).get_data(as_text=True) == first
 

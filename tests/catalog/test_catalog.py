@@ -1,13 +1,13 @@
 """The public catalog and project pages."""
 
 import pytest
-from sqlalchemy import event
 
 from portal.catalog import services
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import AccountKind
 from tests import factories
+from tests.sql import statements_of
 
 
 @pytest.fixture
@@ -193,32 +193,18 @@ def test_hostile_text_is_escaped(app, client):
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
 
 
-def _count_queries(app, func):
-    statements = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        func()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-    return len(statements)
-
-
 def test_query_count_does_not_grow_with_rows(app, client):
     project = factories.project(code="MANY")
     for vintage in range(2000, 2040):
         factories.batch(quantity=10, project_=project, vintage=vintage)
     db.session.commit()
-    few = _count_queries(app, lambda: client.get("/?per_page=2"))
-    many = _count_queries(app, lambda: client.get("/?per_page=40"))
+    few = len(statements_of(lambda: client.get("/?per_page=2")))
+    many = len(statements_of(lambda: client.get("/?per_page=40")))
     assert few == many
-    project_page = _count_queries(app, lambda: client.get("/projects/MANY"))
+    project_page = len(statements_of(lambda: client.get("/projects/MANY")))
     assert project_page <= 4
-    api_few = _count_queries(app, lambda: client.get("/api/v1/batches?per_page=2"))
-    api_many = _count_queries(app, lambda: client.get("/api/v1/batches?per_page=40"))
+    api_few = len(statements_of(lambda: client.get("/api/v1/batches?per_page=2")))
+    api_many = len(statements_of(lambda: client.get("/api/v1/batches?per_page=40")))
     assert api_few == api_many
 
 
