@@ -3,8 +3,10 @@ bad input."""
 
 import json
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, abort, current_app, g, jsonify, request
 
+from portal.api.auth import require_key
+from portal.buyers import services as buyers
 from portal.catalog import cache
 from portal.catalog import services as catalog
 from portal.catalog.views import args_key
@@ -109,4 +111,23 @@ def project(code):
         "boundary": json.loads(p.boundary_geojson) if p.boundary_geojson else None,
         "totals": {"issued": page.issued, "available": page.available, "retired": page.retired},
         "batches": [batch_json(h.batch, h.price_per_t, h.available, h.retired) for h in page.batches],
+    }
+
+
+@bp.get("/holdings")
+@require_key("holdings.read_own")
+def holdings():
+    """The calling organisation's holding, block by block (portal serials, 1-based, inclusive)."""
+    blocks = buyers.holding_blocks(g.principal.organisation)
+    return {
+        "blocks": [
+            {
+                "batch_code": b.batch.code,
+                "serial_start": b.serial_start,
+                "serial_end": b.serial_end,
+                "quantity": b.quantity,
+            }
+            for b in blocks
+        ],
+        "total": sum(b.quantity for b in blocks),
     }

@@ -1,4 +1,4 @@
-"""``flask orgs …`` and ``flask ledger deliver``."""
+"""``flask orgs …``, ``flask users …``, ``flask apikeys …`` and ``flask ledger deliver``."""
 
 import sys
 
@@ -6,7 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from portal.buyers import services
-from portal.buyers.models import Sector
+from portal.buyers.models import Role, Sector
 from portal.extensions import db
 from portal.ledger.errors import LedgerError
 
@@ -64,3 +64,59 @@ def deliver_command(uscc, quantity, batch_codes):
         click.echo(
             f"  {moved.batch_code} serials {moved.serial_start}-{moved.serial_end} ({moved.quantity} t)"
         )
+
+
+users_cli = AppGroup("users", help="Users: buyers and staff.")
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--org", "uscc", help="The organisation's USCC (buyers only).")
+def create_user(email, role, uscc):
+    """Create a user; the password is read from standard input."""
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        organisation = services.find_by_uscc(uscc) if uscc else None
+        user = services.create_user(email=email, password=password, role=role, organisation=organisation)
+    except services.OrganisationError as exc:
+        _fail(exc.message)
+    db.session.commit()
+    click.echo(f"user {user.email} ({user.role}{', ' + organisation.uscc if organisation else ''})")
+
+
+apikeys_cli = AppGroup("apikeys", help="API keys for /api/v1.")
+
+
+@apikeys_cli.command("create")
+@click.option("--org", "uscc", help="An organisation's key (its USCC).")
+@click.option("--user", "email", help="A staff member's key, carrying that user's role.")
+@click.option("--label", default="", help="What the key is for.")
+def create_key(uscc, email, label):
+    """Print a new API key. It is shown once and stored only hashed."""
+    if bool(uscc) == bool(email):
+        _fail("give exactly one of --org and --user")
+    try:
+        if uscc:
+            key, plaintext = services.create_api_key(organisation=services.find_by_uscc(uscc), label=label)
+        else:
+            key, plaintext = services.create_api_key(user=services.find_user(email), label=label)
+    except services.OrganisationError as exc:
+        _fail(exc.message)
+    db.session.commit()
+    click.echo(plaintext)
+
+
+@apikeys_cli.command("revoke")
+@click.argument("prefix")
+def revoke_key(prefix):
+    """Revoke a key by its prefix (the part after ``cfk_``)."""
+    try:
+        key = services.revoke_api_key(prefix)
+    except services.OrganisationError as exc:
+        _fail(exc.message)
+    db.session.commit()
+    click.echo(f"key {key.prefix} revoked at {key.revoked_at:%Y-%m-%d %H:%M:%S} UTC")

@@ -3,8 +3,8 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.core.sql import one_of
 from portal.extensions import db
@@ -27,6 +27,16 @@ class OrgStatus(StrEnum):
     SUSPENDED = "suspended"
     RESTRICTED = "restricted"
     BARRED = "barred"
+
+
+class Role(StrEnum):
+    BUYER = "buyer"  #: a member of one organisation
+    SALES = "sales"
+    OPERATOR = "operator"
+    AUDITOR = "auditor"  #: reads everything, changes nothing
+
+
+STAFF_ROLES = (Role.SALES, Role.OPERATOR, Role.AUDITOR)
 
 
 class Organisation(db.Model):
@@ -58,3 +68,52 @@ class Organisation(db.Model):
 
     def __repr__(self):
         return f"<Organisation {self.uscc}>"
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Stored lower-cased; unique.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    #: werkzeug's scrypt hash (memory-hard).
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    organisation: Mapped[Organisation | None] = relationship()
+
+    __table_args__ = (
+        CheckConstraint(one_of("role", Role), name="role"),
+        # A buyer belongs to exactly one organisation; staff belong to none.
+        CheckConstraint("(role = 'buyer') = (organisation_id IS NOT NULL)", name="buyer_has_organisation"),
+    )
+
+    def __repr__(self):
+        return f"<User {self.email} {self.role}>"
+
+
+class ApiKey(db.Model):
+    """An API key: ``cfk_<prefix>_<secret>``. Only the prefix (for look-up) and a SHA-256 of the
+    secret are stored; the key itself is shown once, when it is created."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    #: An organisation's key (acts for the organisation, as a buyer) …
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    #: … or a staff member's key (carries that user's role).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    label: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organisation: Mapped[Organisation | None] = relationship()
+    user: Mapped[User | None] = relationship()
+
+    __table_args__ = (CheckConstraint("(organisation_id IS NULL) <> (user_id IS NULL)", name="one_owner"),)

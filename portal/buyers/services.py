@@ -1,17 +1,28 @@
 """Rules about buyer organisations."""
 
+import hashlib
+import hmac
 import logging
+import re
+import secrets
+from datetime import timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import select
+from werkzeug.security import generate_password_hash
 
+from portal.audit import services as audit
 from portal.buyers import uscc as uscc_rules
-from portal.buyers.models import Organisation, OrgStatus, Sector
+from portal.buyers.models import STAFF_ROLES, ApiKey, Organisation, OrgStatus, Role, Sector, User
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import Account, AccountKind
+from portal.timeutil import utcnow
 
 log = logging.getLogger(__name__)
+
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class OrganisationError(Exception):
@@ -50,6 +61,7 @@ def create_organisation(
     alliance_member: bool = False,
     ets_entity: bool = False,
     approve: bool = False,
+    actor: str = "cli",
 ) -> Organisation:
     code = uscc_rules.normalise(uscc)
     message = uscc_error(code)
@@ -74,6 +86,20 @@ def create_organisation(
     )
     db.session.add(org)
     db.session.flush()
+    audit.record(
+        actor,
+        "organisation.create",
+        "organisation",
+        code,
+        after={
+            "name_zh": org.name_zh,
+            "name_en": org.name_en,
+            "sector": sector,
+            "status": org.status,
+            "alliance_member": alliance_member,
+            "ets_entity": ets_entity,
+        },
+    )
     log.info("organisation %s created (%s)", code, org.status)
     return org
 
@@ -91,6 +117,12 @@ def holding_account(org: Organisation) -> Account:
     return ledger.open_account(AccountKind.HOLDING, org.holding_ref)
 
 
+def holding_blocks(org: Organisation):
+    """The organisation's blocks, in allocation order (read-only: no account is opened)."""
+    account = db.session.scalar(select(Account).filter_by(kind=AccountKind.HOLDING, ref=org.holding_ref))
+    return [] if account is None else ledger.blocks_of(account)
+
+
 def deliver_from_inventory(org: Organisation, quantity: int, *, batch_codes=None, actor: str = "cli"):
     """An offline sale: the operator moves credits from inventory to the organisation's holding."""
     if org.status in (OrgStatus.SUSPENDED, OrgStatus.BARRED):
@@ -106,3 +138,137 @@ def deliver_from_inventory(org: Organisation, quantity: int, *, batch_codes=None
         reference=f"delivery:{org.uscc}",
         actor=actor,
     )
+
+
+# --- users -----------------------------------------------------------------------------------
+
+MIN_PASSWORD_LENGTH = 10
+
+
+def password_problem(password: str, email: str = "") -> str | None:
+    """A translated sentence saying why a password is too weak, or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return _("The password must have at least %(n)s characters.", n=MIN_PASSWORD_LENGTH)
+    if len(password) > 256:
+        return _("The password must have at most %(n)s characters.", n=256)
+    if password.isdigit() or password.isalpha() or len(set(password)) < 5:
+        return _("The password is too easy to guess: mix letters, digits or symbols.")
+    local = email.split("@")[0].lower()
+    if len(local) >= 4 and local in password.lower():
+        return _("The password must not contain your e-mail address.")
+    return None
+
+
+def create_user(
+    *, email: str, password: str, role: str, organisation: Organisation | None = None, actor: str = "cli"
+) -> User:
+    email = email.strip().lower()
+    if not EMAIL_PATTERN.fullmatch(email) or len(email) > 254:
+        raise OrganisationError("invalid_email", _("%(email)s is not a valid e-mail address.", email=email))
+    if role not in set(Role):
+        raise OrganisationError("invalid_role", _("Unknown role %(role)s.", role=role))
+    if (role == Role.BUYER) != (organisation is not None):
+        raise OrganisationError("role_organisation", _("A buyer belongs to one organisation; staff to none."))
+    problem = password_problem(password, email)
+    if problem:
+        raise OrganisationError("weak_password", problem)
+    if db.session.scalar(select(User.id).filter_by(email=email)) is not None:
+        raise OrganisationError(
+            "duplicate_email", _("A user with e-mail %(email)s already exists.", email=email)
+        )
+    user = User(
+        email=email, password_hash=generate_password_hash(password), role=role, organisation=organisation
+    )
+    db.session.add(user)
+    db.session.flush()
+    audit.record(
+        actor,
+        "user.create",
+        "user",
+        user.id,
+        after={"email": email, "role": role, "organisation": organisation.uscc if organisation else None},
+    )
+    return user
+
+
+def find_user(email: str) -> User:
+    user = db.session.scalar(select(User).filter_by(email=email.strip().lower()))
+    if user is None:
+        raise OrganisationError("unknown_user", _("There is no user with e-mail %(email)s.", email=email))
+    return user
+
+
+# --- API keys ----------------------------------------------------------------------------------
+
+KEY_PREFIX = "cfk"
+
+
+def create_api_key(
+    *, organisation: Organisation | None = None, user: User | None = None, label: str = "", actor: str = "cli"
+) -> tuple[ApiKey, str]:
+    """A new key for an organisation or a staff member; returns it with its only plaintext copy."""
+    if (organisation is None) == (user is None):
+        raise ValueError("an API key belongs to one organisation or one user")
+    if organisation is not None and organisation.status != OrgStatus.APPROVED:
+        raise OrganisationError(
+            "organisation_not_approved",
+            _(
+                "Only approved organisations may have API keys (%(name)s is %(status)s).",
+                name=organisation.name_zh,
+                status=organisation.status,
+            ),
+        )
+    if user is not None and user.role not in STAFF_ROLES:
+        raise OrganisationError("not_staff", _("Buyers use their organisation's keys."))
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey(
+        prefix=prefix, secret_hash=_digest(secret), organisation=organisation, user=user, label=label[:120]
+    )
+    db.session.add(key)
+    db.session.flush()
+    owner = {"organisation": organisation.uscc} if organisation else {"user": user.email}
+    audit.record(actor, "apikey.create", "apikey", key.prefix, after={**owner, "label": key.label})
+    return key, f"{KEY_PREFIX}_{prefix}_{secret}"
+
+
+def revoke_api_key(prefix: str, *, actor: str = "cli") -> ApiKey:
+    key = db.session.scalar(select(ApiKey).filter_by(prefix=prefix))
+    if key is None:
+        raise OrganisationError("unknown_key", _("There is no API key %(prefix)s.", prefix=prefix))
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        audit.record(
+            actor,
+            "apikey.revoke",
+            "apikey",
+            key.prefix,
+            before={"revoked_at": None},
+            after={"revoked_at": key.revoked_at},
+        )
+    return key
+
+
+def authenticate_api_key(presented: str) -> ApiKey | None:
+    """The live key matching ``presented``, or None. Constant-time comparison of the secret."""
+    parts = presented.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2] or len(presented) > 200:
+        return None
+    key = db.session.scalar(select(ApiKey).filter_by(prefix=parts[1]))
+    if key is None or not hmac.compare_digest(key.secret_hash, _digest(parts[2])):
+        return None
+    if key.revoked_at is not None:
+        return None
+    if key.user is not None and not key.user.is_active:
+        return None
+    if key.organisation is not None and key.organisation.status in (OrgStatus.SUSPENDED, OrgStatus.BARRED):
+        return None
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        key.last_used_at = now  # at most one write a minute per key
+    return key
+
+
+def _digest(secret: str) -> str:
+    # The secret has 256 bits of entropy: a fast hash is enough (no guessing to slow down).
+    return hashlib.sha256(secret.encode()).hexdigest()
