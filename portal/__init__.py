@@ -23,11 +23,12 @@ def create_app(config=None):
 
     log.configure(app)
 
-    from portal.extensions import babel, csrf, db, migrate
+    from portal.extensions import babel, csrf, db, login_manager, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     csrf.init_app(app)
+    login_manager.init_app(app)
 
     from portal import models  # noqa: F401  (every model registered before the first query)
     from portal.core import i18n
@@ -39,12 +40,14 @@ def create_app(config=None):
     database.configure(app)
 
     from portal.api.views import bp as api_bp
+    from portal.buyers.views import bp as buyers_bp
     from portal.catalog.views import bp as catalog_bp
     from portal.core.views import bp as core_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(buyers_bp)
     csrf.exempt(api_bp)  # bearer-key authenticated, no cookies
 
     from portal.core import errors, security

@@ -109,16 +109,17 @@ def any_app(request, tmp_path, sqlite_template):
 
 
 class Client(FlaskClient):
-    """A test client whose requests do not inherit the test's cached locale.
+    """A test client whose requests start with an empty ``g``, as in production.
 
     Tests keep an app context pushed (for database access), and Flask reuses it for the
-    client's requests; in production every request has its own, so Flask-Babel's per-context
-    locale cache must be cleared here to behave the same.
+    client's requests; in production every request has its own, so what extensions cache on
+    ``g`` (Flask-Babel's locale, Flask-Login's user) is cleared here to behave the same.
     """
 
     def open(self, *args, **kwargs):
         if has_app_context():
-            g.pop("_flask_babel", None)
+            for name in list(vars(g)):
+                delattr(g, name)
         return super().open(*args, **kwargs)
 
 

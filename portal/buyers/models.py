@@ -3,6 +3,7 @@
 from datetime import datetime
 from enum import StrEnum
 
+from flask_login import UserMixin
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -70,7 +71,7 @@ class Organisation(db.Model):
         return f"<Organisation {self.uscc}>"
 
 
-class User(db.Model):
+class User(UserMixin, db.Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -117,3 +118,14 @@ class ApiKey(db.Model):
     user: Mapped[User | None] = relationship()
 
     __table_args__ = (CheckConstraint("(organisation_id IS NULL) <> (user_id IS NULL)", name="one_owner"),)
+
+
+class LoginFailure(db.Model):
+    """A failed sign-in, kept to throttle guessing (per e-mail and per client address)."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

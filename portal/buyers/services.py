@@ -8,12 +8,21 @@ import secrets
 from datetime import timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import select
-from werkzeug.security import generate_password_hash
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.audit import services as audit
 from portal.buyers import uscc as uscc_rules
-from portal.buyers.models import STAFF_ROLES, ApiKey, Organisation, OrgStatus, Role, Sector, User
+from portal.buyers.models import (
+    STAFF_ROLES,
+    ApiKey,
+    LoginFailure,
+    Organisation,
+    OrgStatus,
+    Role,
+    Sector,
+    User,
+)
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import Account, AccountKind
@@ -272,3 +281,58 @@ def authenticate_api_key(presented: str) -> ApiKey | None:
 def _digest(secret: str) -> str:
     # The secret has 256 bits of entropy: a fast hash is enough (no guessing to slow down).
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+# --- signing in --------------------------------------------------------------------------------
+
+#: At most this many failures per e-mail address, and per client address, in the window.
+FAILURES_PER_EMAIL = 5
+FAILURES_PER_ADDRESS = 20
+FAILURE_WINDOW = timedelta(minutes=15)
+#: Compared against when the e-mail is unknown, so that timing does not tell who has an account.
+_DUMMY_HASH = generate_password_hash("not a password of anyone")
+
+
+class SignInError(Exception):
+    def __init__(self, message: str, status: int):
+        self.message = message
+        self.status = status
+        super().__init__(message)
+
+
+def sign_in(email: str, password: str, address: str) -> User:
+    """The user these credentials belong to; raises SignInError (and records the failure)."""
+    email = email.strip().lower()[:254]
+    address = address[:64]
+    since = utcnow() - FAILURE_WINDOW
+    recent_for_email = db.session.scalar(
+        select(func.count())
+        .select_from(LoginFailure)
+        .where(LoginFailure.email == email, LoginFailure.at > since)
+    )
+    recent_for_address = db.session.scalar(
+        select(func.count())
+        .select_from(LoginFailure)
+        .where(LoginFailure.address == address, LoginFailure.at > since)
+    )
+    if recent_for_email >= FAILURES_PER_EMAIL or recent_for_address >= FAILURES_PER_ADDRESS:
+        raise SignInError(_("Too many failed attempts. Please wait 15 minutes and try again."), 429)
+    user = db.session.scalar(select(User).filter_by(email=email))
+    if not check_password_hash(user.password_hash if user else _DUMMY_HASH, password) or user is None:
+        db.session.add(LoginFailure(email=email, address=address))
+        raise SignInError(_("The e-mail address or the password is wrong."), 401)
+    if user_for_session(user.id) is None:
+        raise SignInError(_("This account is suspended. Please contact the operator."), 403)
+    return user
+
+
+def user_for_session(user_id) -> User | None:
+    try:
+        user = db.session.get(User, int(user_id))
+    except (TypeError, ValueError):
+        return None
+    if user is None or not user.is_active:
+        return None
+    if user.organisation is not None and user.organisation.status in (OrgStatus.SUSPENDED, OrgStatus.BARRED):
+        return None
+    return user

@@ -16,6 +16,12 @@ PROJECT_STATUSES = {
     "closed": _l("Closed"),
 }
 STANDARDS = {"CCER": _l("CCER (China)"), "VCS": _l("VCS (Verra)")}
+ROLES = {
+    "buyer": _l("Buyer"),
+    "sales": _l("Sales staff"),
+    "operator": _l("Operator"),
+    "auditor": _l("Auditor"),
+}
 SORTS = {
     "vintage_desc": _l("Newest vintage first"),
     "vintage_asc": _l("Oldest vintage first"),
@@ -30,6 +36,7 @@ def register(app):
     app.jinja_env.globals.update(
         project_type_label=lambda t: PROJECT_TYPES.get(t, t),
         project_status_label=lambda s: PROJECT_STATUSES.get(s, s),
+        role_label=lambda r: ROLES.get(r, r),
         standard_label=lambda s: STANDARDS.get(s, s),
         sort_options=SORTS,
         project_types=PROJECT_TYPES,

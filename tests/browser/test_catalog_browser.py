@@ -80,3 +80,13 @@ def test_phone_layout(phone):
     phone.goto("/projects/KS-WET-01?lang=en")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(phone, "project-phone-en")
+
+
+def test_sign_in_page(page):
+    page.goto("/login?lang=en")
+    page.fill("input[name=email]", "nobody@example.cn")
+    page.fill("input[name=password]", "wrong-password-1")
+    page.click("button[type=submit]")
+    assert "The e-mail address or the password is wrong." in page.locator(".flash-error").inner_text()
+    page.console_errors.clear()  # the 401 of the page itself
+    screenshot(page, "login-en")

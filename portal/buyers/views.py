@@ -1,0 +1,67 @@
+"""Sign-in, sign-out and the account page."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from portal.buyers import services
+from portal.buyers.forms import LoginForm
+from portal.buyers.models import Role
+from portal.extensions import db, login_manager
+
+bp = Blueprint("buyers", __name__, template_folder="templates")
+
+login_manager.login_view = "buyers.login"
+login_manager.session_protection = "strong"
+
+
+@login_manager.user_loader
+def load_user(user_id):
+    # A suspended user, or a user of a suspended or barred organisation, loses the session at once.
+    return services.user_for_session(user_id)
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    flash(_("Please sign in to see this page."), "error")
+    return redirect(url_for("buyers.login", next=request.full_path))
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\\\" not in target:
+        return target
+    return url_for("buyers.account")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            user = services.sign_in(form.email.data, form.password.data, request.remote_addr or "")
+        except services.SignInError as exc:
+            db.session.commit()  # the failure is recorded even though the request fails
+            flash(exc.message, "error")
+            return render_template("buyers/login.html", form=form), exc.status
+        login_user(user, remember=form.remember.data)
+        return redirect(_safe_next(request.args.get("next")))
+    return render_template("buyers/login.html", form=form), 400 if form.errors else 200
+
+
+@bp.post("/logout")
+def logout():
+    logout_user()
+    flash(_("You have signed out."), "info")
+    return redirect(url_for("catalog.index"))
+
+
+@bp.get("/account")
+@login_required
+def account():
+    if current_user.role == Role.BUYER:
+        blocks = services.holding_blocks(current_user.organisation)
+    elif current_user.role in (Role.OPERATOR, Role.AUDITOR, Role.SALES):
+        blocks = None
+    else:
+        abort(403)
+    return render_template("buyers/account.html", blocks=blocks)

@@ -1,0 +1,128 @@
+"""Signing in and out, throttling, suspended users, the account page."""
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.buyers import services as buyers
+from portal.buyers.models import LoginFailure
+from portal.extensions import db
+from portal.ledger import services as ledger
+from tests import factories
+from tests.conftest import Client, make_app
+
+STEEL = "91350100M000100Y43"
+CEMENT = "91110000802100433B"
+PASSWORD = "long-enough-pw-7"
+
+
+@pytest.fixture
+def people(app):
+    steel = buyers.create_organisation(name_zh="测试钢铁", uscc=STEEL, sector="steel", approve=True)
+    cement = buyers.create_organisation(
+        name_zh="测试水泥", uscc=CEMENT, sector="building_materials", approve=True
+    )
+    factories.batch(quantity=100, code="B-SIGNIN")
+    buyers.deliver_from_inventory(steel, 40)
+    buyers.deliver_from_inventory(cement, 7)
+    buyers.create_user(email="buyer@steel.cn", password=PASSWORD, role="buyer", organisation=steel)
+    buyers.create_user(email="buyer@cement.cn", password=PASSWORD, role="buyer", organisation=cement)
+    buyers.create_user(email="ops@portal.cn", password=PASSWORD, role="operator")
+    db.session.commit()
+    return steel, cement
+
+
+def sign_in(client, email, password=PASSWORD, **extra):
+    return client.post("/login?lang=en", data={"email": email, "password": password, **extra})
+
+
+def test_a_buyer_signs_in_and_sees_its_own_holding(people, client):
+    response = sign_in(client, "buyer@steel.cn")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/account")
+    page = client.get("/account?lang=en").get_data(as_text=True)
+    assert "buyer@steel.cn" in page and "1–40" in page and "Total: 40 t" in page
+    assert "1–7" not in page and "41–47" not in page  # the other organisation's credits
+
+
+def test_wrong_password_and_unknown_user_say_the_same(people, client):
+    wrong = sign_in(client, "buyer@steel.cn", "wrong-password-1")
+    unknown = sign_in(client, "nobody@steel.cn", "wrong-password-1")
+    assert wrong.status_code == unknown.status_code == 401
+    message = "The e-mail address or the password is wrong."
+    assert message in wrong.get_data(as_text=True) and message in unknown.get_data(as_text=True)
+    assert client.get("/account").status_code == 302  # still signed out
+
+
+def test_repeated_failures_are_throttled(people, client):
+    for _ in range(buyers.FAILURES_PER_EMAIL):
+        assert sign_in(client, "buyer@steel.cn", "wrong-password-1").status_code == 401
+    throttled = sign_in(client, "buyer@steel.cn")  # even the right password waits now
+    assert throttled.status_code == 429
+    assert "Too many failed attempts" in throttled.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(LoginFailure)) == buyers.FAILURES_PER_EMAIL
+
+
+def test_the_account_page_needs_a_session(people, client):
+    response = client.get("/account")
+    assert response.status_code == 302 and "/login?next=" in response.headers["Location"]
+
+
+def test_sign_out(people, client):
+    sign_in(client, "buyer@steel.cn")
+    assert client.get("/account").status_code == 200
+    response = client.post("/logout")
+    assert response.status_code == 302
+    assert client.get("/account").status_code == 302
+
+
+def test_a_suspended_organisation_loses_its_sessions(people, client):
+    sign_in(client, "buyer@steel.cn")
+    assert client.get("/account").status_code == 200
+    people[0].status = "suspended"
+    db.session.commit()
+    assert client.get("/account").status_code == 302
+    refused = sign_in(client, "buyer@steel.cn")
+    assert refused.status_code == 403 and "suspended" in refused.get_data(as_text=True)
+
+
+def test_staff_account_page(people, client):
+    sign_in(client, "ops@portal.cn")
+    page = client.get("/account?lang=zh").get_data(as_text=True)
+    assert "运营人员" in page and "持有的碳信用" not in page
+
+
+def test_next_only_goes_to_this_site(people, client):
+    response = client.post(
+        "/login?next=//evil.example/x", data={"email": "buyer@steel.cn", "password": PASSWORD}
+    )
+    assert response.headers["Location"].endswith("/account")
+    response = client.post("/login?next=/projects/X", data={"email": "buyer@cement.cn", "password": PASSWORD})
+    assert response.headers["Location"].endswith("/projects/X")
+
+
+def test_login_form_errors_are_translated(people, client):
+    response = client.post("/login?lang=zh", data={"email": "", "password": ""})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "请输入电子邮件地址。" in page and "请输入密码。" in page
+
+
+def test_posts_without_a_csrf_token_are_refused(tmp_path, sqlite_template):
+    from tests.conftest import _sqlite_app
+
+    app = _sqlite_app(tmp_path, sqlite_template, WTF_CSRF_ENABLED=True)
+    app.test_client_class = Client
+    with app.app_context():
+        client = app.test_client()
+        assert client.post("/login", data={"email": "a@b.cn", "password": "x" * 12}).status_code == 400
+        assert client.post("/logout").status_code == 400
+        page = client.get("/login").get_data(as_text=True)
+        assert 'name="csrf_token"' in page
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_session_cookie_flags(tmp_path):
+    app = make_app(f"sqlite:///{tmp_path}/p.db")
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert ledger  # the ledger is untouched by signing in
