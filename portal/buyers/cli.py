@@ -45,6 +45,28 @@ def create_org(name, uscc, sector, name_en, alliance, ets, approve):
     click.echo(f"organisation {org.uscc} {org.name_zh} ({org.status})")
 
 
+@orgs_cli.command("status")
+@click.argument("uscc")
+@click.argument("status", type=click.Choice(["approved", "suspended", "restricted", "barred"]))
+@click.option("--reason", required=True, help="Why (published with the notice when barred).")
+@click.option("--order-limit", type=int, help="Restricted: most tonnes per order.")
+@click.option("--year-limit", type=int, help="Restricted: most tonnes per calendar year.")
+def set_status(uscc, status, reason, order_limit, year_limit):
+    """Approve, suspend, restrict, bar or reinstate (approved) an organisation."""
+    try:
+        org = services.change_status(
+            services.find_by_uscc(uscc),
+            status,
+            reason=reason,
+            order_limit_t=order_limit,
+            year_limit_t=year_limit,
+        )
+    except services.OrganisationError as exc:
+        _fail(exc.message)
+    db.session.commit()
+    click.echo(f"organisation {org.uscc} is now {org.status}")
+
+
 @click.command("deliver")
 @click.option("--org", "uscc", required=True, help="The buyer's unified social credit code.")
 @click.option("--quantity", required=True, type=int, help="Whole tonnes.")

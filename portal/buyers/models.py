@@ -55,11 +55,18 @@ class Organisation(db.Model):
     ets_entity: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(String(16), default=OrgStatus.PENDING)
     status_reason: Mapped[str] = mapped_column(Text, default="")
+    #: When the current status was set (barred organisations are listed with it).
+    status_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: For ``restricted``: most tonnes per order and per calendar year.
+    order_limit_t: Mapped[int | None] = mapped_column()
+    year_limit_t: Mapped[int | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
         CheckConstraint(one_of("sector", Sector), name="sector"),
         CheckConstraint(one_of("status", OrgStatus), name="status"),
+        CheckConstraint("order_limit_t IS NULL OR order_limit_t > 0", name="order_limit_positive"),
+        CheckConstraint("year_limit_t IS NULL OR year_limit_t > 0", name="year_limit_positive"),
     )
 
     @property

@@ -92,6 +92,7 @@ def create_organisation(
         alliance_member=alliance_member,
         ets_entity=ets_entity,
         status=OrgStatus.APPROVED if approve else OrgStatus.PENDING,
+        status_since=utcnow(),
     )
     db.session.add(org)
     db.session.flush()
@@ -336,3 +337,80 @@ def user_for_session(user_id) -> User | None:
     if user.organisation is not None and user.organisation.status in (OrgStatus.SUSPENDED, OrgStatus.BARRED):
         return None
     return user
+
+
+# --- organisation status -----------------------------------------------------------------------
+
+#: Which status may follow which; "reinstate" is a move back to approved.
+STATUS_MOVES = {
+    OrgStatus.PENDING: {OrgStatus.APPROVED, OrgStatus.BARRED},
+    OrgStatus.APPROVED: {OrgStatus.SUSPENDED, OrgStatus.RESTRICTED, OrgStatus.BARRED},
+    OrgStatus.SUSPENDED: {OrgStatus.APPROVED, OrgStatus.RESTRICTED, OrgStatus.BARRED},
+    OrgStatus.RESTRICTED: {OrgStatus.APPROVED, OrgStatus.SUSPENDED, OrgStatus.BARRED, OrgStatus.RESTRICTED},
+    OrgStatus.BARRED: {OrgStatus.APPROVED},
+}
+
+
+def change_status(
+    org: Organisation,
+    status: str,
+    *,
+    reason: str,
+    order_limit_t: int | None = None,
+    year_limit_t: int | None = None,
+    actor: str = "cli",
+) -> Organisation:
+    """Approve, suspend, restrict (with limits), bar or reinstate an organisation, with a reason."""
+    reason = (reason or "").strip()
+    if status not in set(OrgStatus) or status == OrgStatus.PENDING:
+        raise OrganisationError("invalid_status", _("Unknown status %(status)s.", status=status))
+    if status not in STATUS_MOVES[OrgStatus(org.status)]:
+        raise OrganisationError(
+            "invalid_status_change",
+            _("An organisation that is %(old)s cannot become %(new)s.", old=org.status, new=status),
+        )
+    if not reason or len(reason) > 2000:
+        raise OrganisationError("reason_required", _("Give a reason of 1 to 2,000 characters."))
+    if status == OrgStatus.RESTRICTED:
+        for limit in (order_limit_t, year_limit_t):
+            if limit is not None and (type(limit) is not int or limit <= 0 or limit > 2**31 - 1):
+                raise OrganisationError("invalid_limit", _("A limit is a whole number of tonnes above zero."))
+        if order_limit_t is None and year_limit_t is None:
+            raise OrganisationError("limit_required", _("A restriction needs a per-order or per-year limit."))
+    elif order_limit_t is not None or year_limit_t is not None:
+        raise OrganisationError("limit_unexpected", _("Limits apply only to restricted organisations."))
+    before = {
+        "status": org.status,
+        "reason": org.status_reason,
+        "order_limit_t": org.order_limit_t,
+        "year_limit_t": org.year_limit_t,
+    }
+    org.status = status
+    org.status_reason = reason
+    org.status_since = utcnow()
+    org.order_limit_t = order_limit_t
+    org.year_limit_t = year_limit_t
+    audit.record(
+        actor,
+        f"organisation.{status}",
+        "organisation",
+        org.uscc,
+        before=before,
+        after={
+            "status": status,
+            "reason": reason,
+            "order_limit_t": order_limit_t,
+            "year_limit_t": year_limit_t,
+        },
+    )
+    log.info("organisation %s is now %s", org.uscc, status)
+    return org
+
+
+def barred_organisations() -> list[Organisation]:
+    """The public list: barred organisations, most recent first."""
+    return list(
+        db.session.scalars(
+            select(Organisation).filter_by(status=OrgStatus.BARRED).order_by(Organisation.status_since.desc())
+        )
+    )

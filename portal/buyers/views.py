@@ -55,6 +55,12 @@ def logout():
     return redirect(url_for("catalog.index"))
 
 
+@bp.get("/notices")
+def notices():
+    """Public notice of barred participants, as the city's plan requires."""
+    return render_template("buyers/notices.html", barred=services.barred_organisations())
+
+
 @bp.get("/account")
 @login_required
 def account():

@@ -1,0 +1,90 @@
+"""Approving, suspending, restricting, barring and reinstating organisations; public notices."""
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from portal.audit.models import AuditEvent
+from portal.buyers import services as buyers
+from portal.extensions import db
+
+STEEL = "91350100M000100Y43"
+
+
+@pytest.fixture
+def org(app):
+    org = buyers.create_organisation(name_zh="测试钢铁", name_en="Test Steel", uscc=STEEL, sector="steel")
+    db.session.commit()
+    return org
+
+
+def status(app, *args):
+    return app.test_cli_runner().invoke(args=["orgs", "status", STEEL, *args])
+
+
+def test_the_whole_life_cycle_is_audited(org, app):
+    assert status(app, "approved", "--reason", "材料齐全").exit_code == 0
+    assert (
+        status(
+            app, "restricted", "--reason", "逾期付款", "--order-limit", "500", "--year-limit", "5000"
+        ).exit_code
+        == 0
+    )
+    assert (org.order_limit_t, org.year_limit_t) == (500, 5000)
+    assert status(app, "suspended", "--reason", "调查中").exit_code == 0
+    assert org.order_limit_t is None
+    assert status(app, "approved", "--reason", "调查结束").exit_code == 0
+    events = list(
+        db.session.scalars(select(AuditEvent).where(AuditEvent.subject_id == STEEL).order_by(AuditEvent.id))
+    )
+    assert [e.action for e in events] == [
+        "organisation.create",
+        "organisation.approved",
+        "organisation.restricted",
+        "organisation.suspended",
+        "organisation.approved",
+    ]
+    assert json.loads(events[2].before)["status"] == "approved"
+    assert json.loads(events[2].after)["order_limit_t"] == 500
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["barred", "--reason", " "], "理由"),
+        (["suspended", "--reason", "x"], "不能变更"),  # pending cannot be suspended
+        (["approved", "--reason", "x", "--year-limit", "5"], "仅适用"),
+    ],
+)
+def test_bad_changes_are_refused_and_change_nothing(org, app, args, expected):
+    result = status(app, *args)
+    assert result.exit_code == 1 and expected in result.output, result.output
+    db.session.refresh(org)
+    assert org.status == "pending"
+
+
+def test_barred_organisations_are_listed_publicly_and_escaped(org, app, client):
+    assert "No participant is barred" in client.get("/notices?lang=en").get_data(as_text=True)
+    status(app, "barred", "--reason", "虚假交易 <script>alert(1)</script>")
+    page = client.get("/notices?lang=zh").get_data(as_text=True)
+    assert "测试钢铁" in page and STEEL in page and "虚假交易" in page
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert "Test Steel" in client.get("/notices?lang=en").get_data(as_text=True)
+    assert status(app, "approved", "--reason", "复核后恢复").exit_code == 0  # reinstated
+    assert STEEL not in client.get("/notices").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["restricted", "--reason", "x"], "限额"),
+        (["restricted", "--reason", "x", "--order-limit", "0"], "大于零"),
+    ],
+)
+def test_a_restriction_needs_valid_limits(org, app, args, expected):
+    assert status(app, "approved", "--reason", "ok").exit_code == 0
+    result = status(app, *args)
+    assert result.exit_code == 1 and expected in result.output, result.output
+    db.session.refresh(org)
+    assert org.status == "approved" and org.order_limit_t is None
