@@ -10,3 +10,7 @@ def register(app):
     ledger_cli.add_command(deliver_command)
     for group in (ledger_cli, orgs_cli, users_cli, apikeys_cli, demo_cli):
         app.cli.add_command(group)
+
+    from portal.core import mail
+
+    mail.register_cli(app)

@@ -57,6 +57,8 @@ class Organisation(db.Model):
     status_reason: Mapped[str] = mapped_column(Text, default="")
     #: When the current status was set (barred organisations are listed with it).
     status_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    contact_name: Mapped[str] = mapped_column(String(100), default="")
+    contact_phone: Mapped[str] = mapped_column(String(40), default="")
     #: For ``restricted``: most tonnes per order and per calendar year.
     order_limit_t: Mapped[int | None] = mapped_column()
     year_limit_t: Mapped[int | None] = mapped_column()
@@ -89,6 +91,8 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16))
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     is_active: Mapped[bool] = mapped_column(default=True)
+    #: When the user proved the e-mail address is theirs; sign-in waits for it.
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organisation: Mapped[Organisation | None] = relationship()

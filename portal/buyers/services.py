@@ -7,7 +7,9 @@ import re
 import secrets
 from datetime import timedelta
 
+from flask import current_app, url_for
 from flask_babel import gettext as _
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -23,6 +25,7 @@ from portal.buyers.models import (
     Sector,
     User,
 )
+from portal.core import mail
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import Account, AccountKind
@@ -170,8 +173,15 @@ def password_problem(password: str, email: str = "") -> str | None:
 
 
 def create_user(
-    *, email: str, password: str, role: str, organisation: Organisation | None = None, actor: str = "cli"
+    *,
+    email: str,
+    password: str,
+    role: str,
+    organisation: Organisation | None = None,
+    actor: str = "cli",
+    confirmed: bool = True,
 ) -> User:
+    """A user. Users created by staff are confirmed; self-registered ones confirm by e-mail."""
     email = email.strip().lower()
     if not EMAIL_PATTERN.fullmatch(email) or len(email) > 254:
         raise OrganisationError("invalid_email", _("%(email)s is not a valid e-mail address.", email=email))
@@ -187,7 +197,11 @@ def create_user(
             "duplicate_email", _("A user with e-mail %(email)s already exists.", email=email)
         )
     user = User(
-        email=email, password_hash=generate_password_hash(password), role=role, organisation=organisation
+        email=email,
+        password_hash=generate_password_hash(password),
+        role=role,
+        organisation=organisation,
+        confirmed_at=utcnow() if confirmed else None,
     )
     db.session.add(user)
     db.session.flush()
@@ -324,6 +338,9 @@ def sign_in(email: str, password: str, address: str) -> User:
         raise SignInError(_("The e-mail address or the password is wrong."), 401)
     if user_for_session(user.id) is None:
         raise SignInError(_("This account is suspended. Please contact the operator."), 403)
+    if user.confirmed_at is None:
+        send_confirmation(user)
+        raise SignInError(_("Please confirm your e-mail address first: we have sent you a new link."), 403)
     return user
 
 
@@ -414,3 +431,113 @@ def barred_organisations() -> list[Organisation]:
             select(Organisation).filter_by(status=OrgStatus.BARRED).order_by(Organisation.status_since.desc())
         )
     )
+
+
+# --- registration, confirmation, password reset ------------------------------------------------
+
+CONFIRM_MAX_AGE = 3 * 24 * 3600
+RESET_MAX_AGE = 3600
+
+
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"portal.{purpose}")
+
+
+def _password_stamp(user: User) -> str:
+    # Part of the current hash: a reset link stops working once the password has changed.
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+def register(
+    *,
+    name_zh: str,
+    name_en: str,
+    uscc: str,
+    sector: str,
+    contact_name: str,
+    contact_phone: str,
+    email: str,
+    password: str,
+) -> User:
+    """Self-service registration: a pending organisation, its first (buyer) user, and the
+    confirmation e-mail. Nothing is created if any part is refused."""
+    if len(contact_name) > 100 or len(contact_phone) > 40:
+        raise OrganisationError("invalid_contact", _("The contact name or telephone is too long."))
+    with db.session.begin_nested():
+        org = create_organisation(name_zh=name_zh, name_en=name_en, uscc=uscc, sector=sector, actor="self")
+        org.contact_name = contact_name.strip()
+        org.contact_phone = contact_phone.strip()
+        user = create_user(
+            email=email, password=password, role=Role.BUYER, organisation=org, actor="self", confirmed=False
+        )
+    send_confirmation(user)
+    return user
+
+
+def send_confirmation(user: User) -> None:
+    token = _serializer("confirm").dumps({"user": user.id, "email": user.email})
+    link = url_for("buyers.confirm", token=token, _external=True)
+    mail.send(
+        user.email,
+        _("Confirm your e-mail address"),
+        _(
+            "Welcome to the Chifeng Carbon Sink Marketplace. Confirm your e-mail address by opening "
+            "this link within three days:\n\n%(link)s\n\nYour organisation can buy once the operator "
+            "has approved it.",
+            link=link,
+        ),
+    )
+
+
+def confirm_email(token: str) -> User:
+    try:
+        data = _serializer("confirm").loads(token, max_age=CONFIRM_MAX_AGE)
+        user = db.session.get(User, int(data["user"]))
+    except SignatureExpired:
+        raise OrganisationError(
+            "token_expired", _("This link has expired. Sign in to get a new one.")
+        ) from None
+    except (BadSignature, KeyError, TypeError, ValueError):
+        raise OrganisationError("token_invalid", _("This link is not valid.")) from None
+    if user is None or user.email != data.get("email"):
+        raise OrganisationError("token_invalid", _("This link is not valid."))
+    if user.confirmed_at is None:
+        user.confirmed_at = utcnow()
+        audit.record(f"user:{user.id}", "user.confirm", "user", user.id, after={"email": user.email})
+    return user
+
+
+def request_password_reset(email: str) -> None:
+    """Mail a reset link if the address belongs to a user; say nothing either way."""
+    user = db.session.scalar(select(User).filter_by(email=email.strip().lower()))
+    if user is None or not user.is_active:
+        return
+    token = _serializer("reset").dumps({"user": user.id, "stamp": _password_stamp(user)})
+    link = url_for("buyers.reset_password", token=token, _external=True)
+    mail.send(
+        user.email,
+        _("Reset your password"),
+        _(
+            "Someone asked to reset the password of your account. If it was you, open this link "
+            "within an hour:\n\n%(link)s\n\nIf it was not, ignore this message.",
+            link=link,
+        ),
+    )
+
+
+def reset_password(token: str, password: str) -> User:
+    try:
+        data = _serializer("reset").loads(token, max_age=RESET_MAX_AGE)
+        user = db.session.get(User, int(data["user"]))
+    except SignatureExpired:
+        raise OrganisationError("token_expired", _("This link has expired. Ask for a new one.")) from None
+    except (BadSignature, KeyError, TypeError, ValueError):
+        raise OrganisationError("token_invalid", _("This link is not valid.")) from None
+    if user is None or data.get("stamp") != _password_stamp(user):
+        raise OrganisationError("token_invalid", _("This link is not valid."))
+    problem = password_problem(password, user.email)
+    if problem:
+        raise OrganisationError("weak_password", problem)
+    user.password_hash = generate_password_hash(password)
+    audit.record(f"user:{user.id}", "user.reset_password", "user", user.id)
+    return user

@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.buyers import services
-from portal.buyers.forms import LoginForm
+from portal.buyers.forms import LoginForm, RegisterForm, ResetForm, ResetRequestForm
 from portal.buyers.models import Role
 from portal.extensions import db, login_manager
 
@@ -53,6 +53,85 @@ def logout():
     logout_user()
     flash(_("You have signed out."), "info")
     return redirect(url_for("catalog.index"))
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            services.register(
+                name_zh=form.name_zh.data,
+                name_en=form.name_en.data or "",
+                uscc=form.uscc.data,
+                sector=form.sector.data,
+                contact_name=form.contact_name.data,
+                contact_phone=form.contact_phone.data,
+                email=form.email.data,
+                password=form.password.data,
+            )
+        except services.OrganisationError as exc:
+            field = REGISTER_FIELDS.get(exc.code)
+            if field is not None:
+                getattr(form, field).errors.append(exc.message)
+            else:
+                flash(exc.message, "error")
+            return render_template("buyers/register.html", form=form), 400
+        flash(_("Thank you. We have sent you an e-mail: follow its link to confirm your address."), "info")
+        return redirect(url_for("buyers.login"))
+    return render_template("buyers/register.html", form=form), 400 if form.errors else 200
+
+
+#: Which form field a registration refusal belongs to.
+REGISTER_FIELDS = {
+    "invalid_uscc": "uscc",
+    "duplicate_uscc": "uscc",
+    "invalid_name": "name_zh",
+    "invalid_sector": "sector",
+    "invalid_email": "email",
+    "duplicate_email": "email",
+    "weak_password": "password",
+    "invalid_contact": "contact_name",
+}
+
+
+@bp.get("/confirm/<token>")
+def confirm(token):
+    try:
+        services.confirm_email(token)
+    except services.OrganisationError as exc:
+        flash(exc.message, "error")
+        return render_template("buyers/message.html"), 400
+    flash(_("Your e-mail address is confirmed. You can sign in now."), "info")
+    return redirect(url_for("buyers.login"))
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+def request_reset():
+    form = ResetRequestForm()
+    if form.validate_on_submit():
+        services.request_password_reset(form.email.data)
+        # The same answer whether or not the address has an account.
+        flash(_("If that address has an account, we have sent it a link to reset the password."), "info")
+        return redirect(url_for("buyers.login"))
+    return render_template("buyers/reset_request.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset_password(token):
+    form = ResetForm()
+    if form.validate_on_submit():
+        try:
+            services.reset_password(token, form.password.data)
+        except services.OrganisationError as exc:
+            if exc.code == "weak_password":
+                form.password.errors.append(exc.message)
+            else:
+                flash(exc.message, "error")
+            return render_template("buyers/reset.html", form=form), 400
+        flash(_("Your password has been changed. You can sign in now."), "info")
+        return redirect(url_for("buyers.login"))
+    return render_template("buyers/reset.html", form=form), 400 if form.errors else 200
 
 
 @bp.get("/notices")

@@ -1,0 +1,81 @@
+"""The one mailer. Every message is written to the outbox table (in the caller's transaction, so
+a rolled-back request sends nothing) and to the log; ``flask mail send`` delivers pending
+messages by SMTP when ``PORTAL_SMTP_HOST`` is set."""
+
+import logging
+import smtplib
+from datetime import datetime
+from email.message import EmailMessage
+
+from flask import current_app
+from sqlalchemy import String, Text, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+from portal.timeutil import UTCDateTime, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class OutboxMessage(db.Model):
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to: Mapped[str] = mapped_column(String(254), index=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+def send(to: str, subject: str, body: str) -> OutboxMessage:
+    message = OutboxMessage(to=to, subject=subject[:200], body=body)
+    db.session.add(message)
+    # The address and subject only: bodies carry sign-in links, which are secrets.
+    log.info("mail queued to %s: %s", to, subject)
+    return message
+
+
+def deliver_pending(limit: int = 100) -> int:
+    """Send queued messages by SMTP; returns how many were sent. Without SMTP, does nothing."""
+    host = current_app.config.get("SMTP_HOST")
+    if not host:
+        return 0
+    pending = list(
+        db.session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.sent_at.is_(None))
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+    )
+    sent = 0
+    with smtplib.SMTP(host, int(current_app.config.get("SMTP_PORT", 25)), timeout=30) as smtp:
+        for message in pending:
+            email = EmailMessage()
+            email["From"] = current_app.config.get("MAIL_FROM", "noreply@localhost")
+            email["To"] = message.to
+            email["Subject"] = message.subject
+            email.set_content(message.body)
+            smtp.send_message(email)
+            message.sent_at = utcnow()
+            db.session.commit()
+            sent += 1
+    return sent
+
+
+def register_cli(app) -> None:
+    import click
+    from flask.cli import AppGroup
+
+    mail_cli = AppGroup("mail", help="The e-mail outbox.")
+
+    @mail_cli.command("send")
+    def send_command():
+        """Deliver queued messages by SMTP (PORTAL_SMTP_HOST, PORTAL_SMTP_PORT, PORTAL_MAIL_FROM)."""
+        if not current_app.config.get("SMTP_HOST"):
+            click.echo("PORTAL_SMTP_HOST is not set: messages stay in the outbox (and the log)")
+            return
+        click.echo(f"sent {deliver_pending()} message(s)")
+
+    app.cli.add_command(mail_cli)
