@@ -43,11 +43,13 @@ def create_app(config=None):
     from portal.buyers.views import bp as buyers_bp
     from portal.catalog.views import bp as catalog_bp
     from portal.core.views import bp as core_bp
+    from portal.staff.views import bp as staff_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(buyers_bp)
+    app.register_blueprint(staff_bp)
     csrf.exempt(api_bp)  # bearer-key authenticated, no cookies
 
     from portal.core import errors, security

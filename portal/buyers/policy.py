@@ -32,3 +32,42 @@ PERMISSIONS = {
 
 def allowed(principal: Principal, action: str) -> bool:
     return principal.role in PERMISSIONS.get(action, set())
+
+
+#: Who may open which part of the web back office. GET pages and POST actions are separate:
+#: the auditor reads everything and changes nothing.
+WEB_PERMISSIONS = {
+    "staff.read": {Role.OPERATOR, Role.AUDITOR, Role.SALES},
+    "organisations.read": {Role.OPERATOR, Role.AUDITOR, Role.SALES},
+    "organisations.change_status": {Role.OPERATOR},
+    "journal.read": {Role.OPERATOR, Role.AUDITOR},
+    "audit.read": {Role.OPERATOR, Role.AUDITOR},
+}
+
+
+def user_may(user, action: str) -> bool:
+    return bool(getattr(user, "is_authenticated", False)) and user.role in WEB_PERMISSIONS.get(action, set())
+
+
+def require(action: str):
+    """A view decorator: anonymous visitors go to sign in; signed-in users without the
+    permission get 403."""
+    from functools import wraps
+
+    from flask import abort
+    from flask_login import current_user
+
+    from portal.extensions import login_manager
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if not user_may(current_user, action):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

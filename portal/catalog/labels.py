@@ -2,6 +2,8 @@
 
 from flask_babel import lazy_gettext as _l
 
+from portal.buyers.policy import user_may
+
 PROJECT_TYPES = {
     "forestry": _l("Forestry (afforestation)"),
     "grassland": _l("Grassland"),
@@ -22,6 +24,22 @@ ROLES = {
     "operator": _l("Operator"),
     "auditor": _l("Auditor"),
 }
+ORG_STATUSES = {
+    "pending": _l("Pending approval"),
+    "approved": _l("Approved"),
+    "suspended": _l("Suspended"),
+    "restricted": _l("Restricted"),
+    "barred": _l("Barred"),
+}
+SECTORS = {
+    "steel": _l("Steel"),
+    "nonferrous": _l("Non-ferrous metals"),
+    "building_materials": _l("Building materials"),
+    "government": _l("Government body"),
+    "public_institution": _l("Public institution"),
+    "event_organiser": _l("Event organiser"),
+    "other": _l("Other"),
+}
 SORTS = {
     "vintage_desc": _l("Newest vintage first"),
     "vintage_asc": _l("Oldest vintage first"),
@@ -37,6 +55,9 @@ def register(app):
         project_type_label=lambda t: PROJECT_TYPES.get(t, t),
         project_status_label=lambda s: PROJECT_STATUSES.get(s, s),
         role_label=lambda r: ROLES.get(r, r),
+        org_status_label=lambda s: ORG_STATUSES.get(s, s),
+        sector_label=lambda s: SECTORS.get(s, s),
+        user_may=user_may,
         standard_label=lambda s: STANDARDS.get(s, s),
         sort_options=SORTS,
         project_types=PROJECT_TYPES,

@@ -1,0 +1,198 @@
+"""Back-office pages for operators, sales staff and auditors."""
+
+import csv
+import io
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from portal.audit.models import AuditEvent
+from portal.buyers import services as buyers
+from portal.buyers.models import Organisation, OrgStatus
+from portal.buyers.policy import require
+from portal.extensions import db
+from portal.ledger.models import Account, Batch, LedgerEntry
+
+bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder="templates")
+
+PER_PAGE = 50
+
+
+def _page() -> int:
+    value = request.args.get("page", "1")
+    return int(value) if value.isascii() and value.isdigit() and 0 < int(value) <= 100_000 else 1
+
+
+@bp.get("/")
+@require("staff.read")
+def index():
+    return render_template("staff/index.html")
+
+
+@bp.get("/organisations")
+@require("organisations.read")
+def organisations():
+    status = request.args.get("status") or None
+    query = select(Organisation).order_by(Organisation.created_at.desc())
+    if status in set(OrgStatus):
+        query = query.where(Organisation.status == status)
+    return render_template(
+        "staff/organisations.html",
+        organisations=list(db.session.scalars(query.limit(500))),
+        status=status,
+        statuses=list(OrgStatus),
+    )
+
+
+@bp.post("/organisations/<uscc>/status")
+@require("organisations.change_status")
+def change_status(uscc):
+    def limit(name):
+        value = (request.form.get(name) or "").strip()
+        if not value:
+            return None
+        return int(value) if value.isascii() and value.isdigit() and len(value) <= 10 else -1
+
+    try:
+        org = buyers.find_by_uscc(uscc)
+        buyers.change_status(
+            org,
+            request.form.get("status", ""),
+            reason=request.form.get("reason", ""),
+            order_limit_t=limit("order_limit_t"),
+            year_limit_t=limit("year_limit_t"),
+            actor=f"user:{current_user.id}",
+        )
+    except buyers.OrganisationError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("staff.organisations")), 303
+    flash(_("%(name)s is now %(status)s.", name=org.name_zh, status=org.status), "info")
+    return redirect(url_for("staff.organisations")), 303
+
+
+def _journal_query():
+    query = select(LedgerEntry, Batch.code).join(Batch, Batch.id == LedgerEntry.batch_id)
+    batch = (request.args.get("batch") or "").strip()
+    kind = request.args.get("kind") or ""
+    reference = (request.args.get("reference") or "").strip()
+    if batch:
+        query = query.where(Batch.code == batch[:80])
+    if kind in ("issue", "transfer", "retire", "cancel"):
+        query = query.where(LedgerEntry.kind == kind)
+    if reference:
+        query = query.where(LedgerEntry.reference == reference[:120])
+    return query.order_by(LedgerEntry.id.desc())
+
+
+def _accounts(entries):
+    ids = {e.from_account_id for e, _ in entries} | {e.to_account_id for e, _ in entries}
+    return {a.id: str(a) for a in db.session.scalars(select(Account).where(Account.id.in_(ids - {None})))}
+
+
+@bp.get("/journal")
+@require("journal.read")
+def journal():
+    page = _page()
+    entries = db.session.execute(_journal_query().limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    return render_template(
+        "staff/journal.html", entries=entries, accounts=_accounts(entries), page=page, per_page=PER_PAGE
+    )
+
+
+@bp.get("/journal.csv")
+@require("journal.read")
+def journal_csv():
+    entries = db.session.execute(_journal_query().limit(100_000)).all()
+    accounts = _accounts(entries)
+    rows = [
+        [
+            "id",
+            "time_utc",
+            "movement",
+            "kind",
+            "batch",
+            "serial_start",
+            "serial_end",
+            "quantity",
+            "from",
+            "to",
+            "reference",
+            "actor",
+        ]
+    ]
+    rows += [
+        [
+            e.id,
+            e.created_at.isoformat(),
+            e.movement_id,
+            e.kind,
+            code,
+            e.serial_start,
+            e.serial_end,
+            e.quantity,
+            accounts.get(e.from_account_id, ""),
+            accounts[e.to_account_id],
+            e.reference,
+            e.actor,
+        ]
+        for e, code in entries
+    ]
+    return _csv(rows, "ledger-journal.csv")
+
+
+def _audit_query():
+    query = select(AuditEvent).order_by(AuditEvent.id.desc())
+    action = (request.args.get("action") or "").strip()
+    actor = (request.args.get("actor") or "").strip()
+    if action:
+        query = query.where(AuditEvent.action == action[:64])
+    if actor:
+        query = query.where(AuditEvent.actor == actor[:120])
+    return query
+
+
+@bp.get("/audit")
+@require("audit.read")
+def audit():
+    page = _page()
+    events = list(db.session.scalars(_audit_query().limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
+    actions = list(db.session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
+    total = db.session.scalar(select(func.count()).select_from(AuditEvent))
+    return render_template(
+        "staff/audit.html", events=events, actions=actions, page=page, per_page=PER_PAGE, total=total
+    )
+
+
+@bp.get("/audit.csv")
+@require("audit.read")
+def audit_csv():
+    rows = [["id", "time_utc", "actor", "action", "subject_type", "subject_id", "before", "after"]]
+    rows += [
+        [
+            e.id,
+            e.at.isoformat(),
+            e.actor,
+            e.action,
+            e.subject_type,
+            e.subject_id,
+            e.before or "",
+            e.after or "",
+        ]
+        for e in db.session.scalars(_audit_query().limit(100_000))
+    ]
+    return _csv(rows, "audit-log.csv")
+
+
+def _csv(rows, filename) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in rows:
+        # A cell starting with = + - @ would be a formula in a spreadsheet: neutralise it.
+        writer.writerow(["'" + c if isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c for c in row])
+    return Response(
+        "\ufeff" + out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename={filename}"},
+    )
