@@ -42,6 +42,8 @@ WEB_PERMISSIONS = {
     "organisations.change_status": {Role.OPERATOR},
     "journal.read": {Role.OPERATOR, Role.AUDITOR},
     "audit.read": {Role.OPERATOR, Role.AUDITOR},
+    "projects.read": {Role.OPERATOR, Role.AUDITOR, Role.SALES},
+    "projects.change": {Role.OPERATOR},
 }
 
 

@@ -3,17 +3,22 @@
 import csv
 import io
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
+from wtforms.fields.choices import SelectChoice
 
 from portal.audit.models import AuditEvent
 from portal.buyers import services as buyers
 from portal.buyers.models import Organisation, OrgStatus
 from portal.buyers.policy import require
+from portal.catalog import services as catalog
+from portal.catalog.models import Project, Region
+from portal.core.i18n import localized
 from portal.extensions import db
 from portal.ledger.models import Account, Batch, LedgerEntry
+from portal.staff.forms import IssuanceForm, ListingForm, ProjectForm
 
 bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder="templates")
 
@@ -196,3 +201,126 @@ def _csv(rows, filename) -> Response:
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename={filename}"},
     )
+
+
+# --- projects, issuances, prices -----------------------------------------------------------------
+
+
+def _project_choices(form):
+    from portal.catalog.labels import PROJECT_STATUSES, PROJECT_TYPES
+
+    form.type.choices = [SelectChoice(k, str(v)) for k, v in PROJECT_TYPES.items()]
+    form.status.choices = [SelectChoice(k, str(v)) for k, v in PROJECT_STATUSES.items()]
+    form.region_code.choices = [
+        SelectChoice(r.code, localized(r, "name"))
+        for r in db.session.scalars(select(Region).order_by(Region.id))
+    ]
+
+
+@bp.get("/projects")
+@require("projects.read")
+def projects():
+    rows = db.session.execute(
+        select(Project, func.count(Batch.id))
+        .outerjoin(Batch, Batch.project_id == Project.id)
+        .group_by(Project.id)
+        .order_by(Project.code)
+        .limit(500)
+    ).all()
+    return render_template("staff/projects.html", rows=rows)
+
+
+@bp.route("/projects/new", methods=["GET", "POST"])
+@bp.route("/projects/<code>/edit", methods=["GET", "POST"])
+@require("projects.change")
+def edit_project(code=None):
+    project = None
+    if code is not None:
+        project = db.session.scalar(select(Project).filter_by(code=code))
+        if project is None:
+            abort(404)
+    form = ProjectForm(obj=project)
+    if project is not None and request.method == "GET":
+        form.region_code.data = project.region.code
+    _project_choices(form)
+    if form.validate_on_submit():
+        values = {name: getattr(form, name).data for name in catalog.PROJECT_FIELDS}
+        if project is not None:
+            values["code"] = project.code
+        try:
+            saved = catalog.save_project(values, project=project, actor=f"user:{current_user.id}")
+        except catalog.CatalogError as exc:
+            flash(exc.message, "error")
+            return render_template("staff/project_form.html", form=form, project=project), 400
+        flash(_("Project %(code)s saved.", code=saved.code), "info")
+        return redirect(url_for("staff.project", code=saved.code)), 303
+    return render_template("staff/project_form.html", form=form, project=project), 400 if form.errors else 200
+
+
+@bp.get("/projects/<code>")
+@require("projects.read")
+def project(code):
+    page = catalog.find_project(code)
+    if page is None:
+        abort(404)
+    return render_template("staff/project.html", page=page, project=page.project, issuance=IssuanceForm())
+
+
+@bp.post("/projects/<code>/issuances")
+@require("projects.change")
+def record_issuance(code):
+    project = db.session.scalar(select(Project).filter_by(code=code))
+    if project is None:
+        abort(404)
+    form = IssuanceForm()
+    if not form.validate_on_submit():
+        for field, errors in form.errors.items():
+            flash(f"{getattr(form, field).label.text}: {errors[0]}", "error")
+        return redirect(url_for("staff.project", code=code)), 303
+    try:
+        batch = catalog.record_issuance(
+            project,
+            vintage_start=form.vintage_start.data,
+            vintage_end=form.vintage_end.data,
+            quantity=form.quantity.data,
+            buffer_quantity=form.buffer_quantity.data or 0,
+            issued_on=form.issued_on.data,
+            registry_reference=form.registry_reference.data,
+            registry_serial_start=form.registry_serial_start.data or "",
+            registry_serial_end=form.registry_serial_end.data or "",
+            price_per_t=form.price_per_t.data,
+            actor=f"user:{current_user.id}",
+        )
+    except catalog.CatalogError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("staff.project", code=code)), 303
+    flash(
+        _("Batch %(code)s recorded: %(quantity)s t in the ledger.", code=batch.code, quantity=batch.quantity),
+        "info",
+    )
+    return redirect(url_for("staff.project", code=code)), 303
+
+
+@bp.post("/batches/<code>/listing")
+@require("projects.change")
+def set_listing(code):
+    batch = db.session.scalar(select(Batch).filter_by(code=code))
+    if batch is None:
+        abort(404)
+    form = ListingForm()
+    if not form.validate_on_submit():
+        for field, errors in form.errors.items():
+            flash(f"{getattr(form, field).label.text}: {errors[0]}", "error")
+    else:
+        try:
+            catalog.set_listing(
+                batch,
+                price_per_t=form.price_per_t.data,
+                active=form.is_active.data,
+                actor=f"user:{current_user.id}",
+            )
+            flash(_("The listing of %(code)s is saved.", code=code), "info")
+        except catalog.CatalogError as exc:
+            flash(exc.message, "error")
+    return redirect(url_for("staff.project", code=batch.project.code)), 303

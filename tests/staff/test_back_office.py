@@ -109,3 +109,120 @@ def test_hostile_text_in_the_audit_view_is_escaped(office, client):
     as_role(client, "auditor")
     page = client.get("/staff/audit").get_data(as_text=True)
     assert "<img src=x" not in page and "&lt;img src=x" in page
+
+
+PROJECT = {
+    "code": "AH-FOR-09",
+    "name_zh": "敖汉旗新造林项目",
+    "name_en": "Aohan New Afforestation",
+    "standard": "CCER",
+    "type": "forestry",
+    "methodology": "CCER-14-001-V01",
+    "region_code": "aohan",
+    "area_ha": "1234.50",
+    "crediting_start": "2021-01-01",
+    "crediting_end": "2050-12-31",
+    "status": "issuing",
+    "validation_body": "CQC",
+    "verification_body": "CEC",
+    "registry_id": "CCER-14-2026001",
+    "boundary_geojson": '{"type": "Polygon", "coordinates": [[[119.9, 42.2], [120.0, 42.2], [120.0, 42.3], [119.9, 42.2]]]}',
+    "description_zh": "",
+    "description_en": "",
+}
+ISSUANCE = {
+    "vintage_start": "2024-01-01",
+    "vintage_end": "2024-12-31",
+    "issued_on": "2025-06-01",
+    "quantity": "5000",
+    "buffer_quantity": "0",
+    "registry_reference": "CCER-ISS-2025-0001",
+    "registry_serial_start": "CN-1",
+    "registry_serial_end": "CN-5000",
+    "price_per_t": "72.50",
+}
+
+
+@pytest.fixture
+def operator(office, client):
+    factories.region("aohan")
+    db.session.commit()
+    return as_role(client, "operator")
+
+
+def test_from_a_new_project_to_a_batch_on_sale(operator, client):
+    assert client.post("/staff/projects/new", data=PROJECT).status_code == 303
+    response = client.post("/staff/projects/AH-FOR-09/issuances", data=ISSUANCE)
+    assert response.status_code == 303
+    public = client.get("/?lang=en&county=aohan").get_data(as_text=True)
+    assert "Aohan New Afforestation" in public and "CN¥72.50" in public and "5,000" in public
+    api = client.get("/api/v1/batches/CCER-AH-FOR-09-2024").get_json()
+    assert api["available_quantity"] == 5000 and api["price"]["amount"] == "72.50"
+
+    client.post(
+        "/staff/batches/CCER-AH-FOR-09-2024/listing", data={"price_per_t": "75.00"}
+    )  # unticked: off sale
+    assert "Aohan New Afforestation" not in client.get("/?lang=en&county=aohan").get_data(as_text=True)
+    actions = [e.action for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+    assert actions[-3:] == ["project.create", "batch.issue", "listing.update"]
+    from portal.ledger.verify import verify_ledger
+
+    assert verify_ledger().ok
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"code": "bad code!"}, "letters, digits and hyphens"),
+        ({"standard": "CCER", "type": "grassland"}, "Only forestry projects are developed as CCER"),
+        ({"crediting_end": "2020-01-01"}, "must end after it starts"),
+        ({"boundary_geojson": '{"type": "Point", "coordinates": [1, 2]}'}, "GeoJSON Polygon"),
+        ({"area_ha": "-5"}, "Number must be"),
+        ({"crediting_start": "not a date"}, "Not a valid date"),
+        ({"region_code": "atlantis"}, "Not a valid choice"),
+    ],
+)
+def test_bad_projects_are_refused(operator, client, changes, expected):
+    response = client.post("/staff/projects/new?lang=en", data={**PROJECT, **changes})
+    assert response.status_code == 400 and expected in response.get_data(as_text=True)
+    from portal.catalog.models import Project
+
+    assert db.session.scalar(select(Project).filter_by(code="AH-FOR-09")) is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"vintage_start": "2019-01-01"}, "within the crediting period"),
+        ({"vintage_end": "2023-01-01"}, "must end after it starts"),
+        ({"quantity": "0"}, "Number must be"),
+        ({"buffer_quantity": "5000"}, "buffer share must be smaller"),
+        ({"registry_reference": ""}, "This field is required."),
+        ({"price_per_t": "-1"}, "Number must be"),
+    ],
+)
+def test_bad_issuances_change_nothing(operator, client, changes, expected):
+    client.post("/staff/projects/new", data=PROJECT)
+    response = client.post(
+        "/staff/projects/AH-FOR-09/issuances?lang=en", data={**ISSUANCE, **changes}, follow_redirects=True
+    )
+    assert expected in response.get_data(as_text=True)
+    from portal.ledger.models import Batch
+
+    assert db.session.scalar(select(Batch).filter_by(code="CCER-AH-FOR-09-2024")) is None
+
+
+def test_the_same_issuance_twice_is_refused(operator, client):
+    client.post("/staff/projects/new", data=PROJECT)
+    client.post("/staff/projects/AH-FOR-09/issuances", data=ISSUANCE)
+    again = client.post("/staff/projects/AH-FOR-09/issuances?lang=en", data=ISSUANCE, follow_redirects=True)
+    assert "is already recorded" in again.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("role", ["auditor", "sales", "buyer"])
+def test_only_operators_change_projects(office, client, role):
+    factories.region("aohan")
+    db.session.commit()
+    as_role(client, role)
+    assert client.post("/staff/projects/new", data=PROJECT).status_code == 403
+    assert client.get("/staff/projects").status_code == (403 if role == "buyer" else 200)
