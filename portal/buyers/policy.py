@@ -73,3 +73,42 @@ def require(action: str):
         return wrapper
 
     return decorate
+
+
+#: An organisation not yet approved may still buy small spot offsets, up to this per order.
+UNAPPROVED_SPOT_LIMIT_T = 1000
+
+
+def purchase_refusal(organisation, quantity: int, *, contract: bool = False, bought_this_year: int = 0):
+    """Why ``organisation`` may not buy ``quantity`` tonnes now (a translated sentence), or None.
+
+    The rules of the city's plan: suspended and barred participants buy nothing; restricted
+    ones within their limits; unapproved ones small spot offsets only (no contracts).
+    """
+    from flask_babel import gettext as _
+
+    from portal.buyers.models import OrgStatus
+
+    status = organisation.status
+    if status in (OrgStatus.SUSPENDED, OrgStatus.BARRED):
+        return _("%(name)s is %(status)s and cannot buy.", name=organisation.name_zh, status=status)
+    if status == OrgStatus.PENDING:
+        if contract:
+            return _("Offtake contracts need an approved organisation.")
+        if quantity > UNAPPROVED_SPOT_LIMIT_T:
+            return _(
+                "Until the operator approves your organisation, an order may be at most %(limit)s t.",
+                limit=UNAPPROVED_SPOT_LIMIT_T,
+            )
+    if status == OrgStatus.RESTRICTED:
+        if organisation.order_limit_t is not None and quantity > organisation.order_limit_t:
+            return _(
+                "Your organisation is restricted to %(limit)s t per order.", limit=organisation.order_limit_t
+            )
+        if organisation.year_limit_t is not None and bought_this_year + quantity > organisation.year_limit_t:
+            return _(
+                "Your organisation is restricted to %(limit)s t a year; %(left)s t remain this year.",
+                limit=organisation.year_limit_t,
+                left=max(0, organisation.year_limit_t - bought_this_year),
+            )
+    return None

@@ -21,6 +21,7 @@ from portal.buyers.models import (
     LoginFailure,
     Organisation,
     OrgStatus,
+    ResetRequest,
     Role,
     Sector,
     User,
@@ -507,9 +508,34 @@ def confirm_email(token: str) -> User:
     return user
 
 
-def request_password_reset(email: str) -> None:
-    """Mail a reset link if the address belongs to a user; say nothing either way."""
-    user = db.session.scalar(select(User).filter_by(email=email.strip().lower()))
+RESETS_PER_EMAIL = 3
+RESETS_PER_ADDRESS = 20
+RESET_WINDOW = timedelta(hours=1)
+
+
+def request_password_reset(email: str, address: str = "") -> None:
+    """Mail a reset link if the address belongs to a user; say nothing either way. Throttled:
+    a client asking too often is told so; an address asked for too often silently gets no more
+    mail (saying so would tell who has an account)."""
+    email = email.strip().lower()[:254]
+    address = address[:64]
+    since = utcnow() - RESET_WINDOW
+    by_address = db.session.scalar(
+        select(func.count())
+        .select_from(ResetRequest)
+        .where(ResetRequest.address == address, ResetRequest.at > since)
+    )
+    if by_address >= RESETS_PER_ADDRESS:
+        raise SignInError(_("Too many requests. Please wait a moment and try again."), 429)
+    by_email = db.session.scalar(
+        select(func.count())
+        .select_from(ResetRequest)
+        .where(ResetRequest.email == email, ResetRequest.at > since)
+    )
+    db.session.add(ResetRequest(email=email, address=address))
+    if by_email >= RESETS_PER_EMAIL:
+        return
+    user = db.session.scalar(select(User).filter_by(email=email))
     if user is None or not user.is_active:
         return
     token = _serializer("reset").dumps({"user": user.id, "stamp": _password_stamp(user)})

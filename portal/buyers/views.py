@@ -110,7 +110,11 @@ def confirm(token):
 def request_reset():
     form = ResetRequestForm()
     if form.validate_on_submit():
-        services.request_password_reset(form.email.data)
+        try:
+            services.request_password_reset(form.email.data, request.remote_addr or "")
+        except services.SignInError as exc:
+            flash(exc.message, "error")
+            return render_template("buyers/reset_request.html", form=form), exc.status
         # The same answer whether or not the address has an account.
         flash(_("If that address has an account, we have sent it a link to reset the password."), "info")
         return redirect(url_for("buyers.login"))

@@ -132,3 +132,16 @@ def test_outbox_and_log_never_carry_the_password(app, client, caplog):
     body = db.session.scalar(select(OutboxMessage.body))
     assert FORM["password"] not in body
     assert FORM["password"] not in caplog.text and "/confirm/" not in caplog.text
+
+
+def test_reset_requests_are_throttled(app, client):
+    buyers.create_user(email="ops@portal.cn", password="long-enough-pw-7", role="operator")
+    db.session.commit()
+    for _ in range(buyers.RESETS_PER_EMAIL + 2):
+        assert client.post("/reset", data={"email": "ops@portal.cn"}).status_code == 302
+    # Only so many mails go to one address, and the answer never changes.
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == buyers.RESETS_PER_EMAIL
+    for _ in range(buyers.RESETS_PER_ADDRESS):
+        client.post("/reset", data={"email": "someone-else@portal.cn"})
+    throttled = client.post("/reset?lang=en", data={"email": "third@portal.cn"})
+    assert throttled.status_code == 429 and "Too many requests" in throttled.get_data(as_text=True)
