@@ -91,6 +91,8 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16))
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     is_active: Mapped[bool] = mapped_column(default=True)
+    #: A buyer who manages the organisation's API keys (the user who registered it).
+    is_org_admin: Mapped[bool] = mapped_column(default=False)
     #: When the user proved the e-mail address is theirs; sign-in waits for it.
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

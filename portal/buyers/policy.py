@@ -48,7 +48,15 @@ WEB_PERMISSIONS = {
 
 
 def user_may(user, action: str) -> bool:
-    return bool(getattr(user, "is_authenticated", False)) and user.role in WEB_PERMISSIONS.get(action, set())
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if action == "apikeys.manage":
+        # Staff manage their own keys; a buyer must be the organisation's admin, and the
+        # organisation approved (unapproved ones get no keys).
+        if user.role == Role.BUYER:
+            return user.is_org_admin and user.organisation.status in ("approved", "restricted")
+        return True
+    return user.role in WEB_PERMISSIONS.get(action, set())
 
 
 def require(action: str):

@@ -7,7 +7,7 @@ import re
 import secrets
 from datetime import timedelta
 
-from flask import current_app, url_for
+from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
@@ -27,6 +27,7 @@ from portal.buyers.models import (
     User,
 )
 from portal.core import mail
+from portal.core.i18n import absolute_url
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import Account, AccountKind
@@ -257,6 +258,16 @@ def create_api_key(
     return key, f"{KEY_PREFIX}_{prefix}_{secret}"
 
 
+def keys_of(user: User) -> list[ApiKey]:
+    """The keys a user manages: the organisation's for a buyer, their own for staff."""
+    query = select(ApiKey).order_by(ApiKey.created_at.desc())
+    if user.organisation_id is not None:
+        query = query.where(ApiKey.organisation_id == user.organisation_id)
+    else:
+        query = query.where(ApiKey.user_id == user.id)
+    return list(db.session.scalars(query))
+
+
 def revoke_api_key(prefix: str, *, actor: str = "cli") -> ApiKey:
     key = db.session.scalar(select(ApiKey).filter_by(prefix=prefix))
     if key is None:
@@ -471,13 +482,14 @@ def register(
         user = create_user(
             email=email, password=password, role=Role.BUYER, organisation=org, actor="self", confirmed=False
         )
+        user.is_org_admin = True  # the one who registers manages the organisation's keys
     send_confirmation(user)
     return user
 
 
 def send_confirmation(user: User) -> None:
     token = _serializer("confirm").dumps({"user": user.id, "email": user.email})
-    link = url_for("buyers.confirm", token=token, _external=True)
+    link = absolute_url("buyers.confirm", token=token)
     mail.send(
         user.email,
         _("Confirm your e-mail address"),
@@ -539,7 +551,7 @@ def request_password_reset(email: str, address: str = "") -> None:
     if user is None or not user.is_active:
         return
     token = _serializer("reset").dumps({"user": user.id, "stamp": _password_stamp(user)})
-    link = url_for("buyers.reset_password", token=token, _external=True)
+    link = absolute_url("buyers.reset_password", token=token)
     mail.send(
         user.email,
         _("Reset your password"),

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from portal.buyers import services
 from portal.buyers.forms import LoginForm, RegisterForm, ResetForm, ResetRequestForm
 from portal.buyers.models import Role
+from portal.buyers.policy import require
 from portal.extensions import db, login_manager
 
 bp = Blueprint("buyers", __name__, template_folder="templates")
@@ -154,3 +155,40 @@ def account():
     else:
         abort(403)
     return render_template("buyers/account.html", blocks=blocks)
+
+
+@bp.get("/account/keys")
+@require("apikeys.manage")
+def api_keys():
+    return render_template("buyers/keys.html", keys=services.keys_of(current_user), new_key=None)
+
+
+@bp.post("/account/keys")
+@require("apikeys.manage")
+def create_api_key():
+    label = (request.form.get("label") or "").strip()[:120]
+    try:
+        if current_user.organisation is not None:
+            _key, plaintext = services.create_api_key(
+                organisation=current_user.organisation, label=label, actor=f"user:{current_user.id}"
+            )
+        else:
+            _key, plaintext = services.create_api_key(
+                user=current_user, label=label, actor=f"user:{current_user.id}"
+            )
+    except services.OrganisationError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("buyers.api_keys")), 303
+    # Shown in this response only: never stored, never put in the session or a redirect.
+    response = render_template("buyers/keys.html", keys=services.keys_of(current_user), new_key=plaintext)
+    return response, 201, {"Cache-Control": "no-store"}
+
+
+@bp.post("/account/keys/<prefix>/revoke")
+@require("apikeys.manage")
+def revoke_api_key(prefix):
+    if prefix not in {k.prefix for k in services.keys_of(current_user)}:
+        abort(404)  # not this user's or organisation's key: as if it did not exist
+    services.revoke_api_key(prefix, actor=f"user:{current_user.id}")
+    flash(_("The key %(prefix)s is revoked.", prefix=prefix), "info")
+    return redirect(url_for("buyers.api_keys")), 303

@@ -3,7 +3,7 @@
 from decimal import Decimal
 from urllib.parse import quote, urlencode
 
-from flask import current_app, has_request_context, request, session
+from flask import current_app, has_request_context, request, session, url_for
 from flask_babel import format_currency, get_locale
 
 
@@ -60,3 +60,13 @@ def register(app):
     app.jinja_env.globals["localized"] = localized
     app.jinja_env.globals["current_language"] = current_language
     app.jinja_env.globals["url_with_language"] = url_with_language
+
+
+def absolute_url(endpoint: str, **values) -> str:
+    """An absolute link for e-mails and certificates, always on PORTAL_BASE_URL: never built from
+    the request's Host header, which a client controls (a reset link must not point elsewhere)."""
+    base = current_app.config["BASE_URL"].rstrip("/")
+    if has_request_context():
+        return base + url_for(endpoint, **values)
+    with current_app.test_request_context("/"):
+        return base + url_for(endpoint, **values)
