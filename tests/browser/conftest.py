@@ -35,6 +35,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+OPERATOR = ("operator@demo.cn", "staff-pw-2026x")
+
+
+@pytest.fixture(scope="session")
+def live_database(live_server):
+    """The live server's SQLite file, for reading what it wrote (the e-mail outbox)."""
+    return live_server.database
+
+
+class LiveServer(str):
+    database: Path
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     """The portal with the demo data set, served by gunicorn (2 workers) on a free port."""
@@ -51,6 +64,15 @@ def live_server(tmp_path_factory):
     )
     for command in (["db", "upgrade"], ["demo", "load"]):
         subprocess.run([str(BIN / "flask"), *command], env=env, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [str(BIN / "flask"), "users", "create", OPERATOR[0], "--role", "operator"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        input=OPERATOR[1] + "\n",
+        text=True,
+    )
     port = _free_port()
     server = subprocess.Popen(
         [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}", "portal:create_app()"],
@@ -59,7 +81,8 @@ def live_server(tmp_path_factory):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
+    base = LiveServer(f"http://127.0.0.1:{port}")
+    base.database = instance / "portal.db"
     try:
         for _ in range(100):
             try:

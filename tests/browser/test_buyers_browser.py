@@ -1,0 +1,59 @@
+"""Registration → e-mail confirmation → approval in the back office → sign-in, in Chromium."""
+
+import re
+import sqlite3
+
+from tests.browser.conftest import OPERATOR, screenshot
+
+USCC = "91110000802100433B"
+
+
+def last_mail_link(database, path):
+    with sqlite3.connect(database) as db:
+        (body,) = db.execute("SELECT body FROM outbox_messages ORDER BY id DESC LIMIT 1").fetchone()
+    return re.search(rf"https?://[^/\s]+({path}[^\s]+)", body).group(1)
+
+
+def test_register_confirm_approve_sign_in(page, live_database):
+    page.goto("/register?lang=en")
+    page.fill("input[name=name_zh]", "赤峰浏览器测试有限公司")
+    page.fill("input[name=name_en]", "Chifeng Browser Test Co.")
+    page.fill("input[name=uscc]", USCC)
+    page.select_option("select[name=sector]", "event_organiser")
+    page.fill("input[name=contact_name]", "李经理")
+    page.fill("input[name=contact_phone]", "0476-7654321")
+    page.fill("input[name=email]", "events@browser.cn")
+    page.fill("input[name=password]", "browser-pw-2026")
+    page.fill("input[name=password_again]", "browser-pw-2026")
+    screenshot(page, "register-en")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/login"))
+    assert "We have sent you an e-mail" in page.content()
+
+    page.goto(last_mail_link(live_database, "/confirm/"))
+    assert "Your e-mail address is confirmed" in page.content()
+
+    # The operator approves the new organisation.
+    page.fill("input[name=email]", OPERATOR[0])
+    page.fill("input[name=password]", OPERATOR[1])
+    page.click("button[type=submit]")
+    page.goto("/staff/organisations?status=pending&lang=en")
+    row = page.locator("tr", has_text=USCC)
+    row.locator("select[name=status]").select_option("approved")
+    row.locator("input[name=reason]").fill("营业执照核验通过")
+    row.locator("button[type=submit]").click()
+    assert "is now approved" in page.content()
+    screenshot(page, "staff-organisations-en")
+    page.locator("button", has_text="Sign out").click()
+
+    # The buyer signs in, sees its (empty) holding and may create API keys now.
+    page.goto("/login?lang=zh")
+    page.fill("input[name=email]", "events@browser.cn")
+    page.fill("input[name=password]", "browser-pw-2026")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/account"))
+    assert "贵机构尚未持有碳信用。" in page.content()
+    page.click("text=API 密钥")
+    page.click("button:has-text('创建密钥')")
+    assert page.locator("code.secret").inner_text().startswith("cfk_")
+    screenshot(page, "api-keys-zh")
