@@ -44,6 +44,8 @@ WEB_PERMISSIONS = {
     "audit.read": {Role.OPERATOR, Role.AUDITOR},
     "projects.read": {Role.OPERATOR, Role.AUDITOR, Role.SALES},
     "projects.change": {Role.OPERATOR},
+    "users.read": {Role.OPERATOR, Role.AUDITOR},
+    "users.change": {Role.OPERATOR},
 }
 
 
@@ -85,6 +87,28 @@ def require(action: str):
 
 #: An organisation not yet approved may still buy small spot offsets, up to this per order.
 UNAPPROVED_SPOT_LIMIT_T = 1000
+
+
+def purchase_summary(organisation) -> str:
+    """What the organisation may buy, in one translated sentence (shown on its account page)."""
+    from flask_babel import gettext as _
+
+    from portal.buyers.models import OrgStatus
+
+    if organisation.status == OrgStatus.APPROVED:
+        return _("Your organisation may buy spot offsets and sign offtake contracts.")
+    if organisation.status == OrgStatus.PENDING:
+        return _(
+            "Awaiting the operator's approval: until then, spot offsets of at most %(limit)s t per order.",
+            limit=UNAPPROVED_SPOT_LIMIT_T,
+        )
+    if organisation.status == OrgStatus.RESTRICTED:
+        return _(
+            "Restricted: at most %(order)s t per order and %(year)s t a year.",
+            order=organisation.order_limit_t or "—",
+            year=organisation.year_limit_t or "—",
+        )
+    return _("Your organisation may not buy at present (%(status)s).", status=organisation.status)
 
 
 def purchase_refusal(organisation, quantity: int, *, contract: bool = False, bought_this_year: int = 0):

@@ -579,3 +579,18 @@ def reset_password(token: str, password: str) -> User:
     user.password_hash = generate_password_hash(password)
     audit.record(f"user:{user.id}", "user.reset_password", "user", user.id)
     return user
+
+
+def set_user_active(user: User, active: bool, *, actor: str) -> User:
+    """Deactivate a user (their sessions and keys stop at once) or reactivate them."""
+    if user.is_active != active:
+        audit.record(
+            actor,
+            "user.activate" if active else "user.deactivate",
+            "user",
+            user.id,
+            before={"is_active": user.is_active},
+            after={"is_active": active},
+        )
+        user.is_active = active
+    return user

@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 
-from portal.buyers.policy import user_may
+from portal.buyers.policy import purchase_summary, user_may
 
 PROJECT_TYPES = {
     "forestry": _l("Forestry (afforestation)"),
@@ -58,6 +58,7 @@ def register(app):
         org_status_label=lambda s: ORG_STATUSES.get(s, s),
         sector_label=lambda s: SECTORS.get(s, s),
         user_may=user_may,
+        purchase_summary=purchase_summary,
         standard_label=lambda s: STANDARDS.get(s, s),
         sort_options=SORTS,
         project_types=PROJECT_TYPES,

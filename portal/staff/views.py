@@ -11,7 +11,7 @@ from wtforms.fields.choices import SelectChoice
 
 from portal.audit.models import AuditEvent
 from portal.buyers import services as buyers
-from portal.buyers.models import Organisation, OrgStatus
+from portal.buyers.models import Organisation, OrgStatus, User
 from portal.buyers.policy import require
 from portal.catalog import services as catalog
 from portal.catalog.models import Project, Region
@@ -324,3 +324,30 @@ def set_listing(code):
         except catalog.CatalogError as exc:
             flash(exc.message, "error")
     return redirect(url_for("staff.project", code=batch.project.code)), 303
+
+
+@bp.get("/users")
+@require("users.read")
+def users():
+    rows = list(db.session.scalars(select(User).order_by(User.created_at.desc()).limit(1000)))
+    return render_template("staff/users.html", users=rows)
+
+
+@bp.post("/users/<int:user_id>/active")
+@require("users.change")
+def set_user_active(user_id):
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    if user.id == current_user.id:
+        flash(_("You cannot deactivate yourself."), "error")
+        return redirect(url_for("staff.users")), 303
+    active = request.form.get("active") == "1"
+    buyers.set_user_active(user, active, actor=f"user:{current_user.id}")
+    flash(
+        _("%(email)s is now active.", email=user.email)
+        if active
+        else _("%(email)s is now deactivated.", email=user.email),
+        "info",
+    )
+    return redirect(url_for("staff.users")), 303

@@ -24,6 +24,9 @@ PAGES = [
     ("GET", "/staff/audit", {"auditor", "operator"}),
     ("GET", "/staff/audit.csv", {"auditor", "operator"}),
     ("POST", f"/staff/organisations/{STEEL}/status", {"operator"}),
+    ("GET", "/staff/users", {"auditor", "operator"}),
+    ("GET", "/staff/projects", {"sales", "auditor", "operator"}),
+    ("GET", "/staff/projects/new", {"operator"}),
 ]
 
 
@@ -226,3 +229,34 @@ def test_only_operators_change_projects(office, client, role):
     as_role(client, role)
     assert client.post("/staff/projects/new", data=PROJECT).status_code == 403
     assert client.get("/staff/projects").status_code == (403 if role == "buyer" else 200)
+
+
+def test_deactivating_a_user_ends_sessions_and_keys(office, app):
+    from tests.conftest import Client
+
+    app.test_client_class = Client
+    buyer_client = app.test_client()
+    as_role(buyer_client, "buyer")
+    assert buyer_client.get("/account").status_code == 200
+    operator_client = app.test_client()
+    as_role(operator_client, "operator")
+    buyer = buyers.find_user("buyer@example.cn")
+    assert operator_client.post(f"/staff/users/{buyer.id}/active", data={"active": "0"}).status_code == 303
+    assert buyer_client.get("/account").status_code == 302  # signed out at once
+    operator = buyers.find_user("operator@example.cn")
+    refused = operator_client.post(
+        f"/staff/users/{operator.id}/active?lang=en", data={"active": "0"}, follow_redirects=True
+    )
+    assert "You cannot deactivate yourself." in refused.get_data(as_text=True)
+    assert [
+        e.action for e in db.session.scalars(select(AuditEvent).filter(AuditEvent.action.like("user.de%")))
+    ] == ["user.deactivate"]
+
+
+@pytest.mark.parametrize("role", ["auditor", "sales", "buyer", "anonymous"])
+def test_only_operators_deactivate_users(office, client, role):
+    as_role(client, role)
+    buyer = buyers.find_user("buyer@example.cn")
+    assert client.post(f"/staff/users/{buyer.id}/active", data={"active": "0"}).status_code in (302, 403)
+    db.session.refresh(buyer)
+    assert buyer.is_active
