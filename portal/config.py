@@ -13,6 +13,9 @@ DEFAULTS = {
     "LANGUAGES": {"zh": "zh_Hans_CN", "en": "en"},
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_DURATION": 14 * 24 * 3600,
     "SQLALCHEMY_TRACK_MODIFICATIONS": False,
     # Connections older than this are replaced (a restarted database or a proxy's idle cut-off);
     # cheaper than pinging before every checkout, which costs a round trip per request.
@@ -44,7 +47,11 @@ def load(app, overrides=None):
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(instance / "secret-key")
     if not app.config.get("DEBUG") and not app.config.get("TESTING"):
-        app.config.setdefault("SESSION_COOKIE_SECURE", app.config["BASE_URL"].startswith("https://"))
+        # Served over HTTPS (PORTAL_BASE_URL says so): cookies only ever travel encrypted.
+        secure = app.config["BASE_URL"].startswith("https://")
+        for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+            if name not in (overrides or {}) and f"PORTAL_{name}" not in os.environ:
+                app.config[name] = secure
 
 
 def url_is_sqlite(url: str) -> bool:

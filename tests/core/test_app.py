@@ -98,3 +98,21 @@ def test_environment_overrides_defaults(tmp_path, monkeypatch):
     assert app.config["BASE_URL"] == "https://carbon.example.cn"
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/p.db"
     logging.getLogger("portal").handlers.clear()
+
+
+def test_cookies_are_secure_behind_https(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTAL_BASE_URL", "https://carbon.example.cn")
+    app = create_app(
+        {"DATABASE_URL": f"sqlite:///{tmp_path}/p.db", "SECRET_KEY": "x", "LOG_LEVEL": "WARNING"}
+    )
+    assert app.config["SESSION_COOKIE_SECURE"] is True and app.config["REMEMBER_COOKIE_SECURE"] is True
+    assert app.config["REMEMBER_COOKIE_HTTPONLY"] is True and app.config["REMEMBER_COOKIE_SAMESITE"] == "Lax"
+    plain = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
+            "SECRET_KEY": "x",
+            "LOG_LEVEL": "WARNING",
+            "BASE_URL": "http://127.0.0.1:8000",
+        }
+    )
+    assert plain.config["SESSION_COOKIE_SECURE"] is False
