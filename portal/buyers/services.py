@@ -1,5 +1,6 @@
 """Rules about buyer organisations."""
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -316,8 +317,11 @@ def _digest(secret: str) -> str:
 FAILURES_PER_EMAIL = 5
 FAILURES_PER_ADDRESS = 20
 FAILURE_WINDOW = timedelta(minutes=15)
-#: Compared against when the e-mail is unknown, so that timing does not tell who has an account.
-_DUMMY_HASH = generate_password_hash("not a password of anyone")
+@functools.cache
+def _dummy_hash() -> str:
+    """Compared against when the e-mail is unknown, so that timing does not tell who has an
+    account. Made on first use: scrypt takes 32 MiB and 0.1 s, which no worker should pay at start."""
+    return generate_password_hash("not a password of anyone")
 
 
 class SignInError(Exception):
@@ -345,7 +349,7 @@ def sign_in(email: str, password: str, address: str) -> User:
     if recent_for_email >= FAILURES_PER_EMAIL or recent_for_address >= FAILURES_PER_ADDRESS:
         raise SignInError(_("Too many failed attempts. Please wait 15 minutes and try again."), 429)
     user = db.session.scalar(select(User).filter_by(email=email))
-    if not check_password_hash(user.password_hash if user else _DUMMY_HASH, password) or user is None:
+    if not check_password_hash(user.password_hash if user else _dummy_hash(), password) or user is None:
         db.session.add(LoginFailure(email=email, address=address))
         raise SignInError(_("The e-mail address or the password is wrong."), 401)
     if user_for_session(user.id) is None:
