@@ -24,10 +24,16 @@ def catalog_path(locale: str) -> Path:
 
 
 def pybabel(*args: str) -> None:
-    subprocess.run([str(Path(sys.executable).with_name("pybabel")), *args], check=True, cwd=ROOT)
+    subprocess.run(
+        [str(Path(sys.executable).with_name("pybabel")), *args],
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
 
 
-def update() -> None:
+def extract(pot: Path) -> None:
+    """Every translatable message in the code and templates, into ``pot``."""
     pybabel(
         "extract",
         "-F",
@@ -37,11 +43,15 @@ def update() -> None:
         "-k",
         "lazy_gettext",
         "-o",
-        str(POT),
+        str(pot),
         "--no-location",
         "--sort-output",
         ".",
     )
+
+
+def update() -> None:
+    extract(POT)
     for locale in LOCALES:
         if catalog_path(locale).exists():
             pybabel(

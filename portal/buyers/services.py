@@ -317,6 +317,8 @@ def _digest(secret: str) -> str:
 FAILURES_PER_EMAIL = 5
 FAILURES_PER_ADDRESS = 20
 FAILURE_WINDOW = timedelta(minutes=15)
+
+
 @functools.cache
 def _dummy_hash() -> str:
     """Compared against when the e-mail is unknown, so that timing does not tell who has an

@@ -266,6 +266,12 @@ def project(code):
     return render_template("staff/project.html", page=page, project=page.project, issuance=IssuanceForm())
 
 
+def _flash_errors(form) -> None:
+    """A form posted from a page it does not render itself: its errors go back as messages."""
+    for field, errors in form.errors.items():
+        flash(f"{getattr(form, field).label.text}: {errors[0]}", "error")
+
+
 @bp.post("/projects/<code>/issuances")
 @require("projects.change")
 def record_issuance(code):
@@ -274,8 +280,7 @@ def record_issuance(code):
         abort(404)
     form = IssuanceForm()
     if not form.validate_on_submit():
-        for field, errors in form.errors.items():
-            flash(f"{getattr(form, field).label.text}: {errors[0]}", "error")
+        _flash_errors(form)
         return redirect(url_for("staff.project", code=code)), 303
     try:
         batch = catalog.record_issuance(
@@ -310,8 +315,7 @@ def set_listing(code):
         abort(404)
     form = ListingForm()
     if not form.validate_on_submit():
-        for field, errors in form.errors.items():
-            flash(f"{getattr(form, field).label.text}: {errors[0]}", "error")
+        _flash_errors(form)
     else:
         try:
             catalog.set_listing(
