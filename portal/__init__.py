@@ -23,6 +23,14 @@ def create_app(config=None):
 
     log.configure(app)
 
+    if app.config.get("PROXY_FIX_X_FOR"):
+        # Behind a reverse proxy: take the client address from X-Forwarded-For, trusting only
+        # as many hops as configured (throttling by address depends on it).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["PROXY_FIX_X_FOR"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
     from portal.extensions import babel, csrf, db, login_manager, migrate
 
     db.init_app(app)

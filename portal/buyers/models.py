@@ -1,5 +1,6 @@
 """Buyer organisations (the alliance's enterprises, government units, event organisers …)."""
 
+import hashlib
 from datetime import datetime
 from enum import StrEnum
 
@@ -104,6 +105,15 @@ class User(UserMixin, db.Model):
         # A buyer belongs to exactly one organisation; staff belong to none.
         CheckConstraint("(role = 'buyer') = (organisation_id IS NOT NULL)", name="buyer_has_organisation"),
     )
+
+    @property
+    def session_stamp(self) -> str:
+        """Changes with the password: sessions and remember-me cookies made before a password
+        change stop working."""
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+
+    def get_id(self) -> str:
+        return f"{self.id}.{self.session_stamp}"
 
     def __repr__(self):
         return f"<User {self.email} {self.role}>"

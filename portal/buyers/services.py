@@ -313,8 +313,12 @@ def _digest(secret: str) -> str:
 
 # --- signing in --------------------------------------------------------------------------------
 
-#: At most this many failures per e-mail address, and per client address, in the window.
-FAILURES_PER_EMAIL = 5
+#: At most this many failures in the window: per e-mail from one client address (guessing one
+#: account), per e-mail from anywhere (distributed guessing), per client address (one client
+#: trying many accounts). The first is low; the others high enough that a stranger cannot lock
+#: a user out from elsewhere. Behind a proxy, set PORTAL_PROXY_FIX_X_FOR so addresses are real.
+FAILURES_PER_EMAIL_AND_ADDRESS = 5
+FAILURES_PER_EMAIL = 50
 FAILURES_PER_ADDRESS = 20
 FAILURE_WINDOW = timedelta(minutes=15)
 
@@ -348,13 +352,22 @@ def sign_in(email: str, password: str, address: str) -> User:
         .select_from(LoginFailure)
         .where(LoginFailure.address == address, LoginFailure.at > since)
     )
-    if recent_for_email >= FAILURES_PER_EMAIL or recent_for_address >= FAILURES_PER_ADDRESS:
+    recent_for_pair = db.session.scalar(
+        select(func.count())
+        .select_from(LoginFailure)
+        .where(LoginFailure.email == email, LoginFailure.address == address, LoginFailure.at > since)
+    )
+    if (
+        recent_for_pair >= FAILURES_PER_EMAIL_AND_ADDRESS
+        or recent_for_email >= FAILURES_PER_EMAIL
+        or recent_for_address >= FAILURES_PER_ADDRESS
+    ):
         raise SignInError(_("Too many failed attempts. Please wait 15 minutes and try again."), 429)
     user = db.session.scalar(select(User).filter_by(email=email))
     if not check_password_hash(user.password_hash if user else _dummy_hash(), password) or user is None:
         db.session.add(LoginFailure(email=email, address=address))
         raise SignInError(_("The e-mail address or the password is wrong."), 401)
-    if user_for_session(user.id) is None:
+    if not _usable(user):
         raise SignInError(_("This account is suspended. Please contact the operator."), 403)
     if user.confirmed_at is None:
         send_confirmation(user)
@@ -362,16 +375,25 @@ def sign_in(email: str, password: str, address: str) -> User:
     return user
 
 
-def user_for_session(user_id) -> User | None:
+def user_for_session(session_id) -> User | None:
+    """The user a session (or remember-me cookie) belongs to, if it is still good: same
+    password as when it was made, user active, organisation neither suspended nor barred."""
+    user_id, _sep, stamp = str(session_id).partition(".")
     try:
         user = db.session.get(User, int(user_id))
     except (TypeError, ValueError):
         return None
-    if user is None or not user.is_active:
+    if user is None or not hmac.compare_digest(user.session_stamp, stamp):
         return None
-    if user.organisation is not None and user.organisation.status in (OrgStatus.SUSPENDED, OrgStatus.BARRED):
-        return None
-    return user
+    return user if _usable(user) else None
+
+
+def _usable(user: User) -> bool:
+    if not user.is_active:
+        return False
+    return not (
+        user.organisation is not None and user.organisation.status in (OrgStatus.SUSPENDED, OrgStatus.BARRED)
+    )
 
 
 # --- organisation status -----------------------------------------------------------------------
@@ -464,6 +486,23 @@ def _serializer(purpose: str) -> URLSafeTimedSerializer:
 def _password_stamp(user: User) -> str:
     # Part of the current hash: a reset link stops working once the password has changed.
     return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+def notify_existing_account(email: str) -> None:
+    """Someone tried to register with an address that has an account: tell its owner, and
+    answer the visitor exactly as for a new registration (no enumeration)."""
+    user = db.session.scalar(select(User).filter_by(email=email.strip().lower()))
+    if user is None:
+        return
+    mail.send(
+        user.email,
+        _("Someone tried to register with your e-mail address"),
+        _(
+            "Someone tried to register a new organisation with this address, which already has an "
+            "account. If it was you, sign in, or reset your password:\n\n%(link)s",
+            link=absolute_url("buyers.request_reset"),
+        ),
+    )
 
 
 def register(

@@ -1,5 +1,7 @@
 """Sign-in, sign-out and the account page."""
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
@@ -29,7 +31,19 @@ def unauthorized():
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\\\" not in target:
+    """A path on this site to return to after signing in, or the account page.
+
+    Browsers ignore tabs and newlines in URLs and read a backslash as a slash, so "/\t/evil" or
+    "/\\evil" would leave the site: any such character, and anything with a scheme or a host,
+    sends the user to the account page instead."""
+    if (
+        target
+        and target.startswith("/")
+        and len(target) <= 2000
+        and all(c.isprintable() and not c.isspace() and c != "\\" for c in target)
+        and not urlsplit(target).netloc
+        and not target.startswith("//")
+    ):
         return target
     return url_for("buyers.account")
 
@@ -72,6 +86,13 @@ def register():
                 password=form.password.data,
             )
         except services.OrganisationError as exc:
+            if exc.code == "duplicate_email":
+                services.notify_existing_account(form.email.data)
+                flash(
+                    _("Thank you. We have sent you an e-mail: follow its link to confirm your address."),
+                    "info",
+                )
+                return redirect(url_for("buyers.login"))
             field = REGISTER_FIELDS.get(exc.code)
             if field is not None:
                 getattr(form, field).errors.append(exc.message)
@@ -90,7 +111,6 @@ REGISTER_FIELDS = {
     "invalid_name": "name_zh",
     "invalid_sector": "sector",
     "invalid_email": "email",
-    "duplicate_email": "email",
     "weak_password": "password",
     "invalid_contact": "contact_name",
 }

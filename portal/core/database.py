@@ -6,7 +6,7 @@ back. CLI commands commit themselves, once, at the end.
 
 import logging
 
-from flask import Flask
+from flask import Flask, request
 from sqlalchemy import event
 
 from portal.config import url_is_sqlite
@@ -22,10 +22,19 @@ def configure(app: Flask) -> None:
 
     @app.after_request
     def commit_request(response):
-        if response.status_code < 400:
-            db.session.commit()
-        else:
+        if response.status_code >= 400:
             db.session.rollback()
+            return response
+        try:
+            db.session.commit()
+        except Exception:
+            # The database refused what the request did: nothing of it stays, and the client
+            # gets a proper error page (with the security headers), not a success.
+            db.session.rollback()
+            log.exception("commit failed at the end of %s %s", request.method, request.path)
+            from portal.core.errors import internal_error_response
+
+            return internal_error_response()
         return response
 
 

@@ -32,11 +32,25 @@ def error_response(status: int, code: str, message: str, headers=None):
     return render_template("errors/error.html", status=status, message=message), status, headers or {}
 
 
+def internal_error_response():
+    """A 500 built after the normal response hooks have run (a failed commit): it gets the
+    security headers itself."""
+    from flask import make_response
+
+    from portal.core import security
+
+    response, status, headers = error_response(500, "internal_error", _messages()[500])
+    return security.apply(make_response(response, status, headers))
+
+
 def register(app):
     @app.before_request
     def refuse_nul_bytes():
         # No database stores a NUL in text (PostgreSQL refuses it): such input is never valid.
         if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+            abort(400)
+        is_form = request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
+        if request.method == "POST" and is_form and any("\x00" in v for v in request.form.values()):
             abort(400)
 
     @app.errorhandler(HTTPException)

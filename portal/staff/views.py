@@ -195,7 +195,9 @@ def _csv(rows, filename) -> Response:
     writer = csv.writer(out)
     for row in rows:
         # A cell starting with = + - @ would be a formula in a spreadsheet: neutralise it.
-        writer.writerow(["'" + c if isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c for c in row])
+        writer.writerow(
+            ["'" + c if isinstance(c, str) and c[:1] in ("=", "+", "-", "@", "\t", "\r") else c for c in row]
+        )
     return Response(
         "\ufeff" + out.getvalue(),
         mimetype="text/csv",

@@ -36,7 +36,7 @@ def sign_in(client, email):
 def test_an_admin_creates_uses_and_revokes_a_key(users, client):
     sign_in(client, "admin@steel.cn")
     created = client.post("/account/keys?lang=en", data={"label": "ERP"})
-    assert created.status_code == 201 and created.headers["Cache-Control"] == "no-store"
+    assert created.status_code == 201 and "no-store" in created.headers["Cache-Control"]
     key = re.search(r"cfk_[0-9a-f]{12}_[\w-]+", created.get_data(as_text=True)).group(0)
     assert "cfk_" not in client.get("/account/keys").get_data(as_text=True).replace(
         "cfk_" + key.split("_")[1] + "_…", ""

@@ -53,12 +53,92 @@ def test_wrong_password_and_unknown_user_say_the_same(people, client):
 
 
 def test_repeated_failures_are_throttled(people, client):
-    for _ in range(buyers.FAILURES_PER_EMAIL):
+    for _ in range(buyers.FAILURES_PER_EMAIL_AND_ADDRESS):
         assert sign_in(client, "buyer@steel.cn", "wrong-password-1").status_code == 401
-    throttled = sign_in(client, "buyer@steel.cn")  # even the right password waits now
+    throttled = sign_in(client, "buyer@steel.cn")  # even the right password waits now, from here
     assert throttled.status_code == 429
     assert "Too many failed attempts" in throttled.get_data(as_text=True)
-    assert db.session.scalar(select(func.count()).select_from(LoginFailure)) == buyers.FAILURES_PER_EMAIL
+    assert (
+        db.session.scalar(select(func.count()).select_from(LoginFailure))
+        == buyers.FAILURES_PER_EMAIL_AND_ADDRESS
+    )
+
+
+def test_a_stranger_elsewhere_cannot_lock_the_user_out(people, app, client):
+    stranger = app.test_client()
+    for _ in range(buyers.FAILURES_PER_EMAIL_AND_ADDRESS + 2):
+        stranger.post(
+            "/login",
+            data={"email": "buyer@steel.cn", "password": "wrong-password-1"},
+            environ_base={"REMOTE_ADDR": "198.51.100.7"},
+        )
+    assert sign_in(client, "buyer@steel.cn").status_code == 302  # from the user's own address
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example",
+        "/\t/evil.example",
+        "/\\evil.example",
+        "https://evil.example/",
+        "/\n/x",
+        "javascript:alert(1)",
+        "/ok\x7f",
+    ],
+)
+def test_next_never_leaves_the_site(people, client, target):
+    from urllib.parse import quote
+
+    response = client.post(
+        "/login?next=" + quote(target, safe=""), data={"email": "buyer@steel.cn", "password": PASSWORD}
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/account")
+
+
+def test_a_password_change_ends_older_sessions(people, app, client):
+    sign_in(client, "buyer@steel.cn", remember="y")
+    assert client.get("/account").status_code == 200
+    user = buyers.find_user("buyer@steel.cn")
+    from werkzeug.security import generate_password_hash
+
+    user.password_hash = generate_password_hash("another-long-pw-9")
+    db.session.commit()
+    assert client.get("/account").status_code == 302  # session and remember-me cookie both refused
+    client.delete_cookie("session")
+    assert client.get("/account").status_code == 302
+
+
+def test_nul_bytes_in_forms_are_a_400(people, client):
+    assert client.post("/login", data={"email": "a\x00@b.cn", "password": "x" * 12}).status_code == 400
+    assert client.post("/register", data={"name_zh": "\x00"}).status_code == 400
+
+
+def test_a_failed_commit_is_an_error_page_with_headers(people, app, client):
+    from sqlalchemy import event
+
+    from portal.extensions import db as database
+
+    def refuse(session):
+        raise RuntimeError("database gone")
+
+    sign_in(client, "ops@portal.cn")
+    session = database.session()
+    event.listen(session, "before_commit", refuse)
+    try:
+        response = client.post("/account/keys", data={"label": "x"})
+    finally:
+        event.remove(session, "before_commit", refuse)
+    assert response.status_code == 500
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["Cache-Control"] == "private, no-store"
+
+
+def test_private_pages_are_not_cached(people, client):
+    sign_in(client, "buyer@steel.cn")
+    assert client.get("/account").headers["Cache-Control"] == "private, no-store"
+    assert client.get("/login").headers["Cache-Control"] == "private, no-store"
 
 
 def test_the_account_page_needs_a_session(people, client):
