@@ -43,6 +43,12 @@ def load_command(scale, if_empty):
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql("ANALYZE")
     click.echo(
+        "demo sign-in (password "
+        + services.DEMO_PASSWORD
+        + "): "
+        + ", ".join(email for email, _role, _org in services.DEMO_USERS)
+    )
+    click.echo(
         f"demo data loaded in {time.perf_counter() - started:.1f} s: "
         + ", ".join(f"{v} {k}" for k, v in counts.items())
     )

@@ -91,9 +91,30 @@ def load(scale: int = 1, seed: int = 20241226, progress=None) -> dict:
                     actor="demo",
                 )
                 counts["retirements"] += 1
+    counts["users"] = _demo_users()
     db.session.flush()
     log.info("demo data loaded: %s", counts)
     return counts
+
+
+#: Sign-in accounts for trying the demo portal. Demo data only: never load it into production.
+DEMO_PASSWORD = "demo-password-2026"
+DEMO_USERS = (
+    ("operator@demo.local", "operator", None),
+    ("sales@demo.local", "sales", None),
+    ("auditor@demo.local", "auditor", None),
+    ("buyer@demo.local", "buyer", 1),  # the first demo organisation (steel)
+)
+
+
+def _demo_users() -> int:
+    for email, role, org_number in DEMO_USERS:
+        organisation = buyers.find_by_uscc(data.uscc_for(org_number)) if org_number else None
+        user = buyers.create_user(
+            email=email, password=DEMO_PASSWORD, role=role, organisation=organisation, actor="demo"
+        )
+        user.is_org_admin = organisation is not None
+    return len(DEMO_USERS)
 
 
 def _project(rng, template, copy, regions) -> Project:

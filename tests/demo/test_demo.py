@@ -63,3 +63,24 @@ def test_catalog_shows_demo_batches_with_ledger_availability(app, client):
     assert "CN¥" in page
     zh = client.get("/?lang=zh").get_data(as_text=True)
     assert "¥" in zh and "敖汉旗" in zh or "克什克腾旗" in zh
+
+
+def test_demo_accounts_can_sign_in(app):
+    from portal.demo.services import DEMO_PASSWORD
+    from tests.conftest import Client
+
+    app.test_cli_runner().invoke(args=["demo", "load"])
+    app.test_client_class = Client
+    client = app.test_client()
+    assert (
+        client.post("/login", data={"email": "buyer@demo.local", "password": DEMO_PASSWORD}).status_code
+        == 302
+    )
+    page = client.get("/account?lang=en").get_data(as_text=True)
+    assert "Total:" in page  # the steel company's delivered credits
+    client.post("/logout")
+    assert (
+        client.post("/login", data={"email": "operator@demo.local", "password": DEMO_PASSWORD}).status_code
+        == 302
+    )
+    assert client.get("/staff/organisations").status_code == 200
