@@ -64,3 +64,31 @@ def batch(quantity=100, vintage=2022, project_=None, code=None, buffer=0, price=
         ledger.issue_batch(b, buffer_quantity=buffer, reference="test", actor="test")
     db.session.flush()
     return b
+
+
+# --- buyers --------------------------------------------------------------------------------------
+
+#: Published, valid unified social credit codes (check characters correct).
+STEEL_USCC = "91350100M000100Y43"
+CEMENT_USCC = "91110000802100433B"
+#: Good enough for the password rules.
+PASSWORD = "long-enough-pw-7"
+
+
+def steel_and_cement():
+    """Two approved buyer organisations: a steel company and a cement company."""
+    from portal.buyers import services as buyers
+
+    steel = buyers.create_organisation(name_zh="测试钢铁", uscc=STEEL_USCC, sector="steel", approve=True)
+    cement = buyers.create_organisation(
+        name_zh="测试水泥", uscc=CEMENT_USCC, sector="building_materials", approve=True
+    )
+    return steel, cement
+
+
+def user(email, role="buyer", organisation=None, org_admin=False):
+    from portal.buyers import services as buyers
+
+    created = buyers.create_user(email=email, password=PASSWORD, role=role, organisation=organisation)
+    created.is_org_admin = org_admin
+    return created

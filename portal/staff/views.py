@@ -238,9 +238,7 @@ def projects():
 def edit_project(code=None):
     project = None
     if code is not None:
-        project = db.session.scalar(select(Project).filter_by(code=code))
-        if project is None:
-            abort(404)
+        project = _by_code_or_404(Project, code)
     form = ProjectForm(obj=project)
     if project is not None and request.method == "GET":
         form.region_code.data = project.region.code
@@ -268,6 +266,13 @@ def project(code):
     return render_template("staff/project.html", page=page, project=page.project, issuance=IssuanceForm())
 
 
+def _by_code_or_404(model, code: str):
+    found = db.session.scalar(select(model).filter_by(code=code))
+    if found is None:
+        abort(404)
+    return found
+
+
 def _flash_errors(form) -> None:
     """A form posted from a page it does not render itself: its errors go back as messages."""
     for field, errors in form.errors.items():
@@ -277,9 +282,7 @@ def _flash_errors(form) -> None:
 @bp.post("/projects/<code>/issuances")
 @require("projects.change")
 def record_issuance(code):
-    project = db.session.scalar(select(Project).filter_by(code=code))
-    if project is None:
-        abort(404)
+    project = _by_code_or_404(Project, code)
     form = IssuanceForm()
     if not form.validate_on_submit():
         _flash_errors(form)
@@ -312,9 +315,7 @@ def record_issuance(code):
 @bp.post("/batches/<code>/listing")
 @require("projects.change")
 def set_listing(code):
-    batch = db.session.scalar(select(Batch).filter_by(code=code))
-    if batch is None:
-        abort(404)
+    batch = _by_code_or_404(Batch, code)
     form = ListingForm()
     if not form.validate_on_submit():
         _flash_errors(form)

@@ -11,8 +11,7 @@ from portal.extensions import db
 from portal.ledger import services as ledger
 from tests import factories
 
-STEEL = "91350100M000100Y43"
-CEMENT = "91110000802100433B"
+STEEL, CEMENT = factories.STEEL_USCC, factories.CEMENT_USCC
 
 
 @pytest.fixture

@@ -8,24 +8,18 @@ from sqlalchemy import select
 from portal.buyers import services as buyers
 from portal.buyers.models import ApiKey
 from portal.extensions import db
+from tests import factories
 
-STEEL = "91350100M000100Y43"
-CEMENT = "91110000802100433B"
-PASSWORD = "long-enough-pw-7"
+STEEL, CEMENT, PASSWORD = factories.STEEL_USCC, factories.CEMENT_USCC, factories.PASSWORD
 
 
 @pytest.fixture
 def users(app):
-    steel = buyers.create_organisation(name_zh="测试钢铁", uscc=STEEL, sector="steel", approve=True)
-    cement = buyers.create_organisation(
-        name_zh="测试水泥", uscc=CEMENT, sector="building_materials", approve=True
-    )
-    admin = buyers.create_user(email="admin@steel.cn", password=PASSWORD, role="buyer", organisation=steel)
-    admin.is_org_admin = True
-    buyers.create_user(email="clerk@steel.cn", password=PASSWORD, role="buyer", organisation=steel)
-    other = buyers.create_user(email="admin@cement.cn", password=PASSWORD, role="buyer", organisation=cement)
-    other.is_org_admin = True
-    buyers.create_user(email="sales@portal.cn", password=PASSWORD, role="sales")
+    steel, cement = factories.steel_and_cement()
+    factories.user("admin@steel.cn", organisation=steel, org_admin=True)
+    factories.user("clerk@steel.cn", organisation=steel)
+    factories.user("admin@cement.cn", organisation=cement, org_admin=True)
+    factories.user("sales@portal.cn", role="sales")
     db.session.commit()
 
 

@@ -10,8 +10,10 @@ from portal.buyers import services as buyers
 from portal.buyers.models import Organisation, User
 from portal.core.mail import OutboxMessage
 from portal.extensions import db
+from tests import factories
 
-USCC = "91350100M000100Y43"
+USCC = factories.STEEL_USCC
+
 FORM = {
     "name_zh": "赤峰测试钢铁有限公司",
     "name_en": "Chifeng Test Steel",

@@ -6,27 +6,21 @@ from sqlalchemy import func, select
 from portal.buyers import services as buyers
 from portal.buyers.models import LoginFailure
 from portal.extensions import db
-from portal.ledger import services as ledger
 from tests import factories
 from tests.conftest import Client, make_app
 
-STEEL = "91350100M000100Y43"
-CEMENT = "91110000802100433B"
-PASSWORD = "long-enough-pw-7"
+PASSWORD = factories.PASSWORD
 
 
 @pytest.fixture
 def people(app):
-    steel = buyers.create_organisation(name_zh="测试钢铁", uscc=STEEL, sector="steel", approve=True)
-    cement = buyers.create_organisation(
-        name_zh="测试水泥", uscc=CEMENT, sector="building_materials", approve=True
-    )
+    steel, cement = factories.steel_and_cement()
     factories.batch(quantity=100, code="B-SIGNIN")
     buyers.deliver_from_inventory(steel, 40)
     buyers.deliver_from_inventory(cement, 7)
-    buyers.create_user(email="buyer@steel.cn", password=PASSWORD, role="buyer", organisation=steel)
-    buyers.create_user(email="buyer@cement.cn", password=PASSWORD, role="buyer", organisation=cement)
-    buyers.create_user(email="ops@portal.cn", password=PASSWORD, role="operator")
+    factories.user("buyer@steel.cn", organisation=steel)
+    factories.user("buyer@cement.cn", organisation=cement)
+    factories.user("ops@portal.cn", role="operator")
     db.session.commit()
     return steel, cement
 
@@ -205,4 +199,3 @@ def test_session_cookie_flags(tmp_path):
     app = make_app(f"sqlite:///{tmp_path}/p.db")
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
-    assert ledger  # the ledger is untouched by signing in

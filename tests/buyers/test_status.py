@@ -8,8 +8,9 @@ from sqlalchemy import select
 from portal.audit.models import AuditEvent
 from portal.buyers import services as buyers
 from portal.extensions import db
+from tests import factories
 
-STEEL = "91350100M000100Y43"
+STEEL = factories.STEEL_USCC
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from portal.buyers import services as buyers
 from portal.extensions import db
 from tests import factories
 
-STEEL = "91350100M000100Y43"
-PASSWORD = "long-enough-pw-7"
+STEEL, PASSWORD = factories.STEEL_USCC, factories.PASSWORD
+
 ROLES = ("anonymous", "buyer", "sales", "auditor", "operator")
 
 #: (method, path, who may) — anyone else gets 403, or is sent to sign in when anonymous.
