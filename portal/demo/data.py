@@ -302,3 +302,14 @@ def price(rng: random.Random, standard: str) -> Decimal:
 def issued_on(rng: random.Random, vintage: int) -> date:
     month = rng.randint(5, 10)
     return date(vintage + 1, month, rng.randint(1, 28))
+
+
+#: Events that neutralise their footprint (beneficiary, what the certificate says).
+EVENTS = (
+    ("赤峰国际马拉松组委会", "抵消2025赤峰国际马拉松（9月14日）的碳排放"),
+    ("红山文化旅游节组委会", "抵消2025红山文化旅游节（7月18日–20日）的碳排放"),
+    ("赤峰市生态环境局", "抵消2025年全市生态环境工作会议的碳排放"),
+    ("内蒙古草原音乐节", "抵消2025草原音乐节（8月2日–3日）的碳排放"),
+    ("赤峰学院", "抵消2025年毕业典礼的碳排放"),
+    ("Chifeng Grassland Forum", "Neutralising the Chifeng Grassland Forum, 2025-06-10–11"),
+)

@@ -8,7 +8,10 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from portal.buyers import services as buyers
+from portal.buyers.models import Organisation
 from portal.catalog.models import Listing, Project, ProjectStatus, Region
+from portal.certificates import services as certificates
+from portal.certificates.models import Source
 from portal.demo import data
 from portal.extensions import db
 from portal.ledger import services as ledger
@@ -83,18 +86,60 @@ def load(scale: int = 1, seed: int = 20241226, progress=None) -> dict:
             counts["deliveries"] += 1
             retired = quantity // rng.choice((2, 4, 5))
             if retired:
-                ledger.retire(
-                    retired,
-                    source=buyers.holding_account(org),
-                    batch_codes=[chosen.code],
-                    reference=f"demo-retirement:{org.uscc}",
-                    actor="demo",
-                )
+                _certify(rng, org, retired, [chosen.code])
                 counts["retirements"] += 1
+    # Many small offsets (events, office years) so the register and verification pages have
+    # realistic volume: 1,000 certificates per unit of scale.
+    organisations = list(db.session.scalars(select(Organisation).order_by(Organisation.id)))
+    for org in organisations:
+        buyers.deliver_from_inventory(org, 4000 * (1 + scale // 10), actor="demo")
+    remaining = CERTIFICATES_PER_SCALE * scale - counts["retirements"]
+    n = 0
+    while remaining > 0:
+        # One ledger movement per 100 certificates, as an event retiring for each guest would.
+        chunk = min(100, remaining)
+        org = organisations[n % len(organisations)]
+        certificates.retire_into_certificates(
+            buyers.holding_account(org),
+            org,
+            [_part(rng, org, rng.randint(1, 6)) for _ in range(chunk)],
+            source=Source.HOLDING,
+            actor="demo",
+        )
+        counts["retirements"] += chunk
+        remaining -= chunk
+        n += 1
     counts["users"] = _demo_users()
     db.session.flush()
     log.info("demo data loaded: %s", counts)
     return counts
+
+
+CERTIFICATES_PER_SCALE = 1000
+
+
+def _part(rng, org, quantity) -> certificates.Part:
+    purpose = rng.choice(("voluntary", "event", "voluntary"))
+    if purpose == "event":
+        beneficiary, detail = rng.choice(data.EVENTS)
+    else:
+        beneficiary, detail = org.name_zh, f"抵消{rng.choice(data.VINTAGES)}年度运营碳排放"
+    return certificates.Part(quantity, beneficiary, purpose, detail)
+
+
+def _certify(rng, org, quantity, batch_codes):
+    part = _part(rng, org, quantity)
+    certificates.retire_into_certificate(
+        buyers.holding_account(org),
+        org,
+        part.quantity,
+        beneficiary=part.beneficiary,
+        purpose=part.purpose,
+        purpose_detail=part.purpose_detail,
+        batch_codes=batch_codes,
+        source=Source.HOLDING,
+        actor="demo",
+    )
 
 
 #: Sign-in accounts for trying the demo portal. Demo data only: never load it into production.

@@ -1,8 +1,5 @@
 """Back-office pages for operators, sales staff and auditors."""
 
-import csv
-import io
-
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -16,6 +13,7 @@ from portal.buyers.policy import require
 from portal.catalog import services as catalog
 from portal.catalog.models import Project, Region
 from portal.core.i18n import localized
+from portal.core.spreadsheet import csv_response
 from portal.extensions import db
 from portal.ledger.models import Account, Batch, LedgerEntry
 from portal.staff.forms import IssuanceForm, ListingForm, ProjectForm
@@ -191,18 +189,7 @@ def audit_csv():
 
 
 def _csv(rows, filename) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    for row in rows:
-        # A cell starting with = + - @ would be a formula in a spreadsheet: neutralise it.
-        writer.writerow(
-            ["'" + c if isinstance(c, str) and c[:1] in ("=", "+", "-", "@", "\t", "\r") else c for c in row]
-        )
-    return Response(
-        "\ufeff" + out.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f"attachment; filename={filename}"},
-    )
+    return csv_response(rows, filename)
 
 
 # --- projects, issuances, prices -----------------------------------------------------------------

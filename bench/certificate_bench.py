@@ -1,0 +1,210 @@
+"""Certificates under load, each figure with its baseline from the same run.
+
+1. ``/certificates/<number>`` and ``GET /api/v1/certificates/<number>`` with gunicorn (2 sync
+   workers) under ``wrk -t2 -c16``, every request a different real number drawn from the
+   database: requests per second and p50 / p95, as a ratio to ``/healthz``.
+2. Retirements per second with 8 concurrent API clients (``POST /api/v1/retirements``, 1 t each,
+   8 organisations), as a ratio to ``/healthz`` at the same concurrency.
+3. PDF generation time per certificate (in process), against rendering the certificate's HTML
+   page in the same process.
+
+    python bench/certificate_bench.py --url postgresql+psycopg://…/bench [--load-scale 100] [--seconds 10]
+
+``--load-scale N`` first resets the database and loads the demo data set at that scale (at 100:
+10,000 batches and 100,000 certificates).
+"""
+
+import argparse
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from common import ROOT, fresh_database, make_app, median
+
+BIN = Path(sys.executable).parent
+REPORT = """
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %f %f %f %d\\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, summary.errors.status))
+end
+"""
+RANDOM_PATHS = """
+paths = {}
+for line in io.lines("%s") do paths[#paths + 1] = line end
+math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", paths[math.random(#paths)])
+end
+"""
+RETIRE = """
+keys = {}
+for line in io.lines("%s") do keys[#keys + 1] = line end
+counter = 0
+request = function()
+  counter = counter + 1
+  local headers = {}
+  headers["Content-Type"] = "application/json"
+  headers["Authorization"] = "Bearer " .. keys[(counter %% #keys) + 1]
+  return wrk.format("POST", "/api/v1/retirements", headers,
+    '{"quantity": 1, "beneficiary": "bench", "purpose": "voluntary"}')
+end
+"""
+
+
+def wrk(url, seconds, script="", connections=16):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script + REPORT)
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", f.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps, p50, p95, errors = re.search(r"RESULT (\S+) (\S+) (\S+) (\d+)", out).groups()
+    return float(rps), float(p50), float(p95), int(errors)
+
+
+def prepare(url, workdir: Path):
+    """Numbers to look up, and API keys of 8 demo organisations (created here)."""
+    from sqlalchemy import func, select
+
+    from portal.buyers import services as buyers
+    from portal.buyers.models import Organisation
+    from portal.certificates.models import Certificate
+    from portal.extensions import db
+
+    app = make_app(url)
+    with app.app_context():
+        total = db.session.scalar(select(func.count()).select_from(Certificate))
+        numbers = list(db.session.scalars(select(Certificate.number).order_by(func.random()).limit(20_000)))
+        keys = []
+        for org in db.session.scalars(select(Organisation).order_by(Organisation.id).limit(8)):
+            _key, plaintext = buyers.create_api_key(organisation=org, label="bench", actor="bench")
+            keys.append(plaintext)
+        db.session.commit()
+        db.engine.dispose()
+    (workdir / "pages.txt").write_text("".join(f"/certificates/{n}\n" for n in numbers))
+    (workdir / "api.txt").write_text("".join(f"/api/v1/certificates/{n}\n" for n in numbers))
+    (workdir / "keys.txt").write_text("\n".join(keys) + "\n")
+    return total, numbers
+
+
+def pdf_times(url, numbers, count=30):
+    from portal.certificates import pdf, services
+
+    app = make_app(url)
+    pdf_ms, html_ms = [], []
+    with app.app_context(), app.test_request_context():
+        client = app.test_client()
+        sample = random.Random(1).sample(numbers, count)
+        client.get(f"/certificates/{sample[0]}")  # warm caches (templates, font)
+        found = services.find(sample[0])
+        pdf.render(payload=found.payload, signature=found.signature, key_id=found.key_id, verify_url="x")
+        for number in sample:
+            cert = services.find(number)
+            started = time.perf_counter()
+            pdf.render(
+                payload=cert.payload,
+                signature=cert.signature,
+                key_id=cert.key_id,
+                verify_url=services.certificate_url(cert),
+            )
+            pdf_ms.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            assert client.get(f"/certificates/{number}").status_code == 200
+            html_ms.append((time.perf_counter() - started) * 1000)
+    return median(pdf_ms), median(html_ms)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--load-scale", type=int, default=0)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+    if args.load_scale:
+        os.environ["PORTAL_BENCH_POSTGRES_URL"] = args.url
+        fresh_database("postgresql")
+        started = time.perf_counter()
+        subprocess.run(
+            [str(BIN / "flask"), "demo", "load", "--scale", str(args.load_scale)],
+            check=True,
+            cwd=ROOT,
+            env=dict(os.environ, FLASK_APP="portal", PORTAL_DATABASE_URL=args.url),
+        )
+        print(f"demo load --scale {args.load_scale}: {time.perf_counter() - started:.1f} s")
+
+    workdir = Path(tempfile.mkdtemp(prefix="certbench-"))
+    total, numbers = prepare(args.url, workdir)
+    print(f"certificates in the database: {total:,}")
+    pdf_ms, html_ms = pdf_times(args.url, numbers)
+    print(
+        f"PDF per certificate: {pdf_ms:.1f} ms (median of 30); the HTML page in process: {html_ms:.1f} ms "
+        f"(ratio {pdf_ms / html_ms:.1f}x)"
+    )
+
+    port = 8766
+    env = dict(
+        os.environ,
+        PORTAL_DATABASE_URL=args.url,
+        PORTAL_SECRET_KEY="bench",
+        PORTAL_LOG_LEVEL="WARNING",
+        PORTAL_INSTANCE_PATH=str(workdir),
+    )
+    server = subprocess.Popen(
+        [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}", "portal:create_app()"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        pages = RANDOM_PATHS % (workdir / "pages.txt")
+        api = RANDOM_PATHS % (workdir / "api.txt")
+        for script in (pages, api):
+            wrk(base + "/", 1, script)
+        results = {
+            "/healthz": wrk(base + "/healthz", args.seconds),
+            "/certificates/<n>": wrk(base + "/", args.seconds, pages),
+            "api certificate": wrk(base + "/", args.seconds, api),
+        }
+        health = results["/healthz"][0]
+        print(f"{'page':20} {'req/s':>8} {'ratio':>6} {'p50 ms':>7} {'p95 ms':>7} {'non-2xx':>7}")
+        for label, (rps, p50, p95, errors) in results.items():
+            print(f"{label:20} {rps:8.1f} {rps / health:6.3f} {p50:7.1f} {p95:7.1f} {errors:7d}")
+
+        health8 = wrk(base + "/healthz", args.seconds, connections=8)
+        retire = wrk(base + "/", args.seconds, RETIRE % (workdir / "keys.txt"), connections=8)
+        print(
+            f"retirements, 8 API clients: {retire[0]:.1f}/s (ratio {retire[0] / health8[0]:.3f} of /healthz "
+            f"at 8 connections, {health8[0]:.1f}/s), p50 {retire[1]:.1f} ms, p95 {retire[2]:.1f} ms, "
+            f"non-2xx {retire[3]}"
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+    from portal.ledger.verify import verify_ledger
+
+    app = make_app(args.url)
+    with app.app_context():
+        print("ledger verify after the run:", "OK" if verify_ledger().ok else "FAILED")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Retirements, certificates (numbers, signing, PDF), public verification and the register."""

@@ -1,0 +1,136 @@
+"""Retirements and their certificates, the blocks each one retired, and the signing keys."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.core.sql import one_of
+from portal.extensions import db
+from portal.timeutil import UTCDateTime, utcnow
+
+
+class Purpose(StrEnum):
+    VOLUNTARY = "voluntary"  #: voluntary offset of a stated period's emissions
+    EVENT = "event"  #: neutralising an event
+    COMPLIANCE = "compliance"  #: national-ETS compliance offset (CCER only)
+
+
+class CertificateStatus(StrEnum):
+    VALID = "valid"
+    REVOKED = "revoked"
+
+
+class Source(StrEnum):
+    """Where the retired credits came from."""
+
+    HOLDING = "holding"  #: the organisation's own holding
+    ORDER = "order"  #: a paid checkout order's hold
+    CONTRACT = "contract"  #: an offtake contract's delivery
+
+
+class SigningKey(db.Model):
+    """A public key the portal has signed certificates with; kept for ever, so that rotating the
+    private key leaves every older certificate verifiable."""
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The first 16 hex digits of the SHA-256 of the raw public key.
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    #: The raw 32-byte Ed25519 public key, standard base64.
+    public_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Certificate(db.Model):
+    """One retirement and the certificate that proves it (always one of each, so one row).
+
+    ``payload`` is the canonical JSON that was signed; the other columns repeat what the register
+    searches by. Nothing here changes after creation except the revocation columns.
+    """
+
+    __tablename__ = "certificates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: ``CFC-2026-7K3Q-9XHD``: random, with a check character (see ``numbers``).
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    beneficiary: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(16))
+    #: The period or event the retirement is for, in the buyer's words (may be empty).
+    purpose_detail: Mapped[str] = mapped_column(String(300), default="")
+    source: Mapped[str] = mapped_column(String(16))
+    #: The order id, the contract delivery, or empty for a retirement from the holding.
+    source_ref: Mapped[str] = mapped_column(String(64), default="")
+    #: The ledger movement that retired the credits.
+    movement_id: Mapped[str] = mapped_column(String(36))
+    retired_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    payload: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(String(100))
+    key_id: Mapped[str] = mapped_column(ForeignKey("signing_keys.key_id"))
+    status: Mapped[str] = mapped_column(String(16), default=CertificateStatus.VALID)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_reason: Mapped[str | None] = mapped_column(String(500))
+    revoked_by: Mapped[str | None] = mapped_column(String(120))
+    #: A client's ``Idempotency-Key``: a repeat returns this certificate instead of retiring again.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    #: SHA-256 of the request that carried the key: the same key with another request is refused.
+    request_digest: Mapped[str | None] = mapped_column(String(64))
+
+    organisation: Mapped["Organisation"] = relationship(lazy="joined")  # noqa: F821
+    blocks: Mapped[list["CertificateBlock"]] = relationship(
+        back_populates="certificate", order_by="CertificateBlock.id", lazy="selectin"
+    )
+
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint(one_of("purpose", Purpose), name="purpose"),
+        CheckConstraint(one_of("status", CertificateStatus), name="status"),
+        CheckConstraint(one_of("source", Source), name="source"),
+        CheckConstraint("(status = 'revoked') = (revoked_at IS NOT NULL)", name="revoked_at"),
+        UniqueConstraint("organisation_id", "idempotency_key"),
+    )
+
+    @property
+    def is_valid(self) -> bool:
+        return self.status == CertificateStatus.VALID
+
+
+class CertificateBlock(db.Model):
+    """A serial range of one batch retired by a certificate: answers "who retired serial X"."""
+
+    __tablename__ = "certificate_blocks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), index=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
+    serial_start: Mapped[int] = mapped_column(Integer)
+    serial_end: Mapped[int] = mapped_column(Integer)
+
+    certificate: Mapped[Certificate] = relationship(back_populates="blocks")
+    batch: Mapped["Batch"] = relationship(lazy="joined")  # noqa: F821
+
+    __table_args__ = (
+        CheckConstraint("serial_start >= 1 AND serial_start <= serial_end", name="serials"),
+        Index("ix_certificate_blocks_batch_serial", "batch_id", "serial_start"),
+    )
+
+    @property
+    def quantity(self) -> int:
+        return self.serial_end - self.serial_start + 1
+
+
+class LookupFailure(db.Model):
+    """A certificate look-up that found nothing, kept to throttle guessing per client address."""
+
+    __tablename__ = "certificate_lookup_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_certificate_lookup_failures_address_at", "address", "at"),)

@@ -1,0 +1,125 @@
+"""The portal's Ed25519 signing key, canonical payloads, and signature checks.
+
+The private key lives in a PEM file (``PORTAL_SIGNING_KEY_FILE``, else ``signing-key.pem`` in the
+instance folder, generated on first use). Every public key ever used is kept in
+``signing_keys`` and published, so a rotated key still verifies the certificates it signed.
+"""
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from flask import current_app
+from sqlalchemy import select
+
+from portal.certificates.models import SigningKey
+from portal.extensions import db
+
+log = logging.getLogger(__name__)
+
+ALG = "Ed25519"
+
+
+@dataclass(frozen=True)
+class Signer:
+    key_id: str
+    private_key: Ed25519PrivateKey
+    public_key_b64: str
+
+    def sign(self, payload: str) -> str:
+        return base64.b64encode(self.private_key.sign(payload.encode("utf-8"))).decode("ascii")
+
+
+def canonical(document: dict) -> str:
+    """The canonical JSON text of ``document``: keys sorted, no insignificant white space."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def key_id_of(raw_public_key: bytes) -> str:
+    return hashlib.sha256(raw_public_key).hexdigest()[:16]
+
+
+def key_file() -> Path:
+    configured = current_app.config.get("SIGNING_KEY_FILE")
+    return Path(configured) if configured else Path(current_app.instance_path) / "signing-key.pem"
+
+
+def _load_or_create(path: Path) -> Ed25519PrivateKey:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        try:  # exclusive create: of two workers starting together, one writes and both read it
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(pem)
+            log.info("generated a new certificate signing key in %s", path)
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise RuntimeError(f"{path} does not hold an Ed25519 private key")
+    return key
+
+
+def signer() -> Signer:
+    """The current signing key (loaded once per process and file), registered as published."""
+    path = key_file()
+    cache = current_app.extensions.setdefault("portal.signers", {})
+    found = cache.get(str(path))
+    if found is None:
+        private = _load_or_create(path)
+        raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        found = Signer(key_id_of(raw), private, base64.b64encode(raw).decode("ascii"))
+        cache[str(path)] = found
+    _publish(found)
+    return found
+
+
+def _publish(found: Signer) -> None:
+    if db.session.scalar(select(SigningKey.id).filter_by(key_id=found.key_id)) is not None:
+        return
+    table = SigningKey.__table__
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    db.session.execute(
+        insert(table)
+        .values(key_id=found.key_id, public_key=found.public_key_b64)
+        .on_conflict_do_nothing(index_elements=["key_id"])
+    )
+
+
+def published_keys() -> list[SigningKey]:
+    return list(db.session.scalars(select(SigningKey).order_by(SigningKey.id)))
+
+
+def public_key(key_id: str) -> Ed25519PublicKey | None:
+    found = db.session.scalar(select(SigningKey).filter_by(key_id=key_id))
+    if found is None:
+        return None
+    return Ed25519PublicKey.from_public_bytes(base64.b64decode(found.public_key))
+
+
+def signature_valid(payload: str, signature: str, key_id: str) -> bool:
+    """Whether ``signature`` (standard base64) is ``key_id``'s signature over ``payload``."""
+    key = public_key(key_id) if isinstance(key_id, str) and len(key_id) <= 32 else None
+    if key is None or not isinstance(payload, str) or not isinstance(signature, str):
+        return False
+    try:
+        raw = base64.b64decode(signature, validate=True)
+        key.verify(raw, payload.encode("utf-8"))
+    except (InvalidSignature, binascii.Error, ValueError):
+        return False
+    return True

@@ -1,0 +1,218 @@
+"""Certificate pages: verification (by number, by PDF), the register, retiring from the holding,
+and revocation by operators."""
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from portal.buyers import services as buyers
+from portal.buyers.policy import require, user_may
+from portal.certificates import register as register_
+from portal.certificates import services
+from portal.certificates.forms import RetireForm, RevokeForm
+from portal.core.spreadsheet import csv_response
+from portal.extensions import db
+
+bp = Blueprint("certificates", __name__, template_folder="templates")
+
+#: The largest PDF the verification form reads.
+MAX_UPLOAD = 5 * 1024 * 1024
+
+
+def _client() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _not_found(number: str, status: int = 404):
+    """The verification form again, saying the number was not found (or that the client tried
+    too many)."""
+    db.session.commit()  # the failed look-up is counted even though the answer is an error
+    if status == 429:
+        message = _("Too many look-ups of unknown numbers from your address. Please wait a few minutes.")
+    else:
+        message = _(
+            "No certificate has the number %(number)s. Check it against the certificate.", number=number
+        )
+    return render_template("certificates/verify.html", number=number, message=message), status
+
+
+@bp.get("/verify")
+def verify():
+    number = (request.args.get("number") or "").strip()
+    if not number:
+        return render_template("certificates/verify.html", number="", message=None)
+    return _show(number)
+
+
+@bp.post("/verify")
+def verify_pdf():
+    """Check a certificate PDF someone was sent: its embedded payload and signature."""
+    from portal.certificates import pdf
+
+    upload = request.files.get("pdf")
+    if upload is None or not upload.filename:
+        return render_template(
+            "certificates/verify.html", number="", upload_error=_("Choose a PDF file.")
+        ), 400
+    data = upload.stream.read(MAX_UPLOAD + 1)
+    try:
+        embedded = pdf.extract(data, max_bytes=MAX_UPLOAD)
+    except pdf.PdfError as exc:
+        return render_template("certificates/verify.html", number="", upload_error=exc.message), 400
+    check = services.check_document(embedded.payload, embedded.signature, embedded.key_id)
+    return render_template("certificates/checked.html", check=check, embedded=embedded)
+
+
+@bp.get("/certificates/<number>")
+def show(number):
+    return _show(number)
+
+
+def _show(number: str):
+    try:
+        certificate = services.look_up(number, _client())
+    except services.LookupRefused:
+        return _not_found(number[:40], 429)
+    if certificate is None:
+        return _not_found(number[:40])
+    if certificate.number != number:  # typed in lower case, with spaces, or from the form
+        return redirect(url_for("certificates.show", number=certificate.number), 301)
+    return render_template(
+        "certificates/certificate.html",
+        check=services.verify(certificate),
+        revoke_form=RevokeForm() if user_may(current_user, "certificates.revoke") else None,
+    )
+
+
+@bp.get("/certificates/<number>.pdf")
+def certificate_pdf(number):
+    from portal.certificates import pdf
+
+    try:
+        certificate = services.look_up(number, _client())
+    except services.LookupRefused:
+        return _not_found(number[:40], 429)
+    if certificate is None:
+        return _not_found(number[:40])
+    if certificate.number != number:
+        return redirect(url_for("certificates.certificate_pdf", number=certificate.number), 301)
+    try:
+        data = pdf.render(
+            payload=certificate.payload,
+            signature=certificate.signature,
+            key_id=certificate.key_id,
+            verify_url=services.certificate_url(certificate),
+            status=certificate.status,
+            revoked_reason=certificate.revoked_reason,
+            revoked_at=certificate.revoked_at.isoformat() if certificate.revoked_at else None,
+        )
+    except pdf.PdfError as exc:
+        abort(503, exc.message)
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{certificate.number}.pdf"'},
+    )
+
+
+@bp.post("/certificates/<number>/revoke")
+@require("certificates.revoke")
+def revoke(number):
+    certificate = services.find(number)
+    if certificate is None:
+        abort(404)
+    form = RevokeForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        services.revoke(certificate, form.reason.data, actor=f"user:{current_user.id}")
+    except services.RetirementError as exc:
+        flash(exc.message, "error")
+        return render_template(
+            "certificates/certificate.html", check=services.verify(certificate), revoke_form=form
+        ), exc.status
+    flash(_("Certificate %(number)s is revoked.", number=certificate.number), "success")
+    return redirect(url_for("certificates.show", number=certificate.number))
+
+
+# --- the public register --------------------------------------------------------------------
+
+
+@bp.get("/register")
+def register():
+    filters = register_.RegisterFilters.parse(request.args)
+    from portal.catalog import cache
+    from portal.catalog import services as catalog
+
+    by_project, by_county = cache.cached(("register-totals",), register_.totals)
+    return render_template(
+        "certificates/register.html",
+        filters=filters,
+        result=register_.search(filters),
+        by_project=by_project,
+        by_county=by_county,
+        counties=catalog.filter_options().counties,
+    ), (400 if filters.errors else 200)
+
+
+@bp.get("/register.csv")
+def register_csv():
+    filters = register_.RegisterFilters.parse(request.args)
+    if filters.errors:
+        abort(400, "; ".join(filters.errors.values()))
+    return csv_response(register_.csv_rows(filters), "retirement-register.csv")
+
+
+# --- a buyer's own -------------------------------------------------------------------------
+
+
+@bp.route("/account/retire", methods=["GET", "POST"])
+@require("holding.retire")
+def retire():
+    organisation = current_user.organisation
+    blocks = buyers.holding_blocks(organisation)
+    form = RetireForm()
+    held: dict[str, int] = {}
+    for b in blocks:
+        held[b.batch.code] = held.get(b.batch.code, 0) + b.quantity
+    form.batch_code.choices = [SelectChoice("", _("Any batch (oldest vintage first)"))] + [
+        SelectChoice(code, _("%(batch)s (%(n)s t held)", batch=code, n=n)) for code, n in held.items()
+    ]
+    if request.method == "GET":
+        form.beneficiary.data = organisation.name_zh
+        return render_template("certificates/retire.html", form=form, total=sum(held.values()), error=None)
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        certificate, _created = services.retire_from_holding(
+            organisation,
+            form.quantity.data,
+            beneficiary=form.beneficiary.data,
+            purpose=form.purpose.data,
+            purpose_detail=form.purpose_detail.data,
+            batch_code=form.batch_code.data or None,
+            actor=f"user:{current_user.id}",
+        )
+    except services.RetirementError as exc:
+        db.session.rollback()
+        return render_template(
+            "certificates/retire.html", form=form, total=sum(held.values()), error=exc
+        ), exc.status
+    flash(
+        _(
+            "%(n)s t retired. Certificate %(number)s is issued.",
+            n=certificate.quantity,
+            number=certificate.number,
+        ),
+        "success",
+    )
+    return redirect(url_for("certificates.show", number=certificate.number))
+
+
+@bp.get("/account/certificates")
+@require("holding.retire")
+def mine():
+    return render_template(
+        "certificates/mine.html", certificates=services.certificates_of(current_user.organisation)
+    )

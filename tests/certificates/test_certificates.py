@@ -1,0 +1,453 @@
+"""Retiring from a holding into a signed certificate; verification, revocation, the register."""
+
+import base64
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from portal.audit.models import AuditEvent
+from portal.buyers import services as buyers
+from portal.certificates import numbers, services
+from portal.certificates.models import Certificate, CertificateBlock
+from portal.extensions import db
+from portal.ledger import services as ledger
+from portal.ledger.models import LedgerEntry
+from portal.ledger.verify import verify_ledger
+from tests import factories
+
+STEEL, CEMENT = factories.STEEL_USCC, factories.CEMENT_USCC
+
+
+def bearer(key):
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _key(app, *args):
+    result = app.test_cli_runner().invoke(args=["apikeys", "create", *args])
+    assert result.exit_code == 0, result.output
+    return result.output.strip()
+
+
+@pytest.fixture
+def held(app):
+    """Steel holds 300 t: 100 t of a 2021 CCER batch, 200 t of a 2022 VCS batch."""
+    steel, cement = factories.steel_and_cement()
+    ccer = factories.batch(quantity=1000, code="CCER-A-2021", vintage=2021)
+    vcs_project = factories.project(standard="VCS", type="grassland", methodology="VM0032")
+    factories.batch(quantity=1000, code="VCS-B-2022", vintage=2022, project_=vcs_project)
+    buyers.deliver_from_inventory(steel, 100, batch_codes=[ccer.code])
+    buyers.deliver_from_inventory(steel, 200, batch_codes=["VCS-B-2022"])
+    db.session.commit()
+    return steel, cement
+
+
+def _retire(client, key, body, **headers):
+    return client.post("/api/v1/retirements", json=body, headers={**bearer(key), **headers})
+
+
+def _counts():
+    return (
+        db.session.scalar(select(func.count()).select_from(Certificate)),
+        db.session.scalar(select(func.count()).select_from(LedgerEntry)),
+    )
+
+
+# --- retiring ---------------------------------------------------------------------------------
+
+
+def test_retiring_from_the_holding_issues_a_signed_certificate(held, app, client):
+    steel, _ = held
+    key = _key(app, "--org", STEEL)
+    response = _retire(
+        client,
+        key,
+        {
+            "quantity": 150,
+            "beneficiary": "2026 赤峰马拉松",
+            "purpose": "event",
+            "purpose_detail": "抵消2026赤峰马拉松（6月1日–2日）的碳排放",
+        },
+    )
+    assert response.status_code == 201, response.get_json()
+    cert = response.get_json()["certificate"]
+    assert numbers.normalise(cert["number"]) == cert["number"]
+    assert cert["status"] == "valid" and cert["quantity"] == 150
+    # Oldest vintage first: all 100 t of 2021, then 50 t of 2022.
+    assert cert["blocks"] == [
+        {"batch_code": "CCER-A-2021", "serial_start": 1, "serial_end": 100, "quantity": 100},
+        {"batch_code": "VCS-B-2022", "serial_start": 1, "serial_end": 50, "quantity": 50},
+    ]
+    assert cert["url"].endswith(f"/certificates/{cert['number']}")
+    assert len(cert["projects"]) == 2 and cert["project"]["code"] in {p["code"] for p in cert["projects"]}
+    db.session.expire_all()
+    assert ledger.balance(buyers.holding_account(steel)) == 150
+    assert verify_ledger().ok
+    # The journal names the certificate; the audit log records its issue.
+    refs = set(db.session.scalars(select(LedgerEntry.reference).where(LedgerEntry.kind == "retire")))
+    assert refs == {f"certificate:{cert['number']}"}
+    assert (
+        db.session.scalar(select(AuditEvent).filter_by(action="certificate.issue")).subject_id
+        == cert["number"]
+    )
+
+    # Anyone can check the signature with nothing but the published public key.
+    keys = client.get("/api/v1/signing-keys").get_json()["keys"]
+    public = {k["key_id"]: k["public_key"] for k in keys}[cert["signature"]["key_id"]]
+    Ed25519PublicKey.from_public_bytes(base64.b64decode(public)).verify(
+        base64.b64decode(cert["signature"]["value"]), cert["payload"].encode("utf-8")
+    )
+    document = json.loads(cert["payload"])
+    assert cert["payload"] == json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert document["number"] == cert["number"] and document["beneficiary"] == "2026 赤峰马拉松"
+    assert [(b["batch_code"], b["serial_start"], b["serial_end"]) for b in document["blocks"]] == [
+        ("CCER-A-2021", 1, 100),
+        ("VCS-B-2022", 1, 50),
+    ]
+
+    looked_up = client.get(f"/api/v1/certificates/{cert['number']}").get_json()
+    assert looked_up["payload"] == cert["payload"] and looked_up["signature_valid"] is True
+
+
+def test_a_tampered_certificate_fails_its_signature_check(held, app):
+    steel, _ = held
+    cert, _ = services.retire_from_holding(steel, 5, beneficiary="X", purpose="voluntary", actor="test")
+    assert services.verify(cert).signature_ok
+    document = json.loads(cert.payload)
+    document["quantity"] = 5000
+    forged = services.check_document(json.dumps(document), cert.signature, cert.key_id)
+    assert not forged.signature_ok
+    genuine = services.check_document(cert.payload, cert.signature, cert.key_id)
+    assert genuine.signature_ok and genuine.matches_record
+
+
+def test_the_same_idempotency_key_retires_once(held, app, client):
+    key = _key(app, "--org", STEEL)
+    body = {"quantity": 10, "beneficiary": "测试钢铁", "purpose": "voluntary"}
+    first = _retire(client, key, body, **{"Idempotency-Key": "k-1"})
+    again = _retire(client, key, body, **{"Idempotency-Key": "k-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert first.get_json()["certificate"]["number"] == again.get_json()["certificate"]["number"]
+    assert _counts()[0] == 1
+    other = _retire(client, key, {**body, "quantity": 11}, **{"Idempotency-Key": "k-1"})
+    assert other.status_code == 422 and other.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert _counts()[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"quantity": 0}, 400, "invalid_quantity"),
+        ({"quantity": -5}, 400, "invalid_quantity"),
+        ({"quantity": 1.5}, 400, "invalid_quantity"),
+        ({"quantity": "ten"}, 400, "invalid_quantity"),
+        ({"quantity": True}, 400, "invalid_quantity"),
+        ({"quantity": 2**40}, 400, "invalid_quantity"),
+        ({"quantity": 301}, 409, "insufficient_holding"),
+        ({"beneficiary": ""}, 400, "invalid_beneficiary"),
+        ({"beneficiary": "   "}, 400, "invalid_beneficiary"),
+        ({"beneficiary": "x" * 201}, 400, "invalid_beneficiary"),
+        ({"beneficiary": "evil\u202egnp.exe"}, 400, "invalid_beneficiary"),
+        ({"beneficiary": "bell\x07"}, 400, "invalid_beneficiary"),
+        ({"beneficiary": 42}, 400, "invalid_beneficiary"),
+        ({"purpose_detail": "y" * 301}, 400, "invalid_purpose_detail"),
+        ({"purpose": "greenwash"}, 400, "invalid_purpose"),
+        ({"purpose": None}, 400, "invalid_purpose"),
+        ({"batch_code": "NOPE"}, 404, "unknown_batch"),
+        ({"batch_code": ["CCER-A-2021"]}, 404, "unknown_batch"),
+        ({"purpose": "compliance", "batch_code": "VCS-B-2022"}, 400, "compliance_needs_ccer"),
+        ({"purpose": "compliance", "quantity": 101}, 409, "insufficient_holding"),
+    ],
+)
+def test_bad_retirements_are_refused_and_change_nothing(held, app, client, change, status, code):
+    key = _key(app, "--org", STEEL)
+    before = _counts()
+    body = {"quantity": 10, "beneficiary": "测试钢铁", "purpose": "voluntary", **change}
+    response = _retire(client, key, body)
+    assert response.status_code == status, response.get_json()
+    error = response.get_json()["error"]
+    assert error["code"] == code and error["message"]
+    db.session.expire_all()
+    assert _counts() == before
+
+
+def test_not_json_no_key_and_staff_keys_are_refused(held, app, client):
+    assert client.post("/api/v1/retirements", json={"quantity": 1}).status_code == 401
+    key = _key(app, "--org", STEEL)
+    response = client.post("/api/v1/retirements", data="quantity=1", headers=bearer(key))
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_json"
+    factories.user("ops@example.com", role="operator")
+    db.session.commit()
+    staff = _key(app, "--user", "ops@example.com")
+    assert (
+        _retire(client, staff, {"quantity": 1, "beneficiary": "x", "purpose": "voluntary"}).status_code == 403
+    )
+
+
+def test_a_suspended_organisation_cannot_retire(held, app, client):
+    steel, _ = held
+    key = _key(app, "--org", STEEL)
+    buyers.change_status(steel, "suspended", reason="审计中", actor="test")
+    db.session.commit()
+    response = _retire(client, key, {"quantity": 1, "beneficiary": "x", "purpose": "voluntary"})
+    assert response.status_code in (401, 403)
+    with pytest.raises(services.RetirementError) as refused:
+        services.retire_from_holding(steel, 1, beneficiary="x", purpose="voluntary", actor="test")
+    assert refused.value.status == 403
+
+
+def test_compliance_retirements_take_ccer_only(held, app):
+    steel, _ = held
+    cert, _ = services.retire_from_holding(steel, 60, beneficiary="测试钢铁", purpose="compliance", actor="t")
+    assert {b.batch.code for b in cert.blocks} == {"CCER-A-2021"}
+
+
+def test_certificates_cannot_be_altered_or_deleted_in_the_database(held, app):
+    steel, _ = held
+    cert, _ = services.retire_from_holding(steel, 5, beneficiary="X", purpose="voluntary", actor="test")
+    db.session.commit()
+    for statement in (
+        "UPDATE certificates SET payload = 'x'",
+        "UPDATE certificates SET quantity = 6",
+        "DELETE FROM certificates",
+        "UPDATE certificate_blocks SET serial_end = 99",
+        "DELETE FROM certificate_blocks",
+    ):
+        with pytest.raises((IntegrityError, DBAPIError)):
+            db.session.execute(text(statement))
+        db.session.rollback()
+    services.revoke(db.session.get(Certificate, cert.id), "registry reversal", actor="test")
+    db.session.commit()
+    with pytest.raises((IntegrityError, DBAPIError)):
+        db.session.execute(text("UPDATE certificates SET status = 'valid', revoked_at = NULL"))
+    db.session.rollback()
+
+
+# --- numbers ------------------------------------------------------------------------------------
+
+
+def test_numbers_carry_a_check_character_and_forgive_typing():
+    number = numbers.new_number(2026)
+    assert numbers.PATTERN.match(number)
+    assert numbers.normalise(number.lower()) == number
+    assert numbers.normalise(" " + number.replace("-", " ") + " ") == number
+    body = number[9:]
+    for i, char in enumerate(body.replace("-", "")):
+        for other in numbers.ALPHABET:
+            if other != char:
+                typo = body.replace("-", "")
+                typo = typo[:i] + other + typo[i + 1 :]
+                assert numbers.normalise(f"CFC-2026-{typo}") is None
+    assert numbers.normalise("CFC-2026-<scr-ipt>") is None
+    assert numbers.normalise("x" * 10_000) is None
+    assert len({numbers.new_number(2026) for _ in range(2000)}) == 2000
+
+
+# --- verification pages -------------------------------------------------------------------------
+
+
+def test_the_verification_page_shows_everything_escaped(held, app, client):
+    steel, _ = held
+    cert, _ = services.retire_from_holding(
+        steel,
+        7,
+        beneficiary="<script>alert(1)</script> مؤسسة",
+        purpose="event",
+        purpose_detail='"><img src=x onerror=alert(2)>',
+        actor="test",
+    )
+    db.session.commit()
+    page = client.get(f"/certificates/{cert.number}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html
+    assert "CCER-A-2021" in html and "1–7" in html and cert.key_id in html
+    assert client.get(f"/certificates/{cert.number}?lang=en").status_code == 200
+    # Typed in lower case, or through the form: sent to the canonical address.
+    assert client.get(f"/certificates/{cert.number.lower()}").headers["Location"].endswith(cert.number)
+    assert client.get(f"/verify?number={cert.number.lower()}").status_code == 301
+
+
+def test_unknown_numbers_get_a_friendly_404_and_guessing_is_throttled(held, app, client):
+    steel, _ = held
+    cert, _ = services.retire_from_holding(steel, 1, beneficiary="X", purpose="voluntary", actor="test")
+    db.session.commit()
+    unknown = numbers.new_number(2026)
+    page = client.get(f"/certificates/{unknown}")
+    assert page.status_code == 404 and "CFC" in page.get_data(as_text=True)
+    assert client.get("/certificates/not-a-number").status_code == 404
+    assert client.get(f"/api/v1/certificates/{unknown}").status_code == 404
+    for _ in range(services.LOOKUP_FAILURE_LIMIT):
+        client.get(f"/certificates/{numbers.new_number(2026)}")
+    assert client.get(f"/certificates/{numbers.new_number(2026)}").status_code == 429
+    assert client.get(f"/api/v1/certificates/{numbers.new_number(2026)}").status_code == 429
+    # A real number is never throttled.
+    for _ in range(5):
+        assert client.get(f"/certificates/{cert.number}").status_code == 200
+        assert client.get(f"/api/v1/certificates/{cert.number}").status_code == 200
+    # Another address is not affected.
+    other = client.get(f"/certificates/{unknown}", environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert other.status_code == 404
+
+
+def test_operators_revoke_with_a_reason_and_the_credits_stay_retired(held, app, client):
+    steel, _ = held
+    cert, _ = services.retire_from_holding(steel, 9, beneficiary="X", purpose="voluntary", actor="test")
+    factories.user("ops@example.com", role="operator")
+    factories.user("audit@example.com", role="auditor")
+    factories.user("buyer@example.com", organisation=steel)
+    db.session.commit()
+    retired_before = _counts()[1]
+
+    def sign_in(email):
+        client.post("/logout")
+        client.post("/login", data={"email": email, "password": factories.PASSWORD})
+
+    for email in ("audit@example.com", "buyer@example.com"):
+        sign_in(email)
+        assert client.post(f"/certificates/{cert.number}/revoke", data={"reason": "x"}).status_code == 403
+    sign_in("ops@example.com")
+    assert client.post(f"/certificates/{cert.number}/revoke", data={"reason": "  "}).status_code == 400
+    response = client.post(f"/certificates/{cert.number}/revoke", data={"reason": "核证机构撤销了该批次"})
+    assert response.status_code == 302
+    db.session.expire_all()
+    found = db.session.scalar(select(Certificate).filter_by(number=cert.number))
+    assert found.status == "revoked" and found.revoked_reason == "核证机构撤销了该批次"
+    assert _counts()[1] == retired_before  # nothing moved: the credits do not return to sale
+    assert verify_ledger().ok
+    html = client.get(f"/certificates/{cert.number}").get_data(as_text=True)
+    assert "核证机构撤销了该批次" in html
+    data = client.get(f"/api/v1/certificates/{cert.number}").get_json()
+    assert data["status"] == "revoked" and data["revoked"]["reason"] == "核证机构撤销了该批次"
+    assert client.post(f"/certificates/{cert.number}/revoke", data={"reason": "again"}).status_code == 409
+    assert db.session.scalar(select(AuditEvent).filter_by(action="certificate.revoke")).actor.startswith(
+        "user:"
+    )
+
+
+def test_rotating_the_signing_key_keeps_old_certificates_verifiable(held, app, client, tmp_path):
+    steel, _ = held
+    app.config["SIGNING_KEY_FILE"] = str(tmp_path / "old.pem")
+    old, _ = services.retire_from_holding(steel, 1, beneficiary="X", purpose="voluntary", actor="t")
+    app.config["SIGNING_KEY_FILE"] = str(tmp_path / "new.pem")
+    new, _ = services.retire_from_holding(steel, 1, beneficiary="X", purpose="voluntary", actor="t")
+    db.session.commit()
+    assert old.key_id != new.key_id
+    keys = {k["key_id"] for k in client.get("/api/v1/signing-keys").get_json()["keys"]}
+    assert {old.key_id, new.key_id} <= keys
+    for cert in (old, new):
+        assert client.get(f"/api/v1/certificates/{cert.number}").get_json()["signature_valid"] is True
+
+
+# --- the web form -----------------------------------------------------------------------------
+
+
+def test_a_buyer_retires_from_the_web_form(held, app, client):
+    steel, _ = held
+    factories.user("buyer@example.com", organisation=steel)
+    db.session.commit()
+    client.post("/login", data={"email": "buyer@example.com", "password": factories.PASSWORD})
+    form = client.get("/account/retire").get_data(as_text=True)
+    assert "测试钢铁" in form and "VCS-B-2022" in form
+    bad = client.post("/account/retire", data={"quantity": "1.5", "beneficiary": "x", "purpose": "voluntary"})
+    assert bad.status_code == 400 and _counts()[0] == 0
+    response = client.post(
+        "/account/retire",
+        data={
+            "quantity": "20",
+            "beneficiary": "测试钢铁",
+            "purpose": "voluntary",
+            "purpose_detail": "2025年度",
+            "batch_code": "VCS-B-2022",
+        },
+    )
+    assert response.status_code == 302
+    cert = db.session.scalar(select(Certificate))
+    assert response.headers["Location"].endswith(cert.number)
+    assert {b.batch.code for b in cert.blocks} == {"VCS-B-2022"}
+    assert cert.number in client.get("/account/certificates").get_data(as_text=True)
+    # Staff have no holding to retire from; anonymous visitors are sent to sign in.
+    client.post("/logout")
+    assert client.get("/account/retire").status_code == 302
+
+
+# --- the register ------------------------------------------------------------------------------
+
+
+def test_the_register_searches_and_exports(held, app, client):
+    steel, _ = held
+    a, _ = services.retire_from_holding(steel, 30, beneficiary="赤峰马拉松组委会", purpose="event", actor="t")
+    b, _ = services.retire_from_holding(
+        steel, 100, beneficiary="=HYPERLINK(1)", purpose="voluntary", actor="t"
+    )
+    services.revoke(b, "test", actor="t")
+    db.session.commit()
+    page = client.get("/register").get_data(as_text=True)
+    assert a.number in page and b.number in page
+    assert a.number in client.get("/register?q=马拉松").get_data(as_text=True)
+    assert b.number not in client.get("/register?q=马拉松").get_data(as_text=True)
+    # Which certificate retired serial 50 of the 2021 batch? The second (30 t took 1–30).
+    found = client.get("/register?batch=CCER-A-2021&serial=50").get_data(as_text=True)
+    assert b.number in found and a.number not in found
+    found = client.get("/register?batch=CCER-A-2021&serial=5").get_data(as_text=True)
+    assert a.number in found and b.number not in found
+    assert client.get("/register?year=abc").status_code == 400
+    assert client.get("/register?serial=5").status_code == 400
+    assert client.get("/register?year=1999").status_code == 400
+    csv_text = client.get("/register.csv?q=HYPERLINK").get_data(as_text=True)
+    assert "'=HYPERLINK(1)" in csv_text and a.number not in csv_text
+    # Totals count valid certificates only (b is revoked).
+    by_project, by_county = __import__("portal.certificates.register", fromlist=["totals"]).totals()
+    assert sum(t.tonnes for t in by_project) == sum(t.tonnes for t in by_county) == 30
+
+
+# --- concurrency -------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_fifty_concurrent_retirements_never_over_retire(pg_app):
+    steel, _ = factories.steel_and_cement()
+    factories.batch(quantity=1000, code="RACE-2021", vintage=2021)
+    buyers.deliver_from_inventory(steel, 100)
+    db.session.commit()
+    org_id = steel.id
+    workers = 50
+    barrier = threading.Barrier(workers)
+
+    def worker(i):
+        with pg_app.app_context():
+            try:
+                org = db.session.get(type(steel), org_id)
+                db.session.commit()  # back to the pool: 50 workers share 40 connections
+                barrier.wait(timeout=60)
+                try:
+                    services.retire_from_holding(
+                        org, 3, beneficiary=f"B{i}", purpose="voluntary", actor=f"w{i}"
+                    )
+                    db.session.commit()
+                    return "ok"
+                except services.RetirementError as exc:
+                    db.session.rollback()
+                    return exc.code
+            finally:
+                db.session.remove()
+
+    with ThreadPoolExecutor(workers) as pool:
+        outcomes = list(pool.map(worker, range(workers)))
+    assert outcomes.count("ok") == 33  # 33 × 3 t = 99 t; the 34th would need 102 t
+    assert set(outcomes) == {"ok", "insufficient_holding"}
+    db.session.expire_all()
+    assert ledger.balance(buyers.holding_account(steel)) == 1
+    serials = sorted(
+        n
+        for b in db.session.scalars(select(CertificateBlock))
+        for n in range(b.serial_start, b.serial_end + 1)
+    )
+    assert serials == list(range(1, 100))  # each retired once, by exactly one certificate
+    assert verify_ledger().ok
