@@ -50,7 +50,14 @@ def create_app(config=None):
     from portal.api.views import bp as api_bp
     from portal.buyers.views import bp as buyers_bp
     from portal.catalog.views import bp as catalog_bp
+    from portal.certificates import api as _certificates_api  # noqa: F401  (routes on api_bp)
+    from portal.certificates.views import bp as certificates_bp
     from portal.core.views import bp as core_bp
+    from portal.offsets import api as _offsets_api  # noqa: F401  (routes on api_bp)
+    from portal.offsets import orders_api as _orders_api  # noqa: F401  (routes on api_bp)
+    from portal.offsets.calculator_views import bp as estimate_bp
+    from portal.offsets.views import bp as offsets_bp
+    from portal.payments.views import bp as payments_bp
     from portal.staff.views import bp as staff_bp
 
     app.register_blueprint(core_bp)
@@ -58,6 +65,11 @@ def create_app(config=None):
     app.register_blueprint(api_bp)
     app.register_blueprint(buyers_bp)
     app.register_blueprint(staff_bp)
+    app.register_blueprint(certificates_bp)
+    app.register_blueprint(estimate_bp)
+    app.register_blueprint(offsets_bp)
+    app.register_blueprint(payments_bp)
+    csrf.exempt(payments_bp)  # Stripe signs its webhooks; there is no session
     csrf.exempt(api_bp)  # bearer-key authenticated, no cookies
 
     from portal.core import errors, security

@@ -27,6 +27,9 @@ class Principal:
 #: What each role may do through the API; anything not listed is forbidden.
 PERMISSIONS = {
     "holdings.read_own": {Role.BUYER},
+    "retirements.create": {Role.BUYER},
+    "orders.create": {Role.BUYER},
+    "orders.read_own": {Role.BUYER},
 }
 
 
@@ -46,6 +49,13 @@ WEB_PERMISSIONS = {
     "projects.change": {Role.OPERATOR},
     "users.read": {Role.OPERATOR, Role.AUDITOR},
     "users.change": {Role.OPERATOR},
+    "holding.retire": {Role.BUYER},
+    "orders.create": {Role.BUYER},
+    "orders.read": {Role.BUYER, Role.OPERATOR, Role.AUDITOR, Role.SALES},
+    "orders.read_all": {Role.OPERATOR, Role.AUDITOR, Role.SALES},
+    "orders.refund": {Role.OPERATOR},
+    "certificates.read_all": {Role.OPERATOR, Role.AUDITOR, Role.SALES},
+    "certificates.revoke": {Role.OPERATOR},
 }
 
 
@@ -143,4 +153,19 @@ def purchase_refusal(organisation, quantity: int, *, contract: bool = False, bou
                 limit=organisation.year_limit_t,
                 left=max(0, organisation.year_limit_t - bought_this_year),
             )
+    return None
+
+
+def retirement_refusal(organisation):
+    """Why ``organisation`` may not retire credits now (a translated sentence), or None."""
+    from flask_babel import gettext as _
+
+    from portal.buyers.models import OrgStatus
+
+    if organisation.status in (OrgStatus.SUSPENDED, OrgStatus.BARRED):
+        return _(
+            "%(name)s is %(status)s and cannot retire credits.",
+            name=organisation.name_zh,
+            status=organisation.status,
+        )
     return None

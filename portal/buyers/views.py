@@ -70,7 +70,7 @@ def logout():
     return redirect(url_for("catalog.index"))
 
 
-@bp.route("/register", methods=["GET", "POST"])
+@bp.route("/signup", methods=["GET", "POST"])
 def register():
     form = RegisterForm()
     if form.validate_on_submit():

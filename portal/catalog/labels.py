@@ -40,6 +40,19 @@ SECTORS = {
     "event_organiser": _l("Event organiser"),
     "other": _l("Other"),
 }
+PURPOSES = {
+    "voluntary": _l("Voluntary offset"),
+    "event": _l("Event neutralisation"),
+    "compliance": _l("National ETS compliance offset"),
+}
+ORDER_STATUSES = {
+    "awaiting_payment": _l("Awaiting payment"),
+    "fulfilled": _l("Paid and retired"),
+    "expired": _l("Expired"),
+    "failed": _l("Payment failed"),
+    "cancelled": _l("Cancelled"),
+    "refunded": _l("Refunded"),
+}
 SORTS = {
     "vintage_desc": _l("Newest vintage first"),
     "vintage_asc": _l("Oldest vintage first"),
@@ -60,6 +73,8 @@ def register(app):
         user_may=user_may,
         purchase_summary=purchase_summary,
         standard_label=lambda s: STANDARDS.get(s, s),
+        purpose_label=lambda p: PURPOSES.get(p, p),
+        order_status_label=lambda s: ORDER_STATUSES.get(s, s),
         sort_options=SORTS,
         project_types=PROJECT_TYPES,
         standards=STANDARDS,

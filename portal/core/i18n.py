@@ -57,6 +57,7 @@ def yuan(amount) -> str:
 
 def register(app):
     app.jinja_env.filters["yuan"] = yuan
+    app.jinja_env.globals["yuan"] = yuan
     app.jinja_env.globals["localized"] = localized
     app.jinja_env.globals["current_language"] = current_language
     app.jinja_env.globals["url_with_language"] = url_with_language

@@ -9,7 +9,18 @@ CSP = (
 )
 
 #: Pages with someone's own data (accounts, keys, the back office, exports).
-PRIVATE_PREFIXES = ("/account", "/staff", "/api/v1/holdings", "/login", "/register", "/reset", "/confirm")
+PRIVATE_PREFIXES = (
+    "/account",
+    "/staff",
+    "/api/v1/holdings",
+    "/api/v1/orders",
+    "/login",
+    "/signup",
+    "/reset",
+    "/confirm",
+    "/checkout",
+    "/orders",
+)
 
 
 def apply(response):

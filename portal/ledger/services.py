@@ -236,17 +236,21 @@ def transfer(
     source: Account,
     destination: Account,
     batch_codes: Sequence[str] | None = None,
+    batch_condition=None,
     reference: str = "",
     actor: str = "",
 ) -> Movement:
     """Move ``quantity`` tonnes from ``source`` to ``destination`` (neither terminal).
 
     Credits are taken oldest vintage first, lowest serials first, from the batches named in
-    ``batch_codes`` or from any batch; the last block taken is split.
+    ``batch_codes`` or from any batch; the last block taken is split. ``batch_condition``, a SQL
+    condition on ``Batch``, narrows the batches further (e.g. "listed for sale").
     """
     if destination.kind in TERMINAL_KINDS:
         raise InvalidMovement(reason="use_retire", account=str(destination))
-    return _move(EntryKind.TRANSFER, quantity, source, destination, batch_codes, reference, actor)
+    return _move(
+        EntryKind.TRANSFER, quantity, source, destination, batch_codes, reference, actor, batch_condition
+    )
 
 
 def retire(
@@ -283,7 +287,9 @@ def cancel(
     )
 
 
-def _move(kind, quantity, source, destination, batch_codes, reference, actor) -> Movement:
+def _move(
+    kind, quantity, source, destination, batch_codes, reference, actor, batch_condition=None
+) -> Movement:
     _check_quantity(quantity)
     for account in (source, destination):
         if account is None or account.id is None:
@@ -306,7 +312,7 @@ def _move(kind, quantity, source, destination, batch_codes, reference, actor) ->
                 account=str(destination), capacity=destination.capacity, balance=held, requested=quantity
             )
 
-    plan = _plan(quantity, source, batch_ids)
+    plan = _plan(quantity, source, batch_ids, batch_condition)
     movement = Movement(uuid.uuid4().hex, kind, source, destination)
     entries = []
     for take in plan:
@@ -363,13 +369,13 @@ class _Take:
 _BLOCKS = Block.__table__
 
 
-def _plan(quantity: int, source: Account, batch_ids: list[int] | None) -> list[_Take]:
+def _plan(quantity: int, source: Account, batch_ids: list[int] | None, condition=None) -> list[_Take]:
     """Lock batches in allocation order and choose the blocks to take, without writing."""
     plan: list[_Take] = []
     remaining = quantity
     after = None
     while remaining > 0:
-        candidates = _candidate_batches(source, batch_ids, after)
+        candidates = _candidate_batches(source, batch_ids, after, condition)
         if not candidates:
             break
         for batch_id, code, *key in candidates:
@@ -389,7 +395,7 @@ def _plan(quantity: int, source: Account, batch_ids: list[int] | None) -> list[_
     raise InsufficientCredits(account=str(source), available=quantity - remaining, requested=quantity)
 
 
-def _candidate_batches(source: Account, batch_ids, after):
+def _candidate_batches(source: Account, batch_ids, after, condition=None):
     query = (
         select(Batch.id, Batch.code, Batch.vintage_start, Batch.vintage_end)
         .where(exists().where(Block.batch_id == Batch.id, Block.account_id == source.id))
@@ -398,6 +404,8 @@ def _candidate_batches(source: Account, batch_ids, after):
     )
     if batch_ids is not None:
         query = query.where(Batch.id.in_(batch_ids))
+    if condition is not None:
+        query = query.where(condition)
     if after is not None:
         query = query.where(tuple_(*ALLOCATION_ORDER) > tuple_(*after))
     return db.session.execute(query).all()
@@ -443,6 +451,20 @@ def _resolve_batches(codes: Sequence[str]) -> list[int]:
         if code not in found:
             raise UnknownBatch(batch=code)
     return list(found.values())
+
+
+def parse_quantity(value) -> int:
+    """A quantity typed into a form or sent in JSON, as whole tonnes; InvalidQuantity otherwise.
+
+    Accepts an int or a string of ASCII digits ("12", not "12.0", "1e3", "١٢" or True)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit() and len(text) <= 10:
+            value = int(text)
+        else:
+            raise InvalidQuantity(value=text[:20])
+    _check_quantity(value)
+    return value
 
 
 def _check_quantity(quantity) -> None:

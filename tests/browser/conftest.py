@@ -9,10 +9,13 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.payments import localstripe  # noqa: F401  (the embedded payment backend)
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,9 +51,13 @@ class LiveServer(str):
     database: Path
 
 
+WEBHOOK_SECRET = "whsec_browser_tests"
+
+
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory):
-    """The portal with the demo data set, served by gunicorn (2 workers) on a free port."""
+def live_server(tmp_path_factory, localstripe):  # noqa: F811
+    """The portal with the demo data set, served by gunicorn (2 workers) on a free port, paying
+    through localstripe, whose signed webhooks come back to it."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing: browser tests skipped (scripts/ensure-chromium installs it)")
     instance = tmp_path_factory.mktemp("live")
@@ -61,6 +68,10 @@ def live_server(tmp_path_factory):
         PORTAL_DATABASE_URL=f"sqlite:///{instance}/portal.db",
         PORTAL_SECRET_KEY="browser-tests",
         PORTAL_LOG_LEVEL="WARNING",
+        STRIPE_API_BASE=localstripe,
+        STRIPE_SECRET_KEY="sk_test_browser",
+        STRIPE_PUBLISHABLE_KEY="pk_test_browser",
+        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
     )
     for command in (["db", "upgrade"], ["demo", "load"]):
         subprocess.run([str(BIN / "flask"), *command], env=env, cwd=ROOT, check=True, capture_output=True)
@@ -92,6 +103,8 @@ def live_server(tmp_path_factory):
                 time.sleep(0.1)
         else:
             pytest.fail("gunicorn did not start")
+        data = urllib.parse.urlencode({"url": f"{base}/stripe/webhook", "secret": WEBHOOK_SECRET}).encode()
+        urllib.request.urlopen(f"{localstripe}/_config/webhooks/portal", data=data, timeout=5).read()
         yield base
     finally:
         server.terminate()

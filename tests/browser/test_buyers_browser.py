@@ -15,7 +15,7 @@ def last_mail_link(database, path):
 
 
 def test_register_confirm_approve_sign_in(page, live_database):
-    page.goto("/register?lang=en")
+    page.goto("/signup?lang=en")
     page.fill("input[name=name_zh]", "赤峰浏览器测试有限公司")
     page.fill("input[name=name_en]", "Chifeng Browser Test Co.")
     page.fill("input[name=uscc]", USCC)

@@ -40,7 +40,7 @@ def counts():
 
 
 def test_register_confirm_sign_in(app, client):
-    response = client.post("/register?lang=en", data=FORM)
+    response = client.post("/signup?lang=en", data=FORM)
     assert response.status_code == 302
     org = db.session.scalar(select(Organisation))
     assert (org.status, org.contact_name, org.uscc) == ("pending", "王经理", USCC)
@@ -78,18 +78,18 @@ def test_register_confirm_sign_in(app, client):
 )
 def test_bad_registrations_change_nothing(app, client, changes, expected):
     before = counts()
-    response = client.post("/register?lang=en", data={**FORM, **changes})
+    response = client.post("/signup?lang=en", data={**FORM, **changes})
     assert response.status_code == 400
     assert expected in response.get_data(as_text=True)
     assert counts() == before
 
 
 def test_duplicates_are_refused_whole(app, client):
-    assert client.post("/register", data=FORM).status_code == 302
+    assert client.post("/signup", data=FORM).status_code == 302
     before = counts()
-    same_code = client.post("/register?lang=en", data={**FORM, "email": "other@steel.cn"})
+    same_code = client.post("/signup?lang=en", data={**FORM, "email": "other@steel.cn"})
     assert same_code.status_code == 400 and "already exists" in same_code.get_data(as_text=True)
-    same_mail = client.post("/register?lang=en", data={**FORM, "uscc": "91110000802100433B"})
+    same_mail = client.post("/signup?lang=en", data={**FORM, "uscc": "91110000802100433B"})
     # Answered as a success (no enumeration); the owner of the address is told instead.
     assert same_mail.status_code == 302
     organisations, users, mails = counts()
@@ -105,7 +105,7 @@ def test_bad_confirmation_links(app, client, token):
 
 
 def test_expired_confirmation_link(app, client, monkeypatch):
-    client.post("/register", data=FORM)
+    client.post("/signup", data=FORM)
     link = last_link("/confirm/")
     monkeypatch.setattr(buyers, "CONFIRM_MAX_AGE", -1)
     response = client.get(link + "?lang=en")
@@ -135,7 +135,7 @@ def test_password_reset_works_once(app, client):
 
 
 def test_outbox_and_log_never_carry_the_password(app, client, caplog):
-    client.post("/register", data=FORM)
+    client.post("/signup", data=FORM)
     body = db.session.scalar(select(OutboxMessage.body))
     assert FORM["password"] not in body
     assert FORM["password"] not in caplog.text and "/confirm/" not in caplog.text

@@ -106,7 +106,7 @@ def test_a_password_change_ends_older_sessions(people, app, client):
 
 def test_nul_bytes_in_forms_are_a_400(people, client):
     assert client.post("/login", data={"email": "a\x00@b.cn", "password": "x" * 12}).status_code == 400
-    assert client.post("/register", data={"name_zh": "\x00"}).status_code == 400
+    assert client.post("/signup", data={"name_zh": "\x00"}).status_code == 400
 
 
 def test_a_failed_commit_is_an_error_page_with_headers(people, app, client):

@@ -1,0 +1,2 @@
+"""The footprint calculator: emission factor sets, estimates for events and offices, and the
+tonnes to buy to offset them."""

@@ -1,0 +1,67 @@
+"""``POST /api/v1/estimates``: the footprint calculator over JSON.
+
+No key is needed: nothing is stored or changed. Numbers may be JSON numbers or decimal strings;
+they are read as :class:`~decimal.Decimal` (a JSON float never becomes a binary float). Any bad
+input, including a body that is not a JSON object, is a 400 naming the fields, never a 5xx.
+"""
+
+import json
+from decimal import Decimal
+
+from flask import jsonify, request
+from flask_babel import gettext as _
+
+from portal.api.views import api_error, bp
+from portal.offsets import calculator
+from portal.offsets.calculator import CalculatorError
+
+#: An estimate is a few dozen short fields.
+MAX_BODY = 16 * 1024
+
+
+def _invalid(message: str, fields: dict[str, str]):
+    return jsonify(error={"code": "invalid_estimate", "message": message, "fields": fields}), 400
+
+
+@bp.post("/estimates")
+def create_estimate():
+    if (request.content_length or 0) > MAX_BODY:
+        return api_error(413, "request_too_large", _("The request is too large."))
+    if not request.is_json:
+        message = _("Send a JSON object, with Content-Type: application/json.")
+        return _invalid(message, {"body": message})
+    raw = request.stream.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        return api_error(413, "request_too_large", _("The request is too large."))
+    try:
+        # NaN and Infinity stay strings, so that the field they are in is named as not a number.
+        data = json.loads(raw, parse_float=Decimal, parse_int=Decimal, parse_constant=str)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
+        message = _("The body is not valid JSON.")
+        return _invalid(message, {"body": message})
+    if not isinstance(data, dict):
+        message = _("Send a JSON object, with Content-Type: application/json.")
+        return _invalid(message, {"body": message})
+    try:
+        result = calculator.estimate(data.get("kind"), data, strict=True)
+    except CalculatorError as exc:
+        return _invalid(exc.message, exc.fields)
+    return {
+        "kind": result.kind,
+        "tco2e": str(result.total),
+        "breakdown": [
+            {
+                "item": row.item,
+                "label": row.label,
+                "quantity": calculator.plain(row.quantity.quantize(calculator.KILOGRAM)),
+                "unit": row.unit,
+                "factor": str(row.factor.value),
+                "factor_unit": row.factor.unit,
+                "uncertain": row.factor.uncertain,
+                "tco2e": str(row.tco2e),
+            }
+            for row in result.rows
+        ],
+        "factor_set": result.factor_set.version,
+        "purchase_tonnes": result.purchase_tonnes,
+    }

@@ -1,0 +1,102 @@
+"""Checkout orders for one-off offsets: a hold of blocks, a PaymentIntent, then a certificate."""
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.core.sql import one_of
+from portal.extensions import db
+from portal.timeutil import UTCDateTime, utcnow
+
+
+class OrderStatus(StrEnum):
+    AWAITING_PAYMENT = "awaiting_payment"  #: blocks held until hold_expires_at
+    FULFILLED = "fulfilled"  #: paid; the credits are retired and the certificate issued
+    EXPIRED = "expired"  #: not paid in time: the hold went back to inventory
+    FAILED = "failed"  #: the payment failed: the hold went back to inventory
+    CANCELLED = "cancelled"  #: cancelled by the buyer or staff before payment
+    REFUNDED = "refunded"  #: paid, but refunded before any credit was retired
+
+
+#: An order in one of these states holds blocks.
+HOLDING_STATES = (OrderStatus.AWAITING_PAYMENT,)
+
+
+class Order(db.Model):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: What buyers and the API see: ``ord_`` and 20 random characters (never the row id).
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    #: The user who ordered on the web; None for API orders.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    #: The batch the buyer chose, or None for the stated allocation rule.
+    batch_code: Mapped[str | None] = mapped_column(String(80))
+    beneficiary: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(16))
+    purpose_detail: Mapped[str] = mapped_column(String(300), default="")
+    #: The emission factor set of the estimate the order came from, if any.
+    estimate_version: Mapped[str] = mapped_column(String(40), default="")
+    #: Total in yuan, exact: the sum of the lines.
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    status: Mapped[str] = mapped_column(String(20), default=OrderStatus.AWAITING_PAYMENT)
+    hold_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    client_secret: Mapped[str | None] = mapped_column(String(255))
+    certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    refund_id: Mapped[str | None] = mapped_column(String(255))
+    #: Why the order ended as it did (expired, failed payment, refunded because …).
+    note: Mapped[str] = mapped_column(String(500), default="")
+    actor: Mapped[str] = mapped_column(String(120))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_digest: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organisation: Mapped["Organisation"] = relationship(lazy="joined")  # noqa: F821
+    user: Mapped["User | None"] = relationship()  # noqa: F821
+    certificate: Mapped["Certificate | None"] = relationship()  # noqa: F821
+    lines: Mapped[list["OrderLine"]] = relationship(
+        back_populates="order", order_by="OrderLine.id", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(one_of("status", OrderStatus), name="status"),
+        CheckConstraint(
+            "(status = 'fulfilled') = (certificate_id IS NOT NULL)", name="fulfilled_has_certificate"
+        ),
+        UniqueConstraint("organisation_id", "idempotency_key"),
+    )
+
+    @property
+    def hold_ref(self) -> str:
+        return f"order:{self.public_id}"
+
+
+class OrderLine(db.Model):
+    """The tonnes of one batch in an order, at that batch's listed price when ordered."""
+
+    __tablename__ = "order_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+    batch: Mapped["Batch"] = relationship(lazy="joined")  # noqa: F821
+
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("unit_price > 0", name="unit_price_positive"),
+    )

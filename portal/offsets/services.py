@@ -1,0 +1,555 @@
+"""Checkout orders: hold, pay, retire.
+
+An order holds its blocks in its own ``hold`` account for 30 minutes. Payment is confirmed only
+by Stripe's signed ``payment_intent.succeeded`` webhook, whose handler retires the held blocks
+into a certificate. Webhooks may come twice, out of order, or after the hold expired: every
+handler locks the order row first and acts on its state, so the outcome is the same.
+"""
+
+import logging
+import secrets
+from collections import defaultdict
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from flask_babel import gettext as _
+from sqlalchemy import and_, exists, func, select
+
+from portal.audit import services as audit
+from portal.buyers import policy
+from portal.buyers.models import Role, User
+from portal.catalog.models import Listing
+from portal.certificates import services as certificates
+from portal.certificates.models import Purpose, Source
+from portal.core import mail
+from portal.core.i18n import absolute_url
+from portal.extensions import db
+from portal.ledger import services as ledger
+from portal.ledger.errors import InsufficientCredits, LedgerError
+from portal.ledger.models import Account, AccountKind, Batch
+from portal.offsets.models import Order, OrderLine, OrderStatus
+from portal.payments import services as payments
+from portal.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+HOLD_MINUTES = 30
+_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+class OrderError(Exception):
+    """A refused order or order action: nothing was held, charged or retired."""
+
+    def __init__(self, code: str, message: str, status: int = 400, field: str | None = None):
+        super().__init__(code)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.field = field
+
+
+def _listed():
+    """SQL condition on Batch: listed for sale at an active price."""
+    return exists().where(Listing.batch_id == Batch.id, Listing.is_active.is_(True))
+
+
+def bought_this_year(organisation) -> int:
+    """Tonnes the organisation has ordered this (calendar) year, paid or still held."""
+    start = utcnow().replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    return db.session.scalar(
+        select(func.coalesce(func.sum(Order.quantity), 0)).where(
+            Order.organisation_id == organisation.id,
+            Order.created_at >= start,
+            Order.status.in_((OrderStatus.AWAITING_PAYMENT, OrderStatus.FULFILLED)),
+        )
+    )
+
+
+# --- creating ------------------------------------------------------------------------------
+
+
+def create_order(
+    organisation,
+    quantity,
+    *,
+    beneficiary,
+    purpose,
+    purpose_detail="",
+    batch_code=None,
+    actor: str,
+    user: User | None = None,
+    estimate_version: str = "",
+    idempotency_key: str | None = None,
+    digest: str | None = None,
+) -> tuple[Order, bool]:
+    """Hold ``quantity`` t for ``organisation`` and price the order; (order, created).
+
+    The PaymentIntent is created by ``attach_payment`` once this is committed, so that no Stripe
+    call runs while the batches are locked. A repeat with the same idempotency key returns the
+    first order.
+    """
+    if idempotency_key is not None:
+        if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 200:
+            raise OrderError(
+                "invalid_idempotency_key", _("Idempotency-Key must be 1 to %(n)s characters.", n=200)
+            )
+        earlier = _by_idempotency_key(organisation, idempotency_key, digest)
+        if earlier is not None:
+            return earlier, False
+    try:
+        quantity = ledger.parse_quantity(quantity)
+    except LedgerError as exc:
+        raise OrderError(exc.code, exc.message, field="quantity") from None
+    try:
+        purpose = certificates.parse_purpose(purpose)
+        beneficiary = certificates.clean_text(
+            beneficiary,
+            field="beneficiary",
+            label=_("Beneficiary"),
+            max_length=certificates.BENEFICIARY_MAX,
+            required=True,
+        )
+        purpose_detail = certificates.clean_text(
+            purpose_detail,
+            field="purpose_detail",
+            label=_("Purpose details"),
+            max_length=certificates.DETAIL_MAX,
+            required=False,
+        )
+    except certificates.RetirementError as exc:
+        raise OrderError(exc.code, exc.message, field=exc.field) from None
+    refusal = policy.purchase_refusal(organisation, quantity, bought_this_year=bought_this_year(organisation))
+    if refusal:
+        raise OrderError("purchase_not_allowed", refusal, status=403, field="quantity")
+    condition = _listed()
+    if purpose == Purpose.COMPLIANCE:
+        from portal.catalog.models import Project
+
+        condition = and_(
+            condition, exists().where(Project.id == Batch.project_id, Project.standard == "CCER")
+        )
+    batch_codes = None
+    if batch_code not in (None, ""):
+        batch = (
+            db.session.scalar(select(Batch).filter_by(code=batch_code))
+            if isinstance(batch_code, str)
+            else None
+        )
+        listed = batch is not None and db.session.scalar(select(_listed().where(Batch.id == batch.id)))
+        if not listed:
+            raise OrderError(
+                "unknown_batch",
+                _("No batch %(batch)s is for sale.", batch=str(batch_code)[:80]),
+                404,
+                "batch_code",
+            )
+        batch_codes = [batch.code]
+
+    public_id = "ord_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(20))
+    order = Order(
+        public_id=public_id,
+        organisation_id=organisation.id,
+        user_id=user.id if user is not None else None,
+        quantity=quantity,
+        batch_code=batch_codes[0] if batch_codes else None,
+        beneficiary=beneficiary,
+        purpose=purpose,
+        purpose_detail=purpose_detail,
+        estimate_version=(estimate_version or "")[:40],
+        amount=Decimal("0.01"),  # priced below, once the blocks are held
+        status=OrderStatus.AWAITING_PAYMENT,
+        hold_expires_at=utcnow() + timedelta(minutes=HOLD_MINUTES),
+        actor=actor,
+        idempotency_key=idempotency_key,
+        request_digest=digest,
+    )
+    db.session.add(order)
+    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            movement = _hold(order, condition)
+    except InsufficientCredits as exc:
+        raise OrderError(
+            "insufficient_stock",
+            _(
+                "Only %(available)s t are for sale; %(requested)s t were requested.",
+                available=exc.params.get("available"),
+                requested=quantity,
+            ),
+            status=409,
+            field="quantity",
+        ) from None
+    _price(order, movement.ranges)
+    audit.record(
+        actor, "order.create", "order", public_id, after={"quantity": quantity, "amount": order.amount}
+    )
+    return order, True
+
+
+def _by_idempotency_key(organisation, key, digest) -> Order | None:
+    earlier = db.session.scalar(select(Order).filter_by(organisation_id=organisation.id, idempotency_key=key))
+    if earlier is not None and digest is not None and earlier.request_digest != digest:
+        raise OrderError(
+            "idempotency_key_reused", _("This Idempotency-Key was already used for a different request."), 422
+        )
+    return earlier
+
+
+def _hold(order: Order, condition):
+    hold = ledger.open_account(AccountKind.HOLD, order.hold_ref, capacity=order.quantity)
+    return ledger.transfer(
+        order.quantity,
+        source=ledger.system_account(AccountKind.INVENTORY),
+        destination=hold,
+        batch_codes=[order.batch_code] if order.batch_code else None,
+        batch_condition=condition,
+        reference=order.hold_ref,
+        actor=order.actor,
+    )
+
+
+def _price(order: Order, ranges) -> None:
+    """The order's lines at the listed prices of the held batches, and its exact total."""
+    per_batch: dict[int, int] = defaultdict(int)
+    for r in ranges:
+        per_batch[r.batch_id] += r.quantity
+    prices = {
+        batch.id: (batch, price)
+        for batch, price in db.session.execute(
+            select(Batch, Listing.price_per_t)
+            .join(Listing, Listing.batch_id == Batch.id)
+            .where(Batch.id.in_(list(per_batch)))
+        )
+    }
+    for line in list(order.lines):
+        order.lines.remove(line)
+    for batch_id, quantity in per_batch.items():
+        batch, price = prices[batch_id]
+        order.lines.append(
+            OrderLine(batch=batch, quantity=quantity, unit_price=price, amount=price * quantity)
+        )
+    order.amount = sum((line.amount for line in order.lines), Decimal("0"))
+
+
+def attach_payment(order: Order) -> None:
+    """Create the order's PaymentIntent (after the hold is committed). On failure the hold is
+    released and OrderError raised."""
+    try:
+        intent = payments.create_payment_intent(
+            payments.to_fen(order.amount),
+            reference=order.public_id,
+            metadata={"portal_order": order.public_id, "quantity": str(order.quantity)},
+        )
+    except payments.PaymentError:
+        _release(order, OrderStatus.CANCELLED, "payment service unavailable", actor="system")
+        raise OrderError(
+            "payment_unavailable",
+            _("The payment service is not available. Nothing was charged; please try again."),
+            503,
+        ) from None
+    order.payment_intent_id = intent.id
+    order.client_secret = intent.client_secret
+
+
+# --- finding -------------------------------------------------------------------------------
+
+
+def find(public_id) -> Order | None:
+    if not isinstance(public_id, str) or not public_id.startswith("ord_") or len(public_id) != 24:
+        return None
+    return db.session.scalar(select(Order).filter_by(public_id=public_id))
+
+
+def orders_of(organisation, limit: int = 100) -> list[Order]:
+    return list(
+        db.session.scalars(
+            select(Order).filter_by(organisation_id=organisation.id).order_by(Order.id.desc()).limit(limit)
+        )
+    )
+
+
+def _locked(order: Order) -> Order:
+    """The order row, locked for this transaction and re-read (webhooks and expiry race)."""
+    return db.session.scalars(
+        select(Order).where(Order.id == order.id).with_for_update().execution_options(populate_existing=True)
+    ).one()
+
+
+# --- expiry --------------------------------------------------------------------------------
+
+
+def expire_if_due(order: Order, now: datetime | None = None) -> bool:
+    """Release the hold of an unpaid order whose time is up (a check on every access)."""
+    now = now or utcnow()
+    if order.status != OrderStatus.AWAITING_PAYMENT or order.hold_expires_at > now:
+        return False
+    order = _locked(order)
+    if order.status != OrderStatus.AWAITING_PAYMENT:
+        return False
+    _release(order, OrderStatus.EXPIRED, "the hold expired before payment", actor="system")
+    return True
+
+
+def expire_due(now: datetime | None = None, limit: int = 500) -> list[Order]:
+    """Expire every unpaid order past its hold (``flask orders expire``); each in its own
+    savepoint, so one failure does not keep the others."""
+    now = now or utcnow()
+    due = db.session.scalars(
+        select(Order)
+        .where(Order.status == OrderStatus.AWAITING_PAYMENT, Order.hold_expires_at <= now)
+        .order_by(Order.hold_expires_at)
+        .limit(limit)
+    ).all()
+    return [order for order in due if expire_if_due(order, now)]
+
+
+def cancel_payment(order: Order) -> None:
+    """After an expiry is committed: stop the PaymentIntent being paid (best effort; a payment
+    that wins the race is handled by the webhook as a late payment)."""
+    if order.payment_intent_id:
+        payments.cancel(order.payment_intent_id)
+
+
+def _release(order: Order, status: OrderStatus, note: str, *, actor: str) -> None:
+    hold = db.session.scalar(select(Account).filter_by(kind=AccountKind.HOLD, ref=order.hold_ref))
+    held = ledger.balance(hold) if hold is not None else 0
+    if held:
+        ledger.transfer(
+            held,
+            source=hold,
+            destination=ledger.system_account(AccountKind.INVENTORY),
+            reference=order.hold_ref,
+            actor=actor,
+        )
+    before = order.status
+    order.status = status
+    order.note = note
+    audit.record(
+        actor,
+        f"order.{status}",
+        "order",
+        order.public_id,
+        before={"status": before},
+        after={"status": status, "released": held, "note": note},
+    )
+
+
+# --- payment events ------------------------------------------------------------------------
+
+
+def _order_for_intent(intent: dict) -> Order | None:
+    found = db.session.scalar(select(Order).filter_by(payment_intent_id=str(intent.get("id", ""))))
+    if found is None:
+        metadata = intent.get("metadata") or {}
+        found = find(metadata.get("portal_order"))
+        if found is not None and found.payment_intent_id not in (None, intent.get("id")):
+            found = None  # another intent names this order: not ours to settle
+    return found
+
+
+@payments.on("payment_intent.succeeded")
+def payment_succeeded(intent: dict) -> str:
+    order = _order_for_intent(intent)
+    if order is None:
+        _tell_staff(
+            _("A payment arrived for no known order"),
+            _(
+                "PaymentIntent %(intent)s (%(amount)s fen) succeeded but matches no order. Please check it in Stripe.",
+                intent=intent.get("id"),
+                amount=intent.get("amount"),
+            ),
+        )
+        return "unknown_intent"
+    order = _locked(order)
+    if order.status == OrderStatus.FULFILLED:
+        return "already_fulfilled"
+    if order.status == OrderStatus.REFUNDED:
+        return "already_refunded"
+    order.payment_intent_id = order.payment_intent_id or intent.get("id")
+    order.paid_at = order.paid_at or utcnow()
+    if (
+        intent.get("amount") != payments.to_fen(order.amount)
+        or str(intent.get("currency", "")).lower() != "cny"
+    ):
+        return _refund_paid(order, "the amount paid does not match the order")
+    if order.status != OrderStatus.AWAITING_PAYMENT:
+        # Paid after the hold was released (expired, or a failed attempt then a good one):
+        # take the same quantity again if it is still for sale, else give the money back.
+        if not _hold_again(order):
+            return _refund_paid(order, "paid after the hold was released, and the stock is gone")
+        _tell_staff(
+            _("A late payment was fulfilled from new stock"),
+            _(
+                "Order %(order)s was paid after its hold was released; %(n)s t were held again and retired.",
+                order=order.public_id,
+                n=order.quantity,
+            ),
+        )
+    _fulfil(order)
+    return "fulfilled"
+
+
+@payments.on("payment_intent.payment_failed")
+def payment_failed(intent: dict) -> str:
+    order = _order_for_intent(intent)
+    if order is None:
+        return "unknown_intent"
+    order = _locked(order)
+    if order.status != OrderStatus.AWAITING_PAYMENT:
+        return "ignored"  # fulfilled, expired or refunded already: a late failure changes nothing
+    _release(order, OrderStatus.FAILED, "the payment failed", actor="stripe")
+    return "released"
+
+
+def _hold_again(order: Order) -> bool:
+    condition = _listed()
+    try:
+        with db.session.begin_nested():
+            movement = _hold(order, condition)
+    except InsufficientCredits:
+        return False
+    # The buyer paid the amount of the original order, whatever today's lines cost: the lines
+    # record the batches now held, the amount paid shared between them in proportion.
+    _reprice_to_amount(order, movement.ranges)
+    return True
+
+
+def _reprice_to_amount(order: Order, ranges) -> None:
+    paid = order.amount
+    _price(order, ranges)
+    if order.amount == paid:
+        return
+    # Keep the price the buyer paid: one unit price per tonne, the same for every line.
+    unit = (paid / order.quantity).quantize(Decimal("0.01"))
+    if unit * order.quantity != paid:
+        return  # cannot be split evenly: keep the listed prices (the note says so)
+    for line in order.lines:
+        line.unit_price = unit
+        line.amount = unit * line.quantity
+    order.amount = paid
+
+
+def _fulfil(order: Order) -> None:
+    hold = ledger.find_account(AccountKind.HOLD, order.hold_ref)
+    certificate = certificates.retire_into_certificate(
+        hold,
+        order.organisation,
+        order.quantity,
+        beneficiary=order.beneficiary,
+        purpose=order.purpose,
+        purpose_detail=order.purpose_detail,
+        source=Source.ORDER,
+        source_ref=order.public_id,
+        actor="stripe",
+    )
+    order.certificate_id = certificate.id
+    order.certificate = certificate
+    order.status = OrderStatus.FULFILLED
+    audit.record(
+        "stripe",
+        "order.fulfilled",
+        "order",
+        order.public_id,
+        before={"status": "awaiting_payment"},
+        after={"status": "fulfilled", "certificate": certificate.number},
+    )
+    _receipt(order, certificate)
+
+
+def _refund_paid(order: Order, why: str) -> str:
+    """Give back a payment the portal cannot fulfil; the hold (if any) goes back to inventory."""
+    try:
+        order.refund_id = payments.refund(order.payment_intent_id, reference=order.public_id)
+    except payments.PaymentError:
+        _tell_staff(
+            _("A refund failed"),
+            _(
+                "Order %(order)s must be refunded (%(why)s) but Stripe refused. Please refund it by hand.",
+                order=order.public_id,
+                why=why,
+            ),
+        )
+        raise
+    _release(order, OrderStatus.REFUNDED, why, actor="stripe")
+    _tell_staff(
+        _("An order was refunded"),
+        _(
+            "Order %(order)s (%(n)s t, %(amount)s yuan) was refunded: %(why)s.",
+            order=order.public_id,
+            n=order.quantity,
+            amount=order.amount,
+            why=why,
+        ),
+    )
+    return "refunded"
+
+
+def refund(order: Order, *, actor: str) -> Order:
+    """Staff: refund a paid order before anything was retired, or cancel an unpaid one."""
+    order = _locked(order)
+    if order.status == OrderStatus.FULFILLED:
+        raise OrderError(
+            "already_retired", _("The credits of this order are retired: it can no longer be refunded."), 409
+        )
+    if order.status != OrderStatus.AWAITING_PAYMENT:
+        raise OrderError("not_refundable", _("This order has nothing to refund."), 409)
+    paid = False
+    if order.payment_intent_id:
+        paid = payments.retrieve(order.payment_intent_id).status == "succeeded"
+    if paid:
+        order.refund_id = payments.refund(order.payment_intent_id, reference=order.public_id)
+        _release(order, OrderStatus.REFUNDED, "refunded by staff", actor=actor)
+    else:
+        _release(order, OrderStatus.CANCELLED, "cancelled by staff", actor=actor)
+    return order
+
+
+# --- mail ----------------------------------------------------------------------------------
+
+
+def _receipt(order: Order, certificate) -> None:
+    recipients = (
+        [order.user.email]
+        if order.user is not None
+        else [
+            u.email
+            for u in db.session.scalars(
+                select(User).filter_by(
+                    organisation_id=order.organisation_id, is_org_admin=True, is_active=True
+                )
+            )
+        ]
+    )
+    url = absolute_url("certificates.show", number=certificate.number)
+    body = _(
+        "Thank you. Your payment for order %(order)s was received and %(n)s t of carbon credits were "
+        "retired for %(beneficiary)s.\n\nAmount paid: %(amount)s yuan\nCertificate: %(number)s\n%(url)s\n",
+        order=order.public_id,
+        n=order.quantity,
+        beneficiary=order.beneficiary,
+        amount=order.amount,
+        number=certificate.number,
+        url=url,
+    )
+    for email in recipients:
+        mail.send(email, _("Receipt and retirement certificate %(number)s", number=certificate.number), body)
+
+
+def _tell_staff(subject: str, body: str) -> None:
+    log.warning("%s: %s", subject, body)
+    for email in db.session.scalars(select(User.email).filter_by(role=Role.OPERATOR, is_active=True)):
+        mail.send(email, subject, body)
+    audit.record("system", "payments.attention", "payment", "-", after={"subject": subject, "body": body})
+
+
+def batches_for_sale(limit: int = 200):
+    """(batch, price, available) of listed batches with stock, in allocation order."""
+    available = ledger.held_per_batch(AccountKind.INVENTORY, Batch.id)
+    rows = db.session.execute(
+        select(Batch, Listing.price_per_t, available.label("available"))
+        .join(Listing, Listing.batch_id == Batch.id)
+        .where(Listing.is_active.is_(True), available > 0)
+        .order_by(*ledger.ALLOCATION_ORDER)
+        .limit(limit)
+    )
+    return [(batch, price, int(n)) for batch, price, n in rows]
