@@ -74,7 +74,11 @@ def certificate(number):
     if found is None:
         db.session.commit()
         return api_error(404, "unknown_certificate", _("No certificate has this number."))
-    return certificate_json(found)
+    from portal.certificates.views import page_cache
+
+    return page_cache().get_or_build(
+        ("json", found.number, found.status), lambda: certificate_json(db.session.get(Certificate, found.id))
+    )
 
 
 @bp.post("/retirements")

@@ -488,6 +488,26 @@ class LookupRefused(Exception):
     """Too many failed look-ups from this address: 429."""
 
 
+@dataclass(frozen=True)
+class Found:
+    """A certificate's identity and status: all a cached page needs to know is current."""
+
+    id: int
+    number: str
+    status: str
+
+
+def _find_light(number: str) -> Found | None:
+    query = select(Certificate.id, Certificate.number, Certificate.status).where(Certificate.number == number)
+    if db.engine.dialect.name == "postgresql":
+        # Its own autocommit connection: one round trip, and a cache hit opens no transaction.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            row = connection.execute(query).first()
+    else:
+        row = db.session.execute(query).first()
+    return None if row is None else Found(*row)
+
+
 def find(number_text) -> Certificate | None:
     number = numbers.normalise(number_text)
     if number is None:
@@ -495,16 +515,17 @@ def find(number_text) -> Certificate | None:
     return db.session.scalar(select(Certificate).filter_by(number=number))
 
 
-def look_up(number_text, address: str) -> Certificate | None:
+def look_up(number_text, address: str) -> Found | None:
     """The certificate for a typed or scanned number; None if there is none (the failure is
     counted against ``address``), LookupRefused once the address has failed too often.
 
     Found numbers are never throttled: verifiers and QR scans at an event hit real numbers hard,
     while guessing is all failures, so counting failures alone stops enumeration.
     """
-    certificate = find(number_text)
-    if certificate is not None:
-        return certificate
+    number = numbers.normalise(number_text)
+    found = _find_light(number) if number is not None else None
+    if found is not None:
+        return found
     now = utcnow()
     recent = db.session.scalar(
         select(func.count())
@@ -586,6 +607,9 @@ def revoke(certificate: Certificate, reason, *, actor: str) -> Certificate:
     certificate.revoked_at = utcnow()
     certificate.revoked_reason = reason
     certificate.revoked_by = actor
+    from portal.catalog import cache
+
+    cache.bump_revision(db.session.connection())  # the register's cached totals change
     audit.record(
         actor,
         "certificate.revoke",

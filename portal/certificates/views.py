@@ -1,9 +1,11 @@
 """Certificate pages: verification (by number, by PDF), the register, retiring from the holding,
 and revocation by operators."""
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
 from portal.buyers import services as buyers
@@ -11,6 +13,7 @@ from portal.buyers.policy import require, user_may
 from portal.certificates import register as register_
 from portal.certificates import services
 from portal.certificates.forms import RetireForm, RevokeForm
+from portal.certificates.models import Certificate, CertificateStatus
 from portal.core.spreadsheet import csv_response
 from portal.extensions import db
 
@@ -69,19 +72,37 @@ def show(number):
     return _show(number)
 
 
+def page_cache():
+    """Rendered certificate pages per worker. A certificate never changes except by revocation,
+    so (number, status, language) is an exact key: a hit costs one indexed look-up."""
+    from portal.catalog.cache import LRU
+
+    return current_app.extensions.setdefault(
+        "certificate_cache", LRU(current_app.config.get("CERTIFICATE_CACHE_SIZE", 2048))
+    )
+
+
 def _show(number: str):
     try:
-        certificate = services.look_up(number, _client())
+        found = services.look_up(number, _client())
     except services.LookupRefused:
         return _not_found(number[:40], 429)
-    if certificate is None:
+    if found is None:
         return _not_found(number[:40])
-    if certificate.number != number:  # typed in lower case, with spaces, or from the form
-        return redirect(url_for("certificates.show", number=certificate.number), 301)
+    if found.number != number:  # typed in lower case, with spaces, or from the form
+        return redirect(url_for("certificates.show", number=found.number), 301)
+
+    def build():
+        certificate = db.session.get(Certificate, found.id)
+        return Markup(render_template("certificates/_certificate.html", check=services.verify(certificate)))
+
+    body = page_cache().get_or_build((found.number, found.status, str(get_locale())), build)
+    may_revoke = found.status == CertificateStatus.VALID and user_may(current_user, "certificates.revoke")
     return render_template(
         "certificates/certificate.html",
-        check=services.verify(certificate),
-        revoke_form=RevokeForm() if user_may(current_user, "certificates.revoke") else None,
+        number=found.number,
+        body=body,
+        revoke_form=RevokeForm() if may_revoke else None,
     )
 
 
@@ -90,13 +111,14 @@ def certificate_pdf(number):
     from portal.certificates import pdf
 
     try:
-        certificate = services.look_up(number, _client())
+        found = services.look_up(number, _client())
     except services.LookupRefused:
         return _not_found(number[:40], 429)
-    if certificate is None:
+    if found is None:
         return _not_found(number[:40])
-    if certificate.number != number:
-        return redirect(url_for("certificates.certificate_pdf", number=certificate.number), 301)
+    if found.number != number:
+        return redirect(url_for("certificates.certificate_pdf", number=found.number), 301)
+    certificate = db.session.get(Certificate, found.id)
     try:
         data = pdf.render(
             payload=certificate.payload,
@@ -128,10 +150,9 @@ def revoke(number):
     try:
         services.revoke(certificate, form.reason.data, actor=f"user:{current_user.id}")
     except services.RetirementError as exc:
+        db.session.rollback()
         flash(exc.message, "error")
-        return render_template(
-            "certificates/certificate.html", check=services.verify(certificate), revoke_form=form
-        ), exc.status
+        return _show(certificate.number), exc.status
     flash(_("Certificate %(number)s is revoked.", number=certificate.number), "success")
     return redirect(url_for("certificates.show", number=certificate.number))
 

@@ -271,7 +271,12 @@ def orders_of(organisation, limit: int = 100) -> list[Order]:
 def _locked(order: Order) -> Order:
     """The order row, locked for this transaction and re-read (webhooks and expiry race)."""
     return db.session.scalars(
-        select(Order).where(Order.id == order.id).with_for_update().execution_options(populate_existing=True)
+        select(Order)
+        .where(Order.id == order.id)
+        # OF orders: the eagerly joined organisation is the nullable side of an outer join,
+        # which PostgreSQL refuses to lock (and it needs no lock).
+        .with_for_update(of=Order)
+        .execution_options(populate_existing=True)
     ).one()
 
 

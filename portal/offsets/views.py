@@ -146,5 +146,10 @@ def refund(public_id):
         db.session.rollback()
         flash(_("Stripe refused the refund; nothing was changed."), "error")
         return redirect(url_for("offsets.order", public_id=public_id))
-    flash(_("Order %(order)s is %(status)s.", order=found.public_id, status=found.status), "success")
+    from portal.catalog.labels import ORDER_STATUSES
+
+    flash(
+        _("Order %(order)s is %(status)s.", order=found.public_id, status=ORDER_STATUSES[found.status]),
+        "success",
+    )
     return redirect(url_for("offsets.order", public_id=public_id))

@@ -345,3 +345,29 @@ def set_user_active(user_id):
         "info",
     )
     return redirect(url_for("staff.users")), 303
+
+
+# --- checkout orders and certificates ---------------------------------------------------------
+
+
+@bp.get("/orders")
+@require("orders.read_all")
+def orders():
+    from portal.offsets.models import Order, OrderStatus
+
+    status = request.args.get("status", "")
+    query = select(Order).order_by(Order.id.desc())
+    if status in {s.value for s in OrderStatus}:
+        query = query.where(Order.status == status)
+    else:
+        status = ""
+    page = _page()
+    found = db.session.scalars(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    return render_template(
+        "staff/orders.html",
+        orders=found,
+        status=status,
+        statuses=list(OrderStatus),
+        page=page,
+        per_page=PER_PAGE,
+    )

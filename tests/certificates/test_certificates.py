@@ -451,3 +451,39 @@ def test_fifty_concurrent_retirements_never_over_retire(pg_app):
     )
     assert serials == list(range(1, 100))  # each retired once, by exactly one certificate
     assert verify_ledger().ok
+
+
+# --- the PDF and its upload ---------------------------------------------------------------------
+
+
+def test_the_pdf_carries_the_signed_payload_and_the_upload_check_says_so(held, app, client):
+    from portal.certificates import pdf
+
+    if pdf.font_path() is None:
+        pytest.skip("no CJK font installed (scripts/ensure-chromium installs fonts-wqy-microhei)")
+    steel, _ = held
+    cert, _ = services.retire_from_holding(steel, 4, beneficiary="赤峰学院", purpose="voluntary", actor="t")
+    db.session.commit()
+    response = client.get(f"/certificates/{cert.number}.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    data = response.get_data()
+    assert pdf.extract(data).payload == cert.payload
+
+    def upload(body, name="c.pdf"):
+        import io
+
+        return client.post("/verify?lang=en", data={"pdf": (io.BytesIO(body), name)},
+                           content_type="multipart/form-data")
+
+    genuine = upload(data)
+    assert genuine.status_code == 200 and "Genuine and valid" in genuine.get_data(as_text=True)
+    # A PDF whose embedded data was altered (the quantity) no longer verifies.
+    forged_payload = cert.payload.replace('"quantity":4', '"quantity":400')
+    forged = pdf.render(payload=forged_payload, signature=cert.signature, key_id=cert.key_id, verify_url="x")
+    assert "Not genuine" in upload(forged).get_data(as_text=True)
+    assert upload(b"not a pdf at all").status_code == 400
+    assert client.post("/verify", data={}, content_type="multipart/form-data").status_code == 400
+    services.revoke(db.session.get(Certificate, cert.id), "registry reversal", actor="t")
+    db.session.commit()
+    assert "revoked" in upload(data).get_data(as_text=True)
+    assert client.get(f"/certificates/{cert.number.lower()}.pdf").status_code == 301

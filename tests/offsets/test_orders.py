@@ -437,3 +437,74 @@ def test_twenty_four_buyers_race_for_the_last_tonnes(pg_app):
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(Order)) == 6
     assert _inventory() == 0 and verify_ledger().ok
+
+
+@pytest.mark.postgres
+def test_the_same_payment_delivered_twice_at_once_retires_once(pg_app):
+    """Two deliveries of the success event racing on PostgreSQL (no Stripe needed: the handler is
+    what the verified webhook calls), then a late failure and an expiry that change nothing."""
+    steel, _ = factories.steel_and_cement()
+    factories.batch(quantity=50, code="TWICE-2021", vintage=2021)
+    order, _ = orders.create_order(steel, 7, beneficiary="b", purpose="voluntary", actor="t")
+    order.payment_intent_id = "pi_twice"
+    db.session.commit()
+    intent = {"id": "pi_twice", "amount": int(order.amount * 100), "currency": "cny", "metadata": {}}
+    barrier = threading.Barrier(2)
+
+    def deliver(_i):
+        with pg_app.app_context():
+            try:
+                barrier.wait(timeout=30)
+                outcome = orders.payment_succeeded(intent)
+                db.session.commit()
+                return outcome
+            finally:
+                db.session.remove()
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(deliver, range(2)))
+    assert outcomes == ["already_fulfilled", "fulfilled"]
+    assert orders.payment_failed({**intent, "status": "requires_payment_method"}) == "ignored"
+    assert orders.expire_due(now=utcnow() + timedelta(hours=1)) == []
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Certificate)) == 1
+    assert db.session.get(Order, order.id).status == "fulfilled"
+    assert _inventory() == 43 and verify_ledger().ok
+
+
+@pytest.mark.postgres
+def test_expiry_and_a_late_payment_on_postgresql(pg_app):
+    steel, _ = factories.steel_and_cement()
+    factories.batch(quantity=50, code="LATE-2021", vintage=2021)
+    order, _ = orders.create_order(steel, 10, beneficiary="b", purpose="voluntary", actor="t")
+    order.payment_intent_id = "pi_late"
+    db.session.commit()
+    assert [o.id for o in orders.expire_due(now=utcnow() + timedelta(minutes=31))] == [order.id]
+    db.session.commit()
+    assert _inventory() == 50
+    intent = {"id": "pi_late", "amount": int(order.amount * 100), "currency": "cny", "metadata": {}}
+    assert orders.payment_succeeded(intent) == "fulfilled"
+    db.session.commit()
+    assert _inventory() == 40 and verify_ledger().ok
+
+
+@pytest.mark.postgres
+def test_the_whole_path_on_postgresql(pg_app, localstripe):  # noqa: F811
+    steel, _ = factories.steel_and_cement()
+    factories.batch(quantity=50, code="PG-2021", vintage=2021)
+    db.session.commit()
+    live = LiveShop(pg_app, localstripe)
+    try:
+        order = _order(steel, 6)
+        payments.pay_with_test_card(order.payment_intent_id)
+        done = wait_for(
+            lambda: db.session.get(Order, order.id).status == "fulfilled" and db.session.get(Order, order.id)
+        )
+        assert done.certificate.quantity == 6
+        declined = _order(steel, 4)
+        payments.pay_with_test_card(declined.payment_intent_id, "pm_card_chargeCustomerFail")
+        wait_for(lambda: db.session.get(Order, declined.id).status == "failed")
+        assert _inventory() == 44 and verify_ledger().ok
+    finally:
+        live.close()

@@ -27,6 +27,12 @@ PAGES = [
     ("GET", "/staff/users", {"auditor", "operator"}),
     ("GET", "/staff/projects", {"sales", "auditor", "operator"}),
     ("GET", "/staff/projects/new", {"operator"}),
+    ("GET", "/staff/orders", {"sales", "auditor", "operator"}),
+    ("GET", "/staff/orders?status=fulfilled", {"sales", "auditor", "operator"}),
+    ("GET", "/account/retire", {"buyer"}),
+    ("GET", "/account/certificates", {"buyer"}),
+    ("GET", "/checkout", {"buyer"}),
+    ("GET", "/account/orders", {"buyer"}),
 ]
 
 
