@@ -3,6 +3,8 @@
 1. ``/certificates/<number>`` and ``GET /api/v1/certificates/<number>`` with gunicorn (2 sync
    workers) under ``wrk -t2 -c16``, every request a different real number drawn from the
    database: requests per second and p50 / p95, as a ratio to ``/healthz``.
+   Also the same page over 200 numbers only (an event's guests scanning their QR codes), which
+   the per-worker page cache serves.
 2. Retirements per second with 8 concurrent API clients (``POST /api/v1/retirements``, 1 t each,
    8 organisations), as a ratio to ``/healthz`` at the same concurrency.
 3. PDF generation time per certificate (in process), against rendering the certificate's HTML
@@ -91,6 +93,8 @@ def prepare(url, workdir: Path):
         db.session.commit()
         db.engine.dispose()
     (workdir / "pages.txt").write_text("".join(f"/certificates/{n}\n" for n in numbers))
+    # An event's guests scanning the QR codes of its few certificates: a small, repeated set.
+    (workdir / "event.txt").write_text("".join(f"/certificates/{n}\n" for n in numbers[:200]))
     (workdir / "api.txt").write_text("".join(f"/api/v1/certificates/{n}\n" for n in numbers))
     (workdir / "keys.txt").write_text("\n".join(keys) + "\n")
     return total, numbers
@@ -176,12 +180,14 @@ def main():
             except OSError:
                 time.sleep(0.1)
         pages = RANDOM_PATHS % (workdir / "pages.txt")
+        event = RANDOM_PATHS % (workdir / "event.txt")
         api = RANDOM_PATHS % (workdir / "api.txt")
-        for script in (pages, api):
+        for script in (pages, api, event):
             wrk(base + "/", 1, script)
         results = {
             "/healthz": wrk(base + "/healthz", args.seconds),
             "/certificates/<n>": wrk(base + "/", args.seconds, pages),
+            "same, 200 numbers": wrk(base + "/", args.seconds, event),
             "api certificate": wrk(base + "/", args.seconds, api),
         }
         health = results["/healthz"][0]

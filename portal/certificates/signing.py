@@ -106,10 +106,14 @@ def published_keys() -> list[SigningKey]:
 
 
 def public_key(key_id: str) -> Ed25519PublicKey | None:
-    found = db.session.scalar(select(SigningKey).filter_by(key_id=key_id))
-    if found is None:
-        return None
-    return Ed25519PublicKey.from_public_bytes(base64.b64decode(found.public_key))
+    """A published key (kept per process once found: published keys never change)."""
+    known = current_app.extensions.setdefault("portal.public_keys", {})
+    if key_id not in known:
+        found = db.session.scalar(select(SigningKey).filter_by(key_id=key_id))
+        if found is None:
+            return None
+        known[key_id] = Ed25519PublicKey.from_public_bytes(base64.b64decode(found.public_key))
+    return known[key_id]
 
 
 def signature_valid(payload: str, signature: str, key_id: str) -> bool:
