@@ -21,6 +21,9 @@ DEFAULTS = {
     # cheaper than pinging before every checkout, which costs a round trip per request.
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 300},
     "CATALOG_PER_PAGE": 20,
+    # Nothing the portal accepts is larger than a certificate PDF (5 MB): refuse bigger bodies
+    # before reading them.
+    "MAX_CONTENT_LENGTH": 6 * 1024 * 1024,
 }
 
 #: Environment variables that keep their own names (Stripe's conventional ones).

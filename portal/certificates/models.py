@@ -125,7 +125,8 @@ class CertificateBlock(db.Model):
 
 
 class LookupFailure(db.Model):
-    """A certificate look-up that found nothing, kept to throttle guessing per client address."""
+    """A certificate look-up that found nothing (or, with ``upload:`` before the address, a PDF
+    checked), kept to throttle guessing and expensive uploads per client address."""
 
     __tablename__ = "certificate_lookup_failures"
 

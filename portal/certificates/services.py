@@ -541,6 +541,25 @@ def look_up(number_text, address: str) -> Found | None:
     return None
 
 
+#: PDF uploads checked per client address in the look-up window (each may cost a few seconds).
+UPLOAD_LIMIT = 20
+
+
+def upload_allowed(address: str) -> bool:
+    """Count a PDF upload against ``address``; False once it has sent too many recently."""
+    key = f"upload:{address}"[:64]
+    now = utcnow()
+    recent = db.session.scalar(
+        select(func.count())
+        .select_from(LookupFailure)
+        .where(LookupFailure.address == key, LookupFailure.at > now - LOOKUP_WINDOW)
+    )
+    if recent >= UPLOAD_LIMIT:
+        return False
+    db.session.add(LookupFailure(address=key, at=now))
+    return True
+
+
 @dataclass(frozen=True)
 class Verification:
     certificate: Certificate

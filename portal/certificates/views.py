@@ -53,14 +53,22 @@ def verify_pdf():
     """Check a certificate PDF someone was sent: its embedded payload and signature."""
     from portal.certificates import pdf
 
+    if not services.upload_allowed(_client()):
+        db.session.commit()
+        message = _("Too many PDFs checked from your address. Please wait a few minutes.")
+        return render_template("certificates/verify.html", number="", upload_error=message), 429
+    db.session.commit()
     upload = request.files.get("pdf")
     if upload is None or not upload.filename:
         return render_template(
             "certificates/verify.html", number="", upload_error=_("Choose a PDF file.")
         ), 400
-    data = upload.stream.read(MAX_UPLOAD + 1)
     try:
-        embedded = pdf.extract(data, max_bytes=MAX_UPLOAD)
+        data = upload.stream.read(MAX_UPLOAD + 1)
+    finally:
+        upload.close()
+    try:
+        embedded = pdf.extract_isolated(data, max_bytes=MAX_UPLOAD)
     except pdf.PdfError as exc:
         return render_template("certificates/verify.html", number="", upload_error=exc.message), 400
     check = services.check_document(embedded.payload, embedded.signature, embedded.key_id)

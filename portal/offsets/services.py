@@ -53,6 +53,19 @@ def _listed():
     return exists().where(Listing.batch_id == Batch.id, Listing.is_active.is_(True))
 
 
+def _sale_condition(purpose):
+    """SQL condition on Batch: what an order for ``purpose`` may hold (listed; CCER only for a
+    compliance offset). The one rule for new orders and for late payments held again."""
+    condition = _listed()
+    if purpose == Purpose.COMPLIANCE:
+        from portal.catalog.models import Project
+
+        condition = and_(
+            condition, exists().where(Project.id == Batch.project_id, Project.standard == "CCER")
+        )
+    return condition
+
+
 def bought_this_year(organisation) -> int:
     """Tonnes the organisation has ordered this (calendar) year, paid or still held."""
     start = utcnow().replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -121,13 +134,7 @@ def create_order(
     refusal = policy.purchase_refusal(organisation, quantity, bought_this_year=bought_this_year(organisation))
     if refusal:
         raise OrderError("purchase_not_allowed", refusal, status=403, field="quantity")
-    condition = _listed()
-    if purpose == Purpose.COMPLIANCE:
-        from portal.catalog.models import Project
-
-        condition = and_(
-            condition, exists().where(Project.id == Batch.project_id, Project.standard == "CCER")
-        )
+    condition = _sale_condition(purpose)
     batch_codes = None
     if batch_code not in (None, ""):
         batch = (
@@ -242,6 +249,7 @@ def attach_payment(order: Order) -> None:
         )
     except payments.PaymentError:
         _release(order, OrderStatus.CANCELLED, "payment service unavailable", actor="system")
+        order.idempotency_key = None  # a retry with the same key makes a new order
         raise OrderError(
             "payment_unavailable",
             _("The payment service is not available. Nothing was charged; please try again."),
@@ -377,6 +385,8 @@ def payment_succeeded(intent: dict) -> str:
         or str(intent.get("currency", "")).lower() != "cny"
     ):
         return _refund_paid(order, "the amount paid does not match the order")
+    if order.status == OrderStatus.CANCELLED:
+        return _refund_paid(order, "paid after the order was cancelled")
     if order.status != OrderStatus.AWAITING_PAYMENT:
         # Paid after the hold was released (expired, or a failed attempt then a good one):
         # take the same quantity again if it is still for sale, else give the money back.
@@ -407,31 +417,37 @@ def payment_failed(intent: dict) -> str:
 
 
 def _hold_again(order: Order) -> bool:
-    condition = _listed()
+    """After a late payment: hold the same quantity again, under the same rules as a new order
+    (listed stock, CCER only for compliance, an organisation still allowed to buy)."""
+    if policy.purchase_refusal(order.organisation, order.quantity):
+        return False
     try:
         with db.session.begin_nested():
-            movement = _hold(order, condition)
+            movement = _hold(order, _sale_condition(order.purpose))
     except InsufficientCredits:
         return False
-    # The buyer paid the amount of the original order, whatever today's lines cost: the lines
-    # record the batches now held, the amount paid shared between them in proportion.
-    _reprice_to_amount(order, movement.ranges)
+    _apportion_paid(order, movement.ranges)
     return True
 
 
-def _reprice_to_amount(order: Order, ranges) -> None:
+def _apportion_paid(order: Order, ranges) -> None:
+    """Lines for the batches now held, at their listed prices, with the amount the buyer paid
+    shared between them in proportion, exactly to the fen (largest remainders)."""
     paid = order.amount
     _price(order, ranges)
-    if order.amount == paid:
+    listed = order.amount
+    if listed == paid:
         return
-    # Keep the price the buyer paid: one unit price per tonne, the same for every line.
-    unit = (paid / order.quantity).quantize(Decimal("0.01"))
-    if unit * order.quantity != paid:
-        return  # cannot be split evenly: keep the listed prices (the note says so)
+    fen = int(paid * 100)
+    shares = [(line, line.amount * fen / listed) for line in order.lines]
+    floors = {id(line): int(share) for line, share in shares}
+    left = fen - sum(floors.values())
+    for line, _share in sorted(shares, key=lambda item: item[1] - int(item[1]), reverse=True)[:left]:
+        floors[id(line)] += 1
     for line in order.lines:
-        line.unit_price = unit
-        line.amount = unit * line.quantity
+        line.amount = Decimal(floors[id(line)]) / 100
     order.amount = paid
+    order.note = "paid after the hold expired; held again, the amount paid shared over the new batches"
 
 
 def _fulfil(order: Order) -> None:

@@ -146,6 +146,9 @@ def refund(public_id):
         db.session.rollback()
         flash(_("Stripe refused the refund; nothing was changed."), "error")
         return redirect(url_for("offsets.order", public_id=public_id))
+    db.session.commit()
+    if found.status == OrderStatus.CANCELLED:
+        services.cancel_payment(found)  # so that the buyer can no longer pay it
     from portal.catalog.labels import ORDER_STATUSES
 
     flash(

@@ -7,8 +7,14 @@ from portal.payments import services
 bp = Blueprint("payments", __name__)
 
 
+#: Stripe's events are a few kilobytes; a larger body is refused before it is read.
+MAX_EVENT_BYTES = 1024 * 1024
+
+
 @bp.post("/stripe/webhook")
 def webhook():
+    if request.content_length is None or request.content_length > MAX_EVENT_BYTES:
+        return jsonify(error={"code": "too_large", "message": "The body is missing or too large."}), 413
     try:
         outcome = services.handle_webhook(request.get_data(), request.headers.get("Stripe-Signature"))
     except services.BadSignature:

@@ -508,3 +508,81 @@ def test_the_whole_path_on_postgresql(pg_app, localstripe):  # noqa: F811
         assert _inventory() == 44 and verify_ledger().ok
     finally:
         live.close()
+
+
+# --- review findings ------------------------------------------------------------------------------
+
+
+def test_a_late_compliance_payment_takes_ccer_only_or_is_refunded(shop, app, client):
+    steel = buyers.find_by_uscc(STEEL)
+    vcs = factories.project(standard="VCS", type="grassland", methodology="VM0032")
+    factories.batch(quantity=100, code="VCS-2020", vintage=2020, project_=vcs)
+    db.session.commit()
+    compliance, _ = orders.create_order(steel, 150, beneficiary="x", purpose="compliance", actor="t")
+    assert {line.batch.code for line in compliance.lines} <= {"OLD-2021", "NEW-2023"}
+    db.session.commit()
+    orders.attach_payment(compliance)
+    db.session.commit()
+    orders.expire_due(now=utcnow() + timedelta(minutes=31))
+    db.session.commit()
+    orders.create_order(steel, 100, beneficiary="y", purpose="voluntary", batch_code="OLD-2021", actor="t")
+    db.session.commit()
+    # 100 t of CCER remain (NEW-2023) and 100 t of VCS: not enough CCER, so the money goes back.
+    _paid_intent(shop, compliance)
+    wait_for(lambda: db.session.get(Order, compliance.id).status == "refunded")
+    assert verify_ledger().ok
+
+
+def test_a_late_payment_keeps_the_amount_paid_to_the_fen(shop, app, client):
+    steel = buyers.find_by_uscc(STEEL)
+    from portal.catalog.models import Listing
+
+    first = db.session.scalar(select(Listing).join(Listing.batch).where(Listing.batch.has(code="OLD-2021")))
+    first.price_per_t = Decimal("10.00")
+    db.session.commit()
+    late = _order(steel, 3)  # 3 × 10.00 = 30.00 from OLD-2021
+    orders.expire_due(now=utcnow() + timedelta(minutes=31))
+    db.session.commit()
+    first.price_per_t = Decimal("10.01")
+    orders.create_order(steel, 98, beneficiary="y", purpose="voluntary", batch_code="OLD-2021", actor="t")
+    db.session.commit()
+    _paid_intent(shop, late)  # re-held: 2 t OLD-2021 at 10.01 and 1 t NEW-2023 at 75.50
+    done = wait_for(
+        lambda: db.session.get(Order, late.id).status == "fulfilled" and db.session.get(Order, late.id)
+    )
+    assert done.amount == Decimal("30.00")
+    assert sum(line.amount for line in done.lines) == Decimal("30.00")
+    assert {line.batch.code for line in done.lines} == {"OLD-2021", "NEW-2023"}
+
+
+def test_a_cancelled_order_paid_later_is_refunded_not_fulfilled(shop, app, client):
+    steel = buyers.find_by_uscc(STEEL)
+    order = _order(steel, 5)
+    intent = order.payment_intent_id
+    orders.refund(order, actor="user:1")
+    db.session.commit()
+    assert order.status == "cancelled"
+    shop.stripe.v1.payment_intents.update(intent, params={"payment_method": "pm_card_visa"})
+    shop.stripe.v1.payment_intents.confirm(intent)  # the buyer still had the client secret
+    wait_for(lambda: db.session.get(Order, order.id).status == "refunded")
+    assert db.session.scalar(select(func.count()).select_from(Certificate)) == 0
+    assert _inventory() == 200
+
+
+def test_a_retry_after_the_payment_service_failed_makes_a_new_order(stock, app, client):
+    app.config.update(STRIPE_API_BASE="http://127.0.0.1:9", STRIPE_SECRET_KEY="sk_test_down")
+    key = _key(app, "--org", STEEL)
+    body = {"quantity": 2, "beneficiary": "x", "purpose": "voluntary"}
+    first = client.post("/api/v1/orders", json=body, headers={**bearer(key), "Idempotency-Key": "retry-1"})
+    assert first.status_code == 503 and first.get_json()["error"]["code"] == "payment_unavailable"
+    again = client.post("/api/v1/orders", json=body, headers={**bearer(key), "Idempotency-Key": "retry-1"})
+    assert again.status_code == 503  # tried again, not the cancelled order replayed
+    db.session.expire_all()
+    assert _inventory() == 200 and verify_ledger().ok
+
+
+def test_oversized_webhooks_are_refused_unread(app, client):
+    app.config["STRIPE_WEBHOOK_SECRET"] = "whsec_x"
+    response = client.post("/stripe/webhook", data=b"x" * (2 * 1024 * 1024))
+    assert response.status_code == 413
+    assert client.post("/stripe/webhook", data=b"x" * (7 * 1024 * 1024)).status_code == 413
