@@ -68,10 +68,13 @@ def _sqlite_app(tmp_path, sqlite_template, **extra):
 def _postgres_app(postgres_url, **extra):
     app = make_app(postgres_url, SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 30, "max_overflow": 10}, **extra)
     with app.app_context():
-        # The catalog revision's single row is part of the schema, not of a test's data.
-        tables = [t.name for t in db.metadata.sorted_tables if t.name != "catalog_revisions"]
+        # Rows the migrations seed are part of the schema, not of a test's data: the catalog
+        # revision's single row and the default revenue-sharing rule.
+        kept = ("catalog_revisions", "sharing_rules")
+        tables = [t.name for t in db.metadata.sorted_tables if t.name not in kept]
         with db.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            conn.execute(text("DELETE FROM sharing_rules WHERE created_by <> 'migration'"))
     return app
 
 

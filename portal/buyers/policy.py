@@ -30,6 +30,7 @@ PERMISSIONS = {
     "retirements.create": {Role.BUYER},
     "orders.create": {Role.BUYER},
     "orders.read_own": {Role.BUYER},
+    "revenue.read": {Role.OPERATOR, Role.AUDITOR},
 }
 
 
@@ -54,6 +55,8 @@ WEB_PERMISSIONS = {
     "orders.read": {Role.BUYER, Role.OPERATOR, Role.AUDITOR, Role.SALES},
     "orders.read_all": {Role.OPERATOR, Role.AUDITOR, Role.SALES},
     "orders.refund": {Role.OPERATOR},
+    "revenue.read": {Role.OPERATOR, Role.AUDITOR},
+    "revenue.change": {Role.OPERATOR},
     "certificates.read_all": {Role.OPERATOR, Role.AUDITOR, Role.SALES},
     "certificates.revoke": {Role.OPERATOR},
 }

@@ -29,6 +29,7 @@ from portal.ledger.errors import InsufficientCredits, LedgerError
 from portal.ledger.models import Account, AccountKind, Batch
 from portal.offsets.models import Order, OrderLine, OrderStatus
 from portal.payments import services as payments
+from portal.revenue import services as revenue
 from portal.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -466,6 +467,9 @@ def _fulfil(order: Order) -> None:
     order.certificate_id = certificate.id
     order.certificate = certificate
     order.status = OrderStatus.FULFILLED
+    revenue.record_sale(
+        "order", order.public_id, [(line.batch, line.amount) for line in order.lines], order.paid_at
+    )
     audit.record(
         "stripe",
         "order.fulfilled",

@@ -69,3 +69,22 @@ def test_estimate_buy_pay_and_verify_an_event_offset(page, live_server, tmp_path
     page.goto(f"/register?q={number}")
     assert number in page.content()
     screenshot(page, "offset-7-register-zh")
+
+
+def test_the_operator_sees_the_sale_in_the_revenue_statement(page):
+    """Runs after the purchase above (same live server): the sale is in this month's statement."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from tests.browser.conftest import OPERATOR
+
+    page.goto("/login?lang=zh")
+    page.fill("input[name=email]", OPERATOR[0])
+    page.fill("input[name=password]", OPERATOR[1])
+    page.click("main button[type=submit]")
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    page.goto(f"/staff/revenue/?period={month}")
+    assert "收入分成报表" in page.content() and "ord_" in page.content()
+    screenshot(page, "revenue-statement-zh")
+    page.goto("/staff/revenue/rules")
+    screenshot(page, "revenue-rules-zh")

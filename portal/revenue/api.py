@@ -1,0 +1,49 @@
+"""``GET /api/v1/revenue/lines`` (operator and auditor keys), on the API blueprint."""
+
+from datetime import date
+
+from flask import request
+from flask_babel import gettext as _
+
+from portal.api.auth import require_key
+from portal.api.views import api_error, bp, money
+from portal.revenue import services
+
+
+def _date(name):
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    return date.fromisoformat(raw)
+
+
+@bp.get("/revenue/lines")
+@require_key("revenue.read")
+def revenue_lines():
+    try:
+        start, end = _date("from"), _date("to")
+    except ValueError:
+        return api_error(400, "invalid_date", _("Dates are YYYY-MM-DD."))
+    lines = services.lines_between(start, end, request.args.get("county", "").strip()[:32], limit=100_000)
+    return {
+        "items": [
+            {
+                "sale_ref": line.sale_ref,
+                "sale_kind": line.sale_kind,
+                "paid_on": line.paid_on.isoformat(),
+                "county": line.region.code,
+                "batch_code": line.batch.code,
+                "amount": money(services.yuan_of(line.amount_fen)),
+                "city_share": money(services.yuan_of(line.city_fen)),
+                "county_share": money(services.yuan_of(line.county_fen)),
+                "rule": {
+                    "id": line.rule.id,
+                    "effective_from": line.rule.effective_from.isoformat(),
+                    "city_pct": f"{line.rule.city_pct:.2f}",
+                    "county_pct": f"{line.rule.county_pct:.2f}",
+                },
+                "reversal_of": line.reversal_of_id,
+            }
+            for line in lines
+        ]
+    }

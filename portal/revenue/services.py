@@ -1,0 +1,250 @@
+"""Revenue sharing: rules, the lines of each paid sale, statements.
+
+Rounding (stated on every statement): the county's share of a line is the line's amount times
+the county percentage, rounded to the fen half to even; the city's share is the rest. So the two
+shares of every line add up exactly to the amount paid, and the lines of a sale to the sale.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from sqlalchemy import case, select
+
+from portal.audit import services as audit
+from portal.catalog.models import Region
+from portal.extensions import db
+from portal.revenue.models import RevenueLine, SharingRule
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+class RevenueError(Exception):
+    def __init__(self, code: str, message: str, field: str | None = None):
+        super().__init__(code)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+# --- rules -------------------------------------------------------------------------------------
+
+
+def _percent(raw, field: str) -> Decimal:
+    try:
+        value = Decimal(str(raw).strip())
+    except (InvalidOperation, ValueError):
+        raise RevenueError("invalid_share", _("A share is a percentage such as 30 or 27.5."), field) from None
+    if not value.is_finite() or value < 0 or value > 100 or value != value.quantize(Decimal("0.01")):
+        raise RevenueError(
+            "invalid_share", _("A share is a percentage from 0 to 100, with at most two decimals."), field
+        )
+    return value
+
+
+def add_rule(
+    *,
+    effective_from,
+    city_pct,
+    county_pct,
+    region_code: str = "",
+    project_type: str = "",
+    note: str = "",
+    actor: str,
+) -> SharingRule:
+    """A new rule from ``effective_from`` on; past lines are never touched."""
+    if not isinstance(effective_from, date):
+        try:
+            effective_from = date.fromisoformat(str(effective_from).strip())
+        except ValueError:
+            raise RevenueError("invalid_date", _("Enter the date as YYYY-MM-DD."), "effective_from") from None
+    city, county = _percent(city_pct, "city_pct"), _percent(county_pct, "county_pct")
+    if city + county != 100:
+        raise RevenueError(
+            "shares_do_not_add_up",
+            _(
+                "The city's and the county's shares must add up to 100 %% (they add up to %(total)s %%).",
+                total=city + county,
+            ),
+            "county_pct",
+        )
+    region_code = (region_code or "").strip()
+    if region_code and db.session.scalar(select(Region.id).filter_by(code=region_code)) is None:
+        raise RevenueError("unknown_county", _("There is no such county-level unit."), "region_code")
+    from portal.catalog.labels import PROJECT_TYPES
+
+    project_type = (project_type or "").strip()
+    if project_type and project_type not in PROJECT_TYPES:
+        raise RevenueError("unknown_type", _("There is no such project type."), "project_type")
+    clash = db.session.scalar(
+        select(SharingRule).filter_by(
+            effective_from=effective_from, region_code=region_code, project_type=project_type
+        )
+    )
+    if clash is not None:
+        raise RevenueError(
+            "overlapping_rule",
+            _(
+                "A rule for the same counties and project types already takes effect on %(date)s.",
+                date=effective_from.isoformat(),
+            ),
+            "effective_from",
+        )
+    rule = SharingRule(
+        effective_from=effective_from,
+        region_code=region_code,
+        project_type=project_type,
+        city_bp=int(city * 100),
+        county_bp=int(county * 100),
+        note=(note or "").strip()[:300],
+        created_by=actor,
+    )
+    db.session.add(rule)
+    db.session.flush()
+    audit.record(
+        actor,
+        "revenue.rule",
+        "sharing_rule",
+        rule.id,
+        after={
+            "effective_from": effective_from,
+            "region_code": region_code,
+            "project_type": project_type,
+            "city_pct": city,
+            "county_pct": county,
+        },
+    )
+    return rule
+
+
+def rules() -> list[SharingRule]:
+    return list(
+        db.session.scalars(select(SharingRule).order_by(SharingRule.effective_from.desc(), SharingRule.id))
+    )
+
+
+def rule_for(region_code: str, project_type: str, on: date) -> SharingRule:
+    """The rule in force on ``on``: the most specific one (county and type, county, type, any),
+    and of those the one that took effect last."""
+    specificity = case((SharingRule.region_code != "", 2), else_=0) + case(
+        (SharingRule.project_type != "", 1), else_=0
+    )
+    rule = db.session.scalar(
+        select(SharingRule)
+        .where(
+            SharingRule.effective_from <= on,
+            SharingRule.region_code.in_(("", region_code)),
+            SharingRule.project_type.in_(("", project_type)),
+        )
+        .order_by(specificity.desc(), SharingRule.effective_from.desc())
+        .limit(1)
+    )
+    if rule is None:
+        raise RevenueError("no_rule", _("No sharing rule is in force on %(date)s.", date=on.isoformat()))
+    return rule
+
+
+# --- lines ---------------------------------------------------------------------------------------
+
+
+def split(amount_fen: int, rule: SharingRule) -> tuple[int, int]:
+    """(city, county) shares of ``amount_fen``: county rounded half to even, city the rest."""
+    county = int(
+        (Decimal(amount_fen) * rule.county_bp / 10000).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
+    )
+    return amount_fen - county, county
+
+
+def record_sale(sale_kind: str, sale_ref: str, portions, paid_at: datetime) -> list[RevenueLine]:
+    """One line per ``(batch, amount in yuan)`` portion of a paid sale."""
+    paid_on = paid_at.astimezone(BEIJING).date()
+    lines = []
+    for batch, amount in portions:
+        fen = int(Decimal(amount) * 100)
+        project = batch.project
+        rule = rule_for(project.region.code, project.type, paid_on)
+        city, county = split(fen, rule)
+        line = RevenueLine(
+            sale_kind=sale_kind,
+            sale_ref=sale_ref,
+            batch_id=batch.id,
+            region_id=project.region_id,
+            paid_on=paid_on,
+            amount_fen=fen,
+            city_fen=city,
+            county_fen=county,
+            rule_id=rule.id,
+        )
+        db.session.add(line)
+        lines.append(line)
+    db.session.flush()
+    return lines
+
+
+def reverse_sale(sale_kind: str, sale_ref: str, refunded_at: datetime) -> list[RevenueLine]:
+    """Reversing lines (negative, same rule) for every line of a refunded sale."""
+    originals = db.session.scalars(
+        select(RevenueLine).filter_by(sale_kind=sale_kind, sale_ref=sale_ref, reversal_of_id=None)
+    ).all()
+    reversals = [
+        RevenueLine(
+            sale_kind=line.sale_kind,
+            sale_ref=line.sale_ref,
+            batch_id=line.batch_id,
+            region_id=line.region_id,
+            paid_on=refunded_at.astimezone(BEIJING).date(),
+            amount_fen=-line.amount_fen,
+            city_fen=-line.city_fen,
+            county_fen=-line.county_fen,
+            rule_id=line.rule_id,
+            reversal_of_id=line.id,
+        )
+        for line in originals
+    ]
+    db.session.add_all(reversals)
+    db.session.flush()
+    return reversals
+
+
+# --- statements ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Statement:
+    lines: list
+    amount_fen: int
+    city_fen: int
+    county_fen: int
+
+
+def lines_between(start: date | None, end: date | None, region_code: str = "", limit: int | None = None):
+    query = (
+        select(RevenueLine)
+        .join(Region, Region.id == RevenueLine.region_id)
+        .order_by(RevenueLine.paid_on, RevenueLine.id)
+    )
+    if start is not None:
+        query = query.where(RevenueLine.paid_on >= start)
+    if end is not None:
+        query = query.where(RevenueLine.paid_on <= end)
+    if region_code:
+        query = query.where(Region.code == region_code)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(db.session.scalars(query))
+
+
+def statement(start: date | None, end: date | None, region_code: str = "") -> Statement:
+    lines = lines_between(start, end, region_code)
+    return Statement(
+        lines,
+        sum(line.amount_fen for line in lines),
+        sum(line.city_fen for line in lines),
+        sum(line.county_fen for line in lines),
+    )
+
+
+def yuan_of(fen: int) -> Decimal:
+    return Decimal(fen) / 100
