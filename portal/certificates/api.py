@@ -98,6 +98,7 @@ def retirements():
             purpose=body.get("purpose"),
             purpose_detail=body.get("purpose_detail", ""),
             batch_code=body.get("batch_code"),
+            compliance_year=body.get("compliance_year"),
             actor=g.principal.actor,
             idempotency_key=key,
             digest=services.request_digest(body) if key is not None else None,

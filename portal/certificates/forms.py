@@ -23,7 +23,16 @@ class RetireForm(FlaskForm):
         _l("Period or event (printed on the certificate)"), render_kw={"maxlength": DETAIL_MAX}
     )
     batch_code = SelectField(_l("Batch"), validate_choice=False)
+    compliance_year = StringField(
+        _l("Compliance year (for a compliance offset)"), render_kw={"inputmode": "numeric"}
+    )
 
 
 class RevokeForm(FlaskForm):
     reason = TextAreaField(_l("Reason for revocation"), render_kw={"maxlength": REASON_MAX, "rows": 3})
+
+
+class DeclareForm(FlaskForm):
+    # Checked by the compliance service (same messages for every caller).
+    year = StringField(_l("Compliance year"))
+    allowances_t = StringField(_l("Allowances due (t)"))

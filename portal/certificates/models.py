@@ -3,7 +3,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.core.sql import one_of
@@ -62,6 +62,9 @@ class Certificate(db.Model):
     purpose: Mapped[str] = mapped_column(String(16))
     #: The period or event the retirement is for, in the buyer's words (may be empty).
     purpose_detail: Mapped[str] = mapped_column(String(300), default="")
+    #: For a national-ETS compliance offset: the compliance year it counts towards (set by the
+    #: certificates service for every compliance retirement, and then fixed like the rest).
+    compliance_year: Mapped[int | None] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(16))
     #: The order id, the contract delivery, or empty for a retirement from the holding.
     source_ref: Mapped[str] = mapped_column(String(64), default="")
@@ -135,3 +138,24 @@ class LookupFailure(db.Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_certificate_lookup_failures_address_at", "address", "at"),)
+
+
+class AllowanceDeclaration(db.Model):
+    """What a national-ETS entity says it must surrender for a compliance year: the base of its
+    5 % CCER offset cap. Changed by declaring again (audited)."""
+
+    __tablename__ = "allowance_declarations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    #: Allowances due, in tonnes CO2.
+    allowances_t: Mapped[int] = mapped_column(BigInteger)
+    declared_by: Mapped[str] = mapped_column(String(120))
+    declared_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("allowances_t >= 0", name="allowances_not_negative"),
+        CheckConstraint("year BETWEEN 2020 AND 2100", name="year"),
+        UniqueConstraint("organisation_id", "year"),
+    )

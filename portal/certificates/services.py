@@ -114,6 +114,7 @@ def retire_from_holding(
     purpose,
     purpose_detail="",
     batch_code: str | None = None,
+    compliance_year=None,
     actor: str,
     idempotency_key: str | None = None,
     digest: str | None = None,
@@ -138,6 +139,17 @@ def retire_from_holding(
         raise RetirementError("organisation_not_allowed", refusal, status=403)
     purpose = parse_purpose(purpose)
     batch_codes = _batch_choice(organisation, purpose, batch_code)
+    year = None
+    if purpose == Purpose.COMPLIANCE:
+        from portal.certificates import compliance
+
+        try:
+            quantity = ledger.parse_quantity(quantity)
+            year = compliance.check_room(organisation, compliance_year, quantity)
+        except compliance.ComplianceError as exc:
+            raise RetirementError(exc.code, exc.message, exc.status, exc.field) from None
+        except LedgerError as exc:
+            raise RetirementError(exc.code, exc.message, status=exc.http_status, field="quantity") from None
     try:
         with db.session.begin_nested():
             certificate = retire_into_certificate(
@@ -149,6 +161,7 @@ def retire_from_holding(
                 purpose_detail=purpose_detail,
                 batch_codes=batch_codes,
                 source=Source.HOLDING,
+                compliance_year=year,
                 actor=actor,
                 idempotency_key=idempotency_key,
                 digest=digest,
@@ -244,6 +257,7 @@ def retire_into_certificate(
     batch_codes=None,
     source: Source,
     source_ref: str = "",
+    compliance_year: int | None = None,
     actor: str,
     idempotency_key: str | None = None,
     digest: str | None = None,
@@ -259,6 +273,7 @@ def retire_into_certificate(
         batch_codes=batch_codes,
         source=source,
         source_ref=source_ref,
+        compliance_year=compliance_year,
         actor=actor,
         idempotency_key=idempotency_key,
         digest=digest,
@@ -274,6 +289,7 @@ def retire_into_certificates(
     batch_codes=None,
     source: Source,
     source_ref: str = "",
+    compliance_year: int | None = None,
     actor: str,
     idempotency_key: str | None = None,
     digest: str | None = None,
@@ -332,6 +348,12 @@ def retire_into_certificates(
             part.purpose_detail,
             retired_at,
         )
+        if part.purpose == Purpose.COMPLIANCE:
+            if compliance_year is None:
+                raise ValueError(
+                    "a compliance retirement needs its compliance year (see compliance.check_room)"
+                )
+            document["compliance_year"] = compliance_year
         text = signing.canonical(document)
         certificates.append(
             Certificate(
@@ -349,6 +371,7 @@ def retire_into_certificates(
                 payload=text,
                 signature=key.sign(text),
                 key_id=key.key_id,
+                compliance_year=compliance_year if part.purpose == Purpose.COMPLIANCE else None,
                 idempotency_key=idempotency_key,
                 request_digest=digest,
             )

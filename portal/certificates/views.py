@@ -12,7 +12,7 @@ from portal.buyers import services as buyers
 from portal.buyers.policy import require, user_may
 from portal.certificates import register as register_
 from portal.certificates import services
-from portal.certificates.forms import RetireForm, RevokeForm
+from portal.certificates.forms import DeclareForm, RetireForm, RevokeForm
 from portal.certificates.models import Certificate, CertificateStatus
 from portal.core.spreadsheet import csv_response
 from portal.extensions import db
@@ -221,6 +221,7 @@ def retire():
             purpose=form.purpose.data,
             purpose_detail=form.purpose_detail.data,
             batch_code=form.batch_code.data or None,
+            compliance_year=form.compliance_year.data or None,
             actor=f"user:{current_user.id}",
         )
     except services.RetirementError as exc:
@@ -245,3 +246,36 @@ def mine():
     return render_template(
         "certificates/mine.html", certificates=services.certificates_of(current_user.organisation)
     )
+
+
+@bp.route("/account/compliance", methods=["GET", "POST"])
+@require("holding.retire")
+def compliance_page():
+    from portal.certificates import compliance
+
+    organisation = current_user.organisation
+    error = None
+    if request.method == "POST":
+        if not DeclareForm().validate_on_submit():  # the CSRF token
+            abort(400)
+        try:
+            compliance.declare(
+                organisation,
+                request.form.get("year", ""),
+                request.form.get("allowances_t", ""),
+                actor=f"user:{current_user.id}",
+            )
+        except compliance.ComplianceError as exc:
+            db.session.rollback()
+            error = exc
+        else:
+            flash(_("Your allowances due are recorded."), "success")
+            return redirect(url_for("certificates.compliance_page"))
+    return render_template(
+        "certificates/compliance.html",
+        positions=compliance.positions(organisation),
+        ets=organisation.ets_entity,
+        error=error,
+        form=request.form,
+        cap_percent=compliance.CAP_PERCENT,
+    ), (error.status if error else 200)

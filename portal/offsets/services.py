@@ -132,6 +132,15 @@ def create_order(
         )
     except certificates.RetirementError as exc:
         raise OrderError(exc.code, exc.message, field=exc.field) from None
+    if purpose == Purpose.COMPLIANCE:
+        raise OrderError(
+            "compliance_via_holding",
+            _(
+                "Compliance offsets count against a compliance year's cap: buy the credits into your holding, "
+                "then retire them for compliance there."
+            ),
+            field="purpose",
+        )
     refusal = policy.purchase_refusal(organisation, quantity, bought_this_year=bought_this_year(organisation))
     if refusal:
         raise OrderError("purchase_not_allowed", refusal, status=403, field="quantity")

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from portal.audit.models import AuditEvent
 from portal.buyers import services as buyers
-from portal.certificates import numbers, services
+from portal.certificates import compliance, numbers, services
 from portal.certificates.models import Certificate, CertificateBlock
 from portal.extensions import db
 from portal.ledger import services as ledger
@@ -42,6 +42,8 @@ def held(app):
     factories.batch(quantity=1000, code="VCS-B-2022", vintage=2022, project_=vcs_project)
     buyers.deliver_from_inventory(steel, 100, batch_codes=[ccer.code])
     buyers.deliver_from_inventory(steel, 200, batch_codes=["VCS-B-2022"])
+    steel.ets_entity = True  # a national-ETS entity with 4,000 t of allowances due for 2026: cap 200 t
+    compliance.declare(steel, 2026, 4000, actor="test")
     db.session.commit()
     return steel, cement
 
@@ -161,7 +163,10 @@ def test_the_same_idempotency_key_retires_once(held, app, client):
         ({"batch_code": "NOPE"}, 404, "unknown_batch"),
         ({"batch_code": ["CCER-A-2021"]}, 404, "unknown_batch"),
         ({"purpose": "compliance", "batch_code": "VCS-B-2022"}, 400, "compliance_needs_ccer"),
-        ({"purpose": "compliance", "quantity": 101}, 409, "insufficient_holding"),
+        ({"purpose": "compliance", "quantity": 101, "compliance_year": 2026}, 409, "insufficient_holding"),
+        ({"purpose": "compliance"}, 400, "invalid_compliance_year"),
+        ({"purpose": "compliance", "compliance_year": "2026.0"}, 400, "invalid_compliance_year"),
+        ({"purpose": "compliance", "compliance_year": 2027}, 409, "no_allowances_declared"),
     ],
 )
 def test_bad_retirements_are_refused_and_change_nothing(held, app, client, change, status, code):
@@ -203,8 +208,11 @@ def test_a_suspended_organisation_cannot_retire(held, app, client):
 
 def test_compliance_retirements_take_ccer_only(held, app):
     steel, _ = held
-    cert, _ = services.retire_from_holding(steel, 60, beneficiary="测试钢铁", purpose="compliance", actor="t")
+    cert, _ = services.retire_from_holding(
+        steel, 60, beneficiary="测试钢铁", purpose="compliance", compliance_year=2026, actor="t"
+    )
     assert {b.batch.code for b in cert.blocks} == {"CCER-A-2021"}
+    assert cert.compliance_year == 2026 and json.loads(cert.payload)["compliance_year"] == 2026
 
 
 def test_certificates_cannot_be_altered_or_deleted_in_the_database(held, app):
@@ -508,3 +516,62 @@ def test_hostile_uploads_are_refused_within_limits(held, app, client):
     for _ in range(services.UPLOAD_LIMIT - 1):
         upload(b"%PDF-1.4 nothing")
     assert upload(b"%PDF-1.4 nothing").status_code == 429
+
+
+# --- compliance offsets ---------------------------------------------------------------------------
+
+
+def test_compliance_retirements_stop_at_five_percent_of_allowances(held, app, client):
+    steel, cement = held
+    key = _key(app, "--org", STEEL)
+    body = {"beneficiary": "测试钢铁", "purpose": "compliance", "compliance_year": 2026}
+    assert _retire(client, key, {**body, "quantity": 90}).status_code == 201
+    refused = _retire(client, key, {**body, "quantity": 11})  # cap 200 t of CCER; 100 t held, 90 used
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "insufficient_holding"
+    buyers.deliver_from_inventory(steel, 500, batch_codes=["CCER-A-2021"])
+    db.session.commit()
+    assert _retire(client, key, {**body, "quantity": 110}).status_code == 201  # exactly the cap
+    over = _retire(client, key, {**body, "quantity": 1})
+    assert over.status_code == 409 and over.get_json()["error"]["code"] == "compliance_cap"
+    assert "200" in over.get_json()["error"]["message"]
+    # A revoked compliance certificate gives its room back; voluntary retirements never use it.
+    first = db.session.scalar(select(Certificate).filter_by(quantity=90))
+    services.revoke(first, "registry reversal", actor="t")
+    db.session.commit()
+    assert _retire(client, key, {**body, "quantity": 90}).status_code == 201
+    (position,) = compliance.positions(steel)
+    assert (position.cap_t, position.used_t, position.remaining_t) == (200, 200, 0)
+    # Not an ETS entity: no compliance retirements at all.
+    other = _key(app, "--org", CEMENT)
+    assert _retire(client, other, {**body, "quantity": 1}).get_json()["error"]["code"] == "not_an_ets_entity"
+
+
+@pytest.mark.parametrize(
+    ("year", "allowances", "code"),
+    [
+        ("2019", "100", "invalid_compliance_year"),
+        ("2026", "-5", "invalid_allowances_t"),
+        ("2026", "1e6", "invalid_allowances_t"),
+        ("abcd", "100", "invalid_compliance_year"),
+    ],
+)
+def test_bad_declarations_change_nothing(held, year, allowances, code):
+    steel, _ = held
+    with pytest.raises(compliance.ComplianceError) as refused:
+        compliance.declare(steel, year, allowances, actor="t")
+    assert refused.value.code == code
+    assert [p.allowances_t for p in compliance.positions(steel)] == [4000]
+
+
+def test_the_compliance_page(held, app, client):
+    steel, _ = held
+    factories.user("buyer@example.com", organisation=steel)
+    db.session.commit()
+    client.post("/login", data={"email": "buyer@example.com", "password": factories.PASSWORD})
+    page = client.get("/account/compliance?lang=en").get_data(as_text=True)
+    assert "4,000" in page and "200" in page
+    assert client.post("/account/compliance", data={"year": "2027", "allowances_t": "-1"}).status_code == 400
+    assert (
+        client.post("/account/compliance", data={"year": "2027", "allowances_t": "60000"}).status_code == 302
+    )
+    assert [p.cap_t for p in compliance.positions(steel)] == [3000, 200]

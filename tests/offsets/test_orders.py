@@ -513,24 +513,12 @@ def test_the_whole_path_on_postgresql(pg_app, localstripe):  # noqa: F811
 # --- review findings ------------------------------------------------------------------------------
 
 
-def test_a_late_compliance_payment_takes_ccer_only_or_is_refunded(shop, app, client):
-    steel = buyers.find_by_uscc(STEEL)
-    vcs = factories.project(standard="VCS", type="grassland", methodology="VM0032")
-    factories.batch(quantity=100, code="VCS-2020", vintage=2020, project_=vcs)
-    db.session.commit()
-    compliance, _ = orders.create_order(steel, 150, beneficiary="x", purpose="compliance", actor="t")
-    assert {line.batch.code for line in compliance.lines} <= {"OLD-2021", "NEW-2023"}
-    db.session.commit()
-    orders.attach_payment(compliance)
-    db.session.commit()
-    orders.expire_due(now=utcnow() + timedelta(minutes=31))
-    db.session.commit()
-    orders.create_order(steel, 100, beneficiary="y", purpose="voluntary", batch_code="OLD-2021", actor="t")
-    db.session.commit()
-    # 100 t of CCER remain (NEW-2023) and 100 t of VCS: not enough CCER, so the money goes back.
-    _paid_intent(shop, compliance)
-    wait_for(lambda: db.session.get(Order, compliance.id).status == "refunded")
-    assert verify_ledger().ok
+def test_compliance_offsets_are_not_sold_through_checkout(stock, app):
+    """They count against a compliance year's cap: bought into the holding, retired there."""
+    steel, _ = stock
+    with pytest.raises(orders.OrderError) as refused:
+        orders.create_order(steel, 5, beneficiary="x", purpose="compliance", actor="t")
+    assert refused.value.code == "compliance_via_holding" and _inventory() == 200
 
 
 def test_a_late_payment_keeps_the_amount_paid_to_the_fen(shop, app, client):
