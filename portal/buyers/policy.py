@@ -57,6 +57,7 @@ WEB_PERMISSIONS = {
     "orders.refund": {Role.OPERATOR},
     "revenue.read": {Role.OPERATOR, Role.AUDITOR},
     "revenue.change": {Role.OPERATOR},
+    "dashboard.read": {Role.OPERATOR, Role.AUDITOR, Role.SALES},
     "certificates.read_all": {Role.OPERATOR, Role.AUDITOR, Role.SALES},
     "certificates.revoke": {Role.OPERATOR},
 }

@@ -371,3 +371,20 @@ def orders():
         page=page,
         per_page=PER_PAGE,
     )
+
+
+@bp.get("/dashboard")
+@require("dashboard.read")
+def dashboard():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from portal.staff import dashboard as figures
+
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    return render_template(
+        "staff/dashboard.html",
+        inventory=figures.inventory(),
+        over_time=figures.over_time(today),
+        buyers=figures.top_buyers(),
+    )

@@ -88,3 +88,6 @@ def test_the_operator_sees_the_sale_in_the_revenue_statement(page):
     screenshot(page, "revenue-statement-zh")
     page.goto("/staff/revenue/rules")
     screenshot(page, "revenue-rules-zh")
+    page.goto("/staff/dashboard?lang=en")
+    assert page.locator("figure.chart svg").count() >= 6
+    screenshot(page, "dashboard-en")

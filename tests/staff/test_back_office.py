@@ -28,6 +28,9 @@ PAGES = [
     ("GET", "/staff/projects", {"sales", "auditor", "operator"}),
     ("GET", "/staff/projects/new", {"operator"}),
     ("GET", "/staff/orders", {"sales", "auditor", "operator"}),
+    ("GET", "/staff/dashboard", {"sales", "auditor", "operator"}),
+    ("GET", "/staff/revenue/", {"auditor", "operator"}),
+    ("GET", "/staff/revenue/rules", {"auditor", "operator"}),
     ("GET", "/staff/orders?status=fulfilled", {"sales", "auditor", "operator"}),
     ("GET", "/account/retire", {"buyer"}),
     ("GET", "/account/certificates", {"buyer"}),
@@ -266,3 +269,25 @@ def test_only_operators_deactivate_users(office, client, role):
     assert client.post(f"/staff/users/{buyer.id}/active", data={"active": "0"}).status_code in (302, 403)
     db.session.refresh(buyer)
     assert buyer.is_active
+
+
+def test_the_dashboard_adds_up(app, client):
+    from portal.demo import services as demo
+
+    demo.load(1)
+    buyers.create_user(email="auditor@example.cn", password=PASSWORD, role="auditor")
+    db.session.commit()
+    from datetime import date
+
+    from portal.ledger import services as ledger
+    from portal.ledger.models import AccountKind
+    from portal.staff import dashboard
+
+    figures = dashboard.inventory()
+    inventory = ledger.balance(ledger.system_account(AccountKind.INVENTORY))
+    assert {f.total for f in figures.values()} == {inventory}
+    assert dashboard.over_time(date.today())["retired"].total > 0
+    assert len(dashboard.top_buyers().rows) == 6
+    as_role(client, "auditor")
+    page = client.get("/staff/dashboard?lang=en").get_data(as_text=True)
+    assert page.count("<svg") >= 7 and "As a table" in page
