@@ -97,13 +97,14 @@ def downgrade():
         """)
         op.drop_column('certificates', 'compliance_year')
     else:
+        # Dropped in place (SQLite 3.35+), not by rebuilding the table, which would lose its
+        # triggers; the trigger naming the column goes first.
         op.execute("DROP TRIGGER certificates_fixed")
+        op.execute("ALTER TABLE certificates DROP COLUMN compliance_year")
         op.execute(f"""
             CREATE TRIGGER certificates_fixed BEFORE UPDATE OF id, {FIXED} ON certificates
             BEGIN SELECT RAISE(ABORT, 'a certificate can only be revoked'); END
         """)
-        with op.batch_alter_table('certificates', schema=None) as batch_op:
-            batch_op.drop_column('compliance_year')
 
     op.drop_table('allowance_declarations')
     # ### end Alembic commands ###
