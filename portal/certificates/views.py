@@ -1,7 +1,18 @@
 """Certificate pages: verification (by number, by PDF), the register, retiring from the holding,
 and revocation by operators."""
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -100,18 +111,27 @@ def _show(number: str):
     if found.number != number:  # typed in lower case, with spaces, or from the form
         return redirect(url_for("certificates.show", number=found.number), 301)
 
+    locale = str(get_locale())
+
     def build():
         certificate = db.session.get(Certificate, found.id)
         return Markup(render_template("certificates/_certificate.html", check=services.verify(certificate)))
 
-    body = page_cache().get_or_build((found.number, found.status, str(get_locale())), build)
+    def page(body, revoke_form=None):
+        return render_template(
+            "certificates/certificate.html", number=found.number, body=body, revoke_form=revoke_form
+        )
+
+    body = page_cache().get_or_build((found.number, found.status, locale), build)
+    if not current_user.is_authenticated and "_flashes" not in session:
+        # Anonymous visitors (QR scans, verifiers) all see the same page: cache it whole.
+        from portal.catalog.views import args_key
+
+        return page_cache().get_or_build(
+            ("page", found.number, found.status, locale, args_key()), lambda: page(body)
+        )
     may_revoke = found.status == CertificateStatus.VALID and user_may(current_user, "certificates.revoke")
-    return render_template(
-        "certificates/certificate.html",
-        number=found.number,
-        body=body,
-        revoke_form=RevokeForm() if may_revoke else None,
-    )
+    return page(body, RevokeForm() if may_revoke else None)
 
 
 @bp.get("/certificates/<number>.pdf")
