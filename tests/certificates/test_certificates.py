@@ -312,6 +312,7 @@ def test_operators_revoke_with_a_reason_and_the_credits_stay_retired(held, app, 
     factories.user("buyer@example.com", organisation=steel)
     db.session.commit()
     retired_before = _counts()[1]
+    assert "Valid" in client.get(f"/certificates/{cert.number}?lang=en").get_data(as_text=True)  # now cached
 
     def sign_in(email):
         client.post("/logout")
@@ -331,6 +332,10 @@ def test_operators_revoke_with_a_reason_and_the_credits_stay_retired(held, app, 
     assert verify_ledger().ok
     html = client.get(f"/certificates/{cert.number}").get_data(as_text=True)
     assert "核证机构撤销了该批次" in html
+    client.post("/logout")  # an anonymous visitor's cached page changes with the status
+    anonymous = client.get(f"/certificates/{cert.number}?lang=en").get_data(as_text=True)
+    assert "Revoked" in anonymous and "核证机构撤销了该批次" in anonymous
+    client.post("/login", data={"email": "ops@example.com", "password": factories.PASSWORD})
     data = client.get(f"/api/v1/certificates/{cert.number}").get_json()
     assert data["status"] == "revoked" and data["revoked"]["reason"] == "核证机构撤销了该批次"
     assert client.post(f"/certificates/{cert.number}/revoke", data={"reason": "again"}).status_code == 409
