@@ -17,7 +17,7 @@ from sqlalchemy import and_, exists, func, select
 
 from portal.audit import services as audit
 from portal.buyers import policy
-from portal.buyers.models import Role, User
+from portal.buyers.models import Organisation, Role, User
 from portal.catalog.models import Listing
 from portal.certificates import services as certificates
 from portal.certificates.models import Purpose, Source
@@ -141,6 +141,9 @@ def create_order(
             ),
             field="purpose",
         )
+    # Orders of one organisation take turns here, so that a yearly limit cannot be overrun by
+    # orders placed at the same moment (each would see the others' tonnes not yet counted).
+    db.session.execute(select(Organisation.id).where(Organisation.id == organisation.id).with_for_update())
     refusal = policy.purchase_refusal(organisation, quantity, bought_this_year=bought_this_year(organisation))
     if refusal:
         raise OrderError("purchase_not_allowed", refusal, status=403, field="quantity")

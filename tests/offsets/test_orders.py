@@ -574,3 +574,35 @@ def test_oversized_webhooks_are_refused_unread(app, client):
     response = client.post("/stripe/webhook", data=b"x" * (2 * 1024 * 1024))
     assert response.status_code == 413
     assert client.post("/stripe/webhook", data=b"x" * (7 * 1024 * 1024)).status_code == 413
+
+
+@pytest.mark.postgres
+def test_a_yearly_limit_holds_under_concurrent_orders(pg_app):
+    steel, _ = factories.steel_and_cement()
+    factories.batch(quantity=200, code="LIMIT-2021", vintage=2021)
+    buyers.change_status(steel, "restricted", reason="限额", actor="t", year_limit_t=10)
+    db.session.commit()
+    org_id = steel.id
+    workers = 8
+    barrier = threading.Barrier(workers)
+
+    def worker(i):
+        with pg_app.app_context():
+            try:
+                org = db.session.get(type(steel), org_id)
+                db.session.commit()
+                barrier.wait(timeout=60)
+                try:
+                    orders.create_order(org, 3, beneficiary=f"b{i}", purpose="voluntary", actor=f"w{i}")
+                    db.session.commit()
+                    return "held"
+                except orders.OrderError as exc:
+                    db.session.rollback()
+                    return exc.code
+            finally:
+                db.session.remove()
+
+    with ThreadPoolExecutor(workers) as pool:
+        outcomes = list(pool.map(worker, range(workers)))
+    assert outcomes.count("held") == 3 and outcomes.count("purchase_not_allowed") == 5
+    assert _inventory() == 191 and verify_ledger().ok
