@@ -115,9 +115,10 @@ def end_to_end(url, keys, seconds, buyers=8):
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=open(workdir / "server.log", "w"),  # noqa: SIM115  (kept open for the server's life)
+        stderr=subprocess.STDOUT,
     )
+    print(f"server log: {workdir / 'server.log'}")
     base = f"http://127.0.0.1:{port}"
     try:
         _wait(f"{stripe_base}/v1/customers")

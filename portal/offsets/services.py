@@ -143,7 +143,11 @@ def create_order(
         )
     # Orders of one organisation take turns here, so that a yearly limit cannot be overrun by
     # orders placed at the same moment (each would see the others' tonnes not yet counted).
-    db.session.execute(select(Organisation.id).where(Organisation.id == organisation.id).with_for_update())
+    # FOR NO KEY UPDATE: a fulfilment inserting a certificate (foreign key to the organisation)
+    # must not wait for it, or it would deadlock with an order waiting for its batch.
+    db.session.execute(
+        select(Organisation.id).where(Organisation.id == organisation.id).with_for_update(key_share=True)
+    )
     refusal = policy.purchase_refusal(organisation, quantity, bought_this_year=bought_this_year(organisation))
     if refusal:
         raise OrderError("purchase_not_allowed", refusal, status=403, field="quantity")

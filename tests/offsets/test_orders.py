@@ -606,3 +606,43 @@ def test_a_yearly_limit_holds_under_concurrent_orders(pg_app):
         outcomes = list(pool.map(worker, range(workers)))
     assert outcomes.count("held") == 3 and outcomes.count("purchase_not_allowed") == 5
     assert _inventory() == 191 and verify_ledger().ok
+
+
+@pytest.mark.postgres
+def test_orders_and_fulfilments_of_one_organisation_do_not_deadlock(pg_app):
+    """New orders (organisation row, then batch) and fulfilments (batch, then a certificate whose
+    foreign key touches the organisation row) of one buyer, at once."""
+    steel, _ = factories.steel_and_cement()
+    factories.batch(quantity=1000, code="BUSY-2021", vintage=2021)
+    db.session.commit()
+    org_id = steel.id
+    workers = 8
+    barrier = threading.Barrier(workers)
+
+    def worker(i):
+        with pg_app.app_context():
+            try:
+                org = db.session.get(type(steel), org_id)
+                db.session.commit()
+                barrier.wait(timeout=60)
+                for _n in range(5):
+                    order, _ = orders.create_order(
+                        org, 1, beneficiary="b", purpose="voluntary", actor=f"w{i}"
+                    )
+                    order.payment_intent_id = f"pi_{order.public_id}"
+                    db.session.commit()
+                    intent = {
+                        "id": order.payment_intent_id,
+                        "amount": int(order.amount * 100),
+                        "currency": "cny",
+                    }
+                    assert orders.payment_succeeded(intent) == "fulfilled"
+                    db.session.commit()
+                return "ok"
+            finally:
+                db.session.remove()
+
+    with ThreadPoolExecutor(workers) as pool:
+        assert list(pool.map(worker, range(workers))) == ["ok"] * workers
+    assert db.session.scalar(select(func.count()).select_from(Certificate)) == 40
+    assert _inventory() == 960 and verify_ledger().ok
