@@ -92,3 +92,14 @@ def user(email, role="buyer", organisation=None, org_admin=False):
     created = buyers.create_user(email=email, password=PASSWORD, role=role, organisation=organisation)
     created.is_org_admin = org_admin
     return created
+
+
+def api_key(app, *args) -> str:
+    """A new API key from the CLI: ``api_key(app, "--org", USCC)`` or ``("--user", email)``."""
+    result = app.test_cli_runner().invoke(args=["apikeys", "create", *args])
+    assert result.exit_code == 0, result.output
+    return result.output.strip()
+
+
+def bearer(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}

@@ -30,13 +30,10 @@ def orgs(app):
 
 
 def _key(cli_args, app):
-    result = app.test_cli_runner().invoke(args=["apikeys", "create", *cli_args])
-    assert result.exit_code == 0, result.output
-    return result.output.strip()
+    return factories.api_key(app, *cli_args)
 
 
-def bearer(key):
-    return {"Authorization": f"Bearer {key}"}
+bearer = factories.bearer
 
 
 def test_an_organisation_sees_its_own_holding_only(orgs, app, client):

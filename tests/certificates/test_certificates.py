@@ -23,14 +23,7 @@ from tests import factories
 STEEL, CEMENT = factories.STEEL_USCC, factories.CEMENT_USCC
 
 
-def bearer(key):
-    return {"Authorization": f"Bearer {key}"}
-
-
-def _key(app, *args):
-    result = app.test_cli_runner().invoke(args=["apikeys", "create", *args])
-    assert result.exit_code == 0, result.output
-    return result.output.strip()
+bearer, _key = factories.bearer, factories.api_key
 
 
 @pytest.fixture

@@ -27,14 +27,7 @@ from tests.payments import LiveShop, intent_event, localstripe, wait_for  # noqa
 STEEL = factories.STEEL_USCC
 
 
-def bearer(key):
-    return {"Authorization": f"Bearer {key}"}
-
-
-def _key(app, *args):
-    result = app.test_cli_runner().invoke(args=["apikeys", "create", *args])
-    assert result.exit_code == 0, result.output
-    return result.output.strip()
+bearer, _key = factories.bearer, factories.api_key
 
 
 @pytest.fixture
