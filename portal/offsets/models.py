@@ -21,10 +21,6 @@ class OrderStatus(StrEnum):
     REFUNDED = "refunded"  #: paid, but refunded before any credit was retired
 
 
-#: An order in one of these states holds blocks.
-HOLDING_STATES = (OrderStatus.AWAITING_PAYMENT,)
-
-
 class Order(db.Model):
     __tablename__ = "orders"
 

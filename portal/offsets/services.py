@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import exists, func, select
 
 from portal.audit import services as audit
 from portal.buyers import policy
@@ -52,19 +52,6 @@ class OrderError(Exception):
 def _listed():
     """SQL condition on Batch: listed for sale at an active price."""
     return exists().where(Listing.batch_id == Batch.id, Listing.is_active.is_(True))
-
-
-def _sale_condition(purpose):
-    """SQL condition on Batch: what an order for ``purpose`` may hold (listed; CCER only for a
-    compliance offset). The one rule for new orders and for late payments held again."""
-    condition = _listed()
-    if purpose == Purpose.COMPLIANCE:
-        from portal.catalog.models import Project
-
-        condition = and_(
-            condition, exists().where(Project.id == Batch.project_id, Project.standard == "CCER")
-        )
-    return condition
 
 
 def bought_this_year(organisation) -> int:
@@ -151,7 +138,7 @@ def create_order(
     refusal = policy.purchase_refusal(organisation, quantity, bought_this_year=bought_this_year(organisation))
     if refusal:
         raise OrderError("purchase_not_allowed", refusal, status=403, field="quantity")
-    condition = _sale_condition(purpose)
+    condition = _listed()
     batch_codes = None
     if batch_code not in (None, ""):
         batch = (
@@ -435,12 +422,12 @@ def payment_failed(intent: dict) -> str:
 
 def _hold_again(order: Order) -> bool:
     """After a late payment: hold the same quantity again, under the same rules as a new order
-    (listed stock, CCER only for compliance, an organisation still allowed to buy)."""
+    (listed stock, an organisation still allowed to buy; compliance orders do not exist)."""
     if policy.purchase_refusal(order.organisation, order.quantity):
         return False
     try:
         with db.session.begin_nested():
-            movement = _hold(order, _sale_condition(order.purpose))
+            movement = _hold(order, _listed())
     except InsufficientCredits:
         return False
     _apportion_paid(order, movement.ranges)
