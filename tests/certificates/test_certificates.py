@@ -2,8 +2,6 @@
 
 import base64
 import json
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -19,6 +17,7 @@ from portal.ledger import services as ledger
 from portal.ledger.models import LedgerEntry
 from portal.ledger.verify import verify_ledger
 from tests import factories
+from tests.concurrency import race
 
 STEEL, CEMENT = factories.STEEL_USCC, factories.CEMENT_USCC
 
@@ -423,29 +422,14 @@ def test_fifty_concurrent_retirements_never_over_retire(pg_app):
     buyers.deliver_from_inventory(steel, 100)
     db.session.commit()
     org_id = steel.id
-    workers = 50
-    barrier = threading.Barrier(workers)
 
-    def worker(i):
-        with pg_app.app_context():
-            try:
-                org = db.session.get(type(steel), org_id)
-                db.session.commit()  # back to the pool: 50 workers share 40 connections
-                barrier.wait(timeout=60)
-                try:
-                    services.retire_from_holding(
-                        org, 3, beneficiary=f"B{i}", purpose="voluntary", actor=f"w{i}"
-                    )
-                    db.session.commit()
-                    return "ok"
-                except services.RetirementError as exc:
-                    db.session.rollback()
-                    return exc.code
-            finally:
-                db.session.remove()
+    def retire(i):
+        org = db.session.get(type(steel), org_id)
+        services.retire_from_holding(org, 3, beneficiary=f"B{i}", purpose="voluntary", actor=f"w{i}")
+        db.session.commit()
+        return "ok"
 
-    with ThreadPoolExecutor(workers) as pool:
-        outcomes = list(pool.map(worker, range(workers)))
+    outcomes = race(pg_app, 50, retire, refused=services.RetirementError)
     assert outcomes.count("ok") == 33  # 33 × 3 t = 99 t; the 34th would need 102 t
     assert set(outcomes) == {"ok", "insufficient_holding"}
     db.session.expire_all()

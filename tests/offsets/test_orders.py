@@ -1,8 +1,6 @@
 """Checkout orders: hold → PaymentIntent (localstripe) → signed webhook → retirement, and every
 way the webhook can go wrong."""
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 
@@ -22,6 +20,7 @@ from portal.offsets.models import Order
 from portal.payments import services as payments
 from portal.timeutil import utcnow
 from tests import factories
+from tests.concurrency import race
 from tests.payments import LiveShop, intent_event, localstripe, wait_for  # noqa: F401
 
 STEEL = factories.STEEL_USCC
@@ -405,27 +404,15 @@ def test_twenty_four_buyers_race_for_the_last_tonnes(pg_app):
     factories.batch(quantity=30, code="LAST-2021", vintage=2021)
     db.session.commit()
     org_id = steel.id
-    workers = 24
-    barrier = threading.Barrier(workers)
 
-    def worker(i):
-        with pg_app.app_context():
-            try:
-                org = db.session.get(type(steel), org_id)
-                db.session.commit()
-                barrier.wait(timeout=60)
-                try:
-                    orders.create_order(org, 5, beneficiary=f"b{i}", purpose="voluntary", actor=f"w{i}")
-                    db.session.commit()
-                    return "held"
-                except orders.OrderError as exc:
-                    db.session.rollback()
-                    return exc.code
-            finally:
-                db.session.remove()
+    def order(i):
+        orders.create_order(
+            db.session.get(type(steel), org_id), 5, beneficiary=f"b{i}", purpose="voluntary", actor=f"w{i}"
+        )
+        db.session.commit()
+        return "held"
 
-    with ThreadPoolExecutor(workers) as pool:
-        outcomes = list(pool.map(worker, range(workers)))
+    outcomes = race(pg_app, 24, order, refused=orders.OrderError)
     assert outcomes.count("held") == 6 and set(outcomes) == {"held", "insufficient_stock"}
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(Order)) == 6
@@ -442,20 +429,13 @@ def test_the_same_payment_delivered_twice_at_once_retires_once(pg_app):
     order.payment_intent_id = "pi_twice"
     db.session.commit()
     intent = {"id": "pi_twice", "amount": int(order.amount * 100), "currency": "cny", "metadata": {}}
-    barrier = threading.Barrier(2)
 
     def deliver(_i):
-        with pg_app.app_context():
-            try:
-                barrier.wait(timeout=30)
-                outcome = orders.payment_succeeded(intent)
-                db.session.commit()
-                return outcome
-            finally:
-                db.session.remove()
+        outcome = orders.payment_succeeded(intent)
+        db.session.commit()
+        return outcome
 
-    with ThreadPoolExecutor(2) as pool:
-        outcomes = sorted(pool.map(deliver, range(2)))
+    outcomes = sorted(race(pg_app, 2, deliver))
     assert outcomes == ["already_fulfilled", "fulfilled"]
     assert orders.payment_failed({**intent, "status": "requires_payment_method"}) == "ignored"
     assert orders.expire_due(now=utcnow() + timedelta(hours=1)) == []
@@ -576,27 +556,15 @@ def test_a_yearly_limit_holds_under_concurrent_orders(pg_app):
     buyers.change_status(steel, "restricted", reason="限额", actor="t", year_limit_t=10)
     db.session.commit()
     org_id = steel.id
-    workers = 8
-    barrier = threading.Barrier(workers)
 
-    def worker(i):
-        with pg_app.app_context():
-            try:
-                org = db.session.get(type(steel), org_id)
-                db.session.commit()
-                barrier.wait(timeout=60)
-                try:
-                    orders.create_order(org, 3, beneficiary=f"b{i}", purpose="voluntary", actor=f"w{i}")
-                    db.session.commit()
-                    return "held"
-                except orders.OrderError as exc:
-                    db.session.rollback()
-                    return exc.code
-            finally:
-                db.session.remove()
+    def order(i):
+        orders.create_order(
+            db.session.get(type(steel), org_id), 3, beneficiary=f"b{i}", purpose="voluntary", actor=f"w{i}"
+        )
+        db.session.commit()
+        return "held"
 
-    with ThreadPoolExecutor(workers) as pool:
-        outcomes = list(pool.map(worker, range(workers)))
+    outcomes = race(pg_app, 8, order, refused=orders.OrderError)
     assert outcomes.count("held") == 3 and outcomes.count("purchase_not_allowed") == 5
     assert _inventory() == 191 and verify_ledger().ok
 
@@ -609,33 +577,18 @@ def test_orders_and_fulfilments_of_one_organisation_do_not_deadlock(pg_app):
     factories.batch(quantity=1000, code="BUSY-2021", vintage=2021)
     db.session.commit()
     org_id = steel.id
-    workers = 8
-    barrier = threading.Barrier(workers)
 
-    def worker(i):
-        with pg_app.app_context():
-            try:
-                org = db.session.get(type(steel), org_id)
-                db.session.commit()
-                barrier.wait(timeout=60)
-                for _n in range(5):
-                    order, _ = orders.create_order(
-                        org, 1, beneficiary="b", purpose="voluntary", actor=f"w{i}"
-                    )
-                    order.payment_intent_id = f"pi_{order.public_id}"
-                    db.session.commit()
-                    intent = {
-                        "id": order.payment_intent_id,
-                        "amount": int(order.amount * 100),
-                        "currency": "cny",
-                    }
-                    assert orders.payment_succeeded(intent) == "fulfilled"
-                    db.session.commit()
-                return "ok"
-            finally:
-                db.session.remove()
+    def buy_and_pay(i):
+        org = db.session.get(type(steel), org_id)
+        for _n in range(5):
+            order, _ = orders.create_order(org, 1, beneficiary="b", purpose="voluntary", actor=f"w{i}")
+            order.payment_intent_id = f"pi_{order.public_id}"
+            db.session.commit()
+            intent = {"id": order.payment_intent_id, "amount": int(order.amount * 100), "currency": "cny"}
+            assert orders.payment_succeeded(intent) == "fulfilled"
+            db.session.commit()
+        return "ok"
 
-    with ThreadPoolExecutor(workers) as pool:
-        assert list(pool.map(worker, range(workers))) == ["ok"] * workers
+    assert race(pg_app, 8, buy_and_pay) == ["ok"] * 8
     assert db.session.scalar(select(func.count()).select_from(Certificate)) == 40
     assert _inventory() == 960 and verify_ledger().ok
