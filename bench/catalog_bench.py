@@ -11,38 +11,12 @@ Also prints the SQL statements per page, with 5 and with 100 rows shown (no N+1:
 """
 
 import argparse
-import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-from common import ROOT, fresh_database, make_app
-
-BIN = Path(sys.executable).parent
-LUA = """
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT %f %f %f %d\\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(95) / 1000, summary.errors.status))
-end
-"""
-
-
-def wrk(url, seconds, connections=16):
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(LUA)
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", f.name, url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps, p50, p95, errors = re.search(r"RESULT (\S+) (\S+) (\S+) (\d+)", out).groups()
-    return float(rps), float(p50), float(p95), int(errors)
+from common import load_demo, make_app, serve, wrk
 
 
 def query_counts(url):
@@ -79,37 +53,12 @@ def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
     if args.load_scale:
-        os.environ["PORTAL_BENCH_POSTGRES_URL"] = args.url
-        fresh_database("postgresql")
-        subprocess.run(
-            [str(BIN / "flask"), "demo", "load", "--scale", str(args.load_scale)],
-            check=True,
-            cwd=ROOT,
-            env=dict(os.environ, FLASK_APP="portal", PORTAL_DATABASE_URL=args.url),
-        )
+        print(f"demo load --scale {args.load_scale}: {load_demo(args.url, args.load_scale):.1f} s")
 
     for label, count in query_counts(args.url).items():
         print(f"SQL statements for {label}: {count}")
 
-    port = 8765
-    env = dict(
-        os.environ, PORTAL_DATABASE_URL=args.url, PORTAL_SECRET_KEY="bench", PORTAL_LOG_LEVEL="WARNING"
-    )
-    server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}", "portal:create_app()"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with serve(args.url, Path(tempfile.mkdtemp(prefix="catalogbench-"))) as base:
         pages = [
             ("/healthz", "/healthz"),
             ("/", "/"),
@@ -124,9 +73,6 @@ def main():
         print(f"{'page':18} {'req/s':>8} {'ratio':>6} {'p50 ms':>7} {'p95 ms':>7} {'non-2xx':>7}")
         for label, (rps, p50, p95, errors) in results.items():
             print(f"{label:18} {rps:8.1f} {rps / health:6.3f} {p50:7.1f} {p95:7.1f} {errors:7d}")
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 if __name__ == "__main__":

@@ -17,26 +17,15 @@
 """
 
 import argparse
-import os
 import random
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from common import ROOT, fresh_database, make_app, median
+from common import load_demo, make_app, median, serve, wrk
 
-BIN = Path(sys.executable).parent
-REPORT = """
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT %f %f %f %d\\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(95) / 1000, summary.errors.status))
-end
-"""
 RANDOM_PATHS = """
 paths = {}
 for line in io.lines("%s") do paths[#paths + 1] = line end
@@ -58,19 +47,6 @@ request = function()
     '{"quantity": 1, "beneficiary": "bench", "purpose": "voluntary"}')
 end
 """
-
-
-def wrk(url, seconds, script="", connections=16):
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(script + REPORT)
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", f.name, url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps, p50, p95, errors = re.search(r"RESULT (\S+) (\S+) (\S+) (\d+)", out).groups()
-    return float(rps), float(p50), float(p95), int(errors)
 
 
 def prepare(url, workdir: Path):
@@ -136,16 +112,7 @@ def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
     if args.load_scale:
-        os.environ["PORTAL_BENCH_POSTGRES_URL"] = args.url
-        fresh_database("postgresql")
-        started = time.perf_counter()
-        subprocess.run(
-            [str(BIN / "flask"), "demo", "load", "--scale", str(args.load_scale)],
-            check=True,
-            cwd=ROOT,
-            env=dict(os.environ, FLASK_APP="portal", PORTAL_DATABASE_URL=args.url),
-        )
-        print(f"demo load --scale {args.load_scale}: {time.perf_counter() - started:.1f} s")
+        print(f"demo load --scale {args.load_scale}: {load_demo(args.url, args.load_scale):.1f} s")
 
     workdir = Path(tempfile.mkdtemp(prefix="certbench-"))
     total, numbers = prepare(args.url, workdir)
@@ -156,29 +123,7 @@ def main():
         f"(ratio {pdf_ms / html_ms:.1f}x)"
     )
 
-    port = 8766
-    env = dict(
-        os.environ,
-        PORTAL_DATABASE_URL=args.url,
-        PORTAL_SECRET_KEY="bench",
-        PORTAL_LOG_LEVEL="WARNING",
-        PORTAL_INSTANCE_PATH=str(workdir),
-    )
-    server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}", "portal:create_app()"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with serve(args.url, workdir) as base:
         pages = RANDOM_PATHS % (workdir / "pages.txt")
         event = RANDOM_PATHS % (workdir / "event.txt")
         api = RANDOM_PATHS % (workdir / "api.txt")
@@ -202,9 +147,6 @@ def main():
             f"at 8 connections, {health8[0]:.1f}/s), p50 {retire[1]:.1f} ms, p95 {retire[2]:.1f} ms, "
             f"non-2xx {retire[3]}"
         )
-    finally:
-        server.terminate()
-        server.wait(10)
     from portal.ledger.verify import verify_ledger
 
     app = make_app(args.url)

@@ -1,10 +1,16 @@
 """Shared helpers for the benchmarks: fresh databases and time-boxed worker pools."""
 
+import contextlib
 import os
+import re
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -31,8 +37,9 @@ def make_app(url):
     )
 
 
-def fresh_database(kind: str) -> str:
-    """A migrated, empty database: a temporary SQLite file or the PostgreSQL schema reset."""
+def fresh_database(kind: str, url: str | None = None) -> str:
+    """A migrated, empty database: a temporary SQLite file or the PostgreSQL schema reset (at
+    ``url``, else ``PORTAL_BENCH_POSTGRES_URL``)."""
     from flask_migrate import upgrade
 
     from portal.extensions import db
@@ -40,7 +47,7 @@ def fresh_database(kind: str) -> str:
     if kind == "sqlite":
         url = f"sqlite:///{tempfile.mkdtemp(prefix='bench-')}/bench.db"
     else:
-        url = PG_DEFAULT
+        url = url or PG_DEFAULT
         engine = create_engine(url)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
@@ -89,3 +96,91 @@ def rate(url, func, workers: int, seconds: float) -> float:
 
 def median(values):
     return statistics.median(values)
+
+
+# --- serving the portal and loading it ---------------------------------------------------------
+
+BIN = Path(sys.executable).parent
+
+#: wrk's report: requests per second, p50 and p95 in ms, non-2xx responses.
+WRK_REPORT = """
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %f %f %f %d\\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, summary.errors.status))
+end
+"""
+
+
+def wrk(url, seconds, script="", connections=16):
+    """(requests/s, p50 ms, p95 ms, non-2xx) of ``wrk -t2`` against ``url``, with an optional Lua
+    ``script`` (e.g. a ``request`` function)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script + WRK_REPORT)
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", f.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps, p50, p95, errors = re.search(r"RESULT (\S+) (\S+) (\S+) (\d+)", out).groups()
+    return float(rps), float(p50), float(p95), int(errors)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, attempts: int = 200) -> None:
+    for _ in range(attempts):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextlib.contextmanager
+def serve(url: str, workdir: Path, threads: int = 1, **env):
+    """The portal on ``url``'s database under gunicorn (2 workers) on a free port; yields its base
+    URL. Its log goes to ``workdir/server.log``."""
+    port = free_port()
+    environment = dict(
+        os.environ,
+        PORTAL_DATABASE_URL=url,
+        PORTAL_SECRET_KEY="bench",
+        PORTAL_LOG_LEVEL="WARNING",
+        PORTAL_INSTANCE_PATH=str(workdir),
+        **env,
+    )
+    command = [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}"]
+    if threads > 1:
+        command += ["--threads", str(threads)]
+    with open(workdir / "server.log", "w") as log:
+        server = subprocess.Popen(
+            [*command, "portal:create_app()"], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(base + "/healthz")
+            yield base
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+def load_demo(url: str, scale: int) -> float:
+    """Reset the PostgreSQL database at ``url`` and load the demo data set; the seconds it took."""
+    fresh_database("postgresql", url)
+    started = time.perf_counter()
+    subprocess.run(
+        [str(BIN / "flask"), "demo", "load", "--scale", str(scale)],
+        check=True,
+        cwd=ROOT,
+        env=dict(os.environ, FLASK_APP="portal", PORTAL_DATABASE_URL=url),
+    )
+    return time.perf_counter() - started

@@ -18,7 +18,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,29 +25,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from common import PG_DEFAULT, ROOT, fresh_database, make_app, rate
-
-BIN = Path(sys.executable).parent
-
-
-def _free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url):
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
+from common import BIN, PG_DEFAULT, free_port, fresh_database, make_app, rate, serve, wait_until_up
 
 
 def _call(method, url, body=None, key=None):
@@ -84,7 +61,7 @@ def setup(url):
 
 def end_to_end(url, keys, seconds, buyers=8):
     workdir = Path(tempfile.mkdtemp(prefix="ordersbench-"))
-    stripe_port, port = _free_port(), _free_port()
+    stripe_port = free_port()
     stripe_base = f"http://127.0.0.1:{stripe_port}"
     secret = "whsec_bench"
     stripe = subprocess.Popen(
@@ -92,100 +69,79 @@ def end_to_end(url, keys, seconds, buyers=8):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    env = dict(
-        os.environ,
-        PORTAL_DATABASE_URL=url,
-        PORTAL_SECRET_KEY="bench",
-        PORTAL_LOG_LEVEL="WARNING",
-        PORTAL_INSTANCE_PATH=str(workdir),
-        STRIPE_API_BASE=stripe_base,
-        STRIPE_SECRET_KEY="sk_test_bench",
-        STRIPE_WEBHOOK_SECRET=secret,
-    )
-    server = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "portal:create_app()",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=open(workdir / "server.log", "w"),  # noqa: SIM115  (kept open for the server's life)
-        stderr=subprocess.STDOUT,
-    )
     print(f"server log: {workdir / 'server.log'}")
-    base = f"http://127.0.0.1:{port}"
+    settings = {
+        "STRIPE_API_BASE": stripe_base,
+        "STRIPE_SECRET_KEY": "sk_test_bench",
+        "STRIPE_WEBHOOK_SECRET": secret,
+    }
     try:
-        _wait(f"{stripe_base}/v1/customers")
-        _wait(base + "/healthz")
-        data = urllib.parse.urlencode({"url": f"{base}/stripe/webhook", "secret": secret}).encode()
-        urllib.request.urlopen(f"{stripe_base}/_config/webhooks/portal", data=data, timeout=5).read()
-        import stripe as stripe_lib
-
-        client = stripe_lib.StripeClient("sk_test_bench", base_addresses={"api": stripe_base})
-
-        def healthz_loop(stop, counts, i):
-            while not stop.is_set():
-                urllib.request.urlopen(base + "/healthz", timeout=10).read()
-                counts[i] += 1
-
-        counts = [0] * buyers
-        stop = threading.Event()
-        threads = [threading.Thread(target=healthz_loop, args=(stop, counts, i)) for i in range(buyers)]
-        for t in threads:
-            t.start()
-        time.sleep(seconds)
-        stop.set()
-        for t in threads:
-            t.join()
-        health = sum(counts) / seconds
-
-        timings = []
-        lock = threading.Lock()
-
-        def buyer(i, deadline):
-            key = keys[i % len(keys)]
-            while time.monotonic() < deadline:
-                t0 = time.monotonic()
-                order = _call(
-                    "POST",
-                    base + "/api/v1/orders",
-                    {"quantity": 1, "beneficiary": "bench", "purpose": "voluntary"},
-                    key,
-                )["order"]
-                t1 = time.monotonic()
-                intent = order["payment"]["payment_intent"]
-                client.v1.payment_intents.update(intent, params={"payment_method": "pm_card_visa"})
-                client.v1.payment_intents.confirm(intent)
-                t2 = time.monotonic()
-                while (
-                    _call("GET", f"{base}/api/v1/orders/{order['id']}", key=key)["order"]["status"]
-                    != "fulfilled"
-                ):
-                    time.sleep(0.05)
-                t3 = time.monotonic()
-                with lock:
-                    timings.append((t1 - t0, t2 - t1, t3 - t2, t3 - t0))
-
-        started = time.monotonic()
-        deadline = started + seconds
-        threads = [threading.Thread(target=buyer, args=(i, deadline)) for i in range(buyers)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.monotonic() - started
-        return health, len(timings) / elapsed, timings
+        wait_until_up(f"{stripe_base}/v1/customers")
+        with serve(url, workdir, threads=4, **settings) as base:
+            return _end_to_end(base, stripe_base, secret, keys, seconds, buyers)
     finally:
-        server.terminate()
         stripe.terminate()
-        server.wait(10)
         stripe.wait(10)
+
+
+def _end_to_end(base, stripe_base, secret, keys, seconds, buyers):
+    data = urllib.parse.urlencode({"url": f"{base}/stripe/webhook", "secret": secret}).encode()
+    urllib.request.urlopen(f"{stripe_base}/_config/webhooks/portal", data=data, timeout=5).read()
+    import stripe as stripe_lib
+
+    client = stripe_lib.StripeClient("sk_test_bench", base_addresses={"api": stripe_base})
+
+    def healthz_loop(stop, counts, i):
+        while not stop.is_set():
+            urllib.request.urlopen(base + "/healthz", timeout=10).read()
+            counts[i] += 1
+
+    counts = [0] * buyers
+    stop = threading.Event()
+    threads = [threading.Thread(target=healthz_loop, args=(stop, counts, i)) for i in range(buyers)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    health = sum(counts) / seconds
+
+    timings = []
+    lock = threading.Lock()
+
+    def buyer(i, deadline):
+        key = keys[i % len(keys)]
+        while time.monotonic() < deadline:
+            t0 = time.monotonic()
+            order = _call(
+                "POST",
+                base + "/api/v1/orders",
+                {"quantity": 1, "beneficiary": "bench", "purpose": "voluntary"},
+                key,
+            )["order"]
+            t1 = time.monotonic()
+            intent = order["payment"]["payment_intent"]
+            client.v1.payment_intents.update(intent, params={"payment_method": "pm_card_visa"})
+            client.v1.payment_intents.confirm(intent)
+            t2 = time.monotonic()
+            while (
+                _call("GET", f"{base}/api/v1/orders/{order['id']}", key=key)["order"]["status"] != "fulfilled"
+            ):
+                time.sleep(0.05)
+            t3 = time.monotonic()
+            with lock:
+                timings.append((t1 - t0, t2 - t1, t3 - t2, t3 - t0))
+
+    started = time.monotonic()
+    deadline = started + seconds
+    threads = [threading.Thread(target=buyer, args=(i, deadline)) for i in range(buyers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    return health, len(timings) / elapsed, timings
 
 
 _orgs = None
