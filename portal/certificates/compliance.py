@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from portal.audit import services as audit
 from portal.certificates.models import AllowanceDeclaration, Certificate, CertificateStatus, Purpose
+from portal.core.errors import ServiceError
 from portal.extensions import db
 
 #: The cap, as a fraction of the allowances due: 5 %, rounded down to whole tonnes.
@@ -17,13 +18,8 @@ FIRST_YEAR, LAST_YEAR = 2020, 2100
 MAX_ALLOWANCES = 10**12
 
 
-class ComplianceError(Exception):
-    def __init__(self, code: str, message: str, status: int = 400, field: str | None = None):
-        super().__init__(code)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.field = field
+class ComplianceError(ServiceError):
+    """A refused declaration or compliance retirement: nothing changed."""
 
 
 def _whole(value, field: str, low: int, high: int, message: str) -> int:

@@ -30,6 +30,7 @@ from portal.certificates.models import (
     Purpose,
     Source,
 )
+from portal.core.errors import ServiceError
 from portal.core.i18n import absolute_url
 from portal.extensions import db
 from portal.ledger import services as ledger
@@ -53,15 +54,8 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 _BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-class RetirementError(Exception):
+class RetirementError(ServiceError):
     """A refused retirement or certificate action: nothing changed."""
-
-    def __init__(self, code: str, message: str, status: int = 400, field: str | None = None):
-        super().__init__(code)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.field = field
 
 
 def clean_text(value, *, field: str, label: str, max_length: int, required: bool) -> str:

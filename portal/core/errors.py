@@ -9,6 +9,18 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 log = logging.getLogger(__name__)
 
 
+class ServiceError(Exception):
+    """A request a service refused: nothing was changed. ``code`` is stable (for the API),
+    ``message`` translated, ``status`` the HTTP status to answer with, ``field`` the input at fault."""
+
+    def __init__(self, code: str, message: str, status: int = 400, field: str | None = None):
+        super().__init__(code)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.field = field
+
+
 def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 

@@ -22,6 +22,7 @@ from portal.catalog.models import Listing
 from portal.certificates import services as certificates
 from portal.certificates.models import Purpose, Source
 from portal.core import mail
+from portal.core.errors import ServiceError
 from portal.core.i18n import absolute_url
 from portal.extensions import db
 from portal.ledger import services as ledger
@@ -38,15 +39,8 @@ HOLD_MINUTES = 30
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
-class OrderError(Exception):
+class OrderError(ServiceError):
     """A refused order or order action: nothing was held, charged or retired."""
-
-    def __init__(self, code: str, message: str, status: int = 400, field: str | None = None):
-        super().__init__(code)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.field = field
 
 
 def _listed():

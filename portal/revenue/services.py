@@ -15,18 +15,15 @@ from sqlalchemy import case, select
 
 from portal.audit import services as audit
 from portal.catalog.models import Region
+from portal.core.errors import ServiceError
 from portal.extensions import db
 from portal.revenue.models import RevenueLine, SharingRule
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 
 
-class RevenueError(Exception):
-    def __init__(self, code: str, message: str, field: str | None = None):
-        super().__init__(code)
-        self.code = code
-        self.message = message
-        self.field = field
+class RevenueError(ServiceError):
+    """A refused sharing rule: nothing changed."""
 
 
 # --- rules -------------------------------------------------------------------------------------
@@ -36,10 +33,14 @@ def _percent(raw, field: str) -> Decimal:
     try:
         value = Decimal(str(raw).strip())
     except (InvalidOperation, ValueError):
-        raise RevenueError("invalid_share", _("A share is a percentage such as 30 or 27.5."), field) from None
+        raise RevenueError(
+            "invalid_share", _("A share is a percentage such as 30 or 27.5."), field=field
+        ) from None
     if not value.is_finite() or value < 0 or value > 100 or value != value.quantize(Decimal("0.01")):
         raise RevenueError(
-            "invalid_share", _("A share is a percentage from 0 to 100, with at most two decimals."), field
+            "invalid_share",
+            _("A share is a percentage from 0 to 100, with at most two decimals."),
+            field=field,
         )
     return value
 
@@ -59,7 +60,9 @@ def add_rule(
         try:
             effective_from = date.fromisoformat(str(effective_from).strip())
         except ValueError:
-            raise RevenueError("invalid_date", _("Enter the date as YYYY-MM-DD."), "effective_from") from None
+            raise RevenueError(
+                "invalid_date", _("Enter the date as YYYY-MM-DD."), field="effective_from"
+            ) from None
     city, county = _percent(city_pct, "city_pct"), _percent(county_pct, "county_pct")
     if city + county != 100:
         raise RevenueError(
@@ -68,16 +71,16 @@ def add_rule(
                 "The city's and the county's shares must add up to 100 %% (they add up to %(total)s %%).",
                 total=city + county,
             ),
-            "county_pct",
+            field="county_pct",
         )
     region_code = (region_code or "").strip()
     if region_code and db.session.scalar(select(Region.id).filter_by(code=region_code)) is None:
-        raise RevenueError("unknown_county", _("There is no such county-level unit."), "region_code")
+        raise RevenueError("unknown_county", _("There is no such county-level unit."), field="region_code")
     from portal.catalog.labels import PROJECT_TYPES
 
     project_type = (project_type or "").strip()
     if project_type and project_type not in PROJECT_TYPES:
-        raise RevenueError("unknown_type", _("There is no such project type."), "project_type")
+        raise RevenueError("unknown_type", _("There is no such project type."), field="project_type")
     clash = db.session.scalar(
         select(SharingRule).filter_by(
             effective_from=effective_from, region_code=region_code, project_type=project_type
@@ -90,7 +93,7 @@ def add_rule(
                 "A rule for the same counties and project types already takes effect on %(date)s.",
                 date=effective_from.isoformat(),
             ),
-            "effective_from",
+            field="effective_from",
         )
     rule = SharingRule(
         effective_from=effective_from,
