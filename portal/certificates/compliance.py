@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from portal.audit import services as audit
 from portal.certificates.models import AllowanceDeclaration, Certificate, CertificateStatus, Purpose
 from portal.core.errors import ServiceError
+from portal.core.numbers import whole
 from portal.extensions import db
 
 #: The cap, as a fraction of the allowances due: 5 %, rounded down to whole tonnes.
@@ -23,14 +24,10 @@ class ComplianceError(ServiceError):
 
 
 def _whole(value, field: str, low: int, high: int, message: str) -> int:
-    if isinstance(value, str):
-        value = value.strip()
-        if not (value.isascii() and value.isdigit() and len(value) <= 13):
-            raise ComplianceError("invalid_" + field, message, field=field)
-        value = int(value)
-    if type(value) is not int or not low <= value <= high:
+    found = whole(value, low, high)
+    if found is None:
         raise ComplianceError("invalid_" + field, message, field=field)
-    return value
+    return found
 
 
 def parse_year(value) -> int:

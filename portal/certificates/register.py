@@ -9,6 +9,7 @@ from sqlalchemy import and_, exists, func, or_, select
 
 from portal.catalog.models import Project, Region
 from portal.certificates.models import Certificate, CertificateBlock, CertificateStatus
+from portal.core.numbers import whole
 from portal.extensions import db
 from portal.ledger.models import Batch
 
@@ -61,11 +62,10 @@ class RegisterFilters:
 def _whole(raw, low, high, name, message, errors):
     if raw is None or raw.strip() == "":
         return None
-    text = raw.strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 10 or not low <= int(text) <= high:
+    value = whole(raw, low, high)
+    if value is None:
         errors[name] = message
-        return None
-    return int(text)
+    return value
 
 
 def _conditions(f: RegisterFilters) -> list:

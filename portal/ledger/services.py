@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
+from portal.core.numbers import whole
 from portal.extensions import db
 from portal.ledger.errors import (
     CapacityExceeded,
@@ -456,15 +457,11 @@ def _resolve_batches(codes: Sequence[str]) -> list[int]:
 def parse_quantity(value) -> int:
     """A quantity typed into a form or sent in JSON, as whole tonnes; InvalidQuantity otherwise.
 
-    Accepts an int or a string of ASCII digits ("12", not "12.0", "1e3", "١٢" or True)."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isascii() and text.isdigit() and len(text) <= 10:
-            value = int(text)
-        else:
-            raise InvalidQuantity(value=text[:20])
-    _check_quantity(value)
-    return value
+    Accepts an int or a string of ASCII digits (see ``portal.core.numbers.whole``)."""
+    found = whole(value, 1, MAX_QUANTITY)
+    if found is None:
+        raise InvalidQuantity(value=str(value)[:20])
+    return found
 
 
 def _check_quantity(quantity) -> None:
