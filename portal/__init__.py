@@ -52,6 +52,8 @@ def create_app(config=None):
     from portal.catalog.views import bp as catalog_bp
     from portal.certificates import api as _certificates_api  # noqa: F401  (routes on api_bp)
     from portal.certificates.views import bp as certificates_bp
+    from portal.contracts import api as _contracts_api  # noqa: F401  (routes on api_bp)
+    from portal.contracts.views import bp as contracts_bp
     from portal.core.views import bp as core_bp
     from portal.offsets import api as _offsets_api  # noqa: F401  (routes on api_bp)
     from portal.offsets import orders_api as _orders_api  # noqa: F401  (routes on api_bp)
@@ -72,6 +74,7 @@ def create_app(config=None):
     app.register_blueprint(offsets_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(revenue_bp)
+    app.register_blueprint(contracts_bp)
     csrf.exempt(payments_bp)  # Stripe signs its webhooks; there is no session
     csrf.exempt(api_bp)  # bearer-key authenticated, no cookies
 

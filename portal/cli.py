@@ -3,13 +3,14 @@
 
 def register(app):
     from portal.buyers.cli import apikeys_cli, deliver_command, orgs_cli, users_cli
+    from portal.contracts.cli import contracts_cli
     from portal.demo.cli import demo_cli
     from portal.ledger.cli import ledger_cli
     from portal.offsets.cli import orders_cli
 
     # `ledger deliver` needs to know organisations; the ledger package itself must not.
     ledger_cli.add_command(deliver_command)
-    for group in (ledger_cli, orgs_cli, users_cli, apikeys_cli, demo_cli, orders_cli):
+    for group in (ledger_cli, orgs_cli, users_cli, apikeys_cli, demo_cli, orders_cli, contracts_cli):
         app.cli.add_command(group)
 
     from portal.core import mail

@@ -4,6 +4,7 @@ from portal.audit import models as audit_models  # noqa: F401
 from portal.buyers import models as buyers_models  # noqa: F401
 from portal.catalog import models as catalog_models  # noqa: F401
 from portal.certificates import models as certificates_models  # noqa: F401
+from portal.contracts import models as contracts_models  # noqa: F401
 from portal.core import mail as mail_models  # noqa: F401
 from portal.ledger import models as ledger_models  # noqa: F401
 from portal.offsets import models as offsets_models  # noqa: F401

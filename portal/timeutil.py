@@ -1,13 +1,21 @@
 """Timezone-aware UTC time, stored as such on every database."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
+#: The portal's business days (due dates, invoice dates) are Beijing's.
+BEIJING = ZoneInfo("Asia/Shanghai")
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def beijing_today() -> date:
+    return utcnow().astimezone(BEIJING).date()
 
 
 class UTCDateTime(TypeDecorator):

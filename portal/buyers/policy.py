@@ -16,12 +16,13 @@ class Principal:
     role: str
     organisation: Organisation | None
     actor: str  #: for the audit log and the ledger journal
+    user: object = None  #: the staff member a staff key belongs to
 
     @classmethod
     def from_api_key(cls, key: ApiKey) -> "Principal":
         if key.organisation is not None:
             return cls(Role.BUYER, key.organisation, f"apikey:{key.prefix}")
-        return cls(key.user.role, None, f"apikey:{key.prefix}")
+        return cls(key.user.role, None, f"apikey:{key.prefix}", key.user)
 
 
 #: What each role may do through the API; anything not listed is forbidden.
@@ -31,6 +32,9 @@ PERMISSIONS = {
     "orders.create": {Role.BUYER},
     "orders.read_own": {Role.BUYER},
     "revenue.read": {Role.OPERATOR, Role.AUDITOR},
+    "contracts.manage": {Role.SALES},
+    #: Buyers read their own contracts only (the endpoint filters); staff read all.
+    "contracts.read": {Role.BUYER, Role.SALES, Role.OPERATOR, Role.AUDITOR},
 }
 
 
@@ -60,6 +64,11 @@ WEB_PERMISSIONS = {
     "dashboard.read": {Role.OPERATOR, Role.AUDITOR, Role.SALES},
     "certificates.read_all": {Role.OPERATOR, Role.AUDITOR, Role.SALES},
     "certificates.revoke": {Role.OPERATOR},
+    "contracts.read_all": {Role.OPERATOR, Role.AUDITOR, Role.SALES},
+    "contracts.manage": {Role.SALES},
+    "invoices.record_payment": {Role.SALES, Role.OPERATOR},
+    "contracts.read_own": {Role.BUYER},
+    "invoices.pay": {Role.BUYER},
 }
 
 

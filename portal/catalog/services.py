@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from blinker import Namespace
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -21,6 +22,11 @@ from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import MAX_QUANTITY as LEDGER_MAX_QUANTITY
 from portal.ledger.models import AccountKind, Batch
+
+#: Sent with a batch whose stock has just come up for sale (issued with a price, or its listing
+#: switched on), inside the same transaction, which holds the batch's lock. Contracts reserve
+#: from it; the catalog knows nothing of them.
+stock_listed = Namespace().signal("stock-listed")
 
 SORTS = {
     # Whole index order (ix_batches_vintage), so that a page needs only its own rows.
@@ -632,6 +638,7 @@ def record_issuance(
         raise CatalogError(exc.code, exc.message) from None
     if price_per_t is not None:
         db.session.add(Listing(batch_id=batch.id, price_per_t=price_per_t))
+        db.session.flush()
     audit.record(
         actor,
         "batch.issue",
@@ -644,6 +651,8 @@ def record_issuance(
             "price_per_t": price_per_t,
         },
     )
+    if price_per_t is not None:
+        stock_listed.send(batch, actor=actor)
     return batch
 
 
@@ -674,4 +683,6 @@ def set_listing(batch: Batch, *, price_per_t: Decimal, active: bool, actor: str)
         before=before,
         after={"price_per_t": price_per_t, "active": active},
     )
+    if active and not (before or {}).get("active"):
+        stock_listed.send(batch, actor=actor)
     return listing

@@ -121,6 +121,21 @@ def open_account(kind: AccountKind, ref: str, capacity: int | None = None) -> Ac
     return account
 
 
+def raise_capacity(account: Account, capacity: int) -> Account:
+    """Let a hold or reserve contain up to ``capacity`` from now on (a contract amended to a
+    larger volume). Capacities only grow: ``ledger verify`` checks every past balance against
+    the current capacity, and a smaller volume is the owner's rule to keep, not the account's."""
+    if account.kind not in CAPACITY_KINDS:
+        raise ValueError(f"a {account.kind} account has no capacity")
+    _check_quantity(capacity)
+    db.session.execute(select(Account.id).where(Account.id == account.id).with_for_update(key_share=True))
+    db.session.refresh(account)
+    if capacity > account.capacity:
+        account.capacity = capacity
+        db.session.flush()
+    return account
+
+
 def find_account(kind: AccountKind, ref: str = "") -> Account:
     account = db.session.scalar(select(Account).filter_by(kind=kind, ref=ref))
     if account is None:
@@ -240,17 +255,28 @@ def transfer(
     batch_condition=None,
     reference: str = "",
     actor: str = "",
+    up_to: bool = False,
 ) -> Movement:
     """Move ``quantity`` tonnes from ``source`` to ``destination`` (neither terminal).
 
     Credits are taken oldest vintage first, lowest serials first, from the batches named in
     ``batch_codes`` or from any batch; the last block taken is split. ``batch_condition``, a SQL
-    condition on ``Batch``, narrows the batches further (e.g. "listed for sale").
+    condition on ``Batch``, narrows the batches further (e.g. "listed for sale"). With
+    ``up_to``, as much as there is up to ``quantity`` is moved (the movement says how much),
+    decided under the same locks; only finding nothing at all is refused.
     """
     if destination.kind in TERMINAL_KINDS:
         raise InvalidMovement(reason="use_retire", account=str(destination))
     return _move(
-        EntryKind.TRANSFER, quantity, source, destination, batch_codes, reference, actor, batch_condition
+        EntryKind.TRANSFER,
+        quantity,
+        source,
+        destination,
+        batch_codes,
+        reference,
+        actor,
+        batch_condition,
+        up_to=up_to,
     )
 
 
@@ -289,7 +315,7 @@ def cancel(
 
 
 def _move(
-    kind, quantity, source, destination, batch_codes, reference, actor, batch_condition=None
+    kind, quantity, source, destination, batch_codes, reference, actor, batch_condition=None, *, up_to=False
 ) -> Movement:
     _check_quantity(quantity)
     for account in (source, destination):
@@ -313,7 +339,7 @@ def _move(
                 account=str(destination), capacity=destination.capacity, balance=held, requested=quantity
             )
 
-    plan = _plan(quantity, source, batch_ids, batch_condition)
+    plan = _plan(quantity, source, batch_ids, batch_condition, up_to=up_to)
     movement = Movement(uuid.uuid4().hex, kind, source, destination)
     entries = []
     for take in plan:
@@ -348,7 +374,7 @@ def _move(
     log.info(
         "%s %s t from %s to %s (%s, ref %s)",
         kind,
-        quantity,
+        movement.quantity,
         source,
         destination,
         movement.id,
@@ -370,7 +396,9 @@ class _Take:
 _BLOCKS = Block.__table__
 
 
-def _plan(quantity: int, source: Account, batch_ids: list[int] | None, condition=None) -> list[_Take]:
+def _plan(
+    quantity: int, source: Account, batch_ids: list[int] | None, condition=None, *, up_to=False
+) -> list[_Take]:
     """Lock batches in allocation order and choose the blocks to take, without writing."""
     plan: list[_Take] = []
     remaining = quantity
@@ -393,6 +421,8 @@ def _plan(quantity: int, source: Account, batch_ids: list[int] | None, condition
                 remaining -= take
                 if remaining == 0:
                     return plan
+    if up_to and plan:
+        return plan
     raise InsufficientCredits(account=str(source), available=quantity - remaining, requested=quantity)
 
 

@@ -23,7 +23,9 @@ CURRENCY = "cny"
 #: Signatures older than this are refused (replays).
 SIGNATURE_TOLERANCE_S = 300
 
-_handlers: dict[str, Callable[[dict], str]] = {}
+_handlers: dict[tuple[str, str], Callable[[dict], str]] = {}
+#: What a PaymentIntent pays for, from its ``portal_purpose`` metadata; checkout orders set none.
+DEFAULT_PURPOSE = "order"
 
 
 class PaymentError(Exception):
@@ -43,12 +45,13 @@ class Intent:
     currency: str
 
 
-def on(event_type: str):
-    """Register the handler of ``event_type`` (one per type); it gets the event's object as a
-    dict and returns a short outcome for the record."""
+def on(event_type: str, purpose: str = DEFAULT_PURPOSE):
+    """Register the handler of ``event_type`` for intents paying for ``purpose`` (one each): it
+    gets the event's object as a dict and returns a short outcome for the record. Events for
+    an unknown purpose go to the default purpose's handler, which reports unknown intents."""
 
     def decorate(handler):
-        _handlers[event_type] = handler
+        _handlers[(event_type, purpose)] = handler
         return handler
 
     return decorate
@@ -185,7 +188,8 @@ def handle_webhook(payload: bytes, signature_header: str | None) -> str:
             db.session.flush()
     except IntegrityError:
         return "duplicate"
-    handler = _handlers.get(record.type)
+    purpose = str((obj.get("metadata") or {}).get("portal_purpose") or DEFAULT_PURPOSE)
+    handler = _handlers.get((record.type, purpose)) or _handlers.get((record.type, DEFAULT_PURPOSE))
     record.outcome = handler(obj) if handler else "ignored"
     log.info("stripe event %s %s for %s: %s", record.event_id, record.type, record.object_id, record.outcome)
     return record.outcome

@@ -44,7 +44,11 @@ def test_register_confirm_approve_sign_in(page, live_database):
     row.locator("button[type=submit]").click()
     assert "is now approved" in page.content()
     screenshot(page, "staff-organisations-en")
-    page.locator("button", has_text="Sign out").click()
+    # Wait for the sign-out to land: a navigation started before its response arrives would
+    # race with the response's session cookie (which still says "en").
+    with page.expect_navigation():
+        page.locator("button", has_text="Sign out").click()
+    assert "Sign in" in page.content()
 
     # The buyer signs in, sees its (empty) holding and may create API keys now.
     page.goto("/login?lang=zh")

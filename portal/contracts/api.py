@@ -1,0 +1,200 @@
+"""``/api/v1/contracts…`` on the API blueprint: sales keys draft, sign and deliver; buyer keys
+read their own contracts, staff keys read all."""
+
+from flask import g, request
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from portal.api.auth import require_key
+from portal.api.views import api_error, bp, money
+from portal.buyers.models import Organisation, Role
+from portal.certificates.services import certificate_url, request_digest
+from portal.contracts import services
+from portal.contracts.models import Contract, Delivery, Invoice
+from portal.core.errors import ServiceError
+from portal.extensions import db
+
+
+def invoice_json(invoice: Invoice) -> dict:
+    return {
+        "number": invoice.number,
+        "status": invoice.status,
+        "quantity": invoice.quantity,
+        "unit_price": money(invoice.unit_price),
+        "amount": money(invoice.amount),
+        "paid": money(invoice.paid_amount),
+        "issued_on": invoice.issued_on.isoformat(),
+        "due_on": invoice.due_on.isoformat(),
+        "overdue": invoice.is_overdue(services.beijing_today()),
+    }
+
+
+def delivery_json(delivery: Delivery) -> dict:
+    certificate = delivery.certificate
+    return {
+        "tranche": delivery.tranche.seq,
+        "quantity": delivery.quantity,
+        "mode": delivery.mode,
+        "from_inventory": delivery.from_inventory,
+        "delivered_at": delivery.created_at.isoformat(),
+        "blocks": [{"batch_code": line.batch.code, "quantity": line.quantity} for line in delivery.lines],
+        "certificate": None
+        if certificate is None
+        else {"number": certificate.number, "url": certificate_url(certificate)},
+        "invoice": invoice_json(delivery.invoice) if delivery.invoice is not None else None,
+    }
+
+
+def contract_json(contract: Contract, *, full: bool = True) -> dict:
+    terms = services.terms_of(contract).as_json()
+    covers = services.cover(contract)
+    document = {
+        "number": contract.number,
+        "status": contract.status,
+        "version": contract.version,
+        "buyer": {"uscc": contract.organisation.uscc, "name": contract.organisation.name_zh},
+        "owner": contract.owner.email,
+        **{k: v for k, v in terms.items() if k not in ("tranches", "price_per_t")},
+        "price_per_t": money(contract.price_per_t),
+        "signed_at": contract.signed_at.isoformat() if contract.signed_at else None,
+        "termination_reason": contract.termination_reason or None,
+        "contracted": contract.total_quantity,
+        "reserved": sum(c.reserved for c in covers),
+        "delivered": contract.delivered,
+        "uncovered": sum(c.uncovered for c in covers),
+        "tranches": [
+            {
+                "n": c.seq,
+                "due": c.tranche.due.isoformat(),
+                "contracted": c.tranche.quantity,
+                "reserved": c.reserved,
+                "delivered": c.tranche.delivered,
+                "uncovered": c.uncovered,
+                "late": c.late,
+                "price_per_t": money(services.price_for(contract, c.tranche.due)),
+                "invoiced": money(c.invoiced),
+                "paid": money(c.paid),
+            }
+            for c in covers
+        ],
+    }
+    if full:
+        document["deliveries"] = [delivery_json(d) for d in services.deliveries_of(contract)]
+    return document
+
+
+def _error(exc: ServiceError):
+    return api_error(exc.status, exc.code, exc.message)
+
+
+def _visible(number) -> Contract | None:
+    """The contract if the caller may see it: staff any, a buyer its own signed ones."""
+    contract = services.find(number)
+    if contract is None:
+        return None
+    if g.principal.role == Role.BUYER and (
+        contract.organisation_id != g.principal.organisation.id or contract.status == "draft"
+    ):
+        return None
+    return contract
+
+
+def _replayed(created: bool) -> dict:
+    return {} if created else {"Idempotent-Replayed": "true"}
+
+
+def _not_found():
+    return api_error(404, "unknown_contract", _("There is no such contract."))
+
+
+@bp.post("/contracts")
+@require_key("contracts.manage")
+def create_contract():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return api_error(400, "invalid_json", _("Send a JSON object."))
+    uscc = body.get("org_uscc")
+    organisation = (
+        db.session.scalar(select(Organisation).filter_by(uscc=uscc.strip().upper()))
+        if isinstance(uscc, str) and len(uscc) <= 32
+        else None
+    )
+    if organisation is None:
+        return api_error(400, "unknown_organisation", _("There is no organisation with that code."))
+    key = request.headers.get("Idempotency-Key")
+    try:
+        contract, created = services.create_draft(
+            organisation,
+            body,
+            owner=g.principal.user,
+            actor=g.principal.actor,
+            idempotency_key=key,
+            digest=request_digest(body) if key is not None else None,
+        )
+    except ServiceError as exc:
+        return _error(exc)
+    return {"contract": contract_json(contract)}, 201, _replayed(created)
+
+
+@bp.post("/contracts/<number>/sign")
+@require_key("contracts.manage")
+def sign_contract(number):
+    contract = services.find(number)
+    if contract is None:
+        return _not_found()
+    try:
+        services.sign(contract, actor=g.principal.actor)
+    except ServiceError as exc:
+        return _error(exc)
+    return {"contract": contract_json(contract)}
+
+
+@bp.post("/contracts/<number>/tranches/<int:n>/deliver")
+@require_key("contracts.manage")
+def deliver_tranche(number, n):
+    contract = services.find(number)
+    if contract is None:
+        return _not_found()
+    body = request.get_json(silent=True)
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        return api_error(400, "invalid_json", _("Send a JSON object."))
+    tranche = next((t for t in contract.tranches if t.seq == n), None)
+    if tranche is None:
+        return api_error(404, "unknown_tranche", _("There is no such tranche."))
+    quantity = body.get("quantity", tranche.remaining)
+    key = request.headers.get("Idempotency-Key")
+    try:
+        delivery, created = services.deliver(
+            contract,
+            n,
+            quantity,
+            actor=g.principal.actor,
+            idempotency_key=key,
+            digest=request_digest({"tranche": n, **body}) if key is not None else None,
+        )
+    except ServiceError as exc:
+        return _error(exc)
+    document = {"delivery": delivery_json(delivery), "contract": contract_json(contract, full=False)}
+    return document, 201, _replayed(created)
+
+
+@bp.get("/contracts")
+@require_key("contracts.read")
+def list_contracts():
+    if g.principal.role == Role.BUYER:
+        contracts = services.contracts_of(g.principal.organisation)
+    else:
+        status = request.args.get("status", "")
+        contracts = services.all_contracts(status=status[:12] or None)
+    return {"items": [contract_json(c, full=False) for c in contracts]}
+
+
+@bp.get("/contracts/<number>")
+@require_key("contracts.read")
+def get_contract(number):
+    contract = _visible(number)
+    if contract is None:
+        return _not_found()
+    return {"contract": contract_json(contract)}
