@@ -420,7 +420,12 @@ def _locked(contract: Contract) -> Contract:
 
 
 def _reserve_account(contract: Contract) -> Account:
-    return ledger.open_account(AccountKind.RESERVE, contract.reserve_ref, contract.total_quantity)
+    """The contract's reserve, opened at signing with the contract's volume as its capacity
+    (amendments only ever raise it: see ``amend``)."""
+    account = db.session.scalar(select(Account).filter_by(kind=AccountKind.RESERVE, ref=contract.reserve_ref))
+    if account is None:
+        account = ledger.open_account(AccountKind.RESERVE, contract.reserve_ref, contract.total_quantity)
+    return account
 
 
 def reserved(contract: Contract) -> int:
@@ -816,17 +821,17 @@ def deliver(
     quantity = whole(quantity, 1, MAX_QUANTITY)
     short = quantity - reserved(contract)
     if short > 0:
-        if _top_up(contract, actor=actor, limit=short) < short:
-            available = reserved(contract)
-            db.session.rollback()
-            raise ContractError(
-                "insufficient_stock",
-                _(
-                    "Only %(n)s t matching the contract's preferences can be delivered now.",
-                    n=available,
-                ),
-                status=409,
-            )
+        with db.session.begin_nested():  # a partial top-up is undone with the refusal
+            got = _top_up(contract, actor=actor, limit=short)
+            if got < short:
+                raise ContractError(
+                    "insufficient_stock",
+                    _(
+                        "Only %(n)s t matching the contract's preferences can be delivered now.",
+                        n=quantity - short + got,
+                    ),
+                    status=409,
+                )
         db.session.commit()  # the top-up stands; the delivery is the next transaction
         contract = _locked(contract)
         if (found := _delivered_for_key(contract, idempotency_key)) is not None:
