@@ -1,0 +1,183 @@
+"""``/api/v1/contracts…``: sales keys draft, sign and deliver; buyer keys read their own."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.contracts import services
+from portal.contracts.models import Contract, Delivery
+from portal.extensions import db
+from portal.ledger.verify import verify_ledger
+from tests import factories
+
+STEEL, CEMENT = factories.STEEL_USCC, factories.CEMENT_USCC
+TODAY = services.beijing_today()
+bearer = factories.bearer
+
+
+def day(n):
+    return (TODAY + timedelta(days=n)).isoformat()
+
+
+BODY = {
+    "org_uscc": STEEL,
+    "title": "钢铁承购 2026–2027",
+    "start": day(0),
+    "end": day(500),
+    "price_per_t": "68.50",
+    "escalation_pct_per_year": "2",
+    "standard": "CCER",
+    "tranches": [{"due": day(3), "quantity": 30}, {"due": day(10), "quantity": 20}],
+    "delivery": "holding",
+}
+
+
+@pytest.fixture
+def keys(app):
+    factories.steel_and_cement()
+    factories.user("sales@portal.cn", role="sales")
+    factories.user("auditor@portal.cn", role="auditor")
+    factories.user("operator@portal.cn", role="operator")
+    factories.batch(quantity=100, code="OLD-2021", vintage=2021)
+    db.session.commit()
+    return {
+        "sales": factories.api_key(app, "--user", "sales@portal.cn"),
+        "auditor": factories.api_key(app, "--user", "auditor@portal.cn"),
+        "operator": factories.api_key(app, "--user", "operator@portal.cn"),
+        "steel": factories.api_key(app, "--org", STEEL),
+        "cement": factories.api_key(app, "--org", CEMENT),
+    }
+
+
+def _create(client, keys, body=None, headers=None):
+    return client.post(
+        "/api/v1/contracts", json=body or BODY, headers={**bearer(keys["sales"]), **(headers or {})}
+    )
+
+
+def test_draft_sign_deliver_and_read_through_the_api(client, keys):
+    created = _create(client, keys)
+    assert created.status_code == 201, created.get_json()
+    contract = created.get_json()["contract"]
+    number = contract["number"]
+    assert contract["status"] == "draft" and contract["contracted"] == 50
+    assert contract["owner"] == "sales@portal.cn" and contract["price_per_t"] == {
+        "amount": "68.50",
+        "currency": "CNY",
+    }
+
+    signed = client.post(f"/api/v1/contracts/{number}/sign", headers=bearer(keys["sales"]))
+    assert signed.status_code == 200
+    body = signed.get_json()["contract"]
+    assert body["status"] == "active" and body["reserved"] == 50 and body["uncovered"] == 0
+    assert [t["reserved"] for t in body["tranches"]] == [30, 20]
+
+    delivered = client.post(
+        f"/api/v1/contracts/{number}/tranches/1/deliver", json={"quantity": 30}, headers=bearer(keys["sales"])
+    )
+    assert delivered.status_code == 201, delivered.get_json()
+    delivery = delivered.get_json()["delivery"]
+    assert delivery["quantity"] == 30 and delivery["blocks"] == [{"batch_code": "OLD-2021", "quantity": 30}]
+    assert delivery["invoice"]["amount"] == {"amount": "2055.00", "currency": "CNY"}
+    # Without a quantity, what is left of the tranche.
+    rest = client.post(f"/api/v1/contracts/{number}/tranches/2/deliver", headers=bearer(keys["sales"]))
+    assert rest.status_code == 201 and rest.get_json()["delivery"]["quantity"] == 20
+
+    mine = client.get(f"/api/v1/contracts/{number}", headers=bearer(keys["steel"])).get_json()["contract"]
+    assert mine["delivered"] == 50 and [t["delivered"] for t in mine["tranches"]] == [30, 20]
+    assert [t["invoiced"]["amount"] for t in mine["tranches"]] == ["2055.00", "1370.00"]
+    assert [t["paid"]["amount"] for t in mine["tranches"]] == ["0.00", "0.00"]
+    assert len(mine["deliveries"]) == 2
+    listed = client.get("/api/v1/contracts", headers=bearer(keys["steel"])).get_json()["items"]
+    assert [c["number"] for c in listed] == [number]
+    holdings = client.get("/api/v1/holdings", headers=bearer(keys["steel"])).get_json()
+    assert holdings["total"] == 50
+    for staff in ("auditor", "operator", "sales"):
+        assert client.get(f"/api/v1/contracts/{number}", headers=bearer(keys[staff])).status_code == 200
+    assert verify_ledger().ok
+
+
+def test_buyers_see_only_their_own_signed_contracts(client, keys):
+    number = _create(client, keys).get_json()["contract"]["number"]
+    # A draft is the sales team's work in progress: not even its buyer sees it.
+    assert client.get(f"/api/v1/contracts/{number}", headers=bearer(keys["steel"])).status_code == 404
+    client.post(f"/api/v1/contracts/{number}/sign", headers=bearer(keys["sales"]))
+    assert client.get(f"/api/v1/contracts/{number}", headers=bearer(keys["steel"])).status_code == 200
+    other = client.get(f"/api/v1/contracts/{number}", headers=bearer(keys["cement"]))
+    assert other.status_code == 404 and other.get_json()["error"]["code"] == "unknown_contract"
+    assert client.get("/api/v1/contracts", headers=bearer(keys["cement"])).get_json()["items"] == []
+
+
+@pytest.mark.parametrize("who", ["steel", "auditor", "operator"])
+def test_only_sales_keys_change_contracts(client, keys, who):
+    assert _create(client, keys, headers=bearer(keys[who])).status_code == 403
+    number = _create(client, keys).get_json()["contract"]["number"]
+    for path in (f"/api/v1/contracts/{number}/sign", f"/api/v1/contracts/{number}/tranches/1/deliver"):
+        response = client.post(path, headers=bearer(keys[who]))
+        assert response.status_code == 403 and response.get_json()["error"]["code"] == "forbidden"
+    assert client.post("/api/v1/contracts", json=BODY).status_code == 401
+    assert db.session.get(Contract, 1).status == "draft"
+
+
+@pytest.mark.parametrize(
+    "change, status, code",
+    [
+        ({"org_uscc": "91110000000000000X"}, 400, "unknown_organisation"),
+        ({"org_uscc": 7}, 400, "unknown_organisation"),
+        ({"tranches": [{"due": day(3), "quantity": 30}], "total_quantity": 50}, 400, "tranches_total"),
+        ({"tranches": [{"due": day(900), "quantity": 5}]}, 400, "tranche_outside_term"),
+        ({"price_per_t": "0"}, 400, "invalid_price_per_t"),
+        ({"price_per_t": -1}, 400, "invalid_price_per_t"),
+        ({"title": "<script>alert(1)</script>" + "x" * 300}, 400, "invalid_title"),
+    ],
+)
+def test_bad_contracts_are_refused_whole(client, keys, change, status, code):
+    response = _create(client, keys, body={**BODY, **change})
+    assert response.status_code == status and response.get_json()["error"]["code"] == code
+    assert db.session.scalar(select(func.count()).select_from(Contract)) == 0
+
+
+def test_bad_json_and_unknown_things(client, keys):
+    sales = bearer(keys["sales"])
+    assert (
+        client.post(
+            "/api/v1/contracts", data="[", headers={**sales, "Content-Type": "application/json"}
+        ).status_code
+        == 400
+    )
+    assert client.post("/api/v1/contracts", json=[1], headers=sales).status_code == 400
+    assert client.post("/api/v1/contracts/OC-1999-0001/sign", headers=sales).status_code == 404
+    number = _create(client, keys).get_json()["contract"]["number"]
+    client.post(f"/api/v1/contracts/{number}/sign", headers=sales)
+    assert client.post(f"/api/v1/contracts/{number}/tranches/9/deliver", headers=sales).status_code == 404
+    beyond = client.post(
+        f"/api/v1/contracts/{number}/tranches/1/deliver", json={"quantity": 31}, headers=sales
+    )
+    assert beyond.status_code == 409 and beyond.get_json()["error"]["code"] == "beyond_due"
+    bad = client.post(
+        f"/api/v1/contracts/{number}/tranches/1/deliver", json={"quantity": "lots"}, headers=sales
+    )
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_quantity"
+    twice = client.post(f"/api/v1/contracts/{number}/sign", headers=sales)
+    assert twice.status_code == 409 and twice.get_json()["error"]["code"] == "not_draft"
+    assert db.session.scalar(select(func.count()).select_from(Delivery)) == 0
+
+
+def test_idempotency_keys_replay_and_refuse_a_different_body(client, keys):
+    first = _create(client, keys, headers={"Idempotency-Key": "draft-1"})
+    again = _create(client, keys, headers={"Idempotency-Key": "draft-1"})
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json()["contract"]["number"] == first.get_json()["contract"]["number"]
+    other = _create(client, keys, body={**BODY, "title": "other"}, headers={"Idempotency-Key": "draft-1"})
+    assert other.status_code == 422
+    number = first.get_json()["contract"]["number"]
+    client.post(f"/api/v1/contracts/{number}/sign", headers=bearer(keys["sales"]))
+    path = f"/api/v1/contracts/{number}/tranches/1/deliver"
+    headers = {**bearer(keys["sales"]), "Idempotency-Key": "deliver-1"}
+    one = client.post(path, json={"quantity": 10}, headers=headers)
+    two = client.post(path, json={"quantity": 10}, headers=headers)
+    assert (one.status_code, two.status_code) == (201, 201) and two.headers["Idempotent-Replayed"] == "true"
+    assert one.get_json()["delivery"]["invoice"]["number"] == two.get_json()["delivery"]["invoice"]["number"]
+    assert client.post(path, json={"quantity": 11}, headers=headers).status_code == 422
+    assert db.session.scalar(select(func.count()).select_from(Delivery)) == 1
