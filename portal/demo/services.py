@@ -110,12 +110,66 @@ def load(scale: int = 1, seed: int = 20241226, progress=None) -> dict:
         remaining -= chunk
         n += 1
     counts["users"] = _demo_users()
+    counts["contracts"] = _contracts(rng, scale)
     db.session.flush()
     log.info("demo data loaded: %s", counts)
     return counts
 
 
 CERTIFICATES_PER_SCALE = 1000
+
+
+def _contracts(rng, scale: int) -> int:
+    """``6 + 2 × scale`` offtake contracts of the alliance's heavy emitters, run by the demo sales
+    user: quarterly tranches over three years, most signed (reserving stock), the tranches already
+    due delivered and most of their invoices paid; a few still drafts."""
+    from portal.buyers.models import User
+    from portal.contracts import services as contracts
+
+    owner = db.session.scalar(select(User).filter_by(email="sales@demo.local"))
+    buyers_ = list(
+        db.session.scalars(
+            select(Organisation).where(Organisation.alliance_member.is_(True)).order_by(Organisation.id)
+        )
+    ) or list(db.session.scalars(select(Organisation).order_by(Organisation.id)))
+    today = date.today()
+    made = 0
+    for n in range(6 + 2 * scale):
+        org = buyers_[n % len(buyers_)]
+        start = today - timedelta(days=rng.randint(60, 300))
+        tranches = [
+            {"due": (start + timedelta(days=91 * (q + 1))).isoformat(), "quantity": rng.randint(4, 16) * 50}
+            for q in range(12)
+        ]
+        retire = n % 3 == 2
+        terms = {
+            "title": f"{org.name_zh} {start.year}–{start.year + 3} 碳汇承购",
+            "start": start.isoformat(),
+            "end": (start + timedelta(days=3 * 365 + 60)).isoformat(),
+            "price_per_t": str(rng.choice((62, 65, 68, 70, 72))) + ".00",
+            "escalation_pct_per_year": rng.choice(("0", "2", "3")),
+            "standard": rng.choice(("", "CCER", "CCER", "VCS")),
+            "delivery": "retire" if retire else "holding",
+            "beneficiary": org.name_zh if retire else "",
+            "payment_days": 30,
+            "tranches": tranches,
+        }
+        contract, _ = contracts.create_draft(org, terms, owner=owner, actor="demo")
+        made += 1
+        if n % 7 == 6:
+            continue  # still a draft
+        contracts.sign(contract, actor="demo")
+        for cover in contracts.cover(contract):
+            tranche = cover.tranche
+            if tranche.due > today or cover.reserved < tranche.remaining:
+                break
+            delivery, _ = contracts.deliver(contract, tranche.seq, tranche.remaining, actor="demo")
+            invoice = delivery.invoice
+            if rng.random() < 0.7:
+                contracts.record_payment(
+                    invoice, invoice.amount, today.isoformat(), f"DEMO-{invoice.number}", actor="demo"
+                )
+    return made
 
 
 def _part(rng, org, quantity) -> certificates.Part:
