@@ -1,7 +1,7 @@
 """Offtake contracts on PostgreSQL, each figure with its baseline from the same run.
 
 1. Reservation on issuance: ``--contracts`` (1,000) active contracts that want vintage-2026 CCER
-   credits, none in stock, four tranches of 100 t each. A new vintage-2026 batch is recorded
+   credits of one county, none in stock, four tranches of 100 t each. A new vintage-2026 batch is recorded
    through the catalog (``record_issuance``, which reserves from it for the contracts, soonest
    due first, in the same transaction). Its time is compared with recording the same batch
    before those contracts existed (the demo's own contracts are there both times).
@@ -28,12 +28,14 @@ def _project_without(db, year):
     from portal.ledger.models import Batch
 
     taken = select(Batch.project_id).where(Batch.vintage_start >= date(year, 1, 1))
-    return db.session.scalars(
+    free = db.session.scalars(
         select(Project)
         .where(Project.standard == "CCER", Project.type == "forestry", Project.id.not_in(taken))
         .order_by(Project.id)
-        .limit(2)
     ).all()
+    # Two projects in different counties: the contracts want the second one's county only.
+    first = free[0]
+    return first, next(p for p in free if p.region_id != first.region_id)
 
 
 def _issue(db, project, quantity, month):
@@ -84,9 +86,7 @@ def main():
         baseline_project, project = _project_without(db, 2026)
 
         base_s, _ = _issue(db, baseline_project, args.quantity, 6)
-        print(
-            f"baseline: recording a {args.quantity} t batch with no contract wanting it: {base_s * 1000:.0f} ms"
-        )
+        print(f"baseline: recording a {args.quantity} t batch that no contract wants: {base_s * 1000:.0f} ms")
 
         owner = db.session.scalar(select(User).filter_by(role="sales"))
         orgs = db.session.scalars(select(Organisation).order_by(Organisation.id)).all()
@@ -97,10 +97,11 @@ def main():
             terms = {
                 "title": f"bench {n}",
                 "start": today.isoformat(),
-                "end": (today + timedelta(days=700)).isoformat(),
+                "end": (today + timedelta(days=900)).isoformat(),
                 "price_per_t": "70.00",
                 "standard": "CCER",
                 "vintage_from": 2026,
+                "counties": [project.region.code],
                 "tranches": [
                     {
                         "due": (today + timedelta(days=30 + 7 * (n % 50) + 150 * q)).isoformat(),

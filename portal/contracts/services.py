@@ -414,8 +414,10 @@ def find_invoice(number) -> Invoice | None:
 def _locked(contract: Contract) -> Contract:
     db.session.execute(select(Contract.id).where(Contract.id == contract.id).with_for_update(key_share=True))
     db.session.refresh(contract)
-    for tranche in contract.tranches:
-        db.session.refresh(tranche)
+    # The tranches as they are now, in one query (another transaction may have delivered).
+    db.session.execute(
+        select(Tranche).filter_by(contract_id=contract.id).execution_options(populate_existing=True)
+    ).all()
     return contract
 
 
