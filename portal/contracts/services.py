@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.audit import services as audit
@@ -457,22 +457,6 @@ def _matching(contract: Contract):
     return and_(*condition)
 
 
-def batch_matches(contract: Contract, batch: Batch) -> bool:
-    """The same preferences as :func:`_matching`, for one batch in hand (listing not checked)."""
-    project = batch.project
-    if contract.standard and project.standard != contract.standard:
-        return False
-    types = [t for t in contract.project_types.split(",") if t]
-    if types and project.type not in types:
-        return False
-    counties = [c for c in contract.counties.split(",") if c]
-    if counties and project.region.code not in counties:
-        return False
-    if contract.vintage_from and batch.vintage_start < date(contract.vintage_from, 1, 1):
-        return False
-    return not (contract.vintage_to and batch.vintage_end > date(contract.vintage_to, 12, 31))
-
-
 # --- drafting ------------------------------------------------------------------------------------
 
 
@@ -685,41 +669,105 @@ def reserve_all(*, actor: str, commit: bool = True) -> dict[str, int]:
 def reserve_from_batch(batch: Batch, *, actor: str) -> dict[str, int]:
     """New stock (a batch issued or listed): reserve from it for the active contracts whose
     preferences it meets and whose tranches it does not cover yet, soonest due first. Runs in
-    the caller's transaction, which already locks the batch; it takes only that batch."""
+    the caller's transaction and takes only that batch, in one ledger movement: the contracts
+    it serves are locked together (in id order), their needs read again under the lock."""
     listed = db.session.scalar(
         select(Listing.id).where(Listing.batch_id == batch.id, Listing.is_active.is_(True))
     )
     if listed is None:
         return {}
-    inventory = ledger.system_account(AccountKind.INVENTORY)
-    left = ledger.balance(inventory, batch)
-    if left <= 0:
+    candidates = [c for c in _wanting(batch) if c.need > 0]
+    if not candidates:
         return {}
-    contracts = [c for c in _by_urgency() if batch_matches(c, batch)]
-    if not contracts:
-        return {}
-    held = _reserve_balances([c.reserve_ref for c in contracts])
-    got = {}
-    for contract in contracts:
-        if left <= 0:
-            break
-        if contract.undelivered - held.get(contract.reserve_ref, 0) <= 0:
-            continue
-        contract = _locked(contract)
-        n = _top_up(contract, actor=actor, batch_codes=[batch.code], limit=left)
-        if n:
-            got[contract.number] = n
-            left -= n
-            audit.record(
-                actor,
-                "contract.reserve",
-                "contract",
-                contract.number,
-                after={"reserved": n, "batch": batch.code},
+    ids = sorted(c.id for c in candidates)
+    db.session.execute(
+        select(Contract.id).where(Contract.id.in_(ids)).order_by(Contract.id).with_for_update(key_share=True)
+    ).all()
+    needs = {c.id: c.need for c in _wanting(batch, ids)}
+    accounts = {
+        a.ref: a
+        for a in db.session.scalars(
+            select(Account).where(
+                Account.kind == AccountKind.RESERVE, Account.ref.in_([c.reserve_ref for c in candidates])
             )
+        )
+    }
+    allocations = [
+        (accounts[c.reserve_ref], needs[c.id])
+        for c in candidates
+        if needs.get(c.id, 0) > 0 and c.reserve_ref in accounts
+    ]
+    if not allocations:
+        return {}
+    _movement, given = ledger.distribute(
+        batch,
+        source=ledger.system_account(AccountKind.INVENTORY),
+        allocations=allocations,
+        reference=f"issuance:{batch.code}:reserve",
+        actor=actor,
+    )
+    by_account = {a.id: c for c in candidates for a in [accounts.get(c.reserve_ref)] if a is not None}
+    got = {}
+    for account_id, n in given.items():
+        number = by_account[account_id].number
+        got[number] = n
+        audit.record(
+            actor, "contract.reserve", "contract", number, after={"reserved": n, "batch": batch.code}
+        )
     if got:
         log.info("batch %s: reserved %s for %s contract(s)", batch.code, sum(got.values()), len(got))
     return got
+
+
+@dataclass(frozen=True)
+class _Wanting:
+    id: int
+    number: str
+    need: int
+    next_due: date
+
+    @property
+    def reserve_ref(self) -> str:
+        return f"contract:{self.number}"
+
+
+def _wanting(batch: Batch, ids: list[int] | None = None) -> list[_Wanting]:
+    """Active contracts whose preferences ``batch`` meets, with what their undelivered
+    tranches lack beyond their reserve, soonest next due tranche first. Three queries."""
+    project = batch.project
+    query = (
+        select(
+            Contract.id,
+            Contract.number,
+            Contract.project_types,
+            Contract.counties,
+            func.sum(Tranche.quantity - Tranche.delivered).label("undelivered"),
+            func.min(case((Tranche.delivered < Tranche.quantity, Tranche.due))).label("next_due"),
+        )
+        .join(Tranche, Tranche.contract_id == Contract.id)
+        .where(
+            Contract.status == ContractStatus.ACTIVE,
+            Contract.standard.in_(("", project.standard)),
+            or_(Contract.vintage_from.is_(None), Contract.vintage_from <= batch.vintage_start.year),
+            or_(Contract.vintage_to.is_(None), Contract.vintage_to >= batch.vintage_end.year),
+        )
+        .group_by(Contract.id, Contract.number, Contract.project_types, Contract.counties)
+    )
+    if ids is not None:
+        query = query.where(Contract.id.in_(ids))
+    rows = [
+        r
+        for r in db.session.execute(query)
+        if r.undelivered > 0
+        and (not r.project_types or project.type in r.project_types.split(","))
+        and (not r.counties or project.region.code in r.counties.split(","))
+    ]
+    held = _reserve_balances([f"contract:{r.number}" for r in rows])
+    found = [
+        _Wanting(r.id, r.number, int(r.undelivered) - held.get(f"contract:{r.number}", 0), r.next_due)
+        for r in rows
+    ]
+    return sorted(found, key=lambda w: (w.next_due, w.id))
 
 
 def _reserve_balances(refs: list[str]) -> dict[str, int]:

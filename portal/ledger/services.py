@@ -383,6 +383,130 @@ def _move(
     return movement
 
 
+def distribute(
+    batch: Batch,
+    *,
+    source: Account,
+    allocations: Sequence[tuple[Account, int]],
+    reference: str = "",
+    actor: str = "",
+) -> tuple[Movement, dict[int, int]]:
+    """Share one batch's credits in ``source`` among many accounts in one movement (new stock
+    reserved for many contracts at once): each ``(account, quantity)`` in the order given gets
+    up to ``quantity``, less if its capacity or the batch's stock runs out first; lowest
+    serials first. Returns the movement and ``{account id: tonnes given}``.
+
+    A constant number of statements whatever the number of accounts: the batch is locked once,
+    the capacity accounts in id order, and blocks are rewritten in bulk, in normal form.
+    """
+    if source.kind in TERMINAL_KINDS or source.id is None:
+        raise InvalidMovement(reason="not_allowed", source=str(source), account="-")
+    wanted: dict[int, int] = {}
+    accounts: dict[int, Account] = {}
+    for account, quantity in allocations:
+        _check_quantity(quantity)
+        if account.id is None or account.id == source.id or account.kind not in ALLOWED_MOVES[source.kind]:
+            raise InvalidMovement(reason="not_allowed", source=str(source), account=str(account))
+        if account.kind in TERMINAL_KINDS:
+            raise InvalidMovement(reason="use_retire", account=str(account))
+        if account.id in wanted:
+            raise InvalidMovement(reason="same_account", account=str(account))
+        wanted[account.id] = quantity
+        accounts[account.id] = account
+    if not wanted:
+        return Movement(uuid.uuid4().hex, EntryKind.TRANSFER, source, source), {}
+    movement = Movement(uuid.uuid4().hex, EntryKind.TRANSFER, source, accounts[next(iter(wanted))])
+    _lock_batch(batch.id)
+    capped = sorted(i for i, a in accounts.items() if a.capacity is not None)
+    if capped:
+        db.session.execute(
+            select(Account.id)
+            .where(Account.id.in_(capped))
+            .order_by(Account.id)
+            .with_for_update(key_share=True)
+        )
+        held = dict(
+            db.session.execute(
+                select(Block.account_id, func.sum(_QUANTITY))
+                .where(Block.account_id.in_(capped))
+                .group_by(Block.account_id)
+            ).all()
+        )
+        for account_id in capped:
+            room = accounts[account_id].capacity - int(held.get(account_id) or 0)
+            wanted[account_id] = max(0, min(wanted[account_id], room))
+
+    involved = [source.id, *wanted]
+    rows = db.session.execute(
+        select(_BLOCKS.c.id, _BLOCKS.c.serial_start, _BLOCKS.c.serial_end, _BLOCKS.c.account_id)
+        .where(_BLOCKS.c.batch_id == batch.id, _BLOCKS.c.account_id.in_(involved))
+        .order_by(_BLOCKS.c.serial_start)
+    ).all()
+    before = {(r.serial_start, r.serial_end, r.account_id): r.id for r in rows}
+    pieces = [[r.serial_start, r.serial_end] for r in rows if r.account_id == source.id]
+    after = [(r.serial_start, r.serial_end, r.account_id) for r in rows if r.account_id != source.id]
+    given: dict[int, int] = {}
+    entries = []
+    for account_id, quantity in wanted.items():
+        while quantity > 0 and pieces:
+            piece = pieces[0]
+            end = min(piece[1], piece[0] + quantity - 1)
+            after.append((piece[0], end, account_id))
+            entries.append(
+                {
+                    "movement_id": movement.id,
+                    "kind": EntryKind.TRANSFER,
+                    "batch_id": batch.id,
+                    "serial_start": piece[0],
+                    "serial_end": end,
+                    "quantity": end - piece[0] + 1,
+                    "from_account_id": source.id,
+                    "to_account_id": account_id,
+                    "reference": (reference or "")[:120],
+                    "actor": (actor or "")[:120],
+                }
+            )
+            movement.ranges.append(MovedRange(batch.id, batch.code, piece[0], end))
+            given[account_id] = given.get(account_id, 0) + end - piece[0] + 1
+            quantity -= end - piece[0] + 1
+            if end == piece[1]:
+                pieces.pop(0)
+            else:
+                piece[0] = end + 1
+    if not entries:
+        return movement, {}
+    after.extend((start, end, source.id) for start, end in pieces)
+    merged: list[list[int]] = []
+    for start, end, account_id in sorted(after):
+        if merged and merged[-1][2] == account_id and merged[-1][1] + 1 == start:
+            merged[-1][1] = end
+        else:
+            merged.append([start, end, account_id])
+    now = {tuple(m) for m in merged}
+    gone = [block_id for key, block_id in before.items() if key not in now]
+    if gone:
+        db.session.execute(delete(_BLOCKS).where(_BLOCKS.c.id.in_(gone)))
+    new = [
+        {"batch_id": batch.id, "serial_start": a, "serial_end": b, "account_id": acc}
+        for a, b, acc in sorted(now)
+        if (a, b, acc) not in before
+    ]
+    if new:
+        db.session.execute(insert(_BLOCKS), new)
+    db.session.execute(insert(LedgerEntry.__table__), entries)
+    _expire_loaded_blocks()
+    log.info(
+        "distributed %s t of %s from %s to %s accounts (%s, ref %s)",
+        sum(given.values()),
+        batch.code,
+        source,
+        len(given),
+        movement.id,
+        reference or "-",
+    )
+    return movement, given
+
+
 @dataclass(frozen=True)
 class _Take:
     block_id: int
