@@ -251,7 +251,7 @@ def upgrade():
             ["invoice_id"], ["invoices.id"], name=op.f("fk_invoice_payments_invoice_id_invoices")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_invoice_payments")),
-        sa.UniqueConstraint("method", "reference", name=op.f("uq_invoice_payments_method_reference")),
+        sa.UniqueConstraint("invoice_id", "method", "reference", name=op.f("uq_invoice_payments_invoice_id_method_reference")),
     )
     with op.batch_alter_table("invoice_payments", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_invoice_payments_invoice_id"), ["invoice_id"], unique=False)

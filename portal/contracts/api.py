@@ -92,9 +92,7 @@ def _visible(number) -> Contract | None:
     contract = services.find(number)
     if contract is None:
         return None
-    if g.principal.role == Role.BUYER and (
-        contract.organisation_id != g.principal.organisation.id or contract.status == "draft"
-    ):
+    if g.principal.role == Role.BUYER and not services.visible_to_buyer(contract, g.principal.organisation):
         return None
     return contract
 
@@ -116,7 +114,7 @@ def create_contract():
     uscc = body.get("org_uscc")
     organisation = (
         db.session.scalar(select(Organisation).filter_by(uscc=uscc.strip().upper()))
-        if isinstance(uscc, str) and len(uscc) <= 32
+        if isinstance(uscc, str) and len(uscc) <= 32 and uscc.isascii() and uscc.strip().isalnum()
         else None
     )
     if organisation is None:
@@ -172,7 +170,7 @@ def deliver_tranche(number, n):
             quantity,
             actor=g.principal.actor,
             idempotency_key=key,
-            digest=request_digest({"tranche": n, **body}) if key is not None else None,
+            digest=request_digest({**body, "tranche": n}) if key is not None else None,
         )
     except ServiceError as exc:
         return _error(exc)

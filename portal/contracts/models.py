@@ -274,5 +274,6 @@ class InvoicePayment(db.Model):
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint(one_of("method", PaymentMethod), name="method"),
-        UniqueConstraint("method", "reference"),
+        #: One bank transfer may settle several invoices, but is recorded once on each.
+        UniqueConstraint("invoice_id", "method", "reference"),
     )

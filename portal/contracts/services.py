@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy import Integer, and_, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.audit import services as audit
@@ -48,7 +48,7 @@ from portal.core.i18n import absolute_url
 from portal.core.numbers import whole
 from portal.extensions import db
 from portal.ledger import services as ledger
-from portal.ledger.errors import InsufficientCredits
+from portal.ledger.errors import InsufficientCredits, LedgerError
 from portal.ledger.models import MAX_QUANTITY, Account, AccountKind, Batch, Block
 from portal.payments import services as payments
 from portal.revenue import services as revenue
@@ -131,8 +131,13 @@ def _date(value, field: str, label: str) -> date:
     )
 
 
-def parse_money(value, field: str, label: str) -> Decimal:
-    """Yuan with at most two decimals, above zero and at most 100,000 (per tonne)."""
+#: The largest amount the money columns hold (NUMERIC(14, 2)).
+MAX_AMOUNT = Decimal("999999999999.99")
+
+
+def parse_money(value, field: str, label: str, ceiling: Decimal = MAX_PRICE) -> Decimal:
+    """Yuan with at most two decimals, above zero and at most ``ceiling`` (by default the
+    highest price per tonne, 100,000)."""
     if isinstance(value, bool) or value is None:
         value = ""
     try:
@@ -143,7 +148,7 @@ def parse_money(value, field: str, label: str) -> Decimal:
         amount is None
         or not amount.is_finite()
         or amount <= 0
-        or amount > MAX_PRICE
+        or amount > ceiling
         or amount.as_tuple().exponent < -2
     ):
         raise ContractError(
@@ -170,13 +175,18 @@ def _percent_bp(value) -> int:
     return int(pct * 100)
 
 
-def _list(value) -> list[str]:
-    if value in (None, ""):
+def _list(value, field: str, message: str) -> list[str]:
+    """A list of short codes (or one comma-separated string of them); ContractError otherwise."""
+    if value is None or value == "":
         return []
     if isinstance(value, str):
         value = value.split(",")
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        return ["\0"]  # refused by the caller's membership check
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) > 50
+        or not all(isinstance(v, str) and len(v) <= 40 and v.isprintable() for v in value)
+    ):
+        raise ContractError("invalid_" + field, message, field=field)
     return sorted({v.strip() for v in value if v.strip()})
 
 
@@ -210,6 +220,8 @@ def parse_terms(data: dict) -> Terms:
         raise ContractError(exc.code, exc.message, field=exc.field) from None
     start = _date(data.get("start"), "start", _("Start"))
     end = _date(data.get("end"), "end", _("End"))
+    if start.year < 2000 or end.year > 2100:
+        raise ContractError("invalid_term", _("The term must lie between 2000 and 2100."), field="start")
     if end < start:
         raise ContractError("invalid_term", _("The term must end after it starts."), field="end")
     if (end - start).days > MAX_TERM_YEARS * 366:
@@ -236,12 +248,12 @@ def parse_terms(data: dict) -> Terms:
         year_prices[str(y)] = parse_money(amount, "year_prices", _("Price per tonne"))
 
     standard = data.get("standard") or ""
-    if standard not in ("", *STANDARDS):
+    if not isinstance(standard, str) or standard not in ("", *STANDARDS):
         raise ContractError("invalid_standard", _("The standard must be CCER or VCS."), field="standard")
-    types = _list(data.get("project_types"))
-    if any(t not in set(ProjectType) for t in types):
+    types = _list(data.get("project_types"), "project_types", _("Unknown project type."))
+    if any(t not in {p.value for p in ProjectType} for t in types):
         raise ContractError("invalid_project_types", _("Unknown project type."), field="project_types")
-    counties = _list(data.get("counties"))
+    counties = _list(data.get("counties"), "counties", _("Unknown county."))
     if counties:
         known = set(db.session.scalars(select(Region.code).where(Region.code.in_(counties))))
         if any(c not in known for c in counties):
@@ -253,7 +265,7 @@ def parse_terms(data: dict) -> Terms:
             "invalid_vintage", _("The vintage window must end after it starts."), field="vintage_to"
         )
     mode = data.get("delivery") or DeliveryMode.HOLDING
-    if mode not in set(DeliveryMode):
+    if not isinstance(mode, str) or mode not in {m.value for m in DeliveryMode}:
         raise ContractError(
             "invalid_delivery", _("Delivery must be to the holding or retired."), field="delivery"
         )
@@ -294,6 +306,25 @@ def parse_terms(data: dict) -> Terms:
     total = sum(q for _d, q in tranches)
     if total > MAX_QUANTITY:
         raise ContractError("invalid_quantity", _("The total is too large."), field="tranches")
+    for due, quantity in tranches:
+        unit = yearly_price(price, escalation, year_prices, start.year, due.year)
+        if unit > MAX_PRICE:
+            raise ContractError(
+                "invalid_escalation",
+                _(
+                    "With this escalation the price in %(year)s would be %(price)s yuan per tonne, above the limit of %(max)s.",
+                    year=due.year,
+                    price=unit,
+                    max=MAX_PRICE,
+                ),
+                field="escalation_pct_per_year",
+            )
+        if unit * quantity > MAX_AMOUNT:
+            raise ContractError(
+                "amount_too_large",
+                _("A tranche's invoice would exceed %(max)s yuan; split it.", max=MAX_AMOUNT),
+                field="tranches",
+            )
     stated = data.get("total_quantity")
     if stated not in (None, "") and whole(stated, 1, MAX_QUANTITY) != total:
         raise ContractError(
@@ -363,36 +394,52 @@ def price_for(contract: Contract, due: date) -> Decimal:
     """The price per tonne of a tranche due on ``due``: the fixed price of that calendar year if
     one is set, else the start price escalated once per calendar year since the start year
     (compounding, rounded half to even to the fen)."""
-    fixed = json.loads(contract.year_prices or "{}").get(str(due.year))
+    return yearly_price(
+        contract.price_per_t,
+        contract.escalation_bp,
+        json.loads(contract.year_prices or "{}"),
+        contract.start.year,
+        due.year,
+    )
+
+
+def yearly_price(
+    price: Decimal, escalation_bp: int, year_prices: dict, start_year: int, year: int
+) -> Decimal:
+    fixed = year_prices.get(str(year))
     if fixed is not None:
         return Decimal(fixed)
-    years = max(0, due.year - contract.start.year)
-    factor = (Decimal(1) + Decimal(contract.escalation_bp) / 10000) ** years
-    return (contract.price_per_t * factor).quantize(CENT, rounding=ROUND_HALF_EVEN)
+    factor = (Decimal(1) + Decimal(escalation_bp) / 10000) ** max(0, year - start_year)
+    return (price * factor).quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
 # --- numbers --------------------------------------------------------------------------------------
 
 
 def _next_number(column, prefix: str, width: int) -> str:
-    last = db.session.scalar(select(func.max(column)).where(column.like(prefix + "%")))
-    sequence = int(last[len(prefix) :]) + 1 if last else 1
-    return f"{prefix}{sequence:0{width}d}"
+    """The prefix and one more than the highest sequence used with it (compared as numbers:
+    ``…-10000`` follows ``…-9999``)."""
+    sequence = func.cast(func.substr(column, len(prefix) + 1), Integer)
+    last = db.session.scalar(select(func.max(sequence)).where(column.like(prefix + "%")))
+    return f"{prefix}{(last or 0) + 1:0{width}d}"
 
 
-def _insert_numbered(obj, column, prefix: str, width: int) -> None:
+def _insert_numbered(obj, column, prefix: str, width: int, existing=None):
     """Give ``obj`` the next number and insert it; a concurrent insert of the same number makes
-    the unique constraint refuse one of them, which tries the next number."""
+    the unique constraint refuse one of them, which tries the next number. When another unique
+    constraint refused it (a concurrent repeat of the same Idempotency-Key), ``existing()``
+    finds the winner's row, which is returned instead; None when ``obj`` was inserted."""
     for _attempt in range(20):
         obj.number = _next_number(column, prefix, width)
         try:
             with db.session.begin_nested():
                 db.session.add(obj)
                 db.session.flush()
-            return
+            return None
         except IntegrityError:
             db.session.expunge(obj) if obj in db.session else None
-            continue
+            if existing is not None and (found := existing()) is not None:
+                return found
     raise ContractError("busy", _("Please try again."), status=503)
 
 
@@ -489,12 +536,16 @@ def create_draft(
     if organisation is None:
         raise ContractError("unknown_organisation", _("There is no such organisation."), field="org_uscc")
     _check_key(idempotency_key)
-    if idempotency_key is not None:
-        found = db.session.scalar(
+
+    def earlier():
+        if idempotency_key is None:
+            return None
+        return db.session.scalar(
             select(Contract).filter_by(created_by=actor, idempotency_key=idempotency_key)
         )
-        if found is not None:
-            return _replay(found, digest)
+
+    if (found := earlier()) is not None:
+        return _replay(found, digest)
     terms = parse_terms(data)
     contract = Contract(
         organisation_id=organisation.id,
@@ -507,7 +558,10 @@ def create_draft(
     )
     _apply(contract, terms)
     contract.tranches = [Tranche(seq=i, due=d, quantity=q) for i, (d, q) in enumerate(terms.tranches, 1)]
-    _insert_numbered(contract, Contract.number, f"OC-{beijing_today().year}-", 4)
+    if (
+        found := _insert_numbered(contract, Contract.number, f"OC-{beijing_today().year}-", 4, earlier)
+    ) is not None:
+        return _replay(found, digest)
     audit.record(actor, "contract.draft", "contract", contract.number, after=terms.as_json())
     return contract, True
 
@@ -869,8 +923,13 @@ def deliver(
         return _replay(found, digest)
     tranche = _deliverable(contract, seq, quantity, today)
     quantity = whole(quantity, 1, MAX_QUANTITY)
-    short = quantity - reserved(contract)
-    if short > 0:
+    from_inventory = 0
+    # Top the reserve up first, in a transaction of its own. Another delivery of this contract
+    # may use the new stock before ours runs, so check again after every top-up (a few rounds).
+    for _round in range(3):
+        short = quantity - reserved(contract)
+        if short <= 0:
+            break
         with db.session.begin_nested():  # a partial top-up is undone with the refusal
             got = _top_up(contract, actor=actor, limit=short)
             if got < short:
@@ -882,13 +941,22 @@ def deliver(
                     ),
                     status=409,
                 )
+        from_inventory += short
         db.session.commit()  # the top-up stands; the delivery is the next transaction
         contract = _locked(contract)
         if (found := _delivered_for_key(contract, idempotency_key)) is not None:
             return _replay(found, digest)  # a repeat of this request went first meanwhile
         tranche = _deliverable(contract, seq, quantity, today)
-    from_inventory = max(0, short)
+    else:
+        raise ContractError("busy", _("Please try again."), status=503)
 
+    try:
+        return _hand_over(contract, tranche, quantity, from_inventory, actor, today, idempotency_key, digest)
+    except LedgerError as exc:
+        raise ContractError(exc.code, exc.message, status=409) from None
+
+
+def _hand_over(contract, tranche, quantity, from_inventory, actor, today, idempotency_key, digest):
     organisation = contract.organisation
     source = _reserve_account(contract)
     certificate = None
@@ -1063,7 +1131,7 @@ def record_payment(
 ):
     """Staff record a bank transfer received for ``invoice``."""
     today = today or beijing_today()
-    amount = parse_money(amount, "amount", _("Amount")) if not isinstance(amount, Decimal) else amount
+    amount = parse_money(amount, "amount", _("Amount"), ceiling=MAX_AMOUNT)
     received = _date(received_on, "received_on", _("Received on"))
     if received > today:
         raise ContractError(
@@ -1089,7 +1157,9 @@ def _pay(invoice: Invoice, amount: Decimal, received: date, reference: str, meth
             status=409,
             field="amount",
         )
-    duplicate = db.session.scalar(select(InvoicePayment.id).filter_by(method=method, reference=reference))
+    duplicate = db.session.scalar(
+        select(InvoicePayment.id).filter_by(invoice_id=invoice.id, method=method, reference=reference)
+    )
     if duplicate is not None:
         raise ContractError(
             "duplicate_reference",
@@ -1184,13 +1254,13 @@ def invoice_paid_online(intent: dict) -> str:
     if invoice is None:
         log.warning("PaymentIntent %s names no known invoice", intent_id)
         return "unknown_invoice"
+    invoice = _locked_invoice(invoice)  # first: two deliveries of the event take turns here
     if db.session.scalar(
         select(InvoicePayment.id).filter_by(method=PaymentMethod.STRIPE, reference=intent_id)
     ):
         return "already_recorded"
     fen = intent.get("amount")
     currency = str(intent.get("currency", "")).lower()
-    invoice = _locked_invoice(invoice)
     if currency != "cny" or type(fen) is not int or fen <= 0 or Decimal(fen) / 100 > invoice.outstanding:
         # Paid twice (a bank transfer recorded meanwhile) or a wrong amount: give it back.
         try:
@@ -1272,6 +1342,10 @@ def amend(contract: Contract, data: dict, reason, *, actor: str) -> Contract:
         raise ContractError(exc.code, exc.message, field=exc.field) from None
     terms = parse_terms(data)
     before = terms_of(contract).as_json()
+    if terms.total > contract.total_quantity:
+        refusal = policy.purchase_refusal(contract.organisation, terms.total, contract=True)
+        if refusal:
+            raise ContractError("buyer_refused", refusal, status=403)
 
     new = list(terms.tranches)
     kept: dict[int, Tranche] = {}  # index in new -> existing tranche carried over
@@ -1338,6 +1412,7 @@ def amend(contract: Contract, data: dict, reason, *, actor: str) -> Contract:
         before=before,
         after={**terms.as_json(), "version": contract.version, "reason": reason, "reserve_change": moved},
     )
+    complete_if_done(contract, actor=actor)  # an amendment may leave nothing more to deliver
     return contract
 
 
@@ -1377,12 +1452,22 @@ def terminate(contract: Contract, reason, *, actor: str) -> Contract:
 # --- lists ----------------------------------------------------------------------------------------
 
 
+def visible_to_buyer(contract: Contract | None, organisation: Organisation) -> bool:
+    """A buyer sees its own contracts once signed: drafts (even terminated ones) are the sales
+    team's work in progress."""
+    return (
+        contract is not None
+        and contract.organisation_id == organisation.id
+        and contract.signed_at is not None
+    )
+
+
 def contracts_of(organisation: Organisation) -> list[Contract]:
-    """A buyer's contracts (drafts are the sales team's work in progress and not shown)."""
+    """A buyer's contracts (never-signed drafts are the sales team's work and not shown)."""
     return list(
         db.session.scalars(
             select(Contract)
-            .where(Contract.organisation_id == organisation.id, Contract.status != ContractStatus.DRAFT)
+            .where(Contract.organisation_id == organisation.id, Contract.signed_at.is_not(None))
             .order_by(Contract.id.desc())
         )
     )
