@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from flask_babel import gettext as _
-from sqlalchemy import Integer, and_, case, exists, func, or_, select, update
+from sqlalchemy import Integer, and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.audit import services as audit
@@ -1554,28 +1554,63 @@ class Plan:
 
 def plan(today: date | None = None) -> Plan:
     """Contracted vs delivered vs reserved vs uncovered by the year tranches are due, for
-    active contracts, with the unreserved listed stock beside it. A few grouped queries."""
-    today = today or beijing_today()
-    rows = db.session.execute(
-        select(Contract.id, Contract.number, Tranche.due, Tranche.quantity, Tranche.delivered)
-        .join(Tranche, Tranche.contract_id == Contract.id)
+    active contracts, with the unreserved listed stock beside it.
+
+    The database does the work: each contract's reserve is dealt to its undelivered tranches in
+    due order with a running sum (a window function), and the rows come back grouped by due
+    date, so the cost does not grow with the number of tranches handled in Python."""
+    remaining = Tranche.quantity - Tranche.delivered
+    reserve = (
+        select(Account.ref.label("ref"), func.sum(Block.serial_end - Block.serial_start + 1).label("held"))
+        .join(Block, Block.account_id == Account.id)
+        .where(Account.kind == AccountKind.RESERVE)
+        .group_by(Account.ref)
+        .subquery()
+    )
+    per_tranche = (
+        select(
+            Tranche.contract_id,
+            Tranche.due,
+            Tranche.quantity,
+            Tranche.delivered,
+            remaining.label("remaining"),
+            # What the reserve has left once the earlier tranches of the contract are covered.
+            (
+                func.coalesce(reserve.c.held, 0)
+                - func.sum(remaining).over(partition_by=Tranche.contract_id, order_by=Tranche.seq)
+                + remaining
+            ).label("left"),
+        )
+        .join(Contract, Contract.id == Tranche.contract_id)
+        .outerjoin(reserve, reserve.c.ref == literal("contract:") + Contract.number)
         .where(Contract.status == ContractStatus.ACTIVE)
-        .order_by(Contract.id, Tranche.seq)
-    ).all()
-    balances = _reserve_balances(sorted({f"contract:{r.number}" for r in rows}))
+        .subquery()
+    )
+    covered = case(
+        (per_tranche.c.left <= 0, 0),
+        (per_tranche.c.left >= per_tranche.c.remaining, per_tranche.c.remaining),
+        else_=per_tranche.c.left,
+    )
+    rows = db.session.execute(
+        select(
+            per_tranche.c.due,
+            func.sum(per_tranche.c.quantity),
+            func.sum(per_tranche.c.delivered),
+            func.sum(covered),
+            func.sum(per_tranche.c.remaining - covered),
+        ).group_by(per_tranche.c.due)
+    )
     years: dict[int, PlanYear] = {}
-    left: dict[int, int] = {}
-    for r in rows:
-        if r.id not in left:
-            left[r.id] = balances.get(f"contract:{r.number}", 0)
-        y = years.setdefault(r.due.year, PlanYear(r.due.year))
-        remaining = r.quantity - r.delivered
-        covered = min(left[r.id], remaining)
-        left[r.id] -= covered
-        y.contracted += r.quantity
-        y.delivered += r.delivered
-        y.reserved += covered
-        y.uncovered += remaining - covered
+    for due, contracted, delivered, reserved_, uncovered in rows:
+        year = (due if isinstance(due, date) else date.fromisoformat(str(due))).year
+        y = years.setdefault(year, PlanYear(year))
+        y.contracted += int(contracted)
+        y.delivered += int(delivered)
+        y.reserved += int(reserved_)
+        y.uncovered += int(uncovered)
+    active = db.session.scalar(
+        select(func.count()).select_from(Contract).where(Contract.status == ContractStatus.ACTIVE)
+    )
     available = ledger.held_per_batch(AccountKind.INVENTORY, Batch.id)
     stock = db.session.execute(
         select(Project.standard, func.sum(available))
@@ -1588,7 +1623,7 @@ def plan(today: date | None = None) -> Plan:
     return Plan(
         [years[y] for y in sorted(years)],
         {standard: int(n or 0) for standard, n in stock},
-        len(left),
+        active,
     )
 
 

@@ -468,6 +468,7 @@ def test_the_supply_plan_adds_up(market):
     assert sum(y.reserved for y in plan.years) == 90
     assert sum(y.uncovered for y in plan.years) == 40
     assert plan.available == {"CCER": 0}
+    _plan_agrees_with_cover()
 
 
 # --- a property: whatever happens, the reserve never exceeds what is left to deliver ----------------
@@ -517,3 +518,18 @@ def test_reserve_never_exceeds_what_is_left_to_deliver(app, tranches, stock, ste
         db.session.refresh(contract)
         assert 0 <= services.reserved(contract) <= contract.undelivered
     assert verify_ledger().ok
+    _plan_agrees_with_cover()
+
+
+def _plan_agrees_with_cover():
+    """The supply plan (computed in SQL) says per year what each contract's cover says."""
+    expected: dict[int, list[int]] = {}
+    for contract in services.all_contracts(status="active", limit=10_000):
+        for cover in services.cover(contract):
+            row = expected.setdefault(cover.tranche.due.year, [0, 0, 0, 0])
+            row[0] += cover.tranche.quantity
+            row[1] += cover.tranche.delivered
+            row[2] += cover.reserved
+            row[3] += cover.uncovered
+    got = {y.year: [y.contracted, y.delivered, y.reserved, y.uncovered] for y in services.plan().years}
+    assert got == expected

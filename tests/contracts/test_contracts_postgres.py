@@ -183,3 +183,18 @@ def test_deliveries_topping_up_race_spot_orders_and_each_other_without_deadlock(
     assert verify_ledger().ok
     assert db.session.scalar(select(func.count()).select_from(Contract)) == 4
     assert db.session.scalar(select(User.id).filter_by(email="sales@portal.cn")) is not None
+
+
+def test_the_supply_plan_agrees_with_each_contracts_cover(pg_app):
+    from tests.contracts.test_contracts import _plan_agrees_with_cover
+
+    steel, cement, sales = _setup()
+    factories.batch(quantity=200, code="PLAN-2021", vintage=2021)
+    for org, tranches in ((steel, [(5, 60), (40, 50), (290, 70)]), (cement, [(10, 30), (280, 40)])):
+        contract, _ = services.create_draft(org, _terms(tranches), owner=sales, actor="t")
+        services.sign(contract, actor="t")
+    services.deliver(contract, 1, 20, actor="t")
+    db.session.commit()
+    plan = services.plan()
+    assert plan.active_contracts == 2 and sum(y.reserved for y in plan.years) == 180
+    _plan_agrees_with_cover()
