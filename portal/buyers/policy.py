@@ -35,6 +35,8 @@ PERMISSIONS = {
     "contracts.manage": {Role.SALES},
     #: Buyers read their own contracts only (the endpoint filters); staff read all.
     "contracts.read": {Role.BUYER, Role.SALES, Role.OPERATOR, Role.AUDITOR},
+    "invoices.record_payment": {Role.SALES, Role.OPERATOR},
+    "invoices.pay": {Role.BUYER},
 }
 
 

@@ -1,7 +1,7 @@
 """``/api/v1/contracts…`` on the API blueprint: sales keys draft, sign and deliver; buyer keys
 read their own contracts, staff keys read all."""
 
-from flask import g, request
+from flask import g, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -17,6 +17,7 @@ from portal.extensions import db
 
 def invoice_json(invoice: Invoice) -> dict:
     return {
+        "contract": invoice.contract.number,
         "number": invoice.number,
         "status": invoice.status,
         "quantity": invoice.quantity,
@@ -26,6 +27,16 @@ def invoice_json(invoice: Invoice) -> dict:
         "issued_on": invoice.issued_on.isoformat(),
         "due_on": invoice.due_on.isoformat(),
         "overdue": invoice.is_overdue(services.beijing_today()),
+        "payments": [
+            {
+                "method": p.method,
+                "amount": money(p.amount),
+                "received_on": p.received_on.isoformat(),
+                "reference": p.reference,
+            }
+            for p in invoice.payments
+        ],
+        "pdf": url_for("contracts.invoice_pdf", number=invoice.number, _external=True),
     }
 
 
@@ -171,6 +182,8 @@ def deliver_tranche(number, n):
             actor=g.principal.actor,
             idempotency_key=key,
             digest=request_digest({**body, "tranche": n}) if key is not None else None,
+            mode=body.get("delivery"),
+            beneficiary=body.get("beneficiary"),
         )
     except ServiceError as exc:
         return _error(exc)
@@ -196,3 +209,67 @@ def get_contract(number):
     if contract is None:
         return _not_found()
     return {"contract": contract_json(contract)}
+
+
+# --- invoices (beyond API.md's table: reading, recording a bank transfer, paying online) -------
+
+
+def _visible_invoice(number) -> Invoice | None:
+    invoice = services.find_invoice(number)
+    if invoice is None:
+        return None
+    if g.principal.role == Role.BUYER and invoice.organisation_id != g.principal.organisation.id:
+        return None
+    return invoice
+
+
+def _no_invoice():
+    return api_error(404, "unknown_invoice", _("There is no such invoice."))
+
+
+@bp.get("/invoices/<number>")
+@require_key("contracts.read")
+def get_invoice(number):
+    invoice = _visible_invoice(number)
+    if invoice is None:
+        return _no_invoice()
+    return {"invoice": invoice_json(invoice)}
+
+
+@bp.post("/invoices/<number>/payments")
+@require_key("invoices.record_payment")
+def record_invoice_payment(number):
+    """A bank transfer received: ``{"amount": "1234.50", "received_on": "YYYY-MM-DD", "reference"}``."""
+    invoice = services.find_invoice(number)
+    if invoice is None:
+        return _no_invoice()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return api_error(400, "invalid_json", _("Send a JSON object."))
+    try:
+        services.record_payment(
+            invoice,
+            body.get("amount"),
+            body.get("received_on"),
+            body.get("reference"),
+            actor=g.principal.actor,
+        )
+    except ServiceError as exc:
+        return _error(exc)
+    return {"invoice": invoice_json(invoice)}, 201
+
+
+@bp.post("/invoices/<number>/pay")
+@require_key("invoices.pay")
+def pay_invoice_online(number):
+    """A PaymentIntent for what is outstanding; the invoice is paid when Stripe's signed webhook
+    says so."""
+    invoice = _visible_invoice(number)
+    if invoice is None:
+        return _no_invoice()
+    try:
+        services.start_online_payment(invoice)
+    except ServiceError as exc:
+        return _error(exc)
+    payment = {"payment_intent": invoice.payment_intent_id, "client_secret": invoice.client_secret}
+    return {"invoice": invoice_json(invoice), "payment": payment}, 201

@@ -911,13 +911,33 @@ def deliver(
     today: date | None = None,
     idempotency_key: str | None = None,
     digest: str | None = None,
+    mode: str | None = None,
+    beneficiary: str | None = None,
 ) -> tuple[Delivery, bool]:
     """Deliver ``quantity`` t of tranche ``seq`` (1-based, in due order): from the reserve, topped
-    up from inventory when short; to the buyer's holding or retired with a certificate. Issues
-    the delivery's invoice. Commits the top-up, if one was needed, before delivering. Returns
-    the delivery and whether it happened now (False: replayed for its Idempotency-Key)."""
+    up from inventory when short; to the buyer's holding or retired with a certificate (the
+    contract's delivery mode and beneficiary unless this delivery names others, e.g. one
+    tranche retired for an event). Issues the delivery's invoice. Commits the top-up, if one was
+    needed, before delivering. Returns the delivery and whether it happened now (False:
+    replayed for its Idempotency-Key)."""
     today = today or beijing_today()
     _check_key(idempotency_key)
+    if mode is None or mode == "":
+        mode = contract.delivery_mode
+    if not isinstance(mode, str) or mode not in {m.value for m in DeliveryMode}:
+        raise ContractError(
+            "invalid_delivery", _("Delivery must be to the holding or retired."), field="delivery"
+        )
+    try:
+        beneficiary = certificates.clean_text(
+            beneficiary,
+            field="beneficiary",
+            label=_("Beneficiary"),
+            max_length=certificates.BENEFICIARY_MAX,
+            required=False,
+        )
+    except ServiceError as exc:
+        raise ContractError(exc.code, exc.message, field=exc.field) from None
     contract = _locked(contract)
     if (found := _delivered_for_key(contract, idempotency_key)) is not None:
         return _replay(found, digest)
@@ -951,21 +971,34 @@ def deliver(
         raise ContractError("busy", _("Please try again."), status=503)
 
     try:
-        return _hand_over(contract, tranche, quantity, from_inventory, actor, today, idempotency_key, digest)
+        return _hand_over(
+            contract,
+            tranche,
+            quantity,
+            from_inventory,
+            actor,
+            today,
+            idempotency_key,
+            digest,
+            mode,
+            beneficiary,
+        )
     except LedgerError as exc:
         raise ContractError(exc.code, exc.message, status=409) from None
 
 
-def _hand_over(contract, tranche, quantity, from_inventory, actor, today, idempotency_key, digest):
+def _hand_over(
+    contract, tranche, quantity, from_inventory, actor, today, idempotency_key, digest, mode, beneficiary
+):
     organisation = contract.organisation
     source = _reserve_account(contract)
     certificate = None
-    if contract.delivery_mode == DeliveryMode.RETIRE:
+    if mode == DeliveryMode.RETIRE:
         certificate = certificates.retire_into_certificate(
             source,
             organisation,
             quantity,
-            beneficiary=contract.beneficiary or organisation.name_zh,
+            beneficiary=beneficiary or contract.beneficiary or organisation.name_zh,
             purpose=Purpose.VOLUNTARY,
             purpose_detail=f"{contract.number} · {tranche.seq}/{len(contract.tranches)} · {contract.title}"[
                 : certificates.DETAIL_MAX
@@ -994,7 +1027,7 @@ def _hand_over(contract, tranche, quantity, from_inventory, actor, today, idempo
         contract_id=contract.id,
         tranche_id=tranche.id,
         quantity=quantity,
-        mode=contract.delivery_mode,
+        mode=mode,
         from_inventory=from_inventory,
         movement_id=movement_id,
         certificate_id=certificate.id if certificate else None,
@@ -1015,7 +1048,7 @@ def _hand_over(contract, tranche, quantity, from_inventory, actor, today, idempo
         after={
             "tranche": tranche.seq,
             "quantity": quantity,
-            "mode": contract.delivery_mode,
+            "mode": mode,
             "from_inventory": from_inventory,
             "movement": movement_id,
             "certificate": certificate.number if certificate else None,

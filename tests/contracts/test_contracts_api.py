@@ -1,5 +1,6 @@
 """``/api/v1/contracts…``: sales keys draft, sign and deliver; buyer keys read their own."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,9 @@ from portal.contracts import services
 from portal.contracts.models import Contract, Delivery
 from portal.extensions import db
 from portal.ledger.verify import verify_ledger
+from portal.payments import services as payments
 from tests import factories
+from tests.payments import LiveShop, localstripe, wait_for  # noqa: F401
 
 STEEL, CEMENT = factories.STEEL_USCC, factories.CEMENT_USCC
 TODAY = services.beijing_today()
@@ -181,3 +184,93 @@ def test_idempotency_keys_replay_and_refuse_a_different_body(client, keys):
     assert one.get_json()["delivery"]["invoice"]["number"] == two.get_json()["delivery"]["invoice"]["number"]
     assert client.post(path, json={"quantity": 11}, headers=headers).status_code == 422
     assert db.session.scalar(select(func.count()).select_from(Delivery)) == 1
+
+
+@pytest.fixture
+def shop(app, localstripe):  # noqa: F811
+    live = LiveShop(app, localstripe)
+    yield live
+    live.close()
+
+
+def test_the_whole_contract_through_the_api_to_completion(app, keys, shop):
+    """Draft → signed → tranche 1 to the holding, tranche 2 retired for an event → invoiced →
+    one invoice paid by bank transfer (recorded by the operator), the other online by the buyer
+    (PaymentIntent, test card, signed webhook) → completed."""
+    import urllib.request
+
+    def call(method, path, key, body=None):
+        request = urllib.request.Request(
+            shop.url + path,
+            data=None if body is None else json.dumps(body).encode(),
+            method=method,
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+
+    _status, created = call("POST", "/api/v1/contracts", keys["sales"], BODY)
+    number = created["contract"]["number"]
+    call("POST", f"/api/v1/contracts/{number}/sign", keys["sales"])
+    _status, first = call("POST", f"/api/v1/contracts/{number}/tranches/1/deliver", keys["sales"], {})
+    status, second = call(
+        "POST",
+        f"/api/v1/contracts/{number}/tranches/2/deliver",
+        keys["sales"],
+        {"delivery": "retire", "beneficiary": "2026 赤峰草原马拉松"},
+    )
+    assert (
+        status == 201 and first["delivery"]["mode"] == "holding" and first["delivery"]["certificate"] is None
+    )
+    certificate = second["delivery"]["certificate"]
+    assert second["delivery"]["mode"] == "retire" and certificate["number"].startswith("CFC-")
+    _s, public = call("GET", f"/api/v1/certificates/{certificate['number']}", keys["steel"])
+    assert public["beneficiary"] == "2026 赤峰草原马拉松" and public["quantity"] == 20
+
+    bank, online = first["delivery"]["invoice"], second["delivery"]["invoice"]
+    status, paid = call(
+        "POST",
+        f"/api/v1/invoices/{bank['number']}/payments",
+        keys["operator"],
+        {"amount": bank["amount"]["amount"], "received_on": day(0), "reference": "ICBC-20261124-0001"},
+    )
+    assert status == 201 and paid["invoice"]["status"] == "paid"
+    status, started = call("POST", f"/api/v1/invoices/{online['number']}/pay", keys["steel"])
+    assert status == 201 and started["payment"]["client_secret"]
+    payments.pay_with_test_card(started["payment"]["payment_intent"])
+    wait_for(lambda: services.find_invoice(online["number"]).status == "paid")
+    _s, done = call("GET", f"/api/v1/contracts/{number}", keys["steel"])
+    contract = done["contract"]
+    assert contract["status"] == "completed" and contract["delivered"] == 50
+    assert [t["paid"]["amount"] for t in contract["tranches"]] == ["2055.00", "1370.00"]
+    _s, invoice = call("GET", f"/api/v1/invoices/{online['number']}", keys["steel"])
+    assert invoice["invoice"]["payments"][0]["method"] == "stripe"
+    assert verify_ledger().ok
+
+
+def test_invoices_through_the_api_are_the_buyers_own_and_staff_record_payments(client, keys):
+    number = _create(client, keys).get_json()["contract"]["number"]
+    client.post(f"/api/v1/contracts/{number}/sign", headers=bearer(keys["sales"]))
+    delivered = client.post(f"/api/v1/contracts/{number}/tranches/1/deliver", headers=bearer(keys["sales"]))
+    invoice = delivered.get_json()["delivery"]["invoice"]["number"]
+    assert client.get(f"/api/v1/invoices/{invoice}", headers=bearer(keys["steel"])).status_code == 200
+    assert client.get(f"/api/v1/invoices/{invoice}", headers=bearer(keys["cement"])).status_code == 404
+    assert client.post(f"/api/v1/invoices/{invoice}/pay", headers=bearer(keys["cement"])).status_code == 404
+    body = {"amount": "10.00", "received_on": day(0), "reference": "B-1"}
+    for who in ("steel", "auditor"):
+        assert (
+            client.post(
+                f"/api/v1/invoices/{invoice}/payments", json=body, headers=bearer(keys[who])
+            ).status_code
+            == 403
+        )
+    refused = client.post(
+        f"/api/v1/invoices/{invoice}/payments", json={**body, "amount": "1e9"}, headers=bearer(keys["sales"])
+    )
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "overpayment"
+    bad_mode = client.post(
+        f"/api/v1/contracts/{number}/tranches/2/deliver",
+        json={"delivery": ["retire"]},
+        headers=bearer(keys["sales"]),
+    )
+    assert bad_mode.status_code == 400 and bad_mode.get_json()["error"]["code"] == "invalid_delivery"
