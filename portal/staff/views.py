@@ -379,6 +379,7 @@ def dashboard():
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
+    from portal.contracts import services as contracts
     from portal.staff import dashboard as figures
 
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
@@ -387,4 +388,5 @@ def dashboard():
         inventory=figures.inventory(),
         over_time=figures.over_time(today),
         buyers=figures.top_buyers(),
+        coverage=contracts.plan(today),
     )
