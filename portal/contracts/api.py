@@ -11,7 +11,7 @@ from portal.buyers.models import Organisation, Role
 from portal.certificates.services import certificate_url, request_digest
 from portal.contracts import services
 from portal.contracts.models import Contract, Delivery, Invoice
-from portal.core.errors import ServiceError
+from portal.core.errors import ServiceError, has_nul
 from portal.extensions import db
 
 
@@ -94,6 +94,18 @@ def contract_json(contract: Contract, *, full: bool = True) -> dict:
     return document
 
 
+def _json_object():
+    """The request's JSON object, or None when it is not one (not JSON, nested beyond reason,
+    or holding a NUL, which no database stores in text)."""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        return None
+    if not isinstance(body, dict) or has_nul(body):
+        return None
+    return body
+
+
 def _error(exc: ServiceError):
     return api_error(exc.status, exc.code, exc.message)
 
@@ -119,8 +131,8 @@ def _not_found():
 @bp.post("/contracts")
 @require_key("contracts.manage")
 def create_contract():
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
+    body = _json_object()
+    if body is None:
         return api_error(400, "invalid_json", _("Send a JSON object."))
     uscc = body.get("org_uscc")
     organisation = (
@@ -164,10 +176,8 @@ def deliver_tranche(number, n):
     contract = services.find(number)
     if contract is None:
         return _not_found()
-    body = request.get_json(silent=True)
+    body = _json_object() if request.content_length else {}
     if body is None:
-        body = {}
-    if not isinstance(body, dict):
         return api_error(400, "invalid_json", _("Send a JSON object."))
     tranche = next((t for t in contract.tranches if t.seq == n), None)
     if tranche is None:
@@ -243,8 +253,8 @@ def record_invoice_payment(number):
     invoice = services.find_invoice(number)
     if invoice is None:
         return _no_invoice()
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
+    body = _json_object()
+    if body is None:
         return api_error(400, "invalid_json", _("Send a JSON object."))
     try:
         services.record_payment(

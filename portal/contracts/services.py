@@ -1255,17 +1255,21 @@ def start_online_payment(invoice: Invoice) -> Invoice:
     if invoice.status == InvoiceStatus.PAID:
         raise ContractError("already_paid", _("Invoice %(n)s is paid.", n=invoice.number), status=409)
     fen = payments.to_fen(invoice.outstanding)
-    if invoice.payment_intent_id and invoice.client_secret:
+    previous = invoice.payment_intent_id
+    if previous and invoice.client_secret:
         try:
-            current = payments.retrieve(invoice.payment_intent_id)
+            current = payments.retrieve(previous)
         except payments.PaymentError:
             current = None
         if current is not None and current.amount == fen and current.status not in ("canceled", "succeeded"):
             return invoice
+        if current is not None and current.status not in ("canceled", "succeeded"):
+            payments.cancel(previous)  # superseded: a bank payment changed what is outstanding
     try:
         intent = payments.create_payment_intent(
             fen,
-            reference=f"{invoice.number}-{fen}",
+            # A new reference whenever an intent is superseded: Stripe would give back the old one.
+            reference=f"{invoice.number}-{fen}-{previous or 'first'}",
             metadata={"portal_invoice": invoice.number, "portal_purpose": "invoice"},
         )
     except payments.PaymentError:
@@ -1321,6 +1325,17 @@ def invoice_paid_online(intent: dict) -> str:
         actor="stripe",
     )
     return "paid"
+
+
+@payments.on("payment_intent.payment_failed", purpose="invoice")
+def invoice_payment_failed(intent: dict) -> str:
+    """Nothing to undo: the invoice stays open and the buyer may try again."""
+    log.info(
+        "PaymentIntent %s for invoice %s failed",
+        intent.get("id"),
+        (intent.get("metadata") or {}).get("portal_invoice"),
+    )
+    return "invoice_payment_failed"
 
 
 def notify_overdue(today: date | None = None, *, actor: str = "system") -> list[Invoice]:

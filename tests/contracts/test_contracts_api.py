@@ -274,3 +274,31 @@ def test_invoices_through_the_api_are_the_buyers_own_and_staff_record_payments(c
         headers=bearer(keys["sales"]),
     )
     assert bad_mode.status_code == 400 and bad_mode.get_json()["error"]["code"] == "invalid_delivery"
+
+
+def test_a_bank_payment_supersedes_the_online_payment_started_before(client, keys, app, localstripe):  # noqa: F811
+    app.config.update(STRIPE_API_BASE=localstripe, STRIPE_SECRET_KEY="sk_test_portal")
+    number = _create(client, keys).get_json()["contract"]["number"]
+    client.post(f"/api/v1/contracts/{number}/sign", headers=bearer(keys["sales"]))
+    delivered = client.post(f"/api/v1/contracts/{number}/tranches/1/deliver", headers=bearer(keys["sales"]))
+    invoice = delivered.get_json()["delivery"]["invoice"]["number"]
+    first = client.post(f"/api/v1/invoices/{invoice}/pay", headers=bearer(keys["steel"])).get_json()[
+        "payment"
+    ]
+    again = client.post(f"/api/v1/invoices/{invoice}/pay", headers=bearer(keys["steel"])).get_json()[
+        "payment"
+    ]
+    assert again["payment_intent"] == first["payment_intent"]  # nothing changed: the same intent
+    body = {"amount": "1000.00", "received_on": day(0), "reference": "ICBC-PART"}
+    assert (
+        client.post(
+            f"/api/v1/invoices/{invoice}/payments", json=body, headers=bearer(keys["sales"])
+        ).status_code
+        == 201
+    )
+    later = client.post(f"/api/v1/invoices/{invoice}/pay", headers=bearer(keys["steel"])).get_json()[
+        "payment"
+    ]
+    assert later["payment_intent"] != first["payment_intent"]
+    assert payments.retrieve(later["payment_intent"]).amount == 105500  # 2055.00 − 1000.00
+    assert payments.retrieve(first["payment_intent"]).status == "canceled"
