@@ -99,6 +99,17 @@ class AmendForm(ContractForm):
 class DeliverForm(FlaskForm):
     tranche = SelectField(_l("Tranche"), validate_choice=False)
     quantity = StringField(_l("Tonnes"), render_kw={"inputmode": "numeric"})
+    #: Empty: the contract's delivery mode; or this delivery's own (one tranche retired for an event).
+    mode = SelectField(
+        _l("Delivery"),
+        choices=[
+            SelectChoice("", _l("As the contract says")),
+            SelectChoice("holding", _l("To the buyer's holding")),
+            SelectChoice("retire", _l("Retired for the buyer, with a certificate")),
+        ],
+        validate_choice=False,
+    )
+    beneficiary = StringField(_l("Beneficiary (if retired)"), render_kw={"maxlength": 200})
     #: Submitted twice (a double click, a reload), the delivery happens once.
     idempotency_key = HiddenField()
 

@@ -458,7 +458,12 @@ def deliver(number):
     contract = _contract_or_404(number)
     form = DeliverForm()
     key = (form.idempotency_key.data or "").strip()[:100] or None
-    body = {"tranche": form.tranche.data, "quantity": form.quantity.data}
+    body = {
+        "tranche": form.tranche.data,
+        "quantity": form.quantity.data,
+        "delivery": form.mode.data,
+        "beneficiary": form.beneficiary.data,
+    }
     try:
         if not form.validate_on_submit():
             raise _form_invalid(form)
@@ -469,6 +474,8 @@ def deliver(number):
             actor=_actor(),
             idempotency_key=f"web:{key}" if key else None,
             digest=request_digest(body) if key else None,
+            mode=form.mode.data or None,
+            beneficiary=form.beneficiary.data or None,
         )
     except ServiceError as exc:
         db.session.rollback()

@@ -447,6 +447,16 @@ def test_amendments_make_versions_and_need_a_reason(desk, client):
         ({"tranche": "2", "quantity": "5"}, "it can be delivered from 30 days before", 409),
         ({"tranche": "9", "quantity": "5"}, "There is no such tranche.", 404),
         ({"tranche": "", "quantity": "5"}, "There is no such tranche.", 404),
+        (
+            {"tranche": "1", "quantity": "5", "mode": "post"},
+            "Delivery must be to the holding or retired.",
+            400,
+        ),
+        (
+            {"tranche": "1", "quantity": "5", "mode": "retire", "beneficiary": "x\u202e"},
+            "direction-override",
+            400,
+        ),
     ],
 )
 def test_bad_deliveries_are_refused_and_change_nothing(desk, client, data, message, status):
@@ -456,6 +466,15 @@ def test_bad_deliveries_are_refused_and_change_nothing(desk, client, data, messa
     assert response.status_code == status
     assert message in response.get_data(as_text=True)
     assert counts() == before
+
+
+def test_one_delivery_may_be_retired_for_an_event_though_the_contract_delivers_to_the_holding(desk, client):
+    sign_in(client, "sales")
+    data = {"tranche": "1", "quantity": "5", "mode": "retire", "beneficiary": "2026 赤峰马拉松"}
+    assert client.post(f"/staff/contracts/{desk.active.number}/deliver", data=data).status_code == 303
+    delivery = db.session.scalar(select(Delivery).order_by(Delivery.id.desc()))
+    assert delivery.mode == "retire" and delivery.certificate.beneficiary == "2026 赤峰马拉松"
+    assert desk.active.delivery_mode == "holding"
 
 
 def test_nothing_is_delivered_for_an_ended_contract(desk, client):
