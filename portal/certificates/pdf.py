@@ -623,39 +623,58 @@ class _Drawing:
 
     def later_page_background(self, canvas: Canvas, doc) -> None:
         self.page_background(canvas, doc)
-        canvas.saveState()
-        y = PAGE_H - 22 * mm
-        title = "碳汇注销证明 Carbon Credit Retirement Certificate — 续页 continued"
-        canvas.setFont(self.font, 9)
-        canvas.setFillColor(GREEN)
-        canvas.drawString(MARGIN_X, y, title)
-        canvas.setFillColor(INK)
-        room = CONTENT_W - stringWidth(title, self.font, 9) - 20
-        canvas.drawRightString(PAGE_W - MARGIN_X, y, _fit(self.number, self.font, 9, room))
-        canvas.setStrokeColor(RULE)
-        canvas.setLineWidth(0.5)
-        canvas.line(MARGIN_X, y - 4, PAGE_W - MARGIN_X, y - 4)
-        canvas.restoreState()
+        continued_header(
+            canvas,
+            self.font,
+            "碳汇注销证明 Carbon Credit Retirement Certificate — 续页 continued",
+            self.number,
+            PAGE_H - 22 * mm,
+        )
 
     def footer(self, canvas: Canvas, page: int, pages: int) -> None:
-        canvas.saveState()
-        y = 15 * mm
-        size = 7.5
-        canvas.setStrokeColor(RULE)
-        canvas.setLineWidth(0.5)
-        canvas.line(MARGIN_X, y + 9, PAGE_W - MARGIN_X, y + 9)
-        canvas.setFont(self.font, size)
-        canvas.setFillColor(MUTED)
-        left = _fit(f"证书编号 No. {self.number}", self.font, size, CONTENT_W * 0.3)
-        right = f"第 {page} 页 / 共 {pages} 页　Page {page} of {pages}"
-        side = max(stringWidth(left, self.font, size), stringWidth(right, self.font, size))
-        centre = _fit(
-            f"{self.issuer_zh} {self.issuer_en}".strip(), self.font, size, CONTENT_W - 2 * side - 24
+        page_footer(
+            canvas,
+            self.font,
+            15 * mm,
+            f"证书编号 No. {self.number}",
+            f"{self.issuer_zh} {self.issuer_en}".strip(),
+            page,
+            pages,
         )
-        canvas.drawString(MARGIN_X, y, left)
-        canvas.drawCentredString(PAGE_W / 2, y, centre)
-        canvas.drawRightString(PAGE_W - MARGIN_X, y, right)
-        canvas.restoreState()
+
+
+def continued_header(canvas: Canvas, font: str, title: str, number: str, y: float) -> None:
+    """The top line of a second or later page: what the document is, and its number."""
+    canvas.saveState()
+    canvas.setFont(font, 9)
+    canvas.setFillColor(GREEN)
+    canvas.drawString(MARGIN_X, y, title)
+    canvas.setFillColor(INK)
+    room = CONTENT_W - stringWidth(title, font, 9) - 20
+    canvas.drawRightString(PAGE_W - MARGIN_X, y, _fit(number, font, 9, room))
+    canvas.setStrokeColor(RULE)
+    canvas.setLineWidth(0.5)
+    canvas.line(MARGIN_X, y - 4, PAGE_W - MARGIN_X, y - 4)
+    canvas.restoreState()
+
+
+def page_footer(canvas: Canvas, font: str, y: float, left: str, centre: str, page: int, pages: int) -> None:
+    """A rule, then the document's number, who issued it and the page count, on every page."""
+    canvas.saveState()
+    size = 7.5
+    canvas.setStrokeColor(RULE)
+    canvas.setLineWidth(0.5)
+    canvas.line(MARGIN_X, y + 9, PAGE_W - MARGIN_X, y + 9)
+    canvas.setFont(font, size)
+    canvas.setFillColor(MUTED)
+    left = _fit(left, font, size, CONTENT_W * 0.3)
+    right = f"第 {page} 页 / 共 {pages} 页　Page {page} of {pages}"
+    side = max(stringWidth(left, font, size), stringWidth(right, font, size))
+    centre = _fit(centre, font, size, CONTENT_W - 2 * side - 24)
+    canvas.drawString(MARGIN_X, y, left)
+    canvas.drawCentredString(PAGE_W / 2, y, centre)
+    canvas.drawRightString(PAGE_W - MARGIN_X, y, right)
+    canvas.restoreState()
 
 
 class _Line(Flowable):

@@ -48,11 +48,12 @@ from portal.certificates.pdf import (
     RULE,
     TINT,
     PdfError,
-    _fit,
     _Line,
     _NumberedCanvas,
     _qr,
     _render_lock,
+    continued_header,
+    page_footer,
 )
 from portal.contracts.models import DeliveryMode, Invoice, InvoiceStatus, PaymentMethod
 from portal.core.i18n import absolute_url
@@ -698,37 +699,18 @@ class _Drawing:
 
     def later_page_background(self, canvas: Canvas, doc) -> None:
         self.page_background(canvas, doc)
-        canvas.saveState()
-        y = PAGE_H - 20 * mm
-        title = "发票 Invoice — 续页 continued"
-        canvas.setFont(self.font, 9)
-        canvas.setFillColor(GREEN)
-        canvas.drawString(MARGIN_X, y, title)
-        canvas.setFillColor(INK)
-        room = CONTENT_W - stringWidth(title, self.font, 9) - 20
-        canvas.drawRightString(PAGE_W - MARGIN_X, y, _fit(self.number, self.font, 9, room))
-        canvas.setStrokeColor(RULE)
-        canvas.setLineWidth(0.5)
-        canvas.line(MARGIN_X, y - 4, PAGE_W - MARGIN_X, y - 4)
-        canvas.restoreState()
+        continued_header(canvas, self.font, "发票 Invoice — 续页 continued", self.number, PAGE_H - 20 * mm)
 
     def footer(self, canvas: Canvas, page: int, pages: int) -> None:
-        canvas.saveState()
-        y = 14 * mm
-        size = 7.5
-        canvas.setStrokeColor(RULE)
-        canvas.setLineWidth(0.5)
-        canvas.line(MARGIN_X, y + 9, PAGE_W - MARGIN_X, y + 9)
-        canvas.setFont(self.font, size)
-        canvas.setFillColor(MUTED)
-        left = _fit(f"发票编号 No. {self.number}", self.font, size, CONTENT_W * 0.3)
-        right = f"第 {page} 页 / 共 {pages} 页　Page {page} of {pages}"
-        side = max(stringWidth(left, self.font, size), stringWidth(right, self.font, size))
-        centre = _fit(f"{PLATFORM_ZH} {PLATFORM_EN}", self.font, size, CONTENT_W - 2 * side - 24)
-        canvas.drawString(MARGIN_X, y, left)
-        canvas.drawCentredString(PAGE_W / 2, y, centre)
-        canvas.drawRightString(PAGE_W - MARGIN_X, y, right)
-        canvas.restoreState()
+        page_footer(
+            canvas,
+            self.font,
+            14 * mm,
+            f"发票编号 No. {self.number}",
+            f"{PLATFORM_ZH} {PLATFORM_EN}",
+            page,
+            pages,
+        )
 
 
 def _beijing_date(moment: datetime | None) -> str:
