@@ -118,6 +118,16 @@ class Terms:
         }
 
 
+def _text(value, *, field: str, label: str, max_length: int, required: bool) -> str:
+    """Text as stored (see ``certificates.clean_text``), refused as a ContractError."""
+    try:
+        return certificates.clean_text(
+            value, field=field, label=label, max_length=max_length, required=required
+        )
+    except ServiceError as exc:
+        raise ContractError(exc.code, exc.message, field=exc.field) from None
+
+
 def _date(value, field: str, label: str) -> date:
     if isinstance(value, date):
         return value
@@ -205,19 +215,14 @@ def parse_terms(data: dict) -> Terms:
     """Check everything a draft or an amendment says; ContractError on the first problem."""
     if not isinstance(data, dict):
         raise ContractError("invalid_json", _("Send a JSON object."))
-    try:
-        title = certificates.clean_text(
-            data.get("title"), field="title", label=_("Title"), max_length=TITLE_MAX, required=True
-        )
-        beneficiary = certificates.clean_text(
-            data.get("beneficiary"),
-            field="beneficiary",
-            label=_("Beneficiary"),
-            max_length=certificates.BENEFICIARY_MAX,
-            required=False,
-        )
-    except ServiceError as exc:
-        raise ContractError(exc.code, exc.message, field=exc.field) from None
+    title = _text(data.get("title"), field="title", label=_("Title"), max_length=TITLE_MAX, required=True)
+    beneficiary = _text(
+        data.get("beneficiary"),
+        field="beneficiary",
+        label=_("Beneficiary"),
+        max_length=certificates.BENEFICIARY_MAX,
+        required=False,
+    )
     start = _date(data.get("start"), "start", _("Start"))
     end = _date(data.get("end"), "end", _("End"))
     if start.year < 2000 or end.year > 2100:
@@ -928,16 +933,13 @@ def deliver(
         raise ContractError(
             "invalid_delivery", _("Delivery must be to the holding or retired."), field="delivery"
         )
-    try:
-        beneficiary = certificates.clean_text(
-            beneficiary,
-            field="beneficiary",
-            label=_("Beneficiary"),
-            max_length=certificates.BENEFICIARY_MAX,
-            required=False,
-        )
-    except ServiceError as exc:
-        raise ContractError(exc.code, exc.message, field=exc.field) from None
+    beneficiary = _text(
+        beneficiary,
+        field="beneficiary",
+        label=_("Beneficiary"),
+        max_length=certificates.BENEFICIARY_MAX,
+        required=False,
+    )
     contract = _locked(contract)
     if (found := _delivered_for_key(contract, idempotency_key)) is not None:
         return _replay(found, digest)
@@ -1170,12 +1172,7 @@ def record_payment(
         raise ContractError(
             "invalid_received_on", _("The payment cannot be received in the future."), field="received_on"
         )
-    try:
-        reference = certificates.clean_text(
-            reference, field="reference", label=_("Bank reference"), max_length=200, required=True
-        )
-    except ServiceError as exc:
-        raise ContractError(exc.code, exc.message, field=exc.field) from None
+    reference = _text(reference, field="reference", label=_("Bank reference"), max_length=200, required=True)
     return _pay(invoice, amount, received, reference, PaymentMethod.BANK, actor=actor)
 
 
@@ -1382,12 +1379,7 @@ def amend(contract: Contract, data: dict, reason, *, actor: str) -> Contract:
     contract = _locked(contract)
     if contract.status != ContractStatus.ACTIVE:
         raise ContractError("not_active", _("Only an active contract can be amended."), status=409)
-    try:
-        reason = certificates.clean_text(
-            reason, field="reason", label=_("Reason"), max_length=500, required=True
-        )
-    except ServiceError as exc:
-        raise ContractError(exc.code, exc.message, field=exc.field) from None
+    reason = _text(reason, field="reason", label=_("Reason"), max_length=500, required=True)
     terms = parse_terms(data)
     before = terms_of(contract).as_json()
     if terms.total > contract.total_quantity:
@@ -1475,12 +1467,7 @@ def terminate(contract: Contract, reason, *, actor: str) -> Contract:
     contract = _locked(contract)
     if contract.status not in (ContractStatus.DRAFT, ContractStatus.ACTIVE):
         raise ContractError("not_active", _("This contract has already ended."), status=409)
-    try:
-        reason = certificates.clean_text(
-            reason, field="reason", label=_("Reason"), max_length=500, required=True
-        )
-    except ServiceError as exc:
-        raise ContractError(exc.code, exc.message, field=exc.field) from None
+    reason = _text(reason, field="reason", label=_("Reason"), max_length=500, required=True)
     released = 0
     if contract.status == ContractStatus.ACTIVE:
         released = _release(contract, reserved(contract), actor=actor, why="terminated")
