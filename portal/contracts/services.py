@@ -1172,8 +1172,34 @@ def record_payment(
         raise ContractError(
             "invalid_received_on", _("The payment cannot be received in the future."), field="received_on"
         )
+    if received < invoice.issued_on - timedelta(days=366):
+        raise ContractError(
+            "invalid_received_on",
+            _(
+                "A payment for this invoice cannot have been received before %(day)s.",
+                day=(invoice.issued_on - timedelta(days=366)).isoformat(),
+            ),
+            field="received_on",
+        )
     reference = _text(reference, field="reference", label=_("Bank reference"), max_length=200, required=True)
-    return _pay(invoice, amount, received, reference, PaymentMethod.BANK, actor=actor)
+    payment = _pay(invoice, amount, received, reference, PaymentMethod.BANK, actor=actor)
+    _drop_online_payment(invoice)
+    return payment
+
+
+def _drop_online_payment(invoice: Invoice) -> None:
+    """A bank payment changed what is outstanding: the PaymentIntent offered before asks for the
+    old amount, so cancel it (best effort: paid anyway, its webhook refunds what is not owed)
+    and forget it; the buyer's next "pay online" creates one for what is outstanding now."""
+    if not invoice.payment_intent_id:
+        return
+    try:
+        payments.cancel(invoice.payment_intent_id)
+    except payments.PaymentError:
+        log.warning("could not cancel %s after a bank payment", invoice.payment_intent_id)
+    invoice.payment_intent_id = None
+    invoice.client_secret = None
+    db.session.flush()
 
 
 def _pay(invoice: Invoice, amount: Decimal, received: date, reference: str, method, *, actor: str):

@@ -588,6 +588,7 @@ def _invoice_page(invoice: Invoice, *, staff: bool, error=None, status=200, form
         and request.args.get("paid") == "1"
         and request.args.get("redirect_status") != "failed"
         and invoice.status == InvoiceStatus.OPEN
+        and bool(invoice.payment_intent_id)
     )
     paying = (
         not staff
@@ -658,8 +659,12 @@ def invoice_pdf(number):
         abort(404)
     from portal.contracts import pdf  # written alongside these views
 
+    try:
+        data = pdf.render_invoice(invoice)
+    except pdf.PdfError as exc:
+        abort(503, exc.message)
     return Response(
-        pdf.render_invoice(invoice),
+        data,
         mimetype="application/pdf",
         headers={"Content-Disposition": f'inline; filename="{invoice.number}.pdf"'},
     )
