@@ -86,10 +86,26 @@ def steel_and_cement():
     return steel, cement
 
 
+_hashes: dict[str, str] = {}
+
+
+def _hash_once(password: str) -> str:
+    """scrypt costs 0.1 s a hash; factory users share one real hash per password (signing in
+    still checks it the real way)."""
+    from werkzeug.security import generate_password_hash
+
+    if password not in _hashes:
+        _hashes[password] = generate_password_hash(password)
+    return _hashes[password]
+
+
 def user(email, role="buyer", organisation=None, org_admin=False):
+    from unittest import mock
+
     from portal.buyers import services as buyers
 
-    created = buyers.create_user(email=email, password=PASSWORD, role=role, organisation=organisation)
+    with mock.patch.object(buyers, "generate_password_hash", _hash_once):
+        created = buyers.create_user(email=email, password=PASSWORD, role=role, organisation=organisation)
     created.is_org_admin = org_admin
     return created
 
