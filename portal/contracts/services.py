@@ -2,10 +2,14 @@
 
 Locking: every action on a contract locks its row first (``FOR NO KEY UPDATE``), then makes at
 most one ledger movement, which locks the reserve account and the batches in the ledger's global
-order. Nothing else locks contract rows, so contract actions cannot deadlock with checkout
-orders or with each other. A delivery that needs more than the reserve holds first tops the
-reserve up from inventory in a transaction of its own, then delivers from the reserve in a
-second one: each transaction makes one movement, as the ledger's no-deadlock argument needs.
+order. Checkout orders never lock contract rows. New stock reserved for many contracts at once
+(``reserve_from_batch``) locks their rows together in id order, then the one batch: when the
+batch was just issued, no other transaction can see it yet, let alone hold it; when an existing
+batch is listed again, the contract rows come first there too, as in every other action. So
+contract actions cannot deadlock with orders or with each other. A delivery that needs more than
+the reserve holds first tops the reserve up from inventory in a transaction of its own, then
+delivers from the reserve in a second one: each transaction makes one movement, as the ledger's
+no-deadlock argument needs.
 
 What is reserved covers the undelivered tranches soonest due first; the reserve never holds
 more than the contract still has to deliver.
