@@ -702,6 +702,8 @@ def test_a_declined_card_charges_nothing_and_says_so(shop, desk, client):
 
 def test_the_invoice_page_waits_for_the_webhook(desk, client, app):
     app.config.update(STRIPE_API_BASE="http://127.0.0.1:9", STRIPE_SECRET_KEY="sk_test_x")
+    desk.invoice.payment_intent_id = "pi_started"  # the buyer started paying online
+    db.session.commit()
     sign_in(client, "buyer")
     page = client.get(f"/account/invoices/{desk.invoice.number}?paid=1&lang=en").get_data(as_text=True)
     assert "waiting for confirmation" in page and 'http-equiv="refresh"' in page
