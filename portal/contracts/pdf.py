@@ -647,8 +647,6 @@ class _Drawing:
                 self.heading("已付清", "Paid in full"),
                 self.para(f"本发票已于 {paid_on} 付清，谢谢。", "small"),
                 self.para(f"This invoice was paid in full on {paid_on}. Thank you.", "small_en"),
-                Spacer(1, 4),
-                self.para(f"在线查看 <font color='{GREY}'>View online</font>", "small"),
                 self.para(url, "url"),
             ]
         else:
@@ -670,6 +668,14 @@ class _Drawing:
                 self.para("Pay online: scan the QR code or visit the address below.", "small_en"),
                 self.para(url, "url"),
             ]
+        # In China 发票 also names the official tax invoice; say plainly this is not one.
+        text += [
+            Spacer(1, 3),
+            self.para(
+                f"本单据为交易平台的付款凭单，不是增值税发票。 <font color='{GREY}'>Not a VAT invoice (fapiao).</font>",
+                "small",
+            ),
+        ]
         qr_size = 24 * mm
         table = Table(
             [[_qr(self.url, qr_size), text]],

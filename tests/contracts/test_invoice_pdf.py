@@ -175,6 +175,7 @@ def test_an_open_invoice_shows_its_number_amounts_buyer_and_how_to_pay(market):
     assert "¥0.00" in text
     assert _squeezed(absolute_url("contracts.buyer_invoice", number=invoice.number)) in flat
     assert "转入买方持有账户" in text
+    assert _squeezed("不是增值税发票") in flat and "Not a VAT invoice" in text
 
 
 def test_payments_partly_then_fully_paid(market):
