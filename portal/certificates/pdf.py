@@ -78,7 +78,7 @@ CONTENT_W = PAGE_W - 2 * MARGIN_X
 FRAME_PADDING = {"leftPadding": 0, "rightPadding": 0, "topPadding": 0, "bottomPadding": 0}
 
 # ReportLab keeps per-document state on shared font objects: draw one certificate at a time.
-_render_lock = threading.Lock()
+render_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def render(
         revoked_reason=revoked_reason,
         revoked_at=revoked_at,
     )
-    with _render_lock:
+    with render_lock:
         return drawing.build(embedded)
 
 
@@ -252,7 +252,7 @@ class _Drawing:
         drawing = self
         pdf_date = _pdf_date(self.data.get("retired_at"))
 
-        class CertificateCanvas(_NumberedCanvas):
+        class CertificateCanvas(NumberedCanvas):
             def draw_page_furniture(self, page: int, pages: int) -> None:
                 drawing.footer(self, page, pages)
 
@@ -288,11 +288,13 @@ class _Drawing:
     def story(self) -> list:
         d = self.data
         story: list = [NextPageTemplate("later")]
-        story.append(_Line(self.issuer_zh, self.font, 13, GREEN, space_after=3, char_space=2))
-        story.append(_Line(self.issuer_en, self.font, 8.5, MUTED, space_after=10, char_space=0.6))
-        story.append(_Line("碳汇注销证明", self.font, 28, INK, bold=True, char_space=6, space_after=6))
+        story.append(CentredLine(self.issuer_zh, self.font, 13, GREEN, space_after=3, char_space=2))
+        story.append(CentredLine(self.issuer_en, self.font, 8.5, MUTED, space_after=10, char_space=0.6))
+        story.append(CentredLine("碳汇注销证明", self.font, 28, INK, bold=True, char_space=6, space_after=6))
         story.append(
-            _Line("CARBON CREDIT RETIREMENT CERTIFICATE", self.font, 11.5, INK, char_space=1.6, space_after=9)
+            CentredLine(
+                "CARBON CREDIT RETIREMENT CERTIFICATE", self.font, 11.5, INK, char_space=1.6, space_after=9
+            )
         )
         story.append(_NumberPlate(self.number, self.font))
         story.append(Spacer(1, 8))
@@ -582,24 +584,7 @@ class _Drawing:
             ),
             self.para(signature, "mono"),
         ]
-        qr_size = 27 * mm
-        table = Table(
-            [[_qr(self.verify_url, qr_size), text]],
-            colWidths=[qr_size + 8 * mm, CONTENT_W - qr_size - 8 * mm],
-        )
-        table.setStyle(
-            TableStyle(
-                [
-                    ("BOX", (0, 0), (-1, -1), 0.8, GREEN),
-                    ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                    ("LEFTPADDING", (0, 0), (0, 0), 4 * mm),
-                    ("TOPPADDING", (0, 0), (-1, -1), 5),
-                    ("BOTTOMPADDING", (0, 0), (-1, -1), 7),
-                    ("RIGHTPADDING", (1, 0), (1, 0), 8),
-                ]
-            )
-        )
-        return [table]
+        return [qr_box(self.verify_url, text, 27 * mm, padding=(5, 7))]
 
     # page furniture
 
@@ -643,6 +628,28 @@ class _Drawing:
         )
 
 
+def qr_box(url: str, text: list, qr_size: float, *, padding: tuple[float, float]) -> Table:
+    """A framed box: the QR code of ``url`` on the left, ``text`` (flowables) beside it."""
+    table = Table(
+        [[_qr(url, qr_size), text]],
+        colWidths=[qr_size + 8 * mm, CONTENT_W - qr_size - 8 * mm],
+    )
+    top, bottom = padding
+    table.setStyle(
+        TableStyle(
+            [
+                ("BOX", (0, 0), (-1, -1), 0.8, GREEN),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("LEFTPADDING", (0, 0), (0, 0), 4 * mm),
+                ("TOPPADDING", (0, 0), (-1, -1), top),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), bottom),
+                ("RIGHTPADDING", (1, 0), (1, 0), 8),
+            ]
+        )
+    )
+    return table
+
+
 def continued_header(canvas: Canvas, font: str, title: str, number: str, y: float) -> None:
     """The top line of a second or later page: what the document is, and its number."""
     canvas.saveState()
@@ -677,7 +684,7 @@ def page_footer(canvas: Canvas, font: str, y: float, left: str, centre: str, pag
     canvas.restoreState()
 
 
-class _Line(Flowable):
+class CentredLine(Flowable):
     """One centred line of text (the title, the issuer), optionally bolder than the font."""
 
     def __init__(self, text, font, size, color, *, bold=False, char_space=0.0, space_after=0.0):
@@ -744,7 +751,7 @@ class _NumberPlate(Flowable):
         canvas.drawCentredString(self.width / 2, 2.6 * mm, self.number, mode=2, charSpace=1.5)
 
 
-class _NumberedCanvas(Canvas):
+class NumberedCanvas(Canvas):
     """Draws "page x of y" once the number of pages is known, and attaches the signed data."""
 
     def __init__(self, *args, **kwargs):

@@ -47,13 +47,13 @@ from portal.certificates.pdf import (
     RED,
     RULE,
     TINT,
+    CentredLine,
+    NumberedCanvas,
     PdfError,
-    _Line,
-    _NumberedCanvas,
-    _qr,
-    _render_lock,
     continued_header,
     page_footer,
+    qr_box,
+    render_lock,
 )
 from portal.contracts.models import DeliveryMode, Invoice, InvoiceStatus, PaymentMethod
 from portal.core.i18n import absolute_url
@@ -183,7 +183,7 @@ def render_invoice(invoice: Invoice, *, today: date | None = None) -> bytes:
         today=today or beijing_today(),
         url=absolute_url("contracts.buyer_invoice", number=invoice.number),
     )
-    with _render_lock:
+    with render_lock:
         return drawing.build()
 
 
@@ -265,7 +265,7 @@ class _Drawing:
         issued = self.invoice.issued_on
         pdf_date = f"D:{issued:%Y%m%d}000000+08'00'"
 
-        class InvoiceCanvas(_NumberedCanvas):
+        class InvoiceCanvas(NumberedCanvas):
             def draw_page_furniture(self, page: int, pages: int) -> None:
                 drawing.footer(self, page, pages)
 
@@ -306,8 +306,8 @@ class _Drawing:
             )
         )
         story.append(Spacer(1, 7))
-        story.append(_Line("发　票", self.font, 24, INK, bold=True, char_space=6, space_after=3))
-        story.append(_Line("INVOICE", self.font, 10.5, INK, char_space=3, space_after=9))
+        story.append(CentredLine("发　票", self.font, 24, INK, bold=True, char_space=6, space_after=3))
+        story.append(CentredLine("INVOICE", self.font, 10.5, INK, char_space=3, space_after=9))
         story.append(self.summary())
         story.append(Spacer(1, 8))
         story.append(self.parties())
@@ -676,24 +676,7 @@ class _Drawing:
                 "small",
             ),
         ]
-        qr_size = 24 * mm
-        table = Table(
-            [[_qr(self.url, qr_size), text]],
-            colWidths=[qr_size + 8 * mm, CONTENT_W - qr_size - 8 * mm],
-        )
-        table.setStyle(
-            TableStyle(
-                [
-                    ("BOX", (0, 0), (-1, -1), 0.8, GREEN),
-                    ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                    ("LEFTPADDING", (0, 0), (0, 0), 4 * mm),
-                    ("TOPPADDING", (0, 0), (-1, -1), 4),
-                    ("BOTTOMPADDING", (0, 0), (-1, -1), 6),
-                    ("RIGHTPADDING", (1, 0), (1, 0), 8),
-                ]
-            )
-        )
-        return [table]
+        return [qr_box(self.url, text, 24 * mm, padding=(4, 6))]
 
     # page furniture
 

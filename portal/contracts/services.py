@@ -575,14 +575,25 @@ def create_draft(
     return contract, True
 
 
-def update_draft(contract: Contract, data: dict, *, actor: str) -> Contract:
-    contract = _locked(contract)
+def check_editable(contract: Contract) -> None:
+    """ContractError unless ``contract`` is a draft (the edit form asks before showing itself)."""
     if contract.status != ContractStatus.DRAFT:
         raise ContractError(
             "signed_contract",
             _("A signed contract can only be changed by an amendment."),
             status=409,
         )
+
+
+def check_amendable(contract: Contract) -> None:
+    """ContractError unless ``contract`` is active (the amendment form asks before showing itself)."""
+    if contract.status != ContractStatus.ACTIVE:
+        raise ContractError("not_active", _("Only an active contract can be amended."), status=409)
+
+
+def update_draft(contract: Contract, data: dict, *, actor: str) -> Contract:
+    contract = _locked(contract)
+    check_editable(contract)
     terms = parse_terms(data)
     before = terms_of(contract).as_json()
     _apply(contract, terms)
@@ -1407,8 +1418,7 @@ def amend(contract: Contract, data: dict, reason, *, actor: str) -> Contract:
     """A new version of an active contract's terms and schedule. Delivered tonnes stay: every
     tranche with a delivery must keep its due date and at least its delivered quantity."""
     contract = _locked(contract)
-    if contract.status != ContractStatus.ACTIVE:
-        raise ContractError("not_active", _("Only an active contract can be amended."), status=409)
+    check_amendable(contract)
     reason = _text(reason, field="reason", label=_("Reason"), max_length=500, required=True)
     terms = parse_terms(data)
     before = terms_of(contract).as_json()

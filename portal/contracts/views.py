@@ -254,55 +254,45 @@ def new_contract():
 @bp.route("/staff/contracts/<number>/edit", methods=["GET", "POST"])
 @require("contracts.manage")
 def edit_contract(number):
-    contract = _contract_or_404(number)
-    if request.method == "GET":
-        form = ContractForm(data=_form_data(services.terms_of(contract).as_json()))
-        _choices(form)
-        if contract.status != ContractStatus.DRAFT:  # the service refuses it; say so at once
-            exc = services.ContractError(
-                "signed_contract", _("A signed contract can only be changed by an amendment."), status=409
-            )
-            return _form_page(form, contract=contract, mode="edit", error=exc, status=409)
-        return _form_page(form, contract=contract, mode="edit")
-    form = ContractForm()
-    _choices(form)
-    if not form.validate_on_submit():
-        return _form_page(form, contract=contract, mode="edit", error=_form_invalid(form), status=400)
-    try:
+    def save(contract, form):
         services.update_draft(contract, _terms(form), actor=_actor())
-    except ServiceError as exc:
-        db.session.rollback()
-        return _form_page(form, contract=contract, mode="edit", error=exc, status=exc.status)
-    flash(_("Draft %(number)s is saved.", number=contract.number), "success")
-    return redirect(url_for("contracts.staff_contract", number=contract.number)), 303
+        return _("Draft %(number)s is saved.", number=contract.number)
+
+    return _change_terms(number, "edit", ContractForm, services.check_editable, save)
 
 
 @bp.route("/staff/contracts/<number>/amend", methods=["GET", "POST"])
 @require("contracts.manage")
 def amend_contract(number):
+    def save(contract, form):
+        services.amend(contract, _terms(form), form.reason.data, actor=_actor())
+        return _("Contract %(number)s is amended: version %(v)s.", number=contract.number, v=contract.version)
+
+    return _change_terms(number, "amend", AmendForm, services.check_amendable, save)
+
+
+def _change_terms(number, mode, form_class, check, save):
+    """The edit and amendment forms: prefilled with the terms in force, refused at once (with the
+    service's own reason) when the contract's state does not allow the change."""
     contract = _contract_or_404(number)
     if request.method == "GET":
-        form = AmendForm(data=_form_data(services.terms_of(contract).as_json()))
+        form = form_class(data=_form_data(services.terms_of(contract).as_json()))
         _choices(form)
-        if contract.status != ContractStatus.ACTIVE:
-            exc = services.ContractError(
-                "not_active", _("Only an active contract can be amended."), status=409
-            )
-            return _form_page(form, contract=contract, mode="amend", error=exc, status=409)
-        return _form_page(form, contract=contract, mode="amend")
-    form = AmendForm()
+        try:
+            check(contract)
+        except ServiceError as exc:
+            return _form_page(form, contract=contract, mode=mode, error=exc, status=exc.status)
+        return _form_page(form, contract=contract, mode=mode)
+    form = form_class()
     _choices(form)
     if not form.validate_on_submit():
-        return _form_page(form, contract=contract, mode="amend", error=_form_invalid(form), status=400)
+        return _form_page(form, contract=contract, mode=mode, error=_form_invalid(form), status=400)
     try:
-        services.amend(contract, _terms(form), form.reason.data, actor=_actor())
+        message = save(contract, form)
     except ServiceError as exc:
         db.session.rollback()
-        return _form_page(form, contract=contract, mode="amend", error=exc, status=exc.status)
-    flash(
-        _("Contract %(number)s is amended: version %(v)s.", number=contract.number, v=contract.version),
-        "success",
-    )
+        return _form_page(form, contract=contract, mode=mode, error=exc, status=exc.status)
+    flash(message, "success")
     return redirect(url_for("contracts.staff_contract", number=contract.number)), 303
 
 
