@@ -14,10 +14,11 @@ from portal.contracts.models import Contract, ContractVersion, Delivery, Invoice
 from portal.extensions import db
 from portal.ledger.models import LedgerEntry
 from tests import factories
+from tests.contracts.helpers import TODAY, day
+from tests.contracts.helpers import terms as base_terms
 from tests.payments import LiveShop, localstripe, wait_for  # noqa: F401
 
 STEEL, CEMENT, PASSWORD = factories.STEEL_USCC, factories.CEMENT_USCC, factories.PASSWORD
-TODAY = services.beijing_today()
 
 EMAILS = {
     "buyer": "buyer@steel.cn",
@@ -30,21 +31,8 @@ EMAILS = {
 ROLES = ("anonymous", "buyer", "sales", "operator", "auditor")
 
 
-def day(n: int) -> str:
-    return (TODAY + timedelta(days=n)).isoformat()
-
-
 def terms(**change) -> dict:
-    data = {
-        "title": "钢铁承购 2026–2028",
-        "start": day(-60),
-        "end": day(800),
-        "price_per_t": "70.00",
-        "tranches": [{"due": day(5), "quantity": 60}, {"due": day(400), "quantity": 80}],
-        "delivery": "holding",
-    }
-    data.update(change)
-    return data
+    return base_terms(**{"title": "钢铁承购 2026–2028", "start": day(-60), **change})
 
 
 class Desk:

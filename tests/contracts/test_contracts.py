@@ -23,25 +23,7 @@ from portal.ledger.models import AccountKind, LedgerEntry
 from portal.ledger.verify import verify_ledger
 from portal.revenue.models import RevenueLine
 from tests import factories
-
-TODAY = services.beijing_today()
-
-
-def day(n: int) -> str:
-    return (TODAY + timedelta(days=n)).isoformat()
-
-
-def terms(**change) -> dict:
-    data = {
-        "title": "Steel offtake 2026–2028",
-        "start": day(-10),
-        "end": day(800),
-        "price_per_t": "70.00",
-        "tranches": [{"due": day(5), "quantity": 60}, {"due": day(400), "quantity": 80}],
-        "delivery": "holding",
-    }
-    data.update(change)
-    return data
+from tests.contracts.helpers import TODAY, day, terms
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """``/api/v1/contracts…``: sales keys draft, sign and deliver; buyer keys read their own."""
 
 import json
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -12,15 +11,11 @@ from portal.extensions import db
 from portal.ledger.verify import verify_ledger
 from portal.payments import services as payments
 from tests import factories
+from tests.contracts.helpers import day
 from tests.payments import LiveShop, localstripe, wait_for  # noqa: F401
 
 STEEL, CEMENT = factories.STEEL_USCC, factories.CEMENT_USCC
-TODAY = services.beijing_today()
 bearer = factories.bearer
-
-
-def day(n):
-    return (TODAY + timedelta(days=n)).isoformat()
 
 
 BODY = {

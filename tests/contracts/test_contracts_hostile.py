@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
-from portal.buyers.models import Organisation
+from portal.buyers.models import Organisation, User
 from portal.contracts import services
 from portal.contracts.models import Contract, Delivery, Invoice
 from portal.core.errors import ServiceError
@@ -21,27 +21,21 @@ from portal.ledger.verify import verify_ledger
 from portal.offsets import services as orders
 from tests import factories
 from tests.concurrency import race
+from tests.contracts.helpers import TODAY, day
+from tests.contracts.helpers import terms as base_terms
 
 STEEL, CEMENT = factories.STEEL_USCC, factories.CEMENT_USCC
-TODAY = services.beijing_today()
 bearer = factories.bearer
 
 
-def day(n: int) -> str:
-    return (TODAY + timedelta(days=n)).isoformat()
-
-
 def terms(**change) -> dict:
-    data = {
-        "title": "Hostile offtake",
-        "start": day(-10),
-        "end": day(800),
-        "price_per_t": "70.00",
-        "tranches": [{"due": day(2), "quantity": 30}, {"due": day(3), "quantity": 20}],
-        "delivery": "holding",
-    }
-    data.update(change)
-    return data
+    return base_terms(
+        **{
+            "title": "Hostile offtake",
+            "tranches": [{"due": day(2), "quantity": 30}, {"due": day(3), "quantity": 20}],
+            **change,
+        }
+    )
 
 
 def _inventory() -> int:
@@ -690,6 +684,7 @@ def test_a_concurrent_repeat_of_a_draft_is_replayed_not_busy(pg_app, monkeypatch
     # 20 times and answered 503 "busy" instead of replaying the first draft.
     steel, _cement, sales = _setup()
     db.session.commit()
+    steel_id, sales_id = steel.id, sales.id  # read here: worker threads must not touch this session
     barrier = threading.Barrier(2)
     original = services.parse_terms
 
@@ -701,9 +696,9 @@ def test_a_concurrent_repeat_of_a_draft_is_replayed_not_busy(pg_app, monkeypatch
 
     def work(i):
         contract, created = services.create_draft(
-            db.session.get(Organisation, steel.id),
+            db.session.get(Organisation, steel_id),
             terms(),
-            owner=db.session.merge(sales),
+            owner=db.session.get(User, sales_id),
             actor="apikey:x",
             idempotency_key="same",
             digest="d",

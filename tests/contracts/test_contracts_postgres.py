@@ -1,8 +1,6 @@
 """Contracts under concurrency, on PostgreSQL: spot sales never take reserved stock, a tranche is
 never delivered twice over, invoice numbers stay consecutive, and nothing deadlocks."""
 
-from datetime import timedelta
-
 import pytest
 from sqlalchemy import func, select
 
@@ -18,13 +16,9 @@ from portal.offsets import services as orders
 from portal.offsets.models import Order, OrderStatus
 from tests import factories
 from tests.concurrency import race
+from tests.contracts.helpers import TODAY, day
 
 pytestmark = pytest.mark.postgres
-TODAY = services.beijing_today()
-
-
-def day(n):
-    return (TODAY + timedelta(days=n)).isoformat()
 
 
 def _terms(tranches, **change):
@@ -58,13 +52,15 @@ def test_spot_orders_racing_signatures_never_take_reserved_stock(pg_app):
     ]
     db.session.commit()
 
+    steel_id = steel.id  # read here: worker threads must not touch this session
+
     def work(i):
         if i < 4:
             services.sign(services.find(drafts[i]), actor=f"sales{i}")
             db.session.commit()
             return "signed"
         orders.create_order(
-            db.session.get(Organisation, steel.id), 5, beneficiary="b", purpose="voluntary", actor=f"w{i}"
+            db.session.get(Organisation, steel_id), 5, beneficiary="b", purpose="voluntary", actor=f"w{i}"
         )
         db.session.commit()
         return "held"
@@ -84,7 +80,7 @@ def test_spot_orders_racing_signatures_never_take_reserved_stock(pg_app):
     # Now the inventory is empty; a spot order is refused although the reserves hold 120 t.
     with pytest.raises(orders.OrderError) as refused:
         orders.create_order(
-            db.session.get(Organisation, steel.id), 1, beneficiary="b", purpose="voluntary", actor="x"
+            db.session.get(Organisation, steel_id), 1, beneficiary="b", purpose="voluntary", actor="x"
         )
     assert refused.value.code == "insufficient_stock"
 
@@ -95,13 +91,15 @@ def test_when_stock_is_short_orders_and_reservations_split_it_exactly(pg_app):
     draft = services.create_draft(cement, _terms([(5, 80)]), owner=sales, actor="t")[0].number
     db.session.commit()
 
+    steel_id = steel.id  # read here: worker threads must not touch this session
+
     def work(i):
         if i == 0:
             services.sign(services.find(draft), actor="sales")
             db.session.commit()
             return "signed"
         orders.create_order(
-            db.session.get(Organisation, steel.id), 10, beneficiary="b", purpose="voluntary", actor=f"w{i}"
+            db.session.get(Organisation, steel_id), 10, beneficiary="b", purpose="voluntary", actor=f"w{i}"
         )
         db.session.commit()
         return "held"
@@ -162,13 +160,15 @@ def test_deliveries_topping_up_race_spot_orders_and_each_other_without_deadlock(
     db.session.commit()
     assert all(services.reserved(services.find(n)) == 0 for n in numbers)
 
+    steel_id = steel.id  # read here: worker threads must not touch this session
+
     def work(i):
         if i < 4:
             services.deliver(services.find(numbers[i]), 1, 20, actor=f"sales{i}")
             db.session.commit()
             return "delivered"
         orders.create_order(
-            db.session.get(Organisation, steel.id), 5, beneficiary="b", purpose="voluntary", actor=f"w{i}"
+            db.session.get(Organisation, steel_id), 5, beneficiary="b", purpose="voluntary", actor=f"w{i}"
         )
         db.session.commit()
         return "held"

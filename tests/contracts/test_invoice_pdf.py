@@ -17,16 +17,12 @@ from portal.contracts import pdf, services
 from portal.core.i18n import absolute_url
 from portal.extensions import db
 from tests import factories
+from tests.contracts.helpers import TODAY, day
 
-TODAY = services.beijing_today()
 PDFTOPPM = shutil.which("pdftoppm")
 #: Set to a directory to keep the rendered pages as PNG files, to look at them.
 KEEP_PNG = os.environ.get("PORTAL_TEST_INVOICE_PNG")
 HOSTILE_NAME = "测试<b>&钢铁有限公司 </font><br/>"
-
-
-def day(n: int) -> str:
-    return (TODAY + timedelta(days=n)).isoformat()
 
 
 # --- amounts ---------------------------------------------------------------------------------------
