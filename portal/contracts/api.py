@@ -228,7 +228,9 @@ def _visible_invoice(number) -> Invoice | None:
     invoice = services.find_invoice(number)
     if invoice is None:
         return None
-    if g.principal.role == Role.BUYER and invoice.organisation_id != g.principal.organisation.id:
+    if g.principal.role == Role.BUYER and not services.visible_to_buyer(
+        invoice.contract, g.principal.organisation
+    ):
         return None
     return invoice
 
