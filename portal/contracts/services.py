@@ -1627,7 +1627,7 @@ class Plan:
     active_contracts: int
 
 
-def plan(today: date | None = None) -> Plan:
+def plan() -> Plan:
     """Contracted vs delivered vs reserved vs uncovered by the year tranches are due, for
     active contracts, with the unreserved listed stock beside it.
 

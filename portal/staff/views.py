@@ -388,5 +388,5 @@ def dashboard():
         inventory=figures.inventory(),
         over_time=figures.over_time(today),
         buyers=figures.top_buyers(),
-        coverage=contracts.plan(today),
+        coverage=contracts.plan(),
     )
