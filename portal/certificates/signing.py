@@ -72,18 +72,31 @@ def _load_or_create(path: Path) -> Ed25519PrivateKey:
     return key
 
 
+def _file_identity(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def signer() -> Signer:
-    """The current signing key (loaded once per process and file), registered as published."""
+    """The current signing key, registered as published.
+
+    Loaded once per process and key file, and loaded again when the file is replaced (one
+    ``stat`` per signature): rotating the key takes effect in every running worker at once.
+    """
     path = key_file()
     cache = current_app.extensions.setdefault("portal.signers", {})
+    identity = _file_identity(path)
     found = cache.get(str(path))
-    if found is None:
+    if found is None or found[0] != identity or identity is None:
         private = _load_or_create(path)
         raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        found = Signer(key_id_of(raw), private, base64.b64encode(raw).decode("ascii"))
+        found = (_file_identity(path), Signer(key_id_of(raw), private, base64.b64encode(raw).decode("ascii")))
         cache[str(path)] = found
-    _publish(found)
-    return found
+    _publish(found[1])
+    return found[1]
 
 
 def _publish(found: Signer) -> None:

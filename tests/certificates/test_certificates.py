@@ -350,6 +350,31 @@ def test_rotating_the_signing_key_keeps_old_certificates_verifiable(held, app, c
         assert client.get(f"/api/v1/certificates/{cert.number}").get_json()["signature_valid"] is True
 
 
+def test_replacing_the_key_file_rotates_without_a_restart(held, app, client, tmp_path):
+    """README: replace the file to rotate. A running worker signs with the new key at once."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    steel, _ = held
+    path = tmp_path / "key.pem"
+    app.config["SIGNING_KEY_FILE"] = str(path)
+    old, _ = services.retire_from_holding(steel, 1, beneficiary="X", purpose="voluntary", actor="t")
+    replacement = tmp_path / "replacement.pem"
+    replacement.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    replacement.replace(path)  # as an operator would: an atomic rename over the old file
+    new, _ = services.retire_from_holding(steel, 1, beneficiary="X", purpose="voluntary", actor="t")
+    db.session.commit()
+    assert old.key_id != new.key_id
+    keys = {k["key_id"] for k in client.get("/api/v1/signing-keys").get_json()["keys"]}
+    assert {old.key_id, new.key_id} <= keys
+    for cert in (old, new):
+        assert client.get(f"/api/v1/certificates/{cert.number}").get_json()["signature_valid"] is True
+
+
 # --- the web form -----------------------------------------------------------------------------
 
 
