@@ -1376,6 +1376,31 @@ def invoice_payment_failed(intent: dict) -> str:
     return "invoice_payment_failed"
 
 
+@payments.on("charge.refunded", purpose="invoice")
+def invoice_payment_refunded(charge: dict) -> str:
+    """An online invoice payment refunded in Stripe's dashboard: payments are recorded for good
+    (append-only), so staff are told to settle it with the buyer."""
+    intent_id = str(charge.get("payment_intent") or "")
+    payment = (
+        db.session.scalar(select(InvoicePayment).filter_by(method=PaymentMethod.STRIPE, reference=intent_id))
+        if intent_id
+        else None
+    )
+    if payment is None:
+        return payments.UNKNOWN
+    _tell_staff(
+        _("An invoice payment was refunded in Stripe"),
+        _(
+            "The online payment %(intent)s of invoice %(inv)s was refunded in Stripe (%(fen)s fen). The portal "
+            "still counts it as received: please settle this with the buyer.",
+            intent=intent_id,
+            inv=payment.invoice.number,
+            fen=charge.get("amount_refunded"),
+        ),
+    )
+    return "staff_told"
+
+
 def notify_overdue(today: date | None = None, *, actor: str = "system") -> list[Invoice]:
     """Tell the buyer and the owner, once, about every open invoice past its due date."""
     today = today or beijing_today()

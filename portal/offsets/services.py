@@ -414,6 +414,72 @@ def payment_failed(intent: dict) -> str:
     return "released"
 
 
+@payments.on("charge.refunded")
+def charge_refunded(charge: dict) -> str:
+    """Stripe says a payment was refunded (``amount_refunded`` is the total so far): the portal's
+    own refunds, or one made in Stripe's dashboard.
+
+    Before fulfilment a whole refund releases the hold and ends the order as refunded, so that a
+    ``succeeded`` event handled afterwards retires nothing (this also settles a staff refund whose
+    commit failed after Stripe had refunded). After fulfilment the credits stay retired (a
+    retirement cannot be undone): the refunded amount is reversed in the revenue lines and staff
+    are told, who may revoke the certificate.
+    """
+    intent_id = str(charge.get("payment_intent") or "")
+    order = db.session.scalar(select(Order).filter_by(payment_intent_id=intent_id)) if intent_id else None
+    if order is None:
+        return payments.UNKNOWN
+    order = _locked(order)
+    refunded = charge.get("amount_refunded")
+    if type(refunded) is not int or refunded <= 0:
+        return "ignored"
+    whole = refunded >= payments.to_fen(order.amount)
+    if order.status == OrderStatus.AWAITING_PAYMENT and whole:
+        _release(order, OrderStatus.REFUNDED, "refunded in Stripe before fulfilment", actor="stripe")
+        _tell_staff(
+            _("An order was refunded in Stripe"),
+            _(
+                "Order %(order)s was refunded in Stripe before its credits were retired; its hold was released.",
+                order=order.public_id,
+            ),
+        )
+        return "refunded"
+    if order.status == OrderStatus.FULFILLED:
+        reversals = revenue.reverse_sale("order", order.public_id, utcnow(), refunded)
+        if not reversals:
+            return "already_reversed"
+        audit.record(
+            "stripe",
+            "order.refunded_after_retirement",
+            "order",
+            order.public_id,
+            after={"refunded_fen": refunded, "certificate": order.certificate.number},
+        )
+        _tell_staff(
+            _("A fulfilled order was refunded"),
+            _(
+                "Order %(order)s was refunded in Stripe (%(fen)s fen in all) after its credits were retired "
+                "into certificate %(number)s. The retirement stands and the refund was taken out of the "
+                "revenue lines; revoke the certificate if the buyer may no longer claim it.",
+                order=order.public_id,
+                fen=refunded,
+                number=order.certificate.number,
+            ),
+        )
+        return "revenue_reversed"
+    if order.status == OrderStatus.AWAITING_PAYMENT:
+        _tell_staff(
+            _("An order was partly refunded"),
+            _(
+                "Order %(order)s was partly refunded in Stripe (%(fen)s fen) before it was fulfilled. Please check it.",
+                order=order.public_id,
+                fen=refunded,
+            ),
+        )
+        return "partly_refunded"
+    return "nothing_held"  # refunded, expired, failed or cancelled: nothing is held or retired
+
+
 def _hold_again(order: Order) -> bool:
     """After a late payment: hold the same quantity again, under the same rules as a new order
     (listed stock, an organisation still allowed to buy; compliance orders do not exist)."""

@@ -24,6 +24,8 @@ CURRENCY = "cny"
 SIGNATURE_TOLERANCE_S = 300
 
 _handlers: dict[tuple[str, str], Callable[[dict], str]] = {}
+#: The outcome of a handler that does not know the object (another purpose's handler may).
+UNKNOWN = "unknown_intent"
 #: What a PaymentIntent pays for, from its ``portal_purpose`` metadata; checkout orders set none.
 DEFAULT_PURPOSE = "order"
 
@@ -162,6 +164,29 @@ def refund(intent_id: str, *, reference: str) -> str:
     return created.id
 
 
+def _dispatch(event_type: str, obj: dict) -> str:
+    """The outcome of the handler for ``obj``'s purpose (from its ``portal_purpose`` metadata).
+
+    A charge may carry no metadata (Stripe does not promise to copy the PaymentIntent's): it is
+    offered to the default purpose's handler, then to the others, until one knows its intent.
+    """
+    purpose = str((obj.get("metadata") or {}).get("portal_purpose") or "")
+    if not purpose and obj.get("object") == "charge":
+        outcome = "ignored"
+        for (kind, _purpose), handler in sorted(
+            _handlers.items(), key=lambda item: item[0][1] != DEFAULT_PURPOSE
+        ):
+            if kind == event_type:
+                outcome = handler(obj)
+                if outcome != UNKNOWN:
+                    break
+        return outcome
+    handler = _handlers.get((event_type, purpose or DEFAULT_PURPOSE)) or _handlers.get(
+        (event_type, DEFAULT_PURPOSE)
+    )
+    return handler(obj) if handler else "ignored"
+
+
 def handle_webhook(payload: bytes, signature_header: str | None) -> str:
     """Verify a webhook and hand its object to the registered handler, once per event.
 
@@ -188,8 +213,6 @@ def handle_webhook(payload: bytes, signature_header: str | None) -> str:
             db.session.flush()
     except IntegrityError:
         return "duplicate"
-    purpose = str((obj.get("metadata") or {}).get("portal_purpose") or DEFAULT_PURPOSE)
-    handler = _handlers.get((record.type, purpose)) or _handlers.get((record.type, DEFAULT_PURPOSE))
-    record.outcome = handler(obj) if handler else "ignored"
+    record.outcome = _dispatch(record.type, obj)
     log.info("stripe event %s %s for %s: %s", record.event_id, record.type, record.object_id, record.outcome)
     return record.outcome

@@ -186,29 +186,74 @@ def record_sale(sale_kind: str, sale_ref: str, portions, paid_at: datetime) -> l
     return lines
 
 
-def reverse_sale(sale_kind: str, sale_ref: str, refunded_at: datetime) -> list[RevenueLine]:
-    """Reversing lines (negative, same rule) for every line of a refunded sale."""
-    originals = db.session.scalars(
-        select(RevenueLine).filter_by(sale_kind=sale_kind, sale_ref=sale_ref, reversal_of_id=None)
+def reverse_sale(
+    sale_kind: str, sale_ref: str, refunded_at: datetime, refunded_fen: int | None = None
+) -> list[RevenueLine]:
+    """Reversing lines (negative, same rule) for a refunded sale.
+
+    ``refunded_fen`` is what has been refunded of the sale **in all** (Stripe's cumulative
+    ``amount_refunded``), None for the whole sale. Only what is not reversed yet is reversed, so a
+    repeated call changes nothing and a further partial refund adds the difference. The new
+    reversal is shared over the lines in proportion to what each has left (largest remainders,
+    exact to the fen), and each line's city and county reversals are the split of its reversed
+    amount in total minus what was already reversed: a whole refund nets every line, and both
+    shares, to exactly zero.
+    """
+    lines = db.session.scalars(
+        select(RevenueLine).filter_by(sale_kind=sale_kind, sale_ref=sale_ref).order_by(RevenueLine.id)
     ).all()
-    reversals = [
-        RevenueLine(
-            sale_kind=line.sale_kind,
-            sale_ref=line.sale_ref,
-            batch_id=line.batch_id,
-            region_id=line.region_id,
-            paid_on=refunded_at.astimezone(BEIJING).date(),
-            amount_fen=-line.amount_fen,
-            city_fen=-line.city_fen,
-            county_fen=-line.county_fen,
-            rule_id=line.rule_id,
-            reversal_of_id=line.id,
+    originals = [line for line in lines if line.reversal_of_id is None]
+    done = {line.id: [0, 0, 0] for line in originals}  # reversed so far: amount, city, county
+    for line in lines:
+        if line.reversal_of_id in done:
+            reversed_ = done[line.reversal_of_id]
+            reversed_[0] -= line.amount_fen
+            reversed_[1] -= line.city_fen
+            reversed_[2] -= line.county_fen
+    total = sum(line.amount_fen for line in originals)
+    target = total if refunded_fen is None else max(0, min(int(refunded_fen), total))
+    left = {line.id: line.amount_fen - done[line.id][0] for line in originals}
+    todo = target - sum(reversed_[0] for reversed_ in done.values())
+    if todo <= 0:
+        return []
+    shares = _apportion(todo, [left[line.id] for line in originals])
+    paid_on = refunded_at.astimezone(BEIJING).date()
+    reversals = []
+    for line, share in zip(originals, shares, strict=True):
+        if not share:
+            continue
+        amount, city, county = done[line.id]
+        new_city, new_county = split(amount + share, line.rule)
+        reversals.append(
+            RevenueLine(
+                sale_kind=line.sale_kind,
+                sale_ref=line.sale_ref,
+                batch_id=line.batch_id,
+                region_id=line.region_id,
+                paid_on=paid_on,
+                amount_fen=-share,
+                city_fen=-(new_city - city),
+                county_fen=-(new_county - county),
+                rule_id=line.rule_id,
+                reversal_of_id=line.id,
+            )
         )
-        for line in originals
-    ]
     db.session.add_all(reversals)
     db.session.flush()
     return reversals
+
+
+def _apportion(total: int, weights: list[int]) -> list[int]:
+    """``total`` (≤ the sum of ``weights``) shared in proportion to ``weights``, exactly, by
+    largest remainders; no share exceeds its weight."""
+    whole = sum(weights)
+    if not whole:
+        return [0] * len(weights)
+    shares = [total * w // whole for w in weights]
+    remainders = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
+    for i in remainders[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
 
 
 # --- statements ----------------------------------------------------------------------------------

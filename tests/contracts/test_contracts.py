@@ -363,6 +363,31 @@ def test_an_online_payment_is_recorded_once_and_a_double_payment_refunded(market
     )
 
 
+def test_an_online_invoice_payment_refunded_in_stripe_is_brought_to_staff(market, app):
+    """A charge event names only its PaymentIntent: the order handler does not know it, the
+    invoice handler does, and tells staff (recorded payments are never rewritten)."""
+    import stripe
+
+    contract, invoice = _delivered(market)
+    invoice.payment_intent_id = "pi_inv_1"
+    intent = {"id": "pi_inv_1", "amount": 280000, "currency": "cny", "metadata": {}}
+    assert services.invoice_paid_online({**intent, "metadata": {"portal_invoice": invoice.number}}) == "paid"
+    factories.user("ops@portal.cn", role="operator")
+    db.session.commit()
+    app.config["STRIPE_WEBHOOK_SECRET"] = secret = "whsec_test"
+    charge = {"id": "ch_1", "object": "charge", "payment_intent": "pi_inv_1", "amount_refunded": 280000}
+    payload = json.dumps(
+        {"id": "evt_1", "object": "event", "type": "charge.refunded", "data": {"object": charge}}
+    )
+    headers = {"Stripe-Signature": stripe.WebhookSignature.generate_signature_header(payload, secret)}
+    response = app.test_client().post("/stripe/webhook", data=payload, headers=headers)
+    assert response.get_json()["outcome"] == "staff_told"
+    db.session.expire_all()
+    told = db.session.scalar(select(OutboxMessage).filter_by(to="ops@portal.cn"))
+    assert told is not None and invoice.number in told.body
+    assert db.session.get(Invoice, invoice.id).status == "paid"
+
+
 def test_overdue_invoices_are_told_once(market):
     _contract, invoice = _delivered(market, payment_days=0)
     assert services.notify_overdue(TODAY) == []

@@ -379,6 +379,67 @@ def test_staff_refund_only_before_retirement(shop, app, client):
     assert refused.value.code == "already_retired"
 
 
+def _charge_refunded(intent_id: str, fen: int) -> dict:
+    """A ``charge.refunded`` event as Stripe sends it (the charge's metadata may be empty)."""
+    charge = {"id": "ch_" + intent_id, "object": "charge", "payment_intent": intent_id}
+    return intent_event({**charge, "amount_refunded": fen, "metadata": {}}, "charge.refunded")
+
+
+def test_a_refund_seen_before_the_payment_event_releases_the_hold(shop, app, client):
+    """E.g. a staff refund whose commit failed after Stripe refunded, or a dashboard refund: the
+    success event handled afterwards must retire nothing."""
+    factories.user("ops@example.com", role="operator")
+    steel = buyers.find_by_uscc(STEEL)
+    order, _ = orders.create_order(steel, 10, beneficiary="x", purpose="voluntary", actor="t")
+    order.payment_intent_id = "pi_refunded_first"
+    db.session.commit()
+    fen = payments.to_fen(order.amount)
+    assert _post(client, shop, _charge_refunded("pi_refunded_first", fen)).get_json()["outcome"] == "refunded"
+    paid = intent_event({"id": "pi_refunded_first", "amount": fen, "currency": "cny", "metadata": {}})
+    assert _post(client, shop, paid).get_json()["outcome"] == "already_refunded"
+    db.session.expire_all()
+    assert db.session.get(Order, order.id).status == "refunded" and _inventory() == 200
+    assert db.session.scalar(select(func.count()).select_from(Certificate)) == 0
+    assert db.session.scalar(select(OutboxMessage).filter_by(to="ops@example.com")) is not None
+    assert verify_ledger().ok
+
+
+def test_a_refund_after_retirement_is_taken_out_of_revenue_and_staff_told(shop, app, client):
+    from portal.revenue.models import RevenueLine
+
+    factories.user("ops@example.com", role="operator")
+    steel = buyers.find_by_uscc(STEEL)
+    order = _order(steel, 10)
+    _paid_intent(shop, order)
+    wait_for(lambda: db.session.get(Order, order.id).status == "fulfilled")
+    fen = payments.to_fen(order.amount)
+
+    def net():
+        db.session.expire_all()
+        return sum(db.session.scalars(select(RevenueLine.amount_fen).filter_by(sale_ref=order.public_id)))
+
+    assert net() == fen
+    part = _charge_refunded(order.payment_intent_id, fen // 3)
+    assert _post(client, shop, part).get_json()["outcome"] == "revenue_reversed"
+    assert net() == fen - fen // 3
+    assert _post(client, shop, part).get_json()["outcome"] == "duplicate"
+    again = _charge_refunded(order.payment_intent_id, fen // 3)  # the same total, a new event
+    assert _post(client, shop, again).get_json()["outcome"] == "already_reversed"
+    whole = _charge_refunded(order.payment_intent_id, fen)
+    assert _post(client, shop, whole).get_json()["outcome"] == "revenue_reversed"
+    assert net() == 0
+    found = db.session.get(Order, order.id)
+    assert found.status == "fulfilled" and found.certificate.status == "valid"  # a retirement stands
+    assert db.session.scalar(select(AuditEvent).filter_by(action="order.refunded_after_retirement"))
+    assert db.session.scalar(select(OutboxMessage).filter_by(to="ops@example.com")) is not None
+    assert verify_ledger().ok
+
+
+def test_a_refund_of_an_unknown_charge_is_acknowledged(shop, app, client):
+    response = _post(client, shop, _charge_refunded("pi_nobody", 100))
+    assert response.status_code == 200 and response.get_json()["outcome"] == "unknown_intent"
+
+
 def test_orders_are_only_visible_to_their_organisation(shop, app, client):
     steel, cement = buyers.find_by_uscc(STEEL), buyers.find_by_uscc(factories.CEMENT_USCC)
     factories.user("a@steel.cn", organisation=steel)

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -113,6 +113,40 @@ def test_a_refund_reverses_the_lines(market):
     lines = db.session.scalars(select(RevenueLine).filter_by(sale_ref=order.public_id)).all()
     assert len(reversals) == 1 and sum(line.amount_fen for line in lines) == 0
     assert sum(line.city_fen for line in lines) == sum(line.county_fen for line in lines) == 0
+
+
+def test_reversing_twice_reverses_once(market):
+    order = _paid(market, 12)
+    revenue.reverse_sale("order", order.public_id, datetime(2026, 12, 1, tzinfo=UTC))
+    assert revenue.reverse_sale("order", order.public_id, datetime(2026, 12, 2, tzinfo=UTC)) == []
+    lines = db.session.scalars(select(RevenueLine).filter_by(sale_ref=order.public_id)).all()
+    assert sum(line.amount_fen for line in lines) == 0
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(min_value=0, max_value=300_000), min_size=1, max_size=5))
+def test_partial_refunds_reverse_exactly_and_a_whole_refund_nets_to_zero(market, steps):
+    """Refunds come as Stripe's cumulative ``amount_refunded``: each reversal takes out exactly
+    what was refunded since the last, shared over the sale's batches, and once the whole sale is
+    refunded every line and both shares are back to zero."""
+    db.session.rollback()
+    order = _paid(market, 1003)  # two batches, two counties
+    paid = int(order.amount * 100)
+    refunded = 0
+    for step in [*steps, paid]:
+        refunded = min(paid, max(refunded, step))
+        revenue.reverse_sale("order", order.public_id, datetime(2026, 12, 1, tzinfo=UTC), refunded)
+        lines = db.session.scalars(select(RevenueLine).filter_by(sale_ref=order.public_id)).all()
+        assert sum(line.amount_fen for line in lines) == paid - refunded
+        for line in lines:
+            assert line.city_fen + line.county_fen == line.amount_fen
+        for original in (line for line in lines if line.reversal_of_id is None):
+            rest = [line for line in lines if line.reversal_of_id == original.id]
+            assert 0 <= original.amount_fen + sum(line.amount_fen for line in rest) <= original.amount_fen
+    for original in (line for line in lines if line.reversal_of_id is None):
+        rest = [line for line in lines if line.reversal_of_id == original.id] + [original]
+        assert sum(line.city_fen for line in rest) == sum(line.county_fen for line in rest) == 0
+    db.session.rollback()
 
 
 def test_statements_reconcile_with_payments_and_export(market, app, client):
