@@ -3,13 +3,15 @@ bad input."""
 
 import json
 
-from flask import Blueprint, abort, current_app, g, jsonify, request
+from flask import Blueprint, abort, current_app, g, jsonify, make_response, request
+from flask_babel import gettext as _
 
 from portal.api.auth import require_key
 from portal.buyers import services as buyers
 from portal.catalog import cache
 from portal.catalog import services as catalog
 from portal.catalog.views import args_key
+from portal.core.errors import has_unstorable_text
 from portal.core.i18n import localized_en
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -58,6 +60,22 @@ def vary_on_language(response):
     # Messages follow Accept-Language: shared caches must keep the languages apart.
     response.vary.add("Accept-Language")
     return response
+
+
+def json_object() -> dict:
+    """The request's JSON object; anything else ends the request with a 400 saying why (not a
+    JSON object, nested beyond reason, or holding text no database stores: a NUL or a lone
+    surrogate)."""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        body = None
+    if not isinstance(body, dict):
+        abort(make_response(api_error(400, "invalid_json", _("Send a JSON object."))))
+    if has_unstorable_text(body):
+        message = _("Text may not contain NUL characters or unpaired surrogates.")
+        abort(make_response(api_error(400, "invalid_text", message)))
+    return body
 
 
 def api_error(status: int, code: str, message: str):

@@ -3,7 +3,7 @@
 from flask import g, request, url_for
 
 from portal.api.auth import require_key
-from portal.api.views import api_error, bp
+from portal.api.views import api_error, bp, json_object
 from portal.certificates import services, signing
 from portal.certificates.models import Certificate
 from portal.extensions import db
@@ -84,11 +84,8 @@ def certificate(number):
 @bp.post("/retirements")
 @require_key("retirements.create")
 def retirements():
-    from flask_babel import gettext as _
 
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return api_error(400, "invalid_json", _("Send a JSON object."))
+    body = json_object()
     key = request.headers.get("Idempotency-Key")
     try:
         found, created = services.retire_from_holding(

@@ -30,8 +30,9 @@ from portal.certificates.models import (
     Purpose,
     Source,
 )
-from portal.core.errors import ServiceError
+from portal.core.errors import ServiceError, has_unstorable_text
 from portal.core.i18n import absolute_url
+from portal.core.text import has_hidden_characters
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.errors import InsufficientCredits, LedgerError
@@ -49,9 +50,6 @@ IDEMPOTENCY_KEY_MAX = 200
 LOOKUP_FAILURE_LIMIT = 30
 LOOKUP_WINDOW = timedelta(minutes=10)
 BEIJING = ZoneInfo("Asia/Shanghai")
-
-#: Characters that reorder or hide text (bidi embeddings, overrides, isolates): refused in names.
-_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 class RetirementError(ServiceError):
@@ -73,7 +71,7 @@ def clean_text(value, *, field: str, label: str, max_length: int, required: bool
             _("%(field)s may be at most %(n)s characters.", field=label, n=max_length),
             field=field,
         )
-    if any(unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") or c in _BIDI_CONTROLS for c in text):
+    if has_hidden_characters(text):
         raise RetirementError(
             "invalid_" + field,
             _("%(field)s contains control or direction-override characters.", field=label),
@@ -94,7 +92,8 @@ def parse_purpose(value) -> Purpose:
 
 
 def request_digest(document) -> str:
-    return hashlib.sha256(signing.canonical(document).encode("utf-8")).hexdigest()
+    # surrogatepass: a digest never fails on text it is only asked to compare
+    return hashlib.sha256(signing.canonical(document).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # --- retiring -----------------------------------------------------------------------------
@@ -199,7 +198,7 @@ def _by_idempotency_key(organisation, key: str, digest: str | None) -> Certifica
 def _batch_choice(organisation, purpose: Purpose, batch_code) -> list[str] | None:
     """The batches a retirement may draw from: the chosen one, and for compliance CCER only."""
     if batch_code is not None and batch_code != "":
-        if not isinstance(batch_code, str) or len(batch_code) > 80:
+        if not isinstance(batch_code, str) or len(batch_code) > 80 or has_unstorable_text(batch_code):
             raise RetirementError(
                 "unknown_batch", _("There is no such batch."), status=404, field="batch_code"
             )

@@ -6,12 +6,12 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.api.auth import require_key
-from portal.api.views import api_error, bp, money
+from portal.api.views import api_error, bp, json_object, money
 from portal.buyers.models import Organisation, Role
 from portal.certificates.services import certificate_url, request_digest
 from portal.contracts import services
 from portal.contracts.models import Contract, Delivery, Invoice
-from portal.core.errors import ServiceError, has_nul
+from portal.core.errors import ServiceError
 from portal.extensions import db
 
 
@@ -94,18 +94,6 @@ def contract_json(contract: Contract, *, full: bool = True) -> dict:
     return document
 
 
-def _json_object():
-    """The request's JSON object, or None when it is not one (not JSON, nested beyond reason,
-    or holding a NUL, which no database stores in text)."""
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:
-        return None
-    if not isinstance(body, dict) or has_nul(body):
-        return None
-    return body
-
-
 def _error(exc: ServiceError):
     return api_error(exc.status, exc.code, exc.message)
 
@@ -131,9 +119,7 @@ def _not_found():
 @bp.post("/contracts")
 @require_key("contracts.manage")
 def create_contract():
-    body = _json_object()
-    if body is None:
-        return api_error(400, "invalid_json", _("Send a JSON object."))
+    body = json_object()
     uscc = body.get("org_uscc")
     organisation = (
         db.session.scalar(select(Organisation).filter_by(uscc=uscc.strip().upper()))
@@ -176,9 +162,7 @@ def deliver_tranche(number, n):
     contract = services.find(number)
     if contract is None:
         return _not_found()
-    body = _json_object() if request.content_length else {}
-    if body is None:
-        return api_error(400, "invalid_json", _("Send a JSON object."))
+    body = json_object() if request.content_length else {}
     tranche = next((t for t in contract.tranches if t.seq == n), None)
     if tranche is None:
         return api_error(404, "unknown_tranche", _("There is no such tranche."))
@@ -255,9 +239,7 @@ def record_invoice_payment(number):
     invoice = services.find_invoice(number)
     if invoice is None:
         return _no_invoice()
-    body = _json_object()
-    if body is None:
-        return api_error(400, "invalid_json", _("Send a JSON object."))
+    body = json_object()
     try:
         services.record_payment(
             invoice,

@@ -17,6 +17,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, localcontext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from portal.core.text import has_hidden_characters
 from portal.offsets import factors as factor_sets
 from portal.offsets.factors import Factor, FactorSet
 
@@ -39,7 +40,6 @@ FIRST_YEAR, LAST_YEAR = 2000, 2100
 KILOGRAM = Decimal("0.001")
 _NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -463,8 +463,8 @@ class _Reader:
         if len(value) > limit:
             self.errors[name] = _("Use at most %(limit)s characters.", limit=limit)
             return None
-        if _CONTROL.search(value):
-            self.errors[name] = _("Remove the control characters.")
+        if has_hidden_characters(value):
+            self.errors[name] = _("Remove the control and direction-override characters.")
             return None
         return value
 

@@ -4,7 +4,7 @@ from flask import g, request
 from flask_babel import gettext as _
 
 from portal.api.auth import require_key
-from portal.api.views import api_error, bp, money
+from portal.api.views import api_error, bp, json_object, money
 from portal.certificates.services import certificate_url, request_digest
 from portal.extensions import db
 from portal.offsets import services
@@ -41,9 +41,7 @@ def order_json(order: Order) -> dict:
 @bp.post("/orders")
 @require_key("orders.create")
 def create_order():
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return api_error(400, "invalid_json", _("Send a JSON object."))
+    body = json_object()
     organisation = g.principal.organisation
     key = request.headers.get("Idempotency-Key")
     try:
@@ -74,7 +72,5 @@ def get_order(public_id):
     order = services.find(public_id)
     if order is None or order.organisation_id != g.principal.organisation.id:
         return api_error(404, "unknown_order", _("There is no such order."))
-    if services.expire_if_due(order):
-        db.session.commit()
-        services.cancel_payment(order)
+    services.expire_on_access(order)
     return {"order": order_json(order)}
