@@ -133,7 +133,16 @@ def purchase_summary(organisation) -> str:
             order=organisation.order_limit_t or "—",
             year=organisation.year_limit_t or "—",
         )
-    return _("Your organisation may not buy at present (%(status)s).", status=organisation.status)
+    return _(
+        "Your organisation may not buy at present (%(status)s).", status=_status_label(organisation.status)
+    )
+
+
+def _status_label(status) -> str:
+    """An organisation's status as the reader's language names it."""
+    from portal.catalog.labels import ORG_STATUSES
+
+    return str(ORG_STATUSES.get(status, status))
 
 
 def purchase_refusal(organisation, quantity: int, *, contract: bool = False, bought_this_year: int = 0):
@@ -148,7 +157,11 @@ def purchase_refusal(organisation, quantity: int, *, contract: bool = False, bou
 
     status = organisation.status
     if status in (OrgStatus.SUSPENDED, OrgStatus.BARRED):
-        return _("%(name)s is %(status)s and cannot buy.", name=organisation.name_zh, status=status)
+        return _(
+            "%(name)s may not buy (status: %(status)s).",
+            name=organisation.name_zh,
+            status=_status_label(status),
+        )
     if status == OrgStatus.PENDING:
         if contract:
             return _("Offtake contracts need an approved organisation.")
@@ -179,8 +192,8 @@ def retirement_refusal(organisation):
 
     if organisation.status in (OrgStatus.SUSPENDED, OrgStatus.BARRED):
         return _(
-            "%(name)s is %(status)s and cannot retire credits.",
+            "%(name)s may not retire credits (status: %(status)s).",
             name=organisation.name_zh,
-            status=organisation.status,
+            status=_status_label(organisation.status),
         )
     return None

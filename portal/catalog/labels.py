@@ -53,6 +53,27 @@ ORDER_STATUSES = {
     "cancelled": _l("Cancelled"),
     "refunded": _l("Refunded"),
 }
+ORDER_NOTES = {
+    "payment service unavailable": _l("The payment service was not available; nothing was charged."),
+    "the hold expired before payment": _l("The hold expired before payment."),
+    "the payment failed": _l("The payment failed; the credits were released."),
+    "the amount paid does not match the order": _l(
+        "The amount paid did not match the order; it was refunded."
+    ),
+    "paid after the order was cancelled": _l("Paid after the order was cancelled; the payment was refunded."),
+    "paid after the hold was released, and the stock is gone": _l(
+        "Paid after the hold was released, when the stock was gone; the payment was refunded."
+    ),
+    "paid after the hold was released, and the organisation may not buy it now": _l(
+        "Paid after the hold was released, when the organisation could no longer buy it; the payment was refunded."
+    ),
+    "paid after the hold expired; held again, the amount paid shared over the new batches": _l(
+        "Paid after the hold expired: the same quantity was held again and retired for the amount paid."
+    ),
+    "refunded in Stripe before fulfilment": _l("Refunded before the credits were retired."),
+    "refunded by staff": _l("Refunded by the operator."),
+    "cancelled by staff": _l("Cancelled by the operator."),
+}
 SORTS = {
     "vintage_desc": _l("Newest vintage first"),
     "vintage_asc": _l("Oldest vintage first"),
@@ -75,6 +96,7 @@ def register(app):
         standard_label=lambda s: STANDARDS.get(s, s),
         purpose_label=lambda p: PURPOSES.get(p, p),
         order_status_label=lambda s: ORDER_STATUSES.get(s, s),
+        order_note_label=lambda s: ORDER_NOTES.get(s, s),
         sort_options=SORTS,
         project_types=PROJECT_TYPES,
         standards=STANDARDS,

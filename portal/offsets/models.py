@@ -21,6 +21,23 @@ class OrderStatus(StrEnum):
     REFUNDED = "refunded"  #: paid, but refunded before any credit was retired
 
 
+class OrderNote(StrEnum):
+    """Why an order ended as it did: stored as this English text (readable in the database and
+    the audit log), shown translated (``catalog.labels.ORDER_NOTES``)."""
+
+    PAYMENT_UNAVAILABLE = "payment service unavailable"
+    EXPIRED = "the hold expired before payment"
+    PAYMENT_FAILED = "the payment failed"
+    WRONG_AMOUNT = "the amount paid does not match the order"
+    PAID_AFTER_CANCELLATION = "paid after the order was cancelled"
+    STOCK_GONE = "paid after the hold was released, and the stock is gone"
+    NOT_ALLOWED_NOW = "paid after the hold was released, and the organisation may not buy it now"
+    HELD_AGAIN = "paid after the hold expired; held again, the amount paid shared over the new batches"
+    REFUNDED_IN_STRIPE = "refunded in Stripe before fulfilment"
+    REFUNDED_BY_STAFF = "refunded by staff"
+    CANCELLED_BY_STAFF = "cancelled by staff"
+
+
 class Order(db.Model):
     __tablename__ = "orders"
 

@@ -18,17 +18,18 @@ from sqlalchemy import exists, func, select
 from portal.audit import services as audit
 from portal.buyers import policy
 from portal.buyers.models import Organisation, Role, User
+from portal.catalog.labels import ORDER_NOTES
 from portal.catalog.models import Listing
 from portal.certificates import services as certificates
 from portal.certificates.models import Purpose, Source
 from portal.core import mail
-from portal.core.errors import ServiceError
+from portal.core.errors import ServiceError, has_unstorable_text
 from portal.core.i18n import absolute_url
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.errors import InsufficientCredits, LedgerError
 from portal.ledger.models import Account, AccountKind, Batch
-from portal.offsets.models import Order, OrderLine, OrderStatus
+from portal.offsets.models import Order, OrderLine, OrderNote, OrderStatus
 from portal.payments import services as payments
 from portal.revenue import services as revenue
 from portal.timeutil import utcnow
@@ -126,9 +127,11 @@ def create_order(
     # orders placed at the same moment (each would see the others' tonnes not yet counted).
     # FOR NO KEY UPDATE: a fulfilment inserting a certificate (foreign key to the organisation)
     # must not wait for it, or it would deadlock with an order waiting for its batch.
-    db.session.execute(
-        select(Organisation.id).where(Organisation.id == organisation.id).with_for_update(key_share=True)
-    )
+    _lock_organisation(organisation)
+    if idempotency_key is not None:  # a repeat sent at the same moment waited here for the first
+        earlier = _by_idempotency_key(organisation, idempotency_key, digest)
+        if earlier is not None:
+            return earlier, False
     refusal = policy.purchase_refusal(organisation, quantity, bought_this_year=bought_this_year(organisation))
     if refusal:
         raise OrderError("purchase_not_allowed", refusal, status=403, field="quantity")
@@ -137,7 +140,7 @@ def create_order(
     if batch_code not in (None, ""):
         batch = (
             db.session.scalar(select(Batch).filter_by(code=batch_code))
-            if isinstance(batch_code, str)
+            if isinstance(batch_code, str) and len(batch_code) <= 80 and not has_unstorable_text(batch_code)
             else None
         )
         listed = batch is not None and db.session.scalar(select(_listed().where(Batch.id == batch.id)))
@@ -189,6 +192,13 @@ def create_order(
         actor, "order.create", "order", public_id, after={"quantity": quantity, "amount": order.amount}
     )
     return order, True
+
+
+def _lock_organisation(organisation) -> None:
+    """Orders of one organisation take turns from here (see ``create_order``)."""
+    db.session.execute(
+        select(Organisation.id).where(Organisation.id == organisation.id).with_for_update(key_share=True)
+    )
 
 
 def _by_idempotency_key(organisation, key, digest) -> Order | None:
@@ -246,7 +256,7 @@ def attach_payment(order: Order) -> None:
             metadata={"portal_order": order.public_id, "quantity": str(order.quantity)},
         )
     except payments.PaymentError:
-        _release(order, OrderStatus.CANCELLED, "payment service unavailable", actor="system")
+        _release(order, OrderStatus.CANCELLED, OrderNote.PAYMENT_UNAVAILABLE, actor="system")
         order.idempotency_key = None  # a retry with the same key makes a new order
         raise OrderError(
             "payment_unavailable",
@@ -297,7 +307,7 @@ def expire_if_due(order: Order, now: datetime | None = None) -> bool:
     order = _locked(order)
     if order.status != OrderStatus.AWAITING_PAYMENT:
         return False
-    _release(order, OrderStatus.EXPIRED, "the hold expired before payment", actor="system")
+    _release(order, OrderStatus.EXPIRED, OrderNote.EXPIRED, actor="system")
     return True
 
 
@@ -311,7 +321,23 @@ def expire_due(now: datetime | None = None, limit: int = 500) -> list[Order]:
         .order_by(Order.hold_expires_at)
         .limit(limit)
     ).all()
-    return [order for order in due if expire_if_due(order, now)]
+    expired = []
+    for order in due:
+        try:
+            with db.session.begin_nested():
+                if expire_if_due(order, now):
+                    expired.append(order)
+        except LedgerError:
+            log.exception("expiring order %s failed; the others go on", order.public_id)
+    return expired
+
+
+def expire_on_access(order: Order) -> None:
+    """The check on access: release the hold of an unpaid order past its time, commit, then stop
+    its PaymentIntent (Stripe is called only after the release is committed)."""
+    if expire_if_due(order):
+        db.session.commit()
+        cancel_payment(order)
 
 
 def cancel_payment(order: Order) -> None:
@@ -382,14 +408,15 @@ def payment_succeeded(intent: dict) -> str:
         intent.get("amount") != payments.to_fen(order.amount)
         or str(intent.get("currency", "")).lower() != "cny"
     ):
-        return _refund_paid(order, "the amount paid does not match the order")
+        return _refund_paid(order, OrderNote.WRONG_AMOUNT)
     if order.status == OrderStatus.CANCELLED:
-        return _refund_paid(order, "paid after the order was cancelled")
+        return _refund_paid(order, OrderNote.PAID_AFTER_CANCELLATION)
     if order.status != OrderStatus.AWAITING_PAYMENT:
         # Paid after the hold was released (expired, or a failed attempt then a good one):
         # take the same quantity again if it is still for sale, else give the money back.
-        if not _hold_again(order):
-            return _refund_paid(order, "paid after the hold was released, and the stock is gone")
+        refused = _hold_again(order)
+        if refused:
+            return _refund_paid(order, refused)
         _tell_staff(
             _("A late payment was fulfilled from new stock"),
             _(
@@ -410,7 +437,7 @@ def payment_failed(intent: dict) -> str:
     order = _locked(order)
     if order.status != OrderStatus.AWAITING_PAYMENT:
         return "ignored"  # fulfilled, expired or refunded already: a late failure changes nothing
-    _release(order, OrderStatus.FAILED, "the payment failed", actor="stripe")
+    _release(order, OrderStatus.FAILED, OrderNote.PAYMENT_FAILED, actor="stripe")
     return "released"
 
 
@@ -435,7 +462,7 @@ def charge_refunded(charge: dict) -> str:
         return "ignored"
     whole = refunded >= payments.to_fen(order.amount)
     if order.status == OrderStatus.AWAITING_PAYMENT and whole:
-        _release(order, OrderStatus.REFUNDED, "refunded in Stripe before fulfilment", actor="stripe")
+        _release(order, OrderStatus.REFUNDED, OrderNote.REFUNDED_IN_STRIPE, actor="stripe")
         _tell_staff(
             _("An order was refunded in Stripe"),
             _(
@@ -477,21 +504,42 @@ def charge_refunded(charge: dict) -> str:
             ),
         )
         return "partly_refunded"
-    return "nothing_held"  # refunded, expired, failed or cancelled: nothing is held or retired
+    if order.status == OrderStatus.REFUNDED:
+        return "already_refunded"
+    # Expired, failed or cancelled: nothing is held. The order ends refunded, so that a success
+    # event handled after this one (a late payment, then refunded) holds and retires nothing.
+    if whole:
+        before = order.status
+        order.status = OrderStatus.REFUNDED
+        order.note = OrderNote.REFUNDED_IN_STRIPE
+        audit.record(
+            "stripe",
+            "order.refunded",
+            "order",
+            order.public_id,
+            before={"status": before},
+            after={"status": order.status, "note": order.note},
+        )
+        return "refunded"
+    return "nothing_held"
 
 
-def _hold_again(order: Order) -> bool:
+def _hold_again(order: Order) -> OrderNote | None:
     """After a late payment: hold the same quantity again, under the same rules as a new order
-    (listed stock, an organisation still allowed to buy; compliance orders do not exist)."""
-    if policy.purchase_refusal(order.organisation, order.quantity):
-        return False
+    (listed stock; an organisation still allowed to buy it, within its limits, counted while
+    holding its order lock). None when held, else why not."""
+    _lock_organisation(order.organisation)
+    if policy.purchase_refusal(
+        order.organisation, order.quantity, bought_this_year=bought_this_year(order.organisation)
+    ):
+        return OrderNote.NOT_ALLOWED_NOW
     try:
         with db.session.begin_nested():
             movement = _hold(order, _listed())
     except InsufficientCredits:
-        return False
+        return OrderNote.STOCK_GONE
     _apportion_paid(order, movement.ranges)
-    return True
+    return None
 
 
 def _apportion_paid(order: Order, ranges) -> None:
@@ -511,7 +559,7 @@ def _apportion_paid(order: Order, ranges) -> None:
     for line in order.lines:
         line.amount = Decimal(floors[id(line)]) / 100
     order.amount = paid
-    order.note = "paid after the hold expired; held again, the amount paid shared over the new batches"
+    order.note = OrderNote.HELD_AGAIN
 
 
 def _fulfil(order: Order) -> None:
@@ -549,14 +597,17 @@ def _refund_paid(order: Order, why: str) -> str:
     try:
         order.refund_id = payments.refund(order.payment_intent_id, reference=order.public_id)
     except payments.PaymentError:
-        _tell_staff(
-            _("A refund failed"),
-            _(
-                "Order %(order)s must be refunded (%(why)s) but Stripe refused. Please refund it by hand.",
-                order=order.public_id,
-                why=why,
-            ),
+        # The event fails (Stripe delivers it again later), so this transaction is undone; the
+        # alert is written in a transaction of its own, which must outlive it.
+        subject = _("A refund failed")
+        body = _(
+            "Order %(order)s must be refunded (%(why)s) but Stripe refused. Please refund it by hand.",
+            order=order.public_id,
+            why=note_label(why),
         )
+        db.session.rollback()
+        _tell_staff(subject, body)
+        db.session.commit()
         raise
     _release(order, OrderStatus.REFUNDED, why, actor="stripe")
     _tell_staff(
@@ -566,7 +617,7 @@ def _refund_paid(order: Order, why: str) -> str:
             order=order.public_id,
             n=order.quantity,
             amount=order.amount,
-            why=why,
+            why=note_label(why),
         ),
     )
     return "refunded"
@@ -586,9 +637,9 @@ def refund(order: Order, *, actor: str) -> Order:
         paid = payments.retrieve(order.payment_intent_id).status == "succeeded"
     if paid:
         order.refund_id = payments.refund(order.payment_intent_id, reference=order.public_id)
-        _release(order, OrderStatus.REFUNDED, "refunded by staff", actor=actor)
+        _release(order, OrderStatus.REFUNDED, OrderNote.REFUNDED_BY_STAFF, actor=actor)
     else:
-        _release(order, OrderStatus.CANCELLED, "cancelled by staff", actor=actor)
+        _release(order, OrderStatus.CANCELLED, OrderNote.CANCELLED_BY_STAFF, actor=actor)
     return order
 
 
@@ -621,6 +672,11 @@ def _receipt(order: Order, certificate) -> None:
     )
     for email in recipients:
         mail.send(email, _("Receipt and retirement certificate %(number)s", number=certificate.number), body)
+
+
+def note_label(note: str) -> str:
+    """An order's note in the reader's language."""
+    return str(ORDER_NOTES.get(note, note))
 
 
 def _tell_staff(subject: str, body: str) -> None:

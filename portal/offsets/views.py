@@ -85,9 +85,7 @@ def _own_order(public_id):
 @require("orders.read")
 def order(public_id):
     found = _own_order(public_id)
-    if services.expire_if_due(found):
-        db.session.commit()
-        services.cancel_payment(found)
+    services.expire_on_access(found)
     stripe_page = (
         found.status == OrderStatus.AWAITING_PAYMENT
         and not payments.embedded()
@@ -114,6 +112,7 @@ def pay_with_test_card(public_id):
     """The embedded backend's stand-in for the Payment Element: the test card, through the same
     Stripe client. Fulfilment still waits for the signed webhook."""
     found = _own_order(public_id)
+    services.expire_on_access(found)  # a hold past its time is not paid for
     if not payments.embedded() or found.status != OrderStatus.AWAITING_PAYMENT or not found.payment_intent_id:
         abort(409)
     card = "pm_card_chargeCustomerFail" if request.form.get("card") == "declined" else "pm_card_visa"

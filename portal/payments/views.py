@@ -1,6 +1,7 @@
 """``POST /stripe/webhook``: Stripe's signed events. Fulfilment happens here, never on a redirect."""
 
 from flask import Blueprint, jsonify, request
+from flask_babel import gettext as _
 
 from portal.payments import services
 
@@ -14,11 +15,11 @@ MAX_EVENT_BYTES = 1024 * 1024
 @bp.post("/stripe/webhook")
 def webhook():
     if request.content_length is None or request.content_length > MAX_EVENT_BYTES:
-        return jsonify(error={"code": "too_large", "message": "The body is missing or too large."}), 413
+        return jsonify(error={"code": "too_large", "message": _("The body is missing or too large.")}), 413
     try:
         outcome = services.handle_webhook(request.get_data(), request.headers.get("Stripe-Signature"))
     except services.BadSignature:
         return jsonify(
-            error={"code": "bad_signature", "message": "The Stripe signature is missing or wrong."}
+            error={"code": "bad_signature", "message": _("The Stripe signature is missing or wrong.")}
         ), 400
     return jsonify(received=True, outcome=outcome)
