@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from portal.audit import services as audit
+from portal.buyers.models import Organisation
 from portal.certificates.models import AllowanceDeclaration, Certificate, CertificateStatus, Purpose
 from portal.core.errors import ServiceError
 from portal.core.numbers import whole
@@ -53,6 +54,12 @@ def declare(organisation, year, allowances, *, actor: str) -> AllowanceDeclarati
         0,
         MAX_ALLOWANCES,
         _("Allowances due are a whole number of tonnes, zero or more."),
+    )
+    # Declarations of one organisation take turns, so that two first declarations for a year
+    # at once update one row instead of both inserting it (a unique-constraint error). FOR NO
+    # KEY UPDATE, as orders lock it: rows referring to the organisation need not wait.
+    db.session.execute(
+        select(Organisation.id).where(Organisation.id == organisation.id).with_for_update(key_share=True)
     )
     found = db.session.scalar(
         select(AllowanceDeclaration).filter_by(organisation_id=organisation.id, year=year)

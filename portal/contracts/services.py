@@ -1251,12 +1251,15 @@ def _pay(invoice: Invoice, amount: Decimal, received: date, reference: str, meth
     if invoice.paid_amount == invoice.amount:
         invoice.status = InvoiceStatus.PAID
         invoice.paid_at = utcnow()
-        revenue.record_sale(
-            "invoice",
-            invoice.number,
-            [(line.batch, invoice.unit_price * line.quantity) for line in invoice.delivery.lines],
-            invoice.paid_at,
-        )
+    # Revenue as the money comes in, dated the day it was received (statements then match the
+    # bank's receipts month by month).
+    revenue.record_instalment(
+        "invoice",
+        invoice.number,
+        [(line.batch, invoice.unit_price * line.quantity) for line in invoice.delivery.lines],
+        int(invoice.paid_amount * 100),
+        received,
+    )
     db.session.flush()
     audit.record(
         actor,
@@ -1378,8 +1381,9 @@ def invoice_payment_failed(intent: dict) -> str:
 
 @payments.on("charge.refunded", purpose="invoice")
 def invoice_payment_refunded(charge: dict) -> str:
-    """An online invoice payment refunded in Stripe's dashboard: payments are recorded for good
-    (append-only), so staff are told to settle it with the buyer."""
+    """An online invoice payment refunded in Stripe's dashboard: the refund is reversed in the
+    revenue lines (``amount_refunded`` is the charge's total so far, so a repeat reverses nothing
+    more), and staff are told, since recorded payments are kept for good (append-only)."""
     intent_id = str(charge.get("payment_intent") or "")
     payment = (
         db.session.scalar(select(InvoicePayment).filter_by(method=PaymentMethod.STRIPE, reference=intent_id))
@@ -1388,14 +1392,23 @@ def invoice_payment_refunded(charge: dict) -> str:
     )
     if payment is None:
         return payments.UNKNOWN
+    invoice = _locked_invoice(payment.invoice)
+    refunded = charge.get("amount_refunded")
+    if type(refunded) is not int or refunded <= 0:
+        return "ignored"
+    # Taken out of the revenue lines (by the difference, as refunds accumulate); the recorded
+    # payment itself stays, as every recorded payment does.
+    if not revenue.reverse_sale("invoice", invoice.number, utcnow(), refunded):
+        return "already_reversed"
     _tell_staff(
         _("An invoice payment was refunded in Stripe"),
         _(
-            "The online payment %(intent)s of invoice %(inv)s was refunded in Stripe (%(fen)s fen). The portal "
-            "still counts it as received: please settle this with the buyer.",
+            "The online payment %(intent)s of invoice %(inv)s was refunded in Stripe (%(fen)s fen in all). "
+            "The refund was taken out of the revenue lines, but the invoice still counts the payment as "
+            "received: please settle this with the buyer.",
             intent=intent_id,
-            inv=payment.invoice.number,
-            fen=charge.get("amount_refunded"),
+            inv=invoice.number,
+            fen=refunded,
         ),
     )
     return "staff_told"

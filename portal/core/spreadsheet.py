@@ -11,7 +11,11 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value):
-    """``value`` for a CSV cell: text that a spreadsheet would run as a formula gets a quote."""
+    """``value`` for a CSV or XLSX cell: text that a spreadsheet would run as a formula gets a quote.
+
+    Numbers (``int``, ``Decimal``, …) are left alone, so pass amounts as numbers, never as text:
+    ``"-820.20"`` as text starts with ``-`` and comes out as ``'-820.20``, which no spreadsheet
+    adds up."""
     if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
         return "'" + value
     return value

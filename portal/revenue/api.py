@@ -9,6 +9,9 @@ from portal.api.auth import require_key
 from portal.api.views import api_error, bp, money
 from portal.revenue import services
 
+#: Lines in one answer at most (``truncated`` says when there were more).
+MAX_LINES = 100_000
+
 
 def _date(name):
     raw = request.args.get(name, "").strip()
@@ -24,8 +27,12 @@ def revenue_lines():
         start, end = _date("from"), _date("to")
     except ValueError:
         return api_error(400, "invalid_date", _("Dates are YYYY-MM-DD."))
-    lines = services.lines_between(start, end, request.args.get("county", "").strip()[:32], limit=100_000)
+    county = request.args.get("county", "").strip()[:32]
+    lines = services.lines_between(start, end, county, limit=MAX_LINES + 1)
+    truncated = len(lines) > MAX_LINES
     return {
+        # More lines than one answer carries: ask again for a shorter period.
+        "truncated": truncated,
         "items": [
             {
                 "sale_ref": line.sale_ref,
@@ -44,6 +51,6 @@ def revenue_lines():
                 },
                 "reversal_of": line.reversal_of_id,
             }
-            for line in lines
-        ]
+            for line in lines[:MAX_LINES]
+        ],
     }

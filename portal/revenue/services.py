@@ -163,27 +163,68 @@ def split(amount_fen: int, rule: SharingRule) -> tuple[int, int]:
 def record_sale(sale_kind: str, sale_ref: str, portions, paid_at: datetime) -> list[RevenueLine]:
     """One line per ``(batch, amount in yuan)`` portion of a paid sale."""
     paid_on = paid_at.astimezone(BEIJING).date()
-    lines = []
-    for batch, amount in portions:
-        fen = int(Decimal(amount) * 100)
-        project = batch.project
-        rule = rule_for(project.region.code, project.type, paid_on)
-        city, county = split(fen, rule)
-        line = RevenueLine(
-            sale_kind=sale_kind,
-            sale_ref=sale_ref,
-            batch_id=batch.id,
-            region_id=project.region_id,
-            paid_on=paid_on,
-            amount_fen=fen,
-            city_fen=city,
-            county_fen=county,
-            rule_id=rule.id,
-        )
-        db.session.add(line)
-        lines.append(line)
+    lines = [_line(sale_kind, sale_ref, batch, _fen(amount), paid_on) for batch, amount in portions]
     db.session.flush()
     return lines
+
+
+def record_instalment(
+    sale_kind: str, sale_ref: str, portions, paid_fen: int, paid_on: date
+) -> list[RevenueLine]:
+    """Lines for money received towards a sale paid in instalments (a contract invoice).
+
+    ``portions`` are the whole sale's ``(batch, amount in yuan)``; ``paid_fen`` is what has been
+    received in all, this instalment included, on ``paid_on`` (Beijing date, which also picks
+    the rule). The sale's lines are topped up to that amount, shared over the portions in
+    proportion to what each still lacks (largest remainders): every month's lines match the
+    money received that month, and once the sale is paid each batch's lines add up to its
+    portion exactly.
+    """
+    portions = [(batch, _fen(amount)) for batch, amount in portions]
+    recorded: dict[int, int] = {}
+    for line in db.session.scalars(
+        select(RevenueLine).filter_by(sale_kind=sale_kind, sale_ref=sale_ref, reversal_of_id=None)
+    ):
+        recorded[line.batch_id] = recorded.get(line.batch_id, 0) + line.amount_fen
+    lacking = [max(0, fen - recorded.pop(batch.id, 0)) for batch, fen in portions]
+    todo = min(int(paid_fen), sum(fen for _batch, fen in portions)) - (
+        sum(fen for _batch, fen in portions) - sum(lacking)
+    )
+    if todo <= 0:
+        return []
+    lines = [
+        _line(sale_kind, sale_ref, batch, share, paid_on)
+        for (batch, _fen_total), share in zip(portions, _apportion(todo, lacking), strict=True)
+        if share
+    ]
+    db.session.flush()
+    return lines
+
+
+def _fen(amount) -> int:
+    fen = Decimal(amount) * 100
+    if fen != fen.to_integral_value():
+        raise ValueError(f"{amount} is not a whole number of fen")
+    return int(fen)
+
+
+def _line(sale_kind: str, sale_ref: str, batch, fen: int, paid_on: date) -> RevenueLine:
+    project = batch.project
+    rule = rule_for(project.region.code, project.type, paid_on)
+    city, county = split(fen, rule)
+    line = RevenueLine(
+        sale_kind=sale_kind,
+        sale_ref=sale_ref,
+        batch_id=batch.id,
+        region_id=project.region_id,
+        paid_on=paid_on,
+        amount_fen=fen,
+        city_fen=city,
+        county_fen=county,
+        rule_id=rule.id,
+    )
+    db.session.add(line)
+    return line
 
 
 def reverse_sale(
@@ -295,4 +336,5 @@ def statement(start: date | None, end: date | None, region_code: str = "") -> St
 
 
 def yuan_of(fen: int) -> Decimal:
-    return Decimal(fen) / 100
+    """Yuan with exactly two decimals (``-820.20``, not ``-820.2``)."""
+    return Decimal(fen).scaleb(-2)

@@ -1,7 +1,10 @@
 """Back office: revenue statements per county and period (screen, CSV, XLSX) and sharing rules."""
 
+import calendar
 import io
-from datetime import date, timedelta
+import re
+from datetime import date
+from decimal import Decimal
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -14,28 +17,34 @@ from portal.catalog.models import Region
 from portal.core.spreadsheet import csv_response, safe_cell
 from portal.extensions import db
 from portal.revenue import services
+from portal.timeutil import beijing_today
 
 bp = Blueprint("revenue", __name__, url_prefix="/staff/revenue", template_folder="templates")
+
+
+#: ``YYYY`` or ``YYYY-MM``, ASCII digits only.
+_PERIOD = re.compile(r"(\d{4})(?:-(\d{2}))?", re.ASCII)
 
 
 def _period(raw: str):
     """(first day, last day, label) of ``YYYY`` or ``YYYY-MM``; None if it is neither."""
     raw = (raw or "").strip()
-    try:
-        if len(raw) == 4 and raw.isascii() and raw.isdigit():
-            year = int(raw)
-            return date(year, 1, 1), date(year, 12, 31), raw
-        if len(raw) == 7 and raw[4] == "-":
-            first = date(int(raw[:4]), int(raw[5:]), 1)
-            last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-            return first, last, raw
-    except ValueError:
+    found = _PERIOD.fullmatch(raw)
+    if found is None:
         return None
-    return None
+    year = int(found[1])
+    try:
+        if found[2] is None:
+            return date(year, 1, 1), date(year, 12, 31), raw
+        month = int(found[2])
+        # monthrange, not "first of next month minus a day": that overflows in December 9999.
+        return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]), raw
+    except (ValueError, OverflowError):
+        return None
 
 
 def _filters():
-    today = date.today()
+    today = beijing_today()  # months are Beijing's, as the lines' paid_on dates are
     period = request.args.get("period") or f"{today:%Y-%m}"
     found = _period(period)
     county = (request.args.get("county") or "").strip()[:32]
@@ -45,18 +54,25 @@ def _filters():
     return found, county, regions
 
 
+#: Columns of ``_rows`` that hold yuan (XLSX gives them a two-decimal number format).
+_YUAN_COLUMNS = (4, 5, 6)
+
+
 def _rows(statement):
+    """The statement as rows: a header, one row per line, a total. Amounts and percentages are
+    numbers (Decimal), never text: a spreadsheet must be able to add them up, and a reversing
+    line's ``-820.20`` as text would be neutralised as a formula."""
     yield [
-        "paid_on",
-        "sale",
-        "county",
-        "batch",
-        "amount_yuan",
-        "city_share_yuan",
-        "county_share_yuan",
-        "rule_from",
-        "city_pct",
-        "county_pct",
+        _("Paid on"),
+        _("Sale"),
+        _("County"),
+        _("Batch"),
+        _("Amount (yuan)"),
+        _("City share (yuan)"),
+        _("County share (yuan)"),
+        _("Rule in force from"),
+        _("City share (per cent)"),
+        _("County share (per cent)"),
     ]
     for line in statement.lines:
         yield [
@@ -64,21 +80,21 @@ def _rows(statement):
             line.sale_ref,
             line.region.code,
             line.batch.code,
-            str(services.yuan_of(line.amount_fen)),
-            str(services.yuan_of(line.city_fen)),
-            str(services.yuan_of(line.county_fen)),
+            services.yuan_of(line.amount_fen),
+            services.yuan_of(line.city_fen),
+            services.yuan_of(line.county_fen),
             line.rule.effective_from.isoformat(),
-            str(line.rule.city_pct),
-            str(line.rule.county_pct),
+            line.rule.city_pct,
+            line.rule.county_pct,
         ]
     yield [
-        "total",
+        _("Total"),
         "",
         "",
         "",
-        str(services.yuan_of(statement.amount_fen)),
-        str(services.yuan_of(statement.city_fen)),
-        str(services.yuan_of(statement.county_fen)),
+        services.yuan_of(statement.amount_fen),
+        services.yuan_of(statement.city_fen),
+        services.yuan_of(statement.county_fen),
         "",
         "",
         "",
@@ -102,6 +118,10 @@ def statement():
         sheet.title = label
         for row in _rows(found):
             sheet.append([safe_cell(c) for c in row])
+            for column in _YUAN_COLUMNS:
+                cell = sheet.cell(row=sheet.max_row, column=column + 1)
+                if isinstance(cell.value, (int, float, Decimal)):
+                    cell.number_format = "0.00"
         out = io.BytesIO()
         book.save(out)
         return Response(

@@ -6,17 +6,20 @@ as a table. A handful of grouped queries; no per-row work in Python beyond foldi
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
+from decimal import Decimal
 
-from sqlalchemy import extract, func, select
+from sqlalchemy import extract, func, literal_column, select
 
 from portal.buyers.models import Organisation
 from portal.catalog.models import Project, Region
 from portal.certificates.models import Certificate, CertificateStatus
+from portal.core.database import is_postgresql
 from portal.core.i18n import localized
 from portal.extensions import db
 from portal.ledger.models import Account, AccountKind, Batch, Block
 from portal.revenue.models import RevenueLine
+from portal.timeutil import BEIJING
 
 TONNES = Block.serial_end - Block.serial_start + 1
 
@@ -77,9 +80,21 @@ def _months(today: date, count: int = 12) -> list[tuple[int, int]]:
     return list(reversed(months))
 
 
+def _beijing_month(moment):
+    """``YYYY-MM`` of a UTC timestamp column in Beijing, computed by the database. The constants
+    are written inline: as bound parameters, PostgreSQL would not see that the select and the
+    GROUP BY hold the same expression."""
+    if is_postgresql():
+        return func.to_char(
+            func.timezone(literal_column(f"'{BEIJING.key}'"), moment), literal_column("'YYYY-MM'")
+        )
+    # SQLite keeps UTC as naive text; Beijing has had no summer time since 1991.
+    return func.strftime(literal_column("'%Y-%m'"), moment, literal_column("'+8 hours'"))
+
+
 def over_time(today: date) -> dict[str, Figure]:
-    """Sales received (yuan; months of the Beijing payment date) and tonnes retired under valid
-    certificates (months in UTC), month by month."""
+    """Sales received (yuan) and tonnes retired under valid certificates, month by month; both in
+    Beijing months (of the payment date, of the retirement time) so that they line up."""
     months = _months(today)
     first = date(*months[0], 1)
     sales = dict(
@@ -94,24 +109,21 @@ def over_time(today: date) -> dict[str, Figure]:
             .group_by(extract("year", RevenueLine.paid_on), extract("month", RevenueLine.paid_on))
         )
     )
+    month = _beijing_month(Certificate.retired_at)
     retired = dict(
-        ((int(y), int(m)), int(t))
-        for y, m, t in db.session.execute(
-            select(
-                extract("year", Certificate.retired_at),
-                extract("month", Certificate.retired_at),
-                func.sum(Certificate.quantity),
-            )
+        (label, int(t))
+        for label, t in db.session.execute(
+            select(month, func.sum(Certificate.quantity))
             .where(
                 Certificate.status == CertificateStatus.VALID,
-                Certificate.retired_at >= datetime(first.year, first.month, 1, tzinfo=UTC),
+                Certificate.retired_at >= datetime(first.year, first.month, 1, tzinfo=BEIJING),
             )
-            .group_by(extract("year", Certificate.retired_at), extract("month", Certificate.retired_at))
+            .group_by(month)
         )
     )
     return {
-        "sales": Figure([(f"{y}-{m:02d}", sales.get((y, m), 0) / 100) for y, m in months]),
-        "retired": Figure([(f"{y}-{m:02d}", retired.get((y, m), 0)) for y, m in months]),
+        "sales": Figure([(f"{y}-{m:02d}", Decimal(sales.get((y, m), 0)) / 100) for y, m in months]),
+        "retired": Figure([(f"{y}-{m:02d}", retired.get(f"{y}-{m:02d}", 0)) for y, m in months]),
     }
 
 

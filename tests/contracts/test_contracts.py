@@ -363,9 +363,10 @@ def test_an_online_payment_is_recorded_once_and_a_double_payment_refunded(market
     )
 
 
-def test_an_online_invoice_payment_refunded_in_stripe_is_brought_to_staff(market, app):
+def test_an_online_invoice_payment_refunded_in_stripe_is_reversed_and_brought_to_staff(market, app):
     """A charge event names only its PaymentIntent: the order handler does not know it, the
-    invoice handler does, and tells staff (recorded payments are never rewritten)."""
+    invoice handler does, reverses the revenue and tells staff (recorded payments are never
+    rewritten)."""
     import stripe
 
     contract, invoice = _delivered(market)
@@ -386,6 +387,8 @@ def test_an_online_invoice_payment_refunded_in_stripe_is_brought_to_staff(market
     told = db.session.scalar(select(OutboxMessage).filter_by(to="ops@portal.cn"))
     assert told is not None and invoice.number in told.body
     assert db.session.get(Invoice, invoice.id).status == "paid"
+    lines = db.session.scalars(select(RevenueLine).filter_by(sale_kind="invoice", sale_ref=invoice.number))
+    assert sum(line.amount_fen for line in lines) == 0  # the refund is out of the revenue
 
 
 def test_overdue_invoices_are_told_once(market):

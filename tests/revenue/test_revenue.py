@@ -175,11 +175,12 @@ def test_statements_reconcile_with_payments_and_export(market, app, client):
     assert "aohan" in csv_text and "linxi" not in csv_text
     from openpyxl import load_workbook
 
-    book = load_workbook(io.BytesIO(client.get("/staff/revenue/?period=2026&format=xlsx").get_data()))
+    book = load_workbook(io.BytesIO(client.get("/staff/revenue/?period=2026&format=xlsx&lang=en").get_data()))
     rows = list(book.active.values)
+    total = book.active.cell(row=len(rows), column=5)
+    assert rows[-1][0] == "Total" and total.data_type == "n" and total.number_format == "0.00"
     assert (
-        rows[-1][0] == "total"
-        and Decimal(rows[-1][4]) * 100 == revenue.statement(date(2026, 1, 1), date(2026, 12, 31)).amount_fen
+        Decimal(str(total.value)) * 100 == revenue.statement(date(2026, 1, 1), date(2026, 12, 31)).amount_fen
     )
     bad = client.post(
         "/staff/revenue/rules", data={"effective_from": "2026-09-01", "city_pct": "50", "county_pct": "40"}
@@ -218,3 +219,18 @@ def test_the_api_lists_lines_for_operators_and_auditors_only(market, app, client
         client.get("/api/v1/revenue/lines?from=July", headers={"Authorization": f"Bearer {key}"}).status_code
         == 400
     )
+    assert data["truncated"] is False
+
+
+def test_the_api_says_when_it_leaves_lines_out(market, app, client, monkeypatch):
+    from portal.revenue import api
+
+    _paid(market, 1003)  # two lines: two batches
+    factories.user("audit@example.com", role="auditor")
+    db.session.commit()
+    key = (
+        app.test_cli_runner().invoke(args=["apikeys", "create", "--user", "audit@example.com"]).output.strip()
+    )
+    monkeypatch.setattr(api, "MAX_LINES", 1)
+    data = client.get("/api/v1/revenue/lines", headers={"Authorization": f"Bearer {key}"}).get_json()
+    assert len(data["items"]) == 1 and data["truncated"] is True
