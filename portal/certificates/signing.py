@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,20 +53,29 @@ def key_file() -> Path:
     return Path(configured) if configured else Path(current_app.instance_path) / "signing-key.pem"
 
 
-def _load_or_create(path: Path) -> Ed25519PrivateKey:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        try:  # exclusive create: of two workers starting together, one writes and both read it
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "wb") as f:
-                f.write(pem)
-            log.info("generated a new certificate signing key in %s", path)
+def _create(path: Path) -> None:
+    """Generate a key into ``path`` unless one is there. The file appears whole or not at all
+    (written aside, then hard-linked into place), so a worker starting at the same moment never
+    reads half of it; of two generating together, the first link wins and both use its key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    fd, aside = tempfile.mkstemp(dir=path.parent, prefix=".signing-key-")  # mode 600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(aside, path)
+    except FileExistsError:
+        return
+    finally:
+        os.unlink(aside)
+    log.info("generated a new certificate signing key in %s", path)
+
+
+def _load(path: Path) -> Ed25519PrivateKey:
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise RuntimeError(f"{path} does not hold an Ed25519 private key")
@@ -84,16 +94,22 @@ def signer() -> Signer:
     """The current signing key, registered as published.
 
     Loaded once per process and key file, and loaded again when the file is replaced (one
-    ``stat`` per signature): rotating the key takes effect in every running worker at once.
+    ``stat`` per signature): rotating the key (an atomic rename over the file) takes effect in
+    every running worker at its next signature.
     """
     path = key_file()
     cache = current_app.extensions.setdefault("portal.signers", {})
     identity = _file_identity(path)
+    if identity is None:
+        _create(path)
+        identity = _file_identity(path)
     found = cache.get(str(path))
-    if found is None or found[0] != identity or identity is None:
-        private = _load_or_create(path)
+    if found is None or found[0] != identity:
+        # The identity read before the key: should the file be replaced meanwhile, the next
+        # signature sees a different identity and loads again.
+        private = _load(path)
         raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        found = (_file_identity(path), Signer(key_id_of(raw), private, base64.b64encode(raw).decode("ascii")))
+        found = (identity, Signer(key_id_of(raw), private, base64.b64encode(raw).decode("ascii")))
         cache[str(path)] = found
     _publish(found[1])
     return found[1]

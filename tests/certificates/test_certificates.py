@@ -375,6 +375,41 @@ def test_replacing_the_key_file_rotates_without_a_restart(held, app, client, tmp
         assert client.get(f"/api/v1/certificates/{cert.number}").get_json()["signature_valid"] is True
 
 
+def test_workers_starting_together_share_one_whole_key(tmp_path):
+    """Two gunicorn workers signing their first certificate at once: one generates the key, and
+    neither reads a half-written file (a benchmark once got 'MalformedFraming' here)."""
+    import threading
+
+    from cryptography.hazmat.primitives import serialization
+
+    from portal.certificates import signing
+
+    def raw(key):
+        return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+    def start(path, barrier, keys, errors):
+        barrier.wait()
+        try:
+            if not path.exists():
+                signing._create(path)
+            keys.append(raw(signing._load(path)))
+        except Exception as exc:  # noqa: BLE001 -- any failure is the defect
+            errors.append(exc)
+
+    for round_ in range(20):
+        path = tmp_path / f"round-{round_}" / "signing-key.pem"
+        barrier = threading.Barrier(8)
+        keys, errors = [], []
+        threads = [threading.Thread(target=start, args=(path, barrier, keys, errors)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [] and len(set(keys)) == 1
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+        assert [p.name for p in path.parent.iterdir()] == ["signing-key.pem"]  # nothing left aside
+
+
 # --- the web form -----------------------------------------------------------------------------
 
 
