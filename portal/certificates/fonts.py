@@ -26,6 +26,10 @@ CANDIDATES = (
     "/usr/share/fonts/truetype/arphic-gbsn00lp/gbsn00lp.ttf",
 )
 
+#: A second TrueType font for letters the CJK font lacks (Arabic, Hebrew, and more), drawn with
+#: joining and right-to-left order applied; Debian ``fonts-dejavu-core``.
+FALLBACK_CANDIDATES = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)
+
 REPLACEMENT = "\ufffd"
 #: Bidi embeddings, overrides and isolates, and the marks: they would reorder the drawn text.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
@@ -78,6 +82,70 @@ def load() -> tuple[str, frozenset[int]]:
             _loaded[key] = (font.fontName, frozenset(font.face.charToGlyph))
             log.info("certificate PDFs embed the font %s", key)
             return _loaded[key]
+
+
+def load_fallback() -> tuple[str, frozenset[int]] | None:
+    """Register the fallback font once per process: (font name, code points it has), or None
+    when it is not installed (those letters are then drawn as U+FFFD)."""
+    for candidate in FALLBACK_CANDIDATES:
+        with _lock:
+            if candidate in _loaded:
+                return _loaded[candidate]
+            if candidate in _unusable or not Path(candidate).is_file():
+                continue
+            try:
+                font = TTFont("PortalFallback", candidate)
+            except (TTFError, OSError, ValueError, KeyError, IndexError) as exc:
+                log.error("cannot embed the fallback font %s: %s", candidate, exc)
+                _unusable.add(candidate)
+                continue
+            pdfmetrics.registerFont(font)
+            _loaded[candidate] = (font.fontName, frozenset(font.face.charToGlyph))
+            return _loaded[candidate]
+    return None
+
+
+def visual(text: str, glyphs: frozenset[int]) -> str:
+    """``text`` in the order it is drawn: right-to-left runs (Arabic, Hebrew) reversed by the
+    Unicode bidi algorithm, Arabic letters joined (presentation forms) when the fonts have them.
+    Text without right-to-left letters is returned as it is."""
+    if not any(unicodedata.bidirectional(c) in ("R", "AL") for c in text):
+        return text
+    from arabic_reshaper import reshape
+    from bidi import get_display
+
+    shaped = reshape(text)
+    if any(ord(c) not in glyphs for c in shaped if c not in text):
+        shaped = text  # no joined forms in the fonts: isolated letters are still readable
+    return get_display(shaped)
+
+
+def markup(value, cjk: tuple[str, frozenset[int]], fallback, max_length: int = 300) -> str:
+    """Untrusted ``value`` as escaped Paragraph markup, in display order, with the letters the
+    CJK font lacks set in the fallback font (``<font name=…>`` runs)."""
+    from xml.sax.saxutils import escape
+
+    glyphs = cjk[1] | fallback[1] if fallback else cjk[1]
+    text = visual(drawable(value, glyphs, max_length), glyphs)
+    if not fallback:
+        return escape(text)
+    out, run, in_fallback = [], [], False
+    for char in text:
+        wanted = ord(char) not in cjk[1] and ord(char) in fallback[1]
+        if wanted != in_fallback and run:
+            out.append(_run("".join(run), fallback[0] if in_fallback else None))
+            run = []
+        in_fallback = wanted
+        run.append(char)
+    if run:
+        out.append(_run("".join(run), fallback[0] if in_fallback else None))
+    return "".join(out)
+
+
+def _run(text: str, font: str | None) -> str:
+    from xml.sax.saxutils import escape
+
+    return f'<font name="{font}">{escape(text)}</font>' if font else escape(text)
 
 
 def drawable(value, glyphs: frozenset[int], max_length: int = 300) -> str:

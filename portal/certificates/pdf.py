@@ -170,6 +170,7 @@ class _Drawing:
         self.data = data
         self.font = font
         self.glyphs = glyphs
+        self.fallback = fonts.load_fallback()  # letters the CJK font lacks
         self.signature = signature
         self.key_id = key_id
         self.verify_url = verify_url
@@ -188,8 +189,9 @@ class _Drawing:
         return fonts.drawable(value, self.glyphs, max_length)
 
     def markup(self, value, max_length: int = 300) -> str:
-        """Untrusted text as Paragraph markup: safe characters, escaped."""
-        return escape(self.text(value, max_length))
+        """Untrusted text as Paragraph markup: safe characters, escaped, in display order, other
+        scripts in the fallback font."""
+        return fonts.markup(value, (self.font, self.glyphs), self.fallback, max_length)
 
     def para(self, markup: str, style: str = "value") -> Paragraph:
         return Paragraph(markup, self.styles[style])
@@ -986,8 +988,10 @@ def _file_content(filespec) -> bytes | None:
     return content
 
 
-#: Our attachment is a few kilobytes; anything much larger is not ours.
-EMBEDDED_JSON_MAX = 64 * 1024
+#: The attachment is a few kilobytes, about 300 bytes more per block retired: a certificate of
+#: thousands of blocks (a fragmented holding) must still verify from its own PDF. The same bound
+#: as the attachment, which is checked before anything is inflated.
+EMBEDDED_JSON_MAX = ATTACHMENT_MAX
 
 
 def _parse_embedded(raw: bytes) -> Embedded:

@@ -194,6 +194,7 @@ class _Drawing:
         self.invoice = invoice
         self.font = font
         self.glyphs = glyphs
+        self.fallback = fonts.load_fallback()  # letters the CJK font lacks
         self.today = today
         self.url = url
         self.number = self.text(invoice.number, 40)
@@ -205,8 +206,9 @@ class _Drawing:
         return fonts.drawable(value, self.glyphs, max_length)
 
     def markup(self, value, max_length: int = 300) -> str:
-        """Untrusted text as Paragraph markup: safe characters, escaped."""
-        return escape(self.text(value, max_length))
+        """Untrusted text as Paragraph markup: safe characters, escaped, in display order, other
+        scripts in the fallback font."""
+        return fonts.markup(value, (self.font, self.glyphs), self.fallback, max_length)
 
     def para(self, markup: str, style: str = "value") -> Paragraph:
         return Paragraph(markup, self.styles[style])
