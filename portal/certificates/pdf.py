@@ -161,7 +161,29 @@ def render(
         return drawing.build(embedded)
 
 
-class _Drawing:
+class TextDrawing:
+    """Text helpers of a document being laid out (certificates, invoices): ``font`` and
+    ``glyphs`` (the CJK font), ``fallback`` (for other scripts) and ``styles`` are set by the
+    subclass. Untrusted text reaches the PDF only through ``text`` and ``markup``."""
+
+    font: str
+    glyphs: frozenset[int]
+    fallback: tuple[str, frozenset[int]] | None
+    styles: dict
+
+    def text(self, value, max_length: int = 300) -> str:
+        return fonts.drawable(value, self.glyphs, max_length)
+
+    def markup(self, value, max_length: int = 300) -> str:
+        """Untrusted text as Paragraph markup: safe characters, escaped, in display order, other
+        scripts in the fallback font."""
+        return fonts.markup(value, (self.font, self.glyphs), self.fallback, max_length)
+
+    def para(self, markup: str, style: str = "value") -> Paragraph:
+        return Paragraph(markup, self.styles[style])
+
+
+class _Drawing(TextDrawing):
     """One certificate being laid out."""
 
     def __init__(
@@ -182,19 +204,6 @@ class _Drawing:
         self.issuer_zh = self.text(issuer.get("zh"), 60)
         self.issuer_en = self.text(issuer.get("en"), 80)
         self.styles = self._styles()
-
-    # text helpers
-
-    def text(self, value, max_length: int = 300) -> str:
-        return fonts.drawable(value, self.glyphs, max_length)
-
-    def markup(self, value, max_length: int = 300) -> str:
-        """Untrusted text as Paragraph markup: safe characters, escaped, in display order, other
-        scripts in the fallback font."""
-        return fonts.markup(value, (self.font, self.glyphs), self.fallback, max_length)
-
-    def para(self, markup: str, style: str = "value") -> Paragraph:
-        return Paragraph(markup, self.styles[style])
 
     def _styles(self) -> dict[str, ParagraphStyle]:
         base = ParagraphStyle(

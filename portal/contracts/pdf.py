@@ -50,6 +50,7 @@ from portal.certificates.pdf import (
     CentredLine,
     NumberedCanvas,
     PdfError,
+    TextDrawing,
     continued_header,
     page_footer,
     qr_box,
@@ -187,7 +188,7 @@ def render_invoice(invoice: Invoice, *, today: date | None = None) -> bytes:
         return drawing.build()
 
 
-class _Drawing:
+class _Drawing(TextDrawing):
     """One invoice being laid out."""
 
     def __init__(self, invoice: Invoice, *, font: str, glyphs: frozenset[int], today: date, url: str):
@@ -199,19 +200,6 @@ class _Drawing:
         self.url = url
         self.number = self.text(invoice.number, 40)
         self.styles = self._styles()
-
-    # text helpers
-
-    def text(self, value, max_length: int = 300) -> str:
-        return fonts.drawable(value, self.glyphs, max_length)
-
-    def markup(self, value, max_length: int = 300) -> str:
-        """Untrusted text as Paragraph markup: safe characters, escaped, in display order, other
-        scripts in the fallback font."""
-        return fonts.markup(value, (self.font, self.glyphs), self.fallback, max_length)
-
-    def para(self, markup: str, style: str = "value") -> Paragraph:
-        return Paragraph(markup, self.styles[style])
 
     def _styles(self) -> dict[str, ParagraphStyle]:
         base = ParagraphStyle(
