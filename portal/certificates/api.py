@@ -77,7 +77,7 @@ def certificate(number):
     from portal.certificates.views import page_cache
 
     return page_cache().get_or_build(
-        ("json", found.number, found.status), lambda: certificate_json(db.session.get(Certificate, found.id))
+        ("json", found.number, found.status), lambda: certificate_json(services.row_of(found.id))
     )
 
 

@@ -17,6 +17,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import raiseload
 
 from portal.audit import services as audit
 from portal.buyers import policy
@@ -522,6 +523,15 @@ def _find_light(number: str) -> Found | None:
     else:
         row = db.session.execute(query).first()
     return None if row is None else Found(*row)
+
+
+def row_of(certificate_id: int) -> Certificate:
+    """The certificate's own row, for its page, JSON and PDF: all three are drawn from the signed
+    payload, so neither the organisation nor the blocks are loaded (one query, not three; any
+    use of them raises rather than quietly querying)."""
+    return db.session.scalars(
+        select(Certificate).where(Certificate.id == certificate_id).options(raiseload("*"))
+    ).one()
 
 
 def find(number_text) -> Certificate | None:

@@ -24,7 +24,7 @@ from portal.buyers.policy import require, user_may
 from portal.certificates import register as register_
 from portal.certificates import services
 from portal.certificates.forms import DeclareForm, RetireForm, RevokeForm
-from portal.certificates.models import Certificate, CertificateStatus
+from portal.certificates.models import CertificateStatus
 from portal.core.spreadsheet import csv_response
 from portal.extensions import db
 
@@ -114,7 +114,7 @@ def _show(number: str):
     locale = str(get_locale())
 
     def build():
-        certificate = db.session.get(Certificate, found.id)
+        certificate = services.row_of(found.id)
         return Markup(render_template("certificates/_certificate.html", check=services.verify(certificate)))
 
     def page(body, revoke_form=None):
@@ -146,7 +146,7 @@ def certificate_pdf(number):
         return _not_found(number[:40])
     if found.number != number:
         return redirect(url_for("certificates.certificate_pdf", number=found.number), 301)
-    certificate = db.session.get(Certificate, found.id)
+    certificate = services.row_of(found.id)
     try:
         data = pdf.render(
             payload=certificate.payload,
