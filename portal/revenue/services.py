@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from sqlalchemy import case, select
+from sqlalchemy.exc import IntegrityError
 
 from portal.audit import services as audit
 from portal.catalog.models import Region
@@ -81,20 +82,21 @@ def add_rule(
     project_type = (project_type or "").strip()
     if project_type and project_type not in PROJECT_TYPES:
         raise RevenueError("unknown_type", _("There is no such project type."), field="project_type")
+    overlapping = RevenueError(
+        "overlapping_rule",
+        _(
+            "A rule for the same counties and project types already takes effect on %(date)s.",
+            date=effective_from.isoformat(),
+        ),
+        field="effective_from",
+    )
     clash = db.session.scalar(
         select(SharingRule).filter_by(
             effective_from=effective_from, region_code=region_code, project_type=project_type
         )
     )
     if clash is not None:
-        raise RevenueError(
-            "overlapping_rule",
-            _(
-                "A rule for the same counties and project types already takes effect on %(date)s.",
-                date=effective_from.isoformat(),
-            ),
-            field="effective_from",
-        )
+        raise overlapping
     rule = SharingRule(
         effective_from=effective_from,
         region_code=region_code,
@@ -104,8 +106,12 @@ def add_rule(
         note=(note or "").strip()[:300],
         created_by=actor,
     )
-    db.session.add(rule)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():  # the same rule added at the same moment: one wins
+            db.session.add(rule)
+            db.session.flush()
+    except IntegrityError:
+        raise overlapping from None
     audit.record(
         actor,
         "revenue.rule",

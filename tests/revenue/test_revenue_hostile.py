@@ -441,6 +441,57 @@ def test_review_two_identical_rules_at_once_one_is_refused_cleanly_postgres(pg_a
     assert sorted(outcomes) == ["ok", "overlapping_rule"]
 
 
+@pytest.mark.postgres
+def test_a_rule_added_while_the_same_one_is_uncommitted_is_refused_cleanly(pg_app):
+    """The interleaving the race above only sometimes hits (it once failed CI): the second
+    request's check runs while the first rule is written but not committed, so only the unique
+    index can stop it; that must be the same clear refusal, not a 500."""
+    import threading
+    import time
+
+    _setup_market()
+    written, release = threading.Event(), threading.Event()
+    outcome = []
+
+    def add(actor):
+        revenue.add_rule(effective_from="2027-01-01", city_pct="40", county_pct="60", actor=actor)
+
+    def first():
+        with pg_app.app_context():
+            add("t1")
+            written.set()
+            release.wait(10)
+            db.session.commit()
+
+    def second():
+        with pg_app.app_context():
+            written.wait(10)
+            try:
+                add("t2")  # its check sees nothing committed; its insert waits for the first
+                db.session.commit()
+                outcome.append("ok")
+            except revenue.RevenueError as exc:
+                db.session.rollback()
+                outcome.append(exc.code)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    written.wait(10)
+    time.sleep(0.5)  # the second is now waiting on the unique index
+    release.set()
+    for thread in threads:
+        thread.join(20)
+    assert outcome == ["overlapping_rule"]
+    db.session.rollback()
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(SharingRule).filter_by(effective_from=date(2027, 1, 1))
+        )
+        == 1
+    )
+
+
 # --- permissions and CSRF ---------------------------------------------------------------------------
 
 
