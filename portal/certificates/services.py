@@ -17,7 +17,6 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import raiseload
 
 from portal.audit import services as audit
 from portal.buyers import policy
@@ -514,24 +513,30 @@ class Found:
     status: str
 
 
-def _find_light(number: str) -> Found | None:
-    query = select(Certificate.id, Certificate.number, Certificate.status).where(Certificate.number == number)
+def _first_row(query):
+    """The first row of a read-only ``query``: on PostgreSQL on its own autocommit connection
+    (one round trip, and a page drawn from it opens no transaction)."""
     if db.engine.dialect.name == "postgresql":
-        # Its own autocommit connection: one round trip, and a cache hit opens no transaction.
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            row = connection.execute(query).first()
-    else:
-        row = db.session.execute(query).first()
+            return connection.execute(query).first()
+    return db.session.execute(query).first()
+
+
+def _find_light(number: str) -> Found | None:
+    row = _first_row(
+        select(Certificate.id, Certificate.number, Certificate.status).where(Certificate.number == number)
+    )
     return None if row is None else Found(*row)
 
 
 def row_of(certificate_id: int) -> Certificate:
-    """The certificate's own row, for its page, JSON and PDF: all three are drawn from the signed
-    payload, so neither the organisation nor the blocks are loaded (one query, not three; any
-    use of them raises rather than quietly querying)."""
-    return db.session.scalars(
-        select(Certificate).where(Certificate.id == certificate_id).options(raiseload("*"))
-    ).one()
+    """The certificate's own row, for its page, JSON and PDF, which are all drawn from the signed
+    payload: neither the organisation nor the blocks are read, and the object is not in the
+    session (one round trip instead of three queries in a transaction)."""
+    row = _first_row(select(Certificate.__table__).where(Certificate.id == certificate_id))
+    if row is None:
+        raise LookupError(certificate_id)
+    return Certificate(**row._mapping)
 
 
 def find(number_text) -> Certificate | None:
