@@ -3,7 +3,6 @@
 import click
 from flask.cli import AppGroup
 
-from portal.extensions import db
 from portal.offsets import services
 
 orders_cli = AppGroup("orders", help="Checkout orders.")
@@ -12,8 +11,7 @@ orders_cli = AppGroup("orders", help="Checkout orders.")
 @orders_cli.command("expire")
 def expire():
     """Release the holds of unpaid orders past their 30 minutes, and cancel their payments."""
-    released = services.expire_due()
-    db.session.commit()
+    released = services.expire_due()  # each committed on its own
     for order in released:
         services.cancel_payment(order)
     click.echo(f"released {len(released)} expired hold(s)")

@@ -312,22 +312,27 @@ def expire_if_due(order: Order, now: datetime | None = None) -> bool:
 
 
 def expire_due(now: datetime | None = None, limit: int = 500) -> list[Order]:
-    """Expire every unpaid order past its hold (``flask orders expire``); each in its own
-    savepoint, so one failure does not keep the others."""
+    """Expire every unpaid order past its hold (``flask orders expire``), each in a transaction
+    of its own (committed here): one ledger movement per transaction is what keeps the lock
+    order deadlock-free (a late payment's webhook may hold one of these orders while it takes
+    batch locks), and one failure does not keep the others."""
     now = now or utcnow()
     due = db.session.scalars(
-        select(Order)
+        select(Order.id)
         .where(Order.status == OrderStatus.AWAITING_PAYMENT, Order.hold_expires_at <= now)
         .order_by(Order.hold_expires_at)
         .limit(limit)
     ).all()
+    db.session.commit()
     expired = []
-    for order in due:
+    for order_id in due:
+        order = db.session.get(Order, order_id)
         try:
-            with db.session.begin_nested():
-                if expire_if_due(order, now):
-                    expired.append(order)
+            if expire_if_due(order, now):
+                expired.append(order)
+            db.session.commit()
         except LedgerError:
+            db.session.rollback()
             log.exception("expiring order %s failed; the others go on", order.public_id)
     return expired
 

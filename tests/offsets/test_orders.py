@@ -13,6 +13,7 @@ from portal.certificates.models import Certificate
 from portal.core.mail import OutboxMessage
 from portal.extensions import db
 from portal.ledger import services as ledger
+from portal.ledger.errors import LedgerError
 from portal.ledger.models import AccountKind, LedgerEntry
 from portal.ledger.verify import verify_ledger
 from portal.offsets import services as orders
@@ -315,6 +316,33 @@ def test_an_unknown_intent_is_acknowledged_and_staff_told(shop, app, client):
     assert response.status_code == 200 and response.get_json()["outcome"] == "unknown_intent"
     db.session.commit()
     assert db.session.scalar(select(OutboxMessage).filter_by(to="ops@example.com")) is not None
+
+
+def test_expiry_commits_each_order_on_its_own(stock, app, monkeypatch):
+    """One ledger movement per transaction (the lock order's argument): each expired order is
+    committed before the next, and one that fails keeps neither back."""
+    steel, _ = stock
+    first, second, third = (_order_unpaid(steel, n) for n in (10, 20, 30))
+    real = orders.expire_if_due
+
+    def failing_second(order, now=None):
+        if order.id == second.id:
+            raise LedgerError(reason="a fault in the middle")
+        return real(order, now)
+
+    monkeypatch.setattr(orders, "expire_if_due", failing_second)
+    released = orders.expire_due(now=utcnow() + timedelta(minutes=31))
+    assert [o.id for o in released] == [first.id, third.id]
+    db.session.rollback()  # nothing of theirs was left uncommitted
+    statuses = {o.id: o.status for o in db.session.scalars(select(Order))}
+    assert statuses == {first.id: "expired", second.id: "awaiting_payment", third.id: "expired"}
+    assert _inventory() == 200 - 20 and verify_ledger().ok
+
+
+def _order_unpaid(steel, quantity):
+    order, _ = orders.create_order(steel, quantity, beneficiary="x", purpose="voluntary", actor="t")
+    db.session.commit()
+    return order
 
 
 def test_late_payment_after_expiry_takes_new_stock_or_is_refunded(shop, app, client):
