@@ -111,6 +111,15 @@ def any_app(request, tmp_path, sqlite_template):
     yield from _yield_app(app)
 
 
+@pytest.fixture
+def csrf_app(tmp_path, sqlite_template):
+    """The application checking CSRF tokens, as in production (the other fixtures turn the
+    check off), on a fresh SQLite database, inside an app context; its client is ``Client``."""
+    app = _sqlite_app(tmp_path, sqlite_template, WTF_CSRF_ENABLED=True)
+    app.test_client_class = Client
+    yield from _yield_app(app)
+
+
 class Client(FlaskClient):
     """A test client whose requests start with an empty ``g``, as in production.
 

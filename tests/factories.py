@@ -117,5 +117,12 @@ def api_key(app, *args) -> str:
     return result.output.strip()
 
 
+def sign_in_with_token(client, email, password=PASSWORD):
+    """Sign in through the real form, its CSRF token included (for ``csrf_app``)."""
+    page = client.get("/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
 def bearer(key: str) -> dict:
     return {"Authorization": f"Bearer {key}"}

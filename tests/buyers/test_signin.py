@@ -7,7 +7,7 @@ from portal.buyers import services as buyers
 from portal.buyers.models import LoginFailure
 from portal.extensions import db
 from tests import factories
-from tests.conftest import Client, make_app
+from tests.conftest import make_app
 
 PASSWORD = factories.PASSWORD
 
@@ -180,19 +180,12 @@ def test_login_form_errors_are_translated(people, client):
     assert "请输入电子邮件地址。" in page and "请输入密码。" in page
 
 
-def test_posts_without_a_csrf_token_are_refused(tmp_path, sqlite_template):
-    from tests.conftest import _sqlite_app
-
-    app = _sqlite_app(tmp_path, sqlite_template, WTF_CSRF_ENABLED=True)
-    app.test_client_class = Client
-    with app.app_context():
-        client = app.test_client()
-        assert client.post("/login", data={"email": "a@b.cn", "password": "x" * 12}).status_code == 400
-        assert client.post("/logout").status_code == 400
-        page = client.get("/login").get_data(as_text=True)
-        assert 'name="csrf_token"' in page
-        db.session.remove()
-        db.engine.dispose()
+def test_posts_without_a_csrf_token_are_refused(csrf_app):
+    client = csrf_app.test_client()
+    assert client.post("/login", data={"email": "a@b.cn", "password": "x" * 12}).status_code == 400
+    assert client.post("/logout").status_code == 400
+    page = client.get("/login").get_data(as_text=True)
+    assert 'name="csrf_token"' in page
 
 
 def test_session_cookie_flags(tmp_path):

@@ -618,28 +618,18 @@ def test_invoice_pdf_for_staff_and_the_owning_buyer(desk, client):
     assert client.get("/invoices/INV-1999-000001.pdf").status_code == 404
 
 
-def test_forms_carry_a_csrf_token_and_posts_without_one_are_refused(tmp_path, sqlite_template):
-    from tests.conftest import Client, _sqlite_app
-
-    app = _sqlite_app(tmp_path, sqlite_template, WTF_CSRF_ENABLED=True)
-    app.test_client_class = Client
-    with app.app_context():
-        Desk()
-        client = app.test_client()
-        page = client.get("/login").get_data(as_text=True)
-        token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
-        login = {"email": EMAILS["sales"], "password": PASSWORD, "csrf_token": token}
-        assert client.post("/login", data=login).status_code == 302
-        contract = db.session.scalar(select(Contract).filter_by(status="draft"))
-        page = client.get(f"/staff/contracts/{contract.number}").get_data(as_text=True)
-        assert page.count('name="csrf_token"') >= 2
-        assert 'name="csrf_token"' in client.get("/staff/contracts/new").get_data(as_text=True)
-        assert client.post(f"/staff/contracts/{contract.number}/sign").status_code == 400
-        assert client.post("/staff/contracts/new", data=form()).status_code == 400
-        db.session.rollback()
-        assert contract.status == "draft"
-        db.session.remove()
-        db.engine.dispose()
+def test_forms_carry_a_csrf_token_and_posts_without_one_are_refused(csrf_app):
+    Desk()
+    client = csrf_app.test_client()
+    assert factories.sign_in_with_token(client, EMAILS["sales"]).status_code == 302
+    contract = db.session.scalar(select(Contract).filter_by(status="draft"))
+    page = client.get(f"/staff/contracts/{contract.number}").get_data(as_text=True)
+    assert page.count('name="csrf_token"') >= 2
+    assert 'name="csrf_token"' in client.get("/staff/contracts/new").get_data(as_text=True)
+    assert client.post(f"/staff/contracts/{contract.number}/sign").status_code == 400
+    assert client.post("/staff/contracts/new", data=form()).status_code == 400
+    db.session.rollback()
+    assert contract.status == "draft"
 
 
 # --- paying online --------------------------------------------------------------------------------

@@ -148,46 +148,28 @@ def test_sales_cannot_pay_online_as_a_buyer(desk, client):
 # --- CSRF ------------------------------------------------------------------------------------------
 
 
-def test_every_post_without_a_csrf_token_is_refused(tmp_path, sqlite_template):
-    from tests.conftest import Client, _sqlite_app
-
-    app = _sqlite_app(tmp_path, sqlite_template, WTF_CSRF_ENABLED=True)
-    app.test_client_class = Client
-    with app.app_context():
-        d = Desk()
-        try:
-            for who in ("sales", "buyer"):
-                client = app.test_client()
-                page = client.get("/login").get_data(as_text=True)
-                token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
-                assert (
-                    client.post(
-                        "/login", data={"email": EMAILS[who], "password": PASSWORD, "csrf_token": token}
-                    ).status_code
-                    == 302
-                )
-                before = counts()
-                for path, data in _every_post(d):
-                    if who == "sales" and path.startswith("/account"):
-                        continue
-                    if who == "buyer" and not path.startswith("/account"):
-                        continue
-                    assert client.post(path, data=data).status_code == 400, (who, path)
-                    # A token from another form field name, or a bogus one, fails too.
-                    assert client.post(path, data={**data, "csrf_token": "bogus"}).status_code == 400
-                db.session.rollback()
-                assert counts() == before
-            # The pages carry a token in every POST form.
-            client = app.test_client()
-            page = client.get("/login").get_data(as_text=True)
-            token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
-            client.post("/login", data={"email": EMAILS["sales"], "password": PASSWORD, "csrf_token": token})
-            for path in (f"/staff/contracts/{d.active.number}", f"/staff/invoices/{d.invoice.number}"):
-                page = client.get(path).get_data(as_text=True)
-                assert page.count('method="post"') <= page.count('name="csrf_token"'), path
-        finally:
-            db.session.remove()
-            db.engine.dispose()
+def test_every_post_without_a_csrf_token_is_refused(csrf_app):
+    d = Desk()
+    for who in ("sales", "buyer"):
+        client = csrf_app.test_client()
+        assert factories.sign_in_with_token(client, EMAILS[who]).status_code == 302
+        before = counts()
+        for path, data in _every_post(d):
+            if who == "sales" and path.startswith("/account"):
+                continue
+            if who == "buyer" and not path.startswith("/account"):
+                continue
+            assert client.post(path, data=data).status_code == 400, (who, path)
+            # A token from another form field name, or a bogus one, fails too.
+            assert client.post(path, data={**data, "csrf_token": "bogus"}).status_code == 400
+        db.session.rollback()
+        assert counts() == before
+    # The pages carry a token in every POST form.
+    client = csrf_app.test_client()
+    factories.sign_in_with_token(client, EMAILS["sales"])
+    for path in (f"/staff/contracts/{d.active.number}", f"/staff/invoices/{d.invoice.number}"):
+        page = client.get(path).get_data(as_text=True)
+        assert page.count('method="post"') <= page.count('name="csrf_token"'), path
 
 
 # --- XSS -------------------------------------------------------------------------------------------

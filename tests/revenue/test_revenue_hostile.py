@@ -529,28 +529,18 @@ def test_review_auditor_cannot_add_rules(market, client):
     assert response.status_code == 403 and _count(SharingRule) == before
 
 
-def test_review_rule_creation_needs_a_csrf_token(tmp_path, sqlite_template):
-    from tests.conftest import _sqlite_app
-
-    app = _sqlite_app(tmp_path, sqlite_template, WTF_CSRF_ENABLED=True)
-    app.test_client_class = Client
-    with app.app_context():
-        _setup_market()
-        client = app.test_client()
-        page = client.get("/login").get_data(as_text=True)
-        token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
-        login = {"email": "ops@example.com", "password": PASSWORD, "csrf_token": token}
-        assert client.post("/login", data=login).status_code == 302
-        before = _count(SharingRule)
-        response = client.post(
-            "/staff/revenue/rules",
-            data={"effective_from": "2026-09-01", "city_pct": "50", "county_pct": "50"},
-        )
-        assert response.status_code == 400
-        db.session.rollback()
-        assert _count(SharingRule) == before
-        db.session.remove()
-        db.engine.dispose()
+def test_review_rule_creation_needs_a_csrf_token(csrf_app):
+    _setup_market()
+    client = csrf_app.test_client()
+    assert factories.sign_in_with_token(client, "ops@example.com").status_code == 302
+    before = _count(SharingRule)
+    response = client.post(
+        "/staff/revenue/rules",
+        data={"effective_from": "2026-09-01", "city_pct": "50", "county_pct": "50"},
+    )
+    assert response.status_code == 400
+    db.session.rollback()
+    assert _count(SharingRule) == before
 
 
 def test_review_the_dashboard_is_staff_only(market, client):
