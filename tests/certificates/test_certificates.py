@@ -5,7 +5,7 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from portal.audit.models import AuditEvent
@@ -17,6 +17,7 @@ from portal.ledger import services as ledger
 from portal.ledger.models import LedgerEntry
 from portal.ledger.verify import verify_ledger
 from tests import factories
+from tests.certificates.helpers import counts, retire
 from tests.concurrency import race
 
 STEEL, CEMENT = factories.STEEL_USCC, factories.CEMENT_USCC
@@ -25,39 +26,13 @@ STEEL, CEMENT = factories.STEEL_USCC, factories.CEMENT_USCC
 bearer, _key = factories.bearer, factories.api_key
 
 
-@pytest.fixture
-def held(app):
-    """Steel holds 300 t: 100 t of a 2021 CCER batch, 200 t of a 2022 VCS batch."""
-    steel, cement = factories.steel_and_cement()
-    ccer = factories.batch(quantity=1000, code="CCER-A-2021", vintage=2021)
-    vcs_project = factories.project(standard="VCS", type="grassland", methodology="VM0032")
-    factories.batch(quantity=1000, code="VCS-B-2022", vintage=2022, project_=vcs_project)
-    buyers.deliver_from_inventory(steel, 100, batch_codes=[ccer.code])
-    buyers.deliver_from_inventory(steel, 200, batch_codes=["VCS-B-2022"])
-    steel.ets_entity = True  # a national-ETS entity with 4,000 t of allowances due for 2026: cap 200 t
-    compliance.declare(steel, 2026, 4000, actor="test")
-    db.session.commit()
-    return steel, cement
-
-
-def _retire(client, key, body, **headers):
-    return client.post("/api/v1/retirements", json=body, headers={**bearer(key), **headers})
-
-
-def _counts():
-    return (
-        db.session.scalar(select(func.count()).select_from(Certificate)),
-        db.session.scalar(select(func.count()).select_from(LedgerEntry)),
-    )
-
-
 # --- retiring ---------------------------------------------------------------------------------
 
 
 def test_retiring_from_the_holding_issues_a_signed_certificate(held, app, client):
     steel, _ = held
     key = _key(app, "--org", STEEL)
-    response = _retire(
+    response = retire(
         client,
         key,
         {
@@ -122,15 +97,15 @@ def test_a_tampered_certificate_fails_its_signature_check(held, app):
 def test_the_same_idempotency_key_retires_once(held, app, client):
     key = _key(app, "--org", STEEL)
     body = {"quantity": 10, "beneficiary": "测试钢铁", "purpose": "voluntary"}
-    first = _retire(client, key, body, **{"Idempotency-Key": "k-1"})
-    again = _retire(client, key, body, **{"Idempotency-Key": "k-1"})
+    first = retire(client, key, body, **{"Idempotency-Key": "k-1"})
+    again = retire(client, key, body, **{"Idempotency-Key": "k-1"})
     assert first.status_code == again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true"
     assert first.get_json()["certificate"]["number"] == again.get_json()["certificate"]["number"]
-    assert _counts()[0] == 1
-    other = _retire(client, key, {**body, "quantity": 11}, **{"Idempotency-Key": "k-1"})
+    assert counts()[0] == 1
+    other = retire(client, key, {**body, "quantity": 11}, **{"Idempotency-Key": "k-1"})
     assert other.status_code == 422 and other.get_json()["error"]["code"] == "idempotency_key_reused"
-    assert _counts()[0] == 1
+    assert counts()[0] == 1
 
 
 @pytest.mark.parametrize(
@@ -163,14 +138,14 @@ def test_the_same_idempotency_key_retires_once(held, app, client):
 )
 def test_bad_retirements_are_refused_and_change_nothing(held, app, client, change, status, code):
     key = _key(app, "--org", STEEL)
-    before = _counts()
+    before = counts()
     body = {"quantity": 10, "beneficiary": "测试钢铁", "purpose": "voluntary", **change}
-    response = _retire(client, key, body)
+    response = retire(client, key, body)
     assert response.status_code == status, response.get_json()
     error = response.get_json()["error"]
     assert error["code"] == code and error["message"]
     db.session.expire_all()
-    assert _counts() == before
+    assert counts() == before
 
 
 def test_not_json_no_key_and_staff_keys_are_refused(held, app, client):
@@ -182,16 +157,16 @@ def test_not_json_no_key_and_staff_keys_are_refused(held, app, client):
     db.session.commit()
     staff = _key(app, "--user", "ops@example.com")
     assert (
-        _retire(client, staff, {"quantity": 1, "beneficiary": "x", "purpose": "voluntary"}).status_code == 403
+        retire(client, staff, {"quantity": 1, "beneficiary": "x", "purpose": "voluntary"}).status_code == 403
     )
 
 
-def test_a_suspended_organisation_cannot_retire(held, app, client):
+def test_a_suspended_organisation_cannotretire(held, app, client):
     steel, _ = held
     key = _key(app, "--org", STEEL)
     buyers.change_status(steel, "suspended", reason="审计中", actor="test")
     db.session.commit()
-    response = _retire(client, key, {"quantity": 1, "beneficiary": "x", "purpose": "voluntary"})
+    response = retire(client, key, {"quantity": 1, "beneficiary": "x", "purpose": "voluntary"})
     assert response.status_code in (401, 403)
     with pytest.raises(services.RetirementError) as refused:
         services.retire_from_holding(steel, 1, beneficiary="x", purpose="voluntary", actor="test")
@@ -303,7 +278,7 @@ def test_operators_revoke_with_a_reason_and_the_credits_stay_retired(held, app, 
     factories.user("audit@example.com", role="auditor")
     factories.user("buyer@example.com", organisation=steel)
     db.session.commit()
-    retired_before = _counts()[1]
+    retired_before = counts()[1]
     assert "Valid" in client.get(f"/certificates/{cert.number}?lang=en").get_data(as_text=True)  # now cached
 
     def sign_in(email):
@@ -320,7 +295,7 @@ def test_operators_revoke_with_a_reason_and_the_credits_stay_retired(held, app, 
     db.session.expire_all()
     found = db.session.scalar(select(Certificate).filter_by(number=cert.number))
     assert found.status == "revoked" and found.revoked_reason == "核证机构撤销了该批次"
-    assert _counts()[1] == retired_before  # nothing moved: the credits do not return to sale
+    assert counts()[1] == retired_before  # nothing moved: the credits do not return to sale
     assert verify_ledger().ok
     html = client.get(f"/certificates/{cert.number}").get_data(as_text=True)
     assert "核证机构撤销了该批次" in html
@@ -336,22 +311,10 @@ def test_operators_revoke_with_a_reason_and_the_credits_stay_retired(held, app, 
     )
 
 
-def test_rotating_the_signing_key_keeps_old_certificates_verifiable(held, app, client, tmp_path):
-    steel, _ = held
-    app.config["SIGNING_KEY_FILE"] = str(tmp_path / "old.pem")
-    old, _ = services.retire_from_holding(steel, 1, beneficiary="X", purpose="voluntary", actor="t")
-    app.config["SIGNING_KEY_FILE"] = str(tmp_path / "new.pem")
-    new, _ = services.retire_from_holding(steel, 1, beneficiary="X", purpose="voluntary", actor="t")
-    db.session.commit()
-    assert old.key_id != new.key_id
-    keys = {k["key_id"] for k in client.get("/api/v1/signing-keys").get_json()["keys"]}
-    assert {old.key_id, new.key_id} <= keys
-    for cert in (old, new):
-        assert client.get(f"/api/v1/certificates/{cert.number}").get_json()["signature_valid"] is True
-
-
-def test_replacing_the_key_file_rotates_without_a_restart(held, app, client, tmp_path):
-    """README: replace the file to rotate. A running worker signs with the new key at once."""
+@pytest.mark.parametrize("rotate", ["configure another file", "replace the file"])
+def test_a_rotated_key_signs_at_once_and_old_certificates_still_verify(held, app, client, tmp_path, rotate):
+    """README: replace the key file (or configure another) to rotate. A running worker signs with
+    the new key at its next signature, and both public keys stay published."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -359,13 +322,16 @@ def test_replacing_the_key_file_rotates_without_a_restart(held, app, client, tmp
     path = tmp_path / "key.pem"
     app.config["SIGNING_KEY_FILE"] = str(path)
     old, _ = services.retire_from_holding(steel, 1, beneficiary="X", purpose="voluntary", actor="t")
-    replacement = tmp_path / "replacement.pem"
-    replacement.write_bytes(
-        Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    if rotate == "replace the file":
+        replacement = tmp_path / "replacement.pem"
+        replacement.write_bytes(
+            Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
         )
-    )
-    replacement.replace(path)  # as an operator would: an atomic rename over the old file
+        replacement.replace(path)  # as an operator would: an atomic rename over the old file
+    else:
+        app.config["SIGNING_KEY_FILE"] = str(tmp_path / "other.pem")
     new, _ = services.retire_from_holding(steel, 1, beneficiary="X", purpose="voluntary", actor="t")
     db.session.commit()
     assert old.key_id != new.key_id
@@ -421,7 +387,7 @@ def test_a_buyer_retires_from_the_web_form(held, app, client):
     form = client.get("/account/retire").get_data(as_text=True)
     assert "测试钢铁" in form and "VCS-B-2022" in form
     bad = client.post("/account/retire", data={"quantity": "1.5", "beneficiary": "x", "purpose": "voluntary"})
-    assert bad.status_code == 400 and _counts()[0] == 0
+    assert bad.status_code == 400 and counts()[0] == 0
     response = client.post(
         "/account/retire",
         data={
@@ -476,7 +442,7 @@ def test_the_register_searches_and_exports(held, app, client):
 
 
 @pytest.mark.postgres
-def test_fifty_concurrent_retirements_never_over_retire(pg_app):
+def test_fifty_concurrent_retirements_never_overretire(pg_app):
     steel, _ = factories.steel_and_cement()
     factories.batch(quantity=1000, code="RACE-2021", vintage=2021)
     buyers.deliver_from_inventory(steel, 100)
@@ -567,25 +533,25 @@ def test_compliance_retirements_stop_at_five_percent_of_allowances(held, app, cl
     steel, cement = held
     key = _key(app, "--org", STEEL)
     body = {"beneficiary": "测试钢铁", "purpose": "compliance", "compliance_year": 2026}
-    assert _retire(client, key, {**body, "quantity": 90}).status_code == 201
-    refused = _retire(client, key, {**body, "quantity": 11})  # cap 200 t of CCER; 100 t held, 90 used
+    assert retire(client, key, {**body, "quantity": 90}).status_code == 201
+    refused = retire(client, key, {**body, "quantity": 11})  # cap 200 t of CCER; 100 t held, 90 used
     assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "insufficient_holding"
     buyers.deliver_from_inventory(steel, 500, batch_codes=["CCER-A-2021"])
     db.session.commit()
-    assert _retire(client, key, {**body, "quantity": 110}).status_code == 201  # exactly the cap
-    over = _retire(client, key, {**body, "quantity": 1})
+    assert retire(client, key, {**body, "quantity": 110}).status_code == 201  # exactly the cap
+    over = retire(client, key, {**body, "quantity": 1})
     assert over.status_code == 409 and over.get_json()["error"]["code"] == "compliance_cap"
     assert "200" in over.get_json()["error"]["message"]
     # A revoked compliance certificate gives its room back; voluntary retirements never use it.
     first = db.session.scalar(select(Certificate).filter_by(quantity=90))
     services.revoke(first, "registry reversal", actor="t")
     db.session.commit()
-    assert _retire(client, key, {**body, "quantity": 90}).status_code == 201
+    assert retire(client, key, {**body, "quantity": 90}).status_code == 201
     (position,) = compliance.positions(steel)
     assert (position.cap_t, position.used_t, position.remaining_t) == (200, 200, 0)
     # Not an ETS entity: no compliance retirements at all.
     other = _key(app, "--org", CEMENT)
-    assert _retire(client, other, {**body, "quantity": 1}).get_json()["error"]["code"] == "not_an_ets_entity"
+    assert retire(client, other, {**body, "quantity": 1}).get_json()["error"]["code"] == "not_an_ets_entity"
 
 
 @pytest.mark.parametrize(
