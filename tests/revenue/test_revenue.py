@@ -10,41 +10,20 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.offsets import services as orders
 from portal.offsets.models import Order
 from portal.revenue import services as revenue
 from portal.revenue.models import RevenueLine, SharingRule
 from tests import factories
-
-
-def _paid(steel, quantity, when=None, **kw):
-    """An order paid (the webhook's handler called directly) on ``when``."""
-    order, _ = orders.create_order(steel, quantity, beneficiary="b", purpose="voluntary", actor="t", **kw)
-    order.payment_intent_id = f"pi_{order.public_id}"
-    if when is not None:
-        order.paid_at = when
-    db.session.flush()
-    intent = {"id": order.payment_intent_id, "amount": int(order.amount * 100), "currency": "cny"}
-    assert orders.payment_succeeded(intent) == "fulfilled"
-    db.session.flush()
-    return order
+from tests.revenue.helpers import paid_order, setup_market
 
 
 @pytest.fixture
 def market(app):
-    steel, _ = factories.steel_and_cement()
-    aohan = factories.region("aohan")
-    linxi = factories.region("linxi")
-    forest = factories.project(region_=aohan)
-    grass = factories.project(region_=linxi, standard="VCS", type="grassland", methodology="VM0032")
-    factories.batch(quantity=1000, code="AH-2021", vintage=2021, project_=forest, price="68.35")
-    factories.batch(quantity=1000, code="LX-2022", vintage=2022, project_=grass, price="77.77")
-    db.session.commit()
-    return steel
+    return setup_market()
 
 
 def test_every_paid_sale_is_split_exactly_3_to_7_by_default(market):
-    order = _paid(market, 1003)  # 1000 t of AH-2021 and 3 t of LX-2022
+    order = paid_order(market, 1003)  # 1000 t of AH-2021 and 3 t of LX-2022
     lines = db.session.scalars(select(RevenueLine).filter_by(sale_ref=order.public_id)).all()
     assert sum(line.amount_fen for line in lines) == int(order.amount * 100) == 6835000 + 23331
     for line in lines:
@@ -66,13 +45,17 @@ def test_a_split_always_adds_up(amount_fen, county_bp):
 
 
 def test_a_rule_change_applies_from_its_date_only(market):
-    before = _paid(market, 10, when=datetime(2026, 3, 31, 15, 0, tzinfo=UTC))  # 23:00 in Beijing, 31 March
+    before = paid_order(
+        market, 10, when=datetime(2026, 3, 31, 15, 0, tzinfo=UTC)
+    )  # 23:00 in Beijing, 31 March
     revenue.add_rule(effective_from="2026-04-01", city_pct="40", county_pct="60", actor="t")
     revenue.add_rule(
         effective_from="2026-04-01", city_pct="20", county_pct="80", region_code="linxi", actor="t"
     )
-    after = _paid(market, 10, when=datetime(2026, 3, 31, 16, 30, tzinfo=UTC))  # 00:30 on 1 April in Beijing
-    grass = _paid(market, 995, when=datetime(2026, 5, 1, tzinfo=UTC))  # 990 t AH + 5 t LX
+    after = paid_order(
+        market, 10, when=datetime(2026, 3, 31, 16, 30, tzinfo=UTC)
+    )  # 00:30 on 1 April in Beijing
+    grass = paid_order(market, 995, when=datetime(2026, 5, 1, tzinfo=UTC))  # 990 t AH + 5 t LX
     old = db.session.scalar(select(RevenueLine).filter_by(sale_ref=before.public_id))
     new = db.session.scalar(select(RevenueLine).filter_by(sale_ref=after.public_id))
     assert old.rule.city_bp == 3000 and new.rule.city_bp == 4000
@@ -108,7 +91,7 @@ def test_bad_rules_are_refused_and_change_nothing(market, values, code):
 
 
 def test_a_refund_reverses_the_lines(market):
-    order = _paid(market, 12)
+    order = paid_order(market, 12)
     reversals = revenue.reverse_sale("order", order.public_id, datetime(2026, 12, 1, tzinfo=UTC))
     lines = db.session.scalars(select(RevenueLine).filter_by(sale_ref=order.public_id)).all()
     assert len(reversals) == 1 and sum(line.amount_fen for line in lines) == 0
@@ -116,7 +99,7 @@ def test_a_refund_reverses_the_lines(market):
 
 
 def test_reversing_twice_reverses_once(market):
-    order = _paid(market, 12)
+    order = paid_order(market, 12)
     revenue.reverse_sale("order", order.public_id, datetime(2026, 12, 1, tzinfo=UTC))
     assert revenue.reverse_sale("order", order.public_id, datetime(2026, 12, 2, tzinfo=UTC)) == []
     lines = db.session.scalars(select(RevenueLine).filter_by(sale_ref=order.public_id)).all()
@@ -130,7 +113,7 @@ def test_partial_refunds_reverse_exactly_and_a_whole_refund_nets_to_zero(market,
     what was refunded since the last, shared over the sale's batches, and once the whole sale is
     refunded every line and both shares are back to zero."""
     db.session.rollback()
-    order = _paid(market, 1003)  # two batches, two counties
+    order = paid_order(market, 1003)  # two batches, two counties
     paid = int(order.amount * 100)
     refunded = 0
     for step in [*steps, paid]:
@@ -151,8 +134,8 @@ def test_partial_refunds_reverse_exactly_and_a_whole_refund_nets_to_zero(market,
 
 def test_statements_reconcile_with_payments_and_export(market, app, client):
     for quantity in (3, 17, 250):
-        _paid(market, quantity, when=datetime(2026, 7, 10, tzinfo=UTC))
-    _paid(market, 5, when=datetime(2026, 8, 2, tzinfo=UTC))
+        paid_order(market, quantity, when=datetime(2026, 7, 10, tzinfo=UTC))
+    paid_order(market, 5, when=datetime(2026, 8, 2, tzinfo=UTC))
     db.session.commit()
     statement = revenue.statement(date(2026, 7, 1), date(2026, 7, 31))
     paid = db.session.scalar(
@@ -193,7 +176,7 @@ def test_statements_reconcile_with_payments_and_export(market, app, client):
 
 
 def test_the_api_lists_lines_for_operators_and_auditors_only(market, app, client):
-    order = _paid(market, 4, when=datetime(2026, 7, 10, tzinfo=UTC))
+    order = paid_order(market, 4, when=datetime(2026, 7, 10, tzinfo=UTC))
     factories.user("audit@example.com", role="auditor")
     db.session.commit()
     key = (
@@ -225,7 +208,7 @@ def test_the_api_lists_lines_for_operators_and_auditors_only(market, app, client
 def test_the_api_says_when_it_leaves_lines_out(market, app, client, monkeypatch):
     from portal.revenue import api
 
-    _paid(market, 1003)  # two lines: two batches
+    paid_order(market, 1003)  # two lines: two batches
     factories.user("audit@example.com", role="auditor")
     db.session.commit()
     key = (

@@ -25,31 +25,14 @@ from portal.revenue.models import RevenueLine, SharingRule
 from tests import factories
 from tests.concurrency import race
 from tests.conftest import Client
+from tests.revenue.helpers import paid_order, setup_market
 
 PASSWORD = factories.PASSWORD
 
 
-def _paid(steel, quantity, when=None, **kw):
-    """An order paid (the webhook's handler called directly) on ``when``."""
-    order, _ = orders.create_order(steel, quantity, beneficiary="b", purpose="voluntary", actor="t", **kw)
-    order.payment_intent_id = f"pi_{order.public_id}"
-    if when is not None:
-        order.paid_at = when
-    db.session.flush()
-    intent = {"id": order.payment_intent_id, "amount": int(order.amount * 100), "currency": "cny"}
-    assert orders.payment_succeeded(intent) == "fulfilled"
-    db.session.flush()
-    return order
-
-
 def _setup_market():
-    steel, _ = factories.steel_and_cement()
-    aohan = factories.region("aohan")
-    linxi = factories.region("linxi")
-    forest = factories.project(region_=aohan)
-    grass = factories.project(region_=linxi, standard="VCS", type="grassland", methodology="VM0032")
-    factories.batch(quantity=1000, code="AH-2021", vintage=2021, project_=forest, price="68.35")
-    factories.batch(quantity=1000, code="LX-2022", vintage=2022, project_=grass, price="77.77")
+    """The revenue tests' market, with a user of each role."""
+    steel = setup_market()
     factories.user("ops@example.com", role="operator")
     factories.user("audit@example.com", role="auditor")
     factories.user("sales@example.com", role="sales")
@@ -94,7 +77,7 @@ def test_review_split_is_exactly_half_even_and_conserves(amount_fen, county_bp):
 @given(st.lists(st.integers(min_value=1, max_value=60), min_size=1, max_size=4))
 def test_review_every_sale_conserves_to_the_fen(market, quantities):
     for q in quantities:
-        order = _paid(market, q)
+        order = paid_order(market, q)
         lines = db.session.scalars(select(RevenueLine).filter_by(sale_ref=order.public_id)).all()
         assert sum(line.amount_fen for line in lines) == int(order.amount * 100)
         assert all(line.city_fen + line.county_fen == line.amount_fen for line in lines)
@@ -102,7 +85,7 @@ def test_review_every_sale_conserves_to_the_fen(market, quantities):
 
 
 def test_review_a_duplicate_webhook_does_not_duplicate_lines(market):
-    order = _paid(market, 7)
+    order = paid_order(market, 7)
     intent = {"id": order.payment_intent_id, "amount": int(order.amount * 100), "currency": "cny"}
     assert orders.payment_succeeded(intent) == "already_fulfilled"
     assert len(db.session.scalars(select(RevenueLine).filter_by(sale_ref=order.public_id)).all()) == 1
@@ -112,7 +95,7 @@ def test_review_a_duplicate_webhook_does_not_duplicate_lines(market):
 
 
 def test_review_a_sale_late_on_31_january_utc_is_februarys_in_beijing(market):
-    _paid(market, 5, when=datetime(2026, 1, 31, 20, 0, tzinfo=UTC))  # 04:00 on 1 February in Beijing
+    paid_order(market, 5, when=datetime(2026, 1, 31, 20, 0, tzinfo=UTC))  # 04:00 on 1 February in Beijing
     assert revenue.statement(date(2026, 1, 1), date(2026, 1, 31)).amount_fen == 0
     assert revenue.statement(date(2026, 2, 1), date(2026, 2, 28)).amount_fen == 5 * 6835
 
@@ -239,7 +222,7 @@ def test_review_a_refunded_online_invoice_payment_is_reversed_in_the_lines(invoi
 
 
 def test_review_partial_then_whole_refund_of_an_order_nets_every_share_to_zero(market):
-    order = _paid(market, 1003, when=datetime(2026, 7, 10, tzinfo=UTC))  # two counties
+    order = paid_order(market, 1003, when=datetime(2026, 7, 10, tzinfo=UTC))  # two counties
     fen = int(order.amount * 100)
     for refunded in (1, 3, 3, fen // 3, fen - 1, fen, fen + 999):
         revenue.reverse_sale("order", order.public_id, datetime(2026, 8, 1, tzinfo=UTC), refunded)
@@ -260,7 +243,7 @@ def test_review_partial_then_whole_refund_of_an_order_nets_every_share_to_zero(m
 
 
 def test_review_reversing_a_sale_twice_does_not_reverse_it_twice(market):
-    order = _paid(market, 12)
+    order = paid_order(market, 12)
     when = datetime(2026, 12, 1, tzinfo=UTC)
     revenue.reverse_sale("order", order.public_id, when)
     revenue.reverse_sale("order", order.public_id, when)  # e.g. a repeated refund event
@@ -269,7 +252,7 @@ def test_review_reversing_a_sale_twice_does_not_reverse_it_twice(market):
 
 
 def test_review_reversing_lines_export_as_numbers_in_csv(market, client):
-    order = _paid(market, 12, when=datetime(2026, 7, 10, tzinfo=UTC))
+    order = paid_order(market, 12, when=datetime(2026, 7, 10, tzinfo=UTC))
     revenue.reverse_sale("order", order.public_id, datetime(2026, 8, 10, tzinfo=UTC))
     db.session.commit()
     _login(client, "ops@example.com")
@@ -284,7 +267,7 @@ def test_review_reversing_lines_export_as_numbers_in_csv(market, client):
 def test_review_xlsx_amounts_are_numbers(market, client):
     from openpyxl import load_workbook
 
-    order = _paid(market, 12, when=datetime(2026, 7, 10, tzinfo=UTC))
+    order = paid_order(market, 12, when=datetime(2026, 7, 10, tzinfo=UTC))
     revenue.reverse_sale("order", order.public_id, datetime(2026, 7, 20, tzinfo=UTC))
     db.session.commit()
     _login(client, "ops@example.com")
@@ -301,7 +284,7 @@ def test_review_csv_and_xlsx_neutralise_formulas(app, client):
     evil = factories.project(region_=factories.region("=cmd|'/c calc'!A1"))
     factories.batch(quantity=10, code='=HYPERLINK("http://x")', vintage=2020, project_=evil, price="10.00")
     db.session.commit()
-    _paid(steel, 10, when=datetime(2026, 7, 10, tzinfo=UTC))  # oldest vintage first: the evil batch
+    paid_order(steel, 10, when=datetime(2026, 7, 10, tzinfo=UTC))  # oldest vintage first: the evil batch
     db.session.commit()
     _login(client, "ops@example.com")
     text = client.get("/staff/revenue/?period=2026-07&format=csv").get_data(as_text=True).lstrip("\ufeff")
@@ -315,7 +298,7 @@ def test_review_csv_and_xlsx_neutralise_formulas(app, client):
 
 def test_review_csv_headers_are_translated(market, client):
     """zh_CN is the default: a statement handed to a county office is not in English."""
-    _paid(market, 3, when=datetime(2026, 7, 10, tzinfo=UTC))
+    paid_order(market, 3, when=datetime(2026, 7, 10, tzinfo=UTC))
     db.session.commit()
     _login(client, "ops@example.com")
     text = client.get("/staff/revenue/?period=2026-07&format=csv").get_data(as_text=True).lstrip("\ufeff")
@@ -709,7 +692,7 @@ def test_review_first_declarations_racing_are_not_a_500_postgres(pg_app):
 
 
 def test_review_a_type_rule_applies_and_a_backdated_rule_rewrites_nothing(market):
-    early = _paid(market, 1003, when=datetime(2026, 3, 10, tzinfo=UTC))
+    early = paid_order(market, 1003, when=datetime(2026, 3, 10, tzinfo=UTC))
     before = {
         line.id: (line.city_fen, line.county_fen, line.rule_id)
         for line in db.session.scalars(select(RevenueLine).filter_by(sale_ref=early.public_id))
@@ -723,6 +706,6 @@ def test_review_a_type_rule_applies_and_a_backdated_rule_rewrites_nothing(market
         for line in db.session.scalars(select(RevenueLine).filter_by(sale_ref=early.public_id))
     }
     assert after == before
-    late = _paid(market, 10, when=datetime(2026, 3, 11, tzinfo=UTC), batch_code="LX-2022")
+    late = paid_order(market, 10, when=datetime(2026, 3, 11, tzinfo=UTC), batch_code="LX-2022")
     (line,) = db.session.scalars(select(RevenueLine).filter_by(sale_ref=late.public_id)).all()
     assert line.rule.county_bp == 9000 and line.county_fen == 69993 and line.city_fen == 7777
