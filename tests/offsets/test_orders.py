@@ -14,7 +14,7 @@ from portal.core.mail import OutboxMessage
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.errors import LedgerError
-from portal.ledger.models import AccountKind, LedgerEntry
+from portal.ledger.models import AccountKind
 from portal.ledger.verify import verify_ledger
 from portal.offsets import services as orders
 from portal.offsets.models import Order
@@ -22,6 +22,7 @@ from portal.payments import services as payments
 from portal.timeutil import utcnow
 from tests import factories
 from tests.concurrency import race
+from tests.offsets.helpers import inventory, state
 from tests.payments import LiveShop, intent_event, localstripe, wait_for  # noqa: F401
 
 STEEL = factories.STEEL_USCC
@@ -31,31 +32,10 @@ bearer, _key = factories.bearer, factories.api_key
 
 
 @pytest.fixture
-def stock(app):
-    steel, cement = factories.steel_and_cement()
-    factories.batch(quantity=100, code="OLD-2021", vintage=2021, price="60.00")
-    factories.batch(quantity=100, code="NEW-2023", vintage=2023, price="75.50")
-    db.session.commit()
-    return steel, cement
-
-
-@pytest.fixture
 def shop(app, stock, localstripe):  # noqa: F811
     live = LiveShop(app, localstripe)
     yield live
     live.close()
-
-
-def _inventory():
-    return ledger.balance(ledger.system_account(AccountKind.INVENTORY))
-
-
-def _state():
-    return (
-        db.session.scalar(select(func.count()).select_from(Order)),
-        db.session.scalar(select(func.count()).select_from(LedgerEntry)),
-        db.session.scalar(select(func.count()).select_from(Certificate)),
-    )
 
 
 # --- creating orders -------------------------------------------------------------------------
@@ -78,7 +58,7 @@ def test_an_order_holds_the_oldest_listed_stock_and_prices_it_exactly(stock, app
     ]
     assert order.amount == Decimal("8265.00")  # 100 × 60.00 + 30 × 75.50
     assert ledger.balance(ledger.find_account(AccountKind.HOLD, order.hold_ref)) == 130
-    assert _inventory() == 70
+    assert inventory() == 70
     assert order.hold_expires_at - utcnow() > timedelta(minutes=29)
     assert verify_ledger().ok
 
@@ -117,13 +97,13 @@ def test_unlisted_batches_are_never_sold(stock, app):
 def test_bad_orders_hold_and_charge_nothing(stock, app, client, localstripe, change, status, code):  # noqa: F811
     app.config.update(STRIPE_API_BASE=localstripe, STRIPE_SECRET_KEY="sk_test_portal")
     key = _key(app, "--org", STEEL)
-    before = _state()
+    before = state()
     body = {"quantity": 5, "beneficiary": "测试钢铁", "purpose": "event", **change}
     response = client.post("/api/v1/orders", json=body, headers=bearer(key))
     assert response.status_code == status, response.get_json()
     assert response.get_json()["error"]["code"] == code
     db.session.expire_all()
-    assert _state() == before and _inventory() == 200
+    assert state() == before and inventory() == 200
 
 
 def test_restrictions_and_pending_limits_apply(stock, app):
@@ -231,7 +211,7 @@ def test_a_declined_card_releases_the_hold(shop, app):
     db.session.commit()
     payments.pay_with_test_card(order.payment_intent_id, "pm_card_chargeCustomerFail")
     wait_for(lambda: db.session.get(Order, order.id).status == "failed")
-    assert _inventory() == 200 and verify_ledger().ok
+    assert inventory() == 200 and verify_ledger().ok
 
 
 # --- webhook faults ---------------------------------------------------------------------------
@@ -277,7 +257,7 @@ def test_bad_and_stale_signatures_change_nothing(shop, app, client):
     db.session.commit()
     event = intent_event({"id": "pi_forged", "amount": 60000, "currency": "cny", "metadata": {}})
     payload, headers = shop.sign(event)
-    before = _state()
+    before = state()
     assert (
         client.post(
             "/stripe/webhook", data=payload, headers={**headers, "Stripe-Signature": "t=1,v1=00"}
@@ -289,7 +269,7 @@ def test_bad_and_stale_signatures_change_nothing(shop, app, client):
     stale = int(utcnow().timestamp()) - 3600
     assert _post(client, shop, event, timestamp=stale).status_code == 400
     db.session.expire_all()
-    assert _state() == before and db.session.get(Order, order.id).status == "awaiting_payment"
+    assert state() == before and db.session.get(Order, order.id).status == "awaiting_payment"
 
 
 def test_failure_after_success_changes_nothing(shop, app, client):
@@ -336,7 +316,7 @@ def test_expiry_commits_each_order_on_its_own(stock, app, monkeypatch):
     db.session.rollback()  # nothing of theirs was left uncommitted
     statuses = {o.id: o.status for o in db.session.scalars(select(Order))}
     assert statuses == {first.id: "expired", second.id: "awaiting_payment", third.id: "expired"}
-    assert _inventory() == 200 - 20 and verify_ledger().ok
+    assert inventory() == 200 - 20 and verify_ledger().ok
 
 
 def _order_unpaid(steel, quantity):
@@ -352,7 +332,7 @@ def test_late_payment_after_expiry_takes_new_stock_or_is_refunded(shop, app, cli
     # Its 30 minutes pass: the hold goes back, and someone else buys 100 t of it.
     released = orders.expire_due(now=utcnow() + timedelta(minutes=31))
     db.session.commit()
-    assert [o.id for o in released] == [early.id] and _inventory() == 200
+    assert [o.id for o in released] == [early.id] and inventory() == 200
     orders.create_order(steel, 100, beneficiary="y", purpose="voluntary", actor="t")
     db.session.commit()
     # The payment for the expired order arrives anyway: 100 t remain, 150 t were paid: refund.
@@ -360,7 +340,7 @@ def test_late_payment_after_expiry_takes_new_stock_or_is_refunded(shop, app, cli
     wait_for(lambda: db.session.get(Order, early.id).status == "refunded")
     refund = shop.stripe.v1.refunds.retrieve(db.session.get(Order, early.id).refund_id)
     assert refund.amount == int(early.amount * 100)
-    assert _inventory() == 100 and verify_ledger().ok
+    assert inventory() == 100 and verify_ledger().ok
     assert (
         db.session.scalar(select(func.count()).select_from(AuditEvent).filter_by(action="payments.attention"))
         >= 1
@@ -375,7 +355,7 @@ def test_late_payment_after_expiry_takes_new_stock_or_is_refunded(shop, app, cli
         lambda: db.session.get(Order, late.id).status == "fulfilled" and db.session.get(Order, late.id)
     )
     assert done.certificate.quantity == 20 and done.amount == late.amount
-    assert _inventory() == 180 and verify_ledger().ok
+    assert inventory() == 180 and verify_ledger().ok
     assert intent["id"] == done.payment_intent_id
 
 
@@ -398,7 +378,7 @@ def test_staff_refund_only_before_retirement(shop, app, client):
     unpaid = _order(steel, 5)
     orders.refund(unpaid, actor="user:1")
     db.session.commit()
-    assert unpaid.status == "cancelled" and _inventory() == 200
+    assert unpaid.status == "cancelled" and inventory() == 200
     paid = _order(steel, 5)
     _paid_intent(shop, paid)
     wait_for(lambda: db.session.get(Order, paid.id).status == "fulfilled")
@@ -426,7 +406,7 @@ def test_a_refund_seen_before_the_payment_event_releases_the_hold(shop, app, cli
     paid = intent_event({"id": "pi_refunded_first", "amount": fen, "currency": "cny", "metadata": {}})
     assert _post(client, shop, paid).get_json()["outcome"] == "already_refunded"
     db.session.expire_all()
-    assert db.session.get(Order, order.id).status == "refunded" and _inventory() == 200
+    assert db.session.get(Order, order.id).status == "refunded" and inventory() == 200
     assert db.session.scalar(select(func.count()).select_from(Certificate)) == 0
     assert db.session.scalar(select(OutboxMessage).filter_by(to="ops@example.com")) is not None
     assert verify_ledger().ok
@@ -505,7 +485,7 @@ def test_twenty_four_buyers_race_for_the_last_tonnes(pg_app):
     assert outcomes.count("held") == 6 and set(outcomes) == {"held", "insufficient_stock"}
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(Order)) == 6
-    assert _inventory() == 0 and verify_ledger().ok
+    assert inventory() == 0 and verify_ledger().ok
 
 
 @pytest.mark.postgres
@@ -532,7 +512,7 @@ def test_the_same_payment_delivered_twice_at_once_retires_once(pg_app):
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(Certificate)) == 1
     assert db.session.get(Order, order.id).status == "fulfilled"
-    assert _inventory() == 43 and verify_ledger().ok
+    assert inventory() == 43 and verify_ledger().ok
 
 
 @pytest.mark.postgres
@@ -544,11 +524,11 @@ def test_expiry_and_a_late_payment_on_postgresql(pg_app):
     db.session.commit()
     assert [o.id for o in orders.expire_due(now=utcnow() + timedelta(minutes=31))] == [order.id]
     db.session.commit()
-    assert _inventory() == 50
+    assert inventory() == 50
     intent = {"id": "pi_late", "amount": int(order.amount * 100), "currency": "cny", "metadata": {}}
     assert orders.payment_succeeded(intent) == "fulfilled"
     db.session.commit()
-    assert _inventory() == 40 and verify_ledger().ok
+    assert inventory() == 40 and verify_ledger().ok
 
 
 @pytest.mark.postgres
@@ -567,7 +547,7 @@ def test_the_whole_path_on_postgresql(pg_app, localstripe):  # noqa: F811
         declined = _order(steel, 4)
         payments.pay_with_test_card(declined.payment_intent_id, "pm_card_chargeCustomerFail")
         wait_for(lambda: db.session.get(Order, declined.id).status == "failed")
-        assert _inventory() == 44 and verify_ledger().ok
+        assert inventory() == 44 and verify_ledger().ok
     finally:
         live.close()
 
@@ -580,7 +560,7 @@ def test_compliance_offsets_are_not_sold_through_checkout(stock, app):
     steel, _ = stock
     with pytest.raises(orders.OrderError) as refused:
         orders.create_order(steel, 5, beneficiary="x", purpose="compliance", actor="t")
-    assert refused.value.code == "compliance_via_holding" and _inventory() == 200
+    assert refused.value.code == "compliance_via_holding" and inventory() == 200
 
 
 def test_a_late_payment_keeps_the_amount_paid_to_the_fen(shop, app, client):
@@ -616,7 +596,7 @@ def test_a_cancelled_order_paid_later_is_refunded_not_fulfilled(shop, app, clien
     shop.stripe.v1.payment_intents.confirm(intent)  # the buyer still had the client secret
     wait_for(lambda: db.session.get(Order, order.id).status == "refunded")
     assert db.session.scalar(select(func.count()).select_from(Certificate)) == 0
-    assert _inventory() == 200
+    assert inventory() == 200
 
 
 def test_a_retry_after_the_payment_service_failed_makes_a_new_order(stock, app, client):
@@ -628,7 +608,7 @@ def test_a_retry_after_the_payment_service_failed_makes_a_new_order(stock, app, 
     again = client.post("/api/v1/orders", json=body, headers={**bearer(key), "Idempotency-Key": "retry-1"})
     assert again.status_code == 503  # tried again, not the cancelled order replayed
     db.session.expire_all()
-    assert _inventory() == 200 and verify_ledger().ok
+    assert inventory() == 200 and verify_ledger().ok
 
 
 def test_oversized_webhooks_are_refused_unread(app, client):
@@ -655,7 +635,7 @@ def test_a_yearly_limit_holds_under_concurrent_orders(pg_app):
 
     outcomes = race(pg_app, 8, order, refused=orders.OrderError)
     assert outcomes.count("held") == 3 and outcomes.count("purchase_not_allowed") == 5
-    assert _inventory() == 191 and verify_ledger().ok
+    assert inventory() == 191 and verify_ledger().ok
 
 
 @pytest.mark.postgres
@@ -680,4 +660,4 @@ def test_orders_and_fulfilments_of_one_organisation_do_not_deadlock(pg_app):
 
     assert race(pg_app, 8, buy_and_pay) == ["ok"] * 8
     assert db.session.scalar(select(func.count()).select_from(Certificate)) == 40
-    assert _inventory() == 960 and verify_ledger().ok
+    assert inventory() == 960 and verify_ledger().ok
