@@ -11,8 +11,8 @@ from portal.buyers import services as buyers
 from portal.catalog import cache
 from portal.catalog import services as catalog
 from portal.catalog.views import args_key
-from portal.core.errors import has_unstorable_text
 from portal.core.i18n import localized_en
+from portal.core.text import has_unstorable_text
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

@@ -10,10 +10,15 @@ import logging
 import threading
 import unicodedata
 from pathlib import Path
+from xml.sax.saxutils import escape
 
+from arabic_reshaper import reshape
+from bidi import get_display
 from flask import current_app, has_app_context
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFError, TTFont
+
+from portal.core.text import BIDI_CONTROLS as STORED_BIDI_CONTROLS
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +37,7 @@ FALLBACK_CANDIDATES = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)
 
 REPLACEMENT = "\ufffd"
 #: Bidi embeddings, overrides and isolates, and the marks: they would reorder the drawn text.
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+BIDI_CONTROLS = STORED_BIDI_CONTROLS | frozenset("\u200e\u200f\u061c")
 
 _lock = threading.Lock()
 #: path -> (registered font name, its character map); loading a CJK font takes ~100 ms.
@@ -111,9 +116,6 @@ def visual(text: str, glyphs: frozenset[int]) -> str:
     Text without right-to-left letters is returned as it is."""
     if not any(unicodedata.bidirectional(c) in ("R", "AL") for c in text):
         return text
-    from arabic_reshaper import reshape
-    from bidi import get_display
-
     shaped = reshape(text)
     if any(ord(c) not in glyphs for c in shaped if c not in text):
         shaped = text  # no joined forms in the fonts: isolated letters are still readable
@@ -123,8 +125,6 @@ def visual(text: str, glyphs: frozenset[int]) -> str:
 def markup(value, cjk: tuple[str, frozenset[int]], fallback, max_length: int = 300) -> str:
     """Untrusted ``value`` as escaped Paragraph markup, in display order, with the letters the
     CJK font lacks set in the fallback font (``<font name=…>`` runs)."""
-    from xml.sax.saxutils import escape
-
     glyphs = cjk[1] | fallback[1] if fallback else cjk[1]
     text = visual(drawable(value, glyphs, max_length), glyphs)
     if not fallback:
@@ -143,8 +143,6 @@ def markup(value, cjk: tuple[str, frozenset[int]], fallback, max_length: int = 3
 
 
 def _run(text: str, font: str | None) -> str:
-    from xml.sax.saxutils import escape
-
     return f'<font name="{font}">{escape(text)}</font>' if font else escape(text)
 
 

@@ -30,7 +30,7 @@ from portal.certificates.models import (
     Purpose,
     Source,
 )
-from portal.core.errors import ServiceError, has_unstorable_text
+from portal.core.errors import ServiceError
 from portal.core.i18n import absolute_url
 from portal.core.text import has_hidden_characters
 from portal.extensions import db
@@ -198,7 +198,7 @@ def _by_idempotency_key(organisation, key: str, digest: str | None) -> Certifica
 def _batch_choice(organisation, purpose: Purpose, batch_code) -> list[str] | None:
     """The batches a retirement may draw from: the chosen one, and for compliance CCER only."""
     if batch_code is not None and batch_code != "":
-        if not isinstance(batch_code, str) or len(batch_code) > 80 or has_unstorable_text(batch_code):
+        if not isinstance(batch_code, str) or len(batch_code) > 80:
             raise RetirementError(
                 "unknown_batch", _("There is no such batch."), status=404, field="batch_code"
             )

@@ -1,7 +1,6 @@
 """Error pages (HTML) and error bodies (JSON for /api/)."""
 
 import logging
-import re
 
 from flask import abort, jsonify, render_template, request
 from flask_babel import gettext as _
@@ -54,27 +53,6 @@ def internal_error_response():
 
     response, status, headers = error_response(500, "internal_error", _messages()[500])
     return security.apply(make_response(response, status, headers))
-
-
-#: Characters no database column stores as text: NUL, and lone UTF-16 surrogates (JSON's
-#: ``"\ud800"`` escapes decode to them, and UTF-8 cannot encode them).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def has_unstorable_text(value, depth: int = 0) -> bool:
-    """Whether a parsed JSON body holds a NUL or a lone surrogate in any string, key or value (or
-    is nested beyond reason). API endpoints that take JSON ask this before reading the body."""
-    if depth > 20:
-        return True  # nesting this deep is not something the API reads
-    if isinstance(value, str):
-        return _UNSTORABLE.search(value) is not None
-    if isinstance(value, dict):
-        return any(
-            has_unstorable_text(k, depth + 1) or has_unstorable_text(v, depth + 1) for k, v in value.items()
-        )
-    if isinstance(value, list):
-        return any(has_unstorable_text(v, depth + 1) for v in value)
-    return False
 
 
 def register(app):

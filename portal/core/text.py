@@ -1,5 +1,6 @@
 """What free text the portal stores and prints: one rule for every form and API field."""
 
+import re
 import unicodedata
 
 #: Embeddings, overrides and isolates: they can make printed text read other than it is stored.
@@ -11,3 +12,24 @@ def has_hidden_characters(text: str) -> bool:
     """Whether ``text`` holds control, surrogate, private-use or unassigned characters, or
     direction controls: none belongs in a name, a beneficiary or a purpose on a certificate."""
     return any(unicodedata.category(c) in _REFUSED_CATEGORIES or c in BIDI_CONTROLS for c in text)
+
+
+#: Characters no database column stores as text: NUL, and lone UTF-16 surrogates (JSON's
+#: ``"\ud800"`` escapes decode to them, and UTF-8 cannot encode them).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def has_unstorable_text(value, depth: int = 0) -> bool:
+    """Whether a parsed JSON body holds a NUL or a lone surrogate in any string, key or value (or
+    is nested beyond reason). API endpoints that take JSON ask this before reading the body."""
+    if depth > 20:
+        return True  # nesting this deep is not something the API reads
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(
+            has_unstorable_text(k, depth + 1) or has_unstorable_text(v, depth + 1) for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return any(has_unstorable_text(v, depth + 1) for v in value)
+    return False

@@ -23,7 +23,7 @@ from portal.catalog.models import Listing
 from portal.certificates import services as certificates
 from portal.certificates.models import Purpose, Source
 from portal.core import mail
-from portal.core.errors import ServiceError, has_unstorable_text
+from portal.core.errors import ServiceError
 from portal.core.i18n import absolute_url
 from portal.extensions import db
 from portal.ledger import services as ledger
@@ -140,7 +140,7 @@ def create_order(
     if batch_code not in (None, ""):
         batch = (
             db.session.scalar(select(Batch).filter_by(code=batch_code))
-            if isinstance(batch_code, str) and len(batch_code) <= 80 and not has_unstorable_text(batch_code)
+            if isinstance(batch_code, str) and len(batch_code) <= 80
             else None
         )
         listed = batch is not None and db.session.scalar(select(_listed().where(Batch.id == batch.id)))
