@@ -192,15 +192,14 @@ def record_instalment(
         select(RevenueLine).filter_by(sale_kind=sale_kind, sale_ref=sale_ref, reversal_of_id=None)
     ):
         recorded[line.batch_id] = recorded.get(line.batch_id, 0) + line.amount_fen
-    lacking = [max(0, fen - recorded.pop(batch.id, 0)) for batch, fen in portions]
-    todo = min(int(paid_fen), sum(fen for _batch, fen in portions)) - (
-        sum(fen for _batch, fen in portions) - sum(lacking)
-    )
+    lacking = [max(0, fen - recorded.get(batch.id, 0)) for batch, fen in portions]
+    total = sum(fen for _batch, fen in portions)
+    todo = min(int(paid_fen), total) - (total - sum(lacking))  # received in all - recorded
     if todo <= 0:
         return []
     lines = [
         _line(sale_kind, sale_ref, batch, share, paid_on)
-        for (batch, _fen_total), share in zip(portions, _apportion(todo, lacking), strict=True)
+        for (batch, _whole), share in zip(portions, _apportion(todo, lacking), strict=True)
         if share
     ]
     db.session.flush()
