@@ -401,7 +401,7 @@ def payment_succeeded(intent: dict) -> str:
                 amount=intent.get("amount"),
             ),
         )
-        return "unknown_intent"
+        return payments.UNKNOWN
     order = _locked(order)
     if order.status == OrderStatus.FULFILLED:
         return "already_fulfilled"
@@ -438,7 +438,7 @@ def payment_succeeded(intent: dict) -> str:
 def payment_failed(intent: dict) -> str:
     order = _order_for_intent(intent)
     if order is None:
-        return "unknown_intent"
+        return payments.UNKNOWN
     order = _locked(order)
     if order.status != OrderStatus.AWAITING_PAYMENT:
         return "ignored"  # fulfilled, expired or refunded already: a late failure changes nothing
