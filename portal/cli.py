@@ -7,10 +7,20 @@ def register(app):
     from portal.demo.cli import demo_cli
     from portal.ledger.cli import ledger_cli
     from portal.offsets.cli import orders_cli
+    from portal.payments.cli import payments_cli
 
     # `ledger deliver` needs to know organisations; the ledger package itself must not.
     ledger_cli.add_command(deliver_command)
-    for group in (ledger_cli, orgs_cli, users_cli, apikeys_cli, demo_cli, orders_cli, contracts_cli):
+    for group in (
+        ledger_cli,
+        orgs_cli,
+        users_cli,
+        apikeys_cli,
+        demo_cli,
+        orders_cli,
+        payments_cli,
+        contracts_cli,
+    ):
         app.cli.add_command(group)
 
     from portal.core import mail

@@ -67,6 +67,14 @@ def update() -> None:
             )
         else:
             pybabel("init", "-i", str(POT), "-d", str(TRANSLATIONS), "-l", locale)
+    # pybabel wraps at 76 columns; the catalogs are kept at 100 (as written here), so that an
+    # update changes only the messages that changed.
+    for locale in LOCALES:
+        path = catalog_path(locale)
+        with path.open("rb") as f:
+            catalog = read_po(f, locale=locale)
+        with path.open("wb") as f:
+            write_po(f, catalog, sort_output=True, width=100)
     # English is the source language: its catalog repeats the source strings.
     path = catalog_path("en")
     with path.open("rb") as f:

@@ -112,3 +112,18 @@ def intent_event(intent: dict, type_: str = "payment_intent.succeeded", event_id
         "created": int(time.time()),
         "data": {"object": intent},
     }
+
+
+def post_event(client, app, event: dict):
+    """Deliver ``event`` to the portal's webhook, signed with the app's secret (set here if none)."""
+    secret = app.config.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_" + secrets.token_hex(16))
+    payload = json.dumps(event)
+    header = stripe.WebhookSignature.generate_signature_header(payload, secret)
+    return client.post("/stripe/webhook", data=payload, headers={"Stripe-Signature": header})
+
+
+def charge_refunded(intent_id: str, fen: int, event_id: str | None = None) -> dict:
+    """A ``charge.refunded`` event as Stripe sends it (``amount_refunded`` is the total so far;
+    the charge's metadata may be empty)."""
+    charge = {"id": "ch_" + intent_id, "object": "charge", "payment_intent": intent_id, "metadata": {}}
+    return intent_event({**charge, "amount_refunded": fen}, "charge.refunded", event_id)

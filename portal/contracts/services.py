@@ -1345,7 +1345,7 @@ def invoice_paid_online(intent: dict) -> str:
             payments.refund(intent_id, reference=f"invoice-{invoice.number}-{intent_id}")
         except payments.PaymentError:
             log.error("refunding %s for invoice %s failed", intent_id, invoice.number)
-        _tell_staff(
+        payments.tell_staff(
             _("An invoice payment was refunded"),
             _(
                 "PaymentIntent %(intent)s paid %(amount)s fen for invoice %(inv)s, which had %(left)s yuan "
@@ -1400,7 +1400,7 @@ def invoice_payment_refunded(charge: dict) -> str:
     # payment itself stays, as every recorded payment does.
     if not revenue.reverse_sale("invoice", invoice.number, utcnow(), refunded):
         return "already_reversed"
-    _tell_staff(
+    payments.tell_staff(
         _("An invoice payment was refunded in Stripe"),
         _(
             "The online payment %(intent)s of invoice %(inv)s was refunded in Stripe (%(fen)s fen in all). "
@@ -1756,15 +1756,6 @@ def _notify(contract: Contract, subject: str, body: str) -> None:
         recipients.add(contract.owner.email)
     for email in sorted(recipients):
         mail.send(email, subject, body)
-
-
-def _tell_staff(subject: str, body: str) -> None:
-    from portal.buyers.models import Role
-
-    log.warning("%s: %s", subject, body)
-    for email in db.session.scalars(select(User.email).filter_by(role=Role.OPERATOR, is_active=True)):
-        mail.send(email, subject, body)
-    audit.record("system", "payments.attention", "payment", "-", after={"subject": subject, "body": body})
 
 
 # --- new stock ------------------------------------------------------------------------------------

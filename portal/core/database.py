@@ -1,13 +1,24 @@
-"""Database behaviour shared by every feature: SQLite settings and one commit per request.
+"""Database behaviour shared by every feature: SQLite settings, one commit per request, and
+what a request answers when its database connection is lost.
 
 Services only ``flush()``. A request that ends without an error commits once; an error rolls
 back. CLI commands commit themselves, once, at the end.
+
+A connection lost in the middle of a request (the database restarted, an administrator
+terminated it) is answered 503 ``database_unavailable``: the database undid the transaction, so
+nothing was done and the request may simply be sent again. A connection lost *while committing*
+is different: the database may have committed before the answer was lost, and the portal
+cannot know. It answers 503 ``outcome_unknown`` and says so, rather than guessing either way.
+(Connections dropped while idle in the pool are replaced by the pool's ping, unseen.)
 """
 
 import logging
 
-from flask import Flask, request
+from flask import Flask, g, has_request_context, request
+from flask_babel import gettext as _
 from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from portal.config import url_is_sqlite
 from portal.extensions import db
@@ -27,15 +38,85 @@ def configure(app: Flask) -> None:
             return response
         try:
             db.session.commit()
-        except Exception:
-            # The database refused what the request did: nothing of it stays, and the client
-            # gets a proper error page (with the security headers), not a success.
+        except Exception as exc:
+            # The database refused what the request did (nothing of it stays), or the connection
+            # was lost: the client gets a proper error page (with the security headers), not a
+            # success.
             db.session.rollback()
-            log.exception("commit failed at the end of %s %s", request.method, request.path)
             from portal.core.errors import internal_error_response
 
+            lost = connection_lost_response(exc)
+            if lost is not None:
+                return lost
+            log.exception("commit failed at the end of %s %s", request.method, request.path)
             return internal_error_response()
         return response
+
+    @app.errorhandler(DBAPIError)
+    def handle_database_error(exc: DBAPIError):
+        db.session.rollback()
+        lost = connection_lost_response(exc)
+        if lost is not None:
+            return lost
+        from portal.core.errors import unexpected_error_response
+
+        return unexpected_error_response(exc)
+
+
+def connection_lost_response(exc: Exception):
+    """The 503 for a database connection lost during the request (None for any other error):
+    ``outcome_unknown`` when it was lost while committing, else ``database_unavailable``."""
+    if not isinstance(exc, DBAPIError) or not exc.connection_invalidated:
+        return None
+    from portal.core.errors import error_response_with_headers
+
+    if g.pop("_db_commit_lost", False):
+        log.error(
+            "database connection lost while committing %s %s: outcome unknown", request.method, request.path
+        )
+        return error_response_with_headers(
+            503,
+            "outcome_unknown",
+            _(
+                "The connection to the database was lost while your request was being saved: it may or may "
+                "not have been carried out. Please check (for example your orders) before sending it again; "
+                "a request with an Idempotency-Key can be sent again safely."
+            ),
+        )
+    log.warning("database connection lost during %s %s; nothing was saved", request.method, request.path)
+    return error_response_with_headers(
+        503,
+        "database_unavailable",
+        _("The database could not be reached. Nothing was saved; please try again in a moment."),
+        {"Retry-After": "1"},
+    )
+
+
+# Whether a connection is committing is kept on the connection itself (a request may use more
+# than one, e.g. a second engine), and read when an error is handled, before the connection is
+# invalidated.
+@event.listens_for(Engine, "commit")
+def _committing(connection) -> None:
+    connection.info["portal_committing"] = True
+
+
+@event.listens_for(Engine, "begin")
+def _begun(connection) -> None:
+    connection.info["portal_committing"] = False
+
+
+@event.listens_for(Engine, "handle_error")
+def _note_lost_commit(context) -> None:
+    # A commit whose connection broke: the server may have committed before the reply was lost.
+    connection = context.connection
+    if (
+        context.is_disconnect
+        and not context.is_pre_ping
+        and connection is not None
+        and connection.info.get("portal_committing")
+        and has_request_context()
+    ):
+        g._db_commit_lost = True
 
 
 def _configure_sqlite(engine) -> None:

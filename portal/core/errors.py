@@ -44,15 +44,25 @@ def error_response(status: int, code: str, message: str, headers=None):
     return render_template("errors/error.html", status=status, message=message), status, headers or {}
 
 
-def internal_error_response():
-    """A 500 built after the normal response hooks have run (a failed commit): it gets the
-    security headers itself."""
+def error_response_with_headers(status: int, code: str, message: str, headers=None):
+    """An error built after the normal response hooks may have run (a failed commit): it gets
+    the security headers itself."""
     from flask import make_response
 
     from portal.core import security
 
-    response, status, headers = error_response(500, "internal_error", _messages()[500])
+    response, status, headers = error_response(status, code, message, headers)
     return security.apply(make_response(response, status, headers))
+
+
+def internal_error_response():
+    return error_response_with_headers(500, "internal_error", _messages()[500])
+
+
+def unexpected_error_response(exc: Exception):
+    log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    status = InternalServerError.code
+    return error_response(status, "internal_error", _messages()[status])
 
 
 def register(app):
@@ -76,6 +86,4 @@ def register(app):
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        status = InternalServerError.code
-        return error_response(status, "internal_error", _messages()[status])
+        return unexpected_error_response(exc)

@@ -59,6 +59,11 @@ def create_order():
         if created:
             db.session.commit()  # the hold stands before Stripe is called
             services.attach_payment(order)
+        else:
+            # A replay: finish what the first request may have left undone (it died after the
+            # hold was committed, before its PaymentIntent was recorded).
+            services.expire_on_access(order)
+            services.ensure_payment(order)
     except services.OrderError as exc:
         db.session.commit() if exc.code == "payment_unavailable" else db.session.rollback()
         return api_error(exc.status, exc.code, exc.message)

@@ -17,7 +17,7 @@ from sqlalchemy import exists, func, select
 
 from portal.audit import services as audit
 from portal.buyers import policy
-from portal.buyers.models import Organisation, Role, User
+from portal.buyers.models import Organisation, User
 from portal.catalog.labels import ORDER_NOTES
 from portal.catalog.models import Listing
 from portal.certificates import services as certificates
@@ -250,14 +250,33 @@ def attach_payment(order: Order) -> None:
     """Create the order's PaymentIntent (after the hold is committed). On failure the hold is
     released and OrderError raised."""
     try:
-        intent = payments.create_payment_intent(
-            payments.to_fen(order.amount),
-            reference=order.public_id,
-            metadata={"portal_order": order.public_id, "quantity": str(order.quantity)},
-        )
-    except payments.PaymentError:
+        ensure_payment(order)
+    except OrderError:
         _release(order, OrderStatus.CANCELLED, OrderNote.PAYMENT_UNAVAILABLE, actor="system")
         order.idempotency_key = None  # a retry with the same key makes a new order
+        raise
+
+
+def _intent_metadata(order: Order) -> dict:
+    # The same for every call about one order: Stripe's idempotency key only gives back the
+    # first intent when the parameters are the same.
+    return {"portal_order": order.public_id, "quantity": str(order.quantity)}
+
+
+def ensure_payment(order: Order) -> None:
+    """An order awaiting payment without a recorded PaymentIntent (the request that made it died
+    after the hold was committed, before Stripe answered or the answer was saved): create its
+    intent now. Stripe gives back the intent it may already have made, since the order's own
+    reference is the idempotency key of the call (see ``payments.create_payment_intent``)."""
+    if order.status != OrderStatus.AWAITING_PAYMENT or order.payment_intent_id is not None:
+        return
+    try:
+        intent = payments.create_payment_intent(
+            payments.to_fen(order.amount), reference=order.public_id, metadata=_intent_metadata(order)
+        )
+    except payments.PaymentError:
+        # Unlike a new order's, this hold is kept: the order expires in its own time, and the
+        # next try may reach Stripe.
         raise OrderError(
             "payment_unavailable",
             _("The payment service is not available. Nothing was charged; please try again."),
@@ -393,7 +412,7 @@ def _order_for_intent(intent: dict) -> Order | None:
 def payment_succeeded(intent: dict) -> str:
     order = _order_for_intent(intent)
     if order is None:
-        _tell_staff(
+        payments.tell_staff(
             _("A payment arrived for no known order"),
             _(
                 "PaymentIntent %(intent)s (%(amount)s fen) succeeded but matches no order. Please check it in Stripe.",
@@ -422,7 +441,7 @@ def payment_succeeded(intent: dict) -> str:
         refused = _hold_again(order)
         if refused:
             return _refund_paid(order, refused)
-        _tell_staff(
+        payments.tell_staff(
             _("A late payment was fulfilled from new stock"),
             _(
                 "Order %(order)s was paid after its hold was released; %(n)s t were held again and retired.",
@@ -468,7 +487,7 @@ def charge_refunded(charge: dict) -> str:
     whole = refunded >= payments.to_fen(order.amount)
     if order.status == OrderStatus.AWAITING_PAYMENT and whole:
         _release(order, OrderStatus.REFUNDED, OrderNote.REFUNDED_IN_STRIPE, actor="stripe")
-        _tell_staff(
+        payments.tell_staff(
             _("An order was refunded in Stripe"),
             _(
                 "Order %(order)s was refunded in Stripe before its credits were retired; its hold was released.",
@@ -487,7 +506,7 @@ def charge_refunded(charge: dict) -> str:
             order.public_id,
             after={"refunded_fen": refunded, "certificate": order.certificate.number},
         )
-        _tell_staff(
+        payments.tell_staff(
             _("A fulfilled order was refunded"),
             _(
                 "Order %(order)s was refunded in Stripe (%(fen)s fen in all) after its credits were retired "
@@ -500,15 +519,10 @@ def charge_refunded(charge: dict) -> str:
         )
         return "revenue_reversed"
     if order.status == OrderStatus.AWAITING_PAYMENT:
-        _tell_staff(
-            _("An order was partly refunded"),
-            _(
-                "Order %(order)s was partly refunded in Stripe (%(fen)s fen) before it was fulfilled. Please check it.",
-                order=order.public_id,
-                fen=refunded,
-            ),
-        )
-        return "partly_refunded"
+        # Partly refunded before its payment's event was handled: the order is fulfilled (or
+        # refunded) when that event comes, and this refund is applied to it right after, so
+        # that the revenue lines equal the money kept.
+        return payments.DEFERRED
     if order.status == OrderStatus.REFUNDED:
         return "already_refunded"
     # Expired, failed or cancelled: nothing is held. The order ends refunded, so that a success
@@ -611,11 +625,11 @@ def _refund_paid(order: Order, why: str) -> str:
             why=note_label(why),
         )
         db.session.rollback()
-        _tell_staff(subject, body)
+        payments.tell_staff(subject, body)
         db.session.commit()
         raise
     _release(order, OrderStatus.REFUNDED, why, actor="stripe")
-    _tell_staff(
+    payments.tell_staff(
         _("An order was refunded"),
         _(
             "Order %(order)s (%(n)s t, %(amount)s yuan) was refunded: %(why)s.",
@@ -682,13 +696,6 @@ def _receipt(order: Order, certificate) -> None:
 def note_label(note: str) -> str:
     """An order's note in the reader's language."""
     return str(ORDER_NOTES.get(note, note))
-
-
-def _tell_staff(subject: str, body: str) -> None:
-    log.warning("%s: %s", subject, body)
-    for email in db.session.scalars(select(User.email).filter_by(role=Role.OPERATOR, is_active=True)):
-        mail.send(email, subject, body)
-    audit.record("system", "payments.attention", "payment", "-", after={"subject": subject, "body": body})
 
 
 def batches_for_sale(limit: int = 200):

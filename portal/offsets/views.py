@@ -86,6 +86,11 @@ def _own_order(public_id):
 def order(public_id):
     found = _own_order(public_id)
     services.expire_on_access(found)
+    if found.organisation_id == current_user.organisation_id:
+        try:  # an order whose checkout request died before its PaymentIntent was saved
+            services.ensure_payment(found)
+        except services.OrderError as exc:
+            flash(exc.message, "error")
     stripe_page = (
         found.status == OrderStatus.AWAITING_PAYMENT
         and not payments.embedded()

@@ -5,17 +5,25 @@ exact decimals. With ``STRIPE_API_BASE`` set (the embedded localstripe), the sam
 it instead of Stripe.
 """
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import stripe
 from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from portal.audit import services as audit
+from portal.buyers.models import Role, User
+from portal.core import mail
 from portal.extensions import db
 from portal.payments.models import WebhookEvent
+from portal.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +34,15 @@ SIGNATURE_TOLERANCE_S = 300
 _handlers: dict[tuple[str, str], Callable[[dict], str]] = {}
 #: The outcome of a handler that does not know the object (another purpose's handler may).
 UNKNOWN = "unknown_intent"
+#: The outcome of a handler that knows the object but cannot apply the event yet (a refund seen
+#: before its payment): the event is kept and applied when the payment has been handled.
+DEFERRED = "deferred"
 #: What a PaymentIntent pays for, from its ``portal_purpose`` metadata; checkout orders set none.
 DEFAULT_PURPOSE = "order"
+#: Events that may arrive before the payment they are about, and wait for it.
+WAITS_FOR_PAYMENT = ("charge.refunded",)
+#: An event still waiting this long after it arrived is brought to staff (once).
+DEFERRED_REPORT_AFTER = timedelta(hours=1)
 
 
 class PaymentError(Exception):
@@ -187,11 +202,21 @@ def _dispatch(event_type: str, obj: dict) -> str:
     return handler(obj) if handler else "ignored"
 
 
+def _intent_of(event_type: str, obj: dict) -> str:
+    if event_type.startswith("payment_intent."):
+        return str(obj.get("id") or "")[:255]
+    return str(obj.get("payment_intent") or "")[:255]
+
+
 def handle_webhook(payload: bytes, signature_header: str | None) -> str:
     """Verify a webhook and hand its object to the registered handler, once per event.
 
     Raises BadSignature (the caller answers 400). Returns the outcome; ``duplicate`` when the
-    event was handled before.
+    event was handled before. Whatever order Stripe's events come in, each is applied: a refund
+    that arrives before its payment (no handler knows the payment yet, or one says
+    ``deferred``) is kept, and applied right after the payment's success has been handled, in
+    the same transaction (``apply_deferred`` also retries it every minute, and brings it to
+    staff if it still waits after an hour).
     """
     secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
     if not secret or not signature_header:
@@ -206,6 +231,7 @@ def handle_webhook(payload: bytes, signature_header: str | None) -> str:
         event_id=str(data.get("id", ""))[:255],
         type=str(data.get("type", ""))[:80],
         object_id=str(obj.get("id", ""))[:255],
+        intent_id=_intent_of(str(data.get("type", "")), obj),
     )
     try:
         with db.session.begin_nested():
@@ -213,6 +239,89 @@ def handle_webhook(payload: bytes, signature_header: str | None) -> str:
             db.session.flush()
     except IntegrityError:
         return "duplicate"
-    record.outcome = _dispatch(record.type, obj)
-    log.info("stripe event %s %s for %s: %s", record.event_id, record.type, record.object_id, record.outcome)
+    _apply(record, obj)
+    if record.type == "payment_intent.succeeded" and record.intent_id:
+        for waiting in _deferred(intent_id=record.intent_id):
+            _apply(waiting, json.loads(waiting.pending_object), final=True)
     return record.outcome
+
+
+def _apply(record: WebhookEvent, obj: dict, *, final: bool = False) -> None:
+    """Dispatch ``record``'s object and note the outcome; keep it for later when it must wait
+    for its payment (unless ``final``: its payment has been handled, so waiting longer cannot
+    help, and staff are told instead)."""
+    outcome = _dispatch(record.type, obj)
+    waits = outcome == DEFERRED or (outcome == UNKNOWN and record.type in WAITS_FOR_PAYMENT)
+    if waits and record.intent_id and not final:
+        record.outcome = DEFERRED
+        record.pending_object = json.dumps(obj)
+        log.warning(
+            "stripe event %s %s for %s waits for its payment", record.event_id, record.type, record.intent_id
+        )
+        return
+    if waits:
+        _report(record, _("It still cannot be applied after its payment was handled."))
+    record.outcome = outcome
+    record.pending_object = None
+    log.info("stripe event %s %s for %s: %s", record.event_id, record.type, record.object_id, outcome)
+
+
+def _deferred(*, intent_id: str | None = None) -> list[WebhookEvent]:
+    query = select(WebhookEvent).where(WebhookEvent.pending_object.is_not(None))
+    if intent_id is not None:
+        query = query.where(WebhookEvent.intent_id == intent_id)
+    # Locked, so that a retry and the payment's own event never apply one twice.
+    return list(db.session.scalars(query.order_by(WebhookEvent.id).with_for_update(skip_locked=True)))
+
+
+def apply_deferred(now: datetime | None = None) -> dict[str, int]:
+    """Retry every event waiting for its payment (``flask payments deferred``, every minute): a
+    payment handled at the same moment as its refund arrived may have missed it. Those still
+    waiting after ``DEFERRED_REPORT_AFTER`` are brought to staff, once. Commits each event on
+    its own. {"applied": n, "waiting": n, "reported": n}."""
+    now = now or utcnow()
+    counts = {"applied": 0, "waiting": 0, "reported": 0}
+    ids = [e.id for e in _deferred()]
+    db.session.commit()
+    for event_id in ids:
+        record = db.session.scalars(
+            select(WebhookEvent)
+            .where(WebhookEvent.id == event_id, WebhookEvent.pending_object.is_not(None))
+            .with_for_update(skip_locked=True)
+        ).first()
+        if record is None:
+            db.session.commit()
+            continue
+        _apply(record, json.loads(record.pending_object))
+        if record.pending_object is None:
+            counts["applied"] += 1
+        else:
+            counts["waiting"] += 1
+            if record.reported_at is None and record.received_at <= now - DEFERRED_REPORT_AFTER:
+                _report(record, _("Its payment has not arrived after an hour."))
+                counts["reported"] += 1
+        db.session.commit()
+    return counts
+
+
+def _report(record: WebhookEvent, why: str) -> None:
+    record.reported_at = utcnow()
+    tell_staff(
+        _("A Stripe event could not be applied"),
+        _(
+            "Stripe event %(event)s (%(type)s) for PaymentIntent %(intent)s could not be applied: %(why)s "
+            "Please check the payment in Stripe.",
+            event=record.event_id,
+            type=record.type,
+            intent=record.intent_id or record.object_id,
+            why=why,
+        ),
+    )
+
+
+def tell_staff(subject: str, body: str) -> None:
+    """Bring a payment matter to the operators: mail each active one, log and audit it."""
+    log.warning("%s: %s", subject, body)
+    for email in db.session.scalars(select(User.email).filter_by(role=Role.OPERATOR, is_active=True)):
+        mail.send(email, subject, body)
+    audit.record("system", "payments.attention", "payment", "-", after={"subject": subject, "body": body})

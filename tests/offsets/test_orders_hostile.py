@@ -310,7 +310,7 @@ def test_bad_beneficiaries_are_refused(stock, app, client, beneficiary, code):
 
 
 def test_idempotency_key_reuse_with_another_body_is_refused(stock, app, client, monkeypatch):
-    monkeypatch.setattr(orders, "attach_payment", lambda order: None)
+    monkeypatch.setattr(orders, "ensure_payment", lambda order: None)
     key = factories.api_key(app, "--org", STEEL)
     h = {**bearer(key), "Idempotency-Key": "k"}
     first = client.post("/api/v1/orders", json={"quantity": 2, "beneficiary": "b"}, headers=h)

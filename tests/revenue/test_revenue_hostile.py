@@ -714,3 +714,30 @@ def test_review_a_type_rule_applies_and_a_backdated_rule_rewrites_nothing(market
     late = paid_order(market, 10, when=datetime(2026, 3, 11, tzinfo=UTC), batch_code="LX-2022")
     (line,) = db.session.scalars(select(RevenueLine).filter_by(sale_ref=late.public_id)).all()
     assert line.rule.county_bp == 9000 and line.county_fen == 69993 and line.city_fen == 7777
+
+
+@pytest.mark.parametrize("first", ["refund", "payment"])
+def test_an_invoice_refund_seen_before_its_payment_is_applied_when_the_payment_arrives(invoiced, app, first):
+    """It was answered ``unknown_intent`` and stored as handled, so Stripe never sent it again and
+    nobody was told: 50,000 fen recorded, 30,000 kept. In either order the lines equal the money
+    kept."""
+    from portal.payments.models import WebhookEvent
+    from tests.payments import charge_refunded, intent_event, post_event
+
+    fen = int(invoiced.amount * 100)
+    invoiced.payment_intent_id = "pi_inv_early"
+    db.session.commit()
+    metadata = {"portal_invoice": invoiced.number, "portal_purpose": "invoice"}
+    paid = intent_event({"id": "pi_inv_early", "amount": fen, "currency": "cny", "metadata": metadata})
+    refund = charge_refunded("pi_inv_early", fen // 5)
+    client = app.test_client()
+    outcomes = [
+        post_event(client, app, e).get_json()["outcome"]
+        for e in ([refund, paid] if first == "refund" else [paid, refund])
+    ]
+    assert outcomes == (["deferred", "paid"] if first == "refund" else ["paid", "staff_told"])
+    db.session.expire_all()
+    lines = db.session.scalars(select(RevenueLine).filter_by(sale_ref=invoiced.number)).all()
+    assert sum(line.amount_fen for line in lines) == fen - fen // 5
+    kept = db.session.scalar(select(WebhookEvent).filter_by(type="charge.refunded"))
+    assert kept.outcome == "staff_told" and kept.pending_object is None
