@@ -20,6 +20,10 @@ install: $(BIN)/.installed
 translations: install
 	$(BIN)/pybabel compile --statistics -d portal/translations
 
+# Links on certificates, QR codes and e-mails point where the demo is served (PORTAL_BASE_URL,
+# when set, wins: e.g. behind a proxy). The demo's certificates are signed with it, so the demo
+# data is loaded with it too.
+run: export PORTAL_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: translations
 	mkdir -p instance
 	$(BIN)/flask db upgrade
