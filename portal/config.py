@@ -23,6 +23,10 @@ DEFAULTS = {
     # and replaced: it costs a round trip, not a failed request.
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 300},
     "CATALOG_PER_PAGE": 20,
+    # Demo only (``make run`` turns it on): sent mail is shown to operators at /staff/outbox and
+    # written whole to the log, so that sign-ups can be confirmed without a mail server. Never
+    # where mail really goes out (with PORTAL_SMTP_HOST set it stays off).
+    "MAIL_OUTBOX_PAGE": False,
     # Nothing the portal accepts is larger than a certificate PDF (5 MB): refuse bigger bodies
     # before reading them.
     "MAX_CONTENT_LENGTH": 6 * 1024 * 1024,

@@ -52,6 +52,8 @@ WEB_PERMISSIONS = {
     "organisations.change_status": {Role.OPERATOR},
     "journal.read": {Role.OPERATOR, Role.AUDITOR},
     "audit.read": {Role.OPERATOR, Role.AUDITOR},
+    #: The demo's outbox: every message, password-reset links included.
+    "mail.outbox_read": {Role.OPERATOR},
     "projects.read": {Role.OPERATOR, Role.AUDITOR, Role.SALES},
     "projects.change": {Role.OPERATOR},
     "users.read": {Role.OPERATOR, Role.AUDITOR},

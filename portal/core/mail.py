@@ -3,6 +3,7 @@ a rolled-back request sends nothing) and to the log; ``flask mail send`` deliver
 messages by SMTP when ``PORTAL_SMTP_HOST`` is set."""
 
 import logging
+import re
 import smtplib
 from datetime import datetime
 from email.message import EmailMessage
@@ -31,9 +32,40 @@ class OutboxMessage(db.Model):
 def send(to: str, subject: str, body: str) -> OutboxMessage:
     message = OutboxMessage(to=to, subject=subject[:200], body=body)
     db.session.add(message)
-    # The address and subject only: bodies carry sign-in links, which are secrets.
-    log.info("mail queued to %s: %s", to, subject)
+    if outbox_page_enabled():  # the demo: no mail goes out, so the log shows it whole
+        log.info("mail queued to %s: %s\n%s", to, subject, body)
+    else:
+        # The address and subject only: bodies carry sign-in links, which are secrets.
+        log.info("mail queued to %s: %s", to, subject)
     return message
+
+
+def outbox_page_enabled() -> bool:
+    """The demo's outbox page (and whole messages in the log): only when turned on, and never
+    where mail really goes out."""
+    config = current_app.config
+    return bool(config.get("MAIL_OUTBOX_PAGE")) and not config.get("SMTP_HOST")
+
+
+def recent(limit: int = 100) -> list[OutboxMessage]:
+    return list(db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)))
+
+
+_LINK = re.compile(r"https?://[^\s<>\"'）)，。]+")
+
+
+def body_parts(body: str) -> list[tuple[str, bool]]:
+    """A message body as (text, is_link) pieces, so that a page can link the addresses in it
+    and escape everything else."""
+    parts, at = [], 0
+    for match in _LINK.finditer(body):
+        if match.start() > at:
+            parts.append((body[at : match.start()], False))
+        parts.append((match.group(0), True))
+        at = match.end()
+    if at < len(body):
+        parts.append((body[at:], False))
+    return parts
 
 
 def deliver_pending(limit: int = 100) -> int:
