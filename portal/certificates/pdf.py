@@ -51,7 +51,7 @@ ALG = "Ed25519"
 ATTACHMENT_MAX = 2 * 1024 * 1024
 
 PURPOSES = {
-    "voluntary": ("自愿抵消", "Voluntary offset"),
+    "voluntary": ("自愿抵销", "Voluntary offset"),
     "event": ("活动碳中和", "Event neutralisation"),
     "compliance": ("全国碳市场履约抵销", "National ETS compliance offset"),
 }
@@ -348,7 +348,7 @@ class _Drawing(TextDrawing):
 
     def revoked_band(self) -> Table:
         lines = [
-            "本证明已撤销，不能再作为注销或抵消的凭证。",
+            "本证明已撤销，不能再作为注销或抵销的凭证。",
             "This certificate has been revoked and is no longer evidence of a retirement or offset.",
         ]
         if self.revoked_at:
@@ -583,7 +583,7 @@ class _Drawing(TextDrawing):
         key_id = self.markup(self.key_id, 80)
         text = [
             self.para("验证 <font size=9 color='#5f6b76'>Verification</font>", "heading"),
-            self.para("扫描二维码或访问以下网址核验本证明；经签名的证书数据已嵌入本 PDF 文件。", "td"),
+            self.para("扫描二维码或访问以下网址核验本证明；经签名的证明数据已嵌入本 PDF 文件。", "td"),
             self.para(
                 "Scan the QR code or visit the address below to verify; "
                 "the signed data is embedded in this PDF.",
@@ -632,7 +632,7 @@ class _Drawing(TextDrawing):
             canvas,
             self.font,
             15 * mm,
-            f"证书编号 No. {self.number}",
+            f"证明编号 No. {self.number}",
             f"{self.issuer_zh} {self.issuer_en}".strip(),
             page,
             pages,
@@ -742,7 +742,7 @@ class _NumberPlate(Flowable):
 
     def draw(self):
         canvas = self.canv
-        label = "证书编号  Certificate No."
+        label = "证明编号  Certificate No."
         label_w = canvas.stringWidth(label, self.font, 8.5)
         number_w = canvas.stringWidth(self.number, self.font, 17) + 1.5 * max(len(self.number) - 1, 0)
         box_w = min(self.width, max(label_w, number_w) + 20 * mm)

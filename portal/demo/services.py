@@ -177,7 +177,7 @@ def _part(rng, org, quantity) -> certificates.Part:
     if purpose == "event":
         beneficiary, detail = rng.choice(data.EVENTS)
     else:
-        beneficiary, detail = org.name_zh, f"抵消{rng.choice(data.VINTAGES)}年度运营碳排放"
+        beneficiary, detail = org.name_zh, f"抵销{rng.choice(data.VINTAGES)}年度运营碳排放"
     return certificates.Part(quantity, beneficiary, purpose, detail)
 
 

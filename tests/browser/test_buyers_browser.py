@@ -57,7 +57,7 @@ def test_register_confirm_approve_sign_in(page, live_database):
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r"/account"))
     assert "贵机构尚未持有碳信用。" in page.content()
-    assert "贵机构可以购买现货抵消并签订长期购买合同。" in page.locator(".purchase-status").inner_text()
+    assert "贵机构可以购买现货抵销并签订承购合同。" in page.locator(".purchase-status").inner_text()
     page.click("text=API 密钥")
     page.click("button:has-text('创建密钥')")
     assert page.locator("code.secret").inner_text().startswith("cfk_")

@@ -387,7 +387,7 @@ def test_a_typical_certificate_is_one_page_with_everything_on_it(font, tmp_path)
         "CFC-2026-7K3Q-9XHD",
         "内蒙古某钢铁有限公司",
         "1,200",
-        "自愿抵消",
+        "自愿抵销",
         "Voluntary offset",
         "抵消2025年度运营碳排放",
         "2026-11-24 06:01:02 UTC",

@@ -35,3 +35,29 @@ def test_yuan_per_locale(app):
     with app.test_request_context("/?lang=en"):
         refresh()
         assert yuan(Decimal("68.5")) == "CN¥68.50"
+
+
+def test_the_chinese_follows_the_glossary():
+    """docs/glossary.md: one word for each thing (注销, 抵销, 撤销, 交付批次 …), in the catalog and in
+    Chinese written in the code (PDF texts, demo data)."""
+    assert i18n.glossary_problems() == []
+
+
+def test_the_glossary_check_catches_a_wrong_word(tmp_path, monkeypatch):
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import write_po
+
+    catalog = Catalog(locale="zh_Hans_CN")
+    catalog.add("Revoke this certificate", "吊销该证书")
+    catalog.add("Deliver a tranche", "交付一个批次")
+    catalog.add("Tonnes: %(quantity)s", "吨数：%(quantity)s")  # a placeholder is not a word
+    path = tmp_path / "zh_Hans_CN" / "LC_MESSAGES" / "messages.po"
+    path.parent.mkdir(parents=True)
+    with path.open("wb") as f:
+        write_po(f, catalog)
+    monkeypatch.setattr(i18n, "catalog_path", lambda locale: path)
+    monkeypatch.setattr(i18n, "SOURCES", ())
+    found = "\n".join(i18n.glossary_problems())
+    assert "'revoke' is '撤销'" in found and "never '吊销'" in found and "never '证书'" in found
+    assert "'tranche' is '交付批次'" in found
+    assert "quantity" not in found
