@@ -1,4 +1,4 @@
-"""Configuration defaults. ``PORTAL_*`` environment variables override them (see API.md)."""
+"""Configuration defaults. ``PORTAL_*`` environment variables override them (see README.md and docs/deployment.md)."""
 
 import os
 import secrets

@@ -149,3 +149,20 @@ def holdings():
         ],
         "total": sum(b.quantity for b in blocks),
     }
+
+
+@bp.get("/")
+def index():
+    """What the API offers, for a newcomer who opens ``/api/v1``: every endpoint and where the
+    reference is (``docs/api.md`` in the portal's repository)."""
+    endpoints = sorted(
+        (rule.rule, sorted(rule.methods - {"HEAD", "OPTIONS"}))
+        for rule in current_app.url_map.iter_rules()
+        if rule.rule.startswith(bp.url_prefix + "/") and rule.endpoint != "api.index"
+    )
+    return {
+        "api": "v1",
+        "documentation": "docs/api.md",
+        "authentication": "Authorization: Bearer <api key>",
+        "endpoints": [{"path": path, "methods": methods} for path, methods in endpoints],
+    }

@@ -205,7 +205,7 @@ def get_contract(number):
     return {"contract": contract_json(contract)}
 
 
-# --- invoices (beyond API.md's table: reading, recording a bank transfer, paying online) -------
+# --- invoices (reading, recording a bank transfer, paying online; see docs/api.md) -------------
 
 
 def _visible_invoice(number) -> Invoice | None:

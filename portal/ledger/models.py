@@ -34,7 +34,7 @@ TERMINAL_KINDS = (AccountKind.RETIRED, AccountKind.CANCELLED)
 OWNED_KINDS = (AccountKind.HOLD, AccountKind.RESERVE, AccountKind.HOLDING)
 
 
-#: Where credits may go from each kind of account: the flows of DESIGN.md and nothing else.
+#: Where credits may go from each kind of account: the flows of docs/architecture.md and nothing else.
 #: The buffer is never sold (only cancelled on a reversal); a holding's credits are the buyer's
 #: (retired, or cancelled by a registry reversal), never re-stocked; terminal accounts give nothing.
 ALLOWED_MOVES = {

@@ -168,3 +168,13 @@ def test_audit_log_records_and_is_append_only(orgs, app):
     with pytest.raises((DBAPIError, IntegrityError)):
         db.session.execute(text("DELETE FROM audit_events"))
     db.session.rollback()
+
+
+def test_the_api_root_lists_its_endpoints(client):
+    """A newcomer opening /api/v1 got a 404 and no pointer to any documentation."""
+    response = client.get("/api/v1", follow_redirects=True)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["documentation"] == "docs/api.md"
+    paths = {e["path"]: e["methods"] for e in body["endpoints"]}
+    assert paths["/api/v1/orders"] == ["POST"] and "/api/v1/holdings" in paths
