@@ -21,9 +21,12 @@ DEFAULTS = {
     # cheaper than pinging before every checkout, which costs a round trip per request.
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 300},
     "CATALOG_PER_PAGE": 20,
-    # Nothing the portal accepts is larger than a certificate PDF (5 MB): refuse bigger bodies
-    # before reading them.
-    "MAX_CONTENT_LENGTH": 6 * 1024 * 1024,
+    # Request bodies: forms and API calls need kilobytes (the largest, a contract with 120
+    # tranches, about 10 kB). Views that take more say so with ``core.limits.body_limit`` (the
+    # certificate PDF upload, a project's boundary); a bigger body is refused before it is read.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    # Fields per form, url-encoded or multipart (the contract form, the largest, has under 300).
+    "MAX_FORM_PARTS": 1000,
 }
 
 #: Environment variables that keep their own names (Stripe's conventional ones).
