@@ -131,7 +131,7 @@ def test_every_api_route_needs_a_key_or_is_known_to_be_public():
     assert {"api.get_invoice", "api.list_contracts", "api.get_contract", "api.revenue_lines"} <= set(KEYED)
 
 
-def _unknown_path(app, endpoint, path):
+def _unknown_path(app, endpoint):
     """``path`` with every value of the route replaced by one that names nothing."""
     rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
     if not rule.arguments:
@@ -161,7 +161,7 @@ def test_keyed_answers_are_never_stored(app, client, world, endpoint):
     answers = {"success": call(world.keys[who]), "unknown key": call("cfk_live_not-a-key")}
     if forbidden:
         answers["role may not"] = call(world.keys[forbidden[0]])
-    unknown = _unknown_path(app, endpoint, path)
+    unknown = _unknown_path(app, endpoint)
     if unknown is not None:
         answers["unknown object"] = call(world.keys[who], unknown)
     if body is not None:
