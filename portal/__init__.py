@@ -78,8 +78,9 @@ def create_app(config=None):
     csrf.exempt(payments_bp)  # Stripe signs its webhooks; there is no session
     csrf.exempt(api_bp)  # bearer-key authenticated, no cookies
 
-    from portal.core import errors, security
+    from portal.core import errors, limits, security
 
+    limits.register(app)
     errors.register(app)
     security.register(app)
     i18n.register(app)

@@ -27,9 +27,12 @@ DEFAULTS = {
     # written whole to the log, so that sign-ups can be confirmed without a mail server. Never
     # where mail really goes out (with PORTAL_SMTP_HOST set it stays off).
     "MAIL_OUTBOX_PAGE": False,
-    # Nothing the portal accepts is larger than a certificate PDF (5 MB): refuse bigger bodies
-    # before reading them.
-    "MAX_CONTENT_LENGTH": 6 * 1024 * 1024,
+    # Request bodies: forms and API calls need kilobytes (the largest, a contract with 120
+    # tranches, about 10 kB). Views that take more say so with ``core.limits.body_limit`` (the
+    # certificate PDF upload, a project's boundary); a bigger body is refused before it is read.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    # Fields per form, url-encoded or multipart (the contract form, the largest, has under 300).
+    "MAX_FORM_PARTS": 1000,
 }
 
 #: Environment variables that keep their own names (Stripe's conventional ones).

@@ -37,6 +37,7 @@ def require_key(action: str):
             g.principal = principal
             return view(*args, **kwargs)
 
+        wrapper.api_key_action = action  # the keyed routes can be listed from the URL map
         return wrapper
 
     return decorate

@@ -25,6 +25,7 @@ from portal.certificates import register as register_
 from portal.certificates import services
 from portal.certificates.forms import DeclareForm, RetireForm, RevokeForm
 from portal.certificates.models import CertificateStatus
+from portal.core.limits import body_limit
 from portal.core.spreadsheet import csv_response
 from portal.extensions import db
 
@@ -60,6 +61,7 @@ def verify():
 
 
 @bp.post("/verify")
+@body_limit(MAX_UPLOAD + 64 * 1024)  # the PDF and the form around it
 def verify_pdf():
     """Check a certificate PDF someone was sent: its embedded payload and signature."""
     from portal.certificates import pdf

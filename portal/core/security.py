@@ -1,6 +1,6 @@
-"""Security headers on every response; private pages are never cached."""
+"""Security headers on every response; private answers are never cached."""
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_login import current_user
 
 CSP = (
@@ -8,19 +8,17 @@ CSP = (
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
 
-#: Pages with someone's own data (accounts, keys, the back office, exports).
-PRIVATE_PREFIXES = (
-    "/account",
-    "/staff",
-    "/api/v1/holdings",
-    "/api/v1/orders",
-    "/login",
-    "/signup",
-    "/reset",
-    "/confirm",
-    "/checkout",
-    "/orders",
-)
+
+def is_private() -> bool:
+    """The answer is for this client only, and no cache may keep it: the request carries
+    credentials (an API key, or the session of a signed-in user) — whatever the answer, errors
+    included — or the page hands out a secret of this session (a form's CSRF token: the sign-in,
+    sign-up and password-reset forms of anonymous visitors)."""
+    return (
+        "Authorization" in request.headers
+        or current_user.is_authenticated
+        or current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token") in g
+    )
 
 
 def apply(response):
@@ -31,7 +29,7 @@ def apply(response):
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if request.path.startswith(PRIVATE_PREFIXES) or current_user.is_authenticated:
+    if is_private():
         headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -13,6 +13,7 @@ from portal.buyers.policy import require
 from portal.catalog import services as catalog
 from portal.catalog.models import Project, Region
 from portal.core.i18n import localized
+from portal.core.limits import body_limit
 from portal.core.spreadsheet import csv_response
 from portal.extensions import db
 from portal.ledger.models import Account, Batch, LedgerEntry
@@ -222,6 +223,7 @@ def projects():
 @bp.route("/projects/new", methods=["GET", "POST"])
 @bp.route("/projects/<code>/edit", methods=["GET", "POST"])
 @require("projects.change")
+@body_limit(1024 * 1024)  # a boundary of up to 200,000 characters, url-encoded (≤ 3 bytes each)
 def edit_project(code=None):
     project = None
     if code is not None:

@@ -1,0 +1,207 @@
+"""No cache keeps an answer given to a caller with credentials — an API key or a signed-in
+session — whatever the answer, errors included; public answers stay cacheable.
+
+The keyed API routes are read from the URL map, so a new one is checked without being listed
+here; what each needs to succeed is in ``SUCCESS``, which must name them all."""
+
+from types import SimpleNamespace
+
+import pytest
+from flask import url_for
+
+from portal.buyers import policy
+from portal.buyers import services as buyers
+from portal.extensions import db
+from portal.offsets import services as orders
+from tests import factories
+from tests.conftest import make_app
+from tests.contracts.helpers import day
+from tests.payments import localstripe  # noqa: F401
+
+STEEL = factories.STEEL_USCC
+bearer = factories.bearer
+
+#: The /api/v1 routes anyone may call (everything else needs a key).
+PUBLIC = {
+    "api.batches",
+    "api.batch",
+    "api.project",
+    "api.certificate",
+    "api.signing_keys",
+    "api.create_estimate",
+}
+
+
+def _api_routes():
+    """(endpoint, the action its key must allow, or None) of every /api/v1 route."""
+    app = make_app("sqlite://")
+    return sorted(
+        {
+            (rule.endpoint, getattr(app.view_functions[rule.endpoint], "api_key_action", None))
+            for rule in app.url_map.iter_rules()
+            if rule.rule.startswith("/api/v1/")
+        }
+    )
+
+
+API_ROUTES = _api_routes()
+KEYED = {endpoint: action for endpoint, action in API_ROUTES if action is not None}
+
+CONTRACT = {
+    "org_uscc": STEEL,
+    "title": "钢铁承购",
+    "start": day(0),
+    "end": day(500),
+    "price_per_t": "68.50",
+    "tranches": [{"due": day(3), "quantity": 30}, {"due": day(10), "quantity": 20}],
+    "delivery": "holding",
+}
+
+#: endpoint → (method, path, who calls, JSON body) of a call that succeeds in ``world``.
+SUCCESS = {
+    "api.holdings": lambda w: ("GET", "/api/v1/holdings", "steel", None),
+    "api.list_contracts": lambda w: ("GET", "/api/v1/contracts", "steel", None),
+    "api.get_contract": lambda w: ("GET", f"/api/v1/contracts/{w.signed}", "steel", None),
+    "api.create_contract": lambda w: ("POST", "/api/v1/contracts", "sales", CONTRACT),
+    "api.sign_contract": lambda w: ("POST", f"/api/v1/contracts/{w.draft}/sign", "sales", None),
+    "api.deliver_tranche": lambda w: (
+        "POST",
+        f"/api/v1/contracts/{w.signed}/tranches/2/deliver",
+        "sales",
+        {},
+    ),
+    "api.get_invoice": lambda w: ("GET", f"/api/v1/invoices/{w.invoice}", "steel", None),
+    "api.record_invoice_payment": lambda w: (
+        "POST",
+        f"/api/v1/invoices/{w.invoice}/payments",
+        "operator",
+        {"amount": "10.00", "received_on": day(0), "reference": "ICBC-1"},
+    ),
+    "api.pay_invoice_online": lambda w: ("POST", f"/api/v1/invoices/{w.invoice}/pay", "steel", None),
+    "api.revenue_lines": lambda w: ("GET", "/api/v1/revenue/lines", "auditor", None),
+    "api.create_order": lambda w: (
+        "POST",
+        "/api/v1/orders",
+        "steel",
+        {"quantity": 1, "beneficiary": "测试钢铁", "purpose": "voluntary"},
+    ),
+    "api.get_order": lambda w: ("GET", f"/api/v1/orders/{w.order}", "steel", None),
+    "api.retirements": lambda w: (
+        "POST",
+        "/api/v1/retirements",
+        "steel",
+        {"quantity": 1, "beneficiary": "测试钢铁", "purpose": "voluntary"},
+    ),
+}
+
+
+@pytest.fixture
+def world(app, client, localstripe):  # noqa: F811
+    """Keys of every role; a draft contract, a signed one with tranche 1 delivered and
+    invoiced, an order awaiting payment, credits in the steel company's holding; payments
+    through localstripe."""
+    app.config.update(
+        STRIPE_API_BASE=localstripe, STRIPE_SECRET_KEY="sk_test_portal", STRIPE_PUBLISHABLE_KEY="pk_test_x"
+    )
+    steel, _cement = factories.steel_and_cement()
+    for role in ("sales", "operator", "auditor"):
+        factories.user(f"{role}@portal.cn", role=role)
+    factories.batch(quantity=500, code="OLD-2021", vintage=2021)
+    buyers.deliver_from_inventory(steel, 10)
+    order, _created = orders.create_order(steel, 1, beneficiary="测试钢铁", purpose="voluntary", actor="t")
+    db.session.commit()
+    keys = {"steel": factories.api_key(app, "--org", STEEL)}
+    for role in ("sales", "operator", "auditor"):
+        keys[role] = factories.api_key(app, "--user", f"{role}@portal.cn")
+
+    def create():
+        response = client.post("/api/v1/contracts", json=CONTRACT, headers=bearer(keys["sales"]))
+        return response.get_json()["contract"]["number"]
+
+    draft, signed = create(), create()
+    client.post(f"/api/v1/contracts/{signed}/sign", headers=bearer(keys["sales"]))
+    delivered = client.post(f"/api/v1/contracts/{signed}/tranches/1/deliver", headers=bearer(keys["sales"]))
+    invoice = delivered.get_json()["delivery"]["invoice"]["number"]
+    return SimpleNamespace(keys=keys, draft=draft, signed=signed, invoice=invoice, order=order.public_id)
+
+
+def test_every_api_route_needs_a_key_or_is_known_to_be_public():
+    assert {endpoint for endpoint, action in API_ROUTES if action is None} == PUBLIC
+    assert set(KEYED) == set(SUCCESS)  # a new keyed route says here how it succeeds
+    assert {"api.get_invoice", "api.list_contracts", "api.get_contract", "api.revenue_lines"} <= set(KEYED)
+
+
+def _unknown_path(app, endpoint):
+    """``path`` with every value of the route replaced by one that names nothing."""
+    rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
+    if not rule.arguments:
+        return None
+    with app.test_request_context():
+        return url_for(endpoint, **{name: 999_999 if name == "n" else "NOPE-0" for name in rule.arguments})
+
+
+@pytest.mark.parametrize("endpoint", sorted(KEYED))
+def test_keyed_answers_are_never_stored(app, client, world, endpoint):
+    method, path, who, body = SUCCESS[endpoint](world)
+    forbidden = [
+        name
+        for name, role in (
+            ("steel", "buyer"),
+            ("sales", "sales"),
+            ("operator", "operator"),
+            ("auditor", "auditor"),
+        )
+        if role not in policy.PERMISSIONS[KEYED[endpoint]]
+    ]
+
+    def call(key, path=path, **kwargs):
+        kwargs = kwargs or ({} if body is None else {"json": body})
+        return client.open(path, method=method, headers=bearer(key), **kwargs)
+
+    answers = {"success": call(world.keys[who]), "unknown key": call("cfk_live_not-a-key")}
+    if forbidden:
+        answers["role may not"] = call(world.keys[forbidden[0]])
+    unknown = _unknown_path(app, endpoint)
+    if unknown is not None:
+        answers["unknown object"] = call(world.keys[who], unknown)
+    if body is not None:
+        answers["malformed body"] = call(world.keys[who], data="{", content_type="application/json")
+
+    statuses = {case: response.status_code for case, response in answers.items()}
+    expected = {"success": 200 if method == "GET" else 201, "unknown key": 401}
+    expected |= {"role may not": 403} if forbidden else {}
+    expected |= {"unknown object": 404} if unknown is not None else {}
+    expected |= {"malformed body": 400} if body is not None else {}
+    if endpoint == "api.sign_contract":
+        expected["success"] = 200
+    assert statuses == expected, {c: r.get_json() for c, r in answers.items()}
+    for case, response in answers.items():
+        assert response.headers.get("Cache-Control") == "private, no-store", case
+
+
+def test_public_answers_stay_cacheable_unless_credentials_come_with_them(app, client):
+    factories.batch(quantity=10, code="OLD-2021", vintage=2021)
+    db.session.commit()
+    for path in ("/api/v1/batches", "/api/v1/batches/OLD-2021", "/", "/register"):
+        assert "no-store" not in client.get(path).headers.get("Cache-Control", ""), path
+        with_key = client.get(path, headers=bearer("cfk_live_any"))
+        assert with_key.headers["Cache-Control"] == "private, no-store", path
+
+
+def test_a_signed_in_session_gets_no_store_on_errors_too(app, client):
+    factories.user("buyer@steel.cn", role="buyer", organisation=factories.steel_and_cement()[0])
+    db.session.commit()
+    assert client.get("/no-such-page").headers.get("Cache-Control") is None
+    assert (
+        client.post("/login", data={"email": "buyer@steel.cn", "password": factories.PASSWORD}).status_code
+        == 302
+    )
+    for path in ("/no-such-page", "/staff/", "/api/v1/nothing-here", "/"):
+        assert client.get(path).headers["Cache-Control"] == "private, no-store", path
+
+
+def test_anonymous_forms_with_a_session_token_are_not_stored(csrf_app):
+    client = csrf_app.test_client()
+    for path in ("/login", "/signup", "/reset", "/verify"):
+        assert client.get(path).headers["Cache-Control"] == "private, no-store", path
+    assert "no-store" not in client.get("/register").headers.get("Cache-Control", "")
