@@ -29,6 +29,7 @@ PUBLIC = {
     "api.certificate",
     "api.signing_keys",
     "api.create_estimate",
+    "api.index",
 }
 
 
