@@ -11,7 +11,7 @@ from datetime import timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.audit import services as audit
@@ -19,15 +19,13 @@ from portal.buyers import uscc as uscc_rules
 from portal.buyers.models import (
     STAFF_ROLES,
     ApiKey,
-    LoginFailure,
     Organisation,
     OrgStatus,
-    ResetRequest,
     Role,
     Sector,
     User,
 )
-from portal.core import mail
+from portal.core import mail, throttle
 from portal.core.i18n import absolute_url
 from portal.extensions import db
 from portal.ledger import services as ledger
@@ -321,6 +319,9 @@ FAILURES_PER_EMAIL_AND_ADDRESS = 5
 FAILURES_PER_EMAIL = 50
 FAILURES_PER_ADDRESS = 20
 FAILURE_WINDOW = timedelta(minutes=15)
+SIGNIN_PAIR = throttle.Rule("signin.email_address", FAILURES_PER_EMAIL_AND_ADDRESS, FAILURE_WINDOW)
+SIGNIN_EMAIL = throttle.Rule("signin.email", FAILURES_PER_EMAIL, FAILURE_WINDOW)
+SIGNIN_ADDRESS = throttle.Rule("signin.address", FAILURES_PER_ADDRESS, FAILURE_WINDOW)
 
 
 @functools.cache
@@ -341,32 +342,15 @@ def sign_in(email: str, password: str, address: str) -> User:
     """The user these credentials belong to; raises SignInError (and records the failure)."""
     email = email.strip().lower()[:254]
     address = address[:64]
-    since = utcnow() - FAILURE_WINDOW
-    recent_for_email = db.session.scalar(
-        select(func.count())
-        .select_from(LoginFailure)
-        .where(LoginFailure.email == email, LoginFailure.at > since)
-    )
-    recent_for_address = db.session.scalar(
-        select(func.count())
-        .select_from(LoginFailure)
-        .where(LoginFailure.address == address, LoginFailure.at > since)
-    )
-    recent_for_pair = db.session.scalar(
-        select(func.count())
-        .select_from(LoginFailure)
-        .where(LoginFailure.email == email, LoginFailure.address == address, LoginFailure.at > since)
-    )
-    if (
-        recent_for_pair >= FAILURES_PER_EMAIL_AND_ADDRESS
-        or recent_for_email >= FAILURES_PER_EMAIL
-        or recent_for_address >= FAILURES_PER_ADDRESS
-    ):
+    # Counted before the password is checked, so that a burst of guesses cannot all pass the
+    # limit together; given back below when the password is right.
+    hits = ((SIGNIN_PAIR, f"{email} {address}"), (SIGNIN_EMAIL, email), (SIGNIN_ADDRESS, address))
+    if throttle.take(*hits) is not None:
         raise SignInError(_("Too many failed attempts. Please wait 15 minutes and try again."), 429)
     user = db.session.scalar(select(User).filter_by(email=email))
     if not check_password_hash(user.password_hash if user else _dummy_hash(), password) or user is None:
-        db.session.add(LoginFailure(email=email, address=address))
         raise SignInError(_("The e-mail address or the password is wrong."), 401)
+    throttle.give_back(*hits)  # a right password is no failure
     if not _usable(user):
         raise SignInError(_("This account is suspended. Please contact the operator."), 403)
     if user.confirmed_at is None:
@@ -568,6 +552,8 @@ def confirm_email(token: str) -> User:
 RESETS_PER_EMAIL = 3
 RESETS_PER_ADDRESS = 20
 RESET_WINDOW = timedelta(hours=1)
+RESETS_FROM_ADDRESS = throttle.Rule("reset.address", RESETS_PER_ADDRESS, RESET_WINDOW)
+RESETS_FOR_EMAIL = throttle.Rule("reset.email", RESETS_PER_EMAIL, RESET_WINDOW)
 
 
 def request_password_reset(email: str, address: str = "") -> None:
@@ -575,22 +561,9 @@ def request_password_reset(email: str, address: str = "") -> None:
     a client asking too often is told so; an address asked for too often silently gets no more
     mail (saying so would tell who has an account)."""
     email = email.strip().lower()[:254]
-    address = address[:64]
-    since = utcnow() - RESET_WINDOW
-    by_address = db.session.scalar(
-        select(func.count())
-        .select_from(ResetRequest)
-        .where(ResetRequest.address == address, ResetRequest.at > since)
-    )
-    if by_address >= RESETS_PER_ADDRESS:
+    if throttle.take((RESETS_FROM_ADDRESS, address[:64])) is not None:
         raise SignInError(_("Too many requests. Please wait a moment and try again."), 429)
-    by_email = db.session.scalar(
-        select(func.count())
-        .select_from(ResetRequest)
-        .where(ResetRequest.email == email, ResetRequest.at > since)
-    )
-    db.session.add(ResetRequest(email=email, address=address))
-    if by_email >= RESETS_PER_EMAIL:
+    if throttle.take((RESETS_FOR_EMAIL, email)) is not None:
         return
     user = db.session.scalar(select(User).filter_by(email=email))
     if user is None or not user.is_active:
