@@ -26,7 +26,9 @@ from portal.buyers.models import (
     User,
 )
 from portal.core import mail, throttle
+from portal.core.errors import ServiceError
 from portal.core.i18n import absolute_url
+from portal.core.text import has_hidden_characters
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import Account, AccountKind
@@ -65,6 +67,19 @@ def uscc_error(code: str) -> str | None:
     }[reason]
 
 
+def _check_organisation(*, name_zh: str, name_en: str, uscc: str, sector: str) -> str:
+    """The normalised USCC, or OrganisationError saying what is wrong with the details."""
+    code = uscc_rules.normalise(uscc)
+    message = uscc_error(code)
+    if message:
+        raise OrganisationError("invalid_uscc", message)
+    if sector not in set(Sector):
+        raise OrganisationError("invalid_sector", _("Unknown sector %(sector)s.", sector=sector))
+    if not name_zh.strip() or len(name_zh) > 200 or len(name_en) > 200:
+        raise OrganisationError("invalid_name", _("The name must have 1 to 200 characters."))
+    return code
+
+
 def create_organisation(
     *,
     name_zh: str,
@@ -76,14 +91,7 @@ def create_organisation(
     approve: bool = False,
     actor: str = "cli",
 ) -> Organisation:
-    code = uscc_rules.normalise(uscc)
-    message = uscc_error(code)
-    if message:
-        raise OrganisationError("invalid_uscc", message)
-    if sector not in set(Sector):
-        raise OrganisationError("invalid_sector", _("Unknown sector %(sector)s.", sector=sector))
-    if not name_zh.strip() or len(name_zh) > 200 or len(name_en) > 200:
-        raise OrganisationError("invalid_name", _("The name must have 1 to 200 characters."))
+    code = _check_organisation(name_zh=name_zh, name_en=name_en, uscc=uscc, sector=sector)
     if db.session.scalar(select(Organisation.id).filter_by(uscc=code)) is not None:
         raise OrganisationError(
             "duplicate_uscc", _("An organisation with code %(code)s already exists.", code=code)
@@ -173,6 +181,17 @@ def password_problem(password: str, email: str = "") -> str | None:
     return None
 
 
+def _check_user(*, email: str, password: str) -> str:
+    """The normalised e-mail address, or OrganisationError saying what is wrong."""
+    email = email.strip().lower()
+    if not EMAIL_PATTERN.fullmatch(email) or len(email) > 254 or has_hidden_characters(email):
+        raise OrganisationError("invalid_email", _("%(email)s is not a valid e-mail address.", email=email))
+    problem = password_problem(password, email)
+    if problem:
+        raise OrganisationError("weak_password", problem)
+    return email
+
+
 def create_user(
     *,
     email: str,
@@ -181,25 +200,22 @@ def create_user(
     organisation: Organisation | None = None,
     actor: str = "cli",
     confirmed: bool = True,
+    password_hash: str | None = None,
 ) -> User:
-    """A user. Users created by staff are confirmed; self-registered ones confirm by e-mail."""
-    email = email.strip().lower()
-    if not EMAIL_PATTERN.fullmatch(email) or len(email) > 254:
-        raise OrganisationError("invalid_email", _("%(email)s is not a valid e-mail address.", email=email))
+    """A user. Users created by staff are confirmed; self-registered ones confirm by e-mail.
+    ``password_hash``: the password already hashed (registration hashes it whatever happens)."""
     if role not in set(Role):
         raise OrganisationError("invalid_role", _("Unknown role %(role)s.", role=role))
     if (role == Role.BUYER) != (organisation is not None):
         raise OrganisationError("role_organisation", _("A buyer belongs to one organisation; staff to none."))
-    problem = password_problem(password, email)
-    if problem:
-        raise OrganisationError("weak_password", problem)
+    email = _check_user(email=email, password=password)
     if db.session.scalar(select(User.id).filter_by(email=email)) is not None:
         raise OrganisationError(
             "duplicate_email", _("A user with e-mail %(email)s already exists.", email=email)
         )
     user = User(
         email=email,
-        password_hash=generate_password_hash(password),
+        password_hash=password_hash or generate_password_hash(password),
         role=role,
         organisation=organisation,
         confirmed_at=utcnow() if confirmed else None,
@@ -472,21 +488,16 @@ def _password_stamp(user: User) -> str:
     return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
 
 
-def notify_existing_account(email: str) -> None:
-    """Someone tried to register with an address that has an account: tell its owner, and
-    answer the visitor exactly as for a new registration (no enumeration)."""
-    user = db.session.scalar(select(User).filter_by(email=email.strip().lower()))
-    if user is None:
-        return
-    mail.send(
-        user.email,
-        _("Someone tried to register with your e-mail address"),
-        _(
-            "Someone tried to register a new organisation with this address, which already has an "
-            "account. If it was you, sign in, or reset your password:\n\n%(link)s",
-            link=absolute_url("buyers.request_reset"),
-        ),
-    )
+#: Sign-ups per client address, and per e-mail address and per USCC named, in the window. The
+#: first stops one client filling the database with pending organisations and the outbox with
+#: mail; the others stop many clients flooding one mailbox or one organisation's admins.
+SIGNUPS_PER_ADDRESS = 10
+SIGNUPS_PER_EMAIL = 3
+SIGNUPS_PER_USCC = 3
+SIGNUP_WINDOW = timedelta(hours=1)
+SIGNUPS_FROM_ADDRESS = throttle.Rule("signup.address", SIGNUPS_PER_ADDRESS, SIGNUP_WINDOW)
+SIGNUPS_FOR_EMAIL = throttle.Rule("signup.email", SIGNUPS_PER_EMAIL, SIGNUP_WINDOW)
+SIGNUPS_FOR_USCC = throttle.Rule("signup.uscc", SIGNUPS_PER_USCC, SIGNUP_WINDOW)
 
 
 def register(
@@ -499,21 +510,125 @@ def register(
     contact_phone: str,
     email: str,
     password: str,
-) -> User:
+    address: str,
+) -> None:
     """Self-service registration: a pending organisation, its first (buyer) user, and the
-    confirmation e-mail. Nothing is created if any part is refused."""
+    confirmation e-mail. Nothing is created if any part is refused.
+
+    What the visitor sees never tells whether the e-mail address or the USCC is known here: once
+    the details are well-formed, every registration costs the same password hash and gets the
+    same answer, and whatever differs goes by e-mail to the people entitled to know:
+
+    * an address that has an account: its owner is told that someone tried to register with it
+      (the visitor, if it is the owner, reads it there);
+    * a USCC that is registered already: nothing is created (an organisation has one account
+      here, and a stranger must not join it by naming its code). The organisation's admins, or
+      the operators when it has none, are told who tried, so that a colleague can be added by
+      the operator and a stranger is noticed; the attempt is audited. The visitor is told only
+      that the registration must be checked before an account is opened: the code is public
+      (business licences, the national credit register), but whether its holder trades here is
+      not;
+    * an address or USCC named too often: nothing more happens and nobody is mailed again (the
+      mailbox and the admins are not flooded), and the visitor is not told.
+
+    Only a client address that registers too often is refused openly (ServiceError, 429).
+    """
     if len(contact_name) > 100 or len(contact_phone) > 40:
         raise OrganisationError("invalid_contact", _("The contact name or telephone is too long."))
+    for label, value in ((_("Contact person"), contact_name), (_("Contact telephone"), contact_phone)):
+        if has_hidden_characters(value):  # they are printed in e-mail to others (see below)
+            raise OrganisationError(
+                "invalid_contact",
+                _("%(field)s contains control or direction-override characters.", field=label),
+            )
+    code = _check_organisation(name_zh=name_zh, name_en=name_en, uscc=uscc, sector=sector)
+    email = _check_user(email=email, password=password)
+    if throttle.take((SIGNUPS_FROM_ADDRESS, address[:64])) is not None:
+        raise ServiceError(
+            "too_many_signups", _("Too many registrations from your address. Please try again later."), 429
+        )
+    password_hash = generate_password_hash(password)  # whatever happens next: the same work
+    if throttle.take((SIGNUPS_FOR_EMAIL, email), (SIGNUPS_FOR_USCC, code)) is not None:
+        return
+    if db.session.scalar(select(User.id).filter_by(email=email)) is not None:
+        _tell_account_owner(email)
+        return
+    existing = db.session.scalar(select(Organisation).filter_by(uscc=code))
+    if existing is not None:
+        _tell_organisation(existing, email=email, contact_name=contact_name, contact_phone=contact_phone)
+        return
     with db.session.begin_nested():
-        org = create_organisation(name_zh=name_zh, name_en=name_en, uscc=uscc, sector=sector, actor="self")
+        org = create_organisation(name_zh=name_zh, name_en=name_en, uscc=code, sector=sector, actor="self")
         org.contact_name = contact_name.strip()
         org.contact_phone = contact_phone.strip()
         user = create_user(
-            email=email, password=password, role=Role.BUYER, organisation=org, actor="self", confirmed=False
+            email=email,
+            password=password,
+            password_hash=password_hash,
+            role=Role.BUYER,
+            organisation=org,
+            actor="self",
+            confirmed=False,
         )
         user.is_org_admin = True  # the one who registers manages the organisation's keys
     send_confirmation(user)
-    return user
+
+
+def _tell_account_owner(email: str) -> None:
+    """Someone tried to register with an address that has an account: tell its owner."""
+    mail.send(
+        email,
+        _("Someone tried to register with your e-mail address"),
+        _(
+            "Someone tried to register a new organisation with this address, which already has an "
+            "account. If it was you, sign in, or reset your password:\n\n%(link)s",
+            link=absolute_url("buyers.request_reset"),
+        ),
+    )
+
+
+def _tell_organisation(org: Organisation, *, email: str, contact_name: str, contact_phone: str) -> None:
+    """Someone tried to register an organisation that has an account: tell the visitor only that
+    the registration will be checked, and tell the organisation's admins (or the operators) who
+    it was."""
+    mail.send(
+        email,
+        _("Your registration on the Chifeng Carbon Sink Marketplace"),
+        _(
+            "Thank you for registering. We cannot open an account for this registration straight "
+            "away: it has to be checked first. If we need anything more from you, we will write to "
+            "this address.\n\nIf you did not register, you can ignore this message."
+        ),
+    )
+    admins = list(
+        db.session.scalars(
+            select(User.email).filter_by(organisation_id=org.id, is_org_admin=True, is_active=True)
+        )
+    )
+    recipients = admins or list(
+        db.session.scalars(select(User.email).filter_by(role=Role.OPERATOR, is_active=True))
+    )
+    body = _(
+        "Someone tried to register %(name)s (%(code)s), which already has an account, on the Chifeng "
+        "Carbon Sink Marketplace. No account was opened. They gave these details, which we have not "
+        "checked:\n\nE-mail: %(email)s\nContact person: %(contact)s\nTelephone: %(phone)s\n\n"
+        "If they work for the organisation, the operator can add them as a user. If not, you need "
+        "do nothing.",
+        name=org.name_zh,
+        code=org.uscc,
+        email=email,
+        contact=contact_name.strip(),
+        phone=contact_phone.strip(),
+    )
+    for recipient in recipients:
+        mail.send(recipient, _("Someone tried to register your organisation"), body)
+    audit.record(
+        "self",
+        "organisation.registration_attempt",
+        "organisation",
+        org.uscc,
+        after={"email": email, "contact_name": contact_name.strip(), "contact_phone": contact_phone.strip()},
+    )
 
 
 def send_confirmation(user: User) -> None:
