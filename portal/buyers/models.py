@@ -141,25 +141,3 @@ class ApiKey(db.Model):
     user: Mapped[User | None] = relationship()
 
     __table_args__ = (CheckConstraint("(organisation_id IS NULL) <> (user_id IS NULL)", name="one_owner"),)
-
-
-class LoginFailure(db.Model):
-    """A failed sign-in, kept to throttle guessing (per e-mail and per client address)."""
-
-    __tablename__ = "login_failures"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254), index=True)
-    address: Mapped[str] = mapped_column(String(64), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-
-
-class ResetRequest(db.Model):
-    """A password-reset request, kept to throttle them (per e-mail and per client address)."""
-
-    __tablename__ = "reset_requests"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254), index=True)
-    address: Mapped[str] = mapped_column(String(64), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

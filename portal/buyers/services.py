@@ -11,7 +11,7 @@ from datetime import timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.audit import services as audit
@@ -19,16 +19,16 @@ from portal.buyers import uscc as uscc_rules
 from portal.buyers.models import (
     STAFF_ROLES,
     ApiKey,
-    LoginFailure,
     Organisation,
     OrgStatus,
-    ResetRequest,
     Role,
     Sector,
     User,
 )
-from portal.core import mail
+from portal.core import mail, throttle
+from portal.core.errors import ServiceError
 from portal.core.i18n import absolute_url
+from portal.core.text import has_hidden_characters
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import Account, AccountKind
@@ -67,6 +67,19 @@ def uscc_error(code: str) -> str | None:
     }[reason]
 
 
+def _check_organisation(*, name_zh: str, name_en: str, uscc: str, sector: str) -> str:
+    """The normalised USCC, or OrganisationError saying what is wrong with the details."""
+    code = uscc_rules.normalise(uscc)
+    message = uscc_error(code)
+    if message:
+        raise OrganisationError("invalid_uscc", message)
+    if sector not in set(Sector):
+        raise OrganisationError("invalid_sector", _("Unknown sector %(sector)s.", sector=sector))
+    if not name_zh.strip() or len(name_zh) > 200 or len(name_en) > 200:
+        raise OrganisationError("invalid_name", _("The name must have 1 to 200 characters."))
+    return code
+
+
 def create_organisation(
     *,
     name_zh: str,
@@ -78,14 +91,7 @@ def create_organisation(
     approve: bool = False,
     actor: str = "cli",
 ) -> Organisation:
-    code = uscc_rules.normalise(uscc)
-    message = uscc_error(code)
-    if message:
-        raise OrganisationError("invalid_uscc", message)
-    if sector not in set(Sector):
-        raise OrganisationError("invalid_sector", _("Unknown sector %(sector)s.", sector=sector))
-    if not name_zh.strip() or len(name_zh) > 200 or len(name_en) > 200:
-        raise OrganisationError("invalid_name", _("The name must have 1 to 200 characters."))
+    code = _check_organisation(name_zh=name_zh, name_en=name_en, uscc=uscc, sector=sector)
     if db.session.scalar(select(Organisation.id).filter_by(uscc=code)) is not None:
         raise OrganisationError(
             "duplicate_uscc", _("An organisation with code %(code)s already exists.", code=code)
@@ -175,6 +181,17 @@ def password_problem(password: str, email: str = "") -> str | None:
     return None
 
 
+def _check_user(*, email: str, password: str) -> str:
+    """The normalised e-mail address, or OrganisationError saying what is wrong."""
+    email = email.strip().lower()
+    if not EMAIL_PATTERN.fullmatch(email) or len(email) > 254 or has_hidden_characters(email):
+        raise OrganisationError("invalid_email", _("%(email)s is not a valid e-mail address.", email=email))
+    problem = password_problem(password, email)
+    if problem:
+        raise OrganisationError("weak_password", problem)
+    return email
+
+
 def create_user(
     *,
     email: str,
@@ -183,25 +200,22 @@ def create_user(
     organisation: Organisation | None = None,
     actor: str = "cli",
     confirmed: bool = True,
+    password_hash: str | None = None,
 ) -> User:
-    """A user. Users created by staff are confirmed; self-registered ones confirm by e-mail."""
-    email = email.strip().lower()
-    if not EMAIL_PATTERN.fullmatch(email) or len(email) > 254:
-        raise OrganisationError("invalid_email", _("%(email)s is not a valid e-mail address.", email=email))
+    """A user. Users created by staff are confirmed; self-registered ones confirm by e-mail.
+    ``password_hash``: the password already hashed (registration hashes it whatever happens)."""
     if role not in set(Role):
         raise OrganisationError("invalid_role", _("Unknown role %(role)s.", role=role))
     if (role == Role.BUYER) != (organisation is not None):
         raise OrganisationError("role_organisation", _("A buyer belongs to one organisation; staff to none."))
-    problem = password_problem(password, email)
-    if problem:
-        raise OrganisationError("weak_password", problem)
+    email = _check_user(email=email, password=password)
     if db.session.scalar(select(User.id).filter_by(email=email)) is not None:
         raise OrganisationError(
             "duplicate_email", _("A user with e-mail %(email)s already exists.", email=email)
         )
     user = User(
         email=email,
-        password_hash=generate_password_hash(password),
+        password_hash=password_hash or generate_password_hash(password),
         role=role,
         organisation=organisation,
         confirmed_at=utcnow() if confirmed else None,
@@ -321,6 +335,9 @@ FAILURES_PER_EMAIL_AND_ADDRESS = 5
 FAILURES_PER_EMAIL = 50
 FAILURES_PER_ADDRESS = 20
 FAILURE_WINDOW = timedelta(minutes=15)
+SIGNIN_PAIR = throttle.Rule("signin.email_address", FAILURES_PER_EMAIL_AND_ADDRESS, FAILURE_WINDOW)
+SIGNIN_EMAIL = throttle.Rule("signin.email", FAILURES_PER_EMAIL, FAILURE_WINDOW)
+SIGNIN_ADDRESS = throttle.Rule("signin.address", FAILURES_PER_ADDRESS, FAILURE_WINDOW)
 
 
 @functools.cache
@@ -341,32 +358,15 @@ def sign_in(email: str, password: str, address: str) -> User:
     """The user these credentials belong to; raises SignInError (and records the failure)."""
     email = email.strip().lower()[:254]
     address = address[:64]
-    since = utcnow() - FAILURE_WINDOW
-    recent_for_email = db.session.scalar(
-        select(func.count())
-        .select_from(LoginFailure)
-        .where(LoginFailure.email == email, LoginFailure.at > since)
-    )
-    recent_for_address = db.session.scalar(
-        select(func.count())
-        .select_from(LoginFailure)
-        .where(LoginFailure.address == address, LoginFailure.at > since)
-    )
-    recent_for_pair = db.session.scalar(
-        select(func.count())
-        .select_from(LoginFailure)
-        .where(LoginFailure.email == email, LoginFailure.address == address, LoginFailure.at > since)
-    )
-    if (
-        recent_for_pair >= FAILURES_PER_EMAIL_AND_ADDRESS
-        or recent_for_email >= FAILURES_PER_EMAIL
-        or recent_for_address >= FAILURES_PER_ADDRESS
-    ):
+    # Counted before the password is checked, so that a burst of guesses cannot all pass the
+    # limit together; given back below when the password is right.
+    hits = ((SIGNIN_PAIR, f"{email} {address}"), (SIGNIN_EMAIL, email), (SIGNIN_ADDRESS, address))
+    if throttle.take(*hits) is not None:
         raise SignInError(_("Too many failed attempts. Please wait 15 minutes and try again."), 429)
     user = db.session.scalar(select(User).filter_by(email=email))
     if not check_password_hash(user.password_hash if user else _dummy_hash(), password) or user is None:
-        db.session.add(LoginFailure(email=email, address=address))
         raise SignInError(_("The e-mail address or the password is wrong."), 401)
+    throttle.give_back(*hits)  # a right password is no failure
     if not _usable(user):
         raise SignInError(_("This account is suspended. Please contact the operator."), 403)
     if user.confirmed_at is None:
@@ -488,21 +488,16 @@ def _password_stamp(user: User) -> str:
     return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
 
 
-def notify_existing_account(email: str) -> None:
-    """Someone tried to register with an address that has an account: tell its owner, and
-    answer the visitor exactly as for a new registration (no enumeration)."""
-    user = db.session.scalar(select(User).filter_by(email=email.strip().lower()))
-    if user is None:
-        return
-    mail.send(
-        user.email,
-        _("Someone tried to register with your e-mail address"),
-        _(
-            "Someone tried to register a new organisation with this address, which already has an "
-            "account. If it was you, sign in, or reset your password:\n\n%(link)s",
-            link=absolute_url("buyers.request_reset"),
-        ),
-    )
+#: Sign-ups per client address, and per e-mail address and per USCC named, in the window. The
+#: first stops one client filling the database with pending organisations and the outbox with
+#: mail; the others stop many clients flooding one mailbox or one organisation's admins.
+SIGNUPS_PER_ADDRESS = 10
+SIGNUPS_PER_EMAIL = 3
+SIGNUPS_PER_USCC = 3
+SIGNUP_WINDOW = timedelta(hours=1)
+SIGNUPS_FROM_ADDRESS = throttle.Rule("signup.address", SIGNUPS_PER_ADDRESS, SIGNUP_WINDOW)
+SIGNUPS_FOR_EMAIL = throttle.Rule("signup.email", SIGNUPS_PER_EMAIL, SIGNUP_WINDOW)
+SIGNUPS_FOR_USCC = throttle.Rule("signup.uscc", SIGNUPS_PER_USCC, SIGNUP_WINDOW)
 
 
 def register(
@@ -515,21 +510,125 @@ def register(
     contact_phone: str,
     email: str,
     password: str,
-) -> User:
+    address: str,
+) -> None:
     """Self-service registration: a pending organisation, its first (buyer) user, and the
-    confirmation e-mail. Nothing is created if any part is refused."""
+    confirmation e-mail. Nothing is created if any part is refused.
+
+    What the visitor sees never tells whether the e-mail address or the USCC is known here: once
+    the details are well-formed, every registration costs the same password hash and gets the
+    same answer, and whatever differs goes by e-mail to the people entitled to know:
+
+    * an address that has an account: its owner is told that someone tried to register with it
+      (the visitor, if it is the owner, reads it there);
+    * a USCC that is registered already: nothing is created (an organisation has one account
+      here, and a stranger must not join it by naming its code). The organisation's admins, or
+      the operators when it has none, are told who tried, so that a colleague can be added by
+      the operator and a stranger is noticed; the attempt is audited. The visitor is told only
+      that the registration must be checked before an account is opened: the code is public
+      (business licences, the national credit register), but whether its holder trades here is
+      not;
+    * an address or USCC named too often: nothing more happens and nobody is mailed again (the
+      mailbox and the admins are not flooded), and the visitor is not told.
+
+    Only a client address that registers too often is refused openly (ServiceError, 429).
+    """
     if len(contact_name) > 100 or len(contact_phone) > 40:
         raise OrganisationError("invalid_contact", _("The contact name or telephone is too long."))
+    for label, value in ((_("Contact person"), contact_name), (_("Contact telephone"), contact_phone)):
+        if has_hidden_characters(value):  # they are printed in e-mail to others (see below)
+            raise OrganisationError(
+                "invalid_contact",
+                _("%(field)s contains control or direction-override characters.", field=label),
+            )
+    code = _check_organisation(name_zh=name_zh, name_en=name_en, uscc=uscc, sector=sector)
+    email = _check_user(email=email, password=password)
+    if throttle.take((SIGNUPS_FROM_ADDRESS, address[:64])) is not None:
+        raise ServiceError(
+            "too_many_signups", _("Too many registrations from your address. Please try again later."), 429
+        )
+    password_hash = generate_password_hash(password)  # whatever happens next: the same work
+    if throttle.take((SIGNUPS_FOR_EMAIL, email), (SIGNUPS_FOR_USCC, code)) is not None:
+        return
+    if db.session.scalar(select(User.id).filter_by(email=email)) is not None:
+        _tell_account_owner(email)
+        return
+    existing = db.session.scalar(select(Organisation).filter_by(uscc=code))
+    if existing is not None:
+        _tell_organisation(existing, email=email, contact_name=contact_name, contact_phone=contact_phone)
+        return
     with db.session.begin_nested():
-        org = create_organisation(name_zh=name_zh, name_en=name_en, uscc=uscc, sector=sector, actor="self")
+        org = create_organisation(name_zh=name_zh, name_en=name_en, uscc=code, sector=sector, actor="self")
         org.contact_name = contact_name.strip()
         org.contact_phone = contact_phone.strip()
         user = create_user(
-            email=email, password=password, role=Role.BUYER, organisation=org, actor="self", confirmed=False
+            email=email,
+            password=password,
+            password_hash=password_hash,
+            role=Role.BUYER,
+            organisation=org,
+            actor="self",
+            confirmed=False,
         )
         user.is_org_admin = True  # the one who registers manages the organisation's keys
     send_confirmation(user)
-    return user
+
+
+def _tell_account_owner(email: str) -> None:
+    """Someone tried to register with an address that has an account: tell its owner."""
+    mail.send(
+        email,
+        _("Someone tried to register with your e-mail address"),
+        _(
+            "Someone tried to register a new organisation with this address, which already has an "
+            "account. If it was you, sign in, or reset your password:\n\n%(link)s",
+            link=absolute_url("buyers.request_reset"),
+        ),
+    )
+
+
+def _tell_organisation(org: Organisation, *, email: str, contact_name: str, contact_phone: str) -> None:
+    """Someone tried to register an organisation that has an account: tell the visitor only that
+    the registration will be checked, and tell the organisation's admins (or the operators) who
+    it was."""
+    mail.send(
+        email,
+        _("Your registration on the Chifeng Carbon Sink Marketplace"),
+        _(
+            "Thank you for registering. We cannot open an account for this registration straight "
+            "away: it has to be checked first. If we need anything more from you, we will write to "
+            "this address.\n\nIf you did not register, you can ignore this message."
+        ),
+    )
+    admins = list(
+        db.session.scalars(
+            select(User.email).filter_by(organisation_id=org.id, is_org_admin=True, is_active=True)
+        )
+    )
+    recipients = admins or list(
+        db.session.scalars(select(User.email).filter_by(role=Role.OPERATOR, is_active=True))
+    )
+    body = _(
+        "Someone tried to register %(name)s (%(code)s), which already has an account, on the Chifeng "
+        "Carbon Sink Marketplace. No account was opened. They gave these details, which we have not "
+        "checked:\n\nE-mail: %(email)s\nContact person: %(contact)s\nTelephone: %(phone)s\n\n"
+        "If they work for the organisation, the operator can add them as a user. If not, you need "
+        "do nothing.",
+        name=org.name_zh,
+        code=org.uscc,
+        email=email,
+        contact=contact_name.strip(),
+        phone=contact_phone.strip(),
+    )
+    for recipient in recipients:
+        mail.send(recipient, _("Someone tried to register your organisation"), body)
+    audit.record(
+        "self",
+        "organisation.registration_attempt",
+        "organisation",
+        org.uscc,
+        after={"email": email, "contact_name": contact_name.strip(), "contact_phone": contact_phone.strip()},
+    )
 
 
 def send_confirmation(user: User) -> None:
@@ -568,6 +667,8 @@ def confirm_email(token: str) -> User:
 RESETS_PER_EMAIL = 3
 RESETS_PER_ADDRESS = 20
 RESET_WINDOW = timedelta(hours=1)
+RESETS_FROM_ADDRESS = throttle.Rule("reset.address", RESETS_PER_ADDRESS, RESET_WINDOW)
+RESETS_FOR_EMAIL = throttle.Rule("reset.email", RESETS_PER_EMAIL, RESET_WINDOW)
 
 
 def request_password_reset(email: str, address: str = "") -> None:
@@ -575,22 +676,9 @@ def request_password_reset(email: str, address: str = "") -> None:
     a client asking too often is told so; an address asked for too often silently gets no more
     mail (saying so would tell who has an account)."""
     email = email.strip().lower()[:254]
-    address = address[:64]
-    since = utcnow() - RESET_WINDOW
-    by_address = db.session.scalar(
-        select(func.count())
-        .select_from(ResetRequest)
-        .where(ResetRequest.address == address, ResetRequest.at > since)
-    )
-    if by_address >= RESETS_PER_ADDRESS:
+    if throttle.take((RESETS_FROM_ADDRESS, address[:64])) is not None:
         raise SignInError(_("Too many requests. Please wait a moment and try again."), 429)
-    by_email = db.session.scalar(
-        select(func.count())
-        .select_from(ResetRequest)
-        .where(ResetRequest.email == email, ResetRequest.at > since)
-    )
-    db.session.add(ResetRequest(email=email, address=address))
-    if by_email >= RESETS_PER_EMAIL:
+    if throttle.take((RESETS_FOR_EMAIL, email)) is not None:
         return
     user = db.session.scalar(select(User).filter_by(email=email))
     if user is None or not user.is_active:

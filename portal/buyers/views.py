@@ -10,6 +10,7 @@ from portal.buyers import services
 from portal.buyers.forms import LoginForm, RegisterForm, ResetForm, ResetRequestForm
 from portal.buyers.models import Role
 from portal.buyers.policy import require
+from portal.core.errors import ServiceError
 from portal.extensions import db, login_manager
 
 bp = Blueprint("buyers", __name__, template_folder="templates")
@@ -84,22 +85,23 @@ def register():
                 contact_phone=form.contact_phone.data,
                 email=form.email.data,
                 password=form.password.data,
+                address=request.remote_addr or "",
             )
         except services.OrganisationError as exc:
-            if exc.code == "duplicate_email":
-                services.notify_existing_account(form.email.data)
-                flash(
-                    _("Thank you. We have sent you an e-mail: follow its link to confirm your address."),
-                    "info",
-                )
-                return redirect(url_for("buyers.login"))
             field = REGISTER_FIELDS.get(exc.code)
             if field is not None:
                 getattr(form, field).errors.append(exc.message)
             else:
                 flash(exc.message, "error")
             return render_template("buyers/register.html", form=form), 400
-        flash(_("Thank you. We have sent you an e-mail: follow its link to confirm your address."), "info")
+        except ServiceError as exc:
+            flash(exc.message, "error")
+            return render_template("buyers/register.html", form=form), exc.status
+        # The same answer whether or not the address or the code is known here (see register).
+        flash(
+            _("Thank you. We have sent you an e-mail about your registration: please check your inbox."),
+            "info",
+        )
         return redirect(url_for("buyers.login"))
     return render_template("buyers/register.html", form=form), 400 if form.errors else 200
 
@@ -107,7 +109,6 @@ def register():
 #: Which form field a registration refusal belongs to.
 REGISTER_FIELDS = {
     "invalid_uscc": "uscc",
-    "duplicate_uscc": "uscc",
     "invalid_name": "name_zh",
     "invalid_sector": "sector",
     "invalid_email": "email",

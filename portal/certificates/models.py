@@ -127,19 +127,6 @@ class CertificateBlock(db.Model):
         return self.serial_end - self.serial_start + 1
 
 
-class LookupFailure(db.Model):
-    """A certificate look-up that found nothing (or, with ``upload:`` before the address, a PDF
-    checked), kept to throttle guessing and expensive uploads per client address."""
-
-    __tablename__ = "certificate_lookup_failures"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    address: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    __table_args__ = (Index("ix_certificate_lookup_failures_address_at", "address", "at"),)
-
-
 class AllowanceDeclaration(db.Model):
     """What a national-ETS entity says it must surrender for a compliance year: the base of its
     5 % CCER offset cap. Changed by declaring again (audited)."""

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal.audit import services as audit
@@ -26,10 +26,10 @@ from portal.certificates.models import (
     Certificate,
     CertificateBlock,
     CertificateStatus,
-    LookupFailure,
     Purpose,
     Source,
 )
+from portal.core import throttle
 from portal.core.errors import ServiceError
 from portal.core.i18n import absolute_url
 from portal.core.text import has_hidden_characters
@@ -49,6 +49,7 @@ IDEMPOTENCY_KEY_MAX = 200
 #: Failed look-ups allowed per client address in the window; found numbers are never counted.
 LOOKUP_FAILURE_LIMIT = 30
 LOOKUP_WINDOW = timedelta(minutes=10)
+LOOKUP_FAILURES = throttle.Rule("certificates.lookup", LOOKUP_FAILURE_LIMIT, LOOKUP_WINDOW)
 BEIJING = ZoneInfo("Asia/Shanghai")
 
 
@@ -557,38 +558,19 @@ def look_up(number_text, address: str) -> Found | None:
     found = _find_light(number) if number is not None else None
     if found is not None:
         return found
-    now = utcnow()
-    recent = db.session.scalar(
-        select(func.count())
-        .select_from(LookupFailure)
-        .where(LookupFailure.address == address, LookupFailure.at > now - LOOKUP_WINDOW)
-    )
-    if recent >= LOOKUP_FAILURE_LIMIT:
+    if throttle.take((LOOKUP_FAILURES, address[:64])) is not None:
         raise LookupRefused()
-    db.session.execute(
-        delete(LookupFailure).where(LookupFailure.address == address, LookupFailure.at <= now - LOOKUP_WINDOW)
-    )
-    db.session.add(LookupFailure(address=address[:64], at=now))
     return None
 
 
 #: PDF uploads checked per client address in the look-up window (each may cost a few seconds).
 UPLOAD_LIMIT = 20
+UPLOADS = throttle.Rule("certificates.upload", UPLOAD_LIMIT, LOOKUP_WINDOW)
 
 
 def upload_allowed(address: str) -> bool:
     """Count a PDF upload against ``address``; False once it has sent too many recently."""
-    key = f"upload:{address}"[:64]
-    now = utcnow()
-    recent = db.session.scalar(
-        select(func.count())
-        .select_from(LookupFailure)
-        .where(LookupFailure.address == key, LookupFailure.at > now - LOOKUP_WINDOW)
-    )
-    if recent >= UPLOAD_LIMIT:
-        return False
-    db.session.add(LookupFailure(address=key, at=now))
-    return True
+    return throttle.take((UPLOADS, address[:64])) is None
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ def test_registered_admin_of_a_pending_organisation_gets_no_keys(app, client):
         contact_phone="1",
         email="new@steel.cn",
         password=PASSWORD,
+        address="127.0.0.1",
     )
     user = buyers.find_user("new@steel.cn")
     user.confirmed_at = user.created_at

@@ -1,10 +1,10 @@
 """Signing in and out, throttling, suspended users, the account page."""
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.buyers import services as buyers
-from portal.buyers.models import LoginFailure
+from portal.core.throttle import ThrottleCounter
 from portal.extensions import db
 from tests import factories
 from tests.conftest import make_app
@@ -52,10 +52,13 @@ def test_repeated_failures_are_throttled(people, client):
     throttled = sign_in(client, "buyer@steel.cn")  # even the right password waits now, from here
     assert throttled.status_code == 429
     assert "Too many failed attempts" in throttled.get_data(as_text=True)
-    assert (
-        db.session.scalar(select(func.count()).select_from(LoginFailure))
-        == buyers.FAILURES_PER_EMAIL_AND_ADDRESS
-    )
+    # The refused attempts counted nothing more: the failures are all there is.
+    hits = dict(db.session.execute(select(ThrottleCounter.key, ThrottleCounter.hits)).all())
+    assert hits == {
+        "signin.email_address:buyer@steel.cn 127.0.0.1": buyers.FAILURES_PER_EMAIL_AND_ADDRESS,
+        "signin.email:buyer@steel.cn": buyers.FAILURES_PER_EMAIL_AND_ADDRESS,
+        "signin.address:127.0.0.1": buyers.FAILURES_PER_EMAIL_AND_ADDRESS,
+    }
 
 
 def test_a_stranger_elsewhere_cannot_lock_the_user_out(people, app, client):
@@ -192,3 +195,38 @@ def test_session_cookie_flags(tmp_path):
     app = make_app(f"sqlite:///{tmp_path}/p.db")
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_a_burst_of_guesses_gets_no_more_password_checks_than_the_limit(any_app, monkeypatch):
+    """Forty wrong passwords at once for one account from one address: the limit holds, because
+    every attempt is counted before its password is checked."""
+    import threading
+
+    from tests.concurrency import race
+
+    factories.user("ops@portal.cn", role="operator")
+    db.session.commit()
+    checks = []
+    lock = threading.Lock()
+    real_check = buyers.check_password_hash
+
+    def counted_check(*args):
+        with lock:
+            checks.append(1)
+        return real_check(*args)
+
+    monkeypatch.setattr(buyers, "check_password_hash", counted_check)
+
+    def guess(i):
+        try:
+            buyers.sign_in("ops@portal.cn", f"wrong-password-{i}", "203.0.113.5")
+        except buyers.SignInError as exc:
+            db.session.commit()  # as the view does: the failure is recorded
+            return exc.status
+        return 200
+
+    outcomes = race(any_app, 40, guess)
+    assert len(checks) == buyers.FAILURES_PER_EMAIL_AND_ADDRESS
+    assert sorted(outcomes) == [401] * buyers.FAILURES_PER_EMAIL_AND_ADDRESS + [429] * (
+        40 - buyers.FAILURES_PER_EMAIL_AND_ADDRESS
+    )

@@ -320,6 +320,28 @@ def test_lookup_throttle_is_not_bypassed_by_forwarded_for(held, app, client):
     assert r.status_code == 429
 
 
+def test_a_burst_of_unknown_numbers_gets_no_more_answers_than_the_limit(pg_app):
+    """Every look-up of the burst fails at the same moment: exactly the limit are answered
+    "not found", the rest are refused (each failure is counted before the next one is judged)."""
+    from tests.concurrency import race
+
+    extra = 8
+
+    def guess(i):
+        try:
+            found = services.look_up(numbers.new_number(2026), "198.51.100.23")
+        except services.LookupRefused:
+            outcome = "refused"
+        else:
+            outcome = "not found" if found is None else "found"
+        db.session.commit()  # as the views do: the failure is counted
+        return outcome
+
+    outcomes = race(pg_app, services.LOOKUP_FAILURE_LIMIT + extra, guess)
+    assert outcomes.count("not found") == services.LOOKUP_FAILURE_LIMIT, outcomes
+    assert outcomes.count("refused") == extra
+
+
 def test_a_throttled_client_still_gets_real_numbers_including_the_pdf(held, app, client):
     _need_font()
     steel, _ = held

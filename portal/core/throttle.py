@@ -1,0 +1,102 @@
+"""Rate limits that hold under concurrency: at most ``limit`` hits per key in a window.
+
+One row per key counts the hits of the key's current window. A hit is a single ``INSERT … ON
+CONFLICT DO UPDATE … RETURNING`` that adds one to the count, or starts a new window when the old
+one has ended. The database does that atomically, and the row stays locked (PostgreSQL) or the
+database write-locked (SQLite's ``BEGIN IMMEDIATE``) until the caller's transaction ends: a
+second request for the same key waits, then sees the first one's hit. Counting earlier rows and
+then adding one, in two statements, let every request of a burst see the same "not yet".
+
+Callers take the hits *before* the work they limit, and give them back when the work turns out
+not to count (a right password is not a failed sign-in). The caller commits the hits with its
+request, even when it answers with an error. Keys are taken in sorted order, one statement each;
+a request that takes keys in more than one call takes them in the same order of rules every
+time (the client address first, then what it names), so two requests never wait for each other
+in a circle.
+
+The window is fixed: it starts at a key's first hit and lasts ``window``, then the count starts
+again. Across a window's end up to twice the limit can pass in one window's time; over longer
+times the rate is the limit per window.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import String, case, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+from portal.timeutil import UTCDateTime, utcnow
+
+
+class ThrottleCounter(db.Model):
+    __tablename__ = "throttle_counters"
+
+    #: The rule's name and the value counted, e.g. ``signin.address:203.0.113.9``.
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    hits: Mapped[int]
+    #: When the current window ends: the next hit after it starts a new window.
+    resets_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """At most ``limit`` hits in ``window`` for each value counted under ``name``."""
+
+    name: str
+    limit: int
+    window: timedelta
+
+    def key(self, value: str) -> str:
+        return f"{self.name}:{value}"[:400]
+
+
+def take(*hits: tuple[Rule, str]) -> Rule | None:
+    """Count one hit for each (rule, value), all or none: None when every one is within its
+    limit (the hits are counted), else the first rule whose limit is reached (nothing is
+    counted, so a refused request does not eat into the other limits)."""
+    keyed = _keyed(hits)
+    now = utcnow()
+    refused = None
+    for key, rule in keyed:
+        if _hit(key, now + rule.window, now) > rule.limit and refused is None:
+            refused = rule
+    if refused is not None:
+        give_back(*hits)
+    return refused
+
+
+def give_back(*hits: tuple[Rule, str]) -> None:
+    """Take back hits taken in this transaction (their rows are locked by it already)."""
+    keys = [key for key, _rule in _keyed(hits)]
+    db.session.execute(
+        update(ThrottleCounter)
+        .where(ThrottleCounter.key.in_(keys), ThrottleCounter.hits > 0)
+        .values(hits=ThrottleCounter.hits - 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _keyed(hits) -> list[tuple[str, Rule]]:
+    keyed = sorted(((rule.key(value), rule) for rule, value in hits), key=lambda pair: pair[0])
+    if len({key for key, _rule in keyed}) != len(keyed):
+        raise ValueError("the same key twice in one call")
+    return keyed
+
+
+def _hit(key: str, resets_at: datetime, now: datetime) -> int:
+    """Add one hit to ``key`` (a new window ending at ``resets_at`` if the old one is over);
+    the count after it."""
+    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+    table = ThrottleCounter.__table__
+    statement = insert(table).values(key=key, hits=1, resets_at=resets_at)
+    ended = table.c.resets_at <= now
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={
+            "hits": case((ended, 1), else_=table.c.hits + 1),
+            "resets_at": case((ended, statement.excluded.resets_at), else_=table.c.resets_at),
+        },
+    ).returning(table.c.hits)
+    return db.session.execute(statement).scalar_one()
