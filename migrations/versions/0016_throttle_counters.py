@@ -4,8 +4,8 @@ Replaces the per-event tables of sign-in failures, password-reset requests and f
 certificate look-ups (counted, then inserted, which a burst of requests could race). What they
 held is only throttling state of the last minutes: it is dropped, not carried over.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-02 18:07:27.057296
 
 """
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
