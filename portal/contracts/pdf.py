@@ -1,9 +1,13 @@
-"""Invoice PDFs for offtake contracts, and amounts written in Chinese capital numerals.
+"""Invoice and contract PDFs for offtake contracts, and amounts written in Chinese capital numerals.
 
-An invoice is drawn on A4 in Chinese with the English beside or below it (it is not translated
+Both are drawn on A4 in Chinese with the English beside or below it (they are not translated
 through Babel: both languages are on the page), in the certificates' visual language and with
-the same embedded CJK font. Names and titles were typed by people: they are drawn only after
-``fonts.drawable`` has made them safe and, in Paragraph markup, escaped.
+the same embedded CJK font. Names, titles and reasons were typed by people: they are drawn only
+after ``fonts.drawable`` has made them safe and, in Paragraph markup, escaped.
+
+A signed contract's PDF is drawn from its document (:func:`contract_document`), which is signed
+with the certificates' key and attached to the PDF the way a certificate's signed data is, with a
+QR code of the contract's address. A draft has no PDF: its terms are not agreed yet.
 """
 
 import io

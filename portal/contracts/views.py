@@ -1,5 +1,6 @@
 """Offtake contract screens: the sales team's list, drafts, contract pages and their actions,
-supply planning and invoices; a buyer's own contracts and invoices, paid online; invoice PDFs.
+supply planning and invoices; a buyer's own contracts and invoices, paid online; invoice and
+contract PDFs.
 
 Thin: every rule lives in :mod:`portal.contracts.services`. A refusal (``ServiceError``) is
 shown on the page it came from, with its HTTP status, and nothing it began stays (the request
