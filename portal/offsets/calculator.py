@@ -9,9 +9,11 @@ Flights are counted by the distance of each flight, one way: from CFC-EF-2025.2 
 bands of the factor set (up to 500 km, over 500 up to 3,700 km, over 3,700 km: the DESNZ
 domestic, short-haul and long-haul factors), each a travel mode of its own. Sets before it had
 "domestic", "short haul" and "long haul" flights, which read as a Chinese domestic flight being
-"domestic" (a factor for flights under about 500 km); their fields stay for them. All arithmetic is exact
-(:class:`~decimal.Decimal`, 50 significant digits); only the results are rounded: each row and the total to
-kilograms (3 decimals of a tonne, half up), the tonnes to buy up to the next whole tonne.
+"domestic" (a factor for flights under about 500 km); their fields stay for them.
+
+All arithmetic is exact (:class:`~decimal.Decimal`, 50 significant digits); only the results are
+rounded: each row and the total to kilograms (3 decimals of a tonne, half up), the tonnes to buy
+up to the next whole tonne.
 
 The same field names serve the web form (strings) and the JSON API (strings or numbers).
 """
@@ -33,9 +35,6 @@ KINDS = ("event", "office")
 GRIDS = {"national": "electricity_national", "inner_mongolia": "electricity_inner_mongolia"}
 #: Travel other than flights; flights are the ``air_…`` factors of the factor set.
 GROUND_MODES = ("rail", "coach", "car")
-#: The flights of sets before CFC-EF-2025.2, and the distance bands since.
-LEGACY_FLIGHTS = ("air_domestic", "air_short_haul", "air_long_haul")
-BANDED_FLIGHTS = ("air_upto_500km", "air_500_3700km", "air_over_3700km")
 
 MAX_ATTENDEES = 1_000_000
 MAX_EVENT_DAYS = 366
@@ -82,6 +81,8 @@ QUANTITIES: dict[str, Quantity] = {
     "gasoline_l": _q(_l("Gasoline (litres)"), 1_000_000_000),
     "diesel_l": _q(_l("Diesel (litres)"), 1_000_000_000),
 }
+#: Every travel mode of every factor set: the flights' distance bands (from CFC-EF-2025.2), the
+#: flights of the sets before, and ground travel.
 MODE_LABELS = {
     "air_upto_500km": _l("Flights of up to 500 km"),
     "air_500_3700km": _l("Flights of over 500 up to 3,700 km"),
@@ -164,6 +165,10 @@ def fields(kind: str, factor_set: FactorSet) -> tuple[str, ...]:
     )
 
 
+#: The flight fields of every set: one that the chosen set does not have is an error, not ignored.
+FLIGHT_FIELDS = frozenset(name for name in QUANTITIES if name.startswith("air_"))
+
+
 def link_factor_set(inputs) -> FactorSet | None:
     """The factor set of an estimate's link (``/estimate?…``): the one it names in
     ``factor_set``, None when that is not a published set (the estimate then says so). Links
@@ -172,16 +177,12 @@ def link_factor_set(inputs) -> FactorSet | None:
     if "factor_set" in inputs:
         named = inputs.get("factor_set")
         return factor_sets.load(named) if named in factor_sets.versions() else None
-    used = {name for name in inputs if name in FLIGHT_FIELDS and _Reader(inputs).given(name)}
+    used = {name for name in inputs if name in FLIGHT_FIELDS and _given(inputs, name)}
     for version in reversed(factor_sets.versions()):
         factor_set = factor_sets.load(version)
         if used <= {*fields("event", factor_set), *fields("office", factor_set)}:
             return factor_set
     return factor_sets.current()
-
-
-#: The flight fields of every set: one that the chosen set does not have is an error, not ignored.
-FLIGHT_FIELDS = frozenset(name for name in QUANTITIES if name.startswith("air_"))
 
 
 class CalculatorError(ValueError):
@@ -256,7 +257,7 @@ def estimate(kind: str, inputs, *, strict: bool = False, factor_set: FactorSet |
     for name in inputs:
         if name in ("kind", "factor_set") or name in known:
             continue
-        if name in FLIGHT_FIELDS and name not in either and reader.given(name):
+        if name in FLIGHT_FIELDS and name not in either and _given(inputs, name):
             if factor_set.banded:
                 reader.errors[name] = _(
                     "Factor set %(version)s counts flights by distance band: %(modes)s. This field "
@@ -472,11 +473,6 @@ class _Reader:
             self.errors[name] = _("Enter a single value.")
         return None
 
-    def given(self, name: str) -> bool:
-        """Whether the field has a value (not blank, not None)."""
-        value = self.inputs.get(name)
-        return value is not None and not (isinstance(value, str) and not value.strip())
-
     def factor_set(self) -> FactorSet | None:
         """The set named in ``factor_set`` (one of the published versions), else the current
         one; None, with the error recorded, for a name that is not a published set."""
@@ -583,6 +579,12 @@ class _Reader:
             self.errors[name] = _("Choose %(choices)s.", choices=" / ".join(allowed))
             return None
         return value
+
+
+def _given(inputs, name: str) -> bool:
+    """Whether the field has a value (not blank, not None)."""
+    value = inputs.get(name)
+    return value is not None and not (isinstance(value, str) and not value.strip())
 
 
 def _grouped(value: Decimal) -> str:
