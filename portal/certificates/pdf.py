@@ -46,6 +46,7 @@ from portal.certificates import fonts
 log = logging.getLogger(__name__)
 
 ATTACHMENT_NAME = "certificate.json"
+ATTACHMENT_DESCRIPTION = "Signed certificate data (payload, Ed25519 signature, key id)"
 ALG = "Ed25519"
 #: The embedded JSON is a few kB (about 250 bytes per block); anything far larger is not ours.
 ATTACHMENT_MAX = 2 * 1024 * 1024
@@ -162,7 +163,7 @@ def render(
 
 
 class TextDrawing:
-    """Text helpers of a document being laid out (certificates, invoices): ``font`` and
+    """Text helpers of a document being laid out (certificates, invoices, contracts): ``font`` and
     ``glyphs`` (the CJK font), ``fallback`` (for other scripts) and ``styles`` are set by the
     subclass. Untrusted text reaches the PDF only through ``text`` and ``markup``."""
 
@@ -170,6 +171,8 @@ class TextDrawing:
     glyphs: frozenset[int]
     fallback: tuple[str, frozenset[int]] | None
     styles: dict
+    signature: str = ""
+    key_id: str = ""
 
     def text(self, value, max_length: int = 300) -> str:
         return fonts.drawable(value, self.glyphs, max_length)
@@ -181,6 +184,28 @@ class TextDrawing:
 
     def para(self, markup: str, style: str = "value") -> Paragraph:
         return Paragraph(markup, self.styles[style])
+
+    def signed_data_box(self, url: str, lead_zh: str, lead_en: str) -> Table:
+        """The QR code of ``url`` beside the link, the key id and the signature of the data
+        embedded in the PDF (styles ``heading``, ``td``, ``td_en``, ``url``, ``td_small``,
+        ``mono``; ``signature`` and ``key_id`` set by the subclass)."""
+        link = self.markup(url, 300)
+        if _is_http(url):
+            href = escape(self.text(url, 1000), {'"': "&quot;"})
+            link = f'<link href="{href}">{link}</link>'
+        text = [
+            self.para("验证 <font size=9 color='#5f6b76'>Verification</font>", "heading"),
+            self.para(lead_zh, "td"),
+            self.para(lead_en, "td_en"),
+            self.para(link, "url"),
+            self.para(
+                f"签名密钥 Key ID: {self.markup(self.key_id, 80)}　算法 Algorithm: {ALG}　"
+                "数字签名 Signature (base64):",
+                "td_small",
+            ),
+            self.para(_base64_only(self.signature), "mono"),
+        ]
+        return qr_box(url, text, 27 * mm, padding=(5, 7))
 
 
 class _Drawing(TextDrawing):
@@ -268,7 +293,7 @@ class _Drawing(TextDrawing):
                 drawing.footer(self, page, pages)
 
             def before_save(self) -> None:
-                _attach(self, ATTACHMENT_NAME, attachment)
+                attach(self, ATTACHMENT_NAME, attachment)
                 if pdf_date:  # dated when the credits were retired, not when this copy was drawn
                     self.setDateFormatter(lambda *_: pdf_date)
 
@@ -574,28 +599,14 @@ class _Drawing(TextDrawing):
         return table, totals
 
     def verification(self) -> list:
-        url = self.markup(self.verify_url, 300)
-        link = url
-        if _is_http(self.verify_url):
-            href = escape(self.text(self.verify_url, 1000), {'"': "&quot;"})
-            link = f'<link href="{href}">{url}</link>'
-        signature = _base64_only(self.signature)
-        key_id = self.markup(self.key_id, 80)
-        text = [
-            self.para("验证 <font size=9 color='#5f6b76'>Verification</font>", "heading"),
-            self.para("扫描二维码或访问以下网址核验本证明；经签名的证明数据已嵌入本 PDF 文件。", "td"),
-            self.para(
+        return [
+            self.signed_data_box(
+                self.verify_url,
+                "扫描二维码或访问以下网址核验本证明；经签名的证明数据已嵌入本 PDF 文件。",
                 "Scan the QR code or visit the address below to verify; "
                 "the signed data is embedded in this PDF.",
-                "td_en",
-            ),
-            self.para(link, "url"),
-            self.para(
-                f"签名密钥 Key ID: {key_id}　算法 Algorithm: {ALG}　数字签名 Signature (base64):", "td_small"
-            ),
-            self.para(signature, "mono"),
+            )
         ]
-        return [qr_box(self.verify_url, text, 27 * mm, padding=(5, 7))]
 
     # page furniture
 
@@ -788,7 +799,7 @@ class NumberedCanvas(Canvas):
         pass
 
 
-def _attach(canvas: Canvas, name: str, data: bytes) -> None:
+def attach(canvas: Canvas, name: str, data: bytes, description: str = ATTACHMENT_DESCRIPTION) -> None:
     """Attach ``data`` to the document as the file ``name`` (the document's EmbeddedFiles)."""
     doc = canvas._doc
     stream = pdfdoc.PDFStream(
@@ -807,7 +818,7 @@ def _attach(canvas: Canvas, name: str, data: bytes) -> None:
             "Type": pdfdoc.PDFName("Filespec"),
             "F": pdfdoc.PDFString(name),
             "UF": pdfdoc.PDFString(name),
-            "Desc": pdfdoc.PDFString("Signed certificate data (payload, Ed25519 signature, key id)"),
+            "Desc": pdfdoc.PDFString(description),
             "AFRelationship": pdfdoc.PDFName("Data"),
             "EF": pdfdoc.PDFDictionary({"F": doc.Reference(stream)}),
         }
@@ -891,8 +902,9 @@ def _base64_only(value) -> str:
 # --- reading -------------------------------------------------------------------------------------
 
 
-def extract(data: bytes, max_bytes: int = 5 * 1024 * 1024) -> Embedded:
-    """The signed data embedded in a certificate PDF. Raises PdfError, and nothing else."""
+def extract(data: bytes, max_bytes: int = 5 * 1024 * 1024, name: str = ATTACHMENT_NAME) -> Embedded:
+    """The signed data embedded in a certificate PDF (or in another of the portal's signed PDFs,
+    attached as ``name``). Raises PdfError, and nothing else."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise PdfError("not_a_pdf")
     if len(data) > max_bytes:
@@ -901,7 +913,7 @@ def extract(data: bytes, max_bytes: int = 5 * 1024 * 1024) -> Embedded:
     if b"%PDF-" not in data[:1024]:
         raise PdfError("not_a_pdf")
     try:
-        raw = _read_attachment(data)
+        raw = _read_attachment(data, name)
     except PdfError:
         raise
     except RecursionError as exc:
@@ -920,7 +932,7 @@ def _size(size: int) -> str:
     return f"{max(size // 1024, 1)} KB"
 
 
-def _read_attachment(data: bytes) -> bytes | None:
+def _read_attachment(data: bytes, name: str) -> bytes | None:
     from pypdf import PdfReader
     from pypdf.generic import ArrayObject, DictionaryObject
 
@@ -947,7 +959,7 @@ def _read_attachment(data: bytes) -> bytes | None:
         entries = entries.get_object() if entries is not None else None
         if isinstance(entries, ArrayObject):
             for i in range(0, min(len(entries), 512) - 1, 2):
-                if str(entries[i].get_object()) == ATTACHMENT_NAME:
+                if str(entries[i].get_object()) == name:
                     found = _file_content(entries[i + 1])
                     if found is not None:
                         return found

@@ -1,5 +1,6 @@
 """Offtake contract screens: the sales team's list, drafts, contract pages and their actions,
-supply planning and invoices; a buyer's own contracts and invoices, paid online; invoice PDFs.
+supply planning and invoices; a buyer's own contracts and invoices, paid online; invoice and
+contract PDFs.
 
 Thin: every rule lives in :mod:`portal.contracts.services`. A refusal (``ServiceError``) is
 shown on the page it came from, with its HTTP status, and nothing it began stays (the request
@@ -632,11 +633,12 @@ def invoice_payment(number):
     return redirect(url_for("contracts.staff_invoice", number=invoice.number)), 303
 
 
-def _may_see_invoice(invoice: Invoice) -> bool:
+def _may_see(contract: Contract) -> bool:
+    """Staff see every contract; a buyer its own organisation's, once signed."""
     if user_may(current_user, "contracts.read_all"):
         return True
     return user_may(current_user, "contracts.read_own") and services.visible_to_buyer(
-        invoice.contract, current_user.organisation
+        contract, current_user.organisation
     )
 
 
@@ -645,7 +647,7 @@ def invoice_pdf(number):
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     invoice = _invoice_or_404(number)
-    if not _may_see_invoice(invoice):
+    if not _may_see(invoice.contract):
         abort(404)
     from portal.contracts import pdf  # written alongside these views
 
@@ -657,6 +659,53 @@ def invoice_pdf(number):
         data,
         mimetype="application/pdf",
         headers={"Content-Disposition": f'inline; filename="{invoice.number}.pdf"'},
+    )
+
+
+# --- contract documents ----------------------------------------------------------------------------
+
+
+def _seen_contract_or_404(number) -> Contract:
+    """The contract if the signed-in user may see it; 404 for anything else, as on the buyer's
+    pages, so that contract numbers cannot be probed."""
+    contract = services.find(number)
+    if contract is None or not _may_see(contract):
+        abort(404)
+    return contract
+
+
+@bp.get("/contracts/<number>")
+def contract_page(number):
+    """The address printed on a contract's PDF: the staff's page or the buyer's, by who follows it."""
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    contract = _seen_contract_or_404(number)
+    page = (
+        "contracts.staff_contract"
+        if user_may(current_user, "contracts.read_all")
+        else "contracts.buyer_contract"
+    )
+    return redirect(url_for(page, number=contract.number))
+
+
+@bp.get("/contracts/<number>.pdf")
+def contract_pdf(number):
+    """A signed contract's document. A draft has none: its terms are not agreed yet."""
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    contract = _seen_contract_or_404(number)
+    if contract.signed_at is None:
+        abort(404)
+    from portal.contracts import pdf
+
+    try:
+        data = pdf.render_contract(contract)
+    except pdf.PdfError as exc:
+        abort(503, exc.message)
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{contract.number}.pdf"'},
     )
 
 

@@ -3,6 +3,10 @@
 No key is needed: nothing is stored or changed. Numbers may be JSON numbers or decimal strings;
 they are read as :class:`~decimal.Decimal` (a JSON float never becomes a binary float). Any bad
 input, including a body that is not a JSON object, is a 400 naming the fields, never a 5xx.
+
+Flights are given by distance band (``air_upto_500km_…``, ``air_500_3700km_…``,
+``air_over_3700km_…``). ``"factor_set": "CFC-EF-2025.1"`` makes an estimate with that earlier
+set, and its fields (``air_domestic_…``), again: the answer names the set it used.
 """
 
 import json

@@ -2,9 +2,18 @@
 
 ``estimate(kind, inputs)`` reads the inputs strictly (every bad value is reported against its
 field, all at once, in a :class:`CalculatorError`), multiplies each quantity by its factor from
-the current factor set and returns an :class:`Estimate`. All arithmetic is exact
-(:class:`~decimal.Decimal`, 50 significant digits); only the results are rounded: each row and the total to
-kilograms (3 decimals of a tonne, half up), the tonnes to buy up to the next whole tonne.
+the factor set (the current one, or the one the inputs name in ``factor_set``: an estimate made
+with an older set is made again exactly) and returns an :class:`Estimate`.
+
+Flights are counted by the distance of each flight, one way: from CFC-EF-2025.2 in the distance
+bands of the factor set (up to 500 km, over 500 up to 3,700 km, over 3,700 km: the DESNZ
+domestic, short-haul and long-haul factors), each a travel mode of its own. Sets before it had
+"domestic", "short haul" and "long haul" flights, which read as a Chinese domestic flight being
+"domestic" (a factor for flights under about 500 km); their fields stay for them.
+
+All arithmetic is exact (:class:`~decimal.Decimal`, 50 significant digits); only the results are
+rounded: each row and the total to kilograms (3 decimals of a tonne, half up), the tonnes to buy
+up to the next whole tonne.
 
 The same field names serve the web form (strings) and the JSON API (strings or numbers).
 """
@@ -24,8 +33,8 @@ from portal.offsets.factors import Factor, FactorSet
 KINDS = ("event", "office")
 #: The grid choice and the factor it stands for.
 GRIDS = {"national": "electricity_national", "inner_mongolia": "electricity_inner_mongolia"}
-FLIGHTS = ("air_domestic", "air_short_haul", "air_long_haul")
-TRAVEL_MODES = (*FLIGHTS, "rail", "coach", "car")
+#: Travel other than flights; flights are the ``air_…`` factors of the factor set.
+GROUND_MODES = ("rail", "coach", "car")
 
 MAX_ATTENDEES = 1_000_000
 MAX_EVENT_DAYS = 366
@@ -72,7 +81,12 @@ QUANTITIES: dict[str, Quantity] = {
     "gasoline_l": _q(_l("Gasoline (litres)"), 1_000_000_000),
     "diesel_l": _q(_l("Diesel (litres)"), 1_000_000_000),
 }
+#: Every travel mode of every factor set: the flights' distance bands (from CFC-EF-2025.2), the
+#: flights of the sets before, and ground travel.
 MODE_LABELS = {
+    "air_upto_500km": _l("Flights of up to 500 km"),
+    "air_500_3700km": _l("Flights of over 500 up to 3,700 km"),
+    "air_over_3700km": _l("Flights of over 3,700 km"),
     "air_domestic": _l("Flights, domestic"),
     "air_short_haul": _l("Flights, short haul"),
     "air_long_haul": _l("Flights, long haul"),
@@ -81,7 +95,7 @@ MODE_LABELS = {
     "car": _l("Car"),
 }
 MAX_PASSENGER_KM = 10_000_000_000
-for _mode in TRAVEL_MODES:
+for _mode in MODE_LABELS:
     QUANTITIES[f"{_mode}_pkm"] = _q(_l("Total passenger-km"), MAX_PASSENGER_KM)
     QUANTITIES[f"{_mode}_share"] = _q(_l("Share of attendees (%)"), 100)
     QUANTITIES[f"{_mode}_distance"] = _q(_l("Round trip per attendee (km)"), MAX_ROUND_TRIP_KM)
@@ -95,6 +109,7 @@ OTHER_LABELS = {
     "grid": _l("Electricity grid"),
     "travel_shares": _l("Shares of attendees"),
     "activities": _l("Quantities"),
+    "factor_set": _l("Factor set"),
 }
 
 
@@ -111,32 +126,63 @@ def field_label(name: str) -> str:
     return str(spec.label)
 
 
-EVENT_FIELDS = (
-    "name",
-    "start_date",
-    "end_date",
-    "attendees",
-    "days",
-    *(f"{m}_{part}" for m in TRAVEL_MODES for part in ("pkm", "share", "distance")),
-    "car_occupancy",
-    "hotel_room_nights",
-    "meals_meat",
-    "meals_vegetarian",
-    "electricity_kwh",
-    "grid",
-    "heat_gj",
-)
-OFFICE_FIELDS = (
-    "year",
-    "electricity_kwh",
-    "grid",
-    "heat_gj",
-    "natural_gas_m3",
-    "gasoline_l",
-    "diesel_l",
-    *(f"{m}_pkm" for m in FLIGHTS),
-)
-FIELDS = {"event": EVENT_FIELDS, "office": OFFICE_FIELDS}
+def flight_modes(factor_set: FactorSet) -> tuple[str, ...]:
+    """The set's flights, shortest first: its distance bands, or the older sets' three kinds."""
+    return tuple(f.key for f in factor_set.flights)
+
+
+def travel_modes(factor_set: FactorSet) -> tuple[str, ...]:
+    return (*flight_modes(factor_set), *GROUND_MODES)
+
+
+def fields(kind: str, factor_set: FactorSet) -> tuple[str, ...]:
+    """The input fields of an estimate of ``kind`` with ``factor_set``."""
+    if kind == "office":
+        return (
+            "year",
+            "electricity_kwh",
+            "grid",
+            "heat_gj",
+            "natural_gas_m3",
+            "gasoline_l",
+            "diesel_l",
+            *(f"{m}_pkm" for m in flight_modes(factor_set)),
+        )
+    return (
+        "name",
+        "start_date",
+        "end_date",
+        "attendees",
+        "days",
+        *(f"{m}_{part}" for m in travel_modes(factor_set) for part in ("pkm", "share", "distance")),
+        "car_occupancy",
+        "hotel_room_nights",
+        "meals_meat",
+        "meals_vegetarian",
+        "electricity_kwh",
+        "grid",
+        "heat_gj",
+    )
+
+
+#: The flight fields of every set: one that the chosen set does not have is an error, not ignored.
+FLIGHT_FIELDS = frozenset(name for name in QUANTITIES if name.startswith("air_"))
+
+
+def link_factor_set(inputs) -> FactorSet | None:
+    """The factor set of an estimate's link (``/estimate?…``): the one it names in
+    ``factor_set``, None when that is not a published set (the estimate then says so). Links
+    made before they named their set are read with the newest set that has every flight field
+    they use, so an old link shows the figures it showed; without flights, the current set."""
+    if "factor_set" in inputs:
+        named = inputs.get("factor_set")
+        return factor_sets.load(named) if named in factor_sets.versions() else None
+    used = {name for name in inputs if name in FLIGHT_FIELDS and _given(inputs, name)}
+    for version in reversed(factor_sets.versions()):
+        factor_set = factor_sets.load(version)
+        if used <= {*fields("event", factor_set), *fields("office", factor_set)}:
+            return factor_set
+    return factor_sets.current()
 
 
 class CalculatorError(ValueError):
@@ -193,17 +239,40 @@ class Estimate:
 
 def estimate(kind: str, inputs, *, strict: bool = False, factor_set: FactorSet | None = None) -> Estimate:
     """The footprint of an ``event`` or an ``office`` year from ``inputs`` (a mapping of field
-    names to strings, or to JSON values). Blank values mean "none". With ``strict``, a field
-    that the kind does not have is an error too (the API: a misspelt field must not silently
-    lower the estimate). Raises :class:`CalculatorError`."""
+    names to strings, or to JSON values). Blank values mean "none". The factor set is
+    ``factor_set``, else the one ``inputs`` names in ``factor_set``, else the current one. With
+    ``strict``, a field that the kind does not have is an error too (the API: a misspelt field
+    must not silently lower the estimate); a flight field of another factor set always is.
+    Raises :class:`CalculatorError`."""
     if kind not in KINDS:
         raise CalculatorError({"kind": _("Choose %(choices)s.", choices=" / ".join(KINDS))})
     reader = _Reader(inputs)
-    if strict:
-        for name in inputs:
-            if name != "kind" and name not in FIELDS[kind]:
-                reader.errors[name] = _("This field is not known for this kind of estimate.")
-    factor_set = factor_set or factor_sets.current()
+    if factor_set is None:
+        factor_set = reader.factor_set()
+        if factor_set is None:
+            raise CalculatorError(reader.errors)
+    known = set(fields(kind, factor_set))
+    either = known | set(fields("office" if kind == "event" else "event", factor_set))
+    modes = ", ".join(flight_modes(factor_set))
+    for name in inputs:
+        if name in ("kind", "factor_set") or name in known:
+            continue
+        if name in FLIGHT_FIELDS and name not in either and _given(inputs, name):
+            if factor_set.banded:
+                reader.errors[name] = _(
+                    "Factor set %(version)s counts flights by distance band: %(modes)s. This field "
+                    "belongs to an earlier set; name that set in factor_set to use it.",
+                    version=factor_set.version,
+                    modes=modes,
+                )
+            else:
+                reader.errors[name] = _(
+                    "Factor set %(version)s has no such flight field; its flights are %(modes)s.",
+                    version=factor_set.version,
+                    modes=modes,
+                )
+        elif strict:
+            reader.errors[name] = _("This field is not known for this kind of estimate.")
     builder = _Builder(factor_set)
     with localcontext() as ctx:
         ctx.prec = 50  # exact for every product and sum of inputs and factors in range
@@ -251,7 +320,7 @@ def _event(reader: "_Reader", builder: "_Builder") -> dict:
 
     occupancy = reader.number("car_occupancy") or Decimal(1)
     shares = Decimal(0)
-    for mode in TRAVEL_MODES:
+    for mode in travel_modes(builder.factor_set):
         shares += _travel(reader, builder, mode, attendees, occupancy)
     if shares > 100:
         reader.errors["travel_shares"] = _(
@@ -293,6 +362,8 @@ def _travel(reader: "_Reader", builder: "_Builder", mode: str, attendees, occupa
             reader.errors[f"{mode}_share"] = _("Enter the share of attendees who travel this way.")
         return Decimal(0)
     if share is not None:
+        if not _in_band(reader, builder.factor_set, mode, distance):
+            return share
         if attendees is None:  # already reported
             return share
         pkm = attendees * share / 100 * distance
@@ -302,6 +373,26 @@ def _travel(reader: "_Reader", builder: "_Builder", mode: str, attendees, occupa
         else:
             builder.add(mode, pkm)
     return share or Decimal(0)
+
+
+def _in_band(reader: "_Reader", factor_set: FactorSet, mode: str, round_trip: Decimal) -> bool:
+    """A round trip per attendee given for a band of flights is two flights of half its length,
+    and they must be in that band (a trip with connections is given as passenger-km)."""
+    factor = factor_set.factors.get(mode)
+    if factor is None or not factor.leg_km or not round_trip:
+        return True
+    leg = round_trip / 2
+    if factor.covers(leg):
+        return True
+    band = factor_set.flight_band(leg)
+    reader.errors[f"{mode}_distance"] = _(
+        "A round trip of %(km)s km is two flights of %(leg)s km each: enter it under “%(band)s”. "
+        "For trips with connections, give the total passenger-km instead.",
+        km=plain(round_trip),
+        leg=plain(leg),
+        band=MODE_LABELS[band.key],
+    )
+    return False
 
 
 def _electricity(reader: "_Reader", builder: "_Builder") -> None:
@@ -318,7 +409,7 @@ def _office(reader: "_Reader", builder: "_Builder") -> dict:
     builder.add("natural_gas", reader.number("natural_gas_m3"))
     builder.add("gasoline", reader.number("gasoline_l"))
     builder.add("diesel", reader.number("diesel_l"))
-    for mode in FLIGHTS:
+    for mode in flight_modes(builder.factor_set):
         builder.add(mode, reader.number(f"{mode}_pkm"))
     return {"year": None if year is None else int(year)}
 
@@ -381,6 +472,18 @@ class _Reader:
         else:
             self.errors[name] = _("Enter a single value.")
         return None
+
+    def factor_set(self) -> FactorSet | None:
+        """The set named in ``factor_set`` (one of the published versions), else the current
+        one; None, with the error recorded, for a name that is not a published set."""
+        value = self._raw("factor_set")
+        if value is None:
+            return None if "factor_set" in self.errors else factor_sets.current()
+        published = factor_sets.versions()
+        if value not in published:
+            self.errors["factor_set"] = _("Choose %(choices)s.", choices=" / ".join(published))
+            return None
+        return factor_sets.load(value)
 
     def number(self, name: str) -> Decimal | None:
         spec = QUANTITIES[name]
@@ -476,6 +579,12 @@ class _Reader:
             self.errors[name] = _("Choose %(choices)s.", choices=" / ".join(allowed))
             return None
         return value
+
+
+def _given(inputs, name: str) -> bool:
+    """Whether the field has a value (not blank, not None)."""
+    value = inputs.get(name)
+    return value is not None and not (isinstance(value, str) and not value.strip())
 
 
 def _grouped(value: Decimal) -> str:

@@ -27,12 +27,15 @@ GRID_LABELS = {"national": _l("National average"), "inner_mongolia": _l("Inner M
 def index():
     kind = request.args.get("kind", "event")
     shown = kind if kind in calculator.KINDS else "event"
+    linked = calculator.link_factor_set(request.args)
     result, errors = None, {}
     if "calculate" in request.args:
         try:
-            result = calculator.estimate(kind, request.args)
+            result = calculator.estimate(kind, request.args, factor_set=linked)
         except CalculatorError as exc:
             errors = exc.fields
+    factor_set = result.factor_set if result else linked or factors.current()
+    modes = calculator.travel_modes(factor_set)
     page = render_template(
         "offsets/estimate.html",
         kind=shown,
@@ -42,14 +45,15 @@ def index():
         result=result,
         chart=chart(result) if result else None,
         checkout_url=checkout_url(result) if result else None,
-        factor_set=result.factor_set if result else factors.current(),
-        modes=calculator.MODE_LABELS,
-        flights=calculator.FLIGHTS,
+        factor_set=factor_set,
+        current_set=factors.current(),
+        modes={mode: calculator.MODE_LABELS[mode] for mode in modes},
+        flights=calculator.flight_modes(factor_set),
         grids=calculator.GRIDS,
         grid_labels=GRID_LABELS,
         fields=calculator.QUANTITIES,
         field_label=calculator.field_label,
-        field_ids=set(calculator.FIELDS[shown]),
+        field_ids=set(calculator.fields(shown, factor_set)),
     )
     return page, 400 if errors else 200
 

@@ -1,8 +1,14 @@
 """Emission factor sets: versioned JSON files in ``portal/offsets/factors/``, read-only at run time.
 
 A set never changes once published: a corrected or updated factor is a new version (a new file),
-so that every estimate can say exactly which figures it used. Values are decimal strings in the
-file and :class:`~decimal.Decimal` here; a number written as a JSON float is refused.
+so that every estimate can say exactly which figures it used, and an estimate made with an older
+set can still be made again with it. Values are decimal strings in the file and
+:class:`~decimal.Decimal` here; a number written as a JSON float is refused.
+
+Flight factors have keys starting with ``air_``. From CFC-EF-2025.2 each of them covers a band of
+flight distances (one flight, one way), written ``"leg_km": {"over": "500", "up_to": "3700"}``:
+a flight of more than ``over`` and at most ``up_to`` km (the first band starts at zero, the last
+has no end). The bands must follow one another without a gap.
 """
 
 import json
@@ -17,7 +23,7 @@ from flask_babel import lazy_gettext as _l
 from portal.core.i18n import current_language
 
 FACTOR_DIR = Path(__file__).resolve().parent / "factors"
-CURRENT_VERSION = "CFC-EF-2025.1"
+CURRENT_VERSION = "CFC-EF-2025.2"
 _VERSION = re.compile(r"^CFC-EF-\d{4}\.\d{1,3}$")
 #: "kgCO2e/passenger-km": the mass, the gas and the activity it is counted per.
 _UNIT = re.compile(r"^(kg|t)(CO2|CO2e)/([A-Za-z0-9-]+)$")
@@ -53,6 +59,14 @@ class Factor:
     source: str
     #: Marked ⚠ in the reference data: shown as uncertain wherever the factor appears.
     uncertain: bool
+    #: Flights: the distances of one flight (km) the factor is for, as (over, up to); None for
+    #: no limit. None for other factors, and for the flights of sets before bands.
+    leg_km: tuple[Decimal | None, Decimal | None] | None = None
+
+    def covers(self, leg_km: Decimal) -> bool:
+        """Whether a flight of ``leg_km`` km is in this factor's band."""
+        over, up_to = self.leg_km or (None, None)
+        return (over is None or leg_km > over) and (up_to is None or leg_km <= up_to)
 
     @property
     def activity_unit(self) -> str:
@@ -97,6 +111,20 @@ class FactorSet:
     def any_uncertain(self) -> bool:
         return any(f.uncertain for f in self)
 
+    @property
+    def flights(self) -> list[Factor]:
+        """The flight factors, in the file's order (shortest band first)."""
+        return [f for f in self if f.key.startswith("air_")]
+
+    @property
+    def banded(self) -> bool:
+        """Whether flights are classified by distance band (from CFC-EF-2025.2)."""
+        return any(f.leg_km for f in self.flights)
+
+    def flight_band(self, leg_km: Decimal) -> Factor | None:
+        """The flight factor for one flight of ``leg_km`` km (None in a set without bands)."""
+        return next((f for f in self.flights if f.leg_km and f.covers(leg_km)), None)
+
 
 def _refuse_float(text):
     raise FactorSetError(f"factor values must be decimal strings, not JSON numbers: {text}")
@@ -120,7 +148,31 @@ def load(version: str = CURRENT_VERSION) -> FactorSet:
         if factor.key in factors:
             raise FactorSetError(f"{version}: factor {factor.key} appears twice")
         factors[factor.key] = factor
-    return FactorSet(version, str(data["published"]), bool(data["radiative_forcing"]), factors)
+    factor_set = FactorSet(version, str(data["published"]), bool(data["radiative_forcing"]), factors)
+    _check_bands(factor_set)
+    return factor_set
+
+
+def _check_bands(factor_set: FactorSet) -> None:
+    """Flight bands, if any: every flight has one, from zero on, each starting where the one
+    before ends, the last without an end."""
+    flights = factor_set.flights
+    if not any(f.leg_km for f in flights):
+        return
+    edge = None
+    for n, factor in enumerate(flights):
+        if factor.leg_km is None:
+            raise FactorSetError(f"{factor_set.version}: flight factor {factor.key} has no leg_km band")
+        over, up_to = factor.leg_km
+        if over != edge:
+            raise FactorSetError(
+                f"{factor_set.version}: the band of {factor.key} does not follow the one before"
+            )
+        if (up_to is None) != (n == len(flights) - 1) or (
+            up_to is not None and over is not None and up_to <= over
+        ):
+            raise FactorSetError(f"{factor_set.version}: the band of {factor.key} is not a range")
+        edge = up_to
 
 
 def _factor(entry: dict) -> Factor:
@@ -151,6 +203,7 @@ def _factor(entry: dict) -> Factor:
         raise FactorSetError(f"factor {key}: bad year {year!r}")
     if not isinstance(entry["uncertain"], bool):
         raise FactorSetError(f"factor {key}: uncertain must be true or false")
+    leg_km = _band(key, entry["leg_km"]) if "leg_km" in entry else None
     return Factor(
         key=key,
         label_en=label["en"],
@@ -160,8 +213,31 @@ def _factor(entry: dict) -> Factor:
         year=year,
         source=entry["source"],
         uncertain=entry["uncertain"],
+        leg_km=leg_km,
     )
+
+
+def _band(key: str, band) -> tuple[Decimal | None, Decimal | None]:
+    if not key.startswith("air_"):
+        raise FactorSetError(f"factor {key}: only flights have a leg_km band")
+    if not isinstance(band, dict) or not band or set(band) - {"over", "up_to"}:
+        raise FactorSetError(f'factor {key}: leg_km is {{"over": km, "up_to": km}}')
+    limits = []
+    for name in ("over", "up_to"):
+        value = band.get(name)
+        if value is not None and not (isinstance(value, str) and _VALUE.match(value)):
+            raise FactorSetError(f"factor {key}: leg_km {name} must be a decimal string")
+        limits.append(None if value is None else Decimal(value))
+    return limits[0], limits[1]
 
 
 def current() -> FactorSet:
     return load(CURRENT_VERSION)
+
+
+@cache
+def versions() -> tuple[str, ...]:
+    """Every published set, oldest first."""
+    names = (path.stem for path in FACTOR_DIR.glob("CFC-EF-*.json"))
+    found = [name for name in names if _VERSION.match(name)]
+    return tuple(sorted(found, key=lambda v: tuple(int(part) for part in v[7:].split("."))))

@@ -130,6 +130,7 @@ def _pages(desk):
         (f"/account/contracts/{active}", {"buyer"}),
         (f"/account/invoices/{invoice}", {"buyer"}),
         (f"/invoices/{invoice}.pdf", STAFF | {"buyer"}),
+        (f"/contracts/{active}.pdf", STAFF | {"buyer"}),
     ]
 
 
@@ -164,6 +165,7 @@ def test_a_buyer_sees_only_its_own_signed_contracts_and_invoices(desk, client):
         f"/account/contracts/{desk.draft.number}",
         f"/account/invoices/{desk.invoice.number}",
         f"/invoices/{desk.invoice.number}.pdf",
+        f"/contracts/{desk.active.number}.pdf",
         "/account/contracts/OC-1999-0001",
         "/account/invoices/INV-1999-000001",
     ):
@@ -760,6 +762,8 @@ def test_unknown_numbers_are_404(desk, client):
         f"/staff/contracts/{desk.active.number}/versions/99",
         "/staff/invoices/INV-1999-000001",
         "/invoices/nope.pdf",
+        "/contracts/OC-1999-0001.pdf",
+        f"/contracts/{desk.draft.number}.pdf",
     ):
         assert client.get(path).status_code == 404, path
     assert client.post("/staff/contracts/OC-1999-0001/sign").status_code == 404

@@ -1,9 +1,11 @@
-"""The footprint calculator: factor set, arithmetic, validation, the /estimate page and the API."""
+"""The footprint calculator: factor set, arithmetic, validation, the /estimate page and the API;
+flights by distance band, and estimates made with an older factor set made again exactly."""
 
+import hashlib
 import json
 import re
 from decimal import Decimal
-from html import unescape
+from html import escape, unescape
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -19,10 +21,10 @@ EVENT = {
     "start_date": "2025-06-18",
     "end_date": "2025-06-20",
     "attendees": "200",
-    "air_domestic_pkm": "1000",  # 1,000 × 0.27257 kg = 0.27257 t
-    "air_short_haul_share": "10",  # 10 % × 200 × 2,000 km = 40,000 pkm × 0.18287 kg = 7.3148 t
-    "air_short_haul_distance": "2000",
-    "air_long_haul_pkm": "5000",  # × 0.20011 kg = 1.00055 t
+    "air_upto_500km_pkm": "1000",  # 1,000 × 0.27257 kg = 0.27257 t
+    "air_500_3700km_share": "10",  # 10 % × 200 × 2,000 km = 40,000 pkm × 0.18287 kg = 7.3148 t
+    "air_500_3700km_distance": "2000",  # two flights of 1,000 km
+    "air_over_3700km_pkm": "5000",  # × 0.20011 kg = 1.00055 t
     "rail_share": "50",  # 50 % × 200 × 600 km = 60,000 pkm × 0.03048 kg = 1.8288 t
     "rail_distance": "600",
     "coach_pkm": "2000",  # × 0.02717 kg = 0.05434 t
@@ -36,9 +38,9 @@ EVENT = {
     "heat_gj": "12.5",  # × 0.11 t = 1.375 t
 }
 EVENT_ROWS = {
-    "air_domestic": ("1000", "0.273"),
-    "air_short_haul": ("40000", "7.315"),
-    "air_long_haul": ("5000", "1.001"),
+    "air_upto_500km": ("1000", "0.273"),
+    "air_500_3700km": ("40000", "7.315"),
+    "air_over_3700km": ("5000", "1.001"),
     "rail": ("60000", "1.829"),
     "coach": ("2000", "0.054"),
     "car": ("1000", "0.167"),
@@ -59,7 +61,7 @@ OFFICE = {
     "natural_gas_m3": "10000",  # × 2.165 kg = 21.65 t
     "gasoline_l": "1000",  # × 2.0844 kg = 2.0844 t
     "diesel_l": "1000",  # × 2.5128 kg = 2.5128 t
-    "air_short_haul_pkm": "10000",  # × 0.18287 kg = 1.8287 t
+    "air_500_3700km_pkm": "10000",  # × 0.18287 kg = 1.8287 t
 }
 OFFICE_ROWS = {
     "electricity_national": "53.060",
@@ -67,9 +69,32 @@ OFFICE_ROWS = {
     "natural_gas": "21.650",
     "gasoline": "2.084",
     "diesel": "2.513",
-    "air_short_haul": "1.829",
+    "air_500_3700km": "1.829",
 }
 OFFICE_TOTAL = Decimal("136.136")  # 136.1359
+
+#: The factor set before flights were banded, and an event estimated with it (its old fields).
+OLD_SET = "CFC-EF-2025.1"
+OLD_EVENT = {
+    **{k: v for k, v in EVENT.items() if not k.startswith("air_")},
+    "air_domestic_pkm": "1000",
+    "air_short_haul_share": "10",
+    "air_short_haul_distance": "2000",
+    "air_long_haul_pkm": "5000",
+}
+OLD_EVENT_ROWS = {
+    **{k: v for k, v in EVENT_ROWS.items() if not k.startswith("air_")},
+    "air_domestic": ("1000", "0.273"),
+    "air_short_haul": ("40000", "7.315"),
+    "air_long_haul": ("5000", "1.001"),
+}
+#: The flights of the current set, by distance band.
+BANDS = ("air_upto_500km", "air_500_3700km", "air_over_3700km")
+#: Published factor sets never change: a correction is a new version.
+PUBLISHED = {
+    "CFC-EF-2025.1": "35620ae9bcb878e15ac051a96a4336e3830b0e683fdcabba2888db108e536df3",
+    "CFC-EF-2025.2": "f04862190c0c3c1ce4c1e9bd257425531c6c0fefbeb6ba2fa25af991ff2ce114",
+}
 
 
 @pytest.fixture
@@ -99,9 +124,9 @@ REFERENCE_VALUES = {
     "natural_gas": "2.165",
     "gasoline": "2.0844",
     "diesel": "2.5128",
-    "air_domestic": "0.27257",
-    "air_short_haul": "0.18287",
-    "air_long_haul": "0.20011",
+    "air_upto_500km": "0.27257",
+    "air_500_3700km": "0.18287",
+    "air_over_3700km": "0.20011",
     "rail": "0.03048",
     "coach": "0.02717",
     "car": "0.16691",
@@ -114,7 +139,7 @@ REFERENCE_VALUES = {
 def test_factor_file_is_complete():
     path = factors.FACTOR_DIR / f"{factors.CURRENT_VERSION}.json"
     raw = json.loads(path.read_text(encoding="utf-8"))
-    assert raw["version"] == factors.CURRENT_VERSION
+    assert raw["version"] == factors.CURRENT_VERSION == "CFC-EF-2025.2"
     for entry in raw["factors"]:
         for key in ("key", "unit", "value", "year", "source", "uncertain"):
             assert entry.get(key) not in (None, ""), (entry["key"], key)
@@ -133,10 +158,53 @@ def test_factor_file_is_complete():
     assert loaded.radiative_forcing  # the flight factors are DESNZ's "with RF" ones
 
 
+def test_published_sets_never_change():
+    assert factors.versions() == tuple(PUBLISHED)
+    for version, digest in PUBLISHED.items():
+        path = factors.FACTOR_DIR / f"{version}.json"
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, f"{version} was edited"
+    old, new = factors.load(OLD_SET), factors.current()
+    # The new set changes the flights only: the same DESNZ values, now for distance bands.
+    assert [f.key for f in old.flights] == ["air_domestic", "air_short_haul", "air_long_haul"]
+    assert [f.key for f in new.flights] == list(BANDS)
+    assert [f.value for f in old.flights] == [f.value for f in new.flights]
+    assert {k: f for k, f in old.factors.items() if not k.startswith("air_")} == {
+        k: f for k, f in new.factors.items() if not k.startswith("air_")
+    }
+    assert not old.banded and new.banded
+
+
+def test_flight_labels_say_their_band_and_cite_desnz(app):
+    new = factors.current()
+    labels = {f.key: (f.label_en, f.label_zh) for f in new.flights}
+    assert labels["air_upto_500km"] == (
+        "Flights of up to 500 km (with radiative forcing)",
+        "航班，单程 500 公里以内（含辐射强迫）",
+    )
+    assert "3,700" in labels["air_500_3700km"][0] and "3,700" in labels["air_500_3700km"][1]
+    assert (
+        "over 3,700 km" in labels["air_over_3700km"][0] and "超过 3,700 公里" in labels["air_over_3700km"][1]
+    )
+    for factor in new.flights:
+        assert factor.source.startswith("UK DESNZ GHG conversion factors 2024") and factor.year == 2024
+        assert "domestic" not in factor.label_en.lower() and "国内" not in factor.label_zh
+
+
 def test_every_factor_the_calculator_uses_exists():
-    used = {*calculator.GRIDS.values(), *calculator.TRAVEL_MODES, "hotel", "meal_meat", "meal_vegetarian"}
-    used |= {"district_heat", "natural_gas", "gasoline", "diesel"}
-    assert used <= set(factors.current().factors)
+    for version in factors.versions():
+        factor_set = factors.load(version)
+        used = {*calculator.GRIDS.values(), *calculator.travel_modes(factor_set)}
+        used |= {
+            "hotel",
+            "meal_meat",
+            "meal_vegetarian",
+            "district_heat",
+            "natural_gas",
+            "gasoline",
+            "diesel",
+        }
+        assert used <= set(factor_set.factors), version
+        assert set(calculator.flight_modes(factor_set)) <= set(calculator.MODE_LABELS)
 
 
 @pytest.mark.parametrize(
@@ -182,6 +250,202 @@ def test_versions_are_names_not_paths():
         factors.load("../../etc/passwd")
 
 
+def _flight(key, leg_km=None, value="0.2"):
+    entry = {
+        "key": key,
+        "label": {"en": key, "zh": key},
+        "unit": "kgCO2e/passenger-km",
+        "value": value,
+        "year": 2024,
+        "source": "DESNZ",
+        "uncertain": False,
+    }
+    if leg_km is not None:
+        entry["leg_km"] = leg_km
+    return entry
+
+
+@pytest.mark.parametrize(
+    ("entries", "problem"),
+    [
+        ([_flight("air_a", {"up_to": "500"}), _flight("air_b")], "has no leg_km band"),
+        ([_flight("air_a", {"up_to": "500"}), _flight("air_b", {"over": "600"})], "does not follow"),
+        (
+            [_flight("air_a", {"over": "0", "up_to": "500"}), _flight("air_b", {"over": "500"})],
+            "does not follow",
+        ),
+        (
+            [_flight("air_a", {"up_to": "500"}), _flight("air_b", {"over": "500", "up_to": "900"})],
+            "not a range",
+        ),
+        (
+            [
+                _flight("air_a", {"up_to": "500"}),
+                _flight("air_b", {"over": "500", "up_to": "400"}),
+                _flight("air_c", {"over": "400"}),
+            ],
+            "not a range",
+        ),
+        ([_flight("air_a", {"up_to": 500})], "decimal string"),
+        ([_flight("air_a", {"below": "500"})], "leg_km is"),
+        ([_flight("rail", {"up_to": "500"})], "only flights"),
+    ],
+)
+def test_malformed_flight_bands_are_refused(tmp_path, monkeypatch, entries, problem):
+    data = {
+        "version": "CFC-EF-2099.1",
+        "published": "2099-01-01",
+        "radiative_forcing": True,
+        "factors": entries,
+    }
+    (tmp_path / "CFC-EF-2099.1.json").write_text(json.dumps(data))
+    monkeypatch.setattr(factors, "FACTOR_DIR", tmp_path)
+    factors.load.cache_clear()
+    try:
+        with pytest.raises(factors.FactorSetError, match=problem):
+            factors.load("CFC-EF-2099.1")
+    finally:
+        factors.load.cache_clear()
+
+
+# --- flights by distance band ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("leg_km", "band"),
+    [
+        ("0.000001", "air_upto_500km"),
+        ("380", "air_upto_500km"),  # Beijing–Chifeng
+        ("500", "air_upto_500km"),
+        ("500.000001", "air_500_3700km"),
+        ("1400", "air_500_3700km"),  # Shanghai–Chifeng
+        ("3700", "air_500_3700km"),
+        ("3700.000001", "air_over_3700km"),
+        ("20000", "air_over_3700km"),
+    ],
+)
+def test_flight_band_boundaries(leg_km, band):
+    assert factors.current().flight_band(Decimal(leg_km)).key == band
+    assert factors.load(OLD_SET).flight_band(Decimal(leg_km)) is None  # the old set had no bands
+
+
+@pytest.mark.parametrize(
+    ("band", "factor", "tco2e"),
+    [
+        ("air_upto_500km", "0.27257", "2.726"),
+        ("air_500_3700km", "0.18287", "1.829"),
+        ("air_over_3700km", "0.20011", "2.001"),
+    ],
+)
+def test_each_band_picks_its_factor(en, band, factor, tco2e):
+    result = calculator.estimate("office", {"year": "2024", f"{band}_pkm": "10000"})
+    (row,) = result.rows
+    assert row.item == band and str(row.factor.value) == factor and str(row.tco2e) == tco2e
+    assert result.factor_set.version == "CFC-EF-2025.2"
+    # And in the event form, by a share of attendees and a round trip of two flights in the band.
+    round_trip = {"air_upto_500km": "760", "air_500_3700km": "2800", "air_over_3700km": "16000"}[band]
+    by_share = {**_event_head(), f"{band}_share": "10", f"{band}_distance": round_trip}
+    (row,) = calculator.estimate("event", by_share).rows
+    assert row.item == band and str(row.factor.value) == factor
+
+
+def test_a_shanghai_trip_is_no_longer_counted_as_a_short_hop(en):
+    """The defect: "航班，国内" was DESNZ's UK domestic factor (flights under about 500 km), 49 %
+    above the short-haul one that fits a 1,400 km Chinese domestic flight."""
+    trip = {
+        **_event_head(),
+        "attendees": "100",
+        "air_500_3700km_share": "50",
+        "air_500_3700km_distance": "2800",
+    }
+    (row,) = calculator.estimate("event", trip).rows
+    assert row.factor.value == Decimal("0.18287") and row.tco2e == Decimal("25.602")  # 140,000 pkm
+    # Entered as a flight of up to 500 km, it is refused and sent to its band.
+    misfiled = {
+        **_event_head(),
+        "attendees": "100",
+        "air_upto_500km_share": "50",
+        "air_upto_500km_distance": "2800",
+    }
+    fields = errors_of("event", **{**_no_flights(), **misfiled})
+    assert fields == {
+        "air_upto_500km_distance": "A round trip of 2800 km is two flights of 1400 km each: enter it under "
+        "“Flights of over 500 up to 3,700 km”. For trips with connections, give the total passenger-km instead."
+    }
+    # The old set still counts it as it did, with its "domestic" factor: 0.27257 × 140,000 pkm.
+    old = {**_event_head(), "attendees": "100", "air_domestic_share": "50", "air_domestic_distance": "2800"}
+    (row,) = calculator.estimate("event", old, factor_set=factors.load(OLD_SET)).rows
+    assert row.factor.value == Decimal("0.27257") and row.tco2e == Decimal("38.160")
+
+
+def _no_flights() -> dict:
+    return {k: "" for k in EVENT if k.startswith("air_")}
+
+
+@pytest.mark.parametrize(
+    ("band", "round_trip", "fits"),
+    [
+        ("air_upto_500km", "1000", True),  # two flights of 500 km
+        ("air_upto_500km", "1000.000002", False),
+        ("air_500_3700km", "1000", False),
+        ("air_500_3700km", "1000.000002", True),
+        ("air_500_3700km", "7400", True),
+        ("air_500_3700km", "7400.000002", False),
+        ("air_over_3700km", "7400", False),
+        ("air_over_3700km", "7400.000002", True),
+        ("air_over_3700km", "40000", True),
+    ],
+)
+def test_round_trip_boundaries(en, band, round_trip, fits):
+    inputs = {**_event_head(), f"{band}_share": "10", f"{band}_distance": round_trip}
+    if fits:
+        assert [r.item for r in calculator.estimate("event", inputs).rows] == [band]
+    else:
+        assert set(errors_of("event", **{**_no_flights(), **inputs})) == {f"{band}_distance"}
+
+
+# --- estimates made with an older factor set --------------------------------------------------------
+
+
+def test_the_old_set_makes_an_old_estimate_again_exactly(en):
+    old = factors.load(OLD_SET)
+    result = calculator.estimate("event", OLD_EVENT, factor_set=old)
+    assert {r.item: (calculator.plain(r.quantity), str(r.tco2e)) for r in result.rows} == OLD_EVENT_ROWS
+    assert result.total == EVENT_TOTAL and result.purchase_tonnes == 28
+    assert result.factor_set.version == OLD_SET
+    labels = {r.item: r.label for r in result.rows}
+    assert labels["air_domestic"] == "Flights, domestic (with radiative forcing)"  # as it was printed
+    # Named in the inputs, as the API and the page's links do.
+    again = calculator.estimate("event", {**OLD_EVENT, "factor_set": OLD_SET})
+    assert again.total == EVENT_TOTAL and [r.tco2e for r in again.rows] == [r.tco2e for r in result.rows]
+    office = calculator.estimate(
+        "office",
+        {
+            **{k: v for k, v in OFFICE.items() if not k.startswith("air_")},
+            "air_short_haul_pkm": "10000",
+            "factor_set": OLD_SET,
+        },
+    )
+    assert office.total == OFFICE_TOTAL
+
+
+def test_each_set_knows_only_its_own_flight_fields(en):
+    fields = errors_of("office", **{"air_domestic_pkm": "1000"})
+    assert set(fields) == {"air_domestic_pkm"} and "distance band" in fields["air_domestic_pkm"]
+    fields = errors_of("office", factor_set=OLD_SET)  # OFFICE has air_500_3700km_pkm
+    assert set(fields) == {"air_500_3700km_pkm"} and "air_short_haul" in fields["air_500_3700km_pkm"]
+    # An event's flight fields in an office estimate are ignored, as other event fields are.
+    assert calculator.estimate("office", {**OFFICE, "air_upto_500km_share": "10"}).total == OFFICE_TOTAL
+
+
+@pytest.mark.parametrize(
+    "value", ["CFC-EF-1999.1", "../CFC-EF-2025.1", "cfc-ef-2025.1", 2025.1, ["CFC-EF-2025.1"]]
+)
+def test_an_unknown_factor_set_is_refused(en, value):
+    fields = errors_of("office", factor_set=value)
+    assert set(fields) == {"factor_set"}
+
+
 # --- arithmetic ----------------------------------------------------------------------------------
 
 
@@ -190,7 +454,7 @@ def test_event_rows_against_hand_computed_values(en):
     assert {r.item: (calculator.plain(r.quantity), str(r.tco2e)) for r in result.rows} == EVENT_ROWS
     assert result.total == EVENT_TOTAL
     assert result.purchase_tonnes == 28
-    assert result.factor_set.version == "CFC-EF-2025.1"
+    assert result.factor_set.version == "CFC-EF-2025.2"
     car = next(r for r in result.rows if r.item == "car")
     assert car.passenger_km == 3000 and car.occupancy == 3 and car.unit == "vehicle-km"
     assert result.details["days"] == 3  # from the dates
@@ -318,7 +582,14 @@ def test_numbers_must_be_plain_decimals(en, value):
         ("event", {"end_date": "2025-06-17"}, "end_date"),
         ("event", {"end_date": "2026-06-20"}, "end_date"),
         ("event", {"start_date": "1999-12-31"}, "start_date"),
-        ("event", {"air_long_haul_share": "10"}, "air_long_haul_pkm"),  # both ways at once
+        ("event", {"air_over_3700km_share": "10"}, "air_over_3700km_pkm"),  # both ways at once
+        (
+            "event",
+            {"air_upto_500km_pkm": "", "air_upto_500km_share": "10", "air_upto_500km_distance": "2000"},
+            "air_upto_500km_distance",
+        ),
+        ("office", {"air_domestic_pkm": "100"}, "air_domestic_pkm"),  # the old set's field
+        ("office", {"factor_set": "CFC-EF-2024.9"}, "factor_set"),
         ("event", {"coach_pkm": "", "coach_share": "10"}, "coach_distance"),
         ("event", {"coach_pkm": "", "coach_distance": "300"}, "coach_share"),
         (  # 10 % + 50 % + 45 %
@@ -376,7 +647,7 @@ def test_empty_page_in_both_languages(client, lang):
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert f'lang="{"en" if lang == "en" else "zh-CN"}"' in html
-    assert "CFC-EF-2025.1" in html
+    assert "CFC-EF-2025.2" in html and 'name="factor_set" value="CFC-EF-2025.2"' in html
     assert ("High-speed rail" if lang == "en" else "高铁") in html  # the factor table, from the set
     assert ("Flights include radiative forcing" if lang == "en" else "辐射强迫") in html
     assert 'name="kind" value="event"' in html and 'id="result"' not in html
@@ -404,7 +675,7 @@ def test_event_result_page(client, lang):
     assert ("Hotel stays (China)" if lang == "en" else "酒店住宿（中国）") in html
     link = unescape(re.search(r'href="(/checkout\?[^"]+)"', html).group(1))
     query = parse_qs(urlsplit(link).query)
-    assert query["quantity"] == ["28"] and query["estimate"] == ["CFC-EF-2025.1"]
+    assert query["quantity"] == ["28"] and query["estimate"] == ["CFC-EF-2025.2"]
     assert "Chifeng Green Forum" in query["purpose"][0] and "2025-06-18" in query["purpose"][0]
 
 
@@ -419,7 +690,7 @@ def test_checkout_purpose_in_english(client):
     assert parse_qs(urlsplit(link).query) == {
         "quantity": ["137"],
         "purpose": ["Offsetting 2024 operational emissions"],
-        "estimate": ["CFC-EF-2025.1"],
+        "estimate": ["CFC-EF-2025.2"],
     }
 
 
@@ -468,6 +739,55 @@ def test_nul_byte_is_refused(client):
     assert client.get("/estimate?" + page_query(name="a\x00b")).status_code == 400
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_page_asks_for_flights_by_distance_and_cites_the_factors(client, lang):
+    for kind in ("event", "office"):
+        html = client.get(f"/estimate?kind={kind}&lang={lang}").get_data(as_text=True)
+        for band in BANDS:
+            assert f'name="{band}_pkm"' in html
+        assert 'name="air_domestic_pkm"' not in html
+        if lang == "en":
+            assert "Flights of up to 500 km" in html and "Flights of over 3,700 km" in html
+            assert "Shanghai–Chifeng about 1,400 km" in html
+        else:
+            assert "航班，单程 500 公里以内" in html and "航班，单程超过 3,700 公里" in html
+            assert "上海—赤峰约 1,400 公里" in html
+        # Each flight factor with its value, source and year, where flights are entered.
+        form = html[: html.index('id="method"')]
+        for factor in factors.current().flights:
+            assert str(factor.value) in form and f"{escape(factor.source)} (2024)" in form
+
+
+def test_an_old_link_shows_the_figures_it_showed(client):
+    """A result link from before flights were banded names no set and uses the old fields."""
+    old_link = urlencode({"kind": "event", "calculate": "1", **OLD_EVENT})
+    response = client.get("/estimate?lang=en&" + old_link)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert 'id="result"' in html and "27.523" in html
+    assert "Factor set CFC-EF-2025.1" in html and "Flights, domestic (with radiative forcing)" in html
+    assert "as its link says" in html and "The current set is CFC-EF-2025.2" in html
+    assert 'name="factor_set" value="CFC-EF-2025.1"' in html  # recalculating keeps its set
+    link = unescape(re.search(r'href="(/checkout\?[^"]+)"', html).group(1))
+    assert parse_qs(urlsplit(link).query)["estimate"] == [OLD_SET]
+    # Named explicitly, the same.
+    html = client.get(f"/estimate?lang=en&factor_set={OLD_SET}&" + old_link).get_data(as_text=True)
+    assert "27.523" in html and "Factor set CFC-EF-2025.1" in html
+    # An old field in a link that names the new set is refused, not left out.
+    response = client.get("/estimate?lang=en&factor_set=CFC-EF-2025.2&" + old_link)
+    assert response.status_code == 400 and "counts flights by distance band" in response.get_data(
+        as_text=True
+    )
+
+
+def test_a_round_trip_in_the_wrong_band_is_shown_next_to_its_field(client):
+    query = page_query(air_500_3700km_distance="7800")
+    response = client.get("/estimate?lang=zh&" + query)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert 'id="error-air_500_3700km_distance"' in html and "航班，单程超过 3,700 公里" in html
+
+
 # --- the API -------------------------------------------------------------------------------------
 
 
@@ -483,7 +803,7 @@ def test_api_event(client):
     assert response.status_code == 200
     data = response.get_json()
     assert (
-        data["tco2e"] == "27.523" and data["purchase_tonnes"] == 28 and data["factor_set"] == "CFC-EF-2025.1"
+        data["tco2e"] == "27.523" and data["purchase_tonnes"] == 28 and data["factor_set"] == "CFC-EF-2025.2"
     )
     assert {row["item"]: (row["quantity"], row["tco2e"]) for row in data["breakdown"]} == EVENT_ROWS
     rail = next(row for row in data["breakdown"] if row["item"] == "rail")
@@ -556,6 +876,69 @@ def test_api_bad_input_is_400_naming_the_field(client, body, content_type, field
     assert field in error["fields"] and error["fields"][field]
 
 
+def test_api_takes_flights_by_band(client):
+    body = {"kind": "office", "year": 2024}
+    body |= {"air_upto_500km_pkm": 1000, "air_500_3700km_pkm": "2000", "air_over_3700km_pkm": 3000}
+    data = post(client, body).get_json()
+    assert data["factor_set"] == "CFC-EF-2025.2"
+    rows = {row["item"]: (row["factor"], row["tco2e"], row["label"]) for row in data["breakdown"]}
+    assert rows == {
+        "air_upto_500km": ("0.27257", "0.273", "Flights of up to 500 km (with radiative forcing)"),
+        "air_500_3700km": ("0.18287", "0.366", "Flights of over 500 up to 3,700 km (with radiative forcing)"),
+        "air_over_3700km": ("0.20011", "0.600", "Flights of over 3,700 km (with radiative forcing)"),
+    }
+    event = {"kind": "event", **{k: v for k, v in EVENT.items()}}
+    data = post(client, event).get_json()
+    assert data["tco2e"] == "27.523"
+
+
+def test_api_makes_an_old_estimate_again_with_its_set(client):
+    data = post(client, {"kind": "event", "factor_set": OLD_SET, **OLD_EVENT}).get_json()
+    assert data["factor_set"] == OLD_SET and data["tco2e"] == "27.523" and data["purchase_tonnes"] == 28
+    assert {row["item"]: (row["quantity"], row["tco2e"]) for row in data["breakdown"]} == OLD_EVENT_ROWS
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"kind": "office", "year": 2024, "air_domestic_pkm": 1000}, "air_domestic_pkm"),
+        ({"kind": "office", "year": 2024, "air_upto_500km_pkm": -1}, "air_upto_500km_pkm"),
+        ({"kind": "office", "year": 2024, "air_upto_500km_pkm": "lots"}, "air_upto_500km_pkm"),
+        ({"kind": "office", "year": 2024, "air_upto_500km_share": 10}, "air_upto_500km_share"),
+        ({"kind": "office", "year": 2024, "heat_gj": 1, "factor_set": "CFC-EF-1999.1"}, "factor_set"),
+        ({"kind": "office", "year": 2024, "heat_gj": 1, "factor_set": 2025.2}, "factor_set"),
+        ({"kind": "office", "year": 2024, "heat_gj": 1, "factor_set": ["CFC-EF-2025.2"]}, "factor_set"),
+        (
+            {"kind": "office", "year": 2024, "air_upto_500km_pkm": 1, "factor_set": OLD_SET},
+            "air_upto_500km_pkm",
+        ),
+        (
+            {
+                **{"kind": "event"},
+                **_event_head(),
+                "air_upto_500km_share": 5,
+                "air_upto_500km_distance": 1400,
+            },
+            "air_upto_500km_distance",
+        ),
+        (
+            {
+                **{"kind": "event"},
+                **_event_head(),
+                "air_over_3700km_share": 5,
+                "air_over_3700km_distance": 3000,
+            },
+            "air_over_3700km_distance",
+        ),
+    ],
+)
+def test_api_refuses_bad_flight_fields_naming_them(client, body, field):
+    response = post(client, body)
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_estimate" and error["fields"][field]
+
+
 def test_api_body_size_is_limited(client):
     response = post(client, {"kind": "office", "year": 2024, "padding": "x" * 20_000})
     assert response.status_code == 413
@@ -586,6 +969,15 @@ def test_api_get_is_not_allowed(client):
 
 # --- nothing crashes -----------------------------------------------------------------------------
 
+#: Every field of every kind with every factor set.
+ANY_FIELDS = sorted(
+    {
+        name
+        for v in factors.versions()
+        for kind in calculator.KINDS
+        for name in calculator.fields(kind, factors.load(v))
+    }
+)
 _any_text = st.text(max_size=30) | st.sampled_from(NOT_NUMBERS + ["", "0", "1", "-0", "100", "2025-06-18"])
 _any_json = st.recursive(
     st.none()
@@ -602,7 +994,7 @@ _any_json = st.recursive(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     kind=st.sampled_from(["event", "office", "x"]),
-    values=st.dictionaries(st.sampled_from(calculator.EVENT_FIELDS + calculator.OFFICE_FIELDS), _any_text),
+    values=st.dictionaries(st.sampled_from(ANY_FIELDS), _any_text),
 )
 def test_web_never_fails_on_any_text(client, kind, values):
     values = {k: v.replace("\x00", "") for k, v in values.items()}
@@ -613,7 +1005,7 @@ def test_web_never_fails_on_any_text(client, kind, values):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     kind=st.sampled_from(["event", "office"]),
-    values=st.dictionaries(st.sampled_from(calculator.EVENT_FIELDS + calculator.OFFICE_FIELDS), _any_json),
+    values=st.dictionaries(st.sampled_from(ANY_FIELDS), _any_json),
 )
 def test_api_never_fails_on_any_json(client, kind, values):
     body = json.dumps({"kind": kind, **values}, default=str)
