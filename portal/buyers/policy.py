@@ -71,6 +71,8 @@ WEB_PERMISSIONS = {
     "invoices.record_payment": {Role.SALES, Role.OPERATOR},
     "contracts.read_own": {Role.BUYER},
     "invoices.pay": {Role.BUYER},
+    #: The list of every contract invoice (and its exports); the auditor reads it too.
+    "invoices.read_all": {Role.SALES, Role.OPERATOR, Role.AUDITOR},
 }
 
 
