@@ -53,7 +53,7 @@ LANDINGS = {
                                       "Orders awaiting payment", "Inventory for sale"],
                  ["待处理", "待审批的机构", "待付款的订单", "在售库存"]),
     "auditor": ("/staff/", ["Latest ledger journal entries", "Latest audit events"],
-                ["最新账本流水", "最新审计事件"]),
+                ["最新登记簿流水", "最新审计事件"]),
 }  # fmt: skip
 
 
