@@ -73,7 +73,25 @@ WEB_PERMISSIONS = {
     "invoices.record_payment": {Role.SALES, Role.OPERATOR},
     "contracts.read_own": {Role.BUYER},
     "invoices.pay": {Role.BUYER},
+    #: The list of every contract invoice (and its exports); the auditor reads it too.
+    "invoices.read_all": {Role.SALES, Role.OPERATOR, Role.AUDITOR},
 }
+
+#: Where each role starts after signing in, when it asked for no page: its own work. The buyer's
+#: account page (holdings, orders, contracts); the sales team's contracts (tranches due, invoices
+#: overdue); the operator's dashboard (figures and the queues to work through); the auditor's
+#: back office (the latest ledger journal entries and audit events).
+HOME_PAGES = {
+    Role.BUYER: "buyers.account",
+    Role.SALES: "contracts.staff_contracts",
+    Role.OPERATOR: "staff.dashboard",
+    Role.AUDITOR: "staff.index",
+}
+
+
+def home_page(user) -> str:
+    """The endpoint ``user`` starts on (the account page for a role without one of its own)."""
+    return HOME_PAGES.get(getattr(user, "role", None), "buyers.account")
 
 
 def user_may(user, action: str) -> bool:

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from portal.buyers import services
 from portal.buyers.forms import LoginForm, RegisterForm, ResetForm, ResetRequestForm
 from portal.buyers.models import Role
-from portal.buyers.policy import require
+from portal.buyers.policy import home_page, require, user_may
 from portal.core.errors import ServiceError
 from portal.extensions import db, login_manager
 
@@ -31,12 +31,13 @@ def unauthorized():
     return redirect(url_for("buyers.login", next=request.full_path))
 
 
-def _safe_next(target: str | None) -> str:
-    """A path on this site to return to after signing in, or the account page.
+def _safe_next(target: str | None, user) -> str:
+    """A path on this site to return to after signing in, or else the user's own start page
+    (``policy.home_page``: the buyer's account, the sales team's contracts, …).
 
     Browsers ignore tabs and newlines in URLs and read a backslash as a slash, so "/\t/evil" or
     "/\\evil" would leave the site: any such character, and anything with a scheme or a host,
-    sends the user to the account page instead."""
+    sends the user to the start page instead."""
     if (
         target
         and target.startswith("/")
@@ -46,7 +47,7 @@ def _safe_next(target: str | None) -> str:
         and not target.startswith("//")
     ):
         return target
-    return url_for("buyers.account")
+    return url_for(home_page(user))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -60,7 +61,7 @@ def login():
             flash(exc.message, "error")
             return render_template("buyers/login.html", form=form), exc.status
         login_user(user, remember=form.remember.data)
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(_safe_next(request.args.get("next"), user))
     return render_template("buyers/login.html", form=form), 400 if form.errors else 200
 
 
@@ -166,16 +167,41 @@ def notices():
     return render_template("buyers/notices.html", barred=services.barred_organisations())
 
 
+#: How many of the latest orders and contracts the buyer's account page shows (each section links
+#: to the whole list).
+ACCOUNT_LATEST = 5
+
+
 @bp.get("/account")
 @login_required
 def account():
-    if current_user.role == Role.BUYER:
-        blocks = services.holding_blocks(current_user.organisation)
-    elif current_user.role in (Role.OPERATOR, Role.AUDITOR, Role.SALES):
-        blocks = None
-    else:
+    """A buyer's holdings, latest orders and contracts (with invoices to pay); for staff, who they
+    are and where their work is."""
+    if current_user.role not in set(Role):
         abort(403)
-    return render_template("buyers/account.html", blocks=blocks)
+    sections = {}
+    if current_user.role == Role.BUYER:
+        from portal.contracts import services as contracts
+        from portal.contracts.forms import CONTRACT_STATUSES
+        from portal.contracts.models import InvoiceStatus
+        from portal.offsets import services as orders
+
+        organisation = current_user.organisation
+        sections["blocks"] = services.holding_blocks(organisation)
+        if user_may(current_user, "orders.create"):
+            sections["orders"] = orders.orders_of(organisation, limit=ACCOUNT_LATEST + 1)
+        if user_may(current_user, "contracts.read_own"):
+            sections["contracts"] = contracts.contracts_of(organisation)
+            sections["invoices"] = [
+                i
+                for i in contracts.invoices_of(organisation=organisation)
+                if i.status == InvoiceStatus.OPEN and contracts.visible_to_buyer(i.contract, organisation)
+            ]
+            sections["contract_statuses"] = CONTRACT_STATUSES
+            sections["today"] = contracts.beijing_today()
+    return render_template(
+        "buyers/account.html", latest=ACCOUNT_LATEST, home=home_page(current_user), **sections
+    )
 
 
 @bp.get("/account/keys")

@@ -48,7 +48,7 @@ from portal.contracts.models import (
 )
 from portal.core import mail
 from portal.core.errors import ServiceError
-from portal.core.i18n import absolute_url
+from portal.core.i18n import absolute_url, localized
 from portal.core.numbers import whole
 from portal.extensions import db
 from portal.ledger import services as ledger
@@ -656,19 +656,33 @@ def sign(contract: Contract, *, actor: str) -> Contract:
         contract.number,
         after={"version": 1, "total": contract.total_quantity, "reserved": got},
     )
-    _notify(
-        contract,
-        _("Offtake contract %(number)s is signed", number=contract.number),
-        _(
-            "Offtake contract %(number)s (%(title)s) for %(total)s t is signed and active. "
-            "%(reserved)s t are reserved for its deliveries.\n\n%(url)s\n",
-            number=contract.number,
-            title=contract.title,
-            total=contract.total_quantity,
-            reserved=got,
-            url=absolute_url("contracts.buyer_contract", number=contract.number),
-        ),
-    )
+
+    def signed(for_staff: bool):
+        return (
+            _("Offtake contract %(number)s is signed", number=contract.number),
+            _(
+                "Offtake contract %(number)s (%(title)s) with %(buyer)s for %(total)s t is signed and "
+                "active. %(reserved)s t are reserved for its deliveries.\n\n%(url)s\n",
+                number=contract.number,
+                title=contract.title,
+                buyer=localized(contract.organisation, "name"),
+                total=contract.total_quantity,
+                reserved=got,
+                url=absolute_url("contracts.staff_contract", number=contract.number),
+            )
+            if for_staff
+            else _(
+                "Offtake contract %(number)s (%(title)s) for %(total)s t is signed and active. "
+                "%(reserved)s t are reserved for its deliveries.\n\n%(url)s\n",
+                number=contract.number,
+                title=contract.title,
+                total=contract.total_quantity,
+                reserved=got,
+                url=absolute_url("contracts.buyer_contract", number=contract.number),
+            ),
+        )
+
+    _notify(contract, signed)
     return contract
 
 
@@ -1072,35 +1086,48 @@ def _hand_over(
             "invoice": invoice.number,
         },
     )
-    what = (
-        _(
-            "retired for %(beneficiary)s (certificate %(cert)s)",
-            beneficiary=certificate.beneficiary,
-            cert=certificate.number,
+
+    def delivered(for_staff: bool):
+        if certificate:
+            what = _(
+                "retired for %(beneficiary)s (certificate %(cert)s)",
+                beneficiary=certificate.beneficiary,
+                cert=certificate.number,
+            )
+        else:
+            what = _("moved to the buyer's holding") if for_staff else _("moved to your holding")
+        facts = {
+            "n": quantity,
+            "seq": tranche.seq,
+            "number": contract.number,
+            "what": what,
+            "invoice": invoice.number,
+            "amount": invoice.amount,
+            "due": invoice.due_on.isoformat(),
+        }
+        return (
+            _(
+                "Delivery under contract %(number)s and invoice %(invoice)s",
+                number=contract.number,
+                invoice=invoice.number,
+            ),
+            _(
+                "%(n)s t of tranche %(seq)s of contract %(number)s with %(buyer)s were %(what)s.\n\n"
+                "Invoice %(invoice)s: %(amount)s yuan, due on %(due)s.\n%(url)s\n",
+                buyer=localized(organisation, "name"),
+                url=absolute_url("contracts.staff_invoice", number=invoice.number),
+                **facts,
+            )
+            if for_staff
+            else _(
+                "%(n)s t of tranche %(seq)s of contract %(number)s were %(what)s.\n\n"
+                "Invoice %(invoice)s: %(amount)s yuan, due on %(due)s.\n%(url)s\n",
+                url=absolute_url("contracts.buyer_invoice", number=invoice.number),
+                **facts,
+            ),
         )
-        if certificate
-        else _("moved to your holding")
-    )
-    _notify(
-        contract,
-        _(
-            "Delivery under contract %(number)s and invoice %(invoice)s",
-            number=contract.number,
-            invoice=invoice.number,
-        ),
-        _(
-            "%(n)s t of tranche %(seq)s of contract %(number)s were %(what)s.\n\n"
-            "Invoice %(invoice)s: %(amount)s yuan, due on %(due)s.\n%(url)s\n",
-            n=quantity,
-            seq=tranche.seq,
-            number=contract.number,
-            what=what,
-            invoice=invoice.number,
-            amount=invoice.amount,
-            due=invoice.due_on.isoformat(),
-            url=absolute_url("contracts.buyer_invoice", number=invoice.number),
-        ),
-    )
+
+    _notify(contract, delivered)
     return delivery, True
 
 
@@ -1349,11 +1376,12 @@ def invoice_paid_online(intent: dict) -> str:
             _("An invoice payment was refunded"),
             _(
                 "PaymentIntent %(intent)s paid %(amount)s fen for invoice %(inv)s, which had %(left)s yuan "
-                "outstanding; it was refunded.",
+                "outstanding; it was refunded.\n%(url)s\n",
                 intent=intent_id,
                 amount=fen,
                 inv=invoice.number,
                 left=invoice.outstanding,
+                url=absolute_url("contracts.staff_invoice", number=invoice.number),
             ),
         )
         return "refunded"
@@ -1405,10 +1433,11 @@ def invoice_payment_refunded(charge: dict) -> str:
         _(
             "The online payment %(intent)s of invoice %(inv)s was refunded in Stripe (%(fen)s fen in all). "
             "The refund was taken out of the revenue lines, but the invoice still counts the payment as "
-            "received: please settle this with the buyer.",
+            "received: please settle this with the buyer.\n%(url)s\n",
             intent=intent_id,
             inv=invoice.number,
             fen=refunded,
+            url=absolute_url("contracts.staff_invoice", number=invoice.number),
         ),
     )
     return "staff_told"
@@ -1431,22 +1460,39 @@ def notify_overdue(today: date | None = None, *, actor: str = "system") -> list[
     )
     for invoice in due:
         invoice.overdue_notified_at = utcnow()
-        _notify(
-            invoice.contract,
-            _("Invoice %(inv)s is overdue", inv=invoice.number),
-            _(
-                "Invoice %(inv)s of contract %(number)s (%(amount)s yuan, %(left)s yuan outstanding) "
-                "was due on %(due)s.\n%(url)s\n",
-                inv=invoice.number,
-                number=invoice.contract.number,
-                amount=invoice.amount,
-                left=invoice.outstanding,
-                due=invoice.due_on.isoformat(),
-                url=absolute_url("contracts.buyer_invoice", number=invoice.number),
-            ),
-        )
+        _notify(invoice.contract, _overdue_mail(invoice))
         audit.record(actor, "invoice.overdue", "invoice", invoice.number, after={"due_on": invoice.due_on})
     return due
+
+
+def _overdue_mail(invoice: Invoice):
+    def overdue(for_staff: bool):
+        facts = {
+            "inv": invoice.number,
+            "number": invoice.contract.number,
+            "amount": invoice.amount,
+            "left": invoice.outstanding,
+            "due": invoice.due_on.isoformat(),
+        }
+        return (
+            _("Invoice %(inv)s is overdue", inv=invoice.number),
+            _(
+                "Invoice %(inv)s of contract %(number)s with %(buyer)s (%(amount)s yuan, %(left)s yuan "
+                "outstanding) was due on %(due)s. The buyer's administrators have been told too.\n%(url)s\n",
+                buyer=localized(invoice.contract.organisation, "name"),
+                url=absolute_url("contracts.staff_invoice", number=invoice.number),
+                **facts,
+            )
+            if for_staff
+            else _(
+                "Invoice %(inv)s of contract %(number)s (%(amount)s yuan, %(left)s yuan outstanding) "
+                "was due on %(due)s.\n%(url)s\n",
+                url=absolute_url("contracts.buyer_invoice", number=invoice.number),
+                **facts,
+            ),
+        )
+
+    return overdue
 
 
 # --- amending and ending --------------------------------------------------------------------------
@@ -1642,6 +1688,117 @@ def overdue_invoices(*, owner: User | None = None, today: date | None = None) ->
     return list(db.session.scalars(query))
 
 
+#: The staff invoice list's status filters: every unpaid invoice; unpaid ones not yet past their
+#: due date; unpaid ones past it (``Invoice.is_overdue``); paid ones.
+INVOICE_FILTERS = ("open", "due", "overdue", "paid")
+#: Ageing of what is outstanding, by days past the due date: 0–30 (due today counts as 0), 31–60,
+#: 61–90 and over 90 (``None``: no upper end). What is not yet due is counted apart.
+AGEING = ((0, 30), (31, 60), (61, 90), (91, None))
+
+
+def days_past_due(invoice: Invoice, today: date) -> int | None:
+    """Days since the invoice fell due (0 on the due date), or None: paid, or not yet due."""
+    if invoice.status != InvoiceStatus.OPEN or invoice.due_on > today:
+        return None
+    return (today - invoice.due_on).days
+
+
+def ageing_bucket(days: int | None) -> tuple[int, int | None] | None:
+    """The ``AGEING`` bucket of ``days`` past due (None for None)."""
+    if days is None:
+        return None
+    return next(b for b in AGEING if b[0] <= days and (b[1] is None or days <= b[1]))
+
+
+@dataclass
+class InvoiceTotals:
+    count: int
+    amount: Decimal
+    paid: Decimal
+    outstanding: Decimal
+    not_due: Decimal  #: outstanding, not yet due
+    ageing: dict  #: ``AGEING`` bucket → outstanding in it
+
+
+def invoice_query(
+    *, today: date, status: str = "", organisation: Organisation | None = None, owner: User | None = None
+):
+    """Invoices by status (one of ``INVOICE_FILTERS``, or "" for all), buyer and sales owner:
+    unpaid first, then by due date."""
+    query = select(Invoice).join(Contract, Contract.id == Invoice.contract_id)
+    if status == "open":
+        query = query.where(Invoice.status == InvoiceStatus.OPEN)
+    elif status == "due":
+        query = query.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_on >= today)
+    elif status == "overdue":
+        query = query.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_on < today)
+    elif status == "paid":
+        query = query.where(Invoice.status == InvoiceStatus.PAID)
+    elif status:
+        raise ValueError(status)
+    if organisation is not None:
+        query = query.where(Invoice.organisation_id == organisation.id)
+    if owner is not None:
+        query = query.where(Contract.owner_id == owner.id)
+    return query.order_by(Invoice.status, Invoice.due_on, Invoice.id)
+
+
+def invoice_totals(query, today: date) -> InvoiceTotals:
+    """What the invoices of ``invoice_query`` add up to, in one grouped query: invoiced, paid,
+    outstanding, and the outstanding amount by age (``AGEING``)."""
+    found = query.order_by(None).subquery()
+    outstanding = found.c.amount - found.c.paid_amount
+    unpaid = found.c.status == InvoiceStatus.OPEN
+
+    def owed(*conditions):
+        return func.coalesce(func.sum(case((and_(unpaid, *conditions), outstanding), else_=0)), 0)
+
+    columns = [
+        func.count(found.c.id),
+        func.coalesce(func.sum(found.c.amount), 0),
+        func.coalesce(func.sum(found.c.paid_amount), 0),
+        owed(),
+        owed(found.c.due_on > today),
+    ]
+    for low, high in AGEING:
+        conditions = [found.c.due_on <= today - timedelta(days=low)]
+        if high is not None:
+            conditions.append(found.c.due_on >= today - timedelta(days=high))
+        columns.append(owed(*conditions))
+    row = db.session.execute(select(*columns)).one()
+    money = [Decimal(v).quantize(CENT) for v in row[1:]]
+    return InvoiceTotals(
+        count=row[0],
+        amount=money[0],
+        paid=money[1],
+        outstanding=money[2],
+        not_due=money[3],
+        ageing=dict(zip(AGEING, money[4:], strict=True)),
+    )
+
+
+def invoice_owners() -> list[User]:
+    """The staff who own contracts with invoices (the invoice list's owner filter)."""
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(exists().where(Contract.owner_id == User.id, Invoice.contract_id == Contract.id))
+            .order_by(User.email)
+        )
+    )
+
+
+def invoice_buyers() -> list[Organisation]:
+    """The organisations that have been invoiced (the invoice list's buyer filter)."""
+    return list(
+        db.session.scalars(
+            select(Organisation)
+            .where(exists().where(Invoice.organisation_id == Organisation.id))
+            .order_by(Organisation.name_zh)
+        )
+    )
+
+
 def deliveries_of(contract: Contract) -> list[Delivery]:
     return list(db.session.scalars(select(Delivery).filter_by(contract_id=contract.id).order_by(Delivery.id)))
 
@@ -1743,19 +1900,25 @@ def plan() -> Plan:
 # --- mail -----------------------------------------------------------------------------------------
 
 
-def _notify(contract: Contract, subject: str, body: str) -> None:
-    """The buyer's administrators and the contract's owner."""
-    recipients = set(
-        db.session.scalars(
-            select(User.email).filter_by(
-                organisation_id=contract.organisation_id, is_org_admin=True, is_active=True
-            )
+def _notify(contract: Contract, write) -> None:
+    """Tell the buyer's administrators and the contract's sales owner, each in words of its own
+    and with a link it can open: ``write(for_staff)`` gives the (subject, body) of a message,
+    for the buyer (its account's pages) or for the owner (the back office's). Each message is
+    written in its recipient's language."""
+    recipients = [
+        (user, False)
+        for user in db.session.scalars(
+            select(User)
+            .filter_by(organisation_id=contract.organisation_id, is_org_admin=True, is_active=True)
+            .order_by(User.email)
         )
-    )
+    ]
     if contract.owner is not None and contract.owner.is_active:
-        recipients.add(contract.owner.email)
-    for email in sorted(recipients):
-        mail.send(email, subject, body)
+        recipients.append((contract.owner, True))
+    for user, for_staff in recipients:
+        with mail.in_recipient_language(user):
+            subject, body = write(for_staff)
+        mail.send(user.email, subject, body)
 
 
 # --- new stock ------------------------------------------------------------------------------------

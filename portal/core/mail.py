@@ -5,6 +5,7 @@ messages by SMTP when ``PORTAL_SMTP_HOST`` is set."""
 import logging
 import re
 import smtplib
+from contextlib import contextmanager
 from datetime import datetime
 from email.message import EmailMessage
 
@@ -66,6 +67,18 @@ def body_parts(body: str) -> list[tuple[str, bool]]:
     if at < len(body):
         parts.append((body[at:], False))
     return parts
+
+
+@contextmanager
+def in_recipient_language(user):
+    """Write a message to ``user`` in the user's language: users keep no language preference, so
+    in the portal's default language (Chinese), never in the language of the request that
+    happens to send it (a member of staff reading in English delivers to a buyer, a webhook pays
+    an invoice). Text to translate for the message is written inside the ``with`` block."""
+    from flask_babel import force_locale
+
+    with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
+        yield
 
 
 def deliver_pending(limit: int = 100) -> int:

@@ -127,6 +127,38 @@ def over_time(today: date) -> dict[str, Figure]:
     }
 
 
+@dataclass(frozen=True)
+class Queues:
+    """The work waiting for staff, each with the page where it is done."""
+
+    pending_organisations: int  #: registered, waiting for the operator's approval
+    awaiting_payment: int  #: checkout orders holding stock until they are paid or expire
+    overdue_invoices: int  #: open contract invoices past their due date …
+    overdue_amount: Decimal  #: … and what is outstanding on them
+
+
+def queues(today: date) -> Queues:
+    from portal.buyers.models import OrgStatus
+    from portal.contracts.models import Invoice, InvoiceStatus
+    from portal.offsets.models import Order, OrderStatus
+
+    count, outstanding = db.session.execute(
+        select(
+            func.count(Invoice.id), func.coalesce(func.sum(Invoice.amount - Invoice.paid_amount), 0)
+        ).where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_on < today)
+    ).one()
+    return Queues(
+        pending_organisations=db.session.scalar(
+            select(func.count(Organisation.id)).where(Organisation.status == OrgStatus.PENDING)
+        ),
+        awaiting_payment=db.session.scalar(
+            select(func.count(Order.id)).where(Order.status == OrderStatus.AWAITING_PAYMENT)
+        ),
+        overdue_invoices=count,
+        overdue_amount=Decimal(outstanding),
+    )
+
+
 def top_buyers(limit: int = 10) -> Figure:
     """Organisations by tonnes retired under valid certificates."""
     rows = db.session.execute(

@@ -9,7 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from portal.audit.models import AuditEvent
 from portal.buyers import services as buyers
 from portal.buyers.models import Organisation, OrgStatus, User
-from portal.buyers.policy import require
+from portal.buyers.policy import require, user_may
 from portal.catalog import services as catalog
 from portal.catalog.models import Project, Region
 from portal.core.i18n import localized
@@ -29,10 +29,28 @@ def _page() -> int:
     return int(value) if value.isascii() and value.isdigit() and 0 < int(value) <= 100_000 else 1
 
 
+#: How many of the latest journal entries and audit events the back office's front page shows.
+LATEST = 10
+
+
 @bp.get("/")
 @require("staff.read")
 def index():
-    return render_template("staff/index.html")
+    """The back office's pages; for those who read the ledger journal and the audit log (the
+    auditor starts here), the latest entries of each."""
+    entries = events = None
+    if user_may(current_user, "journal.read"):
+        entries = db.session.execute(
+            select(LedgerEntry, Batch.code)
+            .join(Batch, Batch.id == LedgerEntry.batch_id)
+            .order_by(LedgerEntry.id.desc())
+            .limit(LATEST)
+        ).all()
+    if user_may(current_user, "audit.read"):
+        events = list(db.session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(LATEST)))
+    return render_template(
+        "staff/index.html", entries=entries, accounts=_accounts(entries or []), events=events
+    )
 
 
 @bp.get("/organisations")
@@ -387,6 +405,7 @@ def dashboard():
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     return render_template(
         "staff/dashboard.html",
+        queues=figures.queues(today),
         inventory=figures.inventory(),
         over_time=figures.over_time(today),
         buyers=figures.top_buyers(),
