@@ -13,7 +13,7 @@ import logging
 import threading
 import zlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -42,6 +42,7 @@ from reportlab.platypus import (
 )
 
 from portal.certificates import fonts
+from portal.core.i18n import datetime_text, period_text
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,6 @@ PROJECT_TYPES = {
     "cropland": ("农田", "Cropland"),
     "manure": ("畜禽粪污", "Livestock manure"),
 }
-BEIJING = timezone(timedelta(hours=8))  # China keeps no daylight saving time
 
 GREEN = colors.HexColor("#1d5a45")
 INK = colors.HexColor("#1f2933")
@@ -377,10 +377,10 @@ class _Drawing(TextDrawing):
             "This certificate has been revoked and is no longer evidence of a retirement or offset.",
         ]
         if self.revoked_at:
-            utc, beijing = _times(self.revoked_at)
-            when = escape(self.text(utc, 60))
-            if beijing:
-                when += f"（北京时间 Beijing time {escape(beijing)}）"
+            zh, en = _moment(self.revoked_at)
+            when = escape(self.text(zh, 60))
+            if en:
+                when += f"　{escape(en)}"
             lines.append(f"撤销时间 Revoked at: {when}")
         if self.revoked_reason:
             lines.append(f"撤销原因 Reason: {self.markup(self.revoked_reason, 500)}")
@@ -411,12 +411,10 @@ class _Drawing(TextDrawing):
         detail = self.markup(d.get("purpose_detail"), 400)
         if detail:
             purpose += f"<br/>{detail}"
-        utc, beijing = _times(d.get("retired_at"))
-        retired_at = escape(self.text(utc, 60))
-        if beijing:
-            retired_at += (
-                f"<br/><font size=8.5 color='#5f6b76'>北京时间 Beijing time</font> {escape(beijing)}"
-            )
+        zh, en = _moment(d.get("retired_at"))
+        retired_at = escape(self.text(zh, 60))
+        if en:
+            retired_at += f" <font color='#5f6b76'>{escape(en)}</font>"
         retired_by = d.get("retired_by") if isinstance(d.get("retired_by"), dict) else {}
         by = self.markup(retired_by.get("name"), 200)
         if retired_by.get("uscc"):
@@ -857,26 +855,24 @@ def _quantity(value) -> str:
 
 
 def _vintage(start: str, end: str) -> str:
-    if start[:4] and start[5:] == "01-01" and end[5:] == "12-31" and start[:4] == end[:4]:
-        return start[:4]
+    try:
+        return period_text(start, end, "zh")
+    except ValueError:  # not dates: as given
+        pass
     if start and end:
         return f"{start} – {end}"
     return start or end or "—"
 
 
-def _times(value) -> tuple[str, str]:
-    """(``YYYY-MM-DD HH:MM:SS UTC``, the same in Beijing time) of an ISO 8601 instant; the text as
-    given and no Beijing time when it is not one."""
+def _moment(value) -> tuple[str, str]:
+    """(Chinese, English) of an ISO 8601 instant in Beijing time, as pages write it; the text as
+    given and no English when it is not one (a document is drawn whatever it holds)."""
     if not isinstance(value, str) or not value:
         return ("—", "")
     try:
-        moment = datetime.fromisoformat(value)
+        return (datetime_text(value, "zh"), datetime_text(value, "en"))
     except ValueError:
         return (value, "")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    utc = moment.astimezone(UTC)
-    return (f"{utc:%Y-%m-%d %H:%M:%S} UTC", f"{moment.astimezone(BEIJING):%Y-%m-%d %H:%M:%S} (UTC+8)")
 
 
 def _pdf_date(value) -> str | None:

@@ -9,6 +9,7 @@ from sqlalchemy import and_, exists, func, or_, select
 
 from portal.catalog.models import Project, Region
 from portal.certificates.models import Certificate, CertificateBlock, CertificateStatus
+from portal.core.i18n import iso_beijing
 from portal.core.numbers import whole
 from portal.extensions import db
 from portal.ledger.models import Batch
@@ -187,7 +188,7 @@ def csv_rows(f: RegisterFilters):
     yield [
         "number",
         "status",
-        "retired_at",
+        "retired_at_utc+08:00",  # ISO 8601 in Beijing time, with its offset
         "beneficiary",
         "purpose",
         "purpose_detail",
@@ -203,7 +204,7 @@ def csv_rows(f: RegisterFilters):
             yield [
                 c.number,
                 c.status,
-                c.retired_at.isoformat(),
+                iso_beijing(c.retired_at),
                 c.beneficiary,
                 c.purpose,
                 c.purpose_detail,

@@ -75,9 +75,9 @@ from portal.contracts.models import (
     InvoiceStatus,
     PaymentMethod,
 )
-from portal.core.i18n import absolute_url
+from portal.core.i18n import absolute_url, date_text, period_text
 from portal.extensions import db
-from portal.timeutil import BEIJING, beijing_today
+from portal.timeutil import beijing_today
 
 #: The operator, named as in the site's footer and the demo projects' descriptions.
 SELLER_ZH = "赤峰市农投集团"
@@ -483,9 +483,9 @@ class _InvoiceDrawing(_Letterhead):
             ],
             [
                 self.label("开票日期", "Issue date"),
-                self.para(inv.issued_on.isoformat()),
+                self.para(_date(inv.issued_on)),
                 self.label("付款期限", "Due date"),
-                self.para(inv.due_on.isoformat()),
+                self.para(_date(inv.due_on)),
             ],
             [
                 self.label("发票金额", "Invoice amount"),
@@ -532,13 +532,12 @@ class _InvoiceDrawing(_Letterhead):
             )
         else:
             mode = f"转入买方持有账户 <font color='{GREY}'>Moved to the buyer's holding</font>"
-        delivered_on = _beijing_date(delivery.created_at)
         rows = [
             [
                 self.label("合同编号", "Contract No."),
                 self.para(self.markup(contract.number, 40)),
                 self.label("交付日期", "Delivered on"),
-                self.para(delivered_on),
+                self.para(_date(delivery.created_at, "<br/>")),
             ],
             [self.label("合同名称", "Contract title"), self.para(self.markup(contract.title, 200)), "", ""],
             [
@@ -548,7 +547,7 @@ class _InvoiceDrawing(_Letterhead):
                     f"Tranche {tranche.seq} of {count}</font>"
                 ),
                 self.label("约定交付日", "Tranche due"),
-                self.para(tranche.due.isoformat()),
+                self.para(_date(tranche.due, "<br/>")),
             ],
             [
                 self.label("交付数量", "Quantity"),
@@ -602,7 +601,7 @@ class _InvoiceDrawing(_Letterhead):
                     self.para(str(index), "td"),
                     self.fitted(self.text(batch.code, 80), "td", widths[1], smallest=7),
                     self.para(name, "td"),
-                    self.para(escape(_vintage(batch.vintage_start, batch.vintage_end)), "td"),
+                    self.para(escape(period_text(batch.vintage_start, batch.vintage_end, "zh")), "td"),
                     self.para(f"{line.quantity:,}", "td_r"),
                     self.money(inv.unit_price, "td_r", widths[5]),
                     self.money(inv.unit_price * line.quantity, "td_r", widths[6]),
@@ -682,7 +681,7 @@ class _InvoiceDrawing(_Letterhead):
             zh, en = METHODS.get(payment.method, (payment.method, ""))
             rows.append(
                 [
-                    self.para(payment.received_on.isoformat(), "td"),
+                    self.para(_date(payment.received_on, "<br/>"), "td"),
                     self.para(f"{self.markup(zh, 20)} <font color='{GREY}'>{escape(en)}</font>", "td"),
                     self.para(self.markup(payment.reference, 200), "td"),
                     self.money(payment.amount, "td_r", widths[3]),
@@ -715,20 +714,25 @@ class _InvoiceDrawing(_Letterhead):
             href = escape(self.text(self.url, 1000), {'"': "&quot;"})
             url = f'<link href="{href}">{url}</link>'
         if inv.status == InvoiceStatus.PAID:
-            paid_on = _beijing_date(inv.paid_at) if inv.paid_at else "—"
             text = [
                 self.heading("已付清", "Paid in full"),
-                self.para(f"本发票已于 {paid_on} 付清，谢谢。", "small"),
-                self.para(f"This invoice was paid in full on {paid_on}. Thank you.", "small_en"),
+                self.para(f"本发票已于 {date_text(inv.paid_at, 'zh')} 付清，谢谢。", "small"),
+                self.para(
+                    f"This invoice was paid in full on {date_text(inv.paid_at, 'en')}. Thank you.", "small_en"
+                ),
                 self.para(url, "url"),
             ]
         else:
-            due = inv.due_on.isoformat()
             amount = escape(yuan(inv.outstanding))
             text = [
                 self.heading("付款方式", "How to pay"),
-                self.para(f"请于 {due} 前支付 {amount}，可选择以下任一方式：", "small"),
-                self.para(f"Please pay {amount} by {due} in either of these ways:", "small_en"),
+                self.para(
+                    f"请于 {date_text(inv.due_on, 'zh')} 前支付 {amount}，可选择以下任一方式：", "small"
+                ),
+                self.para(
+                    f"Please pay {amount} by {date_text(inv.due_on, 'en')} in either of these ways:",
+                    "small_en",
+                ),
                 Spacer(1, 3),
                 self.para(f"① 银行转账：汇至合同约定的收款账户，并在附言中注明发票编号 {number}。", "small"),
                 self.para(
@@ -1166,7 +1170,7 @@ class _ContractDrawing(_Letterhead):
             rows.append(
                 [
                     self.para(str(t["seq"]), "td"),
-                    self.para(escape(t["due"]), "td"),
+                    self.para(_date(date.fromisoformat(t["due"]), "<br/>"), "td"),
                     self.para(f"{t['quantity']:,}", "td_r"),
                     self.para(f"{t['delivered']:,}", "td_r"),
                     self.para(f"{t['quantity'] - t['delivered']:,}", "td_r"),
@@ -1374,10 +1378,8 @@ def _percent(value: Decimal) -> str:
 
 
 def _date_of(instant: str | None) -> str:
-    """The Beijing date of an ISO 8601 instant from a contract document, or "—"."""
-    if not instant:
-        return "—"
-    return datetime.fromisoformat(instant).astimezone(BEIJING).date().isoformat()
+    """The Beijing day of an ISO 8601 instant from a contract document, or "—"."""
+    return _date(datetime.fromisoformat(instant)) if instant else "—"
 
 
 def _pdf_date(instant: str | None) -> str:
@@ -1385,13 +1387,6 @@ def _pdf_date(instant: str | None) -> str:
     return f"D:{moment.astimezone(UTC):%Y%m%d%H%M%S}+00'00'"
 
 
-def _beijing_date(moment: datetime | None) -> str:
-    if moment is None:
-        return "—"
-    return moment.astimezone(BEIJING).date().isoformat()
-
-
-def _vintage(start: date, end: date) -> str:
-    if start.year == end.year and (start.month, start.day) == (1, 1) and (end.month, end.day) == (12, 31):
-        return str(start.year)
-    return f"{start.isoformat()} – {end.isoformat()}"
+def _date(value: date | datetime, between: str = " ") -> str:
+    """Markup of a day (a moment's, in Beijing) in Chinese, then in English in grey."""
+    return f"{date_text(value, 'zh')}{between}<font color='{GREY}'>{date_text(value, 'en')}</font>"

@@ -48,7 +48,7 @@ from portal.contracts.models import (
 )
 from portal.core import mail
 from portal.core.errors import ServiceError
-from portal.core.i18n import absolute_url, localized
+from portal.core.i18n import absolute_url, date_text, localized
 from portal.core.numbers import whole
 from portal.extensions import db
 from portal.ledger import services as ledger
@@ -307,7 +307,7 @@ def parse_terms(data: dict) -> Terms:
         if not start <= due <= end:
             raise ContractError(
                 "tranche_outside_term",
-                _("Tranche %(n)s is due on %(due)s, outside the term.", n=index, due=due.isoformat()),
+                _("Tranche %(n)s is due on %(due)s, outside the term.", n=index, due=date_text(due)),
                 field="tranches",
             )
         tranches.append((due, quantity))
@@ -1103,7 +1103,7 @@ def _hand_over(
             "what": what,
             "invoice": invoice.number,
             "amount": invoice.amount,
-            "due": invoice.due_on.isoformat(),
+            "due": date_text(invoice.due_on),
         }
         return (
             _(
@@ -1168,7 +1168,7 @@ def _deliverable(contract: Contract, seq, quantity, today: date) -> Tranche:
             _(
                 "Tranche %(seq)s is due on %(due)s; it can be delivered from %(days)s days before.",
                 seq=tranche.seq,
-                due=tranche.due.isoformat(),
+                due=date_text(tranche.due),
                 days=EARLY_DELIVERY_DAYS,
             ),
             status=409,
@@ -1219,7 +1219,7 @@ def record_payment(
             "invalid_received_on",
             _(
                 "A payment for this invoice cannot have been received before %(day)s.",
-                day=(invoice.issued_on - timedelta(days=366)).isoformat(),
+                day=date_text(invoice.issued_on - timedelta(days=366)),
             ),
             field="received_on",
         )
@@ -1472,7 +1472,7 @@ def _overdue_mail(invoice: Invoice):
             "number": invoice.contract.number,
             "amount": invoice.amount,
             "left": invoice.outstanding,
-            "due": invoice.due_on.isoformat(),
+            "due": date_text(invoice.due_on),
         }
         return (
             _("Invoice %(inv)s is overdue", inv=invoice.number),
@@ -1530,7 +1530,7 @@ def amend(contract: Contract, data: dict, reason, *, actor: str) -> Contract:
                 _(
                     "Tranche %(seq)s (due %(due)s) has %(n)s t delivered: keep its due date and at least that quantity.",
                     seq=tranche.seq,
-                    due=tranche.due.isoformat(),
+                    due=date_text(tranche.due),
                     n=tranche.delivered,
                 ),
                 field="tranches",

@@ -40,7 +40,7 @@ from portal.contracts.forms import (
 )
 from portal.contracts.models import Contract, ContractStatus, Invoice, InvoiceStatus
 from portal.core.errors import ServiceError, error_response
-from portal.core.i18n import current_language, localized
+from portal.core.i18n import current_language, date_text, localized
 from portal.core.spreadsheet import csv_response, xlsx_response
 from portal.extensions import db, login_manager
 from portal.offsets.views import STRIPE_CSP
@@ -366,7 +366,7 @@ def _deliver_form(contract: Contract, covers) -> DeliverForm:
             _(
                 "Tranche %(seq)s · due %(due)s · %(n)s t left",
                 seq=c.seq,
-                due=c.tranche.due.isoformat(),
+                due=date_text(c.tranche.due),
                 n=c.tranche.remaining,
             ),
         )

@@ -1,10 +1,26 @@
-"""Language choice (Chinese by default, English on request) and locale-aware formatting."""
+"""Language choice (Chinese by default, English on request) and locale-aware formatting.
 
+Time is shown one way, defined here and nowhere else: in Beijing time (the market's, China keeps no
+daylight saving time), one format per language, for pages (the ``date`` and ``datetime`` filters),
+PDFs, e-mails and downloads alike::
+
+    Chinese   2026年12月3日        2026年12月3日 00:37（北京时间）
+    English   3 Dec 2026           3 Dec 2026, 00:37 (Beijing time)
+
+A moment is turned into Beijing time *before* its date is taken: 16:37 UTC on 2 December is
+already 3 December in Beijing. Files for machines (CSV) carry ISO 8601 with the ``+08:00`` offset
+(``iso_beijing``), spreadsheets real date cells (``SPREADSHEET_DATE_FORMATS``); the JSON API keeps
+its ISO 8601 values as they are.
+"""
+
+from datetime import date, datetime
 from decimal import Decimal
 from urllib.parse import quote, urlencode
 
 from flask import current_app, has_request_context, request, session, url_for
 from flask_babel import format_currency, get_locale
+
+from portal.timeutil import BEIJING
 
 
 def select_locale():
@@ -55,7 +71,111 @@ def yuan(amount) -> str:
     return format_currency(Decimal(amount), "CNY")
 
 
+# --- time -----------------------------------------------------------------------------------------
+
+#: English month names as dates are written here ("3 Dec 2026"): fixed, not a locale's data.
+_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_ZONE = {"zh": "北京时间", "en": "Beijing time"}
+#: Number formats of date cells in spreadsheets (real dates, Beijing days), shown as pages show them.
+SPREADSHEET_DATE_FORMATS = {"zh": 'yyyy"年"m"月"d"日"', "en": "d mmm yyyy"}
+
+
+def in_beijing(value: date | datetime | str) -> date | datetime:
+    """A moment (aware ``datetime`` or ISO 8601 text with its offset, as signed documents keep it)
+    in Beijing time; a ``date`` (or ``YYYY-MM-DD``) is a Beijing business day already and stays
+    as it is. A moment without a zone is refused: nothing here guesses what zone it meant."""
+    if isinstance(value, str):
+        value = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        return value
+    if value.tzinfo is None:
+        raise ValueError(f"a moment without a time zone: {value!r}")
+    return value.astimezone(BEIJING)
+
+
+def _language(language: str | None) -> str:
+    return language or current_language()
+
+
+def date_text(value, language: str | None = None) -> str:
+    """``2026年12月3日`` or ``3 Dec 2026``: the day (in Beijing) of a date or a moment."""
+    if value is None or value == "":
+        return "—"
+    moment = in_beijing(value)
+    day = moment.date() if isinstance(moment, datetime) else moment
+    if _language(language) == "en":
+        return f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def datetime_text(value, language: str | None = None, *, zone: bool = True) -> str:
+    """``2026年12月3日 00:37（北京时间）`` or ``3 Dec 2026, 00:37 (Beijing time)``; without the zone
+    (``zone=False``) where it is stated once for many, as in a table's heading (``with_zone``)."""
+    if value is None or value == "":
+        return "—"
+    language = _language(language)
+    moment = in_beijing(value)
+    if not isinstance(moment, datetime):
+        raise ValueError(f"a date has no time of day: {value!r}")
+    text = f"{date_text(moment, language)}{',' if language == 'en' else ''} {moment:%H:%M}"
+    return with_zone(text, language) if zone else text
+
+
+def period_text(start, end, language: str | None = None) -> str:
+    """A span of days, such as a vintage: ``2021`` for a whole calendar year, else
+    ``2021年1月1日 – 2021年6月30日`` or ``1 Jan 2021 – 30 Jun 2021``."""
+    first, last = in_beijing(start), in_beijing(end)
+    if (first.year, first.month, first.day, last.month, last.day) == (last.year, 1, 1, 12, 31):
+        return str(first.year)
+    return f"{date_text(first, language)} – {date_text(last, language)}"
+
+
+def with_zone(text: str, language: str | None = None) -> str:
+    """``text`` with the zone its times are in: ``注销时间（北京时间）``, ``Retired at (Beijing time)``."""
+    if _language(language) == "en":
+        return f"{text} ({_ZONE['en']})"
+    return f"{text}（{_ZONE['zh']}）"
+
+
+def iso_beijing(value) -> str:
+    """ISO 8601 for files read by machines: ``2026-12-03T00:37:39+08:00``, or ``2026-12-03``."""
+    if value is None:
+        return ""
+    moment = in_beijing(value)
+    if isinstance(moment, datetime):
+        return moment.replace(microsecond=0).isoformat()
+    return moment.isoformat()
+
+
+#: Joins a date's parts (and its time) on a page, so that a narrow column never splits them.
+_NBSP = "\u00a0"
+
+
+def _date_filter(value) -> str:
+    """``{{ value | date }}``: ``date_text``, kept on one line."""
+    return date_text(value).replace(" ", _NBSP)
+
+
+def _datetime_filter(value, zone: bool = True) -> str:
+    """``{{ value | datetime }}``: ``datetime_text``, its date and time kept on one line."""
+    shown = datetime_text(value, zone=False).replace(" ", _NBSP)
+    return with_zone(shown) if zone and value is not None and value != "" else shown
+
+
+def _period(start, end) -> str:
+    """``{{ period(start, end) }}``: ``period_text``, each date kept on one line."""
+    return period_text(start, end).replace(" – ", "\u2002–\u2002").replace(" ", _NBSP)
+
+
 def register(app):
+    app.jinja_env.globals["period"] = _period
+    app.jinja_env.filters["date"] = _date_filter
+    app.jinja_env.filters["datetime"] = _datetime_filter
+    app.jinja_env.globals["with_zone"] = with_zone
+    # Time is shown one way only: Flask-Babel's own filters (each locale's own patterns, short
+    # forms such as 2026/12/3 and 12/3/26) are taken away, so a template using one fails loudly.
+    for name in ("dateformat", "datetimeformat", "timeformat"):
+        app.jinja_env.filters.pop(name, None)
     app.jinja_env.filters["yuan"] = yuan
     app.jinja_env.globals["yuan"] = yuan
     app.jinja_env.globals["localized"] = localized

@@ -5,7 +5,7 @@ import io
 from collections.abc import Iterable
 from decimal import Decimal
 
-from flask import Response, stream_with_context
+from flask import Response
 
 #: A cell starting with one of these is a formula (or becomes one) in a spreadsheet.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -23,22 +23,25 @@ def safe_cell(value):
 
 
 def csv_response(rows: Iterable[Iterable], filename: str) -> Response:
-    """Stream ``rows`` as a CSV download, UTF-8 with a byte-order mark (for Excel and WPS)."""
+    """A CSV download of ``rows``, UTF-8 with a byte-order mark (for Excel and WPS).
 
-    def generate():
-        out = io.StringIO()
-        writer = csv.writer(out)
-        yield "\ufeff"
-        for n, row in enumerate(rows, 1):
-            writer.writerow([safe_cell(c) for c in row])
-            if n % 500 == 0:
-                yield out.getvalue()
-                out.seek(0)
-                out.truncate()
-        yield out.getvalue()
-
+    The rows are read and written out here, while the request and its database session are
+    open, and the response sends the finished text. They must not be read while the body is
+    being sent: by then the request has committed and its session is closed, so ORM objects are
+    detached (an attribute not yet loaded raises ``DetachedInstanceError`` half-way through the
+    download, which the browser just cancels, and nobody is told). Keeping a session open for
+    the body instead (``stream_with_context``) would hold a pooled connection, and its
+    transaction, for as long as the slowest client takes to read, outside the one commit per
+    request. What is held in memory is the CSV text, not the rows' objects: pass a generator
+    that reads in chunks (``yield_per``) for a long export.
+    """
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    for row in rows:
+        writer.writerow([safe_cell(c) for c in row])
     return Response(
-        stream_with_context(generate()),
+        out.getvalue(),
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename={filename}"},
     )

@@ -16,6 +16,7 @@ from portal.demo import data
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import Batch
+from portal.timeutil import beijing_today
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def _contracts(rng, scale: int) -> int:
             select(Organisation).where(Organisation.alliance_member.is_(True)).order_by(Organisation.id)
         )
     ) or list(db.session.scalars(select(Organisation).order_by(Organisation.id)))
-    today = date.today()
+    today = beijing_today()  # the portal's business days are Beijing's, not the server's
     made = 0
     for n in range(6 + 2 * scale):
         org = buyers_[n % len(buyers_)]

@@ -26,6 +26,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, localcontext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from portal.core.i18n import date_text
 from portal.core.text import has_hidden_characters
 from portal.offsets import factors as factor_sets
 from portal.offsets.factors import Factor, FactorSet
@@ -548,8 +549,8 @@ class _Reader:
         if not FIRST_DATE <= day <= LAST_DATE:
             self.errors[name] = _(
                 "Enter a date from %(first)s to %(last)s.",
-                first=FIRST_DATE.isoformat(),
-                last=LAST_DATE.isoformat(),
+                first=date_text(FIRST_DATE),
+                last=date_text(LAST_DATE),
             )
             return None
         return day

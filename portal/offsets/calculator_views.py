@@ -14,6 +14,7 @@ from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from portal.core.i18n import date_text
 from portal.offsets import calculator, factors
 from portal.offsets.calculator import CalculatorError
 
@@ -64,12 +65,12 @@ def purpose(result: calculator.Estimate) -> str:
         return _("Offsetting %(year)s operational emissions", year=str(result.details["year"]))
     start, end = result.details["start_date"], result.details["end_date"]
     if start == end:
-        return _("Neutralising %(name)s, %(date)s", name=result.details["name"], date=start.isoformat())
+        return _("Neutralising %(name)s, %(date)s", name=result.details["name"], date=date_text(start))
     return _(
         "Neutralising %(name)s, %(start)s–%(end)s",
         name=result.details["name"],
-        start=start.isoformat(),
-        end=end.isoformat(),
+        start=date_text(start),
+        end=date_text(end),
     )
 
 

@@ -24,7 +24,7 @@ from portal.certificates import services as certificates
 from portal.certificates.models import Purpose, Source
 from portal.core import mail
 from portal.core.errors import ServiceError
-from portal.core.i18n import absolute_url
+from portal.core.i18n import absolute_url, datetime_text
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.errors import InsufficientCredits, LedgerError
@@ -681,11 +681,13 @@ def _receipt(order: Order, certificate) -> None:
     url = absolute_url("certificates.show", number=certificate.number)
     body = _(
         "Thank you. Your payment for order %(order)s was received and %(n)s t of carbon credits were "
-        "retired for %(beneficiary)s.\n\nAmount paid: %(amount)s yuan\nCertificate: %(number)s\n%(url)s\n",
+        "retired for %(beneficiary)s.\n\nAmount paid: %(amount)s yuan\nPaid at: %(paid_at)s\n"
+        "Certificate: %(number)s\n%(url)s\n",
         order=order.public_id,
         n=order.quantity,
         beneficiary=order.beneficiary,
         amount=order.amount,
+        paid_at=datetime_text(order.paid_at),
         number=certificate.number,
         url=url,
     )

@@ -8,7 +8,6 @@ shares of every line add up exactly to the amount paid, and the lines of a sale 
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from sqlalchemy import case, select
@@ -17,10 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from portal.audit import services as audit
 from portal.catalog.models import Region
 from portal.core.errors import ServiceError
+from portal.core.i18n import date_text
 from portal.extensions import db
 from portal.revenue.models import RevenueLine, SharingRule
-
-BEIJING = ZoneInfo("Asia/Shanghai")
+from portal.timeutil import BEIJING
 
 
 class RevenueError(ServiceError):
@@ -86,7 +85,7 @@ def add_rule(
         "overlapping_rule",
         _(
             "A rule for the same counties and project types already takes effect on %(date)s.",
-            date=effective_from.isoformat(),
+            date=date_text(effective_from),
         ),
         field="effective_from",
     )
@@ -151,7 +150,7 @@ def rule_for(region_code: str, project_type: str, on: date) -> SharingRule:
         .limit(1)
     )
     if rule is None:
-        raise RevenueError("no_rule", _("No sharing rule is in force on %(date)s.", date=on.isoformat()))
+        raise RevenueError("no_rule", _("No sharing rule is in force on %(date)s.", date=date_text(on)))
     return rule
 
 

@@ -4,7 +4,6 @@ import calendar
 import io
 import re
 from datetime import date
-from decimal import Decimal
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -14,6 +13,7 @@ from sqlalchemy import select
 from portal.buyers.policy import require
 from portal.catalog.labels import PROJECT_TYPES
 from portal.catalog.models import Region
+from portal.core.i18n import SPREADSHEET_DATE_FORMATS, current_language, iso_beijing, localized
 from portal.core.spreadsheet import csv_response, safe_cell
 from portal.extensions import db
 from portal.revenue import services
@@ -54,18 +54,12 @@ def _filters():
     return found, county, regions
 
 
-#: Columns of ``_rows`` that hold yuan (XLSX gives them a two-decimal number format).
-_YUAN_COLUMNS = (4, 5, 6)
-
-
-def _rows(statement):
-    """The statement as rows: a header, one row per line, a total. Amounts and percentages are
-    numbers (Decimal), never text: a spreadsheet must be able to add them up, and a reversing
-    line's ``-820.20`` as text would be neutralised as a formula."""
-    yield [
+def _header() -> list[str]:
+    return [
         _("Paid on"),
         _("Sale"),
         _("County"),
+        _("County code"),
         _("Batch"),
         _("Amount (yuan)"),
         _("City share (yuan)"),
@@ -74,31 +68,104 @@ def _rows(statement):
         _("City share (per cent)"),
         _("County share (per cent)"),
     ]
-    for line in statement.lines:
-        yield [
-            line.paid_on.isoformat(),
-            line.sale_ref,
-            line.region.code,
-            line.batch.code,
-            services.yuan_of(line.amount_fen),
-            services.yuan_of(line.city_fen),
-            services.yuan_of(line.county_fen),
-            line.rule.effective_from.isoformat(),
-            line.rule.city_pct,
-            line.rule.county_pct,
-        ]
-    yield [
-        _("Total"),
-        "",
-        "",
-        "",
-        services.yuan_of(statement.amount_fen),
-        services.yuan_of(statement.city_fen),
-        services.yuan_of(statement.county_fen),
-        "",
-        "",
-        "",
+
+
+#: Columns (from 0) of the rows that hold yuan, and the dates' columns.
+_YUAN_COLUMNS = (5, 6, 7)
+_DATE_COLUMNS = (0, 8)
+
+
+def _line_row(line) -> list:
+    """One line as plain values: dates as dates (a Beijing day each), amounts and percentages as
+    numbers (Decimal), never text: a spreadsheet must be able to add them up, and a reversing
+    line's ``-820.20`` as text would be neutralised as a formula."""
+    return [
+        line.paid_on,
+        line.sale_ref,
+        localized(line.region, "name"),
+        line.region.code,
+        line.batch.code,
+        services.yuan_of(line.amount_fen),
+        services.yuan_of(line.city_fen),
+        services.yuan_of(line.county_fen),
+        line.rule.effective_from,
+        line.rule.city_pct,
+        line.rule.county_pct,
     ]
+
+
+def _total_row(label: str, amount_fen: int, city_fen: int, county_fen: int, county=None) -> list:
+    name, code = (localized(county, "name"), county.code) if county is not None else (None, None)
+    amounts = [services.yuan_of(fen) for fen in (amount_fen, city_fen, county_fen)]
+    return [label, None, name, code, None, *amounts, None, None, None]
+
+
+def _csv_rows(statement) -> list[list]:
+    """The statement for the CSV: a header, one row per line (dates in ISO 8601, ``YYYY-MM-DD``,
+    Beijing days as the statement's), the total."""
+    rows = [_header()]
+    for line in statement.lines:
+        row = _line_row(line)
+        for column in _DATE_COLUMNS:
+            row[column] = iso_beijing(row[column])
+        rows.append(row)
+    rows.append(_total_row(_("Total"), statement.amount_fen, statement.city_fen, statement.county_fen))
+    return rows
+
+
+def _xlsx(statement, title: str) -> bytes:
+    """The statement as a workbook: the lines county by county (by name, with the code in a column
+    of its own), each county's subtotal after its lines, the grand total last.
+
+    Dates are real date cells (shown as the pages show dates), amounts numbers with two
+    decimals. Subtotals and the total are written as numbers, not formulas: a file written here
+    carries no calculated values, so a formula would show as empty in every reader that does not
+    calculate (previewers, pandas, openpyxl); the numbers are the statement's own, to the fen."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    language = current_language()
+    date_format = SPREADSHEET_DATE_FORMATS[language]
+    book = Workbook()
+    sheet = book.active
+    sheet.title = title
+    sheet.append(_header())
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "A2"
+
+    def append(row, bold=False):
+        sheet.append([safe_cell(c) for c in row])
+        for cell in sheet[sheet.max_row]:
+            if cell.column - 1 in _YUAN_COLUMNS:
+                cell.number_format = "#,##0.00"
+            elif cell.column - 1 in _DATE_COLUMNS and isinstance(cell.value, date):
+                cell.number_format = date_format
+            if bold:
+                cell.font = Font(bold=True)
+
+    by_county: dict[int, list] = {}
+    for line in statement.lines:  # already by date, then by id
+        by_county.setdefault(line.region_id, []).append(line)
+    for lines in sorted(by_county.values(), key=lambda lines: lines[0].region_id):
+        for line in lines:
+            append(_line_row(line))
+        append(
+            _total_row(
+                _("Subtotal"),
+                sum(line.amount_fen for line in lines),
+                sum(line.city_fen for line in lines),
+                sum(line.county_fen for line in lines),
+                lines[0].region,
+            ),
+            bold=True,
+        )
+    append(_total_row(_("Total"), statement.amount_fen, statement.city_fen, statement.county_fen), bold=True)
+    for letter, width in zip("ABCDEFGHIJK", (16, 22, 16, 12, 24, 14, 14, 14, 16, 10, 10), strict=True):
+        sheet.column_dimensions[letter].width = width
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
 
 
 @bp.get("/")
@@ -109,23 +176,10 @@ def statement():
     fmt = request.args.get("format")
     filename = f"revenue-{county or 'all'}-{label}"
     if fmt == "csv":
-        return csv_response(_rows(found), f"{filename}.csv")
+        return csv_response(_csv_rows(found), f"{filename}.csv")
     if fmt == "xlsx":
-        from openpyxl import Workbook
-
-        book = Workbook()
-        sheet = book.active
-        sheet.title = label
-        for row in _rows(found):
-            sheet.append([safe_cell(c) for c in row])
-            for column in _YUAN_COLUMNS:
-                cell = sheet.cell(row=sheet.max_row, column=column + 1)
-                if isinstance(cell.value, (int, float, Decimal)):
-                    cell.number_format = "0.00"
-        out = io.BytesIO()
-        book.save(out)
         return Response(
-            out.getvalue(),
+            _xlsx(found, label),
             mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             headers={"Content-Disposition": f"attachment; filename={filename}.xlsx"},
         )
@@ -164,10 +218,12 @@ def rules():
         else:
             flash(_("The rule is recorded. Sales paid from its date on are shared by it."), "success")
             return redirect(url_for("revenue.rules"))
+    regions = list(db.session.scalars(select(Region).order_by(Region.id)))
     return render_template(
         "revenue/rules.html",
         rules=services.rules(),
-        regions=list(db.session.scalars(select(Region).order_by(Region.id))),
+        regions=regions,
+        counties={r.code: r for r in regions},
         project_types=PROJECT_TYPES,
         error=error,
         form=request.form,

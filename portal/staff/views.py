@@ -12,7 +12,7 @@ from portal.buyers.models import Organisation, OrgStatus, User
 from portal.buyers.policy import require, user_may
 from portal.catalog import services as catalog
 from portal.catalog.models import Project, Region
-from portal.core.i18n import localized
+from portal.core.i18n import iso_beijing, localized
 from portal.core.limits import body_limit
 from portal.core.spreadsheet import csv_response
 from portal.extensions import db
@@ -131,7 +131,7 @@ def journal_csv():
     rows = [
         [
             "id",
-            "time_utc",
+            "time_utc+08:00",
             "movement",
             "kind",
             "batch",
@@ -147,7 +147,7 @@ def journal_csv():
     rows += [
         [
             e.id,
-            e.created_at.isoformat(),
+            iso_beijing(e.created_at),
             e.movement_id,
             e.kind,
             code,
@@ -190,11 +190,11 @@ def audit():
 @bp.get("/audit.csv")
 @require("audit.read")
 def audit_csv():
-    rows = [["id", "time_utc", "actor", "action", "subject_type", "subject_id", "before", "after"]]
+    rows = [["id", "time_utc+08:00", "actor", "action", "subject_type", "subject_id", "before", "after"]]
     rows += [
         [
             e.id,
-            e.at.isoformat(),
+            iso_beijing(e.at),
             e.actor,
             e.action,
             e.subject_type,

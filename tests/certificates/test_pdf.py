@@ -371,7 +371,7 @@ def test_a_revoked_certificate_says_so(font, tmp_path):
     text = text_of(data, tmp_path)
     assert "已撤销" in text and "REVOKED" in text
     assert "重复注销 Duplicate retirement" in text
-    assert "2026-11-25 03:04:05 UTC" in text and "2026-11-25 11:04:05" in text
+    assert "2026年11月25日 11:04（北京时间）" in text and "25 Nov 2026, 11:04 (Beijing time)" in text
 
 
 def test_a_typical_certificate_is_one_page_with_everything_on_it(font, tmp_path):
@@ -390,8 +390,8 @@ def test_a_typical_certificate_is_one_page_with_everything_on_it(font, tmp_path)
         "自愿抵销",
         "Voluntary offset",
         "抵消2025年度运营碳排放",
-        "2026-11-24 06:01:02 UTC",
-        "2026-11-24 14:01:02",  # Beijing time
+        "2026年11月24日 14:01（北京时间）",  # 06:01:02Z, in Beijing time
+        "24 Nov 2026, 14:01 (Beijing time)",
         "91150400MA0N123456",
         "敖汉旗造林碳汇项目",
         "Aohan Banner Afforestation Carbon Sink Project",

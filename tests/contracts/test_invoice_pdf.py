@@ -14,7 +14,7 @@ from pypdf import PdfReader
 from portal.buyers import services as buyers
 from portal.certificates import fonts
 from portal.contracts import pdf, services
-from portal.core.i18n import absolute_url
+from portal.core.i18n import absolute_url, date_text
 from portal.extensions import db
 from tests import factories
 from tests.contracts.helpers import TODAY, day
@@ -166,7 +166,9 @@ def test_an_open_invoice_shows_its_number_amounts_buyer_and_how_to_pay(market):
     assert _squeezed("钢铁 <offtake> & 2026–2028") in flat
     assert factories.STEEL_USCC in text
     assert "赤峰市农投集团" in text and "Chifeng Agricultural Investment Group" in text
-    assert invoice.issued_on.isoformat() in text and invoice.due_on.isoformat() in text
+    for when in (invoice.issued_on, invoice.due_on):
+        assert date_text(when, "zh") in text and date_text(when, "en") in text
+    assert invoice.issued_on.isoformat() not in text  # one way to show a date
     assert "待付款" in text and "Open" in text
     assert "¥0.00" in text
     assert _squeezed(absolute_url("contracts.buyer_invoice", number=invoice.number)) in flat

@@ -160,8 +160,8 @@ def test_statements_reconcile_with_payments_and_export(market, app, client):
 
     book = load_workbook(io.BytesIO(client.get("/staff/revenue/?period=2026&format=xlsx&lang=en").get_data()))
     rows = list(book.active.values)
-    total = book.active.cell(row=len(rows), column=5)
-    assert rows[-1][0] == "Total" and total.data_type == "n" and total.number_format == "0.00"
+    total = book.active.cell(row=len(rows), column=6)
+    assert rows[-1][0] == "Total" and total.data_type == "n" and total.number_format == "#,##0.00"
     assert (
         Decimal(str(total.value)) * 100 == revenue.statement(date(2026, 1, 1), date(2026, 12, 31)).amount_fen
     )

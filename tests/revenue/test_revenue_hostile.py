@@ -258,10 +258,10 @@ def test_review_reversing_lines_export_as_numbers_in_csv(market, client):
     _login(client, "ops@example.com")
     text = client.get("/staff/revenue/?period=2026-08&format=csv").get_data(as_text=True).lstrip("\ufeff")
     rows = list(csv.reader(io.StringIO(text)))
-    amounts = [row[4] for row in rows[1:]]
+    amounts = [row[5] for row in rows[1:]]
     for value in amounts:
         Decimal(value)  # "'-820.20" is not a number: a spreadsheet cannot add it up
-    assert Decimal(rows[-1][4]) == Decimal("-820.20")
+    assert Decimal(rows[-1][5]) == Decimal("-820.20")
 
 
 def test_review_xlsx_amounts_are_numbers(market, client):
@@ -274,7 +274,7 @@ def test_review_xlsx_amounts_are_numbers(market, client):
     book = load_workbook(io.BytesIO(client.get("/staff/revenue/?period=2026-07&format=xlsx").get_data()))
     rows = list(book.active.values)[1:]
     for row in rows:
-        assert isinstance(row[4], (int, float, Decimal)), row
+        assert isinstance(row[5], (int, float, Decimal)), row
 
 
 def test_review_csv_and_xlsx_neutralise_formulas(app, client):

@@ -100,7 +100,7 @@ def test_journal_and_exports(office, client):
     assert response.headers["Content-Disposition"].endswith("ledger-journal.csv")
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
     assert (
-        rows[0][:4] == ["id", "time_utc", "movement", "kind"]
+        rows[0][:4] == ["id", "time_utc+08:00", "movement", "kind"]
         and rows[1][3] == "issue"
         and rows[1][7] == "100"
     )
