@@ -42,6 +42,7 @@ from reportlab.platypus import (
 )
 
 from portal.certificates import fonts
+from portal.core import jsontext
 
 log = logging.getLogger(__name__)
 
@@ -1007,8 +1008,8 @@ def _parse_embedded(raw: bytes) -> Embedded:
     if len(raw) > EMBEDDED_JSON_MAX:
         raise PdfError("no_certificate")
     try:
-        obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        obj = jsontext.loads(raw.decode("utf-8"), max_bytes=EMBEDDED_JSON_MAX)
+    except (UnicodeDecodeError, jsontext.JsonRefused) as exc:
         raise PdfError("no_certificate") from exc
     if not isinstance(obj, dict):
         raise PdfError("no_certificate")

@@ -14,6 +14,8 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from portal.catalog.services import MAX_BOUNDARY_SIZE
+
 REQUIRED = _l("This field is required.")
 
 
@@ -36,7 +38,9 @@ class ProjectForm(FlaskForm):
     validation_body = StringField(_l("Validation body"), validators=[Length(max=200)])
     verification_body = StringField(_l("Verification body"), validators=[Length(max=200)])
     registry_id = StringField(_l("Registry id"), validators=[Length(max=64)])
-    boundary_geojson = TextAreaField(_l("Boundary (GeoJSON, WGS84)"), validators=[Length(max=200_000)])
+    boundary_geojson = TextAreaField(
+        _l("Boundary (GeoJSON, WGS84)"), validators=[Length(max=MAX_BOUNDARY_SIZE)]
+    )
 
 
 class IssuanceForm(FlaskForm):

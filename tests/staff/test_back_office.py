@@ -202,6 +202,47 @@ def test_bad_projects_are_refused(operator, client, changes, expected):
     assert db.session.scalar(select(Project).filter_by(code="AH-FOR-09")) is None
 
 
+def _deep(levels: int) -> str:
+    return '{"type": "Polygon", "coordinates": ' + "[" * levels + "1" + "]" * levels + "}"
+
+
+def _many_points(n: int) -> str:
+    ring = ",".join(f"[{119 + i % 2},{42 + i % 3}]" for i in range(n))  # short: within the form's size
+    return '{"type": "Polygon", "coordinates": [[' + ring + "]]}"
+
+
+@pytest.mark.parametrize(
+    ("boundary", "english", "chinese"),
+    [
+        # Deeper than Python's stack lets json.loads recurse: was a RecursionError, a 500.
+        (_deep(60_000), "nested too deeply: at most 8 levels", "嵌套层数过多：最多 8 层"),
+        (_deep(20), "nested too deeply: at most 8 levels", "嵌套层数过多：最多 8 层"),
+        ("[" * 100_000, "nested too deeply: at most 8 levels", "嵌套层数过多：最多 8 层"),
+        (_many_points(20_001), "too many points: at most 20000", "点数过多：最多 20000"),
+        ("x" * 200_001, "cannot be longer than 200000 characters", "不能超过 200000 个字符"),
+    ],
+)
+def test_boundaries_beyond_bounds_are_a_clear_400(operator, client, boundary, english, chinese):
+    for lang, expected in (("en", english), ("zh", chinese)):
+        response = client.post(
+            f"/staff/projects/new?lang={lang}", data={**PROJECT, "boundary_geojson": boundary}
+        )
+        assert response.status_code == 400 and expected in response.get_data(as_text=True)
+    from portal.catalog.models import Project
+
+    assert db.session.scalar(select(Project).filter_by(code="AH-FOR-09")) is None
+    assert not any(e.action.startswith("project.") for e in db.session.scalars(select(AuditEvent)))
+
+
+def test_a_boundary_of_many_points_within_bounds_is_saved(operator, client):
+    boundary = _many_points(20_000)
+    assert (
+        client.post("/staff/projects/new", data={**PROJECT, "boundary_geojson": boundary}).status_code == 303
+    )
+    page = client.get("/projects/AH-FOR-09").get_data(as_text=True)
+    assert '<path d="M' in page
+
+
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
