@@ -8,7 +8,7 @@ number of rows shown.
 import math
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from blinker import Namespace
 from flask_babel import gettext as _
@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 
 from portal.catalog.models import Listing, Project, ProjectType, Region, Standard
-from portal.core import jsontext
+from portal.core import jsontext, numbers
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import MAX_QUANTITY as LEDGER_MAX_QUANTITY
@@ -132,24 +132,14 @@ class CatalogFilters:
             value = text(name)
             if value is None:
                 return None
-            try:
-                amount = Decimal(value)
-            except InvalidOperation:
-                amount = None
-            if (
-                amount is None
-                or not amount.is_finite()
-                or amount < 0
-                or amount > MAX_PRICE
-                or amount.as_tuple().exponent < -2
-            ):
+            amount = numbers.money(value, Decimal(0), MAX_PRICE)
+            if amount is None:
                 errors.append(
                     FilterError(
                         name, _("%(field)s must be an amount in yuan, such as 68.00.", field=_field(name))
                     )
                 )
-                return None
-            return amount.quantize(Decimal("0.01"))
+            return amount
 
         def choice(name, allowed):
             value = text(name)
@@ -644,6 +634,21 @@ def save_project(values: dict, *, project: Project | None = None, actor: str) ->
     return project
 
 
+def parse_price(value) -> Decimal:
+    """A price per tonne as ``numbers.money`` reads it, from 0.01 to MAX_PRICE yuan; CatalogError
+    otherwise."""
+    price = numbers.money(value, Decimal("0.01"), MAX_PRICE)
+    if price is None:
+        raise CatalogError(
+            "price",
+            _(
+                "The price per tonne must be an amount in yuan from 0.01 to %(max)s, with at most two decimals, such as 68.00.",
+                max=MAX_PRICE,
+            ),
+        )
+    return price
+
+
 def record_issuance(
     project: Project,
     *,
@@ -655,11 +660,12 @@ def record_issuance(
     registry_reference: str,
     registry_serial_start: str,
     registry_serial_end: str,
-    price_per_t: Decimal | None,
+    price_per_t,
     actor: str,
 ) -> Batch:
     """A registry issuance recorded: the batch, its serials in the ledger (inventory and buffer)
-    and, with a price, its listing. Refused whole if any part is wrong."""
+    and, with a price (as typed, or a Decimal; None or empty for none), its listing. Refused
+    whole if any part is wrong."""
     from portal.audit import services as audit
     from portal.ledger.errors import LedgerError
 
@@ -671,8 +677,10 @@ def record_issuance(
         )
     if not registry_reference.strip():
         raise CatalogError("registry_reference", _("Give the registry's issuance reference."))
-    if price_per_t is not None and (price_per_t <= 0 or price_per_t > MAX_PRICE):
-        raise CatalogError("price", _("The price per tonne must be above zero."))
+    if price_per_t is not None and not (isinstance(price_per_t, str) and not price_per_t.strip()):
+        price_per_t = parse_price(price_per_t)
+    else:
+        price_per_t = None
     if (vintage_start.month, vintage_start.day, vintage_end.month, vintage_end.day) == (
         1,
         1,
@@ -719,17 +727,11 @@ def record_issuance(
     return batch
 
 
-def set_listing(batch: Batch, *, price_per_t: Decimal, active: bool, actor: str) -> Listing:
+def set_listing(batch: Batch, *, price_per_t, active: bool, actor: str) -> Listing:
+    """The batch's price per tonne (as typed, or a Decimal) and whether it is on sale."""
     from portal.audit import services as audit
 
-    if (
-        price_per_t is None
-        or not price_per_t.is_finite()
-        or price_per_t <= 0
-        or price_per_t > MAX_PRICE
-        or price_per_t.as_tuple().exponent < -2
-    ):
-        raise CatalogError("price", _("The price per tonne must be above zero."))
+    price_per_t = parse_price(price_per_t)
     listing = batch.listing
     before = None if listing is None else {"price_per_t": listing.price_per_t, "active": listing.is_active}
     if listing is None:

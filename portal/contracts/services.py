@@ -20,7 +20,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import Integer, and_, case, exists, func, literal, or_, select, update
@@ -49,7 +49,7 @@ from portal.contracts.models import (
 from portal.core import mail
 from portal.core.errors import ServiceError
 from portal.core.i18n import absolute_url
-from portal.core.numbers import whole
+from portal.core.numbers import money, whole
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.errors import InsufficientCredits, LedgerError
@@ -150,37 +150,23 @@ MAX_AMOUNT = Decimal("999999999999.99")
 
 
 def parse_money(value, field: str, label: str, ceiling: Decimal = MAX_PRICE) -> Decimal:
-    """Yuan with at most two decimals, above zero and at most ``ceiling`` (by default the
-    highest price per tonne, 100,000)."""
-    if isinstance(value, bool) or value is None:
-        value = ""
-    try:
-        amount = Decimal(str(value).strip().replace(",", "")) if not isinstance(value, Decimal) else value
-    except InvalidOperation:
-        amount = None
-    if (
-        amount is None
-        or not amount.is_finite()
-        or amount <= 0
-        or amount > ceiling
-        or amount.as_tuple().exponent < -2
-    ):
+    """Yuan as ``numbers.money`` reads them (ASCII digits, at most two decimals), above zero and
+    at most ``ceiling`` (by default the highest price per tonne, 100,000)."""
+    amount = money(value, CENT, ceiling)
+    if amount is None:
         raise ContractError(
             "invalid_" + field,
             _("%(field)s must be an amount in yuan above zero, with at most two decimals.", field=label),
             field=field,
         )
-    return amount.quantize(CENT)
+    return amount
 
 
 def _percent_bp(value) -> int:
     if value in (None, ""):
         return 0
-    try:
-        pct = Decimal(str(value).strip()) if not isinstance(value, bool) else None
-    except InvalidOperation:
-        pct = None
-    if pct is None or not pct.is_finite() or pct < 0 or pct > 50 or pct.as_tuple().exponent < -2:
+    pct = money(value, Decimal(0), Decimal(50))  # the same format: digits, two decimals
+    if pct is None:
         raise ContractError(
             "invalid_escalation",
             _("The yearly escalation must be a percentage from 0 to 50, with at most two decimals."),

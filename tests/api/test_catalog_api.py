@@ -47,6 +47,12 @@ def test_batches_filters(stock, client):
         "per_page=0",
         "price_min=abc",
         "per_page=101",
+        "price_min=%D9%A3",  # Arabic-Indic 3
+        "price_min=%EF%BC%97%EF%BC%90",  # full-width 70
+        "price_max=1E%2B2",
+        "price_max=NaN",
+        "price_min=6_8",
+        "price_max=68.005",
     ],
 )
 def test_invalid_filters_are_400_json(stock, client, query):

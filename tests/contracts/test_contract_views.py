@@ -354,6 +354,20 @@ def test_a_double_submitted_form_drafts_and_delivers_once(desk, client):
         ({"organisation": "", "org_uscc": ""}, "There is no such organisation.", 400),
         ({"organisation": "", "org_uscc": "91350100M000100Y44"}, "There is no such organisation.", 400),
         ({"beneficiary": "evil\u202ename"}, "control or direction-override characters", 400),
+        # Decimal() reads all of these as numbers; an amount is ASCII digits and two decimals.
+        ({"price_per_t": "\u0663"}, "must be an amount in yuan above zero", 400),  # Arabic-Indic 3
+        ({"price_per_t": "\u0667\u0660.\u0660\u0660"}, "must be an amount in yuan above zero", 400),
+        ({"price_per_t": "\uff17\uff10"}, "must be an amount in yuan above zero", 400),  # full width
+        ({"price_per_t": "1E+2"}, "must be an amount in yuan above zero", 400),
+        ({"price_per_t": "7e1"}, "must be an amount in yuan above zero", 400),
+        ({"price_per_t": "Infinity"}, "must be an amount in yuan above zero", 400),
+        ({"price_per_t": "7_0"}, "must be an amount in yuan above zero", 400),
+        ({"price_per_t": "7 0"}, "must be an amount in yuan above zero", 400),
+        ({"price_per_t": "7,0"}, "must be an amount in yuan above zero", 400),
+        ({"year_prices": "2027=\u0667\u0660"}, "must be an amount in yuan above zero", 400),
+        ({"year_prices": "2027=7E+1"}, "must be an amount in yuan above zero", 400),
+        ({"escalation_pct_per_year": "\u0662"}, "percentage from 0 to 50", 400),
+        ({"escalation_pct_per_year": "2E0"}, "percentage from 0 to 50", 400),
     ],
 )
 def test_bad_drafts_are_refused_with_the_reason_and_create_nothing(desk, client, change, message, status):
@@ -481,6 +495,12 @@ def test_nothing_is_delivered_for_an_ended_contract(desk, client):
         ({"amount": "12.345"}, "must be an amount in yuan above zero", 400),
         ({"amount": "lots"}, "must be an amount in yuan above zero", 400),
         ({"amount": "1e400"}, "must be an amount in yuan above zero", 400),
+        ({"amount": "1E+2"}, "must be an amount in yuan above zero", 400),
+        ({"amount": "\u0663"}, "must be an amount in yuan above zero", 400),  # Arabic-Indic 3
+        ({"amount": "\uff11\uff10\uff10"}, "must be an amount in yuan above zero", 400),  # full width
+        ({"amount": "1_00"}, "must be an amount in yuan above zero", 400),
+        ({"amount": "NaN"}, "must be an amount in yuan above zero", 400),
+        ({"amount": "1,00"}, "must be an amount in yuan above zero", 400),
         ({"amount": "999999999"}, "1400.00 yuan are outstanding", 409),
         ({"received_on": day(1)}, "cannot be received in the future", 400),
         ({"received_on": "yesterday"}, "must be a date", 400),
