@@ -920,8 +920,8 @@ def deliver(
     mode: str | None = None,
     beneficiary: str | None = None,
 ) -> tuple[Delivery, bool]:
-    """Deliver ``quantity`` t of tranche ``seq`` (1-based, in due order): from the reserve, topped
-    up from inventory when short; to the buyer's holding or retired with a certificate (the
+    """Deliver ``quantity`` t of tranche ``seq`` (1-based, in due order; None: what is left of
+    it, read under the contract's lock): from the reserve, topped up from inventory when short; to the buyer's holding or retired with a certificate (the
     contract's delivery mode and beneficiary unless this delivery names others, e.g. one
     tranche retired for an event). Issues the delivery's invoice. Commits the top-up, if one was
     needed, before delivering. Returns the delivery and whether it happened now (False:
@@ -944,8 +944,8 @@ def deliver(
     contract = _locked(contract)
     if (found := _delivered_for_key(contract, idempotency_key)) is not None:
         return _replay(found, digest)
-    tranche = _deliverable(contract, seq, quantity, today)
-    quantity = whole(quantity, 1, MAX_QUANTITY)
+    wanted = quantity
+    tranche, quantity = _deliverable(contract, seq, wanted, today)
     from_inventory = 0
     # Top the reserve up first, in a transaction of its own. Another delivery of this contract
     # may use the new stock before ours runs, so check again after every top-up (a few rounds).
@@ -969,7 +969,7 @@ def deliver(
         contract = _locked(contract)
         if (found := _delivered_for_key(contract, idempotency_key)) is not None:
             return _replay(found, digest)  # a repeat of this request went first meanwhile
-        tranche = _deliverable(contract, seq, quantity, today)
+        tranche, quantity = _deliverable(contract, seq, wanted, today)
     else:
         raise ContractError("busy", _("Please try again."), status=503)
 
@@ -1096,8 +1096,9 @@ def _delivered_for_key(contract: Contract, key: str | None) -> Delivery | None:
     return db.session.scalar(select(Delivery).filter_by(contract_id=contract.id, idempotency_key=key))
 
 
-def _deliverable(contract: Contract, seq, quantity, today: date) -> Tranche:
-    """The tranche to deliver, checked (the caller holds the contract's lock)."""
+def _deliverable(contract: Contract, seq, quantity, today: date) -> tuple[Tranche, int]:
+    """The tranche to deliver and the tonnes (``quantity``, or what is left of the tranche when
+    it is None), checked; the caller holds the contract's lock, so what is left is current."""
     if contract.status != ContractStatus.ACTIVE:
         raise ContractError("not_active", _("Only an active contract delivers."), status=409)
     refusal = policy.purchase_refusal(contract.organisation, 0)  # suspended or barred
@@ -1107,7 +1108,13 @@ def _deliverable(contract: Contract, seq, quantity, today: date) -> Tranche:
     tranche = next((t for t in contract.tranches if t.seq == number), None)
     if tranche is None:
         raise ContractError("unknown_tranche", _("There is no such tranche."), status=404)
-    n = whole(quantity, 1, MAX_QUANTITY)
+    if tranche.remaining == 0:
+        raise ContractError(
+            "tranche_delivered",
+            _("Tranche %(seq)s is already delivered in full.", seq=tranche.seq),
+            status=409,
+        )
+    n = tranche.remaining if quantity is None else whole(quantity, 1, MAX_QUANTITY)
     if n is None:
         raise ContractError(
             "invalid_quantity",
@@ -1132,7 +1139,7 @@ def _deliverable(contract: Contract, seq, quantity, today: date) -> Tranche:
             ),
             status=409,
         )
-    return tranche
+    return tranche, n
 
 
 # --- invoices -------------------------------------------------------------------------------------

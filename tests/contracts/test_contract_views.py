@@ -470,6 +470,23 @@ def test_bad_deliveries_are_refused_and_change_nothing(desk, client, data, messa
     assert counts() == before
 
 
+def test_without_a_quantity_the_rest_is_delivered_and_a_finished_tranche_is_a_409(desk, client):
+    sign_in(client, "sales")
+    url = f"/staff/contracts/{desk.active.number}/deliver?lang=en"
+    assert client.post(url, data={"tranche": "1", "quantity": ""}).status_code == 303
+    db.session.expire_all()
+    assert desk.active.tranches[0].remaining == 0
+    before = counts()
+    # A second tab, or the form sent again without its key: the tranche is finished.
+    for quantity in ("", "5"):
+        response = client.post(url, data={"tranche": "1", "quantity": quantity})
+        assert response.status_code == 409
+        assert "Tranche 1 is already delivered in full." in response.get_data(as_text=True)
+    zh = client.post(url.replace("lang=en", "lang=zh"), data={"tranche": "1", "quantity": ""})
+    assert zh.status_code == 409 and "第 1 交付批次已全部交付。" in zh.get_data(as_text=True)
+    assert counts() == before
+
+
 def test_one_delivery_may_be_retired_for_an_event_though_the_contract_delivers_to_the_holding(desk, client):
     sign_in(client, "sales")
     data = {"tranche": "1", "quantity": "5", "mode": "retire", "beneficiary": "2026 赤峰马拉松"}

@@ -341,3 +341,46 @@ def test_a_bank_payment_amount_is_ascii_digits_and_two_decimals(client, keys, am
     assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_amount"
     paid = client.get(f"/api/v1/invoices/{invoice}", headers=bearer(keys["sales"])).get_json()["invoice"]
     assert paid["paid"]["amount"] == "0.00" and paid["payments"] == []
+
+
+def _counts():
+    from portal.contracts.models import Invoice
+    from portal.ledger.models import LedgerEntry
+
+    return tuple(
+        db.session.scalar(select(func.count()).select_from(model))
+        for model in (Delivery, Invoice, LedgerEntry)
+    )
+
+
+@pytest.mark.parametrize("body", [None, {}, {"delivery": "holding"}])
+def test_a_finished_tranche_delivered_again_without_a_quantity_is_a_409(client, keys, body):
+    """What is left is read once the contract is locked: it was read before, so a finished
+    tranche asked for 0 t, a 400 invalid_quantity."""
+    sales = bearer(keys["sales"])
+    number = _create(client, keys).get_json()["contract"]["number"]
+    client.post(f"/api/v1/contracts/{number}/sign", headers=sales)
+    url = f"/api/v1/contracts/{number}/tranches/1/deliver"
+    first = (
+        client.post(url, json=body, headers=sales) if body is not None else client.post(url, headers=sales)
+    )
+    assert first.status_code == 201 and first.get_json()["delivery"]["quantity"] == 30
+    before = _counts()
+    for lang, words in (
+        ("en", "Tranche 1 is already delivered in full."),
+        ("zh", "第 1 交付批次已全部交付。"),
+    ):
+        headers = {**sales, "Accept-Language": lang}
+        again = (
+            client.post(url, json=body, headers=headers)
+            if body is not None
+            else client.post(url, headers=headers)
+        )
+        assert again.status_code == 409
+        assert again.get_json()["error"] == {"code": "tranche_delivered", "message": words}
+    with_quantity = client.post(url, json={"quantity": 1}, headers=sales)
+    assert (
+        with_quantity.status_code == 409 and with_quantity.get_json()["error"]["code"] == "tranche_delivered"
+    )
+    assert _counts() == before
+    assert verify_ledger().ok
