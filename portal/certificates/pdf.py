@@ -133,11 +133,18 @@ def render(
     status: str = "valid",
     revoked_reason: str | None = None,
     revoked_at: str | None = None,
+    source: str | None = None,
 ) -> bytes:
-    """The certificate as an A4 PDF, with ``payload``, ``signature`` and ``key_id`` attached."""
+    """The certificate as an A4 PDF, with ``payload``, ``signature`` and ``key_id`` attached.
+
+    The page shows the payload as the public sees it (``services.public_document``, given the
+    certificate's recorded ``source``); the attachment is the payload as signed."""
+    from portal.certificates.services import public_document
+
     data = json.loads(payload)
     if not isinstance(data, dict):
         raise ValueError("the certificate payload is not a JSON object")
+    data = public_document(data, source)
     try:
         font, glyphs = fonts.load()
     except fonts.FontUnavailable as exc:
@@ -387,6 +394,8 @@ class _Drawing(TextDrawing):
         detail = self.markup(d.get("purpose_detail"), 400)
         if detail:
             purpose += f"<br/>{detail}"
+        if d.get("source") == "contract":
+            purpose += "<br/><font size=8.5 color='#5f6b76'>依承购合同交付 Delivered under an offtake contract</font>"
         utc, beijing = _times(d.get("retired_at"))
         retired_at = escape(self.text(utc, 60))
         if beijing:

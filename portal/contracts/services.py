@@ -1003,9 +1003,9 @@ def _hand_over(
             quantity,
             beneficiary=beneficiary or contract.beneficiary or organisation.name_zh,
             purpose=Purpose.VOLUNTARY,
-            purpose_detail=f"{contract.number} · {tranche.seq}/{len(contract.tranches)} · {contract.title}"[
-                : certificates.DETAIL_MAX
-            ],
+            # Public: the certificate says it came from an offtake contract, never which one or
+            # its title (the buyer's commercial terms). The link stays in source_ref and the
+            # delivery, for the buyer's and the staff's own pages.
             source=Source.CONTRACT,
             source_ref=contract.number,
             actor=actor,
