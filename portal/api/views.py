@@ -1,8 +1,6 @@
 """``/api/v1`` endpoints. Errors: a 4xx and ``{"error": {"code", "message"}}``; never a 5xx for
 bad input."""
 
-import json
-
 from flask import Blueprint, abort, current_app, g, jsonify, make_response, request
 from flask_babel import gettext as _
 
@@ -11,6 +9,7 @@ from portal.buyers import services as buyers
 from portal.catalog import cache
 from portal.catalog import services as catalog
 from portal.catalog.views import args_key
+from portal.core import jsontext
 from portal.core.i18n import localized_en
 from portal.core.text import has_unstorable_text
 
@@ -64,18 +63,24 @@ def vary_on_language(response):
 
 def json_object() -> dict:
     """The request's JSON object; anything else ends the request with a 400 saying why (not a
-    JSON object, nested beyond reason, or holding text no database stores: a NUL or a lone
-    surrogate)."""
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:
-        body = None
+    JSON object, nested too deeply, or holding text no database stores: a NUL or a lone
+    surrogate), or a 413 when it is too large (see ``portal.core.jsontext``)."""
+    body = None
+    if request.is_json:
+        try:
+            body = jsontext.request_json()
+        except jsontext.JsonRefused as exc:
+            if exc.code != "invalid":
+                abort(make_response(api_error(exc.status, _refusal_codes[exc.code], exc.message)))
     if not isinstance(body, dict):
         abort(make_response(api_error(400, "invalid_json", _("Send a JSON object."))))
     if has_unstorable_text(body):
         message = _("Text may not contain NUL characters or unpaired surrogates.")
         abort(make_response(api_error(400, "invalid_text", message)))
     return body
+
+
+_refusal_codes = {"too_large": "request_too_large", "too_deep": "invalid_json"}
 
 
 def api_error(status: int, code: str, message: str):
@@ -109,6 +114,15 @@ def batch(code):
     return batch_json(row.batch, row.price_per_t, row.available)
 
 
+def _boundary(geojson: str | None) -> dict | None:
+    if not geojson:
+        return None
+    try:
+        return catalog.boundary_geometry(geojson)
+    except catalog.BoundaryError:
+        return None  # saved before the bounds applied, and beyond them: not served
+
+
 @bp.get("/projects/<code>")
 def project(code):
     page = catalog.find_project(code)
@@ -126,7 +140,7 @@ def project(code):
         "validation_body": p.validation_body,
         "verification_body": p.verification_body,
         "registry_id": p.registry_id,
-        "boundary": json.loads(p.boundary_geojson) if p.boundary_geojson else None,
+        "boundary": _boundary(p.boundary_geojson),
         "totals": {"issued": page.issued, "available": page.available, "retired": page.retired},
         "batches": [batch_json(h.batch, h.price_per_t, h.available, h.retired) for h in page.batches],
     }

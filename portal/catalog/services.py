@@ -5,11 +5,10 @@ a stored counter that could drift. Every page is a fixed number of queries, what
 number of rows shown.
 """
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from blinker import Namespace
 from flask_babel import gettext as _
@@ -18,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 
 from portal.catalog.models import Listing, Project, ProjectType, Region, Standard
+from portal.core import jsontext, numbers
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import MAX_QUANTITY as LEDGER_MAX_QUANTITY
@@ -132,24 +132,14 @@ class CatalogFilters:
             value = text(name)
             if value is None:
                 return None
-            try:
-                amount = Decimal(value)
-            except InvalidOperation:
-                amount = None
-            if (
-                amount is None
-                or not amount.is_finite()
-                or amount < 0
-                or amount > MAX_PRICE
-                or amount.as_tuple().exponent < -2
-            ):
+            amount = numbers.money(value, Decimal(0), MAX_PRICE)
+            if amount is None:
                 errors.append(
                     FilterError(
                         name, _("%(field)s must be an amount in yuan, such as 68.00.", field=_field(name))
                     )
                 )
-                return None
-            return amount.quantize(Decimal("0.01"))
+            return amount
 
         def choice(name, allowed):
             value = text(name)
@@ -418,40 +408,98 @@ class BoundaryDrawing:
     centre: tuple[float, float]  #: (lat, lon)
 
 
+#: A boundary as typed into the project form (characters there, UTF-8 bytes when parsed: the
+#: same for GeoJSON's ASCII), checked again when it is parsed.
+MAX_BOUNDARY_SIZE = 200_000
+#: A GeoJSON MultiPolygon nests 5 levels (object, polygons, rings, positions, numbers).
+MAX_BOUNDARY_DEPTH = 8
+#: Positions in all rings together, and rings in all polygons: more than a surveyed boundary
+#: needs, little enough to draw on every project page.
+MAX_BOUNDARY_POINTS = 20_000
+MAX_BOUNDARY_RINGS = 1_000
+
+
+class BoundaryError(ValueError):
+    """A boundary that cannot be used; ``message`` is translated."""
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+def boundary_geometry(geojson: str) -> dict:
+    """The GeoJSON text parsed within bounds (size, nesting): BoundaryError otherwise."""
+    try:
+        geometry = jsontext.loads(geojson, max_bytes=MAX_BOUNDARY_SIZE, max_depth=MAX_BOUNDARY_DEPTH)
+    except jsontext.JsonRefused as exc:
+        raise BoundaryError(exc.message) from None
+    if not isinstance(geometry, dict):
+        raise BoundaryError(_("The boundary must be a GeoJSON Polygon or MultiPolygon in WGS84."))
+    return geometry
+
+
+def boundary_rings(geojson: str) -> list[list[tuple[float, float]]]:
+    """The rings of a GeoJSON Polygon or MultiPolygon as (lon, lat) pairs in WGS84; BoundaryError
+    saying what is wrong otherwise (too large, nested too deeply, too many points, not a polygon,
+    coordinates off the globe)."""
+    geometry = boundary_geometry(geojson)
+    invalid = BoundaryError(_("The boundary must be a GeoJSON Polygon or MultiPolygon in WGS84."))
+    kind, coordinates = geometry.get("type"), geometry.get("coordinates")
+    if kind == "Polygon":
+        polygons = [coordinates]
+    elif kind == "MultiPolygon":
+        polygons = coordinates
+    else:
+        raise invalid
+    if not isinstance(polygons, list) or not all(isinstance(p, list) for p in polygons):
+        raise invalid
+    raw_rings = [ring for polygon in polygons for ring in polygon]
+    if not all(isinstance(ring, list) for ring in raw_rings):
+        raise invalid
+    if len(raw_rings) > MAX_BOUNDARY_RINGS or sum(map(len, raw_rings)) > MAX_BOUNDARY_POINTS:
+        raise BoundaryError(
+            _(
+                "The boundary has too many points: at most %(points)s in at most %(rings)s rings.",
+                points=MAX_BOUNDARY_POINTS,
+                rings=MAX_BOUNDARY_RINGS,
+            )
+        )
+    try:
+        rings = [[(float(lon), float(lat)) for lon, lat, *_ in ring] for ring in raw_rings]
+    except (TypeError, ValueError):
+        raise invalid from None
+    points = [p for ring in rings for p in ring]
+    if not points or not all(-180 <= lon <= 180 and -90 <= lat <= 90 for lon, lat in points):
+        raise invalid
+    return rings
+
+
 def boundary_drawing(geojson: str | None, width: int = 480, height: int = 320, margin: int = 24):
     """Polygons of a GeoJSON geometry as SVG path data, or None when there is nothing valid.
 
     Equirectangular projection around the centre latitude: faithful at project scale.
     """
+    if not geojson:
+        return None
     try:
-        geometry = json.loads(geojson) if geojson else None
-        if geometry.get("type") == "Polygon":
-            polygons = [geometry["coordinates"]]
-        elif geometry.get("type") == "MultiPolygon":
-            polygons = geometry["coordinates"]
-        else:
-            return None
-        rings = [
-            [(float(lon), float(lat)) for lon, lat, *_ in ring] for polygon in polygons for ring in polygon
-        ]
-    except (TypeError, ValueError, KeyError, AttributeError):
+        rings = boundary_rings(geojson)
+    except BoundaryError:
         return None
     points = [p for ring in rings for p in ring]
-    if not points or not all(-180 <= lon <= 180 and -90 <= lat <= 90 for lon, lat in points):
-        return None
     lons, lats = [p[0] for p in points], [p[1] for p in points]
-    centre_lat = (min(lats) + max(lats)) / 2
+    west, east, south, north = min(lons), max(lons), min(lats), max(lats)
+    centre_lat = (south + north) / 2
     kx = 111.32 * math.cos(math.radians(centre_lat))  # km per degree of longitude
     ky = 110.57
-    span_x = max((max(lons) - min(lons)) * kx, 1e-6)
-    span_y = max((max(lats) - min(lats)) * ky, 1e-6)
+    span_x = max((east - west) * kx, 1e-6)
+    span_y = max((north - south) * ky, 1e-6)
     scale = min((width - 2 * margin) / span_x, (height - 2 * margin) / span_y)  # px per km
     off_x = (width - span_x * scale) / 2
     off_y = (height - span_y * scale) / 2
 
     def project(lon, lat):
-        x = off_x + (lon - min(lons)) * kx * scale
-        y = height - (off_y + (lat - min(lats)) * ky * scale)
+        x = off_x + (lon - west) * kx * scale
+        y = height - (off_y + (lat - south) * ky * scale)
         return f"{x:.1f},{y:.1f}"
 
     paths = [
@@ -468,7 +516,7 @@ def boundary_drawing(geojson: str | None, width: int = 480, height: int = 320, m
         height,
         scale_km,
         scale_km * scale,
-        (round(centre_lat, 4), round((min(lons) + max(lons)) / 2, 4)),
+        (round(centre_lat, 4), round((west + east) / 2, 4)),
     )
 
 
@@ -533,10 +581,15 @@ def save_project(values: dict, *, project: Project | None = None, actor: str) ->
     if area is None or area <= 0 or area >= Decimal("10000000000"):
         raise CatalogError("invalid_area", _("The area is a positive number of hectares."))
     boundary = (values.get("boundary_geojson") or "").strip() or None
-    if boundary is not None and boundary_drawing(boundary) is None:
-        raise CatalogError(
-            "invalid_boundary", _("The boundary must be a GeoJSON Polygon or MultiPolygon in WGS84.")
-        )
+    if boundary is not None:
+        try:
+            boundary_rings(boundary)
+        except BoundaryError as exc:
+            raise CatalogError("invalid_boundary", exc.message) from None
+        if boundary_drawing(boundary) is None:  # e.g. every ring has fewer than three points
+            raise CatalogError(
+                "invalid_boundary", _("The boundary must be a GeoJSON Polygon or MultiPolygon in WGS84.")
+            )
     for name in ("name_zh", "methodology"):
         if not (values.get(name) or "").strip():
             raise CatalogError(f"missing_{name}", _("Fill in the name and the methodology."))
@@ -581,6 +634,21 @@ def save_project(values: dict, *, project: Project | None = None, actor: str) ->
     return project
 
 
+def parse_price(value) -> Decimal:
+    """A price per tonne as ``numbers.money`` reads it, from 0.01 to MAX_PRICE yuan; CatalogError
+    otherwise."""
+    price = numbers.money(value, Decimal("0.01"), MAX_PRICE)
+    if price is None:
+        raise CatalogError(
+            "price",
+            _(
+                "The price per tonne must be an amount in yuan from 0.01 to %(max)s, with at most two decimals, such as 68.00.",
+                max=MAX_PRICE,
+            ),
+        )
+    return price
+
+
 def record_issuance(
     project: Project,
     *,
@@ -592,11 +660,12 @@ def record_issuance(
     registry_reference: str,
     registry_serial_start: str,
     registry_serial_end: str,
-    price_per_t: Decimal | None,
+    price_per_t,
     actor: str,
 ) -> Batch:
     """A registry issuance recorded: the batch, its serials in the ledger (inventory and buffer)
-    and, with a price, its listing. Refused whole if any part is wrong."""
+    and, with a price (as typed, or a Decimal; None or empty for none), its listing. Refused
+    whole if any part is wrong."""
     from portal.audit import services as audit
     from portal.ledger.errors import LedgerError
 
@@ -608,8 +677,10 @@ def record_issuance(
         )
     if not registry_reference.strip():
         raise CatalogError("registry_reference", _("Give the registry's issuance reference."))
-    if price_per_t is not None and (price_per_t <= 0 or price_per_t > MAX_PRICE):
-        raise CatalogError("price", _("The price per tonne must be above zero."))
+    if price_per_t is not None and not (isinstance(price_per_t, str) and not price_per_t.strip()):
+        price_per_t = parse_price(price_per_t)
+    else:
+        price_per_t = None
     if (vintage_start.month, vintage_start.day, vintage_end.month, vintage_end.day) == (
         1,
         1,
@@ -656,17 +727,11 @@ def record_issuance(
     return batch
 
 
-def set_listing(batch: Batch, *, price_per_t: Decimal, active: bool, actor: str) -> Listing:
+def set_listing(batch: Batch, *, price_per_t, active: bool, actor: str) -> Listing:
+    """The batch's price per tonne (as typed, or a Decimal) and whether it is on sale."""
     from portal.audit import services as audit
 
-    if (
-        price_per_t is None
-        or not price_per_t.is_finite()
-        or price_per_t <= 0
-        or price_per_t > MAX_PRICE
-        or price_per_t.as_tuple().exponent < -2
-    ):
-        raise CatalogError("price", _("The price per tonne must be above zero."))
+    price_per_t = parse_price(price_per_t)
     listing = batch.listing
     before = None if listing is None else {"price_per_t": listing.price_per_t, "active": listing.is_active}
     if listing is None:

@@ -21,7 +21,7 @@ def certificate_json(certificate: Certificate) -> dict:
         "quantity": certificate.quantity,
         "beneficiary": certificate.beneficiary,
         "purpose": certificate.purpose,
-        "purpose_detail": certificate.purpose_detail,
+        "purpose_detail": services.public_purpose_detail(certificate),
         "retired_at": doc.get("retired_at"),
         "retired_by": doc.get("retired_by"),
         # The project of most tonnes; a retirement spanning several lists them all in "projects".

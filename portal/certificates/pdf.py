@@ -42,6 +42,7 @@ from reportlab.platypus import (
 )
 
 from portal.certificates import fonts
+from portal.core import jsontext
 from portal.core.i18n import datetime_text, period_text
 
 log = logging.getLogger(__name__)
@@ -133,11 +134,18 @@ def render(
     status: str = "valid",
     revoked_reason: str | None = None,
     revoked_at: str | None = None,
+    source: str | None = None,
 ) -> bytes:
-    """The certificate as an A4 PDF, with ``payload``, ``signature`` and ``key_id`` attached."""
+    """The certificate as an A4 PDF, with ``payload``, ``signature`` and ``key_id`` attached.
+
+    The page shows the payload as the public sees it (``services.public_document``, given the
+    certificate's recorded ``source``); the attachment is the payload as signed."""
+    from portal.certificates.services import public_document
+
     data = json.loads(payload)
     if not isinstance(data, dict):
         raise ValueError("the certificate payload is not a JSON object")
+    data = public_document(data, source)
     try:
         font, glyphs = fonts.load()
     except fonts.FontUnavailable as exc:
@@ -411,6 +419,8 @@ class _Drawing(TextDrawing):
         detail = self.markup(d.get("purpose_detail"), 400)
         if detail:
             purpose += f"<br/>{detail}"
+        if d.get("source") == "contract":
+            purpose += "<br/><font size=8.5 color='#5f6b76'>依承购合同交付 Delivered under an offtake contract</font>"
         zh, en = _moment(d.get("retired_at"))
         retired_at = escape(self.text(zh, 60))
         if en:
@@ -1015,8 +1025,8 @@ def _parse_embedded(raw: bytes) -> Embedded:
     if len(raw) > EMBEDDED_JSON_MAX:
         raise PdfError("no_certificate")
     try:
-        obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        obj = jsontext.loads(raw.decode("utf-8"), max_bytes=EMBEDDED_JSON_MAX)
+    except (UnicodeDecodeError, jsontext.JsonRefused) as exc:
         raise PdfError("no_certificate") from exc
     if not isinstance(obj, dict):
         raise PdfError("no_certificate")

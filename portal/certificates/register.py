@@ -9,6 +9,7 @@ from sqlalchemy import and_, exists, func, or_, select
 
 from portal.catalog.models import Project, Region
 from portal.certificates.models import Certificate, CertificateBlock, CertificateStatus
+from portal.certificates.services import public_purpose_detail
 from portal.core.i18n import iso_beijing
 from portal.core.numbers import whole
 from portal.extensions import db
@@ -207,7 +208,7 @@ def csv_rows(f: RegisterFilters):
                 iso_beijing(c.retired_at),
                 c.beneficiary,
                 c.purpose,
-                c.purpose_detail,
+                public_purpose_detail(c),
                 c.quantity,
                 b.batch.code,
                 b.batch.project.code,

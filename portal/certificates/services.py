@@ -348,6 +348,9 @@ def retire_into_certificates(
                     "a compliance retirement needs its compliance year (see compliance.check_room)"
                 )
             document["compliance_year"] = compliance_year
+        if source == Source.CONTRACT:
+            # The kind of source only: which contract, and its terms, are the buyer's business.
+            document["source"] = str(Source.CONTRACT)
         text = signing.canonical(document)
         certificates.append(
             Certificate(
@@ -573,6 +576,23 @@ def upload_allowed(address: str) -> bool:
     return throttle.take((UPLOADS, address[:64])) is None
 
 
+def public_document(document: dict, source: str | None = None) -> dict:
+    """What pages, the PDF and the public JSON show of a certificate's signed ``document``.
+
+    A contract delivery's certificate says it came from an offtake contract, not which: older
+    ones signed the contract's number, tranche and title as their purpose details, and those
+    stay out of sight (the signed payload itself cannot change without breaking its
+    signature). ``source`` is the certificate's recorded source, when the portal knows it."""
+    if source != Source.CONTRACT and document.get("source") != Source.CONTRACT:
+        return document
+    return {**document, "purpose_detail": "", "source": str(Source.CONTRACT)}
+
+
+def public_purpose_detail(certificate: Certificate) -> str:
+    """The purpose details a certificate shows in public (see ``public_document``)."""
+    return "" if certificate.source == Source.CONTRACT else certificate.purpose_detail
+
+
 @dataclass(frozen=True)
 class Verification:
     certificate: Certificate
@@ -582,6 +602,11 @@ class Verification:
     @property
     def valid(self) -> bool:
         return self.signature_ok and self.certificate.is_valid
+
+    @property
+    def shown(self) -> dict:
+        """The document as pages show it (``public_document``)."""
+        return public_document(self.document, self.certificate.source)
 
 
 def verify(certificate: Certificate) -> Verification:
@@ -605,6 +630,13 @@ class DocumentCheck:
     document: dict | None
     certificate: Certificate | None  #: the portal's record of that number, if any
     matches_record: bool  #: the brought payload is exactly the one the portal signed
+
+    @property
+    def shown(self) -> dict | None:
+        """The document as the check page shows it (``public_document``)."""
+        if self.document is None:
+            return None
+        return public_document(self.document, self.certificate.source if self.matches_record else None)
 
 
 def check_document(payload: str, signature: str, key_id: str) -> DocumentCheck:

@@ -158,6 +158,7 @@ def certificate_pdf(number):
             status=certificate.status,
             revoked_reason=certificate.revoked_reason,
             revoked_at=certificate.revoked_at.isoformat() if certificate.revoked_at else None,
+            source=certificate.source,
         )
     except pdf.PdfError as exc:
         abort(503, exc.message)

@@ -163,10 +163,9 @@ def deliver_tranche(number, n):
     if contract is None:
         return _not_found()
     body = json_object() if request.content_length else {}
-    tranche = next((t for t in contract.tranches if t.seq == n), None)
-    if tranche is None:
-        return api_error(404, "unknown_tranche", _("There is no such tranche."))
-    quantity = body.get("quantity", tranche.remaining)
+    # No quantity: what is left of the tranche, read once the contract is locked. A null is
+    # not a quantity (refused as any other).
+    quantity = (body["quantity"] if body["quantity"] is not None else "") if "quantity" in body else None
     key = request.headers.get("Idempotency-Key")
     try:
         delivery, created = services.deliver(

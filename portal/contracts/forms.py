@@ -98,7 +98,10 @@ class AmendForm(ContractForm):
 
 class DeliverForm(FlaskForm):
     tranche = SelectField(_l("Tranche"), validate_choice=False)
-    quantity = StringField(_l("Tonnes"), render_kw={"inputmode": "numeric"})
+    #: Empty: what is left of the tranche.
+    quantity = StringField(
+        _l("Tonnes"), render_kw={"inputmode": "numeric", "placeholder": _l("All that is left")}
+    )
     #: Empty: the contract's delivery mode; or this delivery's own (one tranche retired for an event).
     mode = SelectField(
         _l("Delivery"),

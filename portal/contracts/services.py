@@ -20,7 +20,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import Integer, and_, case, exists, func, literal, or_, select, update
@@ -49,7 +49,7 @@ from portal.contracts.models import (
 from portal.core import mail
 from portal.core.errors import ServiceError
 from portal.core.i18n import absolute_url, date_text, localized
-from portal.core.numbers import whole
+from portal.core.numbers import money, whole
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.errors import InsufficientCredits, LedgerError
@@ -150,37 +150,23 @@ MAX_AMOUNT = Decimal("999999999999.99")
 
 
 def parse_money(value, field: str, label: str, ceiling: Decimal = MAX_PRICE) -> Decimal:
-    """Yuan with at most two decimals, above zero and at most ``ceiling`` (by default the
-    highest price per tonne, 100,000)."""
-    if isinstance(value, bool) or value is None:
-        value = ""
-    try:
-        amount = Decimal(str(value).strip().replace(",", "")) if not isinstance(value, Decimal) else value
-    except InvalidOperation:
-        amount = None
-    if (
-        amount is None
-        or not amount.is_finite()
-        or amount <= 0
-        or amount > ceiling
-        or amount.as_tuple().exponent < -2
-    ):
+    """Yuan as ``numbers.money`` reads them (ASCII digits, at most two decimals), above zero and
+    at most ``ceiling`` (by default the highest price per tonne, 100,000)."""
+    amount = money(value, CENT, ceiling)
+    if amount is None:
         raise ContractError(
             "invalid_" + field,
             _("%(field)s must be an amount in yuan above zero, with at most two decimals.", field=label),
             field=field,
         )
-    return amount.quantize(CENT)
+    return amount
 
 
 def _percent_bp(value) -> int:
     if value in (None, ""):
         return 0
-    try:
-        pct = Decimal(str(value).strip()) if not isinstance(value, bool) else None
-    except InvalidOperation:
-        pct = None
-    if pct is None or not pct.is_finite() or pct < 0 or pct > 50 or pct.as_tuple().exponent < -2:
+    pct = money(value, Decimal(0), Decimal(50))  # the same format: digits, two decimals
+    if pct is None:
         raise ContractError(
             "invalid_escalation",
             _("The yearly escalation must be a percentage from 0 to 50, with at most two decimals."),
@@ -948,8 +934,8 @@ def deliver(
     mode: str | None = None,
     beneficiary: str | None = None,
 ) -> tuple[Delivery, bool]:
-    """Deliver ``quantity`` t of tranche ``seq`` (1-based, in due order): from the reserve, topped
-    up from inventory when short; to the buyer's holding or retired with a certificate (the
+    """Deliver ``quantity`` t of tranche ``seq`` (1-based, in due order; None: what is left of
+    it, read under the contract's lock): from the reserve, topped up from inventory when short; to the buyer's holding or retired with a certificate (the
     contract's delivery mode and beneficiary unless this delivery names others, e.g. one
     tranche retired for an event). Issues the delivery's invoice. Commits the top-up, if one was
     needed, before delivering. Returns the delivery and whether it happened now (False:
@@ -972,8 +958,8 @@ def deliver(
     contract = _locked(contract)
     if (found := _delivered_for_key(contract, idempotency_key)) is not None:
         return _replay(found, digest)
-    tranche = _deliverable(contract, seq, quantity, today)
-    quantity = whole(quantity, 1, MAX_QUANTITY)
+    wanted = quantity
+    tranche, quantity = _deliverable(contract, seq, wanted, today)
     from_inventory = 0
     # Top the reserve up first, in a transaction of its own. Another delivery of this contract
     # may use the new stock before ours runs, so check again after every top-up (a few rounds).
@@ -997,7 +983,7 @@ def deliver(
         contract = _locked(contract)
         if (found := _delivered_for_key(contract, idempotency_key)) is not None:
             return _replay(found, digest)  # a repeat of this request went first meanwhile
-        tranche = _deliverable(contract, seq, quantity, today)
+        tranche, quantity = _deliverable(contract, seq, wanted, today)
     else:
         raise ContractError("busy", _("Please try again."), status=503)
 
@@ -1031,9 +1017,9 @@ def _hand_over(
             quantity,
             beneficiary=beneficiary or contract.beneficiary or organisation.name_zh,
             purpose=Purpose.VOLUNTARY,
-            purpose_detail=f"{contract.number} · {tranche.seq}/{len(contract.tranches)} · {contract.title}"[
-                : certificates.DETAIL_MAX
-            ],
+            # Public: the certificate says it came from an offtake contract, never which one or
+            # its title (the buyer's commercial terms). The link stays in source_ref and the
+            # delivery, for the buyer's and the staff's own pages.
             source=Source.CONTRACT,
             source_ref=contract.number,
             actor=actor,
@@ -1137,8 +1123,9 @@ def _delivered_for_key(contract: Contract, key: str | None) -> Delivery | None:
     return db.session.scalar(select(Delivery).filter_by(contract_id=contract.id, idempotency_key=key))
 
 
-def _deliverable(contract: Contract, seq, quantity, today: date) -> Tranche:
-    """The tranche to deliver, checked (the caller holds the contract's lock)."""
+def _deliverable(contract: Contract, seq, quantity, today: date) -> tuple[Tranche, int]:
+    """The tranche to deliver and the tonnes (``quantity``, or what is left of the tranche when
+    it is None), checked; the caller holds the contract's lock, so what is left is current."""
     if contract.status != ContractStatus.ACTIVE:
         raise ContractError("not_active", _("Only an active contract delivers."), status=409)
     refusal = policy.purchase_refusal(contract.organisation, 0)  # suspended or barred
@@ -1148,7 +1135,13 @@ def _deliverable(contract: Contract, seq, quantity, today: date) -> Tranche:
     tranche = next((t for t in contract.tranches if t.seq == number), None)
     if tranche is None:
         raise ContractError("unknown_tranche", _("There is no such tranche."), status=404)
-    n = whole(quantity, 1, MAX_QUANTITY)
+    if tranche.remaining == 0:
+        raise ContractError(
+            "tranche_delivered",
+            _("Tranche %(seq)s is already delivered in full.", seq=tranche.seq),
+            status=409,
+        )
+    n = tranche.remaining if quantity is None else whole(quantity, 1, MAX_QUANTITY)
     if n is None:
         raise ContractError(
             "invalid_quantity",
@@ -1173,7 +1166,7 @@ def _deliverable(contract: Contract, seq, quantity, today: date) -> Tranche:
             ),
             status=409,
         )
-    return tranche
+    return tranche, n
 
 
 # --- invoices -------------------------------------------------------------------------------------

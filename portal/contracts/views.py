@@ -463,7 +463,7 @@ def deliver(number):
         delivery, created = services.deliver(
             contract,
             (form.tranche.data or "").strip(),
-            (form.quantity.data or "").strip(),
+            (form.quantity.data or "").strip() or None,  # empty: what is left of the tranche
             actor=_actor(),
             idempotency_key=f"web:{key}" if key else None,
             digest=request_digest(body) if key else None,

@@ -3,6 +3,8 @@
 import re
 import unicodedata
 
+from portal.core.jsontext import MAX_DEPTH
+
 #: Embeddings, overrides and isolates: they can make printed text read other than it is stored.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _REFUSED_CATEGORIES = frozenset(("Cc", "Cs", "Co", "Cn"))
@@ -21,9 +23,10 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 def has_unstorable_text(value, depth: int = 0) -> bool:
     """Whether a parsed JSON body holds a NUL or a lone surrogate in any string, key or value (or
-    is nested beyond reason). API endpoints that take JSON ask this before reading the body."""
-    if depth > 20:
-        return True  # nesting this deep is not something the API reads
+    is nested deeper than ``jsontext`` reads). API endpoints that take JSON ask this before
+    reading the body."""
+    if depth > MAX_DEPTH:
+        return True  # not reached: jsontext.loads refuses such a body before parsing it
     if isinstance(value, str):
         return _UNSTORABLE.search(value) is not None
     if isinstance(value, dict):

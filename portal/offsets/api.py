@@ -9,13 +9,13 @@ Flights are given by distance band (``air_upto_500km_…``, ``air_500_3700km_…
 set, and its fields (``air_domestic_…``), again: the answer names the set it used.
 """
 
-import json
 from decimal import Decimal
 
 from flask import jsonify, request
 from flask_babel import gettext as _
 
 from portal.api.views import api_error, bp
+from portal.core import jsontext
 from portal.offsets import calculator
 from portal.offsets.calculator import CalculatorError
 
@@ -29,19 +29,18 @@ def _invalid(message: str, fields: dict[str, str]):
 
 @bp.post("/estimates")
 def create_estimate():
-    if (request.content_length or 0) > MAX_BODY:
-        return api_error(413, "request_too_large", _("The request is too large."))
     if not request.is_json:
         message = _("Send a JSON object, with Content-Type: application/json.")
         return _invalid(message, {"body": message})
-    raw = request.stream.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        return api_error(413, "request_too_large", _("The request is too large."))
     try:
         # NaN and Infinity stay strings, so that the field they are in is named as not a number.
-        data = json.loads(raw, parse_float=Decimal, parse_int=Decimal, parse_constant=str)
-    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
-        message = _("The body is not valid JSON.")
+        data = jsontext.request_json(
+            max_bytes=MAX_BODY, parse_float=Decimal, parse_int=Decimal, parse_constant=str
+        )
+    except jsontext.JsonRefused as exc:
+        if exc.code == "too_large":
+            return api_error(413, "request_too_large", _("The request is too large."))
+        message = _("The body is not valid JSON.") if exc.code == "invalid" else exc.message
         return _invalid(message, {"body": message})
     if not isinstance(data, dict):
         message = _("Send a JSON object, with Content-Type: application/json.")

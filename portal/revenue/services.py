@@ -7,7 +7,7 @@ shares of every line add up exactly to the amount paid, and the lines of a sale 
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import case, select
@@ -17,6 +17,7 @@ from portal.audit import services as audit
 from portal.catalog.models import Region
 from portal.core.errors import ServiceError
 from portal.core.i18n import date_text
+from portal.core.numbers import money
 from portal.extensions import db
 from portal.revenue.models import RevenueLine, SharingRule
 from portal.timeutil import BEIJING
@@ -30,13 +31,8 @@ class RevenueError(ServiceError):
 
 
 def _percent(raw, field: str) -> Decimal:
-    try:
-        value = Decimal(str(raw).strip())
-    except (InvalidOperation, ValueError):
-        raise RevenueError(
-            "invalid_share", _("A share is a percentage such as 30 or 27.5."), field=field
-        ) from None
-    if not value.is_finite() or value < 0 or value > 100 or value != value.quantize(Decimal("0.01")):
+    value = money(raw, Decimal(0), Decimal(100))  # the format of an amount: digits, two decimals
+    if value is None:
         raise RevenueError(
             "invalid_share",
             _("A share is a percentage from 0 to 100, with at most two decimals."),

@@ -14,6 +14,8 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from portal.catalog.services import MAX_BOUNDARY_SIZE
+
 REQUIRED = _l("This field is required.")
 
 
@@ -36,7 +38,9 @@ class ProjectForm(FlaskForm):
     validation_body = StringField(_l("Validation body"), validators=[Length(max=200)])
     verification_body = StringField(_l("Verification body"), validators=[Length(max=200)])
     registry_id = StringField(_l("Registry id"), validators=[Length(max=64)])
-    boundary_geojson = TextAreaField(_l("Boundary (GeoJSON, WGS84)"), validators=[Length(max=200_000)])
+    boundary_geojson = TextAreaField(
+        _l("Boundary (GeoJSON, WGS84)"), validators=[Length(max=MAX_BOUNDARY_SIZE)]
+    )
 
 
 class IssuanceForm(FlaskForm):
@@ -56,15 +60,16 @@ class IssuanceForm(FlaskForm):
         _l("Registry serial of the first credit"), validators=[Length(max=120)]
     )
     registry_serial_end = StringField(_l("Registry serial of the last credit"), validators=[Length(max=120)])
-    price_per_t = DecimalField(
-        _l("Price per tonne (yuan)"), places=2, validators=[Optional(), NumberRange(min=0.01, max=1000000)]
+    #: As typed: the catalog reads it (``catalog.parse_price``: ASCII digits, two decimals).
+    price_per_t = StringField(
+        _l("Price per tonne (yuan)"), validators=[Optional()], render_kw={"inputmode": "decimal"}
     )
 
 
 class ListingForm(FlaskForm):
-    price_per_t = DecimalField(
+    price_per_t = StringField(
         _l("Price per tonne (yuan)"),
-        places=2,
-        validators=[InputRequired(REQUIRED), NumberRange(min=0.01, max=1000000)],
+        validators=[InputRequired(REQUIRED)],
+        render_kw={"inputmode": "decimal"},
     )
     is_active = BooleanField(_l("On sale"), default=True)

@@ -1,4 +1,7 @@
-"""GET /api/v1/batches, /api/v1/batches/<code>, /api/v1/projects/<code>."""
+"""GET /api/v1/batches, /api/v1/batches/<code>, /api/v1/projects/<code>; the API's JSON bodies."""
+
+import io
+import json
 
 import pytest
 
@@ -44,6 +47,12 @@ def test_batches_filters(stock, client):
         "per_page=0",
         "price_min=abc",
         "per_page=101",
+        "price_min=%D9%A3",  # Arabic-Indic 3
+        "price_min=%EF%BC%97%EF%BC%90",  # full-width 70
+        "price_max=1E%2B2",
+        "price_max=NaN",
+        "price_min=6_8",
+        "price_max=68.005",
     ],
 )
 def test_invalid_filters_are_400_json(stock, client, query):
@@ -74,3 +83,83 @@ def test_project(stock, client):
     assert data["totals"] == {"issued": 1400, "available": 1400, "retired": 0}
     assert data["area_ha"] == "1000.00" and data["methodology"] == "CCER-14-001-V01"
     assert client.get("/api/v1/projects/NOPE").status_code == 404
+
+
+def test_a_stored_boundary_beyond_bounds_is_not_served_and_not_a_500(stock, client):
+    """Saved before the bounds applied: the project page draws nothing and the API says null (a
+    boundary nested past Python's stack was a RecursionError in both)."""
+    from portal.catalog.models import Project
+
+    project = db.session.query(Project).filter_by(code="AH-FOR-01").one()
+    project.boundary_geojson = '{"type": "Polygon", "coordinates": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    db.session.commit()
+    response = client.get("/api/v1/projects/AH-FOR-01")
+    assert response.status_code == 200 and response.get_json()["boundary"] is None
+    page = client.get("/projects/AH-FOR-01?lang=en")
+    assert page.status_code == 200 and "No boundary has been recorded" in page.get_data(as_text=True)
+
+
+def test_a_stored_boundary_within_bounds_is_served(stock, client):
+    from portal.catalog.models import Project
+
+    geometry = {
+        "type": "Polygon",
+        "coordinates": [[[119.9, 42.2], [120.0, 42.2], [120.0, 42.3], [119.9, 42.2]]],
+    }
+    project = db.session.query(Project).filter_by(code="AH-FOR-01").one()
+    project.boundary_geojson = json.dumps(geometry)
+    db.session.commit()
+    assert client.get("/api/v1/projects/AH-FOR-01").get_json()["boundary"] == geometry
+
+
+# --- JSON bodies: one bounded reader (portal.core.jsontext) -----------------------------------------
+
+
+@pytest.fixture
+def retire_key(app):
+    from portal.buyers import services as buyers
+
+    buyers.create_organisation(name_zh="测试钢铁", uscc=factories.STEEL_USCC, sector="steel", approve=True)
+    db.session.commit()
+    return factories.api_key(app, "--org", factories.STEEL_USCC)
+
+
+def _post(client, key, data, lang="en"):
+    return client.post(
+        "/api/v1/retirements",
+        data=data,
+        content_type="application/json",
+        headers={**factories.bearer(key), "Accept-Language": lang},
+    )
+
+
+@pytest.mark.parametrize("levels", [33, 5_000, 30_000])
+def test_a_body_nested_too_deeply_is_a_clear_400(retire_key, client, levels):
+    body = '{"quantity": 1, "x": ' + "[" * levels + "]" * levels + "}"
+    for lang, expected in (("en", "nested too deeply: at most 32 levels"), ("zh", "嵌套层数过多")):
+        response = _post(client, retire_key, body, lang)
+        assert response.status_code == 400
+        error = response.get_json()["error"]
+        assert error["code"] == "invalid_json" and expected in error["message"]
+
+
+def test_a_body_nested_within_bounds_is_read(retire_key, client):
+    body = '{"quantity": "x", "beneficiary": "b", "purpose": "voluntary", "x": ' + "[" * 31 + "]" * 31 + "}"
+    response = _post(client, retire_key, body)
+    assert response.get_json()["error"]["code"] == "invalid_quantity"  # read, then refused for its quantity
+
+
+def test_a_body_too_large_is_a_413(retire_key, client):
+    body = json.dumps({"quantity": 1, "padding": "x" * 70_000})
+    response = _post(client, retire_key, body)
+    assert response.status_code == 413 and response.get_json()["error"]["code"] == "request_too_large"
+    # Without Content-Length (sent in chunks, as a server passes it on), the size is checked on
+    # what was read.
+    response = client.post(
+        "/api/v1/retirements",
+        input_stream=io.BytesIO(body.encode()),
+        content_type="application/json",
+        headers={**factories.bearer(retire_key), "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 413 and response.get_json()["error"]["code"] == "request_too_large"

@@ -127,6 +127,14 @@ def test_empty_results_are_said_plainly(stock, client):
         "min_available=①",
         "min_available=2147483648",
         "price_max=67.999",
+        # Decimal() reads these as numbers; an amount is ASCII digits with one point.
+        "price_min=%D9%A3",  # Arabic-Indic 3
+        "price_min=%EF%BC%97%EF%BC%90",  # full-width 70
+        "price_max=1E%2B2",
+        "price_max=1e2",
+        "price_max=Infinity",
+        "price_min=7_0",
+        "price_min=-0",
     ],
 )
 def test_bad_filters_are_a_400_with_a_translated_message(stock, client, query):

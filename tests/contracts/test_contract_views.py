@@ -1,6 +1,7 @@
 """The contract screens: every page for every role, the forbidden paths, the forms with bad input
 (translated refusals, 4xx, nothing changed), and a buyer paying an invoice online."""
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ from sqlalchemy import func, select
 
 from portal.audit.models import AuditEvent
 from portal.buyers.models import Organisation
+from portal.certificates import services as certificates
 from portal.contracts import services
 from portal.contracts.models import Contract, ContractVersion, Delivery, Invoice, InvoicePayment
 from portal.extensions import db
@@ -356,6 +358,20 @@ def test_a_double_submitted_form_drafts_and_delivers_once(desk, client):
         ({"organisation": "", "org_uscc": ""}, "There is no such organisation.", 400),
         ({"organisation": "", "org_uscc": "91350100M000100Y44"}, "There is no such organisation.", 400),
         ({"beneficiary": "evil\u202ename"}, "control or direction-override characters", 400),
+        # Decimal() reads all of these as numbers; an amount is ASCII digits and two decimals.
+        ({"price_per_t": "\u0663"}, "must be an amount in yuan above zero", 400),  # Arabic-Indic 3
+        ({"price_per_t": "\u0667\u0660.\u0660\u0660"}, "must be an amount in yuan above zero", 400),
+        ({"price_per_t": "\uff17\uff10"}, "must be an amount in yuan above zero", 400),  # full width
+        ({"price_per_t": "1E+2"}, "must be an amount in yuan above zero", 400),
+        ({"price_per_t": "7e1"}, "must be an amount in yuan above zero", 400),
+        ({"price_per_t": "Infinity"}, "must be an amount in yuan above zero", 400),
+        ({"price_per_t": "7_0"}, "must be an amount in yuan above zero", 400),
+        ({"price_per_t": "7 0"}, "must be an amount in yuan above zero", 400),
+        ({"price_per_t": "7,0"}, "must be an amount in yuan above zero", 400),
+        ({"year_prices": "2027=\u0667\u0660"}, "must be an amount in yuan above zero", 400),
+        ({"year_prices": "2027=7E+1"}, "must be an amount in yuan above zero", 400),
+        ({"escalation_pct_per_year": "\u0662"}, "percentage from 0 to 50", 400),
+        ({"escalation_pct_per_year": "2E0"}, "percentage from 0 to 50", 400),
     ],
 )
 def test_bad_drafts_are_refused_with_the_reason_and_create_nothing(desk, client, change, message, status):
@@ -458,6 +474,23 @@ def test_bad_deliveries_are_refused_and_change_nothing(desk, client, data, messa
     assert counts() == before
 
 
+def test_without_a_quantity_the_rest_is_delivered_and_a_finished_tranche_is_a_409(desk, client):
+    sign_in(client, "sales")
+    url = f"/staff/contracts/{desk.active.number}/deliver?lang=en"
+    assert client.post(url, data={"tranche": "1", "quantity": ""}).status_code == 303
+    db.session.expire_all()
+    assert desk.active.tranches[0].remaining == 0
+    before = counts()
+    # A second tab, or the form sent again without its key: the tranche is finished.
+    for quantity in ("", "5"):
+        response = client.post(url, data={"tranche": "1", "quantity": quantity})
+        assert response.status_code == 409
+        assert "Tranche 1 is already delivered in full." in response.get_data(as_text=True)
+    zh = client.post(url.replace("lang=en", "lang=zh"), data={"tranche": "1", "quantity": ""})
+    assert zh.status_code == 409 and "第 1 交付批次已全部交付。" in zh.get_data(as_text=True)
+    assert counts() == before
+
+
 def test_one_delivery_may_be_retired_for_an_event_though_the_contract_delivers_to_the_holding(desk, client):
     sign_in(client, "sales")
     data = {"tranche": "1", "quantity": "5", "mode": "retire", "beneficiary": "2026 赤峰马拉松"}
@@ -483,6 +516,12 @@ def test_nothing_is_delivered_for_an_ended_contract(desk, client):
         ({"amount": "12.345"}, "must be an amount in yuan above zero", 400),
         ({"amount": "lots"}, "must be an amount in yuan above zero", 400),
         ({"amount": "1e400"}, "must be an amount in yuan above zero", 400),
+        ({"amount": "1E+2"}, "must be an amount in yuan above zero", 400),
+        ({"amount": "\u0663"}, "must be an amount in yuan above zero", 400),  # Arabic-Indic 3
+        ({"amount": "\uff11\uff10\uff10"}, "must be an amount in yuan above zero", 400),  # full width
+        ({"amount": "1_00"}, "must be an amount in yuan above zero", 400),
+        ({"amount": "NaN"}, "must be an amount in yuan above zero", 400),
+        ({"amount": "1,00"}, "must be an amount in yuan above zero", 400),
         ({"amount": "999999999"}, "1400.00 yuan are outstanding", 409),
         ({"received_on": day(1)}, "cannot be received in the future", 400),
         ({"received_on": "yesterday"}, "must be a date", 400),
@@ -768,3 +807,146 @@ def test_unknown_numbers_are_404(desk, client):
         assert client.get(path).status_code == 404, path
     assert client.post("/staff/contracts/OC-1999-0001/sign").status_code == 404
     assert client.post("/staff/invoices/INV-1999-000001/payments", data={"amount": "1"}).status_code == 404
+
+
+# --- what a delivery's certificate publishes -----------------------------------------------------
+
+SECRET_TITLE = "机密承购 Confidential offtake at 58 yuan"
+
+
+def _public_views(client, number) -> dict[str, str]:
+    """Everything the public gets for a certificate: its page, JSON (with the signed payload),
+    PDF text and the register (page and CSV)."""
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    client.post("/logout")
+    pdf = client.get(f"/certificates/{number}.pdf")
+    assert pdf.status_code == 200
+    views = {
+        "page": client.get(f"/certificates/{number}?lang=en").get_data(as_text=True),
+        "page_zh": client.get(f"/certificates/{number}?lang=zh").get_data(as_text=True),
+        "json": client.get(f"/api/v1/certificates/{number}").get_data(as_text=True),
+        "pdf": "\n".join(page.extract_text() or "" for page in PdfReader(BytesIO(pdf.data)).pages),
+        "register": client.get("/register?lang=en").get_data(as_text=True),
+        "register_csv": client.get("/register.csv").get_data(as_text=True),
+    }
+    assert number in views["register"] and number in views["register_csv"]
+    return views
+
+
+def test_a_delivery_certificate_publishes_neither_the_contract_number_nor_its_title(desk, client):
+    contract, _ = services.create_draft(
+        desk.steel,
+        terms(title=SECRET_TITLE, delivery="retire", beneficiary="赤峰钢铁碳中和"),
+        owner=desk.sales,
+        actor="t",
+    )
+    services.sign(contract, actor="t")
+    delivery, _ = services.deliver(contract, 1, 15, actor="t")
+    db.session.commit()
+    certificate = delivery.certificate
+    assert certificate.source == "contract" and certificate.source_ref == contract.number  # kept, privately
+
+    views = _public_views(client, certificate.number)
+    for name, text in views.items():
+        assert contract.number not in text, name
+        assert "Confidential offtake" not in text and "机密承购" not in text, name
+    # The beneficiary and the purpose are public, and so is the kind of source.
+    assert "赤峰钢铁碳中和" in views["page"] and "Voluntary offset" in views["page"]
+    assert "delivered under an offtake contract" in views["page"] and "依承购合同交付" in views["page_zh"]
+    assert "Delivered under an offtake contract" in views["pdf"] and "赤峰钢铁碳中和" in views["pdf"]
+    document = json.loads(certificate.payload)
+    assert document["source"] == "contract" and document["purpose_detail"] == ""
+    assert certificates.verify(certificate).valid
+
+    # The buyer sees the link to its contract on its own list; staff on the contract's page.
+    sign_in(client, "buyer")
+    mine = client.get("/account/certificates?lang=en").get_data(as_text=True)
+    assert f'href="/account/contracts/{contract.number}"' in mine and certificate.number in mine
+    sign_in(client, "sales")
+    staff = client.get(f"/staff/contracts/{contract.number}").get_data(as_text=True)
+    assert certificate.number in staff
+
+
+def _certificate_as_signed_before(organisation, contract):
+    """A contract delivery's certificate as ``retire_into_certificates`` wrote it before: the
+    contract's number, tranche and title as purpose details, no "source" in the payload."""
+    from portal.certificates import signing
+    from portal.certificates.models import Certificate, CertificateBlock, Purpose, Source
+    from portal.ledger import services as ledger
+    from portal.ledger.models import Batch
+    from portal.timeutil import utcnow
+
+    retired_at = utcnow().replace(microsecond=0)
+    number = certificates.numbers.new_number(retired_at.year)
+    movement = ledger.retire(
+        5,
+        source=certificates.buyers.holding_account(organisation),
+        reference=f"certificate:{number}",
+        actor="t",
+    )
+    batches = {b.id: b for b in db.session.scalars(select(Batch))}
+    detail = f"{contract.number} · 1/2 · {SECRET_TITLE}"
+    document = certificates.payload(
+        number, organisation, movement.ranges, batches, "测试钢铁", Purpose.VOLUNTARY, detail, retired_at
+    )
+    text, key = signing.canonical(document), signing.signer()
+    certificate = Certificate(
+        number=number,
+        organisation_id=organisation.id,
+        quantity=5,
+        beneficiary="测试钢铁",
+        purpose=Purpose.VOLUNTARY,
+        purpose_detail=detail,
+        source=Source.CONTRACT,
+        source_ref=contract.number,
+        movement_id=movement.id,
+        retired_at=retired_at,
+        actor="t",
+        payload=text,
+        signature=key.sign(text),
+        key_id=key.key_id,
+    )
+    db.session.add(certificate)
+    db.session.flush()
+    for r in movement.ranges:
+        db.session.add(
+            CertificateBlock(
+                certificate_id=certificate.id,
+                batch_id=r.batch_id,
+                serial_start=r.serial_start,
+                serial_end=r.serial_end,
+            )
+        )
+    db.session.commit()
+    return certificate
+
+
+def test_an_older_delivery_certificate_still_verifies_and_no_longer_shows_its_contract(desk, client):
+    """Before, a delivery's certificate signed "<number> · <tranche>/<tranches> · <title>" as its
+    purpose details: such certificates keep their signature; pages, the PDF text and the register
+    leave the details out (the signed payload, offered for checking, still holds them)."""
+    from portal.certificates import pdf
+
+    contract = desk.active
+    old = _certificate_as_signed_before(desk.steel, contract)
+    assert "source" not in json.loads(old.payload)
+
+    check = certificates.verify(old)
+    assert check.valid and check.document["purpose_detail"].startswith(contract.number)
+    views = _public_views(client, old.number)
+    api = json.loads(views["json"])
+    assert api["signature_valid"] is True and api["purpose_detail"] == ""
+    assert api["payload"] == old.payload  # unchanged: it still verifies
+    for name in ("pdf", "register", "register_csv"):
+        assert contract.number not in views[name] and "Confidential offtake" not in views[name], name
+    facts = views["page"].split('<pre class="payload">')[0]
+    assert contract.number not in facts and "Confidential offtake" not in facts
+    assert "Valid" in views["page"] and "delivered under an offtake contract" in facts
+    # Its PDF still carries the payload as signed, and checks as genuine.
+    embedded = pdf.extract(client.get(f"/certificates/{old.number}.pdf").data)
+    checked = certificates.check_document(embedded.payload, embedded.signature, embedded.key_id)
+    assert checked.signature_ok and checked.matches_record
+    assert checked.shown["purpose_detail"] == ""

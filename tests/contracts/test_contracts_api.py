@@ -128,6 +128,19 @@ def test_only_sales_keys_change_contracts(client, keys, who):
         ({"price_per_t": "0"}, 400, "invalid_price_per_t"),
         ({"price_per_t": -1}, 400, "invalid_price_per_t"),
         ({"title": "<script>alert(1)</script>" + "x" * 300}, 400, "invalid_title"),
+        # Decimal() reads all of these as numbers; an amount is ASCII digits and two decimals.
+        ({"price_per_t": "\u0663"}, 400, "invalid_price_per_t"),  # Arabic-Indic 3
+        ({"price_per_t": "\uff16\uff18"}, 400, "invalid_price_per_t"),  # full-width 68
+        ({"price_per_t": "1E+2"}, 400, "invalid_price_per_t"),
+        ({"price_per_t": "NaN"}, 400, "invalid_price_per_t"),
+        ({"price_per_t": "6_8"}, 400, "invalid_price_per_t"),
+        ({"price_per_t": 68.505}, 400, "invalid_price_per_t"),
+        ({"price_per_t": 0.1 + 0.2}, 400, "invalid_price_per_t"),  # 0.30000000000000004
+        ({"price_per_t": True}, 400, "invalid_price_per_t"),
+        ({"year_prices": {"2027": "\u0667\u0660"}}, 400, "invalid_year_prices"),
+        ({"year_prices": {"2027": "7E+1"}}, 400, "invalid_year_prices"),
+        ({"escalation_pct_per_year": "\u0662"}, 400, "invalid_escalation"),
+        ({"escalation_pct_per_year": "2e0"}, 400, "invalid_escalation"),
     ],
 )
 def test_bad_contracts_are_refused_whole(client, keys, change, status, code):
@@ -260,7 +273,9 @@ def test_invoices_through_the_api_are_the_buyers_own_and_staff_record_payments(c
             == 403
         )
     refused = client.post(
-        f"/api/v1/invoices/{invoice}/payments", json={**body, "amount": "1e9"}, headers=bearer(keys["sales"])
+        f"/api/v1/invoices/{invoice}/payments",
+        json={**body, "amount": "1000000.00"},
+        headers=bearer(keys["sales"]),
     )
     assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "overpayment"
     bad_mode = client.post(
@@ -297,3 +312,75 @@ def test_a_bank_payment_supersedes_the_online_payment_started_before(client, key
     assert later["payment_intent"] != first["payment_intent"]
     assert payments.retrieve(later["payment_intent"]).amount == 105500  # 2055.00 − 1000.00
     assert payments.retrieve(first["payment_intent"]).status == "canceled"
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        "\u0663",
+        "\uff11\uff10",
+        "1E+2",
+        "1e2",
+        "NaN",
+        "Infinity",
+        "1_0",
+        "10.001",
+        10.001,
+        0.1 + 0.2,
+        "-10",
+        True,
+    ],
+)
+def test_a_bank_payment_amount_is_ascii_digits_and_two_decimals(client, keys, amount):
+    number = _create(client, keys).get_json()["contract"]["number"]
+    client.post(f"/api/v1/contracts/{number}/sign", headers=bearer(keys["sales"]))
+    delivered = client.post(f"/api/v1/contracts/{number}/tranches/1/deliver", headers=bearer(keys["sales"]))
+    invoice = delivered.get_json()["delivery"]["invoice"]["number"]
+    body = {"amount": amount, "received_on": day(0), "reference": "B-1"}
+    response = client.post(f"/api/v1/invoices/{invoice}/payments", json=body, headers=bearer(keys["sales"]))
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_amount"
+    paid = client.get(f"/api/v1/invoices/{invoice}", headers=bearer(keys["sales"])).get_json()["invoice"]
+    assert paid["paid"]["amount"] == "0.00" and paid["payments"] == []
+
+
+def _counts():
+    from portal.contracts.models import Invoice
+    from portal.ledger.models import LedgerEntry
+
+    return tuple(
+        db.session.scalar(select(func.count()).select_from(model))
+        for model in (Delivery, Invoice, LedgerEntry)
+    )
+
+
+@pytest.mark.parametrize("body", [None, {}, {"delivery": "holding"}])
+def test_a_finished_tranche_delivered_again_without_a_quantity_is_a_409(client, keys, body):
+    """What is left is read once the contract is locked: it was read before, so a finished
+    tranche asked for 0 t, a 400 invalid_quantity."""
+    sales = bearer(keys["sales"])
+    number = _create(client, keys).get_json()["contract"]["number"]
+    client.post(f"/api/v1/contracts/{number}/sign", headers=sales)
+    url = f"/api/v1/contracts/{number}/tranches/1/deliver"
+    first = (
+        client.post(url, json=body, headers=sales) if body is not None else client.post(url, headers=sales)
+    )
+    assert first.status_code == 201 and first.get_json()["delivery"]["quantity"] == 30
+    before = _counts()
+    for lang, words in (
+        ("en", "Tranche 1 is already delivered in full."),
+        ("zh", "第 1 交付批次已全部交付。"),
+    ):
+        headers = {**sales, "Accept-Language": lang}
+        again = (
+            client.post(url, json=body, headers=headers)
+            if body is not None
+            else client.post(url, headers=headers)
+        )
+        assert again.status_code == 409
+        assert again.get_json()["error"] == {"code": "tranche_delivered", "message": words}
+    with_quantity = client.post(url, json={"quantity": 1}, headers=sales)
+    assert (
+        with_quantity.status_code == 409 and with_quantity.get_json()["error"]["code"] == "tranche_delivered"
+    )
+    assert _counts() == before
+    assert verify_ledger().ok

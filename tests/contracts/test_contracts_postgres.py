@@ -130,7 +130,7 @@ def test_a_tranche_delivered_from_eight_threads_is_delivered_once_over(pg_app):
         return "delivered"
 
     outcomes = race(pg_app, 8, work, refused=(ServiceError,))
-    assert outcomes.count("delivered") == 3 and outcomes.count("beyond_due") == 5
+    assert outcomes.count("delivered") == 3 and outcomes.count("tranche_delivered") == 5
     db.session.expire_all()
     contract = services.find(number)
     assert contract.delivered == 30 and services.reserved(contract) == 0
@@ -198,3 +198,53 @@ def test_the_supply_plan_agrees_with_each_contracts_cover(pg_app):
     plan = services.plan()
     assert plan.active_contracts == 2 and sum(y.reserved for y in plan.years) == 180
     _plan_agrees_with_cover()
+
+
+def test_a_tranche_delivered_twice_at_once_without_a_quantity_is_delivered_once(pg_app):
+    """Through the API, as two sales systems would: one 201 for what is left, one 409."""
+    steel, _cement, sales = _setup()
+    factories.batch(quantity=40, code="G-2021", vintage=2021)
+    contract, _ = services.create_draft(steel, _terms([(2, 30), (5, 10)]), owner=sales, actor="t")
+    services.sign(contract, actor="t")
+    number = contract.number
+    db.session.commit()
+    key = factories.api_key(pg_app, "--user", "sales@portal.cn")
+
+    def work(i):
+        response = pg_app.test_client().post(
+            f"/api/v1/contracts/{number}/tranches/1/deliver", headers=factories.bearer(key)
+        )
+        body = response.get_json()
+        return response.status_code, body["delivery"]["quantity"] if response.status_code == 201 else body[
+            "error"
+        ]["code"]
+
+    outcomes = race(pg_app, 2, work)
+    assert sorted(outcomes) == [(201, 30), (409, "tranche_delivered")]
+    db.session.expire_all()
+    contract = services.find(number)
+    assert [t.delivered for t in contract.tranches] == [30, 0]
+    assert db.session.scalar(select(func.count()).select_from(Invoice)) == 1
+    holding = ledger.find_account(AccountKind.HOLDING, steel.holding_ref)
+    assert ledger.balance(holding) == 30 and services.reserved(contract) == 10
+    assert verify_ledger().ok
+
+
+def test_many_deliveries_without_a_quantity_at_once_deliver_the_tranche_once(pg_app):
+    steel, _cement, sales = _setup()
+    factories.batch(quantity=40, code="H-2021", vintage=2021)
+    contract, _ = services.create_draft(steel, _terms([(2, 30)]), owner=sales, actor="t")
+    services.sign(contract, actor="t")
+    number = contract.number
+    db.session.commit()
+
+    def work(i):
+        delivery, _created = services.deliver(services.find(number), 1, None, actor=f"sales{i}")
+        db.session.commit()
+        return delivery.quantity
+
+    outcomes = race(pg_app, 8, work, refused=(ServiceError,))
+    assert sorted(outcomes, key=str) == [30] + ["tranche_delivered"] * 7
+    db.session.expire_all()
+    assert services.find(number).delivered == 30
+    assert verify_ledger().ok

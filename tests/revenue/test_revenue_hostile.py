@@ -402,6 +402,11 @@ def test_review_rules_with_nul_bytes_are_refused_not_a_500_postgres(pg_app, form
             400,
         ),
         ({}, 400),
+        # Decimal() reads these as 30 and 70; a share is written in ASCII digits.
+        ({"effective_from": "2026-09-01", "city_pct": "\u0663\u0660", "county_pct": "70"}, 400),
+        ({"effective_from": "2026-09-01", "city_pct": "\uff13\uff10", "county_pct": "70"}, 400),
+        ({"effective_from": "2026-09-01", "city_pct": "3E+1", "county_pct": "70"}, 400),
+        ({"effective_from": "2026-09-01", "city_pct": "30", "county_pct": "7_0"}, 400),
     ],
 )
 def test_review_bad_rules_on_the_web_are_400_and_change_nothing(market, client, form, status):

@@ -2,6 +2,7 @@
 
 import csv
 import io
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -202,6 +203,47 @@ def test_bad_projects_are_refused(operator, client, changes, expected):
     assert db.session.scalar(select(Project).filter_by(code="AH-FOR-09")) is None
 
 
+def _deep(levels: int) -> str:
+    return '{"type": "Polygon", "coordinates": ' + "[" * levels + "1" + "]" * levels + "}"
+
+
+def _many_points(n: int) -> str:
+    ring = ",".join(f"[{119 + i % 2},{42 + i % 3}]" for i in range(n))  # short: within the form's size
+    return '{"type": "Polygon", "coordinates": [[' + ring + "]]}"
+
+
+@pytest.mark.parametrize(
+    ("boundary", "english", "chinese"),
+    [
+        # Deeper than Python's stack lets json.loads recurse: was a RecursionError, a 500.
+        (_deep(60_000), "nested too deeply: at most 8 levels", "嵌套层数过多：最多 8 层"),
+        (_deep(20), "nested too deeply: at most 8 levels", "嵌套层数过多：最多 8 层"),
+        ("[" * 100_000, "nested too deeply: at most 8 levels", "嵌套层数过多：最多 8 层"),
+        (_many_points(20_001), "too many points: at most 20000", "点数过多：最多 20000"),
+        ("x" * 200_001, "cannot be longer than 200000 characters", "不能超过 200000 个字符"),
+    ],
+)
+def test_boundaries_beyond_bounds_are_a_clear_400(operator, client, boundary, english, chinese):
+    for lang, expected in (("en", english), ("zh", chinese)):
+        response = client.post(
+            f"/staff/projects/new?lang={lang}", data={**PROJECT, "boundary_geojson": boundary}
+        )
+        assert response.status_code == 400 and expected in response.get_data(as_text=True)
+    from portal.catalog.models import Project
+
+    assert db.session.scalar(select(Project).filter_by(code="AH-FOR-09")) is None
+    assert not any(e.action.startswith("project.") for e in db.session.scalars(select(AuditEvent)))
+
+
+def test_a_boundary_of_many_points_within_bounds_is_saved(operator, client):
+    boundary = _many_points(20_000)
+    assert (
+        client.post("/staff/projects/new", data={**PROJECT, "boundary_geojson": boundary}).status_code == 303
+    )
+    page = client.get("/projects/AH-FOR-09").get_data(as_text=True)
+    assert '<path d="M' in page
+
+
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
@@ -210,7 +252,15 @@ def test_bad_projects_are_refused(operator, client, changes, expected):
         ({"quantity": "0"}, "Number must be"),
         ({"buffer_quantity": "5000"}, "buffer share must be smaller"),
         ({"registry_reference": ""}, "This field is required."),
-        ({"price_per_t": "-1"}, "Number must be"),
+        ({"price_per_t": "-1"}, "must be an amount in yuan from 0.01 to 1000000"),
+        # Decimal() reads all of these as numbers; a price is ASCII digits and two decimals.
+        ({"price_per_t": "\u0663"}, "must be an amount in yuan from 0.01 to 1000000"),  # Arabic-Indic 3
+        ({"price_per_t": "\uff17\uff12"}, "must be an amount in yuan from 0.01 to 1000000"),  # full width
+        ({"price_per_t": "1E+2"}, "must be an amount in yuan from 0.01 to 1000000"),
+        ({"price_per_t": "NaN"}, "must be an amount in yuan from 0.01 to 1000000"),
+        ({"price_per_t": "7_2"}, "must be an amount in yuan from 0.01 to 1000000"),
+        ({"price_per_t": "72.505"}, "must be an amount in yuan from 0.01 to 1000000"),
+        ({"price_per_t": "1000000.01"}, "must be an amount in yuan from 0.01 to 1000000"),
     ],
 )
 def test_bad_issuances_change_nothing(operator, client, changes, expected):
@@ -222,6 +272,26 @@ def test_bad_issuances_change_nothing(operator, client, changes, expected):
     from portal.ledger.models import Batch
 
     assert db.session.scalar(select(Batch).filter_by(code="CCER-AH-FOR-09-2024")) is None
+
+
+@pytest.mark.parametrize(
+    "price", ["\u0663", "\uff17\uff15", "7\u0665", "1E+2", "1e2", "Infinity", "7_5", "75.001", "-75", "0"]
+)
+def test_a_listing_price_is_ascii_digits_and_two_decimals(operator, client, price):
+    client.post("/staff/projects/new", data=PROJECT)
+    client.post("/staff/projects/AH-FOR-09/issuances", data=ISSUANCE)
+    response = client.post(
+        "/staff/batches/CCER-AH-FOR-09-2024/listing?lang=en",
+        data={"price_per_t": price, "is_active": "y"},
+        follow_redirects=True,
+    )
+    assert "must be an amount in yuan from 0.01 to 1000000" in response.get_data(as_text=True)
+    from portal.catalog.models import Listing
+    from portal.ledger.models import Batch
+
+    price = select(Listing.price_per_t).join(Batch).where(Batch.code == "CCER-AH-FOR-09-2024")
+    assert db.session.scalar(price) == Decimal("72.50")
+    assert [e.action for e in db.session.scalars(select(AuditEvent))][-1] == "batch.issue"
 
 
 def test_the_same_issuance_twice_is_refused(operator, client):
