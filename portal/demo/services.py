@@ -181,7 +181,7 @@ def _plan_offline_sales(rng, organisations, batches, months, counts, at) -> None
         if retired:
             certificates.revoke(retired[0], REVOCATION_REASON, actor="demo")
 
-    at(months[-3][0] + timedelta(days=9), revoke)
+    at(months[-3][0] + timedelta(days=9, hours=10, minutes=24), revoke)
 
 
 #: Why the demo's one revoked certificate was revoked.

@@ -106,10 +106,8 @@ def _extra_pages(ids) -> list[tuple[str, str]]:
     """States of pages that routes alone do not reach: (role, path)."""
     return [
         (None, f"/certificates/{ids['revoked']}"),
-        (None, f"/verify?number={ids['certificate']}"),
         (None, "/estimate?kind=office"),
         (None, f"/estimate?{ESTIMATE}"),
-        (None, "/register?q=" + ids["certificate"]),
         ("buyer", "/checkout?quantity=12&purpose=event&beneficiary=Chifeng+Grassland+Forum"),
         ("operator", f"/certificates/{ids['certificate']}"),  # with the revocation form
         ("operator", f"/certificates/{ids['revoked']}"),
