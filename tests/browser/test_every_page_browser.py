@@ -222,7 +222,7 @@ def test_every_page_fits_the_screen_and_passes_axe(chromium, live_server, pages,
                 contexts[role].new_page()
             page = contexts[role].pages[0]
             url = path + ("&" if "?" in path else "?") + f"lang={lang}"
-            where = f"{url} ({role or 'anonymous'})"
+            where = f"{url if len(url) < 90 else url[:87] + '...'} ({role or 'anonymous'})"
             response = page.goto(url)
             if response.status != EXPECTED_STATUS.get(endpoint, 200):
                 problems.append(f"{where}: HTTP {response.status}")
