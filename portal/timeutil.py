@@ -1,6 +1,10 @@
 """Timezone-aware UTC time, stored as such on every database."""
 
-from datetime import UTC, date, datetime
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime
@@ -10,8 +14,28 @@ from sqlalchemy.types import TypeDecorator
 BEIJING = ZoneInfo("Asia/Shanghai")
 
 
+#: (moment, monotonic clock when set): set only by ``as_of`` (the demo data's past year), never
+#: while serving requests.
+_as_of: ContextVar[tuple[datetime, float] | None] = ContextVar("portal_as_of", default=None)
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    shifted = _as_of.get()
+    if shifted is None:
+        return datetime.now(UTC)
+    moment, since = shifted
+    return moment + timedelta(seconds=time.monotonic() - since)
+
+
+@contextmanager
+def as_of(moment: datetime) -> Iterator[None]:
+    """Within the block, the clock (``utcnow``, and so ``beijing_today``) starts from ``moment``
+    and runs on: the demo data set is loaded as if its sales happened over the past year."""
+    token = _as_of.set((moment.astimezone(UTC), time.monotonic()))
+    try:
+        yield
+    finally:
+        _as_of.reset(token)
 
 
 def beijing_today() -> date:

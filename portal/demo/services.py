@@ -2,7 +2,7 @@
 
 import logging
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -16,7 +16,7 @@ from portal.demo import data
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import Batch
-from portal.timeutil import beijing_today
+from portal.timeutil import BEIJING, as_of, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -25,25 +25,86 @@ def database_is_empty() -> bool:
     return db.session.scalar(select(Region.id).limit(1)) is None
 
 
-def load(scale: int = 1, seed: int = 20241226, progress=None) -> dict:
+def load(scale: int = 1, seed: int = 20241226, progress=None, now: datetime | None = None) -> dict:
     """Create regions, ``20 × scale`` projects with five vintages each, listings, ``6 × scale``
-    buyer organisations, offline deliveries and retirements. Returns counts."""
+    buyer organisations and the demo users, then a year of trading up to ``now`` (this moment by
+    default): offline deliveries and retirements, many small offsets, checkout orders and offtake
+    contracts with their deliveries and payments, spread over each of the last twelve months
+    (Beijing months, the current one included) so that the dashboard and the statements show a
+    year. Deterministic for a given day. Returns counts."""
     rng = random.Random(seed)
+    now = (now or utcnow()).astimezone(UTC)
+    months = trading_months(now)
+    counts = {
+        "regions": 0,
+        "projects": 0,
+        "batches": 0,
+        "organisations": 0,
+        "deliveries": 0,
+        "retirements": 0,
+        "orders": 0,
+    }
+    # Everything issued, listed and signed up a month before the year of trading begins.
+    with as_of(months[0][0] - timedelta(days=30)):
+        batches = _catalog(rng, scale, counts, progress)
+        organisations = _organisations(scale, counts)
+        counts["users"] = _demo_users()
+        for org in organisations:
+            # Stock for the many small offsets below.
+            buyers.deliver_from_inventory(org, 4000 * (1 + scale // 10), actor="demo")
+
+    events: list[tuple[datetime, int, object]] = []
+
+    def at(moment: datetime, action) -> None:
+        events.append((moment, len(events), action))
+
+    _plan_offline_sales(rng, organisations, batches, months, counts, at)
+    _plan_small_offsets(rng, organisations, months, scale, counts, at)
+    _plan_orders(rng, organisations, months, counts, at)
+    counts["contracts"] = _plan_contracts(rng, scale, now, at)
+    for moment, _n, action in sorted(events, key=lambda e: (e[0], e[1])):
+        with as_of(moment):
+            action()
+    db.session.flush()
+    log.info("demo data loaded: %s", counts)
+    return counts
+
+
+CERTIFICATES_PER_SCALE = 1000
+#: Checkout orders a month (whatever the scale: they show the months, not volume).
+ORDERS_PER_MONTH = 2
+
+
+def trading_months(now: datetime) -> list[tuple[datetime, datetime]]:
+    """The last twelve Beijing months up to ``now``, as (start, end) moments. The current month's
+    trading ends at the start of the day (Beijing), so that the plan depends on the day alone
+    (every load on one day makes the same data); on the first of a month, its trading is at that
+    midnight."""
+    local = now.astimezone(BEIJING)
+    midnight = datetime(local.year, local.month, local.day, tzinfo=BEIJING)
+    year, month = local.year, local.month
+    starts = []
+    for _ in range(12):
+        starts.append(datetime(year, month, 1, tzinfo=BEIJING))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    starts.reverse()
+    return [(start, starts[i + 1] if i + 1 < len(starts) else midnight) for i, start in enumerate(starts)]
+
+
+def _within(rng, months, n: int) -> datetime:
+    """A moment in month ``n % 12`` (round the year, so that every month has its share)."""
+    start, end = months[n % len(months)]
+    return start + (end - start) * rng.uniform(0.02, 0.98)
+
+
+def _catalog(rng, scale, counts, progress) -> list[Batch]:
     regions = {}
     for row in data.regions():
         region = Region(**row)
         db.session.add(region)
         regions[row["code"]] = region
     db.session.flush()
-
-    counts = {
-        "regions": len(regions),
-        "projects": 0,
-        "batches": 0,
-        "organisations": 0,
-        "deliveries": 0,
-        "retirements": 0,
-    }
+    counts["regions"] = len(regions)
     batches: list[Batch] = []
     for copy in range(scale):
         for template in data.PROJECTS:
@@ -65,75 +126,158 @@ def load(scale: int = 1, seed: int = 20241226, progress=None) -> dict:
                 counts["batches"] += 1
         if progress:
             progress(copy + 1, scale)
+    return batches
 
+
+def _organisations(scale, counts) -> list[Organisation]:
+    made = []
     for n in range(6 * scale):
         name_zh, name_en, sector, alliance, ets = data.ORGS[n % len(data.ORGS)]
         suffix = "" if n < len(data.ORGS) else f"（{n // len(data.ORGS) + 1}）"
-        org = buyers.create_organisation(
-            name_zh=name_zh + suffix,
-            name_en=name_en + (f" ({n // len(data.ORGS) + 1})" if suffix else ""),
-            uscc=data.uscc_for(n + 1),
-            sector=sector,
-            alliance_member=alliance,
-            ets_entity=ets,
-            approve=True,
+        made.append(
+            buyers.create_organisation(
+                name_zh=name_zh + suffix,
+                name_en=name_en + (f" ({n // len(data.ORGS) + 1})" if suffix else ""),
+                uscc=data.uscc_for(n + 1),
+                sector=sector,
+                alliance_member=alliance,
+                ets_entity=ets,
+                approve=True,
+            )
         )
         counts["organisations"] += 1
-        # Offline sales of older vintages, some of which the buyer has already retired.
-        for _ in range(2):
+    return made
+
+
+def _plan_offline_sales(rng, organisations, batches, months, counts, at) -> None:
+    """Offline sales of older vintages (two per organisation), most of which the buyer retires
+    in part a few days later; one of those certificates is revoked months on (a registry
+    reversal)."""
+    last = months[-1][1]
+    retired = []
+    for i, org in enumerate(organisations):
+        for k in range(2):
             chosen = rng.choice(batches)
             quantity = rng.randint(1, 40) * 50
-            buyers.deliver_from_inventory(org, quantity, batch_codes=[chosen.code], actor="demo")
+            part = quantity // rng.choice((2, 4, 5))
+            moment = _within(rng, months, 2 * i + k)
             counts["deliveries"] += 1
-            retired = quantity // rng.choice((2, 4, 5))
-            if retired:
-                _certify(rng, org, retired, [chosen.code])
+
+            def sale(org=org, quantity=quantity, code=chosen.code):
+                buyers.deliver_from_inventory(org, quantity, batch_codes=[code], actor="demo")
+
+            at(moment, sale)
+            if part:
                 counts["retirements"] += 1
-    # Many small offsets (events, office years) so the register and verification pages have
-    # realistic volume: 1,000 certificates per unit of scale.
-    organisations = list(db.session.scalars(select(Organisation).order_by(Organisation.id)))
-    for org in organisations:
-        buyers.deliver_from_inventory(org, 4000 * (1 + scale // 10), actor="demo")
+                certificate_part = _part(rng, org, part)
+
+                def retire(org=org, p=certificate_part, code=chosen.code):
+                    retired.append(_certify(org, p, [code]))
+
+                # After the sale (planned first, so first at the same moment), not after today.
+                at(max(moment, min(moment + timedelta(days=rng.randint(1, 6)), last)), retire)
+
+    def revoke():
+        if retired:
+            certificates.revoke(retired[0], REVOCATION_REASON, actor="demo")
+
+    at(months[-3][0] + timedelta(days=9, hours=10, minutes=24), revoke)
+
+
+#: Why the demo's one revoked certificate was revoked.
+REVOCATION_REASON = (
+    "登记机构更正：该批次部分减排量经复核后被冲销（更正通知 CCER-R-2025-0042），"
+    "本证明作废；受益方已另行注销等量碳信用。"
+)
+
+
+def _plan_small_offsets(rng, organisations, months, scale, counts, at) -> None:
+    """Many small offsets (events, office years) so that the register and the verification pages
+    have realistic volume: 1,000 certificates per unit of scale, at most 100 to a ledger movement
+    (as an event retiring for each guest would), spread over the year."""
     remaining = CERTIFICATES_PER_SCALE * scale - counts["retirements"]
+    chunk = min(100, -(-remaining // 24))  # at least two movements a month
     n = 0
     while remaining > 0:
-        # One ledger movement per 100 certificates, as an event retiring for each guest would.
-        chunk = min(100, remaining)
+        size = min(chunk, remaining)
         org = organisations[n % len(organisations)]
-        certificates.retire_into_certificates(
-            buyers.holding_account(org),
-            org,
-            [_part(rng, org, rng.randint(1, 6)) for _ in range(chunk)],
-            source=Source.HOLDING,
-            actor="demo",
-        )
-        counts["retirements"] += chunk
-        remaining -= chunk
+        parts = [_part(rng, org, rng.randint(1, 6)) for _ in range(size)]
+
+        def retire(org=org, parts=parts):
+            certificates.retire_into_certificates(
+                buyers.holding_account(org), org, parts, source=Source.HOLDING, actor="demo"
+            )
+
+        at(_within(rng, months, n), retire)
+        counts["retirements"] += size
+        remaining -= size
         n += 1
-    counts["users"] = _demo_users()
-    counts["contracts"] = _contracts(rng, scale)
-    db.session.flush()
-    log.info("demo data loaded: %s", counts)
-    return counts
 
 
-CERTIFICATES_PER_SCALE = 1000
+def _plan_orders(rng, organisations, months, counts, at) -> None:
+    """Checkout orders, paid and so retired at once, every month: the first organisation (the
+    demo buyer's) places one in three."""
+    from portal.buyers.models import User
+
+    for n in range(ORDERS_PER_MONTH * len(months)):
+        org = organisations[0] if n % 3 == 0 else organisations[rng.randrange(len(organisations))]
+        quantity = rng.randint(2, 60) * 5
+        part = _part(rng, org, quantity)
+
+        def order(org=org, part=part, number=n):
+            user = db.session.scalar(select(User).filter_by(organisation_id=org.id, is_org_admin=True))
+            _paid_order(org, part, user, number)
+
+        at(_within(rng, months, n), order)
+        counts["orders"] += 1
+        counts["retirements"] += 1
 
 
-def _contracts(rng, scale: int) -> int:
+def _paid_order(org, part, user, number: int) -> None:
+    """A checkout order as the buyer places it, paid by card: the payment is applied as Stripe's
+    ``payment_intent.succeeded`` would be (the demo data talks to no payment service)."""
+    from portal.offsets import services as offsets
+    from portal.payments import services as payments
+
+    order, _created = offsets.create_order(
+        org,
+        part.quantity,
+        beneficiary=part.beneficiary,
+        purpose=part.purpose,
+        purpose_detail=part.purpose_detail,
+        actor=f"user:{user.id}" if user else "demo",
+        user=user,
+    )
+    order.payment_intent_id = f"pi_demo_{number:06d}"
+    offsets.payment_succeeded(
+        {
+            "id": order.payment_intent_id,
+            "amount": payments.to_fen(order.amount),
+            "currency": "cny",
+            "metadata": {"portal_order": order.public_id},
+        }
+    )
+
+
+def _plan_contracts(rng, scale: int, now: datetime, at) -> int:
     """``6 + 2 × scale`` offtake contracts of the alliance's heavy emitters, run by the demo sales
-    user: quarterly tranches over three years, most signed (reserving stock), the tranches already
-    due delivered and most of their invoices paid; a few still drafts."""
+    user: quarterly tranches over three years, most signed a few weeks before they start
+    (reserving stock), each tranche delivered on its due date and most invoices paid within
+    weeks; a few still drafts."""
     from portal.buyers.models import User
     from portal.contracts import services as contracts
 
-    owner = db.session.scalar(select(User).filter_by(email="sales@demo.local"))
     buyers_ = list(
         db.session.scalars(
             select(Organisation).where(Organisation.alliance_member.is_(True)).order_by(Organisation.id)
         )
     ) or list(db.session.scalars(select(Organisation).order_by(Organisation.id)))
-    today = beijing_today()  # the portal's business days are Beijing's, not the server's
+    today = now.astimezone(BEIJING).date()
+
+    def on(day: date, hour: int) -> datetime:
+        # Today's work is planned at its midnight, like the rest of the year's (trading_months).
+        return datetime.combine(day, time(hour if day < today else 0), tzinfo=BEIJING)
+
     made = 0
     for n in range(6 + 2 * scale):
         org = buyers_[n % len(buyers_)]
@@ -155,21 +299,57 @@ def _contracts(rng, scale: int) -> int:
             "payment_days": 30,
             "tranches": tranches,
         }
-        contract, _ = contracts.create_draft(org, terms, owner=owner, actor="demo")
+        draft = n % 7 == 6
+        signed_on = start - timedelta(days=rng.randint(7, 21))
+        # Each delivered tranche's payment: whether it has come in, and how many days after the
+        # delivery (some are still open, a few overdue).
+        payments_ = [(rng.random() < 0.85, rng.randint(8, 40)) for _ in tranches]
         made += 1
-        if n % 7 == 6:
-            continue  # still a draft
-        contracts.sign(contract, actor="demo")
-        for cover in contracts.cover(contract):
-            tranche = cover.tranche
-            if tranche.due > today or cover.reserved < tranche.remaining:
+        state = {}
+
+        def sign(org=org, terms=terms, draft=draft, state=state):
+            owner = db.session.scalar(select(User).filter_by(email="sales@demo.local"))
+            contract, _ = contracts.create_draft(org, terms, owner=owner, actor="demo")
+            state["contract"] = contract
+            if not draft:
+                contracts.sign(contract, actor="demo")
+
+        at(on(signed_on, 10), sign)
+        if draft:
+            continue
+        for seq, tranche in enumerate(tranches, start=1):
+            due = date.fromisoformat(tranche["due"])
+            if due > today:
                 break
-            delivery, _ = contracts.deliver(contract, tranche.seq, tranche.remaining, actor="demo")
-            invoice = delivery.invoice
-            if rng.random() < 0.7:
-                contracts.record_payment(
-                    invoice, invoice.amount, today.isoformat(), f"DEMO-{invoice.number}", actor="demo"
-                )
+
+            def deliver(seq=seq, state=state):
+                contract = state.get("contract")
+                if contract is None or state.get("stalled"):
+                    return
+                cover = next(c for c in contracts.cover(contract) if c.tranche.seq == seq)
+                if cover.reserved < cover.tranche.remaining:
+                    state["stalled"] = True  # not enough matching stock: the rest waits
+                    return
+                delivery, _ = contracts.deliver(contract, seq, cover.tranche.remaining, actor="demo")
+                state[seq] = delivery.invoice
+
+            at(on(due, 9), deliver)
+            paid, after = payments_[seq - 1]
+            paid_on = due + timedelta(days=after)
+            if paid and paid_on <= today:
+
+                def pay(seq=seq, state=state, paid_on=paid_on):
+                    invoice = state.get(seq)
+                    if invoice is not None:
+                        contracts.record_payment(
+                            invoice,
+                            invoice.amount,
+                            paid_on.isoformat(),
+                            f"DEMO-{invoice.number}",
+                            actor="demo",
+                        )
+
+                at(on(paid_on, 15), pay)
     return made
 
 
@@ -182,9 +362,8 @@ def _part(rng, org, quantity) -> certificates.Part:
     return certificates.Part(quantity, beneficiary, purpose, detail)
 
 
-def _certify(rng, org, quantity, batch_codes):
-    part = _part(rng, org, quantity)
-    certificates.retire_into_certificate(
+def _certify(org, part: certificates.Part, batch_codes):
+    return certificates.retire_into_certificate(
         buyers.holding_account(org),
         org,
         part.quantity,

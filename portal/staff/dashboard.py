@@ -4,6 +4,8 @@ Each figure is a list of (label, value) rows, drawn as a bar chart (server-side 
 as a table. A handful of grouped queries; no per-row work in Python beyond folding groups.
 """
 
+import math
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -170,3 +172,25 @@ def top_buyers(limit: int = 10) -> Figure:
         .limit(limit)
     ).all()
     return Figure([(localized(org, "name"), int(tonnes)) for org, tonnes in rows])
+
+
+# --- drawing ---------------------------------------------------------------------------------
+
+
+def text_width(text, font_px: float) -> int:
+    """About how wide ``text`` is set at ``font_px``: a full em for wide (Chinese) characters, 0.62
+    em for others (a generous average for the sans-serif fonts the portal asks for), so that what
+    is drawn to fit does fit."""
+    return math.ceil(
+        sum(1.0 if unicodedata.east_asian_width(ch) in "WF" else 0.62 for ch in str(text)) * font_px
+    )
+
+
+def fit_label(text, room: float, font_px: float) -> str:
+    """``text``, cut short with "…" where it would not fit in ``room`` pixels at ``font_px``."""
+    text = str(text)
+    if text_width(text, font_px) <= room:
+        return text
+    while text and text_width(text + "…", font_px) > room:
+        text = text[:-1]
+    return text.rstrip() + "…"

@@ -17,9 +17,12 @@ from portal.core.limits import body_limit
 from portal.core.spreadsheet import csv_response
 from portal.extensions import db
 from portal.ledger.models import Account, Batch, LedgerEntry
+from portal.staff.dashboard import fit_label, text_width
 from portal.staff.forms import IssuanceForm, ListingForm, ProjectForm
 
 bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder="templates")
+bp.add_app_template_global(fit_label)
+bp.add_app_template_global(text_width)
 
 PER_PAGE = 50
 

@@ -6,6 +6,7 @@ from portal.catalog.models import Project, Region
 from portal.extensions import db
 from portal.ledger.models import Batch, Block
 from portal.ledger.verify import verify_ledger
+from portal.timeutil import BEIJING
 from tests.conftest import _sqlite_app
 
 
@@ -84,3 +85,51 @@ def test_demo_accounts_can_sign_in(app):
         == 302
     )
     assert client.get("/staff/organisations").status_code == 200
+
+
+def _months_of_trading(today):
+    from portal.staff import dashboard
+
+    figures = dashboard.over_time(today)
+    return (
+        [month for month, amount in figures["sales"].rows if amount <= 0],
+        [month for month, tonnes in figures["retired"].rows if tonnes <= 0],
+    )
+
+
+def test_demo_data_is_a_year_of_trading(any_app):
+    """Sales, retirements, orders and contract payments in each of the last twelve months (dates
+    relative to today), so that the dashboard and the statements show a year."""
+    from portal.certificates.models import Certificate, CertificateStatus
+    from portal.contracts.models import InvoicePayment
+    from portal.offsets.models import Order, OrderStatus
+    from portal.timeutil import beijing_today, utcnow
+
+    assert any_app.test_cli_runner().invoke(args=["demo", "load"]).exit_code == 0
+    today = beijing_today()
+    no_sales, no_retirements = _months_of_trading(today)
+    assert no_sales == [] and no_retirements == []
+    orders = list(db.session.scalars(select(Order)))
+    assert orders and {o.status for o in orders} == {OrderStatus.FULFILLED}
+    assert len({o.paid_at.astimezone(BEIJING).strftime("%Y-%m") for o in orders}) == 12
+    # Contract invoices are paid over the months, not all today.
+    paid = {p.received_on for p in db.session.scalars(select(InvoicePayment))}
+    assert len({(d.year, d.month) for d in paid}) >= 3 and max(paid) <= today
+    revoked = db.session.scalars(select(Certificate).filter_by(status=CertificateStatus.REVOKED)).all()
+    assert len(revoked) == 1 and revoked[0].revoked_reason
+    # Nothing happens in the future.
+    assert db.session.scalar(select(func.max(Certificate.retired_at))) <= utcnow()
+    assert verify_ledger().ok
+
+
+def test_demo_year_on_the_first_of_a_month(app):
+    """Loaded just after midnight on the first of a month, the month just begun has its trading
+    too (at its first moment)."""
+    from datetime import date, datetime
+
+    from portal.demo import services as demo
+
+    demo.load(1, now=datetime(2025, 3, 1, 0, 5, tzinfo=BEIJING))
+    db.session.commit()
+    assert _months_of_trading(date(2025, 3, 1)) == ([], [])
+    assert verify_ledger().ok
