@@ -80,6 +80,8 @@ def register(app):
         status = exc.code or 500
         message = _messages().get(status) or exc.description
         code = (exc.name or "error").lower().replace(" ", "_")
+        if status == 413:  # one code for a body too large, whichever check refused it
+            code = "request_too_large"
         # Keep what the exception says about the response (Allow on a 405, Retry-After …).
         headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
         return error_response(status, code, message, headers)

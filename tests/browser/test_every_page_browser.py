@@ -31,6 +31,7 @@ NOT_PAGES = {
     "certificates.register_csv": "a download",
     "certificates.certificate_pdf": "a download",
     "contracts.invoice_pdf": "a download",
+    "contracts.contract_pdf": "a download",
     "staff.journal_csv": "a download",
     "staff.audit_csv": "a download",
 }
@@ -83,6 +84,7 @@ PARAMS = {
     "certificates.show": lambda ids: {"number": ids["certificate"]},
     "offsets.order": lambda ids: {"public_id": ids["order"]},
     "contracts.buyer_contract": lambda ids: {"number": ids["contract"]},
+    "contracts.contract_page": lambda ids: {"number": ids["contract"]},  # the buyer's, after a redirect
     "contracts.buyer_invoice": lambda ids: {"number": ids["invoice"]},
     "contracts.staff_contract": lambda ids: {"number": ids["contract"]},
     "contracts.amend_contract": lambda ids: {"number": ids["contract"]},

@@ -16,6 +16,7 @@ from portal.buyers import services as buyers
 from portal.certificates import fonts, signing
 from portal.certificates import pdf as certificate_pdf
 from portal.contracts import pdf, services
+from portal.core.i18n import date_text
 from portal.extensions import db
 from tests import factories
 from tests.contracts.helpers import TODAY, day
@@ -140,7 +141,7 @@ def test_terms_tranches_deliveries_and_versions_in_both_languages(market):
     # The schedule: each tranche's due date, quantity, what was delivered and its price.
     assert "交付计划" in text and "Delivery schedule" in text
     for tranche in contract.tranches:
-        assert tranche.due.isoformat() in text
+        assert date_text(tranche.due, "zh") in text and date_text(tranche.due, "en") in text
         assert f"¥{services.price_for(contract, tranche.due):,.2f}" in text
     assert "已交付" in text and "Delivered (t)" in flat or "Delivered(t)" in flat
     assert "280" in text and "240" in text  # contracted after the amendment; still to deliver
@@ -164,7 +165,8 @@ def test_terms_tranches_deliveries_and_versions_in_both_languages(market):
 
 
 def _beijing(moment) -> str:
-    return moment.astimezone(pdf.BEIJING).date().isoformat()
+    """The day a moment is in Beijing, as the PDF prints it."""
+    return date_text(moment, "zh")
 
 
 def test_the_contract_data_is_signed_and_embedded_like_a_certificate(market):
@@ -274,7 +276,7 @@ def test_a_long_contract_continues_cleanly_over_pages(market):
             assert "续页" in page and contract.number in page  # and says what it continues
     flat = _flat("\n".join(pages))
     for tranche in contract.tranches:  # every tranche is there
-        assert _flat(f"{tranche.due.isoformat()}") in flat
+        assert _flat(date_text(tranche.due, "zh")) in flat
     for n in range(1, 7):
         assert f"第{n}版" in flat
     assert "另" in flat and "more" in flat  # a long list of changes is cut short, and says so
