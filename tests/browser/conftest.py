@@ -68,6 +68,7 @@ def live_server(tmp_path_factory, localstripe):  # noqa: F811
         PORTAL_DATABASE_URL=f"sqlite:///{instance}/portal.db",
         PORTAL_SECRET_KEY="browser-tests",
         PORTAL_LOG_LEVEL="WARNING",
+        PORTAL_MAIL_OUTBOX_PAGE="1",  # as make run serves the demo: the outbox page is checked too
         STRIPE_API_BASE=localstripe,
         STRIPE_SECRET_KEY="sk_test_browser",
         STRIPE_PUBLISHABLE_KEY="pk_test_browser",
