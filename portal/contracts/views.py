@@ -18,7 +18,7 @@ from wtforms.fields.choices import SelectChoice
 
 from portal.audit.models import AuditEvent
 from portal.buyers import uscc as uscc_rules
-from portal.buyers.models import Organisation, OrgStatus, Role, User
+from portal.buyers.models import Organisation, OrgStatus, Role
 from portal.buyers.policy import require, user_may
 from portal.catalog.labels import PROJECT_TYPES
 from portal.catalog.models import Region
@@ -42,6 +42,7 @@ from portal.core.i18n import current_language, localized
 from portal.extensions import db, login_manager
 from portal.offsets.views import STRIPE_CSP
 from portal.payments import services as payments
+from portal.staff.readable import Reader
 
 bp = Blueprint("contracts", __name__, template_folder="templates")
 
@@ -343,15 +344,9 @@ def _audit_trail(contract: Contract, invoices: list[Invoice]):
     return events
 
 
-def _people(actors) -> dict[str, str]:
-    """``user:7`` → the staff member's e-mail, for the actors shown in the history."""
-    ids = {}
-    for actor in actors:
-        number = actor.removeprefix("user:")
-        if actor.startswith("user:") and number.isascii() and number.isdigit() and len(number) < 10:
-            ids[int(number)] = actor
-    rows = db.session.execute(select(User.id, User.email).where(User.id.in_(ids))).all() if ids else []
-    return {ids[user_id]: email for user_id, email in rows}
+def _reader(trail, versions) -> Reader:
+    """Names for the people and things the history shows (see ``portal.staff.readable``)."""
+    return Reader.for_events(trail, actors={v.actor for v in versions})
 
 
 def _deliver_form(contract: Contract, covers) -> DeliverForm:
@@ -403,7 +398,7 @@ def _contract_page(contract: Contract, *, error=None, status=200, posted=None):
             open_invoices=[i for i in invoices if i.status == InvoiceStatus.OPEN],
             versions=versions,
             trail=trail,
-            people=_people([e.actor for e in trail] + [v.actor for v in versions]),
+            read=_reader(trail, versions),
             forms=forms,
             error=error,
             failed=posted[0] if posted else None,

@@ -11,12 +11,14 @@ from portal.buyers import services as buyers
 from portal.buyers.models import Organisation, OrgStatus, User
 from portal.buyers.policy import require
 from portal.catalog import services as catalog
+from portal.catalog.labels import ENTRY_KINDS
 from portal.catalog.models import Project, Region
 from portal.core.i18n import localized
 from portal.core.spreadsheet import csv_response
 from portal.extensions import db
 from portal.ledger.models import Account, Batch, LedgerEntry
 from portal.staff.forms import IssuanceForm, ListingForm, ProjectForm
+from portal.staff.readable import Reader
 
 bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder="templates")
 
@@ -89,9 +91,9 @@ def _journal_query():
     return query.order_by(LedgerEntry.id.desc())
 
 
-def _accounts(entries):
+def _accounts(entries) -> dict[int, Account]:
     ids = {e.from_account_id for e, _ in entries} | {e.to_account_id for e, _ in entries}
-    return {a.id: str(a) for a in db.session.scalars(select(Account).where(Account.id.in_(ids - {None})))}
+    return {a.id: a for a in db.session.scalars(select(Account).where(Account.id.in_(ids - {None})))}
 
 
 @bp.get("/journal")
@@ -99,16 +101,24 @@ def _accounts(entries):
 def journal():
     page = _page()
     entries = db.session.execute(_journal_query().limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    accounts = _accounts(entries)
     return render_template(
-        "staff/journal.html", entries=entries, accounts=_accounts(entries), page=page, per_page=PER_PAGE
+        "staff/journal.html",
+        entries=entries,
+        accounts=accounts,
+        read=Reader.for_entries(entries, accounts),
+        page=page,
+        per_page=PER_PAGE,
     )
 
 
 @bp.get("/journal.csv")
 @require("journal.read")
 def journal_csv():
+    """The codes as stored, then the same in words (in the page's language)."""
     entries = db.session.execute(_journal_query().limit(100_000)).all()
     accounts = _accounts(entries)
+    read = Reader.for_entries(entries, accounts)
     rows = [
         [
             "id",
@@ -123,25 +133,36 @@ def journal_csv():
             "to",
             "reference",
             "actor",
+            "kind_name",
+            "from_name",
+            "to_name",
+            "reference_name",
+            "actor_name",
         ]
     ]
-    rows += [
-        [
-            e.id,
-            e.created_at.isoformat(),
-            e.movement_id,
-            e.kind,
-            code,
-            e.serial_start,
-            e.serial_end,
-            e.quantity,
-            accounts.get(e.from_account_id, ""),
-            accounts[e.to_account_id],
-            e.reference,
-            e.actor,
-        ]
-        for e, code in entries
-    ]
+    for e, code in entries:
+        source, destination = accounts.get(e.from_account_id), accounts[e.to_account_id]
+        rows.append(
+            [
+                e.id,
+                e.created_at.isoformat(),
+                e.movement_id,
+                e.kind,
+                code,
+                e.serial_start,
+                e.serial_end,
+                e.quantity,
+                str(source) if source else "",
+                str(destination),
+                e.reference,
+                e.actor,
+                str(ENTRY_KINDS.get(e.kind, e.kind)),
+                read.account(source).label if source else "",
+                read.account(destination).label,
+                read.reference(e.reference).label,
+                read.actor(e.actor).label,
+            ]
+        )
     return _csv(rows, "ledger-journal.csv")
 
 
@@ -162,16 +183,56 @@ def audit():
     page = _page()
     events = list(db.session.scalars(_audit_query().limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
     actions = list(db.session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
-    total = db.session.scalar(select(func.count()).select_from(AuditEvent))
-    return render_template(
-        "staff/audit.html", events=events, actions=actions, page=page, per_page=PER_PAGE, total=total
+    actors = list(
+        db.session.scalars(select(AuditEvent.actor).distinct().order_by(AuditEvent.actor).limit(1000))
     )
+    total = db.session.scalar(select(func.count()).select_from(AuditEvent))
+    names = Reader(actors=actors)
+    return render_template(
+        "staff/audit.html",
+        events=events,
+        read=Reader.for_events(events),
+        actions=actions,
+        actors=sorted((names.actor(a) for a in actors), key=lambda t: t.label),
+        page=page,
+        per_page=PER_PAGE,
+        total=total,
+    )
+
+
+def _changes_text(changes) -> str:
+    """An event's changes on one line each, for the CSV export."""
+    lines = []
+    for c in changes:
+        if c.before is not None and c.after is not None:
+            lines.append(f"{c.field}: {c.before} → {c.after}")
+        else:
+            lines.append(f"{c.field}: {c.after if c.after is not None else c.before}")
+    return "\n".join(lines)
 
 
 @bp.get("/audit.csv")
 @require("audit.read")
 def audit_csv():
-    rows = [["id", "time_utc", "actor", "action", "subject_type", "subject_id", "before", "after"]]
+    """The event as stored (JSON before and after), then the same in words."""
+    events = list(db.session.scalars(_audit_query().limit(100_000)))
+    read = Reader.for_events(events)
+    rows = [
+        [
+            "id",
+            "time_utc",
+            "actor",
+            "action",
+            "subject_type",
+            "subject_id",
+            "before",
+            "after",
+            "actor_name",
+            "action_name",
+            "subject_name",
+            "changes",
+        ]
+    ]
     rows += [
         [
             e.id,
@@ -182,8 +243,12 @@ def audit_csv():
             e.subject_id,
             e.before or "",
             e.after or "",
+            read.actor(e.actor).label,
+            read.action(e.action).label,
+            read.subject(e.subject_type, e.subject_id).label,
+            _changes_text(read.changes(e)),
         ]
-        for e in db.session.scalars(_audit_query().limit(100_000))
+        for e in events
     ]
     return _csv(rows, "audit-log.csv")
 
