@@ -161,8 +161,11 @@ def reset_password(token):
 
 @bp.get("/notices")
 def notices():
-    """Public notice of barred participants, as the city's plan requires."""
-    return render_template("buyers/notices.html", barred=services.barred_organisations())
+    """Public notice of the measures against participants (suspended, restricted or barred), as
+    the city's plan requires, with the lifted and replaced ones as history."""
+    return render_template(
+        "buyers/notices.html", in_force=services.measures_in_force(), ended=services.ended_measures()
+    )
 
 
 @bp.get("/account")
