@@ -8,11 +8,12 @@ from wtforms.fields.choices import SelectChoice
 
 from portal.audit.models import AuditEvent
 from portal.buyers import services as buyers
-from portal.buyers.models import Organisation, OrgStatus, User
+from portal.buyers.models import MEASURES, Organisation, OrgStatus, User
 from portal.buyers.policy import require
 from portal.catalog import services as catalog
-from portal.catalog.labels import ENTRY_KINDS
+from portal.catalog.labels import ENTRY_KINDS, org_status_label
 from portal.catalog.models import Project, Region
+from portal.core.confirm import ask, confirmed
 from portal.core.i18n import localized
 from portal.core.spreadsheet import csv_response
 from portal.extensions import db
@@ -60,21 +61,88 @@ def change_status(uscc):
             return None
         return int(value) if value.isascii() and value.isdigit() and len(value) <= 10 else -1
 
+    status = request.form.get("status", "")
+    back = url_for("staff.organisations", status=request.args.get("status") or None)
     try:
         org = buyers.find_by_uscc(uscc)
-        buyers.change_status(
-            org,
-            request.form.get("status", ""),
-            reason=request.form.get("reason", ""),
-            order_limit_t=limit("order_limit_t"),
-            year_limit_t=limit("year_limit_t"),
-            actor=f"user:{current_user.id}",
-        )
+        restricting = status == OrgStatus.RESTRICTED  # the limit fields count only then
+        terms = {
+            "reason": request.form.get("reason", ""),
+            "order_limit_t": limit("order_limit_t") if restricting else None,
+            "year_limit_t": limit("year_limit_t") if restricting else None,
+        }
+        reason = buyers.check_status_change(org, status, **terms)
+        if status in MEASURES and not confirmed():
+            return _confirm_measure(org, status, reason, terms, back)
+        buyers.change_status(org, status, actor=f"user:{current_user.id}", **terms)
     except buyers.OrganisationError as exc:
+        db.session.rollback()
         flash(exc.message, "error")
-        return redirect(url_for("staff.organisations")), 303
-    flash(_("%(name)s is now %(status)s.", name=org.name_zh, status=org.status), "info")
-    return redirect(url_for("staff.organisations")), 303
+        return redirect(back), 303
+    flash(
+        _(
+            "Status of %(name)s changed to %(status)s.",
+            name=localized(org, "name"),
+            status=org_status_label(status),
+        ),
+        "info",
+    )
+    return redirect(back), 303
+
+
+def _confirm_measure(org, status, reason, terms, back):
+    """What suspending, restricting or barring ``org`` does, before it is done."""
+    name = localized(org, "name")
+    consequences = {
+        OrgStatus.SUSPENDED: [
+            _("Its users are signed out at once and cannot sign in; its API keys stop working."),
+            _("It cannot buy, retire or receive credits until it is reinstated."),
+        ],
+        OrgStatus.RESTRICTED: [
+            _("Its orders must stay within the limits below; larger orders are refused."),
+        ],
+        OrgStatus.BARRED: [
+            _("Its users are signed out at once and cannot sign in; its API keys stop working."),
+            _("It cannot buy, retire or receive credits until it is reinstated."),
+        ],
+    }[status]
+    consequences.append(
+        _(
+            "The measure is announced publicly on the Notices page with the reason and today's date; "
+            "when it is lifted it stays listed there as history."
+        )
+    )
+    facts = [
+        (_("Organisation"), f"{name} ({org.uscc})"),
+        (_("Status now"), org_status_label(org.status)),
+        (_("New status"), org_status_label(status)),
+        (_("Reason (published)"), reason),
+    ]
+    if status == OrgStatus.RESTRICTED:
+        facts.append(
+            (_("Limit per order"), _("%(n)s t", n=terms["order_limit_t"]) if terms["order_limit_t"] else "—")
+        )
+        facts.append(
+            (_("Limit per year"), _("%(n)s t", n=terms["year_limit_t"]) if terms["year_limit_t"] else "—")
+        )
+    titles = {
+        OrgStatus.SUSPENDED: _("Suspend %(name)s?", name=name),
+        OrgStatus.RESTRICTED: _("Restrict %(name)s?", name=name),
+        OrgStatus.BARRED: _("Bar %(name)s?", name=name),
+    }
+    buttons = {
+        OrgStatus.SUSPENDED: _("Suspend the organisation"),
+        OrgStatus.RESTRICTED: _("Restrict the organisation"),
+        OrgStatus.BARRED: _("Bar the organisation"),
+    }
+    return ask(
+        title=titles[status],
+        consequences=consequences,
+        facts=facts,
+        button=buttons[status],
+        back=back,
+        irreversible=False,
+    )
 
 
 def _journal_query():
