@@ -48,7 +48,9 @@ def create_org(name, uscc, sector, name_en, alliance, ets, approve):
 @orgs_cli.command("status")
 @click.argument("uscc")
 @click.argument("status", type=click.Choice(["approved", "suspended", "restricted", "barred"]))
-@click.option("--reason", required=True, help="Why (published with the notice when barred).")
+@click.option(
+    "--reason", required=True, help="Why (published at /notices for a suspension, restriction or bar)."
+)
 @click.option("--order-limit", type=int, help="Restricted: most tonnes per order.")
 @click.option("--year-limit", type=int, help="Restricted: most tonnes per calendar year.")
 def set_status(uscc, status, reason, order_limit, year_limit):

@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.core.sql import one_of
@@ -39,6 +39,9 @@ class Role(StrEnum):
 
 
 STAFF_ROLES = (Role.SALES, Role.OPERATOR, Role.AUDITOR)
+
+#: The statuses that are measures against an organisation, announced publicly at /notices.
+MEASURES = (OrgStatus.SUSPENDED, OrgStatus.RESTRICTED, OrgStatus.BARRED)
 
 
 class Organisation(db.Model):
@@ -79,6 +82,50 @@ class Organisation(db.Model):
 
     def __repr__(self):
         return f"<Organisation {self.uscc}>"
+
+
+class StatusMeasure(db.Model):
+    """A measure against an organisation (suspended, restricted with its limits, or barred),
+    from when it was taken until it was lifted (back to approved) or replaced by another measure.
+    Never deleted: the public notices list the measures in force and, as history, the ended ones.
+    An organisation has at most one measure in force."""
+
+    __tablename__ = "organisation_measures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    order_limit_t: Mapped[int | None] = mapped_column()
+    year_limit_t: Mapped[int | None] = mapped_column()
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_by: Mapped[str] = mapped_column(String(120))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The status that ended it: ``approved`` (lifted) or the measure that replaced it.
+    ended_as: Mapped[str | None] = mapped_column(String(16))
+    end_reason: Mapped[str] = mapped_column(Text, default="")
+    ended_by: Mapped[str | None] = mapped_column(String(120))
+
+    organisation: Mapped[Organisation] = relationship(lazy="joined")
+
+    __table_args__ = (
+        CheckConstraint(one_of("status", MEASURES), name="status"),
+        CheckConstraint(
+            "(ended_at IS NULL) = (ended_as IS NULL) AND (ended_at IS NULL) = (ended_by IS NULL)",
+            name="ended",
+        ),
+        Index(
+            "uq_organisation_measures_in_force",
+            "organisation_id",
+            unique=True,
+            postgresql_where=text("ended_at IS NULL"),
+            sqlite_where=text("ended_at IS NULL"),
+        ),
+    )
+
+    @property
+    def lifted(self) -> bool:
+        return self.ended_as == OrgStatus.APPROVED
 
 
 class User(UserMixin, db.Model):

@@ -3,6 +3,7 @@
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -10,6 +11,7 @@ from portal.buyers import services
 from portal.buyers.forms import LoginForm, RegisterForm, ResetForm, ResetRequestForm
 from portal.buyers.models import Role
 from portal.buyers.policy import home_page, require, user_may
+from portal.core.confirm import ask, confirmed
 from portal.core.errors import ServiceError
 from portal.extensions import db, login_manager
 
@@ -163,8 +165,11 @@ def reset_password(token):
 
 @bp.get("/notices")
 def notices():
-    """Public notice of barred participants, as the city's plan requires."""
-    return render_template("buyers/notices.html", barred=services.barred_organisations())
+    """Public notice of the measures against participants (suspended, restricted or barred), as
+    the city's plan requires, with the lifted and replaced ones as history."""
+    return render_template(
+        "buyers/notices.html", in_force=services.measures_in_force(), ended=services.ended_measures()
+    )
 
 
 #: How many of the latest orders and contracts the buyer's account page shows (each section links
@@ -234,8 +239,28 @@ def create_api_key():
 @bp.post("/account/keys/<prefix>/revoke")
 @require("apikeys.manage")
 def revoke_api_key(prefix):
-    if prefix not in {k.prefix for k in services.keys_of(current_user)}:
+    keys = {k.prefix: k for k in services.keys_of(current_user)}
+    if prefix not in keys:
         abort(404)  # not this user's or organisation's key: as if it did not exist
+    key = keys[prefix]
+    if key.revoked_at is None and not confirmed():
+        return ask(
+            title=_("Revoke the API key %(prefix)s?", prefix=prefix),
+            consequences=[
+                _("Programs that use this key are refused from now on."),
+                _("A revoked key cannot be made to work again: create a new key if you need one."),
+            ],
+            facts=[
+                (_("Key"), f"cfk_{prefix}_…"),
+                (_("Label"), key.label or "—"),
+                (
+                    _("Last used"),
+                    format_datetime(key.last_used_at, "short") if key.last_used_at else _("Never"),
+                ),
+            ],
+            button=_("Revoke the key"),
+            back=url_for("buyers.api_keys"),
+        )
     services.revoke_api_key(prefix, actor=f"user:{current_user.id}")
     flash(_("The key %(prefix)s is revoked.", prefix=prefix), "info")
     return redirect(url_for("buyers.api_keys")), 303

@@ -1,4 +1,9 @@
-"""Translated names for the catalog's fixed vocabularies."""
+"""Translated names for the portal's fixed vocabularies: every code→label table shown to people.
+
+Codes stay in the database, the API and the CSV exports; pages show these labels (with the code
+in a ``title`` where it helps). Contract vocabularies live beside the contract forms
+(``portal.contracts.forms``); how audit events, ledger accounts and actors read in the back office
+is built from these tables in ``portal.staff.readable``."""
 
 from flask_babel import lazy_gettext as _l
 
@@ -74,6 +79,173 @@ ORDER_NOTES = {
     "refunded by staff": _l("Refunded by the operator."),
     "cancelled by staff": _l("Cancelled by the operator."),
 }
+CERTIFICATE_STATUSES = {"valid": _l("Valid"), "revoked": _l("Revoked")}
+CERTIFICATE_SOURCES = {
+    "holding": _l("From the organisation's holding"),
+    "order": _l("From a paid checkout order"),
+    "contract": _l("From an offtake contract delivery"),
+}
+#: Ledger journal entries.
+ENTRY_KINDS = {
+    "issue": _l("Issuance"),
+    "transfer": _l("Transfer"),
+    "retire": _l("Retirement"),
+    "cancel": _l("Cancellation"),
+}
+#: Ledger accounts (an account of a kind with an owner reads "… of <owner>", see staff.readable).
+ACCOUNT_KINDS = {
+    "inventory": _l("Inventory for sale"),
+    "buffer": _l("Buffer pool"),
+    "hold": _l("Order hold"),
+    "reserve": _l("Contract reserve"),
+    "holding": _l("Buyer's holding"),
+    "retired": _l("Retired"),
+    "cancelled": _l("Cancelled"),
+}
+#: Who did something, for the fixed actors (people and API keys are named, see staff.readable).
+ACTORS = {
+    "system": _l("System"),
+    "stripe": _l("Stripe (payment events)"),
+    "cli": _l("Command line"),
+    "demo": _l("Demo data"),
+    "self": _l("The user, signing up"),
+    "migration": _l("Database migration"),
+}
+AUDIT_ACTIONS = {
+    "organisation.create": _l("Organisation registered"),
+    "organisation.approved": _l("Organisation approved"),
+    "organisation.suspended": _l("Organisation suspended"),
+    "organisation.restricted": _l("Organisation restricted"),
+    "organisation.barred": _l("Organisation barred"),
+    "compliance.declare": _l("Allowances due declared"),
+    "user.create": _l("User created"),
+    "user.confirm": _l("E-mail address confirmed"),
+    "user.reset_password": _l("Password reset"),
+    "user.activate": _l("User reactivated"),
+    "user.deactivate": _l("User deactivated"),
+    "apikey.create": _l("API key created"),
+    "apikey.revoke": _l("API key revoked"),
+    "project.create": _l("Project created"),
+    "project.update": _l("Project changed"),
+    "batch.issue": _l("Issuance recorded"),
+    "listing.update": _l("Listing changed"),
+    "certificate.issue": _l("Certificate issued"),
+    "certificate.revoke": _l("Certificate revoked"),
+    "order.create": _l("Order placed"),
+    "order.fulfilled": _l("Order paid and retired"),
+    "order.expired": _l("Order expired"),
+    "order.failed": _l("Order payment failed"),
+    "order.cancelled": _l("Order cancelled"),
+    "order.refunded": _l("Order refunded"),
+    "order.refunded_after_retirement": _l("Order refunded after retirement"),
+    "payments.attention": _l("Payment matter for staff"),
+    "revenue.rule": _l("Revenue-sharing rule added"),
+    "contract.draft": _l("Contract drafted"),
+    "contract.edit": _l("Draft contract changed"),
+    "contract.delete": _l("Draft contract deleted"),
+    "contract.sign": _l("Contract signed"),
+    "contract.reserve": _l("Stock reserved for contract"),
+    "contract.deliver": _l("Tranche delivered"),
+    "contract.amend": _l("Contract amended"),
+    "contract.terminate": _l("Contract terminated"),
+    "contract.complete": _l("Contract completed"),
+    "invoice.payment": _l("Invoice payment recorded"),
+    "invoice.overdue": _l("Overdue invoice notice sent"),
+}
+AUDIT_SUBJECTS = {
+    "organisation": _l("Organisation"),
+    "user": _l("User"),
+    "apikey": _l("API key"),
+    "project": _l("Project"),
+    "batch": _l("Batch"),
+    "certificate": _l("Certificate"),
+    "order": _l("Order"),
+    "payment": _l("Payment"),
+    "sharing_rule": _l("Revenue-sharing rule"),
+    "contract": _l("Contract"),
+    "invoice": _l("Invoice"),
+}
+#: The fields audit events record before and after a change.
+AUDIT_FIELDS = {
+    "status": _l("Status"),
+    "reason": _l("Reason"),
+    "order_limit_t": _l("Limit per order (t)"),
+    "year_limit_t": _l("Limit per year (t)"),
+    "name_zh": _l("Name (Chinese)"),
+    "name_en": _l("Name (English)"),
+    "sector": _l("Sector"),
+    "alliance_member": _l("Alliance member"),
+    "ets_entity": _l("National ETS entity"),
+    "year": _l("Year"),
+    "allowances_t": _l("Allowances due (t)"),
+    "email": _l("E-mail"),
+    "role": _l("Role"),
+    "organisation": _l("Organisation"),
+    "user": _l("User"),
+    "label": _l("Label"),
+    "revoked_at": _l("Revoked at"),
+    "is_active": _l("Active"),
+    "code": _l("Code"),
+    "description_zh": _l("Description (Chinese)"),
+    "description_en": _l("Description (English)"),
+    "standard": _l("Standard"),
+    "methodology": _l("Methodology"),
+    "type": _l("Project type"),
+    "region_code": _l("County"),
+    "area_ha": _l("Area (ha)"),
+    "crediting_start": _l("Crediting period starts"),
+    "crediting_end": _l("Crediting period ends"),
+    "validation_body": _l("Validation body"),
+    "verification_body": _l("Verification body"),
+    "registry_id": _l("Registry id"),
+    "boundary_geojson": _l("Boundary (GeoJSON, WGS84)"),
+    "quantity": _l("Tonnes"),
+    "buffer": _l("To the buffer (t)"),
+    "registry_reference": _l("Registry issuance reference"),
+    "price_per_t": _l("Price per tonne"),
+    "active": _l("On sale"),
+    "source": _l("Source"),
+    "source_ref": _l("Source reference"),
+    "movement": _l("Ledger movement"),
+    "amount": _l("Amount"),
+    "released": _l("Released (t)"),
+    "note": _l("Note"),
+    "refunded_fen": _l("Refunded (fen)"),
+    "certificate": _l("Certificate"),
+    "subject": _l("Subject"),
+    "body": _l("Message"),
+    "effective_from": _l("Effective from"),
+    "project_type": _l("Project type"),
+    "city_pct": _l("City share (%)"),
+    "county_pct": _l("County share (%)"),
+    "title": _l("Title"),
+    "start": _l("Term starts"),
+    "end": _l("Term ends"),
+    "total_quantity": _l("Total (t)"),
+    "escalation_pct_per_year": _l("Yearly escalation (%)"),
+    "year_prices": _l("Fixed prices by year"),
+    "project_types": _l("Project types"),
+    "counties": _l("Counties"),
+    "vintage_from": _l("Vintage from"),
+    "vintage_to": _l("Vintage to"),
+    "delivery": _l("Delivery"),
+    "beneficiary": _l("Beneficiary"),
+    "payment_days": _l("Payment terms (days)"),
+    "tranches": _l("Delivery schedule"),
+    "version": _l("Version"),
+    "total": _l("Total (t)"),
+    "reserved": _l("Reserved (t)"),
+    "batch": _l("Batch"),
+    "tranche": _l("Tranche"),
+    "mode": _l("Delivery"),
+    "from_inventory": _l("Of which from inventory (t)"),
+    "invoice": _l("Invoice"),
+    "method": _l("Payment method"),
+    "reference": _l("Reference"),
+    "due_on": _l("Due on"),
+    "reserve_change": _l("Reserve change (t)"),
+    "number": _l("Number"),
+}
 SORTS = {
     "vintage_desc": _l("Newest vintage first"),
     "vintage_asc": _l("Oldest vintage first"),
@@ -84,12 +256,16 @@ SORTS = {
 }
 
 
+def org_status_label(status: str) -> str:
+    return str(ORG_STATUSES.get(status, status))
+
+
 def register(app):
     app.jinja_env.globals.update(
         project_type_label=lambda t: PROJECT_TYPES.get(t, t),
         project_status_label=lambda s: PROJECT_STATUSES.get(s, s),
         role_label=lambda r: ROLES.get(r, r),
-        org_status_label=lambda s: ORG_STATUSES.get(s, s),
+        org_status_label=org_status_label,
         sector_label=lambda s: SECTORS.get(s, s),
         user_may=user_may,
         purchase_summary=purchase_summary,
@@ -97,6 +273,9 @@ def register(app):
         purpose_label=lambda p: PURPOSES.get(p, p),
         order_status_label=lambda s: ORDER_STATUSES.get(s, s),
         order_note_label=lambda s: ORDER_NOTES.get(s, s),
+        entry_kind_label=lambda k: ENTRY_KINDS.get(k, k),
+        entry_kinds=ENTRY_KINDS,
+        audit_action_label=lambda a: AUDIT_ACTIONS.get(a, a),
         sort_options=SORTS,
         project_types=PROJECT_TYPES,
         standards=STANDARDS,

@@ -183,6 +183,77 @@ def retire_from_holding(
     return certificate, True
 
 
+@dataclass(frozen=True)
+class RetirementPlan:
+    """What a retirement from the holding will do, as the confirmation shows it."""
+
+    quantity: int
+    beneficiary: str
+    purpose: Purpose
+    purpose_detail: str
+    #: The batches it may draw from (None: any, oldest vintage first).
+    batch_codes: list[str] | None
+    compliance_year: int | None
+
+
+def check_retirement(
+    organisation,
+    quantity,
+    *,
+    beneficiary,
+    purpose,
+    purpose_detail="",
+    batch_code: str | None = None,
+    compliance_year=None,
+) -> RetirementPlan:
+    """What ``retire_from_holding`` would do, refused by the same rules, changing nothing (the
+    retirement form asks for confirmation with it; the retirement checks again as it happens)."""
+    refusal = policy.retirement_refusal(organisation)
+    if refusal:
+        raise RetirementError("organisation_not_allowed", refusal, status=403)
+    purpose = parse_purpose(purpose)
+    batch_codes = _batch_choice(organisation, purpose, batch_code)
+    try:
+        quantity = ledger.parse_quantity(quantity)
+    except LedgerError as exc:
+        raise RetirementError(exc.code, exc.message, status=exc.http_status, field="quantity") from None
+    year = None
+    if purpose == Purpose.COMPLIANCE:
+        from portal.certificates import compliance
+
+        try:
+            year = compliance.check_room(organisation, compliance_year, quantity)
+        except compliance.ComplianceError as exc:
+            raise RetirementError(exc.code, exc.message, exc.status, exc.field) from None
+    beneficiary = clean_text(
+        beneficiary, field="beneficiary", label=_("Beneficiary"), max_length=BENEFICIARY_MAX, required=True
+    )
+    purpose_detail = clean_text(
+        purpose_detail,
+        field="purpose_detail",
+        label=_("Purpose details"),
+        max_length=DETAIL_MAX,
+        required=False,
+    )
+    available = sum(
+        b.quantity
+        for b in buyers.holding_blocks(organisation)
+        if batch_codes is None or b.batch.code in batch_codes
+    )
+    if quantity > available:
+        raise RetirementError(
+            "insufficient_holding",
+            _(
+                "Your holding has %(available)s t that can be retired this way; %(requested)s t were requested.",
+                available=available,
+                requested=quantity,
+            ),
+            status=409,
+            field="quantity",
+        )
+    return RetirementPlan(quantity, beneficiary, purpose, purpose_detail, batch_codes, year)
+
+
 def _by_idempotency_key(organisation, key: str, digest: str | None) -> Certificate | None:
     earlier = db.session.scalar(
         select(Certificate).filter_by(organisation_id=organisation.id, idempotency_key=key)
@@ -661,12 +732,19 @@ def certificate_url(certificate: Certificate) -> str:
 # --- revocation ----------------------------------------------------------------------------
 
 
-def revoke(certificate: Certificate, reason, *, actor: str) -> Certificate:
-    """Mark a certificate revoked (e.g. the registry reversed the credits). The credits stay
-    retired: they never return to sale."""
+def check_revocation(certificate: Certificate, reason) -> str:
+    """The reason as it will be kept, if ``certificate`` may be revoked; RetirementError
+    otherwise. Changes nothing (the certificate page asks for confirmation next)."""
     reason = clean_text(reason, field="reason", label=_("Reason"), max_length=REASON_MAX, required=True)
     if not certificate.is_valid:
         raise RetirementError("already_revoked", _("This certificate is already revoked."), status=409)
+    return reason
+
+
+def revoke(certificate: Certificate, reason, *, actor: str) -> Certificate:
+    """Mark a certificate revoked (e.g. the registry reversed the credits). The credits stay
+    retired: they never return to sale."""
+    reason = check_revocation(certificate, reason)
     certificate.status = CertificateStatus.REVOKED
     certificate.revoked_at = utcnow()
     certificate.revoked_reason = reason

@@ -25,6 +25,8 @@ from portal.certificates import register as register_
 from portal.certificates import services
 from portal.certificates.forms import DeclareForm, RetireForm, RevokeForm
 from portal.certificates.models import CertificateStatus
+from portal.core.confirm import ask, confirmed
+from portal.core.i18n import current_language
 from portal.core.limits import body_limit
 from portal.core.spreadsheet import csv_response
 from portal.extensions import db
@@ -179,6 +181,26 @@ def revoke(number):
     if not form.validate_on_submit():
         abort(400)
     try:
+        if not confirmed():
+            reason = services.check_revocation(certificate, form.reason.data)
+            return ask(
+                title=_("Revoke certificate %(number)s?", number=certificate.number),
+                consequences=[
+                    _(
+                        "The certificate shows as revoked, with the reason and today's date, on its page, "
+                        "in the public register and to anyone who checks its PDF."
+                    ),
+                    _("The credits stay retired: they do not come back to the holding or to sale."),
+                ],
+                facts=[
+                    (_("Certificate"), certificate.number),
+                    (_("Beneficiary"), certificate.beneficiary),
+                    (_("Quantity retired"), _("%(n)s tCO2e", n=certificate.quantity)),
+                    (_("Reason for revocation"), reason),
+                ],
+                button=_("Revoke the certificate"),
+                back=url_for("certificates.show", number=certificate.number),
+            )
         services.revoke(certificate, form.reason.data, actor=f"user:{current_user.id}")
     except services.RetirementError as exc:
         db.session.rollback()
@@ -237,6 +259,17 @@ def retire():
     if not form.validate_on_submit():
         abort(400)
     try:
+        if not confirmed():
+            plan = services.check_retirement(
+                organisation,
+                form.quantity.data,
+                beneficiary=form.beneficiary.data,
+                purpose=form.purpose.data,
+                purpose_detail=form.purpose_detail.data,
+                batch_code=form.batch_code.data or None,
+                compliance_year=form.compliance_year.data or None,
+            )
+            return _confirm_retirement(plan, sum(held.values()))
         certificate, _created = services.retire_from_holding(
             organisation,
             form.quantity.data,
@@ -261,6 +294,41 @@ def retire():
         "success",
     )
     return redirect(url_for("certificates.show", number=certificate.number))
+
+
+def _confirm_retirement(plan: services.RetirementPlan, total: int):
+    from portal.catalog.labels import PURPOSES
+
+    if plan.batch_codes is None:
+        source = _("Any batch in your holding, oldest vintage first")
+    else:
+        source = ("、" if current_language() == "zh" else ", ").join(plan.batch_codes) or "—"
+    facts = [
+        (_("Tonnes to retire"), _("%(n)s t of the %(total)s t you hold", n=plan.quantity, total=total)),
+        (_("Beneficiary"), plan.beneficiary),
+        (_("Purpose"), str(PURPOSES.get(plan.purpose, plan.purpose))),
+    ]
+    if plan.purpose_detail:
+        facts.append((_("Period or event (printed on the certificate)"), plan.purpose_detail))
+    if plan.compliance_year:
+        facts.append((_("Compliance year"), str(plan.compliance_year)))
+    facts.append((_("Batch"), source))
+    return ask(
+        title=_("Retire %(n)s t?", n=plan.quantity),
+        consequences=[
+            _(
+                "%(n)s t leave your holding for good: retired credits can never be sold, moved or used again.",
+                n=plan.quantity,
+            ),
+            _(
+                "A signed certificate naming %(beneficiary)s is issued and listed in the public retirement register.",
+                beneficiary=plan.beneficiary,
+            ),
+        ],
+        facts=facts,
+        button=_("Retire and issue the certificate"),
+        back=url_for("certificates.retire"),
+    )
 
 
 @bp.get("/account/certificates")

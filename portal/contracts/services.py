@@ -942,19 +942,7 @@ def deliver(
     replayed for its Idempotency-Key)."""
     today = today or beijing_today()
     _check_key(idempotency_key)
-    if mode is None or mode == "":
-        mode = contract.delivery_mode
-    if not isinstance(mode, str) or mode not in {m.value for m in DeliveryMode}:
-        raise ContractError(
-            "invalid_delivery", _("Delivery must be to the holding or retired."), field="delivery"
-        )
-    beneficiary = _text(
-        beneficiary,
-        field="beneficiary",
-        label=_("Beneficiary"),
-        max_length=certificates.BENEFICIARY_MAX,
-        required=False,
-    )
+    mode, beneficiary = _delivery_terms(contract, mode, beneficiary)
     contract = _locked(contract)
     if (found := _delivered_for_key(contract, idempotency_key)) is not None:
         return _replay(found, digest)
@@ -1002,6 +990,62 @@ def deliver(
         )
     except LedgerError as exc:
         raise ContractError(exc.code, exc.message, status=409) from None
+
+
+def _delivery_terms(contract: Contract, mode, beneficiary) -> tuple[str, str]:
+    """This delivery's mode (the contract's unless it names one) and beneficiary, checked."""
+    if mode is None or mode == "":
+        mode = contract.delivery_mode
+    if not isinstance(mode, str) or mode not in {m.value for m in DeliveryMode}:
+        raise ContractError(
+            "invalid_delivery", _("Delivery must be to the holding or retired."), field="delivery"
+        )
+    beneficiary = _text(
+        beneficiary,
+        field="beneficiary",
+        label=_("Beneficiary"),
+        max_length=certificates.BENEFICIARY_MAX,
+        required=False,
+    )
+    return mode, beneficiary
+
+
+@dataclass(frozen=True)
+class DeliveryPlan:
+    """What a delivery will do, as the confirmation shows it."""
+
+    tranche: Tranche
+    quantity: int
+    mode: str
+    #: Who the certificate names (retired deliveries).
+    beneficiary: str
+    #: Of the quantity, what the reserve holds now (the rest is taken from inventory).
+    from_reserve: int
+    unit_price: Decimal
+    amount: Decimal
+    due_on: date
+
+
+def check_delivery(
+    contract: Contract, seq, quantity, *, mode=None, beneficiary=None, today: date | None = None
+) -> DeliveryPlan:
+    """What ``deliver`` would do, refused the same way, changing nothing (the contract page asks
+    for confirmation with it; ``deliver`` checks again under the contract's lock)."""
+    today = today or beijing_today()
+    mode, beneficiary = _delivery_terms(contract, mode, beneficiary)
+    tranche = _deliverable(contract, seq, quantity, today)
+    n = whole(quantity, 1, MAX_QUANTITY)
+    unit = price_for(contract, tranche.due)
+    return DeliveryPlan(
+        tranche=tranche,
+        quantity=n,
+        mode=mode,
+        beneficiary=beneficiary or contract.beneficiary or contract.organisation.name_zh,
+        from_reserve=min(n, reserved(contract)),
+        unit_price=unit,
+        amount=unit * n,
+        due_on=today + timedelta(days=contract.payment_days),
+    )
 
 
 def _hand_over(
@@ -1578,16 +1622,24 @@ def _reserve_account_for_amend(contract: Contract) -> Account:
     return ledger.raise_capacity(account, contract.total_quantity)
 
 
-def terminate(contract: Contract, reason, *, actor: str) -> Contract:
-    """End a draft or active contract early; its reserve goes back to inventory. Invoices already
-    issued stay payable."""
-    contract = _locked(contract)
-    if contract.status not in (ContractStatus.DRAFT, ContractStatus.ACTIVE):
+def check_termination(contract: Contract, reason) -> str:
+    """The reason as it will be kept, if ``contract`` may be terminated; ContractError otherwise.
+    Changes nothing (the contract page asks for confirmation next)."""
+    if contract.status == ContractStatus.DRAFT:
+        raise ContractError(
+            "draft_contract", _("A draft is deleted, not terminated: it was never signed."), status=409
+        )
+    if contract.status != ContractStatus.ACTIVE:
         raise ContractError("not_active", _("This contract has already ended."), status=409)
-    reason = _text(reason, field="reason", label=_("Reason"), max_length=500, required=True)
-    released = 0
-    if contract.status == ContractStatus.ACTIVE:
-        released = _release(contract, reserved(contract), actor=actor, why="terminated")
+    return _text(reason, field="reason", label=_("Reason"), max_length=500, required=True)
+
+
+def terminate(contract: Contract, reason, *, actor: str) -> Contract:
+    """End an active contract early; its reserve goes back to inventory. Invoices already
+    issued stay payable. (A draft is deleted instead: see ``delete_draft``.)"""
+    contract = _locked(contract)
+    reason = check_termination(contract, reason)
+    released = _release(contract, reserved(contract), actor=actor, why="terminated")
     contract.status = ContractStatus.TERMINATED
     contract.terminated_at = utcnow()
     contract.termination_reason = reason
@@ -1599,6 +1651,35 @@ def terminate(contract: Contract, reason, *, actor: str) -> Contract:
         after={"reason": reason, "released": released},
     )
     return contract
+
+
+def check_deletable(contract: Contract) -> None:
+    """ContractError (409) unless ``contract`` is a draft: only what was never signed may go."""
+    if contract.status != ContractStatus.DRAFT:
+        raise ContractError(
+            "signed_contract",
+            _("Only a draft can be deleted; a signed contract is terminated, and its record stays."),
+            status=409,
+        )
+
+
+def delete_draft(contract: Contract, *, actor: str) -> str:
+    """Delete a draft with its schedule (it was never signed: nothing was reserved, delivered or
+    shown to the buyer). The audit log keeps its last terms. Returns the draft's number."""
+    contract = _locked(contract)
+    check_deletable(contract)
+    number = contract.number
+    audit.record(
+        actor,
+        "contract.delete",
+        "contract",
+        number,
+        before={**terms_of(contract).as_json(), "status": contract.status},
+    )
+    db.session.delete(contract)
+    db.session.flush()
+    log.info("draft contract %s deleted", number)
+    return number
 
 
 # --- lists ----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import secrets
 from decimal import Decimal
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -39,12 +40,14 @@ from portal.contracts.forms import (
     ReasonForm,
 )
 from portal.contracts.models import Contract, ContractStatus, Invoice, InvoiceStatus
+from portal.core.confirm import ask, confirmed
 from portal.core.errors import ServiceError, error_response
-from portal.core.i18n import current_language, date_text, localized
+from portal.core.i18n import current_language, date_text, localized, yuan
 from portal.core.spreadsheet import csv_response, xlsx_response
 from portal.extensions import db, login_manager
 from portal.offsets.views import STRIPE_CSP
 from portal.payments import services as payments
+from portal.staff.readable import Reader
 
 bp = Blueprint("contracts", __name__, template_folder="templates")
 
@@ -346,15 +349,9 @@ def _audit_trail(contract: Contract, invoices: list[Invoice]):
     return events
 
 
-def _people(actors) -> dict[str, str]:
-    """``user:7`` → the staff member's e-mail, for the actors shown in the history."""
-    ids = {}
-    for actor in actors:
-        number = actor.removeprefix("user:")
-        if actor.startswith("user:") and number.isascii() and number.isdigit() and len(number) < 10:
-            ids[int(number)] = actor
-    rows = db.session.execute(select(User.id, User.email).where(User.id.in_(ids))).all() if ids else []
-    return {ids[user_id]: email for user_id, email in rows}
+def _reader(trail, versions) -> Reader:
+    """Names for the people and things the history shows (see ``portal.staff.readable``)."""
+    return Reader.for_events(trail, actors={v.actor for v in versions})
 
 
 def _deliver_form(contract: Contract, covers) -> DeliverForm:
@@ -406,7 +403,7 @@ def _contract_page(contract: Contract, *, error=None, status=200, posted=None):
             open_invoices=[i for i in invoices if i.status == InvoiceStatus.OPEN],
             versions=versions,
             trail=trail,
-            people=_people([e.actor for e in trail] + [v.actor for v in versions]),
+            read=_reader(trail, versions),
             forms=forms,
             error=error,
             failed=posted[0] if posted else None,
@@ -460,6 +457,15 @@ def deliver(number):
     try:
         if not form.validate_on_submit():
             raise _form_invalid(form)
+        if not confirmed():
+            plan = services.check_delivery(
+                contract,
+                (form.tranche.data or "").strip(),
+                (form.quantity.data or "").strip(),
+                mode=form.mode.data or None,
+                beneficiary=form.beneficiary.data or None,
+            )
+            return _confirm_delivery(contract, plan)
         delivery, created = services.deliver(
             contract,
             (form.tranche.data or "").strip(),
@@ -505,6 +511,65 @@ def reserve(number):
     return _back(contract)
 
 
+def _confirm_delivery(contract: Contract, plan: services.DeliveryPlan):
+    buyer = localized(contract.organisation, "name")
+    n, seq = plan.quantity, plan.tranche.seq
+    consequences = []
+    if plan.from_reserve < n:
+        consequences.append(
+            _(
+                "%(n)s t are first taken from inventory into the contract's reserve.",
+                n=n - plan.from_reserve,
+            )
+        )
+    if plan.mode == "retire":
+        consequences.append(
+            _(
+                "%(n)s t are retired for %(beneficiary)s and a signed certificate is issued: "
+                "retired credits can never be sold or used again.",
+                n=n,
+                beneficiary=plan.beneficiary,
+            )
+        )
+    else:
+        consequences.append(
+            _("%(n)s t move from the contract's reserve to the holding of %(buyer)s.", n=n, buyer=buyer)
+        )
+    consequences += [
+        _(
+            "Invoice of %(amount)s (%(n)s t at %(price)s) is issued to %(buyer)s, due on %(due)s; "
+            "invoices are numbered consecutively and never withdrawn.",
+            amount=yuan(plan.amount),
+            n=n,
+            price=yuan(plan.unit_price),
+            buyer=buyer,
+            due=format_date(plan.due_on, "medium"),
+        ),
+        _("The buyer and the contract's owner are e-mailed about the delivery and the invoice."),
+    ]
+    facts = [
+        (_("Contract"), f"{contract.number} · {contract.title}"),
+        (_("Buyer"), buyer),
+        (
+            _("Tranche"),
+            _("Tranche %(seq)s, due on %(due)s", seq=seq, due=format_date(plan.tranche.due, "medium")),
+        ),
+        (_("Tonnes"), _("%(n)s t", n=n)),
+        (_("Delivery"), str(DELIVERY_MODES.get(plan.mode, plan.mode))),
+    ]
+    if plan.mode == "retire":
+        facts.append((_("Beneficiary"), plan.beneficiary))
+    return ask(
+        title=_(
+            "Deliver %(n)s t of tranche %(seq)s of contract %(number)s?", n=n, seq=seq, number=contract.number
+        ),
+        consequences=consequences,
+        facts=facts,
+        button=_("Deliver and issue the invoice"),
+        back=url_for("contracts.staff_contract", number=contract.number) + "#deliver",
+    )
+
+
 @bp.post("/staff/contracts/<number>/terminate")
 @require("contracts.manage")
 def terminate(number):
@@ -513,12 +578,68 @@ def terminate(number):
     try:
         if not form.validate_on_submit():
             raise _form_invalid(form)
+        if not confirmed():
+            reason = services.check_termination(contract, form.reason.data)
+            return _confirm_termination(contract, reason)
         services.terminate(contract, form.reason.data, actor=_actor())
     except ServiceError as exc:
         db.session.rollback()
         return _contract_page(contract, error=exc, status=exc.status, posted=("terminate", form))
     flash(_("Contract %(number)s is terminated.", number=contract.number), "success")
     return _back(contract)
+
+
+def _confirm_termination(contract: Contract, reason: str):
+    reserved = services.reserved(contract)
+    return ask(
+        title=_("Terminate contract %(number)s?", number=contract.number),
+        consequences=[
+            _(
+                "The contract ends now: its %(n)s undelivered t will not be delivered.",
+                n=contract.undelivered,
+            ),
+            _("The %(n)s t reserved for it go back to inventory for sale.", n=reserved),
+            _("Invoices already issued stay payable; the buyer keeps what was delivered."),
+        ],
+        facts=[
+            (_("Contract"), f"{contract.number} · {contract.title}"),
+            (_("Buyer"), localized(contract.organisation, "name")),
+            (_("Reason"), reason),
+        ],
+        button=_("Terminate the contract"),
+        back=url_for("contracts.staff_contract", number=contract.number) + "#terminate",
+    )
+
+
+@bp.post("/staff/contracts/<number>/delete")
+@require("contracts.manage")
+def delete_draft(number):
+    """A draft that will not be signed goes away (a signed contract is terminated instead)."""
+    contract = _contract_or_404(number)
+    try:
+        services.check_deletable(contract)
+        if not confirmed():
+            return ask(
+                title=_("Delete draft %(number)s?", number=contract.number),
+                consequences=[
+                    _("The draft and its delivery schedule are deleted."),
+                    _("It was never signed: nothing was reserved for it and the buyer never saw it."),
+                    _("The audit log keeps a record of its last terms."),
+                ],
+                facts=[
+                    (_("Contract"), f"{contract.number} · {contract.title}"),
+                    (_("Buyer"), localized(contract.organisation, "name")),
+                    (_("Total"), _("%(n)s t", n=contract.total_quantity)),
+                ],
+                button=_("Delete the draft"),
+                back=url_for("contracts.staff_contract", number=contract.number),
+            )
+        services.delete_draft(contract, actor=_actor())
+    except ServiceError as exc:
+        db.session.rollback()
+        return _contract_page(contract, error=exc, status=exc.status)
+    flash(_("Draft %(number)s is deleted.", number=number), "success")
+    return redirect(url_for("contracts.staff_contracts")), 303
 
 
 def _record_payment(invoice: Invoice, form: PaymentForm) -> None:

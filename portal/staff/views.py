@@ -8,10 +8,12 @@ from wtforms.fields.choices import SelectChoice
 
 from portal.audit.models import AuditEvent
 from portal.buyers import services as buyers
-from portal.buyers.models import Organisation, OrgStatus, User
+from portal.buyers.models import MEASURES, Organisation, OrgStatus, User
 from portal.buyers.policy import require, user_may
 from portal.catalog import services as catalog
+from portal.catalog.labels import ENTRY_KINDS, org_status_label
 from portal.catalog.models import Project, Region
+from portal.core.confirm import ask, confirmed
 from portal.core.i18n import iso_beijing, localized
 from portal.core.limits import body_limit
 from portal.core.spreadsheet import csv_response
@@ -19,6 +21,7 @@ from portal.extensions import db
 from portal.ledger.models import Account, Batch, LedgerEntry
 from portal.staff.dashboard import fit_label, text_width
 from portal.staff.forms import IssuanceForm, ListingForm, ProjectForm
+from portal.staff.readable import Reader
 
 bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder="templates")
 bp.add_app_template_global(fit_label)
@@ -80,21 +83,88 @@ def change_status(uscc):
             return None
         return int(value) if value.isascii() and value.isdigit() and len(value) <= 10 else -1
 
+    status = request.form.get("status", "")
+    back = url_for("staff.organisations", status=request.args.get("status") or None)
     try:
         org = buyers.find_by_uscc(uscc)
-        buyers.change_status(
-            org,
-            request.form.get("status", ""),
-            reason=request.form.get("reason", ""),
-            order_limit_t=limit("order_limit_t"),
-            year_limit_t=limit("year_limit_t"),
-            actor=f"user:{current_user.id}",
-        )
+        restricting = status == OrgStatus.RESTRICTED  # the limit fields count only then
+        terms = {
+            "reason": request.form.get("reason", ""),
+            "order_limit_t": limit("order_limit_t") if restricting else None,
+            "year_limit_t": limit("year_limit_t") if restricting else None,
+        }
+        reason = buyers.check_status_change(org, status, **terms)
+        if status in MEASURES and not confirmed():
+            return _confirm_measure(org, status, reason, terms, back)
+        buyers.change_status(org, status, actor=f"user:{current_user.id}", **terms)
     except buyers.OrganisationError as exc:
+        db.session.rollback()
         flash(exc.message, "error")
-        return redirect(url_for("staff.organisations")), 303
-    flash(_("%(name)s is now %(status)s.", name=org.name_zh, status=org.status), "info")
-    return redirect(url_for("staff.organisations")), 303
+        return redirect(back), 303
+    flash(
+        _(
+            "Status of %(name)s changed to %(status)s.",
+            name=localized(org, "name"),
+            status=org_status_label(status),
+        ),
+        "info",
+    )
+    return redirect(back), 303
+
+
+def _confirm_measure(org, status, reason, terms, back):
+    """What suspending, restricting or barring ``org`` does, before it is done."""
+    name = localized(org, "name")
+    consequences = {
+        OrgStatus.SUSPENDED: [
+            _("Its users are signed out at once and cannot sign in; its API keys stop working."),
+            _("It cannot buy, retire or receive credits until it is reinstated."),
+        ],
+        OrgStatus.RESTRICTED: [
+            _("Its orders must stay within the limits below; larger orders are refused."),
+        ],
+        OrgStatus.BARRED: [
+            _("Its users are signed out at once and cannot sign in; its API keys stop working."),
+            _("It cannot buy, retire or receive credits until it is reinstated."),
+        ],
+    }[status]
+    consequences.append(
+        _(
+            "The measure is announced publicly on the Notices page with the reason and today's date; "
+            "when it is lifted it stays listed there as history."
+        )
+    )
+    facts = [
+        (_("Organisation"), f"{name} ({org.uscc})"),
+        (_("Status now"), org_status_label(org.status)),
+        (_("New status"), org_status_label(status)),
+        (_("Reason (published)"), reason),
+    ]
+    if status == OrgStatus.RESTRICTED:
+        facts.append(
+            (_("Limit per order"), _("%(n)s t", n=terms["order_limit_t"]) if terms["order_limit_t"] else "—")
+        )
+        facts.append(
+            (_("Limit per year"), _("%(n)s t", n=terms["year_limit_t"]) if terms["year_limit_t"] else "—")
+        )
+    titles = {
+        OrgStatus.SUSPENDED: _("Suspend %(name)s?", name=name),
+        OrgStatus.RESTRICTED: _("Restrict %(name)s?", name=name),
+        OrgStatus.BARRED: _("Bar %(name)s?", name=name),
+    }
+    buttons = {
+        OrgStatus.SUSPENDED: _("Suspend the organisation"),
+        OrgStatus.RESTRICTED: _("Restrict the organisation"),
+        OrgStatus.BARRED: _("Bar the organisation"),
+    }
+    return ask(
+        title=titles[status],
+        consequences=consequences,
+        facts=facts,
+        button=buttons[status],
+        back=back,
+        irreversible=False,
+    )
 
 
 def _journal_query():
@@ -111,9 +181,9 @@ def _journal_query():
     return query.order_by(LedgerEntry.id.desc())
 
 
-def _accounts(entries):
+def _accounts(entries) -> dict[int, Account]:
     ids = {e.from_account_id for e, _ in entries} | {e.to_account_id for e, _ in entries}
-    return {a.id: str(a) for a in db.session.scalars(select(Account).where(Account.id.in_(ids - {None})))}
+    return {a.id: a for a in db.session.scalars(select(Account).where(Account.id.in_(ids - {None})))}
 
 
 @bp.get("/journal")
@@ -121,16 +191,24 @@ def _accounts(entries):
 def journal():
     page = _page()
     entries = db.session.execute(_journal_query().limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    accounts = _accounts(entries)
     return render_template(
-        "staff/journal.html", entries=entries, accounts=_accounts(entries), page=page, per_page=PER_PAGE
+        "staff/journal.html",
+        entries=entries,
+        accounts=accounts,
+        read=Reader.for_entries(entries, accounts),
+        page=page,
+        per_page=PER_PAGE,
     )
 
 
 @bp.get("/journal.csv")
 @require("journal.read")
 def journal_csv():
+    """The codes as stored, then the same in words (in the page's language)."""
     entries = db.session.execute(_journal_query().limit(100_000)).all()
     accounts = _accounts(entries)
+    read = Reader.for_entries(entries, accounts)
     rows = [
         [
             "id",
@@ -145,25 +223,36 @@ def journal_csv():
             "to",
             "reference",
             "actor",
+            "kind_name",
+            "from_name",
+            "to_name",
+            "reference_name",
+            "actor_name",
         ]
     ]
-    rows += [
-        [
-            e.id,
-            iso_beijing(e.created_at),
-            e.movement_id,
-            e.kind,
-            code,
-            e.serial_start,
-            e.serial_end,
-            e.quantity,
-            accounts.get(e.from_account_id, ""),
-            accounts[e.to_account_id],
-            e.reference,
-            e.actor,
-        ]
-        for e, code in entries
-    ]
+    for e, code in entries:
+        source, destination = accounts.get(e.from_account_id), accounts[e.to_account_id]
+        rows.append(
+            [
+                e.id,
+                iso_beijing(e.created_at),
+                e.movement_id,
+                e.kind,
+                code,
+                e.serial_start,
+                e.serial_end,
+                e.quantity,
+                str(source) if source else "",
+                str(destination),
+                e.reference,
+                e.actor,
+                str(ENTRY_KINDS.get(e.kind, e.kind)),
+                read.account(source).label if source else "",
+                read.account(destination).label,
+                read.reference(e.reference).label,
+                read.actor(e.actor).label,
+            ]
+        )
     return _csv(rows, "ledger-journal.csv")
 
 
@@ -184,16 +273,56 @@ def audit():
     page = _page()
     events = list(db.session.scalars(_audit_query().limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
     actions = list(db.session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
-    total = db.session.scalar(select(func.count()).select_from(AuditEvent))
-    return render_template(
-        "staff/audit.html", events=events, actions=actions, page=page, per_page=PER_PAGE, total=total
+    actors = list(
+        db.session.scalars(select(AuditEvent.actor).distinct().order_by(AuditEvent.actor).limit(1000))
     )
+    total = db.session.scalar(select(func.count()).select_from(AuditEvent))
+    names = Reader(actors=actors)
+    return render_template(
+        "staff/audit.html",
+        events=events,
+        read=Reader.for_events(events),
+        actions=actions,
+        actors=sorted((names.actor(a) for a in actors), key=lambda t: t.label),
+        page=page,
+        per_page=PER_PAGE,
+        total=total,
+    )
+
+
+def _changes_text(changes) -> str:
+    """An event's changes on one line each, for the CSV export."""
+    lines = []
+    for c in changes:
+        if c.before is not None and c.after is not None:
+            lines.append(f"{c.field}: {c.before} → {c.after}")
+        else:
+            lines.append(f"{c.field}: {c.after if c.after is not None else c.before}")
+    return "\n".join(lines)
 
 
 @bp.get("/audit.csv")
 @require("audit.read")
 def audit_csv():
-    rows = [["id", "time_utc+08:00", "actor", "action", "subject_type", "subject_id", "before", "after"]]
+    """The event as stored (JSON before and after), then the same in words."""
+    events = list(db.session.scalars(_audit_query().limit(100_000)))
+    read = Reader.for_events(events)
+    rows = [
+        [
+            "id",
+            "time_utc+08:00",
+            "actor",
+            "action",
+            "subject_type",
+            "subject_id",
+            "before",
+            "after",
+            "actor_name",
+            "action_name",
+            "subject_name",
+            "changes",
+        ]
+    ]
     rows += [
         [
             e.id,
@@ -204,8 +333,12 @@ def audit_csv():
             e.subject_id,
             e.before or "",
             e.after or "",
+            read.actor(e.actor).label,
+            read.action(e.action).label,
+            read.subject(e.subject_type, e.subject_id).label,
+            _changes_text(read.changes(e)),
         ]
-        for e in db.session.scalars(_audit_query().limit(100_000))
+        for e in events
     ]
     return _csv(rows, "audit-log.csv")
 

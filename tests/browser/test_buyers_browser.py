@@ -42,7 +42,7 @@ def test_register_confirm_approve_sign_in(page, live_database):
     row.locator("select[name=status]").select_option("approved")
     row.locator("input[name=reason]").fill("营业执照核验通过")
     row.locator("button[type=submit]").click()
-    assert "is now approved" in page.content()
+    assert "changed to Approved" in page.content()
     screenshot(page, "staff-organisations-en")
     # Wait for the sign-out to land: a navigation started before its response arrives would
     # race with the response's session cookie (which still says "en").

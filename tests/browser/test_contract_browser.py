@@ -74,6 +74,8 @@ def test_an_offtake_contract_from_draft_to_completion(page, phone, live_database
     page.select_option("select[name=tranche]", "1")
     page.fill("#deliver input[name=quantity]", "30")
     page.click("#deliver button[type=submit]")
+    page.wait_for_selector("text=Please check before you go on")  # the server asks first
+    page.click("text=Deliver and issue the invoice")
     page.wait_for_selector("text=30 t of tranche 1 delivered")
 
     # --- amended: later deliveries are retired for the buyer, with a certificate
@@ -88,6 +90,8 @@ def test_an_offtake_contract_from_draft_to_completion(page, phone, live_database
     page.select_option("select[name=tranche]", "2")
     page.fill("#deliver input[name=quantity]", "20")
     page.click("#deliver button[type=submit]")
+    page.wait_for_selector("text=Please check before you go on")
+    page.click("text=Deliver and issue the invoice")
     page.wait_for_selector("text=20 t of tranche 2 delivered")
     assert page.locator("a[href^='/certificates/CFC-']").count() >= 1
 

@@ -37,7 +37,7 @@ def test_an_admin_creates_uses_and_revokes_a_key(users, client):
     )
     assert client.get("/api/v1/holdings", headers={"Authorization": f"Bearer {key}"}).status_code == 200
     prefix = key.split("_")[1]
-    assert client.post(f"/account/keys/{prefix}/revoke").status_code == 303
+    assert client.post(f"/account/keys/{prefix}/revoke", data={"confirm": "yes"}).status_code == 303
     assert client.get("/api/v1/holdings", headers={"Authorization": f"Bearer {key}"}).status_code == 401
 
 

@@ -66,14 +66,18 @@ def test_bad_changes_are_refused_and_change_nothing(org, app, args, expected):
 
 
 def test_barred_organisations_are_listed_publicly_and_escaped(org, app, client):
-    assert "No participant is barred" in client.get("/notices?lang=en").get_data(as_text=True)
+    assert "No participant is suspended, restricted or barred" in client.get("/notices?lang=en").get_data(
+        as_text=True
+    )
     status(app, "barred", "--reason", "虚假交易 <script>alert(1)</script>")
     page = client.get("/notices?lang=zh").get_data(as_text=True)
     assert "测试钢铁" in page and STEEL in page and "虚假交易" in page
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
     assert "Test Steel" in client.get("/notices?lang=en").get_data(as_text=True)
-    assert status(app, "approved", "--reason", "复核后恢复").exit_code == 0  # reinstated
-    assert STEEL not in client.get("/notices").get_data(as_text=True)
+    assert status(app, "approved", "--reason", "复核后恢复").exit_code == 0  # reinstated: history now
+    page = client.get("/notices?lang=en").get_data(as_text=True)
+    assert "No participant is suspended, restricted or barred" in page and "Lifted on" in page
+    assert STEEL in page and "&lt;script&gt;" in page and "<script>alert(1)</script>" not in page
 
 
 @pytest.mark.parametrize(

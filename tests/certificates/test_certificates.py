@@ -290,7 +290,9 @@ def test_operators_revoke_with_a_reason_and_the_credits_stay_retired(held, app, 
         assert client.post(f"/certificates/{cert.number}/revoke", data={"reason": "x"}).status_code == 403
     sign_in("ops@example.com")
     assert client.post(f"/certificates/{cert.number}/revoke", data={"reason": "  "}).status_code == 400
-    response = client.post(f"/certificates/{cert.number}/revoke", data={"reason": "核证机构撤销了该批次"})
+    response = client.post(
+        f"/certificates/{cert.number}/revoke", data={"reason": "核证机构撤销了该批次", "confirm": "yes"}
+    )
     assert response.status_code == 302
     db.session.expire_all()
     found = db.session.scalar(select(Certificate).filter_by(number=cert.number))
@@ -396,6 +398,7 @@ def test_a_buyer_retires_from_the_web_form(held, app, client):
             "purpose": "voluntary",
             "purpose_detail": "2025年度",
             "batch_code": "VCS-B-2022",
+            "confirm": "yes",
         },
     )
     assert response.status_code == 302

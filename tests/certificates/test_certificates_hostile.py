@@ -215,10 +215,11 @@ def test_web_retire_with_hostile_beneficiary_is_escaped_on_every_page(held, app,
     db.session.commit()
     _sign_in(client, "buyer@example.com")
     evil = '"><script>alert(1)</script><img src=x onerror=alert(2)> שלום مرحبا'
-    r = client.post(
-        "/account/retire",
-        data={"quantity": "2", "beneficiary": evil, "purpose": "event", "purpose_detail": "<b>x</b>"},
-    )
+    data = {"quantity": "2", "beneficiary": evil, "purpose": "event", "purpose_detail": "<b>x</b>"}
+    asked = client.post("/account/retire", data=data)  # the confirmation repeats what was typed
+    assert asked.status_code == 200 and "<script>alert(1)" not in asked.get_data(as_text=True)
+    assert "&lt;script&gt;alert(1)" in asked.get_data(as_text=True)
+    r = client.post("/account/retire", data={**data, "confirm": "yes"})
     assert r.status_code == 302
     number = db.session.scalar(select(Certificate.number))
     pages = [
@@ -400,7 +401,10 @@ def test_revocation_needs_an_operator_and_a_csrf_token(held, app):
     import re
 
     token = re.findall(r'name="csrf_token"[^>]*value="([^"]+)"', page)[-1]
-    r = client.post(f"/certificates/{cert.number}/revoke", data={"reason": "registry", "csrf_token": token})
+    r = client.post(
+        f"/certificates/{cert.number}/revoke",
+        data={"reason": "registry", "csrf_token": token, "confirm": "yes"},
+    )
     assert r.status_code == 302
     db.session.expire_all()
     assert db.session.get(Certificate, cert.id).status == "revoked"
@@ -435,7 +439,10 @@ def test_a_revoked_certificate_is_revoked_everywhere(held, app, client):
     client.get("/register")
     _sign_in(client, "ops@example.com")
     reason = '<script>alert("r")</script>登记簿撤销'
-    assert client.post(f"/certificates/{number}/revoke", data={"reason": reason}).status_code == 302
+    assert (
+        client.post(f"/certificates/{number}/revoke", data={"reason": reason, "confirm": "yes"}).status_code
+        == 302
+    )
     client.post("/logout")
     before = ledger.balance(buyers.holding_account(steel))
     html = client.get(f"/certificates/{number}?lang=en").get_data(as_text=True)
