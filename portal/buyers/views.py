@@ -3,7 +3,6 @@
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -13,6 +12,7 @@ from portal.buyers.models import Role
 from portal.buyers.policy import home_page, require, user_may
 from portal.core.confirm import ask, confirmed
 from portal.core.errors import ServiceError
+from portal.core.i18n import datetime_text
 from portal.extensions import db, login_manager
 
 bp = Blueprint("buyers", __name__, template_folder="templates")
@@ -255,7 +255,7 @@ def revoke_api_key(prefix):
                 (_("Label"), key.label or "—"),
                 (
                     _("Last used"),
-                    format_datetime(key.last_used_at, "short") if key.last_used_at else _("Never"),
+                    datetime_text(key.last_used_at) if key.last_used_at else _("Never"),
                 ),
             ],
             button=_("Revoke the key"),

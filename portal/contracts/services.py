@@ -1033,8 +1033,7 @@ def check_delivery(
     for confirmation with it; ``deliver`` checks again under the contract's lock)."""
     today = today or beijing_today()
     mode, beneficiary = _delivery_terms(contract, mode, beneficiary)
-    tranche = _deliverable(contract, seq, quantity, today)
-    n = whole(quantity, 1, MAX_QUANTITY)
+    tranche, n = _deliverable(contract, seq, quantity or None, today)
     unit = price_for(contract, tranche.due)
     return DeliveryPlan(
         tranche=tranche,

@@ -12,7 +12,6 @@ import secrets
 from decimal import Decimal
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -461,7 +460,7 @@ def deliver(number):
             plan = services.check_delivery(
                 contract,
                 (form.tranche.data or "").strip(),
-                (form.quantity.data or "").strip(),
+                (form.quantity.data or "").strip() or None,  # empty: what is left of the tranche
                 mode=form.mode.data or None,
                 beneficiary=form.beneficiary.data or None,
             )
@@ -543,7 +542,7 @@ def _confirm_delivery(contract: Contract, plan: services.DeliveryPlan):
             n=n,
             price=yuan(plan.unit_price),
             buyer=buyer,
-            due=format_date(plan.due_on, "medium"),
+            due=date_text(plan.due_on),
         ),
         _("The buyer and the contract's owner are e-mailed about the delivery and the invoice."),
     ]
@@ -552,7 +551,7 @@ def _confirm_delivery(contract: Contract, plan: services.DeliveryPlan):
         (_("Buyer"), buyer),
         (
             _("Tranche"),
-            _("Tranche %(seq)s, due on %(due)s", seq=seq, due=format_date(plan.tranche.due, "medium")),
+            _("Tranche %(seq)s, due on %(due)s", seq=seq, due=date_text(plan.tranche.due)),
         ),
         (_("Tonnes"), _("%(n)s t", n=n)),
         (_("Delivery"), str(DELIVERY_MODES.get(plan.mode, plan.mode))),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import url_for
-from flask_babel import format_datetime, format_decimal
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -24,7 +24,7 @@ from portal.buyers.models import ApiKey, Organisation, User
 from portal.buyers.policy import user_may
 from portal.catalog import labels
 from portal.catalog.models import Region
-from portal.core.i18n import current_language, localized, yuan
+from portal.core.i18n import current_language, datetime_text, localized, yuan
 from portal.extensions import db
 
 #: Values longer than this are cut in the audit view (the CSV export has them whole).
@@ -265,7 +265,7 @@ class Reader:
             return "; ".join(f"{year}: {price}" for year, price in value.items())
         if field == "revoked_at" and isinstance(value, str):
             try:
-                return format_datetime(datetime.fromisoformat(value), "short")
+                return datetime_text(datetime.fromisoformat(value))
             except ValueError:
                 pass
         if isinstance(value, list | dict):

@@ -5,13 +5,12 @@ import json
 import threading
 
 import pytest
-from babel.dates import format_date
 from flask_migrate import upgrade
 from sqlalchemy import select, text
 
 from portal.buyers import services as buyers
+from portal.core.i18n import date_text
 from portal.extensions import db
-from portal.timeutil import BEIJING
 from tests import factories
 from tests.concurrency import race
 from tests.conftest import make_app
@@ -41,7 +40,7 @@ def sections(page: str) -> tuple[str, str]:
 
 def long_date(moment) -> str:
     """How the English page writes the (Beijing) day of ``moment``."""
-    return format_date(moment.astimezone(BEIJING).date(), "long", locale="en")
+    return date_text(moment, "en")
 
 
 def test_a_suspension_is_announced_with_its_reason_and_date(orgs, client):

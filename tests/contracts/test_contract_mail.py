@@ -124,7 +124,13 @@ def test_mail_is_in_chinese_whatever_language_the_sender_reads(desk, app, client
     assert "Offtake contracts" in client.get("/staff/contracts?lang=en").get_data(as_text=True)
     response = client.post(
         f"/staff/contracts/{desk.active.number}/deliver",
-        data={"tranche": "1", "quantity": "5", "mode": "holding", "idempotency_key": "lang-test"},
+        data={
+            "tranche": "1",
+            "quantity": "5",
+            "mode": "holding",
+            "idempotency_key": "lang-test",
+            "confirm": "yes",
+        },
     )
     assert response.status_code == 303
     assert "delivered; invoice" in client.get(response.headers["Location"]).get_data(as_text=True)

@@ -19,6 +19,7 @@ from tests import factories
 from tests.contracts.helpers import TODAY, day
 from tests.contracts.helpers import terms as base_terms
 from tests.payments import LiveShop, localstripe, wait_for  # noqa: F401
+from tests.visible import visible_text
 
 STEEL, CEMENT, PASSWORD = factories.STEEL_USCC, factories.CEMENT_USCC, factories.PASSWORD
 
@@ -479,7 +480,11 @@ def test_bad_deliveries_are_refused_and_change_nothing(desk, client, data, messa
 def test_without_a_quantity_the_rest_is_delivered_and_a_finished_tranche_is_a_409(desk, client):
     sign_in(client, "sales")
     url = f"/staff/contracts/{desk.active.number}/deliver?lang=en"
-    assert client.post(url, data={"tranche": "1", "quantity": ""}).status_code == 303
+    asked = client.post(url, data={"tranche": "1", "quantity": ""})
+    assert asked.status_code == 200 and "Deliver 40 t of tranche 1" in visible_text(
+        asked.get_data(as_text=True)
+    )
+    assert client.post(url, data={"tranche": "1", "quantity": "", "confirm": "yes"}).status_code == 303
     db.session.expire_all()
     assert desk.active.tranches[0].remaining == 0
     before = counts()

@@ -5,6 +5,7 @@ Beijing: a page that took the date in UTC, or printed the stored UTC moment, sho
 """
 
 import io
+import pathlib
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -13,6 +14,7 @@ from flask_babel import refresh
 from pypdf import PdfReader
 from sqlalchemy import select
 
+import portal
 from portal import timeutil
 from portal.certificates import services as certificates
 from portal.certificates.models import Certificate
@@ -275,3 +277,16 @@ def test_a_moment_without_a_zone_is_refused():
 def test_babels_own_date_filters_are_gone(app):
     for name in ("dateformat", "datetimeformat", "timeformat"):
         assert name not in app.jinja_env.filters
+
+
+def test_no_module_but_core_i18n_formats_dates_its_own_way():
+    """Babel's date functions write ``Dec 8, 2026`` or ``12/8/26``: only ``core/i18n`` may call
+    them, so a confirmation page, a fact list or a readable change prints dates as pages do."""
+    root = pathlib.Path(portal.__file__).parent
+    pattern = re.compile(r"\b(format_date|format_datetime|format_time|format_skeleton)\b")
+    offenders = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if path != root / "core" / "i18n.py" and pattern.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
