@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from portal.buyers.models import Organisation, User
-from portal.contracts import services
+from portal.contracts import delivery as delivering
+from portal.contracts import drafting, invoices, services
 from portal.contracts.models import Contract, Delivery, Invoice
 from portal.core.errors import ServiceError
 from portal.extensions import db
@@ -341,7 +342,7 @@ def test_a_bank_transfer_over_100000_yuan_can_be_recorded(app):
 
 def test_webhook_wrong_currency_amount_unknown_and_paid_by_bank_meanwhile(market, monkeypatch):
     refunds = []
-    monkeypatch.setattr(services.payments, "refund", lambda i, reference: refunds.append(i) or "re_1")
+    monkeypatch.setattr(invoices.payments, "refund", lambda i, reference: refunds.append(i) or "re_1")
     contract = _signed(market, tranches=[{"due": day(1), "quantity": 10}])
     delivery, _ = services.deliver(contract, 1, 10, actor="s")
     invoice = delivery.invoice  # 700.00
@@ -364,7 +365,7 @@ def test_webhook_wrong_currency_amount_unknown_and_paid_by_bank_meanwhile(market
 
 
 def test_a_partial_online_payment_then_bank_rest(market, monkeypatch):
-    monkeypatch.setattr(services.payments, "refund", lambda i, reference: "re")
+    monkeypatch.setattr(invoices.payments, "refund", lambda i, reference: "re")
     contract = _signed(market, tranches=[{"due": day(1), "quantity": 10}])
     invoice = services.deliver(contract, 1, 10, actor="s")[0].invoice
     intent = {
@@ -405,18 +406,18 @@ def test_a_delivery_racing_another_between_its_two_transactions_is_refused_clean
     factories.batch(quantity=100, code="B-2022", vintage=2022)  # not through the catalog: no signal
     db.session.commit()
 
-    original = services._locked
+    original = delivering._locked
     calls = {"n": 0}
 
     def locked(c):
         calls["n"] += 1
         if calls["n"] == 2:  # T1 re-locks after committing its top-up: T2 delivers first
-            monkeypatch.setattr(services, "_locked", original)
+            monkeypatch.setattr(delivering, "_locked", original)
             services.deliver(c, 2, 20, actor="other")
             db.session.commit()
         return original(c)
 
-    monkeypatch.setattr(services, "_locked", locked)
+    monkeypatch.setattr(delivering, "_locked", locked)
     try:
         services.deliver(contract, 1, 30, actor="first")
     except ServiceError:
@@ -652,10 +653,10 @@ def test_two_success_events_for_one_intent_never_refund_the_recorded_payment(pg_
     number = invoice.number
     db.session.commit()
     refunds = []
-    monkeypatch.setattr(services.payments, "refund", lambda i, reference: refunds.append(i) or "re")
+    monkeypatch.setattr(invoices.payments, "refund", lambda i, reference: refunds.append(i) or "re")
     barrier = threading.Barrier(2)
     seen = threading.local()
-    original = services._locked_invoice
+    original = invoices._locked_invoice
 
     def locked_invoice(inv):
         if not getattr(seen, "waited", False):
@@ -663,7 +664,7 @@ def test_two_success_events_for_one_intent_never_refund_the_recorded_payment(pg_
             barrier.wait(timeout=10)  # both have passed the "already recorded" check
         return original(inv)
 
-    monkeypatch.setattr(services, "_locked_invoice", locked_invoice)
+    monkeypatch.setattr(invoices, "_locked_invoice", locked_invoice)
     intent = {"id": "pi_twice", "amount": 70000, "currency": "cny", "metadata": {"portal_invoice": number}}
 
     def work(i):
@@ -687,13 +688,13 @@ def test_a_concurrent_repeat_of_a_draft_is_replayed_not_busy(pg_app, monkeypatch
     db.session.commit()
     steel_id, sales_id = steel.id, sales.id  # read here: worker threads must not touch this session
     barrier = threading.Barrier(2)
-    original = services.parse_terms
+    original = drafting.parse_terms
 
     def parse(data):
         barrier.wait(timeout=10)
         return original(data)
 
-    monkeypatch.setattr(services, "parse_terms", parse)
+    monkeypatch.setattr(drafting, "parse_terms", parse)
 
     def work(i):
         contract, created = services.create_draft(
@@ -725,7 +726,7 @@ def test_deliveries_of_two_tranches_racing_after_top_ups_are_clean(pg_app, monke
     number = contract.number
     db.session.commit()
     committed_top_up, second_done = threading.Event(), threading.Event()
-    original = services._locked
+    original = delivering._locked
     calls = threading.local()
 
     def locked(c):
@@ -735,7 +736,7 @@ def test_deliveries_of_two_tranches_racing_after_top_ups_are_clean(pg_app, monke
             second_done.wait(timeout=10)
         return original(c)
 
-    monkeypatch.setattr(services, "_locked", locked)
+    monkeypatch.setattr(delivering, "_locked", locked)
 
     def work(i):
         try:

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 
 from portal.buyers import services as buyers
 from portal.certificates import fonts
-from portal.contracts import pdf, services
+from portal.contracts import invoices, pdf, services
 from portal.core.i18n import absolute_url, date_text
 from portal.extensions import db
 from tests import factories
@@ -266,7 +266,7 @@ def test_long_text_and_many_batches_continue_on_another_page(app):
     services.sign(contract, actor="sales@portal.cn")
     delivery, _ = services.deliver(contract, 1, 400, actor="sales@portal.cn")
     invoice = delivery.invoice
-    services._pay(invoice, Decimal("1000000.01"), TODAY, "pi_3PaymentIntent0001", "stripe", actor="stripe")
+    invoices._pay(invoice, Decimal("1000000.01"), TODAY, "pi_3PaymentIntent0001", "stripe", actor="stripe")
     db.session.commit()
 
     data = pdf.render_invoice(invoice)

@@ -336,9 +336,9 @@ def test_downloads_neutralise_formulas(book, client):
 
 
 def test_the_list_pages(book, client, monkeypatch):
-    from portal.contracts import views
+    from portal.contracts import views_invoices
 
-    monkeypatch.setattr(views, "INVOICES_PER_PAGE", 4)
+    monkeypatch.setattr(views_invoices, "INVOICES_PER_PAGE", 4)
     sign_in(client, "sales")
     first = client.get("/staff/invoices?lang=en&status=open").get_data(as_text=True)
     second = client.get("/staff/invoices?lang=en&status=open&page=2").get_data(as_text=True)

@@ -1,0 +1,84 @@
+"""Contract and invoice documents, for staff and for the buyer alike: the PDFs, and the
+contract address printed on them, which leads each reader to its own page."""
+
+from flask import Response, abort, redirect, url_for
+from flask_login import current_user
+
+from portal.buyers.policy import user_may
+from portal.contracts import services
+from portal.contracts.models import Contract
+from portal.contracts.views_shared import _invoice_or_404, bp
+from portal.extensions import login_manager
+
+
+def _may_see(contract: Contract) -> bool:
+    """Staff see every contract; a buyer its own organisation's, once signed."""
+    if user_may(current_user, "contracts.read_all"):
+        return True
+    return user_may(current_user, "contracts.read_own") and services.visible_to_buyer(
+        contract, current_user.organisation
+    )
+
+
+@bp.get("/invoices/<number>.pdf")
+def invoice_pdf(number):
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    invoice = _invoice_or_404(number)
+    if not _may_see(invoice.contract):
+        abort(404)
+    from portal.contracts import pdf  # written alongside these views
+
+    try:
+        data = pdf.render_invoice(invoice)
+    except pdf.PdfError as exc:
+        abort(503, exc.message)
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{invoice.number}.pdf"'},
+    )
+
+
+def _seen_contract_or_404(number) -> Contract:
+    """The contract if the signed-in user may see it; 404 for anything else, as on the buyer's
+    pages, so that contract numbers cannot be probed."""
+    contract = services.find(number)
+    if contract is None or not _may_see(contract):
+        abort(404)
+    return contract
+
+
+@bp.get("/contracts/<number>")
+def contract_page(number):
+    """The address printed on a contract's PDF: the staff's page or the buyer's, by who follows it."""
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    contract = _seen_contract_or_404(number)
+    page = (
+        "contracts.staff_contract"
+        if user_may(current_user, "contracts.read_all")
+        else "contracts.buyer_contract"
+    )
+    return redirect(url_for(page, number=contract.number))
+
+
+@bp.get("/contracts/<number>.pdf")
+def contract_pdf(number):
+    """A signed contract's document. A draft has none: its terms are not agreed yet."""
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    contract = _seen_contract_or_404(number)
+    if contract.signed_at is None:
+        abort(404)
+    from portal.contracts import pdf
+
+    try:
+        data = pdf.render_contract(contract)
+    except pdf.PdfError as exc:
+        abort(503, exc.message)
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{contract.number}.pdf"'},
+    )
