@@ -85,9 +85,10 @@ def create_app(config=None):
     security.register(app)
     i18n.register(app)
 
-    from portal.catalog import cache, labels
+    from portal import template_globals
+    from portal.catalog import cache
 
-    labels.register(app)
+    template_globals.register(app)
     cache.register(app)
 
     from portal import cli

@@ -102,9 +102,10 @@ def _hash_once(password: str) -> str:
 def user(email, role="buyer", organisation=None, org_admin=False):
     from unittest import mock
 
+    from portal.buyers import accounts
     from portal.buyers import services as buyers
 
-    with mock.patch.object(buyers, "generate_password_hash", _hash_once):
+    with mock.patch.object(accounts, "generate_password_hash", _hash_once):
         created = buyers.create_user(email=email, password=PASSWORD, role=role, organisation=organisation)
     created.is_org_admin = org_admin
     return created

@@ -3,11 +3,10 @@
 Codes stay in the database, the API and the CSV exports; pages show these labels (with the code
 in a ``title`` where it helps). Contract vocabularies live beside the contract forms
 (``portal.contracts.forms``); how audit events, ledger accounts and actors read in the back office
-is built from these tables in ``portal.staff.readable``."""
+is built from these tables in ``portal.staff.readable``. Pages reach them through the template
+globals registered in ``portal.template_globals``."""
 
 from flask_babel import lazy_gettext as _l
-
-from portal.buyers.policy import purchase_summary, user_may
 
 PROJECT_TYPES = {
     "forestry": _l("Forestry (afforestation)"),
@@ -258,29 +257,6 @@ SORTS = {
 
 def org_status_label(status: str) -> str:
     return str(ORG_STATUSES.get(status, status))
-
-
-def register(app):
-    app.jinja_env.globals.update(
-        project_type_label=lambda t: PROJECT_TYPES.get(t, t),
-        project_status_label=lambda s: PROJECT_STATUSES.get(s, s),
-        role_label=lambda r: ROLES.get(r, r),
-        org_status_label=org_status_label,
-        sector_label=lambda s: SECTORS.get(s, s),
-        user_may=user_may,
-        purchase_summary=purchase_summary,
-        standard_label=lambda s: STANDARDS.get(s, s),
-        purpose_label=lambda p: PURPOSES.get(p, p),
-        order_status_label=lambda s: ORDER_STATUSES.get(s, s),
-        order_note_label=lambda s: ORDER_NOTES.get(s, s),
-        entry_kind_label=lambda k: ENTRY_KINDS.get(k, k),
-        entry_kinds=ENTRY_KINDS,
-        audit_action_label=lambda a: AUDIT_ACTIONS.get(a, a),
-        sort_options=SORTS,
-        project_types=PROJECT_TYPES,
-        standards=STANDARDS,
-        registry_link=registry_link,
-    )
 
 
 def registry_link(project) -> tuple[str, str]:

@@ -14,7 +14,7 @@ from sqlalchemy import case, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.audit import services as audit
-from portal.catalog.models import Region
+from portal.catalog.models import ProjectType, Region
 from portal.core.errors import ServiceError
 from portal.core.i18n import date_text
 from portal.core.numbers import money
@@ -72,10 +72,8 @@ def add_rule(
     region_code = (region_code or "").strip()
     if region_code and db.session.scalar(select(Region.id).filter_by(code=region_code)) is None:
         raise RevenueError("unknown_county", _("There is no such county-level unit."), field="region_code")
-    from portal.catalog.labels import PROJECT_TYPES
-
     project_type = (project_type or "").strip()
-    if project_type and project_type not in PROJECT_TYPES:
+    if project_type and project_type not in {t.value for t in ProjectType}:
         raise RevenueError("unknown_type", _("There is no such project type."), field="project_type")
     overlapping = RevenueError(
         "overlapping_rule",

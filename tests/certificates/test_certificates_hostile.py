@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 
 from portal.buyers import services as buyers
-from portal.certificates import numbers, services
+from portal.certificates import issuing, numbers, services
 from portal.certificates.models import Certificate
 from portal.extensions import db
 from portal.ledger import services as ledger
@@ -736,7 +736,7 @@ def test_register_year_is_the_beijing_year(held_any, monkeypatch):
 
     steel, client = held_any
     # 2025-12-31 17:30 UTC is 2026-01-01 01:30 in Beijing
-    monkeypatch.setattr(services, "utcnow", lambda: datetime(2025, 12, 31, 17, 30, tzinfo=UTC))
+    monkeypatch.setattr(issuing, "utcnow", lambda: datetime(2025, 12, 31, 17, 30, tzinfo=UTC))
     cert, _ = services.retire_from_holding(steel, 1, beneficiary="NewYear", purpose="event", actor="t")
     db.session.commit()
     assert cert.number.startswith("CFC-2026-")

@@ -16,6 +16,7 @@ from portal.ledger import services as ledger
 from portal.ledger.errors import LedgerError
 from portal.ledger.models import AccountKind
 from portal.ledger.verify import verify_ledger
+from portal.offsets import expiry
 from portal.offsets import services as orders
 from portal.offsets.models import Order
 from portal.payments import services as payments
@@ -310,7 +311,7 @@ def test_expiry_commits_each_order_on_its_own(stock, app, monkeypatch):
             raise LedgerError(reason="a fault in the middle")
         return real(order, now)
 
-    monkeypatch.setattr(orders, "expire_if_due", failing_second)
+    monkeypatch.setattr(expiry, "expire_if_due", failing_second)  # where expire_due finds it
     released = orders.expire_due(now=utcnow() + timedelta(minutes=31))
     assert [o.id for o in released] == [first.id, third.id]
     db.session.rollback()  # nothing of theirs was left uncommitted

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from portal.buyers import services as buyers
-from portal.certificates import compliance
+from portal.certificates import compliance, issuing
 from portal.certificates import services as certificates
 from portal.certificates.models import AllowanceDeclaration, Certificate
 from portal.extensions import db
@@ -107,13 +107,13 @@ def _dashboard_counts_retirements_in_beijing_months():
     factories.batch(quantity=100, code="CC-2021", vintage=2021)
     buyers.deliver_from_inventory(steel, 30)
     late = datetime(2026, 1, 31, 20, 0, tzinfo=UTC)  # 1 February, 04:00 in Beijing
-    with mock.patch.object(certificates, "utcnow", return_value=late):
+    with mock.patch.object(issuing, "utcnow", return_value=late):
         certificates.retire_from_holding(steel, 10, beneficiary="x", purpose="voluntary", actor="t")
     # 28 February 2025 17:00 UTC is 1 March 2025 in Beijing: the first month of the window.
-    with mock.patch.object(certificates, "utcnow", return_value=datetime(2025, 2, 28, 17, 0, tzinfo=UTC)):
+    with mock.patch.object(issuing, "utcnow", return_value=datetime(2025, 2, 28, 17, 0, tzinfo=UTC)):
         certificates.retire_from_holding(steel, 7, beneficiary="x", purpose="voluntary", actor="t")
     # 28 February 2025 15:00 UTC is still February in Beijing: before the window.
-    with mock.patch.object(certificates, "utcnow", return_value=datetime(2025, 2, 28, 15, 0, tzinfo=UTC)):
+    with mock.patch.object(issuing, "utcnow", return_value=datetime(2025, 2, 28, 15, 0, tzinfo=UTC)):
         certificates.retire_from_holding(steel, 5, beneficiary="x", purpose="voluntary", actor="t")
     db.session.commit()
     figure = dashboard.over_time(date(2026, 2, 15))["retired"]

@@ -1,0 +1,102 @@
+"""API keys: created for an organisation or a staff member, listed, revoked, authenticated."""
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from portal.audit import services as audit
+from portal.buyers.errors import OrganisationError
+from portal.buyers.models import STAFF_ROLES, ApiKey, Organisation, OrgStatus, User
+from portal.catalog.labels import org_status_label
+from portal.extensions import db
+from portal.timeutil import utcnow
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+KEY_PREFIX = "cfk"
+
+
+def create_api_key(
+    *, organisation: Organisation | None = None, user: User | None = None, label: str = "", actor: str = "cli"
+) -> tuple[ApiKey, str]:
+    """A new key for an organisation or a staff member; returns it with its only plaintext copy."""
+    if (organisation is None) == (user is None):
+        raise ValueError("an API key belongs to one organisation or one user")
+    if organisation is not None and organisation.status != OrgStatus.APPROVED:
+        raise OrganisationError(
+            "organisation_not_approved",
+            _(
+                "Only approved organisations may have API keys (%(name)s: %(status)s).",
+                name=organisation.name_zh,
+                status=org_status_label(organisation.status),
+            ),
+        )
+    if user is not None and user.role not in STAFF_ROLES:
+        raise OrganisationError("not_staff", _("Buyers use their organisation's keys."))
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey(
+        prefix=prefix, secret_hash=_digest(secret), organisation=organisation, user=user, label=label[:120]
+    )
+    db.session.add(key)
+    db.session.flush()
+    owner = {"organisation": organisation.uscc} if organisation else {"user": user.email}
+    audit.record(actor, "apikey.create", "apikey", key.prefix, after={**owner, "label": key.label})
+    return key, f"{KEY_PREFIX}_{prefix}_{secret}"
+
+
+def keys_of(user: User) -> list[ApiKey]:
+    """The keys a user manages: the organisation's for a buyer, their own for staff."""
+    query = select(ApiKey).order_by(ApiKey.created_at.desc())
+    if user.organisation_id is not None:
+        query = query.where(ApiKey.organisation_id == user.organisation_id)
+    else:
+        query = query.where(ApiKey.user_id == user.id)
+    return list(db.session.scalars(query))
+
+
+def revoke_api_key(prefix: str, *, actor: str = "cli") -> ApiKey:
+    key = db.session.scalar(select(ApiKey).filter_by(prefix=prefix))
+    if key is None:
+        raise OrganisationError("unknown_key", _("There is no API key %(prefix)s.", prefix=prefix))
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        audit.record(
+            actor,
+            "apikey.revoke",
+            "apikey",
+            key.prefix,
+            before={"revoked_at": None},
+            after={"revoked_at": key.revoked_at},
+        )
+    return key
+
+
+def authenticate_api_key(presented: str) -> ApiKey | None:
+    """The live key matching ``presented``, or None. Constant-time comparison of the secret."""
+    parts = presented.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2] or len(presented) > 200:
+        return None
+    key = db.session.scalar(select(ApiKey).filter_by(prefix=parts[1]))
+    if key is None or not hmac.compare_digest(key.secret_hash, _digest(parts[2])):
+        return None
+    if key.revoked_at is not None:
+        return None
+    if key.user is not None and not key.user.is_active:
+        return None
+    if key.organisation is not None and key.organisation.status in (OrgStatus.SUSPENDED, OrgStatus.BARRED):
+        return None
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        key.last_used_at = now  # at most one write a minute per key
+    return key
+
+
+def _digest(secret: str) -> str:
+    # The secret has 256 bits of entropy: a fast hash is enough (no guessing to slow down).
+    return hashlib.sha256(secret.encode()).hexdigest()

@@ -1,0 +1,246 @@
+"""Retiring into signed certificates.
+
+Every retirement goes through ``retire_into_certificate`` (or ``retire_into_certificates``):
+the ledger retires the blocks and, in the same transaction, each certificate records exactly the
+serial ranges the ledger moved, numbered for the Beijing year and signed with the portal's key.
+Certificates know nothing of money.
+"""
+
+import logging
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from portal.audit import services as audit
+from portal.certificates import numbers, signing
+from portal.certificates.checks import BENEFICIARY_MAX, DETAIL_MAX, clean_text, parse_purpose
+from portal.certificates.models import Certificate, CertificateBlock, Purpose, Source
+from portal.certificates.payload import payload
+from portal.extensions import db
+from portal.ledger import services as ledger
+from portal.ledger.models import Account, Batch
+from portal.ledger.services import MovedRange
+from portal.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One certificate's share of a retirement."""
+
+    quantity: int
+    beneficiary: str
+    purpose: str
+    purpose_detail: str = ""
+
+
+def retire_into_certificate(
+    source_account: Account,
+    organisation,
+    quantity,
+    *,
+    beneficiary,
+    purpose,
+    purpose_detail="",
+    batch_codes=None,
+    source: Source,
+    source_ref: str = "",
+    compliance_year: int | None = None,
+    actor: str,
+    idempotency_key: str | None = None,
+    digest: str | None = None,
+) -> Certificate:
+    """Retire ``quantity`` t from ``source_account`` and sign the certificate for it.
+
+    Used by every flow that retires: the holding, a paid order's hold, a contract delivery.
+    """
+    (certificate,) = retire_into_certificates(
+        source_account,
+        organisation,
+        [Part(quantity, beneficiary, purpose, purpose_detail)],
+        batch_codes=batch_codes,
+        source=source,
+        source_ref=source_ref,
+        compliance_year=compliance_year,
+        actor=actor,
+        idempotency_key=idempotency_key,
+        digest=digest,
+    )
+    return certificate
+
+
+def retire_into_certificates(
+    source_account: Account,
+    organisation,
+    parts,
+    *,
+    batch_codes=None,
+    source: Source,
+    source_ref: str = "",
+    compliance_year: int | None = None,
+    actor: str,
+    idempotency_key: str | None = None,
+    digest: str | None = None,
+) -> list[Certificate]:
+    """One retirement split into several certificates (e.g. one per attendee of an event): a
+    single ledger movement, whose serial ranges are dealt to the parts in order."""
+    checked = []
+    for part in parts:
+        checked.append(
+            Part(
+                ledger.parse_quantity(part.quantity),
+                clean_text(
+                    part.beneficiary,
+                    field="beneficiary",
+                    label=_("Beneficiary"),
+                    max_length=BENEFICIARY_MAX,
+                    required=True,
+                ),
+                parse_purpose(part.purpose),
+                clean_text(
+                    part.purpose_detail,
+                    field="purpose_detail",
+                    label=_("Purpose details"),
+                    max_length=DETAIL_MAX,
+                    required=False,
+                ),
+            )
+        )
+    if not checked:
+        raise ValueError("a retirement needs at least one part")
+    retired_at = utcnow().replace(microsecond=0)
+    numbers_ = _unused_numbers(retired_at.astimezone(BEIJING).year, len(checked))
+    reference = f"certificate:{numbers_[0]}" + (f"+{len(numbers_) - 1}" if len(numbers_) > 1 else "")
+    movement = ledger.retire(
+        sum(p.quantity for p in checked),
+        source=source_account,
+        batch_codes=batch_codes,
+        reference=reference,
+        actor=actor,
+    )
+    batches = {
+        b.id: b
+        for b in db.session.scalars(select(Batch).where(Batch.id.in_({r.batch_id for r in movement.ranges})))
+    }
+    key = signing.signer()
+    dealt = _deal(movement.ranges, [p.quantity for p in checked])
+    certificates = []
+    for number, part, ranges in zip(numbers_, checked, dealt, strict=True):
+        document = payload(
+            number,
+            organisation,
+            ranges,
+            batches,
+            part.beneficiary,
+            part.purpose,
+            part.purpose_detail,
+            retired_at,
+        )
+        if part.purpose == Purpose.COMPLIANCE:
+            if compliance_year is None:
+                raise ValueError(
+                    "a compliance retirement needs its compliance year (see compliance.check_room)"
+                )
+            document["compliance_year"] = compliance_year
+        if source == Source.CONTRACT:
+            # The kind of source only: which contract, and its terms, are the buyer's business.
+            document["source"] = str(Source.CONTRACT)
+        text = signing.canonical(document)
+        certificates.append(
+            Certificate(
+                number=number,
+                organisation_id=organisation.id,
+                quantity=part.quantity,
+                beneficiary=part.beneficiary,
+                purpose=part.purpose,
+                purpose_detail=part.purpose_detail,
+                source=source,
+                source_ref=source_ref,
+                movement_id=movement.id,
+                retired_at=retired_at,
+                actor=actor,
+                payload=text,
+                signature=key.sign(text),
+                key_id=key.key_id,
+                compliance_year=compliance_year if part.purpose == Purpose.COMPLIANCE else None,
+                idempotency_key=idempotency_key,
+                request_digest=digest,
+            )
+        )
+    db.session.add_all(certificates)
+    db.session.flush()
+    db.session.execute(
+        CertificateBlock.__table__.insert(),
+        [
+            {
+                "certificate_id": c.id,
+                "batch_id": r.batch_id,
+                "serial_start": r.serial_start,
+                "serial_end": r.serial_end,
+            }
+            for c, ranges in zip(certificates, dealt, strict=True)
+            for r in ranges
+        ],
+    )
+    for c in certificates:
+        audit.record(
+            actor,
+            "certificate.issue",
+            "certificate",
+            c.number,
+            after={
+                "quantity": c.quantity,
+                "source": str(source),
+                "source_ref": source_ref,
+                "movement": movement.id,
+            },
+        )
+    log.info(
+        "%s certificate(s) %s: %s t retired for %s by %s",
+        len(certificates),
+        reference,
+        movement.quantity,
+        organisation.uscc,
+        actor,
+    )
+    return certificates
+
+
+def _deal(ranges: list[MovedRange], quantities: list[int]) -> list[list[MovedRange]]:
+    """Cut the moved ranges, in order, into consecutive pieces of the given sizes."""
+    dealt: list[list[MovedRange]] = []
+    queue = list(ranges)
+    for wanted in quantities:
+        mine = []
+        while wanted:
+            first = queue[0]
+            take = min(wanted, first.quantity)
+            mine.append(
+                MovedRange(
+                    first.batch_id, first.batch_code, first.serial_start, first.serial_start + take - 1
+                )
+            )
+            if take == first.quantity:
+                queue.pop(0)
+            else:
+                queue[0] = MovedRange(
+                    first.batch_id, first.batch_code, first.serial_start + take, first.serial_end
+                )
+            wanted -= take
+        dealt.append(mine)
+    return dealt
+
+
+def _unused_numbers(year: int, count: int) -> list[str]:
+    chosen: list[str] = []
+    while len(chosen) < count:
+        candidates = {numbers.new_number(year) for _ in range(count - len(chosen))} - set(chosen)
+        taken = set(db.session.scalars(select(Certificate.number).where(Certificate.number.in_(candidates))))
+        chosen += sorted(candidates - taken)
+    return chosen

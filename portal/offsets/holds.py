@@ -1,0 +1,91 @@
+"""An order's hold on credits: taken from listed stock into the order's own account, released
+back to inventory, and the order row locked while either happens. Refusals are OrderError."""
+
+from sqlalchemy import exists, func, select
+
+from portal.audit import services as audit
+from portal.buyers.models import Organisation
+from portal.catalog.models import Listing
+from portal.core.errors import ServiceError
+from portal.extensions import db
+from portal.ledger import services as ledger
+from portal.ledger.models import Account, AccountKind, Batch
+from portal.offsets.models import Order, OrderStatus
+from portal.timeutil import utcnow
+
+
+class OrderError(ServiceError):
+    """A refused order or order action: nothing was held, charged or retired."""
+
+
+def _listed():
+    """SQL condition on Batch: listed for sale at an active price."""
+    return exists().where(Listing.batch_id == Batch.id, Listing.is_active.is_(True))
+
+
+def bought_this_year(organisation) -> int:
+    """Tonnes the organisation has ordered this (calendar) year, paid or still held."""
+    start = utcnow().replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    return db.session.scalar(
+        select(func.coalesce(func.sum(Order.quantity), 0)).where(
+            Order.organisation_id == organisation.id,
+            Order.created_at >= start,
+            Order.status.in_((OrderStatus.AWAITING_PAYMENT, OrderStatus.FULFILLED)),
+        )
+    )
+
+
+def _lock_organisation(organisation) -> None:
+    """Orders of one organisation take turns from here (see ``create_order``)."""
+    db.session.execute(
+        select(Organisation.id).where(Organisation.id == organisation.id).with_for_update(key_share=True)
+    )
+
+
+def _hold(order: Order, condition):
+    hold = ledger.open_account(AccountKind.HOLD, order.hold_ref, capacity=order.quantity)
+    return ledger.transfer(
+        order.quantity,
+        source=ledger.system_account(AccountKind.INVENTORY),
+        destination=hold,
+        batch_codes=[order.batch_code] if order.batch_code else None,
+        batch_condition=condition,
+        reference=order.hold_ref,
+        actor=order.actor,
+    )
+
+
+def _locked(order: Order) -> Order:
+    """The order row, locked for this transaction and re-read (webhooks and expiry race)."""
+    return db.session.scalars(
+        select(Order)
+        .where(Order.id == order.id)
+        # OF orders: the eagerly joined organisation is the nullable side of an outer join,
+        # which PostgreSQL refuses to lock (and it needs no lock).
+        .with_for_update(of=Order)
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def _release(order: Order, status: OrderStatus, note: str, *, actor: str) -> None:
+    hold = db.session.scalar(select(Account).filter_by(kind=AccountKind.HOLD, ref=order.hold_ref))
+    held = ledger.balance(hold) if hold is not None else 0
+    if held:
+        ledger.transfer(
+            held,
+            source=hold,
+            destination=ledger.system_account(AccountKind.INVENTORY),
+            reference=order.hold_ref,
+            actor=actor,
+        )
+    before = order.status
+    order.status = status
+    order.note = note
+    audit.record(
+        actor,
+        f"order.{status}",
+        "order",
+        order.public_id,
+        before={"status": before},
+        after={"status": status, "released": held, "note": note},
+    )

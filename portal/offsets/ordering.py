@@ -1,0 +1,206 @@
+"""Placing an order: checked, held for 30 minutes and priced; then its PaymentIntent, made once
+the hold is committed so that no Stripe call runs while batches are locked."""
+
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from portal.audit import services as audit
+from portal.buyers import policy
+from portal.buyers.models import User
+from portal.certificates import services as certificates
+from portal.certificates.models import Purpose
+from portal.extensions import db
+from portal.ledger import services as ledger
+from portal.ledger.errors import InsufficientCredits, LedgerError
+from portal.ledger.models import Batch
+from portal.offsets.holds import OrderError, _hold, _listed, _lock_organisation, _release, bought_this_year
+from portal.offsets.models import Order, OrderNote, OrderStatus
+from portal.offsets.pricing import _price
+from portal.payments import services as payments
+from portal.timeutil import utcnow
+
+HOLD_MINUTES = 30
+_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def create_order(
+    organisation,
+    quantity,
+    *,
+    beneficiary,
+    purpose,
+    purpose_detail="",
+    batch_code=None,
+    actor: str,
+    user: User | None = None,
+    estimate_version: str = "",
+    idempotency_key: str | None = None,
+    digest: str | None = None,
+) -> tuple[Order, bool]:
+    """Hold ``quantity`` t for ``organisation`` and price the order; (order, created).
+
+    The PaymentIntent is created by ``attach_payment`` once this is committed, so that no Stripe
+    call runs while the batches are locked. A repeat with the same idempotency key returns the
+    first order.
+    """
+    if idempotency_key is not None:
+        if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 200:
+            raise OrderError(
+                "invalid_idempotency_key", _("Idempotency-Key must be 1 to %(n)s characters.", n=200)
+            )
+        earlier = _by_idempotency_key(organisation, idempotency_key, digest)
+        if earlier is not None:
+            return earlier, False
+    try:
+        quantity = ledger.parse_quantity(quantity)
+    except LedgerError as exc:
+        raise OrderError(exc.code, exc.message, field="quantity") from None
+    try:
+        purpose = certificates.parse_purpose(purpose)
+        beneficiary = certificates.clean_text(
+            beneficiary,
+            field="beneficiary",
+            label=_("Beneficiary"),
+            max_length=certificates.BENEFICIARY_MAX,
+            required=True,
+        )
+        purpose_detail = certificates.clean_text(
+            purpose_detail,
+            field="purpose_detail",
+            label=_("Purpose details"),
+            max_length=certificates.DETAIL_MAX,
+            required=False,
+        )
+    except certificates.RetirementError as exc:
+        raise OrderError(exc.code, exc.message, field=exc.field) from None
+    if purpose == Purpose.COMPLIANCE:
+        raise OrderError(
+            "compliance_via_holding",
+            _(
+                "Compliance offsets count against a compliance year's cap: buy the credits into your holding, "
+                "then retire them for compliance there."
+            ),
+            field="purpose",
+        )
+    # Orders of one organisation take turns here, so that a yearly limit cannot be overrun by
+    # orders placed at the same moment (each would see the others' tonnes not yet counted).
+    # FOR NO KEY UPDATE: a fulfilment inserting a certificate (foreign key to the organisation)
+    # must not wait for it, or it would deadlock with an order waiting for its batch.
+    _lock_organisation(organisation)
+    if idempotency_key is not None:  # a repeat sent at the same moment waited here for the first
+        earlier = _by_idempotency_key(organisation, idempotency_key, digest)
+        if earlier is not None:
+            return earlier, False
+    refusal = policy.purchase_refusal(organisation, quantity, bought_this_year=bought_this_year(organisation))
+    if refusal:
+        raise OrderError("purchase_not_allowed", refusal, status=403, field="quantity")
+    condition = _listed()
+    batch_codes = None
+    if batch_code not in (None, ""):
+        batch = (
+            db.session.scalar(select(Batch).filter_by(code=batch_code))
+            if isinstance(batch_code, str) and len(batch_code) <= 80
+            else None
+        )
+        listed = batch is not None and db.session.scalar(select(_listed().where(Batch.id == batch.id)))
+        if not listed:
+            raise OrderError(
+                "unknown_batch",
+                _("No batch %(batch)s is for sale.", batch=str(batch_code)[:80]),
+                404,
+                "batch_code",
+            )
+        batch_codes = [batch.code]
+
+    public_id = "ord_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(20))
+    order = Order(
+        public_id=public_id,
+        organisation_id=organisation.id,
+        user_id=user.id if user is not None else None,
+        quantity=quantity,
+        batch_code=batch_codes[0] if batch_codes else None,
+        beneficiary=beneficiary,
+        purpose=purpose,
+        purpose_detail=purpose_detail,
+        estimate_version=(estimate_version or "")[:40],
+        amount=Decimal("0.01"),  # priced below, once the blocks are held
+        status=OrderStatus.AWAITING_PAYMENT,
+        hold_expires_at=utcnow() + timedelta(minutes=HOLD_MINUTES),
+        actor=actor,
+        idempotency_key=idempotency_key,
+        request_digest=digest,
+    )
+    db.session.add(order)
+    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            movement = _hold(order, condition)
+    except InsufficientCredits as exc:
+        raise OrderError(
+            "insufficient_stock",
+            _(
+                "Only %(available)s t are for sale; %(requested)s t were requested.",
+                available=exc.params.get("available"),
+                requested=quantity,
+            ),
+            status=409,
+            field="quantity",
+        ) from None
+    _price(order, movement.ranges)
+    audit.record(
+        actor, "order.create", "order", public_id, after={"quantity": quantity, "amount": order.amount}
+    )
+    return order, True
+
+
+def _by_idempotency_key(organisation, key, digest) -> Order | None:
+    earlier = db.session.scalar(select(Order).filter_by(organisation_id=organisation.id, idempotency_key=key))
+    if earlier is not None and digest is not None and earlier.request_digest != digest:
+        raise OrderError(
+            "idempotency_key_reused", _("This Idempotency-Key was already used for a different request."), 422
+        )
+    return earlier
+
+
+def attach_payment(order: Order) -> None:
+    """Create the order's PaymentIntent (after the hold is committed). On failure the hold is
+    released and OrderError raised."""
+    try:
+        ensure_payment(order)
+    except OrderError:
+        _release(order, OrderStatus.CANCELLED, OrderNote.PAYMENT_UNAVAILABLE, actor="system")
+        order.idempotency_key = None  # a retry with the same key makes a new order
+        raise
+
+
+def _intent_metadata(order: Order) -> dict:
+    # The same for every call about one order: Stripe's idempotency key only gives back the
+    # first intent when the parameters are the same.
+    return {"portal_order": order.public_id, "quantity": str(order.quantity)}
+
+
+def ensure_payment(order: Order) -> None:
+    """An order awaiting payment without a recorded PaymentIntent (the request that made it died
+    after the hold was committed, before Stripe answered or the answer was saved): create its
+    intent now. Stripe gives back the intent it may already have made, since the order's own
+    reference is the idempotency key of the call (see ``payments.create_payment_intent``)."""
+    if order.status != OrderStatus.AWAITING_PAYMENT or order.payment_intent_id is not None:
+        return
+    try:
+        intent = payments.create_payment_intent(
+            payments.to_fen(order.amount), reference=order.public_id, metadata=_intent_metadata(order)
+        )
+    except payments.PaymentError:
+        # Unlike a new order's, this hold is kept: the order expires in its own time, and the
+        # next try may reach Stripe.
+        raise OrderError(
+            "payment_unavailable",
+            _("The payment service is not available. Nothing was charged; please try again."),
+            503,
+        ) from None
+    order.payment_intent_id = intent.id
+    order.client_secret = intent.client_secret
