@@ -27,7 +27,7 @@ from portal.certificates.pdf_sections import (
     PURPOSES,
     CertificateSections,
     NumberPlate,
-    _dicts,
+    dicts,
 )
 from portal.pdf import fonts
 from portal.pdf.drawing import load_font
@@ -232,7 +232,7 @@ class _Drawing(CertificateSections):
             )
         story.append(Spacer(1, 8))
         story.append(self.facts())
-        projects = _dicts(d.get("projects"))
+        projects = dicts(d.get("projects"))
         if projects:
             story.append(Spacer(1, 8))
             story.append(CondPageBreak(40 * mm))  # a heading never ends a page
@@ -240,7 +240,7 @@ class _Drawing(CertificateSections):
             for project in projects[:50]:
                 story.append(self.project_table(project))
                 story.append(Spacer(1, 4))
-        blocks = _dicts(d.get("blocks"))
+        blocks = dicts(d.get("blocks"))
         if blocks:
             story.append(CondPageBreak(30 * mm))
             story.append(

@@ -291,7 +291,8 @@ class NumberPlate(Flowable):
         canvas.drawCentredString(self.width / 2, 2.6 * mm, self.number, mode=2, charSpace=1.5)
 
 
-def _dicts(value) -> list[dict]:
+def dicts(value) -> list[dict]:
+    """The objects in ``value`` when it is a list: a payload may hold anything."""
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 

@@ -31,7 +31,7 @@ ATTACHMENT_MAX = 2 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Embedded:
-    """The signed data found in a certificate PDF."""
+    """The signed data found in a portal PDF (a certificate's, or a contract's)."""
 
     payload: str  # canonical JSON text, exactly as signed
     signature: str  # standard base64 of the Ed25519 signature over payload.encode("utf-8")
