@@ -578,7 +578,7 @@ def test_a_long_rtl_beneficiary_prints_and_verifies(held, app, client):
 def _need_fallback_font():
     from pathlib import Path
 
-    from portal.certificates import fonts
+    from portal.pdf import fonts
 
     if not any(Path(p).is_file() for p in fonts.FALLBACK_CANDIDATES):
         pytest.skip("fonts-dejavu-core is not installed: run scripts/ensure-chromium as root")

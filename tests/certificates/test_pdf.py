@@ -12,7 +12,8 @@ import zlib
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from portal.certificates import fonts, pdf
+from portal.certificates import pdf
+from portal.pdf import fonts
 
 PDFTOPPM = shutil.which("pdftoppm")
 PDFTOTEXT = shutil.which("pdftotext")

@@ -13,11 +13,12 @@ import pytest
 from pypdf import PdfReader
 
 from portal.buyers import services as buyers
-from portal.certificates import fonts, signing
 from portal.certificates import pdf as certificate_pdf
+from portal.certificates import signing
 from portal.contracts import pdf, services
 from portal.core.i18n import date_text
 from portal.extensions import db
+from portal.pdf import fonts
 from tests import factories
 from tests.contracts.helpers import TODAY, day
 from tests.contracts.test_contract_views import EMAILS, sign_in

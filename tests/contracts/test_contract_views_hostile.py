@@ -387,7 +387,7 @@ def test_a_payment_cannot_predate_the_invoice(desk, client):
 
 
 def test_invoice_pdf_without_a_font_is_not_a_server_error(desk, client, monkeypatch):
-    from portal.certificates import fonts
+    from portal.pdf import fonts
 
     def missing():
         raise fonts.FontUnavailable("no font")

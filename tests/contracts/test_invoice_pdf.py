@@ -12,10 +12,10 @@ import pytest
 from pypdf import PdfReader
 
 from portal.buyers import services as buyers
-from portal.certificates import fonts
 from portal.contracts import invoices, pdf, services
 from portal.core.i18n import absolute_url, date_text
 from portal.extensions import db
+from portal.pdf import fonts
 from tests import factories
 from tests.contracts.helpers import TODAY, day
 

@@ -1,4 +1,5 @@
-"""The CJK font that certificate PDFs embed, and text made safe to draw with it.
+"""The CJK font that the portal's PDFs embed (certificates, invoices, contracts), and text made
+safe to draw with it.
 
 ReportLab's built-in CID fonts (``STSong-Light``) are not embedded: a viewer without Chinese
 fonts shows empty boxes. We embed a subset of a real TrueType font instead. ReportLab embeds

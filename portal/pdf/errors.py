@@ -1,0 +1,28 @@
+"""The one error of the portal's PDFs: a PDF that could not be drawn (no font) or read (not a PDF,
+not ours, too large). ``code`` is stable; ``message`` is translated for the page that shows it."""
+
+from flask_babel import gettext as _
+
+
+class PdfError(Exception):
+    """A PDF could not be drawn or read. ``code`` is stable; ``message`` is translated."""
+
+    def __init__(self, code: str, **params):
+        super().__init__(code)
+        self.code = code
+        self.params = params
+
+    @property
+    def message(self) -> str:
+        if self.code == "not_a_pdf":
+            return _("The file is not a PDF document, or it is damaged.")
+        if self.code == "no_certificate":
+            return _("This PDF does not contain a certificate issued by this portal.")
+        if self.code == "too_large":
+            return _("The file is too large (at most %(limit)s).", limit=self.params.get("limit", "?"))
+        if self.code == "no_font":
+            return _(
+                "No Chinese font is available for certificate PDFs. Install the Debian package "
+                "fonts-wqy-microhei, or set PORTAL_PDF_FONT to a TrueType font file (.ttf or .ttc)."
+            )
+        return _("The PDF could not be processed.")
