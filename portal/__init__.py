@@ -85,8 +85,10 @@ def create_app(config=None):
     security.register(app)
     i18n.register(app)
 
+    from portal import access
     from portal.catalog import cache, labels
 
+    access.register(app)
     labels.register(app)
     cache.register(app)
 

@@ -14,11 +14,11 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from portal import access
 from portal.audit import services as audit
 from portal.buyers import uscc as uscc_rules
 from portal.buyers.models import (
     MEASURES,
-    STAFF_ROLES,
     ApiKey,
     Organisation,
     OrgStatus,
@@ -266,7 +266,7 @@ def create_api_key(
                 status=org_status_label(organisation.status),
             ),
         )
-    if user is not None and user.role not in STAFF_ROLES:
+    if user is not None and not access.is_staff(user):
         raise OrganisationError("not_staff", _("Buyers use their organisation's keys."))
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)

@@ -7,7 +7,7 @@ is built from these tables in ``portal.staff.readable``."""
 
 from flask_babel import lazy_gettext as _l
 
-from portal.buyers.policy import purchase_summary, user_may
+from portal.buyers.policy import purchase_summary
 
 PROJECT_TYPES = {
     "forestry": _l("Forestry (afforestation)"),
@@ -267,7 +267,6 @@ def register(app):
         role_label=lambda r: ROLES.get(r, r),
         org_status_label=org_status_label,
         sector_label=lambda s: SECTORS.get(s, s),
-        user_may=user_may,
         purchase_summary=purchase_summary,
         standard_label=lambda s: STANDARDS.get(s, s),
         purpose_label=lambda p: PURPOSES.get(p, p),

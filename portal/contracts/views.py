@@ -18,10 +18,10 @@ from flask_login import current_user
 from sqlalchemy import and_, or_, select
 from wtforms.fields.choices import SelectChoice
 
+from portal.access import is_staff, may, page
 from portal.audit.models import AuditEvent
 from portal.buyers import uscc as uscc_rules
-from portal.buyers.models import Organisation, OrgStatus, Role, User
-from portal.buyers.policy import require, user_may
+from portal.buyers.models import Organisation, OrgStatus, User
 from portal.catalog.labels import PROJECT_TYPES
 from portal.catalog.models import Region
 from portal.certificates.services import request_digest
@@ -43,7 +43,7 @@ from portal.core.confirm import ask, confirmed
 from portal.core.errors import ServiceError, error_response
 from portal.core.i18n import current_language, date_text, localized, yuan
 from portal.core.spreadsheet import csv_response, xlsx_response
-from portal.extensions import db, login_manager
+from portal.extensions import db
 from portal.offsets.views import STRIPE_CSP
 from portal.payments import services as payments
 from portal.staff.readable import Reader
@@ -221,7 +221,7 @@ def _flat(errors):
 
 
 @bp.route("/staff/contracts/new", methods=["GET", "POST"])
-@require("contracts.manage")
+@page("contracts.manage")
 def new_contract():
     if request.method == "GET":
         form = ContractForm(data={"idempotency_key": secrets.token_urlsafe(16)})
@@ -257,7 +257,7 @@ def new_contract():
 
 
 @bp.route("/staff/contracts/<number>/edit", methods=["GET", "POST"])
-@require("contracts.manage")
+@page("contracts.manage")
 def edit_contract(number):
     def save(contract, form):
         services.update_draft(contract, _terms(form), actor=_actor())
@@ -267,7 +267,7 @@ def edit_contract(number):
 
 
 @bp.route("/staff/contracts/<number>/amend", methods=["GET", "POST"])
-@require("contracts.manage")
+@page("contracts.manage")
 def amend_contract(number):
     def save(contract, form):
         services.amend(contract, _terms(form), form.reason.data, actor=_actor())
@@ -305,9 +305,9 @@ def _change_terms(number, mode, form_class, check, save):
 
 
 @bp.get("/staff/contracts")
-@require("contracts.read_all")
+@page("contracts.read_all")
 def staff_contracts():
-    default = "mine" if current_user.role == Role.SALES else "all"
+    default = "mine" if may(current_user, "contracts.manage") else "all"  # sales start on their own
     scope = request.args.get("scope") if request.args.get("scope") in ("mine", "all") else default
     status = request.args.get("status", "")
     if status not in CONTRACT_STATUSES:
@@ -412,7 +412,7 @@ def _contract_page(contract: Contract, *, error=None, status=200, posted=None):
 
 
 @bp.get("/staff/contracts/<number>")
-@require("contracts.read_all")
+@page("contracts.read_all")
 def staff_contract(number):
     return _contract_page(_contract_or_404(number))
 
@@ -422,7 +422,7 @@ def _back(contract: Contract):
 
 
 @bp.post("/staff/contracts/<number>/sign")
-@require("contracts.manage")
+@page("contracts.manage")
 def sign(number):
     contract = _contract_or_404(number)
     try:
@@ -442,7 +442,7 @@ def sign(number):
 
 
 @bp.post("/staff/contracts/<number>/deliver")
-@require("contracts.manage")
+@page("contracts.manage")
 def deliver(number):
     contract = _contract_or_404(number)
     form = DeliverForm()
@@ -494,7 +494,7 @@ def deliver(number):
 
 
 @bp.post("/staff/contracts/<number>/reserve")
-@require("contracts.manage")
+@page("contracts.manage")
 def reserve(number):
     contract = _contract_or_404(number)
     if contract.status != ContractStatus.ACTIVE:
@@ -570,7 +570,7 @@ def _confirm_delivery(contract: Contract, plan: services.DeliveryPlan):
 
 
 @bp.post("/staff/contracts/<number>/terminate")
-@require("contracts.manage")
+@page("contracts.manage")
 def terminate(number):
     contract = _contract_or_404(number)
     form = ReasonForm()
@@ -611,7 +611,7 @@ def _confirm_termination(contract: Contract, reason: str):
 
 
 @bp.post("/staff/contracts/<number>/delete")
-@require("contracts.manage")
+@page("contracts.manage")
 def delete_draft(number):
     """A draft that will not be signed goes away (a signed contract is terminated instead)."""
     contract = _contract_or_404(number)
@@ -656,7 +656,7 @@ def _record_payment(invoice: Invoice, form: PaymentForm) -> None:
 
 
 @bp.post("/staff/contracts/<number>/payments")
-@require("invoices.record_payment")
+@page("invoices.record_payment")
 def contract_payment(number):
     """A bank payment recorded from the contract page (the invoice chosen in the form)."""
     contract = _contract_or_404(number)
@@ -675,7 +675,7 @@ def contract_payment(number):
 
 
 @bp.get("/staff/contracts/<number>/versions/<int:version>")
-@require("contracts.read_all")
+@page("contracts.read_all")
 def version(number, version):
     contract = _contract_or_404(number)
     found = next((v for v in services.versions(contract) if v.version == version), None)
@@ -687,7 +687,7 @@ def version(number, version):
 
 
 @bp.get("/staff/contracts/planning")
-@require("contracts.read_all")
+@page("contracts.read_all")
 def planning():
     return render_template("contracts/planning.html", plan=services.plan())
 
@@ -768,7 +768,7 @@ def _invoice_filters():
     if (
         (status and status not in INVOICE_FILTERS)
         or (buyer and organisation is None)
-        or (owner_id and (owner is None or owner.role == Role.BUYER))
+        or (owner_id and (owner is None or not is_staff(owner)))
     ):
         raise services.ContractError(
             "invalid_filter", _("Choose a status, a buyer and a sales owner from the lists.")
@@ -840,7 +840,7 @@ _INVOICE_MONEY_COLUMNS = (11, 12, 13)
 
 
 @bp.get("/staff/invoices")
-@require("invoices.read_all")
+@page("invoices.read_all")
 def staff_invoices():
     """Every contract invoice, filtered by status, buyer and sales owner, with what is outstanding
     by age; as a page, CSV or XLSX."""
@@ -882,13 +882,13 @@ def staff_invoices():
 
 
 @bp.get("/staff/invoices/<number>")
-@require("contracts.read_all")
+@page("contracts.read_all")
 def staff_invoice(number):
     return _invoice_page(_invoice_or_404(number), staff=True)
 
 
 @bp.post("/staff/invoices/<number>/payments")
-@require("invoices.record_payment")
+@page("invoices.record_payment")
 def invoice_payment(number):
     invoice = _invoice_or_404(number)
     form = PaymentForm()
@@ -901,18 +901,13 @@ def invoice_payment(number):
 
 
 def _may_see(contract: Contract) -> bool:
-    """Staff see every contract; a buyer its own organisation's, once signed."""
-    if user_may(current_user, "contracts.read_all"):
-        return True
-    return user_may(current_user, "contracts.read_own") and services.visible_to_buyer(
-        contract, current_user.organisation
-    )
+    """Staff see every contract; a buyer its own organisation's, once signed (``portal.access``)."""
+    return may(current_user, "view", contract)
 
 
 @bp.get("/invoices/<number>.pdf")
+@page("contracts.read_own", "contracts.read_all")
 def invoice_pdf(number):
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
     invoice = _invoice_or_404(number)
     if not _may_see(invoice.contract):
         abort(404)
@@ -942,24 +937,20 @@ def _seen_contract_or_404(number) -> Contract:
 
 
 @bp.get("/contracts/<number>")
+@page("contracts.read_own", "contracts.read_all")
 def contract_page(number):
     """The address printed on a contract's PDF: the staff's page or the buyer's, by who follows it."""
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
     contract = _seen_contract_or_404(number)
     page = (
-        "contracts.staff_contract"
-        if user_may(current_user, "contracts.read_all")
-        else "contracts.buyer_contract"
+        "contracts.staff_contract" if may(current_user, "contracts.read_all") else "contracts.buyer_contract"
     )
     return redirect(url_for(page, number=contract.number))
 
 
 @bp.get("/contracts/<number>.pdf")
+@page("contracts.read_own", "contracts.read_all")
 def contract_pdf(number):
     """A signed contract's document. A draft has none: its terms are not agreed yet."""
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
     contract = _seen_contract_or_404(number)
     if contract.signed_at is None:
         abort(404)
@@ -983,20 +974,20 @@ def _own_contract(number) -> Contract:
     """The contract if the signed-in buyer may see it; 404 for anything else (another
     organisation's, a draft), so that contract numbers cannot be probed."""
     contract = services.find(number)
-    if not services.visible_to_buyer(contract, current_user.organisation):
+    if contract is None or not may(current_user, "view", contract):
         abort(404)
     return contract
 
 
 def _own_invoice(number) -> Invoice:
     invoice = services.find_invoice(number)
-    if invoice is None or not services.visible_to_buyer(invoice.contract, current_user.organisation):
+    if invoice is None or not may(current_user, "view", invoice):
         abort(404)
     return invoice
 
 
 @bp.get("/account/contracts")
-@require("contracts.read_own")
+@page("contracts.read_own")
 def buyer_contracts():
     return render_template(
         "contracts/buyer_list.html", contracts=services.contracts_of(current_user.organisation)
@@ -1004,7 +995,7 @@ def buyer_contracts():
 
 
 @bp.get("/account/contracts/<number>")
-@require("contracts.read_own")
+@page("contracts.read_own")
 def buyer_contract(number):
     contract = _own_contract(number)
     covers = services.cover(contract)
@@ -1019,13 +1010,13 @@ def buyer_contract(number):
 
 
 @bp.get("/account/invoices/<number>")
-@require("contracts.read_own")
+@page("contracts.read_own")
 def buyer_invoice(number):
     return _invoice_page(_own_invoice(number), staff=False)
 
 
 @bp.post("/account/invoices/<number>/pay")
-@require("invoices.pay")
+@page("invoices.pay")
 def pay_online(number):
     invoice = _own_invoice(number)
     try:
@@ -1037,7 +1028,7 @@ def pay_online(number):
 
 
 @bp.post("/account/invoices/<number>/pay-test")
-@require("invoices.pay")
+@page("invoices.pay")
 def pay_with_test_card(number):
     """The embedded backend's stand-in for the Payment Element (as on the order page): the
     invoice turns paid only when the signed webhook arrives."""
