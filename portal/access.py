@@ -103,8 +103,8 @@ def principal_of(who) -> Principal | None:
 
 def may(who, action: str, obj=None) -> bool:
     """Whether ``who`` (a user, anonymous, or a Principal) may perform ``action``, on ``obj`` if
-    given (a buyer only on its organisation's objects). ``"view"`` is reading one object: staff with the kind's ``read_all``, a buyer with its
-    ``read_own`` when the object is its organisation's."""
+    given (a buyer only on its own organisation's objects). ``"view"`` is reading one object:
+    staff with the kind's ``read_all``, a buyer with its ``read_own`` when the object is its own."""
     principal = principal_of(who)
     if principal is None:
         return False
