@@ -2,6 +2,7 @@
 that decide what a page offers. Registered once, from ``create_app``, so that neither the labels
 nor the permission model needs to know of the other."""
 
+from portal import access
 from portal.buyers import policy
 from portal.catalog import labels
 
@@ -14,7 +15,7 @@ def register(app):
         role_label=lambda r: labels.ROLES.get(r, r),
         org_status_label=labels.org_status_label,
         sector_label=lambda s: labels.SECTORS.get(s, s),
-        user_may=policy.user_may,
+        may=access.may,
         purchase_summary=policy.purchase_summary,
         standard_label=lambda s: labels.STANDARDS.get(s, s),
         purpose_label=lambda p: labels.PURPOSES.get(p, p),

@@ -1,11 +1,11 @@
-"""``Authorization: Bearer <api key>`` on /api/v1; permissions come from ``buyers.policy``."""
+"""``Authorization: Bearer <api key>`` on /api/v1; permissions come from ``portal.access``."""
 
 from functools import wraps
 
 from flask import g, jsonify, request
 from flask_babel import gettext as _
 
-from portal.buyers import policy
+from portal import access
 from portal.buyers import services as buyers
 
 
@@ -16,8 +16,9 @@ def _unauthorized(message: str):
     return response
 
 
-def require_key(action: str):
-    """The endpoint needs a live API key whose principal may perform ``action``."""
+def require_key(*actions: str):
+    """The endpoint needs a live API key whose principal may perform one of ``actions`` (the
+    objects it reaches are checked with ``access.may(g.principal, ..., obj)``)."""
 
     def decorate(view):
         @wraps(view)
@@ -29,15 +30,15 @@ def require_key(action: str):
             key = buyers.authenticate_api_key(presented.strip())
             if key is None:
                 return _unauthorized(_("The API key is unknown, revoked or no longer allowed."))
-            principal = policy.Principal.from_api_key(key)
-            if not policy.allowed(principal, action):
+            principal = access.Principal.from_api_key(key)
+            if not access.may_any(principal, actions):
                 response = jsonify(error={"code": "forbidden", "message": _("This key may not do that.")})
                 response.status_code = 403
                 return response
             g.principal = principal
             return view(*args, **kwargs)
 
-        wrapper.api_key_action = action  # the keyed routes can be listed from the URL map
-        return wrapper
+        wrapper.api_key_action = actions  # the keyed routes can be listed from the URL map
+        return access.guarded(wrapper, "api", actions)
 
     return decorate

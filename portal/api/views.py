@@ -4,6 +4,7 @@ bad input."""
 from flask import Blueprint, abort, current_app, g, jsonify, make_response, request
 from flask_babel import gettext as _
 
+from portal.access import public
 from portal.api.auth import require_key
 from portal.buyers import services as buyers
 from portal.catalog import cache
@@ -88,6 +89,7 @@ def api_error(status: int, code: str, message: str):
 
 
 @bp.get("/batches")
+@public
 def batches():
     try:
         filters = catalog.CatalogFilters.from_args(request.args, current_app.config["CATALOG_PER_PAGE"])
@@ -107,6 +109,7 @@ def batches():
 
 
 @bp.get("/batches/<code>")
+@public
 def batch(code):
     row = catalog.find_batch(code)
     if row is None:
@@ -124,6 +127,7 @@ def _boundary(geojson: str | None) -> dict | None:
 
 
 @bp.get("/projects/<code>")
+@public
 def project(code):
     page = catalog.find_project(code)
     if page is None:
@@ -166,6 +170,7 @@ def holdings():
 
 
 @bp.get("/")
+@public
 def index():
     """What the API offers, for a newcomer who opens ``/api/v1``: every endpoint and where the
     reference is (``docs/api.md`` in the portal's repository)."""

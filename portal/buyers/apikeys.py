@@ -8,9 +8,10 @@ from datetime import timedelta
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from portal import access
 from portal.audit import services as audit
 from portal.buyers.errors import OrganisationError
-from portal.buyers.models import STAFF_ROLES, ApiKey, Organisation, OrgStatus, User
+from portal.buyers.models import ApiKey, Organisation, OrgStatus, User
 from portal.catalog.labels import org_status_label
 from portal.extensions import db
 from portal.timeutil import utcnow
@@ -36,7 +37,7 @@ def create_api_key(
                 status=org_status_label(organisation.status),
             ),
         )
-    if user is not None and user.role not in STAFF_ROLES:
+    if user is not None and not access.is_staff(user):
         raise OrganisationError("not_staff", _("Buyers use their organisation's keys."))
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)

@@ -4,12 +4,11 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
+from portal.access import home_page, may, page, public
 from portal.buyers import services
 from portal.buyers.forms import LoginForm, RegisterForm, ResetForm, ResetRequestForm
-from portal.buyers.models import Role
-from portal.buyers.policy import home_page, require, user_may
 from portal.core.confirm import ask, confirmed
 from portal.core.errors import ServiceError
 from portal.core.i18n import datetime_text
@@ -35,7 +34,7 @@ def unauthorized():
 
 def _safe_next(target: str | None, user) -> str:
     """A path on this site to return to after signing in, or else the user's own start page
-    (``policy.home_page``: the buyer's account, the sales team's contracts, …).
+    (``access.home_page``: the buyer's account, the sales team's contracts, …).
 
     Browsers ignore tabs and newlines in URLs and read a backslash as a slash, so "/\t/evil" or
     "/\\evil" would leave the site: any such character, and anything with a scheme or a host,
@@ -53,6 +52,7 @@ def _safe_next(target: str | None, user) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@public
 def login():
     form = LoginForm()
     if form.validate_on_submit():
@@ -68,6 +68,7 @@ def login():
 
 
 @bp.post("/logout")
+@public
 def logout():
     logout_user()
     flash(_("You have signed out."), "info")
@@ -75,6 +76,7 @@ def logout():
 
 
 @bp.route("/signup", methods=["GET", "POST"])
+@public
 def register():
     form = RegisterForm()
     if form.validate_on_submit():
@@ -121,6 +123,7 @@ REGISTER_FIELDS = {
 
 
 @bp.get("/confirm/<token>")
+@public
 def confirm(token):
     try:
         services.confirm_email(token)
@@ -132,6 +135,7 @@ def confirm(token):
 
 
 @bp.route("/reset", methods=["GET", "POST"])
+@public
 def request_reset():
     form = ResetRequestForm()
     if form.validate_on_submit():
@@ -147,6 +151,7 @@ def request_reset():
 
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
+@public
 def reset_password(token):
     form = ResetForm()
     if form.validate_on_submit():
@@ -164,6 +169,7 @@ def reset_password(token):
 
 
 @bp.get("/notices")
+@public
 def notices():
     """Public notice of the measures against participants (suspended, restricted or barred), as
     the city's plan requires, with the lifted and replaced ones as history."""
@@ -178,14 +184,12 @@ ACCOUNT_LATEST = 5
 
 
 @bp.get("/account")
-@login_required
+@page("account.read")
 def account():
     """A buyer's holdings, latest orders and contracts (with invoices to pay); for staff, who they
     are and where their work is."""
-    if current_user.role not in set(Role):
-        abort(403)
     sections = {}
-    if current_user.role == Role.BUYER:
+    if may(current_user, "holdings.read_own"):
         from portal.contracts import services as contracts
         from portal.contracts.forms import CONTRACT_STATUSES
         from portal.contracts.models import InvoiceStatus
@@ -193,14 +197,14 @@ def account():
 
         organisation = current_user.organisation
         sections["blocks"] = services.holding_blocks(organisation)
-        if user_may(current_user, "orders.create"):
+        if may(current_user, "orders.create"):
             sections["orders"] = orders.orders_of(organisation, limit=ACCOUNT_LATEST + 1)
-        if user_may(current_user, "contracts.read_own"):
+        if may(current_user, "contracts.read_own"):
             sections["contracts"] = contracts.contracts_of(organisation)
             sections["invoices"] = [
                 i
                 for i in contracts.invoices_of(organisation=organisation)
-                if i.status == InvoiceStatus.OPEN and contracts.visible_to_buyer(i.contract, organisation)
+                if i.status == InvoiceStatus.OPEN and may(current_user, "view", i)
             ]
             sections["contract_statuses"] = CONTRACT_STATUSES
             sections["today"] = contracts.beijing_today()
@@ -210,13 +214,13 @@ def account():
 
 
 @bp.get("/account/keys")
-@require("apikeys.manage")
+@page("apikeys.manage")
 def api_keys():
     return render_template("buyers/keys.html", keys=services.keys_of(current_user), new_key=None)
 
 
 @bp.post("/account/keys")
-@require("apikeys.manage")
+@page("apikeys.manage")
 def create_api_key():
     label = (request.form.get("label") or "").strip()[:120]
     try:
@@ -237,7 +241,7 @@ def create_api_key():
 
 
 @bp.post("/account/keys/<prefix>/revoke")
-@require("apikeys.manage")
+@page("apikeys.manage")
 def revoke_api_key(prefix):
     keys = {k.prefix: k for k in services.keys_of(current_user)}
     if prefix not in keys:

@@ -4,6 +4,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import get_locale
 from markupsafe import Markup
 
+from portal.access import public
 from portal.catalog import cache, services
 from portal.core.i18n import localized
 
@@ -16,6 +17,7 @@ def args_key():
 
 
 @bp.get("/")
+@public
 def index():
     filters, errors = services.CatalogFilters.parse(request.args, current_app.config["CATALOG_PER_PAGE"])
     if errors:  # the good filters still apply; the bad ones are named
@@ -37,6 +39,7 @@ def _render_catalog(filters, errors=()) -> Markup:
 
 
 @bp.get("/projects/<code>")
+@public
 def project(code):
     def build():
         page = services.find_project(code)

@@ -2,6 +2,7 @@
 
 from flask import g, request, url_for
 
+from portal.access import public
 from portal.api.auth import require_key
 from portal.api.views import api_error, bp, json_object
 from portal.certificates import services, signing
@@ -45,6 +46,7 @@ def certificate_json(certificate: Certificate) -> dict:
 
 
 @bp.get("/signing-keys")
+@public
 def signing_keys():
     signing.signer()  # the current key is published before anyone asks for it
     return {
@@ -61,6 +63,7 @@ def signing_keys():
 
 
 @bp.get("/certificates/<number>")
+@public
 def certificate(number):
     from flask_babel import gettext as _
 
@@ -82,7 +85,7 @@ def certificate(number):
 
 
 @bp.post("/retirements")
-@require_key("retirements.create")
+@require_key("holdings.retire")
 def retirements():
 
     body = json_object()

@@ -19,8 +19,8 @@ from flask_login import current_user
 from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
+from portal.access import may, page, public
 from portal.buyers import services as buyers
-from portal.buyers.policy import require, user_may
 from portal.certificates import register as register_
 from portal.certificates import services
 from portal.certificates.forms import DeclareForm, RetireForm, RevokeForm
@@ -55,6 +55,7 @@ def _not_found(number: str, status: int = 404):
 
 
 @bp.get("/verify")
+@public
 def verify():
     number = (request.args.get("number") or "").strip()
     if not number:
@@ -63,6 +64,7 @@ def verify():
 
 
 @bp.post("/verify")
+@public
 @body_limit(MAX_UPLOAD + 64 * 1024)  # the PDF and the form around it
 def verify_pdf():
     """Check a certificate PDF someone was sent: its embedded payload and signature."""
@@ -91,6 +93,7 @@ def verify_pdf():
 
 
 @bp.get("/certificates/<number>")
+@public
 def show(number):
     return _show(number)
 
@@ -134,11 +137,12 @@ def _show(number: str):
         return page_cache().get_or_build(
             ("page", found.number, found.status, locale, args_key()), lambda: page(body)
         )
-    may_revoke = found.status == CertificateStatus.VALID and user_may(current_user, "certificates.revoke")
+    may_revoke = found.status == CertificateStatus.VALID and may(current_user, "certificates.revoke")
     return page(body, RevokeForm() if may_revoke else None)
 
 
 @bp.get("/certificates/<number>.pdf")
+@public
 def certificate_pdf(number):
     from portal.certificates import pdf
 
@@ -172,7 +176,7 @@ def certificate_pdf(number):
 
 
 @bp.post("/certificates/<number>/revoke")
-@require("certificates.revoke")
+@page("certificates.revoke")
 def revoke(number):
     certificate = services.find(number)
     if certificate is None:
@@ -214,6 +218,7 @@ def revoke(number):
 
 
 @bp.get("/register")
+@public
 def register():
     filters = register_.RegisterFilters.parse(request.args)
     from portal.catalog import cache
@@ -231,6 +236,7 @@ def register():
 
 
 @bp.get("/register.csv")
+@public
 def register_csv():
     filters = register_.RegisterFilters.parse(request.args)
     if filters.errors:
@@ -242,7 +248,7 @@ def register_csv():
 
 
 @bp.route("/account/retire", methods=["GET", "POST"])
-@require("holding.retire")
+@page("holdings.retire")
 def retire():
     organisation = current_user.organisation
     blocks = buyers.holding_blocks(organisation)
@@ -332,7 +338,7 @@ def _confirm_retirement(plan: services.RetirementPlan, total: int):
 
 
 @bp.get("/account/certificates")
-@require("holding.retire")
+@page("holdings.retire")
 def mine():
     return render_template(
         "certificates/mine.html", certificates=services.certificates_of(current_user.organisation)
@@ -340,7 +346,7 @@ def mine():
 
 
 @bp.route("/account/compliance", methods=["GET", "POST"])
-@require("holding.retire")
+@page("holdings.retire")
 def compliance_page():
     from portal.certificates import compliance
 

@@ -5,9 +5,10 @@ from flask import g, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from portal.access import may
 from portal.api.auth import require_key
 from portal.api.views import api_error, bp, json_object, money
-from portal.buyers.models import Organisation, Role
+from portal.buyers.models import Organisation
 from portal.certificates.services import certificate_url, request_digest
 from portal.contracts import services
 from portal.contracts.models import Contract, Delivery, Invoice
@@ -103,7 +104,7 @@ def _visible(number) -> Contract | None:
     contract = services.find(number)
     if contract is None:
         return None
-    if g.principal.role == Role.BUYER and not services.visible_to_buyer(contract, g.principal.organisation):
+    if not may(g.principal, "view", contract):
         return None
     return contract
 
@@ -185,9 +186,9 @@ def deliver_tranche(number, n):
 
 
 @bp.get("/contracts")
-@require_key("contracts.read")
+@require_key("contracts.read_own", "contracts.read_all")
 def list_contracts():
-    if g.principal.role == Role.BUYER:
+    if not may(g.principal, "contracts.read_all"):
         contracts = services.contracts_of(g.principal.organisation)
     else:
         status = request.args.get("status", "")
@@ -196,7 +197,7 @@ def list_contracts():
 
 
 @bp.get("/contracts/<number>")
-@require_key("contracts.read")
+@require_key("contracts.read_own", "contracts.read_all")
 def get_contract(number):
     contract = _visible(number)
     if contract is None:
@@ -211,9 +212,7 @@ def _visible_invoice(number) -> Invoice | None:
     invoice = services.find_invoice(number)
     if invoice is None:
         return None
-    if g.principal.role == Role.BUYER and not services.visible_to_buyer(
-        invoice.contract, g.principal.organisation
-    ):
+    if not may(g.principal, "view", invoice):
         return None
     return invoice
 
@@ -223,7 +222,7 @@ def _no_invoice():
 
 
 @bp.get("/invoices/<number>")
-@require_key("contracts.read")
+@require_key("contracts.read_own", "contracts.read_all")
 def get_invoice(number):
     invoice = _visible_invoice(number)
     if invoice is None:

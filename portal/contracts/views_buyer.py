@@ -4,7 +4,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from portal.buyers.policy import require
+from portal.access import may, page
 from portal.contracts import services
 from portal.contracts.models import Contract, Invoice, InvoiceStatus
 from portal.contracts.views_invoices import _invoice_page
@@ -18,20 +18,20 @@ def _own_contract(number) -> Contract:
     """The contract if the signed-in buyer may see it; 404 for anything else (another
     organisation's, a draft), so that contract numbers cannot be probed."""
     contract = services.find(number)
-    if not services.visible_to_buyer(contract, current_user.organisation):
+    if contract is None or not may(current_user, "view", contract):
         abort(404)
     return contract
 
 
 def _own_invoice(number) -> Invoice:
     invoice = services.find_invoice(number)
-    if invoice is None or not services.visible_to_buyer(invoice.contract, current_user.organisation):
+    if invoice is None or not may(current_user, "view", invoice):
         abort(404)
     return invoice
 
 
 @bp.get("/account/contracts")
-@require("contracts.read_own")
+@page("contracts.read_own")
 def buyer_contracts():
     return render_template(
         "contracts/buyer_list.html", contracts=services.contracts_of(current_user.organisation)
@@ -39,7 +39,7 @@ def buyer_contracts():
 
 
 @bp.get("/account/contracts/<number>")
-@require("contracts.read_own")
+@page("contracts.read_own")
 def buyer_contract(number):
     contract = _own_contract(number)
     covers = services.cover(contract)
@@ -54,13 +54,13 @@ def buyer_contract(number):
 
 
 @bp.get("/account/invoices/<number>")
-@require("contracts.read_own")
+@page("contracts.read_own")
 def buyer_invoice(number):
     return _invoice_page(_own_invoice(number), staff=False)
 
 
 @bp.post("/account/invoices/<number>/pay")
-@require("invoices.pay")
+@page("invoices.pay")
 def pay_online(number):
     invoice = _own_invoice(number)
     try:
@@ -72,7 +72,7 @@ def pay_online(number):
 
 
 @bp.post("/account/invoices/<number>/pay-test")
-@require("invoices.pay")
+@page("invoices.pay")
 def pay_with_test_card(number):
     """The embedded backend's stand-in for the Payment Element (as on the order page): the
     invoice turns paid only when the signed webhook arrives."""

@@ -4,26 +4,20 @@ contract address printed on them, which leads each reader to its own page."""
 from flask import Response, abort, redirect, url_for
 from flask_login import current_user
 
-from portal.buyers.policy import user_may
+from portal.access import may, page
 from portal.contracts import services
 from portal.contracts.models import Contract
 from portal.contracts.views_shared import _invoice_or_404, bp
-from portal.extensions import login_manager
 
 
 def _may_see(contract: Contract) -> bool:
-    """Staff see every contract; a buyer its own organisation's, once signed."""
-    if user_may(current_user, "contracts.read_all"):
-        return True
-    return user_may(current_user, "contracts.read_own") and services.visible_to_buyer(
-        contract, current_user.organisation
-    )
+    """Staff see every contract; a buyer its own organisation's, once signed (``portal.access``)."""
+    return may(current_user, "view", contract)
 
 
 @bp.get("/invoices/<number>.pdf")
+@page("contracts.read_own", "contracts.read_all")
 def invoice_pdf(number):
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
     invoice = _invoice_or_404(number)
     if not _may_see(invoice.contract):
         abort(404)
@@ -50,24 +44,20 @@ def _seen_contract_or_404(number) -> Contract:
 
 
 @bp.get("/contracts/<number>")
+@page("contracts.read_own", "contracts.read_all")
 def contract_page(number):
     """The address printed on a contract's PDF: the staff's page or the buyer's, by who follows it."""
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
     contract = _seen_contract_or_404(number)
-    page = (
-        "contracts.staff_contract"
-        if user_may(current_user, "contracts.read_all")
-        else "contracts.buyer_contract"
+    own_page = (
+        "contracts.staff_contract" if may(current_user, "contracts.read_all") else "contracts.buyer_contract"
     )
-    return redirect(url_for(page, number=contract.number))
+    return redirect(url_for(own_page, number=contract.number))
 
 
 @bp.get("/contracts/<number>.pdf")
+@page("contracts.read_own", "contracts.read_all")
 def contract_pdf(number):
     """A signed contract's document. A draft has none: its terms are not agreed yet."""
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
     contract = _seen_contract_or_404(number)
     if contract.signed_at is None:
         abort(404)

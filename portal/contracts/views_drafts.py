@@ -10,9 +10,9 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
+from portal.access import page
 from portal.buyers import uscc as uscc_rules
 from portal.buyers.models import Organisation, OrgStatus
-from portal.buyers.policy import require
 from portal.catalog.labels import PROJECT_TYPES
 from portal.catalog.models import Region
 from portal.certificates.services import request_digest
@@ -136,7 +136,7 @@ def _form_page(form, *, contract=None, mode="new", error=None, status=200):
 
 
 @bp.route("/staff/contracts/new", methods=["GET", "POST"])
-@require("contracts.manage")
+@page("contracts.manage")
 def new_contract():
     if request.method == "GET":
         form = ContractForm(data={"idempotency_key": secrets.token_urlsafe(16)})
@@ -172,7 +172,7 @@ def new_contract():
 
 
 @bp.route("/staff/contracts/<number>/edit", methods=["GET", "POST"])
-@require("contracts.manage")
+@page("contracts.manage")
 def edit_contract(number):
     def save(contract, form):
         services.update_draft(contract, _terms(form), actor=_actor())
@@ -182,7 +182,7 @@ def edit_contract(number):
 
 
 @bp.route("/staff/contracts/<number>/amend", methods=["GET", "POST"])
-@require("contracts.manage")
+@page("contracts.manage")
 def amend_contract(number):
     def save(contract, form):
         services.amend(contract, _terms(form), form.reason.data, actor=_actor())

@@ -7,8 +7,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from portal.buyers.models import Organisation, Role, User
-from portal.buyers.policy import require
+from portal.access import is_staff, page
+from portal.buyers.models import Organisation, User
 from portal.contracts import services
 from portal.contracts.forms import INVOICE_STATUSES, PaymentForm
 from portal.contracts.models import Invoice, InvoiceStatus
@@ -94,7 +94,7 @@ def _invoice_filters():
     if (
         (status and status not in INVOICE_FILTERS)
         or (buyer and organisation is None)
-        or (owner_id and (owner is None or owner.role == Role.BUYER))
+        or (owner_id and (owner is None or not is_staff(owner)))
     ):
         raise services.ContractError(
             "invalid_filter", _("Choose a status, a buyer and a sales owner from the lists.")
@@ -166,7 +166,7 @@ _INVOICE_MONEY_COLUMNS = (11, 12, 13)
 
 
 @bp.get("/staff/invoices")
-@require("invoices.read_all")
+@page("invoices.read_all")
 def staff_invoices():
     """Every contract invoice, filtered by status, buyer and sales owner, with what is outstanding
     by age; as a page, CSV or XLSX."""
@@ -208,13 +208,13 @@ def staff_invoices():
 
 
 @bp.get("/staff/invoices/<number>")
-@require("contracts.read_all")
+@page("contracts.read_all")
 def staff_invoice(number):
     return _invoice_page(_invoice_or_404(number), staff=True)
 
 
 @bp.post("/staff/invoices/<number>/payments")
-@require("invoices.record_payment")
+@page("invoices.record_payment")
 def invoice_payment(number):
     invoice = _invoice_or_404(number)
     form = PaymentForm()

@@ -11,9 +11,8 @@ from flask_login import current_user
 from sqlalchemy import and_, or_, select
 from wtforms.fields.choices import SelectChoice
 
+from portal.access import may, page
 from portal.audit.models import AuditEvent
-from portal.buyers.models import Role
-from portal.buyers.policy import require
 from portal.certificates.services import request_digest
 from portal.contracts import services
 from portal.contracts.forms import CONTRACT_STATUSES, DeliverForm, PaymentForm, ReasonForm
@@ -28,9 +27,9 @@ from portal.staff.readable import Reader
 
 
 @bp.get("/staff/contracts")
-@require("contracts.read_all")
+@page("contracts.read_all")
 def staff_contracts():
-    default = "mine" if current_user.role == Role.SALES else "all"
+    default = "mine" if may(current_user, "contracts.manage") else "all"  # sales start on their own
     scope = request.args.get("scope") if request.args.get("scope") in ("mine", "all") else default
     status = request.args.get("status", "")
     if status not in CONTRACT_STATUSES:
@@ -135,7 +134,7 @@ def _contract_page(contract: Contract, *, error=None, status=200, posted=None):
 
 
 @bp.get("/staff/contracts/<number>")
-@require("contracts.read_all")
+@page("contracts.read_all")
 def staff_contract(number):
     return _contract_page(_contract_or_404(number))
 
@@ -145,7 +144,7 @@ def _back(contract: Contract):
 
 
 @bp.post("/staff/contracts/<number>/sign")
-@require("contracts.manage")
+@page("contracts.manage")
 def sign(number):
     contract = _contract_or_404(number)
     try:
@@ -165,7 +164,7 @@ def sign(number):
 
 
 @bp.post("/staff/contracts/<number>/deliver")
-@require("contracts.manage")
+@page("contracts.manage")
 def deliver(number):
     contract = _contract_or_404(number)
     form = DeliverForm()
@@ -217,7 +216,7 @@ def deliver(number):
 
 
 @bp.post("/staff/contracts/<number>/reserve")
-@require("contracts.manage")
+@page("contracts.manage")
 def reserve(number):
     contract = _contract_or_404(number)
     if contract.status != ContractStatus.ACTIVE:
@@ -234,7 +233,7 @@ def reserve(number):
 
 
 @bp.post("/staff/contracts/<number>/terminate")
-@require("contracts.manage")
+@page("contracts.manage")
 def terminate(number):
     contract = _contract_or_404(number)
     form = ReasonForm()
@@ -253,7 +252,7 @@ def terminate(number):
 
 
 @bp.post("/staff/contracts/<number>/delete")
-@require("contracts.manage")
+@page("contracts.manage")
 def delete_draft(number):
     """A draft that will not be signed goes away (a signed contract is terminated instead)."""
     contract = _contract_or_404(number)
@@ -284,7 +283,7 @@ def delete_draft(number):
 
 
 @bp.post("/staff/contracts/<number>/payments")
-@require("invoices.record_payment")
+@page("invoices.record_payment")
 def contract_payment(number):
     """A bank payment recorded from the contract page (the invoice chosen in the form)."""
     contract = _contract_or_404(number)
@@ -303,7 +302,7 @@ def contract_payment(number):
 
 
 @bp.get("/staff/contracts/<number>/versions/<int:version>")
-@require("contracts.read_all")
+@page("contracts.read_all")
 def version(number, version):
     contract = _contract_or_404(number)
     found = next((v for v in services.versions(contract) if v.version == version), None)
@@ -315,6 +314,6 @@ def version(number, version):
 
 
 @bp.get("/staff/contracts/planning")
-@require("contracts.read_all")
+@page("contracts.read_all")
 def planning():
     return render_template("contracts/planning.html", plan=services.plan())

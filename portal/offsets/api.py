@@ -14,6 +14,7 @@ from decimal import Decimal
 from flask import jsonify, request
 from flask_babel import gettext as _
 
+from portal.access import public
 from portal.api.views import api_error, bp
 from portal.core import jsontext
 from portal.offsets import calculator
@@ -28,6 +29,7 @@ def _invalid(message: str, fields: dict[str, str]):
 
 
 @bp.post("/estimates")
+@public
 def create_estimate():
     if not request.is_json:
         message = _("Send a JSON object, with Content-Type: application/json.")

@@ -14,6 +14,7 @@ from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from portal.access import public
 from portal.core.i18n import date_text
 from portal.offsets import calculator, factors
 from portal.offsets.calculator import CalculatorError
@@ -25,6 +26,7 @@ GRID_LABELS = {"national": _l("National average"), "inner_mongolia": _l("Inner M
 
 
 @bp.get("/estimate")
+@public
 def index():
     kind = request.args.get("kind", "event")
     shown = kind if kind in calculator.KINDS else "event"

@@ -3,6 +3,7 @@
 from flask import g, request
 from flask_babel import gettext as _
 
+from portal.access import may
 from portal.api.auth import require_key
 from portal.api.views import api_error, bp, json_object, money
 from portal.certificates.services import certificate_url, request_digest
@@ -75,7 +76,7 @@ def create_order():
 @require_key("orders.read_own")
 def get_order(public_id):
     order = services.find(public_id)
-    if order is None or order.organisation_id != g.principal.organisation.id:
+    if order is None or not may(g.principal, "view", order):
         return api_error(404, "unknown_order", _("There is no such order."))
     services.expire_on_access(order)
     return {"order": order_json(order)}

@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
-from portal.buyers.policy import require, user_may
+from portal.access import may, owns, page
 from portal.core.i18n import yuan
 from portal.extensions import db
 from portal.offsets import services
@@ -35,7 +35,7 @@ def _choices(form):
 
 
 @bp.route("/checkout", methods=["GET", "POST"])
-@require("orders.create")
+@page("orders.create")
 def checkout():
     organisation = current_user.organisation
     form = CheckoutForm()
@@ -74,19 +74,17 @@ def _own_order(public_id):
     order = services.find(public_id)
     if order is None:
         abort(404)
-    if current_user.organisation_id != order.organisation_id and not user_may(
-        current_user, "orders.read_all"
-    ):
+    if not may(current_user, "view", order):
         abort(404)
     return order
 
 
 @bp.get("/orders/<public_id>")
-@require("orders.read")
+@page("orders.read_own", "orders.read_all")
 def order(public_id):
     found = _own_order(public_id)
     services.expire_on_access(found)
-    if found.organisation_id == current_user.organisation_id:
+    if owns(current_user, found):
         try:  # an order whose checkout request died before its PaymentIntent was saved
             services.ensure_payment(found)
         except services.OrderError as exc:
@@ -112,7 +110,7 @@ def order(public_id):
 
 
 @bp.post("/orders/<public_id>/pay-test")
-@require("orders.create")
+@page("orders.create")
 def pay_with_test_card(public_id):
     """The embedded backend's stand-in for the Payment Element: the test card, through the same
     Stripe client. Fulfilment still waits for the signed webhook."""
@@ -129,13 +127,13 @@ def pay_with_test_card(public_id):
 
 
 @bp.get("/account/orders")
-@require("orders.create")
+@page("orders.create")
 def mine():
     return render_template("offsets/orders.html", orders=services.orders_of(current_user.organisation))
 
 
 @bp.post("/orders/<public_id>/refund")
-@require("orders.refund")
+@page("orders.refund")
 def refund(public_id):
     found = services.find(public_id)
     if found is None:

@@ -3,6 +3,7 @@
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 
+from portal.access import public
 from portal.core.limits import body_limit
 from portal.payments import services
 
@@ -14,6 +15,7 @@ MAX_EVENT_BYTES = 1024 * 1024
 
 
 @bp.post("/stripe/webhook")
+@public
 @body_limit(MAX_EVENT_BYTES)
 def webhook():
     if request.content_length is None or request.content_length > MAX_EVENT_BYTES:

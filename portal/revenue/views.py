@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.buyers.policy import require
+from portal.access import may, page
 from portal.catalog.labels import PROJECT_TYPES
 from portal.catalog.models import Region
 from portal.core.i18n import SPREADSHEET_DATE_FORMATS, current_language, iso_beijing, localized
@@ -169,7 +169,7 @@ def _xlsx(statement, title: str) -> bytes:
 
 
 @bp.get("/")
-@require("revenue.read")
+@page("revenue.read")
 def statement():
     (first, last, label), county, regions = _filters()
     found = services.statement(first, last, county)
@@ -194,13 +194,11 @@ def statement():
 
 
 @bp.route("/rules", methods=["GET", "POST"])
-@require("revenue.read")
+@page("revenue.read")
 def rules():
     error = None
     if request.method == "POST":
-        from portal.buyers.policy import user_may
-
-        if not user_may(current_user, "revenue.change"):
+        if not may(current_user, "revenue.change"):
             abort(403)
         try:
             services.add_rule(

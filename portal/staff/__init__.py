@@ -1,2 +1,2 @@
 """The staff back office (/staff): thin views over the domain services; permissions from
-``portal.buyers.policy``."""
+``portal.access``."""

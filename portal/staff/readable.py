@@ -20,8 +20,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from portal.access import may
 from portal.buyers.models import ApiKey, Organisation, User
-from portal.buyers.policy import user_may
 from portal.catalog import labels
 from portal.catalog.models import Region
 from portal.core.i18n import current_language, datetime_text, localized, yuan
@@ -389,4 +389,4 @@ class Reader:
 
     @staticmethod
     def _url(permission: str, endpoint: str, **values) -> str | None:
-        return url_for(endpoint, **values) if user_may(current_user, permission) else None
+        return url_for(endpoint, **values) if may(current_user, permission) else None

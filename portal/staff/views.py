@@ -6,10 +6,10 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
 
+from portal.access import may, page
 from portal.audit.models import AuditEvent
 from portal.buyers import services as buyers
 from portal.buyers.models import MEASURES, Organisation, OrgStatus, User
-from portal.buyers.policy import require, user_may
 from portal.catalog import services as catalog
 from portal.catalog.labels import ENTRY_KINDS, org_status_label
 from portal.catalog.models import Project, Region
@@ -40,19 +40,19 @@ LATEST = 10
 
 
 @bp.get("/")
-@require("staff.read")
+@page("staff.read")
 def index():
     """The back office's pages; for those who read the ledger journal and the audit log (the
     auditor starts here), the latest entries of each."""
     entries = events = None
-    if user_may(current_user, "journal.read"):
+    if may(current_user, "journal.read"):
         entries = db.session.execute(
             select(LedgerEntry, Batch.code)
             .join(Batch, Batch.id == LedgerEntry.batch_id)
             .order_by(LedgerEntry.id.desc())
             .limit(LATEST)
         ).all()
-    if user_may(current_user, "audit.read"):
+    if may(current_user, "audit.read"):
         events = list(db.session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(LATEST)))
     return render_template(
         "staff/index.html", entries=entries, accounts=_accounts(entries or []), events=events
@@ -60,7 +60,7 @@ def index():
 
 
 @bp.get("/organisations")
-@require("organisations.read")
+@page("organisations.read")
 def organisations():
     status = request.args.get("status") or None
     query = select(Organisation).order_by(Organisation.created_at.desc())
@@ -75,7 +75,7 @@ def organisations():
 
 
 @bp.post("/organisations/<uscc>/status")
-@require("organisations.change_status")
+@page("organisations.change_status")
 def change_status(uscc):
     def limit(name):
         value = (request.form.get(name) or "").strip()
@@ -187,7 +187,7 @@ def _accounts(entries) -> dict[int, Account]:
 
 
 @bp.get("/journal")
-@require("journal.read")
+@page("journal.read")
 def journal():
     page = _page()
     entries = db.session.execute(_journal_query().limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
@@ -203,7 +203,7 @@ def journal():
 
 
 @bp.get("/journal.csv")
-@require("journal.read")
+@page("journal.read")
 def journal_csv():
     """The codes as stored, then the same in words (in the page's language)."""
     entries = db.session.execute(_journal_query().limit(100_000)).all()
@@ -268,7 +268,7 @@ def _audit_query():
 
 
 @bp.get("/audit")
-@require("audit.read")
+@page("audit.read")
 def audit():
     page = _page()
     events = list(db.session.scalars(_audit_query().limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
@@ -302,7 +302,7 @@ def _changes_text(changes) -> str:
 
 
 @bp.get("/audit.csv")
-@require("audit.read")
+@page("audit.read")
 def audit_csv():
     """The event as stored (JSON before and after), then the same in words."""
     events = list(db.session.scalars(_audit_query().limit(100_000)))
@@ -362,7 +362,7 @@ def _project_choices(form):
 
 
 @bp.get("/projects")
-@require("projects.read")
+@page("projects.read")
 def projects():
     rows = db.session.execute(
         select(Project, func.count(Batch.id))
@@ -376,7 +376,7 @@ def projects():
 
 @bp.route("/projects/new", methods=["GET", "POST"])
 @bp.route("/projects/<code>/edit", methods=["GET", "POST"])
-@require("projects.change")
+@page("projects.change")
 @body_limit(1024 * 1024)  # a boundary of up to 200,000 characters, url-encoded (≤ 3 bytes each)
 def edit_project(code=None):
     project = None
@@ -401,7 +401,7 @@ def edit_project(code=None):
 
 
 @bp.get("/projects/<code>")
-@require("projects.read")
+@page("projects.read")
 def project(code):
     page = catalog.find_project(code)
     if page is None:
@@ -423,7 +423,7 @@ def _flash_errors(form) -> None:
 
 
 @bp.post("/projects/<code>/issuances")
-@require("projects.change")
+@page("projects.change")
 def record_issuance(code):
     project = _by_code_or_404(Project, code)
     form = IssuanceForm()
@@ -456,7 +456,7 @@ def record_issuance(code):
 
 
 @bp.post("/batches/<code>/listing")
-@require("projects.change")
+@page("projects.change")
 def set_listing(code):
     batch = _by_code_or_404(Batch, code)
     form = ListingForm()
@@ -477,14 +477,14 @@ def set_listing(code):
 
 
 @bp.get("/users")
-@require("users.read")
+@page("users.read")
 def users():
     rows = list(db.session.scalars(select(User).order_by(User.created_at.desc()).limit(1000)))
     return render_template("staff/users.html", users=rows)
 
 
 @bp.post("/users/<int:user_id>/active")
-@require("users.change")
+@page("users.change")
 def set_user_active(user_id):
     user = db.session.get(User, user_id)
     if user is None:
@@ -507,7 +507,7 @@ def set_user_active(user_id):
 
 
 @bp.get("/orders")
-@require("orders.read_all")
+@page("orders.read_all")
 def orders():
     from portal.offsets.models import Order, OrderStatus
 
@@ -530,7 +530,7 @@ def orders():
 
 
 @bp.get("/dashboard")
-@require("dashboard.read")
+@page("dashboard.read")
 def dashboard():
     from datetime import datetime
     from zoneinfo import ZoneInfo

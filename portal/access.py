@@ -1,0 +1,219 @@
+"""Who may do what: the one place permissions are decided, for web pages and the API alike.
+
+``ACTIONS`` names every action once and the roles that may perform it. ``may(who, action,
+obj)`` answers for a signed-in user or an API key's ``Principal``; given an object (an order, a
+contract, an invoice, a certificate, an API key) it also decides ownership: a buyer reaches only
+its own organisation's. Pages are guarded with ``@page(...)``, API endpoints with
+``portal.api.auth.require_key(...)``, and public endpoints say so with ``@public``; each records
+what it guards on the view function (``view.access``), so that a test can check every route.
+Templates ask through the ``may`` global. Nothing outside this module compares roles.
+"""
+
+from dataclasses import dataclass
+from functools import wraps
+
+from portal.buyers.models import STAFF_ROLES, ApiKey, OrgStatus, Role
+
+BUYER = {Role.BUYER}
+STAFF = set(STAFF_ROLES)
+EVERYONE = set(Role)
+
+#: Every action and the roles that may perform it; anything not listed is forbidden. An action
+#: ending in ``_own`` reaches the buyer's own organisation's objects only; ``_all`` reaches all.
+ACTIONS = {
+    #: The account page: who one is and where one's work is.
+    "account.read": EVERYONE,
+    #: API keys: staff their own; a buyer its organisation's, as its admin (see ``_may_manage_keys``).
+    "apikeys.manage": EVERYONE,
+    "holdings.read_own": BUYER,
+    #: Retiring from the holding (web and API), and the pages of one's certificates and compliance.
+    "holdings.retire": BUYER,
+    "orders.create": BUYER,
+    "orders.read_own": BUYER,
+    "orders.read_all": STAFF,
+    "orders.refund": {Role.OPERATOR},
+    "contracts.read_own": BUYER,
+    "contracts.read_all": STAFF,
+    "contracts.manage": {Role.SALES},
+    "invoices.pay": BUYER,
+    "invoices.record_payment": {Role.SALES, Role.OPERATOR},
+    #: The list of every contract invoice (and its exports); the auditor reads it too.
+    "invoices.read_all": STAFF,
+    #: Certificates are public (anyone verifies one by its number); only revoking is guarded.
+    "certificates.revoke": {Role.OPERATOR},
+    "revenue.read": {Role.OPERATOR, Role.AUDITOR},
+    "revenue.change": {Role.OPERATOR},
+    #: The back office. GET pages and POST actions are separate: the auditor reads everything and
+    #: changes nothing.
+    "staff.read": STAFF,
+    "dashboard.read": STAFF,
+    "organisations.read": STAFF,
+    "organisations.change_status": {Role.OPERATOR},
+    "journal.read": {Role.OPERATOR, Role.AUDITOR},
+    "audit.read": {Role.OPERATOR, Role.AUDITOR},
+    #: The demo's outbox: every message, password-reset links included.
+    "mail.outbox_read": {Role.OPERATOR},
+    "projects.read": STAFF,
+    "projects.change": {Role.OPERATOR},
+    "users.read": {Role.OPERATOR, Role.AUDITOR},
+    "users.change": {Role.OPERATOR},
+}
+
+#: Where each role starts after signing in, when it asked for no page: its own work. The buyer's
+#: account page (holdings, orders, contracts); the sales team's contracts (tranches due, invoices
+#: overdue); the operator's dashboard (figures and the queues to work through); the auditor's
+#: back office (the latest ledger journal entries and audit events).
+HOME_PAGES = {
+    Role.BUYER: "buyers.account",
+    Role.SALES: "contracts.staff_contracts",
+    Role.OPERATOR: "staff.dashboard",
+    Role.AUDITOR: "staff.index",
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a buyer (with its organisation) or a staff member with a role, whether
+    signed in on the web or presenting an API key."""
+
+    role: str
+    organisation: object = None  #: the buyer's organisation; None for staff
+    actor: str = ""  #: for the audit log and the ledger journal
+    user: object = None  #: the signed-in user, or the staff member a staff key belongs to
+
+    @classmethod
+    def from_api_key(cls, key: ApiKey) -> "Principal":
+        """A buyer key acts for its organisation; a staff key for its staff member's role."""
+        if key.organisation is not None:
+            return cls(Role.BUYER, key.organisation, f"apikey:{key.prefix}")
+        return cls(key.user.role, None, f"apikey:{key.prefix}", key.user)
+
+    @classmethod
+    def from_user(cls, user) -> "Principal | None":
+        """The signed-in ``user``; None for an anonymous visitor."""
+        if user is None or not getattr(user, "is_authenticated", False):
+            return None
+        return cls(user.role, user.organisation, f"user:{user.id}", user)
+
+
+def principal_of(who) -> Principal | None:
+    """``who`` as a Principal: an API key's principal as it is, a user (or anonymous) converted."""
+    return who if isinstance(who, Principal) else Principal.from_user(who)
+
+
+def may(who, action: str, obj=None) -> bool:
+    """Whether ``who`` (a user, anonymous, or a Principal) may perform ``action``, on ``obj`` if
+    given (a buyer only on its own organisation's objects). ``"view"`` is reading one object:
+    staff with the kind's ``read_all``, a buyer with its ``read_own`` when the object is its own."""
+    principal = principal_of(who)
+    if principal is None:
+        return False
+    if action == "view":
+        kind = _kind(obj)
+        return may(principal, f"{kind}.read_all") or (
+            may(principal, f"{kind}.read_own") and owns(principal, obj)
+        )
+    if principal.role not in ACTIONS.get(action, ()):
+        return False
+    if action == "apikeys.manage" and not _may_manage_keys(principal):
+        return False
+    if obj is None or owns(principal, obj):
+        return True
+    # Staff act on any organisation's objects; an API key, though, is only ever its owner's.
+    return principal.role in STAFF and not isinstance(obj, ApiKey)
+
+
+def may_any(who, actions) -> bool:
+    return any(may(who, action) for action in actions)
+
+
+def roles_for(*actions) -> set:
+    """The roles that may perform at least one of ``actions`` (the API's guard, for its tests)."""
+    return set().union(*(ACTIONS[action] for action in actions))
+
+
+def is_staff(user) -> bool:
+    """Whether ``user`` is a member of the portal's staff (not of a buyer organisation)."""
+    return user.role in STAFF
+
+
+def home_page(user) -> str:
+    """The endpoint ``user`` starts on (the account page for a role without one of its own)."""
+    return HOME_PAGES.get(getattr(user, "role", None), "buyers.account")
+
+
+def _may_manage_keys(principal: Principal) -> bool:
+    """Staff manage their own keys; a buyer must be the organisation's admin, and the
+    organisation approved or restricted (unapproved ones get no keys)."""
+    if principal.role not in BUYER:
+        return True
+    return bool(
+        principal.user is not None
+        and principal.user.is_org_admin
+        and principal.organisation.status in (OrgStatus.APPROVED, OrgStatus.RESTRICTED)
+    )
+
+
+def _kind(obj) -> str:
+    """The action prefix for reading ``obj`` (an invoice is read as part of its contract)."""
+    from portal.contracts.models import Contract, Invoice
+    from portal.offsets.models import Order
+
+    for cls, kind in ((Order, "orders"), (Contract, "contracts"), (Invoice, "contracts")):
+        if isinstance(obj, cls):
+            return kind
+    raise TypeError(f"no reading rule for {type(obj).__name__}")
+
+
+def owns(who, obj) -> bool:
+    """Whether ``obj`` belongs to ``who``'s organisation: its orders, certificates and keys; its
+    contracts (and their invoices) once signed, since drafts (even terminated ones) are the sales
+    team's work in progress. Staff own nothing; a staff key belongs to its staff member."""
+    from portal.contracts.models import Contract, Invoice
+
+    principal = principal_of(who)
+    if principal is None:
+        return False
+    if isinstance(obj, ApiKey) and principal.organisation is None:
+        return principal.user is not None and obj.user_id == principal.user.id
+    if principal.organisation is None or obj is None:
+        return False
+    if isinstance(obj, Invoice):
+        obj = obj.contract
+    if isinstance(obj, Contract) and obj.signed_at is None:
+        return False
+    return obj.organisation_id == principal.organisation.id
+
+
+def guarded(view, kind: str, actions: tuple):
+    """Records on ``view`` what guards it: ("page" | "api" | "public", the actions)."""
+    view.access = (kind, actions)
+    return view
+
+
+def page(*actions):
+    """A page decorator: anonymous visitors go to sign in; signed-in users who may perform none
+    of ``actions`` get 403. Objects the page shows are checked with ``may(..., obj)``."""
+    from flask import abort
+    from flask_login import current_user
+
+    from portal.extensions import login_manager
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if not may_any(current_user, actions):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return guarded(wrapper, "page", actions)
+
+    return decorate
+
+
+def public(view):
+    """Marks an endpoint anyone may call (the catalog, verification, sign-in …), so that the
+    route test knows it is public on purpose."""
+    return guarded(view, "public", ())
