@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+# pytest-xdist workers for make test (0: one process, no workers).
+TEST_WORKERS ?= 2
 export FLASK_APP := portal
 
 .PHONY: run test install translations lint bench clean
@@ -32,7 +34,7 @@ run: translations
 
 test: translations
 	./scripts/ensure-chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -3,6 +3,10 @@
 SQLite: the schema is built once per session with the real migrations, then copied per test.
 PostgreSQL (``PORTAL_TEST_POSTGRES_URL``): migrated once per session, emptied before each test.
 Tests that need PostgreSQL are skipped, with the reason shown, when the variable is unset.
+
+Under pytest-xdist (``make test`` runs two workers) each worker is a session of its own, with
+its own PostgreSQL database beside the configured one (``<database>_gw0``, ``<database>_gw1``,
+created when missing), so that no worker empties or terminates what another is using.
 """
 
 import os
@@ -12,12 +16,28 @@ import pytest
 from flask import g, has_app_context
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import ProgrammingError
 
 from portal import create_app
 from portal.extensions import db
 
-PG_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL")
+#: The pytest-xdist worker this process is ("gw0", "gw1" …), or None when pytest runs alone.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def worker_database_url(url: str | None, worker: str | None) -> str | None:
+    """The database URL of ``worker``: the configured database's name followed by ``_<worker>``
+    (the configured one itself when pytest runs alone)."""
+    if not url or not worker:
+        return url
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+#: The configured PostgreSQL database; this process's own (``PG_URL``) is derived from it.
+PG_BASE_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL")
+PG_URL = worker_database_url(PG_BASE_URL, WORKER)
 PG_SKIP_REASON = "PORTAL_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped (.ci/run sets it)"
 
 
@@ -43,10 +63,30 @@ def sqlite_template(tmp_path_factory):
     return path
 
 
+def _create_database(base_url: str, url: str) -> None:
+    """Create ``url``'s database, from a connection to the configured one, unless it exists."""
+    name = make_url(url).database
+    engine = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}):
+                return
+            try:
+                # template0: never connected to, so it cannot be "accessed by other users".
+                conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
+            except ProgrammingError:  # created meanwhile by another run
+                if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}):
+                    raise
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
     if not PG_URL:
         pytest.skip(PG_SKIP_REASON)
+    if PG_URL != PG_BASE_URL:
+        _create_database(PG_BASE_URL, PG_URL)
     engine = create_engine(PG_URL)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))

@@ -2,6 +2,8 @@
 served on a real socket so that localstripe's signed webhooks reach it."""
 
 import json
+import os
+import random
 import secrets
 import socket
 import subprocess
@@ -18,11 +20,42 @@ from werkzeug.serving import make_server
 
 from portal.extensions import db
 
+#: Ports for the servers tests start lie below the system's ephemeral range (where bind(0) and
+#: outgoing connections take theirs), from here on.
+FIRST_SERVER_PORT = 10000
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, for a server a test starts (and binds a moment later).
+
+    Under pytest-xdist each worker draws from its own slice of the ports below the ephemeral
+    range, so that two workers never pick the same port, and no connection's or ``bind(0)``'s
+    port takes it meanwhile; a port is tried by binding it. Alone, pytest draws from the whole
+    range.
+    """
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    size = (_ephemeral_start() - FIRST_SERVER_PORT) // workers
+    if size < 100:  # an unusual ephemeral range: the system picks, as when pytest runs alone
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    first = FIRST_SERVER_PORT + worker * size
+    for port in random.SystemRandom().sample(range(first, first + size), min(size, 200)):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {first}-{first + size - 1}")
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ sure both are there). Screenshots go to ``tests/artifacts/``.
 """
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.payments import localstripe  # noqa: F401  (the embedded payment backend)
+from tests.payments import free_port, localstripe  # noqa: F401  (the embedded payment backend)
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,13 +31,18 @@ LAUNCH_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 OPERATOR = ("operator@demo.cn", "staff-pw-2026x")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups off the items
+def pytest_collection_modifyitems(items):
+    """The browser tests share one served portal (its demo data, changed as they go), one
+    localstripe and one Chromium: under pytest-xdist (``--dist loadgroup``) they run together on
+    one worker, in their order, as they do alone."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +89,7 @@ def live_server(tmp_path_factory, localstripe):  # noqa: F811
         input=OPERATOR[1] + "\n",
         text=True,
     )
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}", "portal:create_app()"],
         env=env,
