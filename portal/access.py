@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import wraps
 
 from portal.buyers.models import STAFF_ROLES, ApiKey, OrgStatus, Role
+from portal.core.guard import guarded
 
 BUYER = {Role.BUYER}
 STAFF = set(STAFF_ROLES)
@@ -185,12 +186,6 @@ def owns(who, obj) -> bool:
     return obj.organisation_id == principal.organisation.id
 
 
-def guarded(view, kind: str, actions: tuple):
-    """Records on ``view`` what guards it: ("page" | "api" | "public", the actions)."""
-    view.access = (kind, actions)
-    return view
-
-
 def page(*actions):
     """A page decorator: anonymous visitors go to sign in; signed-in users who may perform none
     of ``actions`` get 403. Objects the page shows are checked with ``may(..., obj)``."""
@@ -211,9 +206,3 @@ def page(*actions):
         return guarded(wrapper, "page", actions)
 
     return decorate
-
-
-def public(view):
-    """Marks an endpoint anyone may call (the catalog, verification, sign-in …), so that the
-    route test knows it is public on purpose."""
-    return guarded(view, "public", ())

@@ -5,6 +5,7 @@ nor the permission model needs to know of the other."""
 from portal import access
 from portal.buyers import policy
 from portal.catalog import labels
+from portal.core import mail
 
 
 def register(app):
@@ -16,6 +17,7 @@ def register(app):
         org_status_label=labels.org_status_label,
         sector_label=lambda s: labels.SECTORS.get(s, s),
         may=access.may,
+        outbox_page_enabled=mail.outbox_page_enabled,
         purchase_summary=policy.purchase_summary,
         standard_label=lambda s: labels.STANDARDS.get(s, s),
         purpose_label=lambda p: labels.PURPOSES.get(p, p),

@@ -4,13 +4,13 @@ bad input."""
 from flask import Blueprint, abort, current_app, g, jsonify, make_response, request
 from flask_babel import gettext as _
 
-from portal.access import public
 from portal.api.auth import require_key
 from portal.buyers import services as buyers
 from portal.catalog import cache
 from portal.catalog import services as catalog
 from portal.catalog.views import args_key
 from portal.core import jsontext
+from portal.core.guard import public
 from portal.core.i18n import localized_en
 from portal.core.text import has_unstorable_text
 

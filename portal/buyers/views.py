@@ -6,11 +6,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from portal.access import home_page, may, page, public
+from portal.access import home_page, may, page
 from portal.buyers import services
 from portal.buyers.forms import LoginForm, RegisterForm, ResetForm, ResetRequestForm
 from portal.core.confirm import ask, confirmed
 from portal.core.errors import ServiceError
+from portal.core.guard import public
 from portal.core.i18n import datetime_text
 from portal.extensions import db, login_manager
 

@@ -4,8 +4,8 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import get_locale
 from markupsafe import Markup
 
-from portal.access import public
 from portal.catalog import cache, services
+from portal.core.guard import public
 from portal.core.i18n import localized
 
 bp = Blueprint("catalog", __name__, template_folder="templates")

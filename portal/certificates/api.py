@@ -2,11 +2,11 @@
 
 from flask import g, request, url_for
 
-from portal.access import public
 from portal.api.auth import require_key
 from portal.api.views import api_error, bp, json_object
 from portal.certificates import services, signing
 from portal.certificates.models import Certificate
+from portal.core.guard import public
 from portal.extensions import db
 
 

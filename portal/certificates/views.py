@@ -19,13 +19,14 @@ from flask_login import current_user
 from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
-from portal.access import may, page, public
+from portal.access import may, page
 from portal.buyers import services as buyers
 from portal.certificates import register as register_
 from portal.certificates import services
 from portal.certificates.forms import DeclareForm, RetireForm, RevokeForm
 from portal.certificates.models import CertificateStatus
 from portal.core.confirm import ask, confirmed
+from portal.core.guard import public
 from portal.core.i18n import current_language
 from portal.core.limits import body_limit
 from portal.core.spreadsheet import csv_response

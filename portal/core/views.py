@@ -1,16 +1,10 @@
-"""Health check, and the demo's outbox page."""
+"""The health check."""
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint
 
-from portal.access import page, public
-from portal.core import mail
+from portal.core.guard import public
 
 bp = Blueprint("core", __name__)
-
-
-@bp.app_context_processor
-def mail_outbox():
-    return {"outbox_page_enabled": mail.outbox_page_enabled}
 
 
 @bp.get("/healthz")
@@ -18,12 +12,3 @@ def mail_outbox():
 def healthz():
     # Never touches the database: the baseline the benchmarks divide by.
     return {"status": "ok"}
-
-
-@bp.get("/staff/outbox")
-@page("mail.outbox_read")
-def outbox():
-    """Sent mail, for operators, in the demo only (see ``mail.outbox_page_enabled``)."""
-    if not mail.outbox_page_enabled():
-        abort(404)
-    return render_template("core/outbox.html", messages=mail.recent(), parts=mail.body_parts)

@@ -14,9 +14,9 @@ from decimal import Decimal
 from flask import jsonify, request
 from flask_babel import gettext as _
 
-from portal.access import public
 from portal.api.views import api_error, bp
 from portal.core import jsontext
+from portal.core.guard import public
 from portal.offsets import calculator
 from portal.offsets.calculator import CalculatorError
 

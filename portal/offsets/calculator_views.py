@@ -14,7 +14,7 @@ from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from portal.access import public
+from portal.core.guard import public
 from portal.core.i18n import date_text
 from portal.offsets import calculator, factors
 from portal.offsets.calculator import CalculatorError

@@ -3,7 +3,7 @@
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 
-from portal.access import public
+from portal.core.guard import public
 from portal.core.limits import body_limit
 from portal.payments import services
 

@@ -13,6 +13,7 @@ from portal.buyers.models import MEASURES, Organisation, OrgStatus, User
 from portal.catalog import services as catalog
 from portal.catalog.labels import ENTRY_KINDS, org_status_label
 from portal.catalog.models import Project, Region
+from portal.core import mail
 from portal.core.confirm import ask, confirmed
 from portal.core.i18n import iso_beijing, localized
 from portal.core.limits import body_limit
@@ -547,3 +548,12 @@ def dashboard():
         buyers=figures.top_buyers(),
         coverage=contracts.plan(),
     )
+
+
+@bp.get("/outbox")
+@page("mail.outbox_read")
+def outbox():
+    """Sent mail, for operators, in the demo only (see ``mail.outbox_page_enabled``)."""
+    if not mail.outbox_page_enabled():
+        abort(404)
+    return render_template("staff/outbox.html", messages=mail.recent(), parts=mail.body_parts)

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.ledger import services as ledger
-from portal.ledger.errors import InvalidMovement
+from portal.ledger.errors import InvalidMovement, InvalidQuantity
 from portal.ledger.models import AccountKind, Block, LedgerEntry
 from portal.ledger.verify import verify_ledger
 from tests import factories
@@ -62,7 +62,7 @@ def test_refuses_what_the_flows_do_not_allow(app):
     for allocations in ([(retired, 1)], [(inventory, 1)], [(reserve, 0)], [(reserve, 1), (reserve, 1)]):
         with pytest.raises(Exception) as refused:
             ledger.distribute(batch, source=inventory, allocations=allocations)
-        assert isinstance(refused.value, InvalidMovement | ledger.InvalidQuantity)
+        assert isinstance(refused.value, InvalidMovement | InvalidQuantity)
     assert ledger.distribute(batch, source=inventory, allocations=[])[1] == {}
     assert verify_ledger().ok
 

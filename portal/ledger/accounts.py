@@ -1,0 +1,157 @@
+"""Accounts and what they hold: opening hold, reserve and holding accounts, the system accounts,
+capacities, balances and blocks. Read by everyone; written only as part of a movement or when an
+account is opened (see ``portal.ledger.services``, which re-exports these)."""
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from portal.core.numbers import whole
+from portal.extensions import db
+from portal.ledger.errors import InvalidMovement, InvalidQuantity, UnknownAccount
+from portal.ledger.models import (
+    CAPACITY_KINDS,
+    MAX_QUANTITY,
+    OWNED_KINDS,
+    SYSTEM_KINDS,
+    Account,
+    AccountKind,
+    Batch,
+    Block,
+)
+
+#: The stated allocation rule: oldest vintage first, then the earlier-recorded batch.
+ALLOCATION_ORDER = (Batch.vintage_start, Batch.vintage_end, Batch.id)
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+def system_account(kind: AccountKind) -> Account:
+    """The single inventory, buffer, retired or cancelled account (created on first use)."""
+    if kind not in SYSTEM_KINDS:
+        raise ValueError(f"{kind} is not a system account kind")
+    return _get_or_create(kind, "", None)
+
+
+def open_account(kind: AccountKind, ref: str, capacity: int | None = None) -> Account:
+    """The hold, reserve or holding account for ``ref``, opened if it does not exist yet.
+
+    A hold or reserve is given the capacity it was opened for and can never contain more.
+    """
+    if kind not in OWNED_KINDS:
+        raise ValueError(f"{kind} is not an owned account kind")
+    if not ref or len(ref) > 64:
+        raise ValueError("an owned account needs a reference of 1 to 64 characters")
+    if kind in CAPACITY_KINDS:
+        _check_quantity(capacity)
+    elif capacity is not None:
+        raise ValueError(f"a {kind} account has no capacity")
+    account = _get_or_create(kind, ref, capacity)
+    if account.capacity != capacity:
+        raise InvalidMovement(reason="capacity_mismatch", account=str(account), capacity=account.capacity)
+    return account
+
+
+def raise_capacity(account: Account, capacity: int) -> Account:
+    """Let a hold or reserve contain up to ``capacity`` from now on (a contract amended to a
+    larger volume). Capacities only grow: ``ledger verify`` checks every past balance against
+    the current capacity, and a smaller volume is the owner's rule to keep, not the account's."""
+    if account.kind not in CAPACITY_KINDS:
+        raise ValueError(f"a {account.kind} account has no capacity")
+    _check_quantity(capacity)
+    db.session.execute(select(Account.id).where(Account.id == account.id).with_for_update(key_share=True))
+    db.session.refresh(account)
+    if capacity > account.capacity:
+        account.capacity = capacity
+        db.session.flush()
+    return account
+
+
+def find_account(kind: AccountKind, ref: str = "") -> Account:
+    account = db.session.scalar(select(Account).filter_by(kind=kind, ref=ref))
+    if account is None:
+        raise UnknownAccount(account=f"{kind}:{ref}" if ref else str(kind))
+    return account
+
+
+def _get_or_create(kind: AccountKind, ref: str, capacity: int | None) -> Account:
+    account = db.session.scalar(select(Account).filter_by(kind=kind, ref=ref))
+    if account is not None:
+        return account
+    try:
+        # A concurrent request may create the same account: the unique constraint decides,
+        # and the savepoint keeps the loser's transaction usable.
+        with db.session.begin_nested():
+            account = Account(kind=kind, ref=ref, capacity=capacity)
+            db.session.add(account)
+    except IntegrityError:
+        account = db.session.scalar(select(Account).filter_by(kind=kind, ref=ref))
+    return account
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+_QUANTITY = Block.serial_end - Block.serial_start + 1
+
+
+def balance(account: Account, batch: Batch | None = None) -> int:
+    query = select(func.coalesce(func.sum(_QUANTITY), 0)).where(Block.account_id == account.id)
+    if batch is not None:
+        query = query.where(Block.batch_id == batch.id)
+    return int(db.session.scalar(query))
+
+
+def balances_by_batch(account: Account, batch_ids: Sequence[int] | None = None) -> dict[int, int]:
+    """``{batch_id: tonnes}`` of what ``account`` holds, for the given batches or all."""
+    query = (
+        select(Block.batch_id, func.sum(_QUANTITY))
+        .where(Block.account_id == account.id)
+        .group_by(Block.batch_id)
+    )
+    if batch_ids is not None:
+        query = query.where(Block.batch_id.in_(batch_ids))
+    return {batch_id: int(total) for batch_id, total in db.session.execute(query)}
+
+
+def held_per_batch(kind: AccountKind, batch_id, ref: str = ""):
+    """A correlated SQL expression: the tonnes of batch ``batch_id`` (a column of the enclosing
+    query) that one account holds. For other packages to select, filter and sort by (the
+    catalog's available quantity is the inventory's). Read-only: a missing account holds 0."""
+    account_id = select(Account.id).where(Account.kind == kind, Account.ref == ref).scalar_subquery()
+    return (
+        select(func.coalesce(func.sum(_QUANTITY), 0))
+        .where(Block.batch_id == batch_id, Block.account_id == account_id)
+        .scalar_subquery()
+    )
+
+
+def blocks_of(account: Account) -> list[Block]:
+    """The account's blocks in allocation order."""
+    query = (
+        select(Block)
+        .join(Batch, Block.batch_id == Batch.id)
+        .where(Block.account_id == account.id)
+        .order_by(*ALLOCATION_ORDER, Block.serial_start)
+    )
+    return list(db.session.scalars(query))
+
+
+# --- quantities ---------------------------------------------------------------------------------
+
+
+def parse_quantity(value) -> int:
+    """A quantity typed into a form or sent in JSON, as whole tonnes; InvalidQuantity otherwise.
+
+    Accepts an int or a string of ASCII digits (see ``portal.core.numbers.whole``)."""
+    found = whole(value, 1, MAX_QUANTITY)
+    if found is None:
+        raise InvalidQuantity(value=str(value)[:20])
+    return found
+
+
+def _check_quantity(quantity) -> None:
+    # bool is an int in Python; a quantity of True tonnes is not.
+    if type(quantity) is not int or not 0 < quantity <= MAX_QUANTITY:
+        raise InvalidQuantity(value=quantity)
