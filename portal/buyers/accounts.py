@@ -104,3 +104,8 @@ def set_user_active(user: User, active: bool, *, actor: str) -> User:
         )
         user.is_active = active
     return user
+
+
+def operator_emails() -> list[str]:
+    """The addresses of the active operators: who is told when something needs a person."""
+    return list(db.session.scalars(select(User.email).filter_by(role=Role.OPERATOR, is_active=True)))

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from portal.audit import services as audit
-from portal.buyers.accounts import _check_user, create_user
+from portal.buyers.accounts import _check_user, create_user, operator_emails
 from portal.buyers.errors import OrganisationError
 from portal.buyers.models import Organisation, Role, User
 from portal.buyers.organisations import _check_organisation, create_organisation
@@ -136,9 +136,7 @@ def _tell_organisation(org: Organisation, *, email: str, contact_name: str, cont
             select(User.email).filter_by(organisation_id=org.id, is_org_admin=True, is_active=True)
         )
     )
-    recipients = admins or list(
-        db.session.scalars(select(User.email).filter_by(role=Role.OPERATOR, is_active=True))
-    )
+    recipients = admins or operator_emails()
     body = _(
         "Someone tried to register %(name)s (%(code)s), which already has an account, on the Chifeng "
         "Carbon Sink Marketplace. No account was opened. They gave these details, which we have not "

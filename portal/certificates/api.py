@@ -7,6 +7,7 @@ from portal.api.views import api_error, bp, json_object
 from portal.certificates import services, signing
 from portal.certificates.models import Certificate
 from portal.core.guard import public
+from portal.core.idempotency import request_digest
 from portal.extensions import db
 
 
@@ -101,7 +102,7 @@ def retirements():
             compliance_year=body.get("compliance_year"),
             actor=g.principal.actor,
             idempotency_key=key,
-            digest=services.request_digest(body) if key is not None else None,
+            digest=request_digest(body) if key is not None else None,
         )
     except services.RetirementError as exc:
         db.session.rollback()

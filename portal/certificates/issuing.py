@@ -8,7 +8,6 @@ Certificates know nothing of money.
 
 import logging
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -22,12 +21,9 @@ from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import Account, Batch
 from portal.ledger.services import MovedRange
-from portal.timeutil import utcnow
+from portal.timeutil import BEIJING, utcnow
 
 log = logging.getLogger(__name__)
-
-
-BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from sqlalchemy import and_, exists, func, or_, select
@@ -14,8 +13,8 @@ from portal.core.i18n import iso_beijing
 from portal.core.numbers import whole
 from portal.extensions import db
 from portal.ledger.models import Batch
+from portal.timeutil import BEIJING
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 PER_PAGE = 50
 MAX_PAGE = 10_000
 TEXT_MAX = 100

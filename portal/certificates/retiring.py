@@ -12,13 +12,13 @@ from portal.buyers import services as buyers
 from portal.certificates.checks import (
     BENEFICIARY_MAX,
     DETAIL_MAX,
-    IDEMPOTENCY_KEY_MAX,
     RetirementError,
     clean_text,
     parse_purpose,
 )
 from portal.certificates.issuing import retire_into_certificate
 from portal.certificates.models import Certificate, Purpose, Source
+from portal.core import idempotency
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.errors import InsufficientCredits, LedgerError
@@ -43,12 +43,7 @@ def retire_from_holding(
     With an ``idempotency_key``, a repeat of the same request returns the first certificate
     (created False) and a different request under the same key is refused.
     """
-    if idempotency_key is not None:
-        if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
-            raise RetirementError(
-                "invalid_idempotency_key",
-                _("Idempotency-Key must be 1 to %(n)s characters.", n=IDEMPOTENCY_KEY_MAX),
-            )
+    if idempotency.check_key(idempotency_key, RetirementError) is not None:
         earlier = _by_idempotency_key(organisation, idempotency_key, digest)
         if earlier is not None:
             return earlier, False
@@ -183,13 +178,7 @@ def _by_idempotency_key(organisation, key: str, digest: str | None) -> Certifica
     earlier = db.session.scalar(
         select(Certificate).filter_by(organisation_id=organisation.id, idempotency_key=key)
     )
-    if earlier is not None and digest is not None and earlier.request_digest != digest:
-        raise RetirementError(
-            "idempotency_key_reused",
-            _("This Idempotency-Key was already used for a different request."),
-            status=422,
-        )
-    return earlier
+    return idempotency.replay(earlier, digest, RetirementError)
 
 
 def _batch_choice(organisation, purpose: Purpose, batch_code) -> list[str] | None:

@@ -24,7 +24,6 @@ from portal.certificates.checks import (
     RetirementError,
     clean_text,
     parse_purpose,
-    request_digest,
 )
 from portal.certificates.issuing import Part, retire_into_certificate, retire_into_certificates
 from portal.certificates.lookup import (
@@ -66,7 +65,6 @@ __all__ = [
     "payload",
     "public_document",
     "public_purpose_detail",
-    "request_digest",
     "retire_from_holding",
     "retire_into_certificate",
     "retire_into_certificates",

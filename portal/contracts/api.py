@@ -9,10 +9,11 @@ from portal.access import may
 from portal.api.auth import require_key
 from portal.api.views import api_error, bp, json_object, money
 from portal.buyers.models import Organisation
-from portal.certificates.services import certificate_url, request_digest
+from portal.certificates.services import certificate_url
 from portal.contracts import services
 from portal.contracts.models import Contract, Delivery, Invoice
 from portal.core.errors import ServiceError
+from portal.core.idempotency import request_digest
 from portal.extensions import db
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.buyers.models import User
 from portal.contracts.models import Contract, Invoice, Tranche
-from portal.core import mail
+from portal.core import idempotency, mail
 from portal.core.errors import ServiceError
 from portal.extensions import db
 
@@ -95,18 +95,11 @@ def _locked(contract: Contract) -> Contract:
 
 def _replay(found, digest: str | None):
     """The earlier result for a repeated Idempotency-Key, or 422 when the request differs."""
-    if found.request_digest != digest:
-        raise ContractError(
-            "idempotency_key_reused",
-            _("This Idempotency-Key was used for a different request."),
-            status=422,
-        )
-    return found, False
+    return idempotency.replay(found, digest, ContractError), False
 
 
 def _check_key(idempotency_key) -> None:
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
-        raise ContractError("invalid_idempotency_key", _("An Idempotency-Key has 1 to 200 characters."))
+    idempotency.check_key(idempotency_key, ContractError)
 
 
 # --- mail -----------------------------------------------------------------------------------------

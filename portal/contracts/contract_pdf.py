@@ -17,10 +17,10 @@ from reportlab.platypus import CondPageBreak, KeepTogether, Paragraph, Spacer, T
 
 from portal.certificates import signing
 from portal.certificates.pdf_sections import PROJECT_TYPES
-from portal.contracts.amounts import yuan
 from portal.contracts.contract_document import TERM_NAMES, contract_document
 from portal.contracts.letterhead import AMBER, GREY, Letterhead, date_markup, date_of
 from portal.contracts.models import Contract, ContractStatus, DeliveryMode
+from portal.core.amounts import yuan
 from portal.pdf.drawing import load_font
 from portal.pdf.embedded import signed_json
 from portal.pdf.page import CONTENT_W, GREEN, MUTED, RED, RULE, TINT, render_lock

@@ -11,9 +11,9 @@ from reportlab.lib import colors
 from reportlab.lib.units import mm
 from reportlab.platypus import CondPageBreak, KeepTogether, Spacer, Table, TableStyle
 
-from portal.contracts.amounts import amount_in_words, yuan
 from portal.contracts.letterhead import AMBER, GREY, Letterhead, date_markup
 from portal.contracts.models import DeliveryMode, Invoice, InvoiceStatus, PaymentMethod
+from portal.core.amounts import amount_in_words, yuan
 from portal.core.i18n import absolute_url, date_text, period_text
 from portal.pdf.drawing import load_font
 from portal.pdf.page import CONTENT_W, GREEN, RED, RULE, TINT, render_lock

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from portal.audit import services as audit
-from portal.contracts.common import CENT, ContractError, _insert_numbered, _locked, _notify, find_invoice
+from portal.contracts.common import ContractError, _insert_numbered, _locked, _notify, find_invoice
 from portal.contracts.models import (
     Contract,
     ContractStatus,
@@ -23,6 +23,8 @@ from portal.contracts.models import (
 )
 from portal.contracts.terms import MAX_AMOUNT, _date, _text, parse_money, price_for
 from portal.core.i18n import absolute_url, date_text, localized
+from portal.core.money import fen as to_fen
+from portal.core.money import yuan_of
 from portal.extensions import db
 from portal.payments import services as payments
 from portal.revenue import services as revenue
@@ -142,7 +144,7 @@ def _pay(invoice: Invoice, amount: Decimal, received: date, reference: str, meth
         "invoice",
         invoice.number,
         [(line.batch, invoice.unit_price * line.quantity) for line in invoice.delivery.lines],
-        int(invoice.paid_amount * 100),
+        to_fen(invoice.paid_amount),
         received,
     )
     db.session.flush()
@@ -227,7 +229,7 @@ def invoice_paid_online(intent: dict) -> str:
         return "already_recorded"
     fen = intent.get("amount")
     currency = str(intent.get("currency", "")).lower()
-    if currency != "cny" or type(fen) is not int or fen <= 0 or Decimal(fen) / 100 > invoice.outstanding:
+    if currency != "cny" or type(fen) is not int or fen <= 0 or yuan_of(fen) > invoice.outstanding:
         # Paid twice (a bank transfer recorded meanwhile) or a wrong amount: give it back.
         try:
             payments.refund(intent_id, reference=f"invoice-{invoice.number}-{intent_id}")
@@ -248,7 +250,7 @@ def invoice_paid_online(intent: dict) -> str:
         return "refunded"
     _pay(
         invoice,
-        (Decimal(fen) / 100).quantize(CENT),
+        yuan_of(fen),
         beijing_today(),
         intent_id,
         PaymentMethod.STRIPE,

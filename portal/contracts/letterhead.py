@@ -17,7 +17,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 
-from portal.contracts.amounts import yuan
+from portal.core.amounts import yuan
 from portal.core.i18n import date_text
 from portal.pdf.drawing import Drawing
 from portal.pdf.page import (

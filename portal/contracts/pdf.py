@@ -7,7 +7,6 @@ letterhead (``letterhead``) with the portal's PDF toolkit (``portal.pdf``): the 
 the amounts in ``amounts``. A draft has no PDF: its terms are not agreed yet.
 """
 
-from portal.contracts.amounts import amount_in_words, yuan
 from portal.contracts.contract_document import TERM_NAMES, contract_document, contract_url
 from portal.contracts.contract_pdf import (
     CONTRACT_ATTACHMENT,
@@ -18,6 +17,7 @@ from portal.contracts.contract_pdf import (
 )
 from portal.contracts.invoice_pdf import METHODS, render_invoice
 from portal.contracts.letterhead import PLATFORM_EN, PLATFORM_ZH, SELLER_EN, SELLER_ZH
+from portal.core.amounts import amount_in_words, yuan
 from portal.pdf.errors import PdfError
 
 __all__ = [

@@ -15,12 +15,12 @@ from portal.buyers import uscc as uscc_rules
 from portal.buyers.models import Organisation, OrgStatus
 from portal.catalog.labels import PROJECT_TYPES
 from portal.catalog.models import Region
-from portal.certificates.services import request_digest
 from portal.contracts import services
 from portal.contracts.forms import TRANCHE_ROWS, AmendForm, ContractForm
 from portal.contracts.views_shared import _actor, _contract_or_404, _form_invalid, bp
 from portal.core.errors import ServiceError
 from portal.core.i18n import localized
+from portal.core.idempotency import request_digest
 from portal.extensions import db
 
 

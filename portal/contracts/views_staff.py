@@ -13,7 +13,6 @@ from wtforms.fields.choices import SelectChoice
 
 from portal.access import may, page
 from portal.audit.models import AuditEvent
-from portal.certificates.services import request_digest
 from portal.contracts import services
 from portal.contracts.forms import CONTRACT_STATUSES, DeliverForm, PaymentForm, ReasonForm
 from portal.contracts.models import Contract, ContractStatus, Invoice, InvoiceStatus
@@ -22,6 +21,7 @@ from portal.contracts.views_shared import _actor, _contract_or_404, _form_invali
 from portal.core.confirm import ask, confirmed
 from portal.core.errors import ServiceError
 from portal.core.i18n import date_text, localized
+from portal.core.idempotency import request_digest
 from portal.extensions import db
 from portal.staff.readable import Reader
 

@@ -17,14 +17,13 @@ from portal.core.errors import ServiceError
 KEY_MAX = 200
 
 
-def check_key(key) -> str | None:
-    """``key`` when it is a usable idempotency key, None when there is none; refused otherwise."""
+def check_key(key, error: type[ServiceError] = ServiceError) -> str | None:
+    """``key`` when it is a usable idempotency key, None when there is none; refused otherwise
+    (as ``error``, the calling package's kind of ``ServiceError``)."""
     if key is None:
         return None
     if not isinstance(key, str) or not 1 <= len(key) <= KEY_MAX:
-        raise ServiceError(
-            "invalid_idempotency_key", _("Idempotency-Key must be 1 to %(n)s characters.", n=KEY_MAX)
-        )
+        raise error("invalid_idempotency_key", _("Idempotency-Key must be 1 to %(n)s characters.", n=KEY_MAX))
     return key
 
 
@@ -35,11 +34,11 @@ def request_digest(document) -> str:
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def replay(earlier, digest: str | None):
+def replay(earlier, digest: str | None, error: type[ServiceError] = ServiceError):
     """``earlier`` (the row a key already made, or None) when this request may be answered with
-    it; refused when the same key came with a different request."""
+    it; refused (as ``error``) when the same key came with a different request."""
     if earlier is not None and digest is not None and earlier.request_digest != digest:
-        raise ServiceError(
+        raise error(
             "idempotency_key_reused",
             _("This Idempotency-Key was already used for a different request."),
             status=422,

@@ -3,6 +3,9 @@
 import re
 import unicodedata
 
+from flask_babel import gettext as _
+
+from portal.core.errors import ServiceError
 from portal.core.jsontext import MAX_DEPTH
 
 #: Embeddings, overrides and isolates: they can make printed text read other than it is stored.
@@ -36,3 +39,37 @@ def has_unstorable_text(value, depth: int = 0) -> bool:
     if isinstance(value, list):
         return any(has_unstorable_text(v, depth + 1) for v in value)
     return False
+
+
+def clean_text(
+    value,
+    *,
+    field: str,
+    label: str,
+    max_length: int,
+    required: bool,
+    error: type[ServiceError] = ServiceError,
+) -> str:
+    """``value`` as stored text (NFC, trimmed), or ``error`` (the calling package's kind of
+    ``ServiceError``) naming ``label``: text, present when ``required``, at most ``max_length``
+    characters, and nothing hidden (see ``has_hidden_characters``)."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise error("invalid_" + field, _("%(field)s must be text.", field=label), field=field)
+    text = unicodedata.normalize("NFC", value).strip()
+    if required and not text:
+        raise error("invalid_" + field, _("%(field)s is required.", field=label), field=field)
+    if len(text) > max_length:
+        raise error(
+            "invalid_" + field,
+            _("%(field)s may be at most %(n)s characters.", field=label, n=max_length),
+            field=field,
+        )
+    if has_hidden_characters(text):
+        raise error(
+            "invalid_" + field,
+            _("%(field)s contains control or direction-override characters.", field=label),
+            field=field,
+        )
+    return text

@@ -13,6 +13,7 @@ from portal.buyers import policy
 from portal.buyers.models import User
 from portal.certificates import services as certificates
 from portal.certificates.models import Purpose
+from portal.core import idempotency
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.errors import InsufficientCredits, LedgerError
@@ -47,11 +48,7 @@ def create_order(
     call runs while the batches are locked. A repeat with the same idempotency key returns the
     first order.
     """
-    if idempotency_key is not None:
-        if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 200:
-            raise OrderError(
-                "invalid_idempotency_key", _("Idempotency-Key must be 1 to %(n)s characters.", n=200)
-            )
+    if idempotency.check_key(idempotency_key, OrderError) is not None:
         earlier = _by_idempotency_key(organisation, idempotency_key, digest)
         if earlier is not None:
             return earlier, False
@@ -159,11 +156,7 @@ def create_order(
 
 def _by_idempotency_key(organisation, key, digest) -> Order | None:
     earlier = db.session.scalar(select(Order).filter_by(organisation_id=organisation.id, idempotency_key=key))
-    if earlier is not None and digest is not None and earlier.request_digest != digest:
-        raise OrderError(
-            "idempotency_key_reused", _("This Idempotency-Key was already used for a different request."), 422
-        )
-    return earlier
+    return idempotency.replay(earlier, digest, OrderError)
 
 
 def attach_payment(order: Order) -> None:

@@ -6,7 +6,8 @@ from flask_babel import gettext as _
 from portal.access import may
 from portal.api.auth import require_key
 from portal.api.views import api_error, bp, json_object, money
-from portal.certificates.services import certificate_url, request_digest
+from portal.certificates.services import certificate_url
+from portal.core.idempotency import request_digest
 from portal.extensions import db
 from portal.offsets import services
 from portal.offsets.models import Order

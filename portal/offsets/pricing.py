@@ -7,6 +7,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from portal.catalog.models import Listing
+from portal.core.money import apportion, fen, yuan_of
 from portal.extensions import db
 from portal.ledger.models import Batch
 from portal.offsets.models import Order, OrderLine, OrderNote
@@ -43,13 +44,8 @@ def _apportion_paid(order: Order, ranges) -> None:
     listed = order.amount
     if listed == paid:
         return
-    fen = int(paid * 100)
-    shares = [(line, line.amount * fen / listed) for line in order.lines]
-    floors = {id(line): int(share) for line, share in shares}
-    left = fen - sum(floors.values())
-    for line, _share in sorted(shares, key=lambda item: item[1] - int(item[1]), reverse=True)[:left]:
-        floors[id(line)] += 1
-    for line in order.lines:
-        line.amount = Decimal(floors[id(line)]) / 100
+    parts = apportion(fen(paid), [fen(line.amount) for line in order.lines])
+    for line, part in zip(order.lines, parts, strict=True):
+        line.amount = yuan_of(part)
     order.amount = paid
     order.note = OrderNote.HELD_AGAIN

@@ -19,8 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal.audit import services as audit
-from portal.buyers.models import Role, User
+from portal.buyers.accounts import operator_emails
 from portal.core import mail
+from portal.core.money import fen
 from portal.extensions import db
 from portal.payments.models import WebhookEvent
 from portal.timeutil import utcnow
@@ -90,10 +91,8 @@ def embedded() -> bool:
 
 
 def to_fen(amount: Decimal) -> int:
-    fen = amount * 100
-    if fen != fen.to_integral_value():
-        raise ValueError(f"{amount} is not a whole number of fen")
-    return int(fen)
+    """The amount Stripe is asked for: yuan as whole fen (``core.money.fen``)."""
+    return fen(amount)
 
 
 def payment_method_types() -> list[str]:
@@ -322,6 +321,6 @@ def _report(record: WebhookEvent, why: str) -> None:
 def tell_staff(subject: str, body: str) -> None:
     """Bring a payment matter to the operators: mail each active one, log and audit it."""
     log.warning("%s: %s", subject, body)
-    for email in db.session.scalars(select(User.email).filter_by(role=Role.OPERATOR, is_active=True)):
+    for email in operator_emails():
         mail.send(email, subject, body)
     audit.record("system", "payments.attention", "payment", "-", after={"subject": subject, "body": body})

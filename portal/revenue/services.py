@@ -17,6 +17,8 @@ from portal.audit import services as audit
 from portal.catalog.models import ProjectType, Region
 from portal.core.errors import ServiceError
 from portal.core.i18n import date_text
+from portal.core.money import apportion, yuan_of  # noqa: F401  (yuan_of: for the views)
+from portal.core.money import fen as fen_of
 from portal.core.numbers import money
 from portal.extensions import db
 from portal.revenue.models import RevenueLine, SharingRule
@@ -162,7 +164,7 @@ def split(amount_fen: int, rule: SharingRule) -> tuple[int, int]:
 def record_sale(sale_kind: str, sale_ref: str, portions, paid_at: datetime) -> list[RevenueLine]:
     """One line per ``(batch, amount in yuan)`` portion of a paid sale."""
     paid_on = paid_at.astimezone(BEIJING).date()
-    lines = [_line(sale_kind, sale_ref, batch, _fen(amount), paid_on) for batch, amount in portions]
+    lines = [_line(sale_kind, sale_ref, batch, fen_of(amount), paid_on) for batch, amount in portions]
     db.session.flush()
     return lines
 
@@ -179,7 +181,7 @@ def record_instalment(
     money received that month, and once the sale is paid each batch's lines add up to its
     portion exactly.
     """
-    portions = [(batch, _fen(amount)) for batch, amount in portions]
+    portions = [(batch, fen_of(amount)) for batch, amount in portions]
     recorded: dict[int, int] = {}
     for line in db.session.scalars(
         select(RevenueLine).filter_by(sale_kind=sale_kind, sale_ref=sale_ref, reversal_of_id=None)
@@ -192,18 +194,11 @@ def record_instalment(
         return []
     lines = [
         _line(sale_kind, sale_ref, batch, share, paid_on)
-        for (batch, _whole), share in zip(portions, _apportion(todo, lacking), strict=True)
+        for (batch, _whole), share in zip(portions, apportion(todo, lacking), strict=True)
         if share
     ]
     db.session.flush()
     return lines
-
-
-def _fen(amount) -> int:
-    fen = Decimal(amount) * 100
-    if fen != fen.to_integral_value():
-        raise ValueError(f"{amount} is not a whole number of fen")
-    return int(fen)
 
 
 def _line(sale_kind: str, sale_ref: str, batch, fen: int, paid_on: date) -> RevenueLine:
@@ -255,7 +250,7 @@ def reverse_sale(
     todo = target - sum(reversed_[0] for reversed_ in done.values())
     if todo <= 0:
         return []
-    shares = _apportion(todo, [left[line.id] for line in originals])
+    shares = apportion(todo, [left[line.id] for line in originals])
     paid_on = refunded_at.astimezone(BEIJING).date()
     reversals = []
     for line, share in zip(originals, shares, strict=True):
@@ -280,19 +275,6 @@ def reverse_sale(
     db.session.add_all(reversals)
     db.session.flush()
     return reversals
-
-
-def _apportion(total: int, weights: list[int]) -> list[int]:
-    """``total`` (≤ the sum of ``weights``) shared in proportion to ``weights``, exactly, by
-    largest remainders; no share exceeds its weight."""
-    whole = sum(weights)
-    if not whole:
-        return [0] * len(weights)
-    shares = [total * w // whole for w in weights]
-    remainders = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
-    for i in remainders[: total - sum(shares)]:
-        shares[i] += 1
-    return shares
 
 
 # --- statements ----------------------------------------------------------------------------------
@@ -331,8 +313,3 @@ def statement(start: date | None, end: date | None, region_code: str = "") -> St
         sum(line.city_fen for line in lines),
         sum(line.county_fen for line in lines),
     )
-
-
-def yuan_of(fen: int) -> Decimal:
-    """Yuan with exactly two decimals (``-820.20``, not ``-820.2``)."""
-    return Decimal(fen).scaleb(-2)

@@ -18,6 +18,7 @@ from portal.catalog.models import Project, Region
 from portal.certificates.models import Certificate, CertificateStatus
 from portal.core.database import is_postgresql
 from portal.core.i18n import localized
+from portal.core.money import yuan_of
 from portal.extensions import db
 from portal.ledger.models import Account, AccountKind, Batch, Block
 from portal.revenue.models import RevenueLine
@@ -124,7 +125,7 @@ def over_time(today: date) -> dict[str, Figure]:
         )
     )
     return {
-        "sales": Figure([(f"{y}-{m:02d}", Decimal(sales.get((y, m), 0)) / 100) for y, m in months]),
+        "sales": Figure([(f"{y}-{m:02d}", yuan_of(sales.get((y, m), 0))) for y, m in months]),
         "retired": Figure([(f"{y}-{m:02d}", retired.get(f"{y}-{m:02d}", 0)) for y, m in months]),
     }
 

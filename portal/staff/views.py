@@ -533,13 +533,11 @@ def orders():
 @bp.get("/dashboard")
 @page("dashboard.read")
 def dashboard():
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
     from portal.contracts import services as contracts
     from portal.staff import dashboard as figures
+    from portal.timeutil import beijing_today
 
-    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    today = beijing_today()
     return render_template(
         "staff/dashboard.html",
         queues=figures.queues(today),

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from portal.buyers import services as buyers
 from portal.certificates import issuing, numbers, services
 from portal.certificates.models import Certificate
+from portal.core.idempotency import request_digest
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.verify import verify_ledger
@@ -713,7 +714,7 @@ def test_one_idempotency_key_sent_ten_times_at_once_retires_once(pg_app):
     buyers.deliver_from_inventory(steel, 100)
     db.session.commit()
     org_id = steel.id
-    digest = services.request_digest({"quantity": 7, "beneficiary": "B", "purpose": "voluntary"})
+    digest = request_digest({"quantity": 7, "beneficiary": "B", "purpose": "voluntary"})
 
     def retire(i):
         org = db.session.get(type(steel), org_id)

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, event, func, select, text
 
 from portal.buyers import services as buyers
-from portal.certificates.services import request_digest
+from portal.core.idempotency import request_digest
 from portal.core.mail import OutboxMessage
 from portal.extensions import db
 from portal.ledger.verify import verify_ledger

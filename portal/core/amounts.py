@@ -3,7 +3,8 @@ numerals (大写金额) as bills and invoices write them. Exact: money is never 
 
 from decimal import Decimal
 
-CENT = Decimal("0.01")
+from portal.core.numbers import CENT
+
 DIGITS = "零壹贰叁肆伍陆柒捌玖"
 PLACES = ("", "拾", "佰", "仟")
 #: Chinese numbers group by 10^4: 万, 亿 (10^8), 万亿 (10^12).
