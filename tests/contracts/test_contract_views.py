@@ -887,17 +887,18 @@ def test_a_delivery_certificate_publishes_neither_the_contract_number_nor_its_ti
 def _certificate_as_signed_before(organisation, contract):
     """A contract delivery's certificate as ``retire_into_certificates`` wrote it before: the
     contract's number, tranche and title as purpose details, no "source" in the payload."""
-    from portal.certificates import signing
+    from portal.buyers import services as buyers
+    from portal.certificates import numbers, signing
     from portal.certificates.models import Certificate, CertificateBlock, Purpose, Source
     from portal.ledger import services as ledger
     from portal.ledger.models import Batch
     from portal.timeutil import utcnow
 
     retired_at = utcnow().replace(microsecond=0)
-    number = certificates.numbers.new_number(retired_at.year)
+    number = numbers.new_number(retired_at.year)
     movement = ledger.retire(
         5,
-        source=certificates.buyers.holding_account(organisation),
+        source=buyers.holding_account(organisation),
         reference=f"certificate:{number}",
         actor="t",
     )
