@@ -36,12 +36,15 @@ def test_register_confirm_approve_sign_in(page, live_database):
     # The operator approves the new organisation.
     page.fill("input[name=email]", OPERATOR[0])
     page.fill("input[name=password]", OPERATOR[1])
-    page.click("button[type=submit]")
+    with page.expect_navigation():  # signed in before the next page is asked for
+        page.click("button[type=submit]")
     page.goto("/staff/organisations?status=pending&lang=en")
     row = page.locator("tr", has_text=USCC)
     row.locator("select[name=status]").select_option("approved")
     row.locator("input[name=reason]").fill("营业执照核验通过")
-    row.locator("button[type=submit]").click()
+    with page.expect_navigation():  # the page read is the answer to the change, not the form
+        row.locator("button[type=submit]").click()
+    page.wait_for_load_state()
     assert "changed to Approved" in page.content()
     screenshot(page, "staff-organisations-en")
     # Wait for the sign-out to land: a navigation started before its response arrives would
