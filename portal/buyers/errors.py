@@ -1,15 +1,14 @@
-"""What the buyers' rules raise when they refuse something."""
+"""What the buyers' rules raise when they refuse something: ``ServiceError``s, as every package's."""
+
+from portal.core.errors import ServiceError
 
 
-class OrganisationError(Exception):
-    def __init__(self, code: str, message: str):
-        self.code = code
-        self.message = message
-        super().__init__(message)
+class OrganisationError(ServiceError):
+    """An organisation, user, token or key the rules refuse (400 unless said otherwise)."""
 
 
-class SignInError(Exception):
+class SignInError(ServiceError):
+    """Signing in (or asking for a link) refused for now: too many attempts (429)."""
+
     def __init__(self, message: str, status: int):
-        self.message = message
-        self.status = status
-        super().__init__(message)
+        super().__init__("sign_in_refused", message, status)

@@ -12,6 +12,7 @@ from portal.catalog.filters import MAX_PRICE
 from portal.catalog.geometry import BoundaryError, boundary_drawing, boundary_rings
 from portal.catalog.models import Listing, Project, ProjectType, Region, Standard
 from portal.core import numbers
+from portal.core.errors import ServiceError
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import Batch
@@ -22,11 +23,11 @@ from portal.ledger.models import Batch
 stock_listed = Namespace().signal("stock-listed")
 
 
-class CatalogError(ValueError):
+class CatalogError(ServiceError, ValueError):
+    """A project, issuance or listing the operator's rules refuse (400)."""
+
     def __init__(self, code: str, message: str):
-        self.code = code
-        self.message = message
-        super().__init__(message)
+        super().__init__(code, message)
 
 
 PROJECT_FIELDS = (

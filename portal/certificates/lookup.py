@@ -5,12 +5,14 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.certificates import numbers, signing
 from portal.certificates.models import Certificate
 from portal.certificates.payload import public_document
 from portal.core import throttle
+from portal.core.errors import ServiceError
 from portal.core.i18n import absolute_url
 from portal.extensions import db
 
@@ -20,8 +22,13 @@ LOOKUP_WINDOW = timedelta(minutes=10)
 LOOKUP_FAILURES = throttle.Rule("certificates.lookup", LOOKUP_FAILURE_LIMIT, LOOKUP_WINDOW)
 
 
-class LookupRefused(Exception):
+class LookupRefused(ServiceError):
     """Too many failed look-ups from this address: 429."""
+
+    def __init__(self):
+        super().__init__(
+            "too_many_lookups", _("Too many requests. Please wait a moment and try again."), status=429
+        )
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,16 @@ def register(app):
         headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
         return error_response(status, code, message, headers)
 
+    @app.errorhandler(ServiceError)
+    def handle_refusal(exc: ServiceError):
+        """The one way a refusal becomes a response when its view does not show it on the page
+        it came from: nothing it began is kept, and the reader gets the translated message with
+        the refusal's status, as a page or (for the API) as ``{"error": {"code", "message"}}``."""
+        from portal.extensions import db
+
+        db.session.rollback()
+        return error_response(exc.status, exc.code, exc.message)
+
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
         return unexpected_error_response(exc)

@@ -3,14 +3,23 @@
 
 from flask_babel import gettext as _
 
+from portal.core.errors import ServiceError
 
-class LedgerError(Exception):
+
+class LedgerError(ServiceError):
+    """A refused movement: ``code`` and ``http_status`` per kind, ``message`` from ``params``."""
+
     code = "ledger_error"
     http_status = 400
+    field = None
 
     def __init__(self, **params):
         self.params = params
-        super().__init__(f"{self.code} {params}")
+        Exception.__init__(self, f"{self.code} {params}")
+
+    @property
+    def status(self) -> int:
+        return self.http_status
 
     @property
     def message(self) -> str:

@@ -26,6 +26,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, localcontext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from portal.core.errors import ServiceError
 from portal.core.i18n import date_text
 from portal.core.text import has_hidden_characters
 from portal.offsets import factors as factor_sets
@@ -186,13 +187,14 @@ def link_factor_set(inputs) -> FactorSet | None:
     return factor_sets.current()
 
 
-class CalculatorError(ValueError):
+class CalculatorError(ServiceError, ValueError):
     """Inputs that cannot be used. ``fields`` maps each field name to its translated message."""
 
     def __init__(self, fields: dict[str, str]):
         self.fields = fields
-        self.message = _("Some inputs cannot be used: %(fields)s.", fields=", ".join(fields))
-        super().__init__(self.message)
+        super().__init__(
+            "invalid_inputs", _("Some inputs cannot be used: %(fields)s.", fields=", ".join(fields))
+        )
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.audit import services as audit
 from portal.buyers.accounts import operator_emails
 from portal.core import mail
+from portal.core.errors import ServiceError
 from portal.core.money import fen
 from portal.extensions import db
 from portal.payments.models import WebhookEvent
@@ -46,8 +47,18 @@ WAITS_FOR_PAYMENT = ("charge.refunded",)
 DEFERRED_REPORT_AFTER = timedelta(hours=1)
 
 
-class PaymentError(Exception):
-    """Stripe refused or could not be reached; nothing was charged by this call."""
+class PaymentError(ServiceError):
+    """Stripe refused or could not be reached; nothing was charged by this call. ``detail`` is
+    Stripe's own words, for the log; ``message`` is what a person is told."""
+
+    def __init__(self, detail: str):
+        super().__init__(
+            "payment_unavailable",
+            _("The payment service is not available. Nothing was charged; please try again."),
+            status=503,
+        )
+        self.detail = detail
+        self.args = (detail,)
 
 
 class BadSignature(Exception):

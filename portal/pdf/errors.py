@@ -3,14 +3,20 @@ not ours, too large). ``code`` is stable; ``message`` is translated for the page
 
 from flask_babel import gettext as _
 
+from portal.core.errors import ServiceError
 
-class PdfError(Exception):
-    """A PDF could not be drawn or read. ``code`` is stable; ``message`` is translated."""
+
+class PdfError(ServiceError):
+    """A PDF could not be drawn or read. ``code`` is stable; ``message`` is translated; a PDF
+    that cannot be drawn is the server's fault (503), one that cannot be read the sender's (400)."""
+
+    field = None
 
     def __init__(self, code: str, **params):
-        super().__init__(code)
+        Exception.__init__(self, code)
         self.code = code
         self.params = params
+        self.status = 503 if code == "no_font" else 400
 
     @property
     def message(self) -> str:
