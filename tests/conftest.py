@@ -6,11 +6,16 @@ Tests that need PostgreSQL are skipped, with the reason shown, when the variable
 
 Under pytest-xdist (``make test`` runs two workers) each worker is a session of its own, with
 its own PostgreSQL database beside the configured one (``<database>_gw0``, ``<database>_gw1``,
-created when missing), so that no worker empties or terminates what another is using.
+created when missing), so that no worker empties or terminates what another is using. The
+tests in ``ALONE`` run while no other test runs (the other worker waits).
 """
 
+import contextlib
+import fcntl
 import os
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 from flask import g, has_app_context
@@ -39,6 +44,42 @@ def worker_database_url(url: str | None, worker: str | None) -> str | None:
 PG_BASE_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL")
 PG_URL = worker_database_url(PG_BASE_URL, WORKER)
 PG_SKIP_REASON = "PORTAL_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped (.ci/run sets it)"
+
+
+#: Tests that must have the PostgreSQL server to themselves: the catalog cache's data version
+#: includes ``pg_current_snapshot()``, which a write transaction in any database on the server
+#: (another worker's) changes, and these tests count the queries a cache hit costs.
+ALONE = ("tests/catalog/test_cache.py",)
+
+
+@contextlib.contextmanager
+def _turn(config, alone: bool):
+    """Under pytest-xdist: hold the run's lock, shared, or alone for a test in ``ALONE``. A
+    test waiting to run alone holds the gate, so the other worker starts no new test meanwhile."""
+    folder = Path(tempfile.gettempdir()) / f"portal-tests-{config.workerinput['testrunuid']}"
+    folder.mkdir(exist_ok=True)
+    with open(folder / "gate.lock", "a") as gate, open(folder / "run.lock", "a") as run:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(run, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        finally:
+            if not alone:
+                fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(run, fcntl.LOCK_UN)
+            fcntl.flock(gate, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Set-up, test and tear-down of each test (session fixtures included) in its turn."""
+    if WORKER is None:
+        yield
+        return
+    with _turn(item.config, item.nodeid.startswith(ALONE)):
+        yield
 
 
 def make_app(database_url, **extra):
