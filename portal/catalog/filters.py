@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from portal.catalog.models import Listing, Project, ProjectType, Standard
 from portal.core import numbers
+from portal.core.money import MAX_PRICE_PER_T
 from portal.ledger.models import MAX_QUANTITY as LEDGER_MAX_QUANTITY
 from portal.ledger.models import Batch
 
@@ -25,7 +26,7 @@ MAX_PER_PAGE = 100
 MAX_PAGE = 100_000
 MAX_QUANTITY = LEDGER_MAX_QUANTITY
 MAX_TEXT = 200
-MAX_PRICE = Decimal("1000000")
+MAX_PRICE = MAX_PRICE_PER_T
 
 
 FIELD_LABELS = {

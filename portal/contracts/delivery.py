@@ -20,6 +20,7 @@ from portal.contracts.invoices import _invoice
 from portal.contracts.models import Contract, ContractStatus, Delivery, DeliveryLine, DeliveryMode, Tranche
 from portal.contracts.reserve import _reserve_account, _top_up, reserved
 from portal.contracts.terms import MAX_TRANCHES, _text, price_for
+from portal.core.database import checkpoint
 from portal.core.i18n import absolute_url, date_text, localized
 from portal.core.numbers import whole
 from portal.extensions import db
@@ -74,7 +75,7 @@ def deliver(
                     status=409,
                 )
         from_inventory += short
-        db.session.commit()  # the top-up stands; the delivery is the next transaction
+        checkpoint()  # the top-up stands; the delivery is the next transaction
         contract = _locked(contract)
         if (found := _delivered_for_key(contract, idempotency_key)) is not None:
             return _replay(found, digest)  # a repeat of this request went first meanwhile

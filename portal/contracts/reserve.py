@@ -7,6 +7,7 @@ more than the contract still has to deliver. (Locking: see :mod:`portal.contract
 """
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date
 
@@ -16,6 +17,7 @@ from portal.audit import services as audit
 from portal.catalog.models import Listing, Project, Region
 from portal.contracts.common import _locked
 from portal.contracts.models import Contract, ContractStatus, Tranche
+from portal.core.database import unit_of_work
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.errors import InsufficientCredits
@@ -123,9 +125,8 @@ def reserve_all(*, actor: str, commit: bool = True) -> dict[str, int]:
     """Top up every active contract's reserve, soonest due first, one transaction each."""
     got = {}
     for contract in _by_urgency():
-        n = reserve(contract, actor=actor)
-        if commit:
-            db.session.commit()
+        with unit_of_work() if commit else nullcontext():  # one movement per transaction
+            n = reserve(contract, actor=actor)
         if n:
             got[contract.number] = n
     return got

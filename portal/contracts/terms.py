@@ -17,11 +17,12 @@ from portal.contracts.common import CENT, ContractError
 from portal.contracts.models import Contract, DeliveryMode
 from portal.core.errors import ServiceError
 from portal.core.i18n import date_text
+from portal.core.money import MAX_PRICE_PER_T
 from portal.core.numbers import money, whole
 from portal.extensions import db
 from portal.ledger.models import MAX_QUANTITY
 
-MAX_PRICE = Decimal("100000.00")
+MAX_PRICE = MAX_PRICE_PER_T
 MAX_TERM_YEARS = 30
 MAX_TRANCHES = 120
 TITLE_MAX = 200

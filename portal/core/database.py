@@ -13,6 +13,7 @@ cannot know. It answers 503 ``outcome_unknown`` and says so, rather than guessin
 """
 
 import logging
+from contextlib import contextmanager
 
 from flask import Flask, g, has_request_context, request
 from flask_babel import gettext as _
@@ -24,6 +25,31 @@ from portal.config import url_is_sqlite
 from portal.extensions import db
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def unit_of_work():
+    """One transaction of a batch job, committed on its own (rolled back if it fails).
+
+    Services only flush: the request, or the CLI command, commits once. Where work must be
+    committed step by step, it says so with this: a job that makes one ledger movement per
+    transaction (what keeps the lock order deadlock-free), a step that must stand before Stripe
+    or the next step is called, or one whose failure must not undo the others'. Used nowhere
+    else; ``tests/core/test_architecture.py`` holds that services commit only through it.
+    """
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+def checkpoint() -> None:
+    """Commit what is done so far, in the middle of a service, on purpose; the line that calls
+    it says why (a reserve top-up that must stand before the delivery locks again, a mail marked
+    sent as soon as it has left). Like ``unit_of_work``, the only way a service commits."""
+    db.session.commit()
 
 
 def configure(app: Flask) -> None:

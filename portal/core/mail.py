@@ -13,6 +13,7 @@ from flask import current_app
 from sqlalchemy import String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from portal.core.database import checkpoint
 from portal.extensions import db
 from portal.timeutil import UTCDateTime, utcnow
 
@@ -104,7 +105,7 @@ def deliver_pending(limit: int = 100) -> int:
             email.set_content(message.body)
             smtp.send_message(email)
             message.sent_at = utcnow()
-            db.session.commit()
+            checkpoint()  # marked sent as soon as it has left: never sent twice
             sent += 1
     return sent
 

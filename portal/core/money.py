@@ -15,7 +15,11 @@ from decimal import Decimal
 
 from portal.core.numbers import CENT
 
-__all__ = ["CENT", "apportion", "fen", "yuan_of"]
+__all__ = ["CENT", "MAX_PRICE_PER_T", "apportion", "fen", "yuan_of"]
+
+#: The highest price per tonne the portal takes anywhere: a listing, a contract's price (and each
+#: year's escalated or fixed price), a catalog search's price filter.
+MAX_PRICE_PER_T = Decimal("100000")
 
 
 def fen(amount) -> int:

@@ -1,10 +1,14 @@
-"""Unpaid orders whose hold has run out: released on access and by ``flask orders expire``."""
+"""When a hold expires: an unpaid order holds its tonnes for ``HOLD_MINUTES`` from the moment it
+is placed (``hold_expires_at``); after that it is released on access (``expire_on_access``) and
+by ``flask orders expire`` every minute (``expire_due``). A payment that arrives later finds the
+order expired and is refunded (``fulfilment``)."""
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from portal.core.database import checkpoint, unit_of_work
 from portal.extensions import db
 from portal.ledger.errors import LedgerError
 from portal.offsets.holds import _locked, _release
@@ -13,6 +17,14 @@ from portal.payments import services as payments
 from portal.timeutil import utcnow
 
 log = logging.getLogger(__name__)
+
+#: How long an unpaid order holds its tonnes.
+HOLD_MINUTES = 30
+
+
+def hold_expiry(placed_at: datetime) -> datetime:
+    """When the hold of an order placed at ``placed_at`` runs out."""
+    return placed_at + timedelta(minutes=HOLD_MINUTES)
 
 
 def expire_if_due(order: Order, now: datetime | None = None) -> bool:
@@ -39,16 +51,15 @@ def expire_due(now: datetime | None = None, limit: int = 500) -> list[Order]:
         .order_by(Order.hold_expires_at)
         .limit(limit)
     ).all()
-    db.session.commit()
+    checkpoint()  # the list is read; each order is a transaction of its own
     expired = []
     for order_id in due:
         order = db.session.get(Order, order_id)
         try:
-            if expire_if_due(order, now):
-                expired.append(order)
-            db.session.commit()
+            with unit_of_work():
+                if expire_if_due(order, now):
+                    expired.append(order)
         except LedgerError:
-            db.session.rollback()
             log.exception("expiring order %s failed; the others go on", order.public_id)
     return expired
 
@@ -57,7 +68,7 @@ def expire_on_access(order: Order) -> None:
     """The check on access: release the hold of an unpaid order past its time, commit, then stop
     its PaymentIntent (Stripe is called only after the release is committed)."""
     if expire_if_due(order):
-        db.session.commit()
+        checkpoint()  # the release stands before Stripe is called
         cancel_payment(order)
 
 

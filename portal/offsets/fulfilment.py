@@ -16,6 +16,7 @@ from portal.buyers.models import User
 from portal.certificates import services as certificates
 from portal.certificates.models import Source
 from portal.core import mail
+from portal.core.database import unit_of_work
 from portal.core.i18n import absolute_url, datetime_text
 from portal.extensions import db
 from portal.ledger import services as ledger
@@ -245,8 +246,8 @@ def _refund_paid(order: Order, why: str) -> str:
             why=note_label(why),
         )
         db.session.rollback()
-        payments.tell_staff(subject, body)
-        db.session.commit()
+        with unit_of_work():  # the alert outlives the failed refund's transaction
+            payments.tell_staff(subject, body)
         raise
     _release(order, OrderStatus.REFUNDED, why, actor="stripe")
     payments.tell_staff(

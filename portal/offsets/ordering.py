@@ -2,7 +2,6 @@
 the hold is committed so that no Stripe call runs while batches are locked."""
 
 import secrets
-from datetime import timedelta
 from decimal import Decimal
 
 from flask_babel import gettext as _
@@ -18,13 +17,13 @@ from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.errors import InsufficientCredits, LedgerError
 from portal.ledger.models import Batch
+from portal.offsets.expiry import hold_expiry
 from portal.offsets.holds import OrderError, _hold, _listed, _lock_organisation, _release, bought_this_year
 from portal.offsets.models import Order, OrderNote, OrderStatus
 from portal.offsets.pricing import _price
 from portal.payments import services as payments
 from portal.timeutil import utcnow
 
-HOLD_MINUTES = 30
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
@@ -126,7 +125,7 @@ def create_order(
         estimate_version=(estimate_version or "")[:40],
         amount=Decimal("0.01"),  # priced below, once the blocks are held
         status=OrderStatus.AWAITING_PAYMENT,
-        hold_expires_at=utcnow() + timedelta(minutes=HOLD_MINUTES),
+        hold_expires_at=hold_expiry(utcnow()),
         actor=actor,
         idempotency_key=idempotency_key,
         request_digest=digest,

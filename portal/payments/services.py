@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.audit import services as audit
 from portal.buyers.accounts import operator_emails
 from portal.core import mail
+from portal.core.database import unit_of_work
 from portal.core.errors import ServiceError
 from portal.core.money import fen
 from portal.extensions import db
@@ -291,27 +292,30 @@ def apply_deferred(now: datetime | None = None) -> dict[str, int]:
     its own. {"applied": n, "waiting": n, "reported": n}."""
     now = now or utcnow()
     counts = {"applied": 0, "waiting": 0, "reported": 0}
-    ids = [e.id for e in _deferred()]
-    db.session.commit()
+    with unit_of_work():
+        ids = [e.id for e in _deferred()]
     for event_id in ids:
-        record = db.session.scalars(
-            select(WebhookEvent)
-            .where(WebhookEvent.id == event_id, WebhookEvent.pending_object.is_not(None))
-            .with_for_update(skip_locked=True)
-        ).first()
-        if record is None:
-            db.session.commit()
-            continue
-        _apply(record, json.loads(record.pending_object))
-        if record.pending_object is None:
-            counts["applied"] += 1
-        else:
-            counts["waiting"] += 1
-            if record.reported_at is None and record.received_at <= now - DEFERRED_REPORT_AFTER:
-                _report(record, _("Its payment has not arrived after an hour."))
-                counts["reported"] += 1
-        db.session.commit()
+        with unit_of_work():  # each event on its own: one ledger movement per transaction
+            _apply_deferred_event(event_id, now, counts)
     return counts
+
+
+def _apply_deferred_event(event_id: int, now, counts: dict[str, int]) -> None:
+    record = db.session.scalars(
+        select(WebhookEvent)
+        .where(WebhookEvent.id == event_id, WebhookEvent.pending_object.is_not(None))
+        .with_for_update(skip_locked=True)
+    ).first()
+    if record is None:
+        return
+    _apply(record, json.loads(record.pending_object))
+    if record.pending_object is None:
+        counts["applied"] += 1
+    else:
+        counts["waiting"] += 1
+        if record.reported_at is None and record.received_at <= now - DEFERRED_REPORT_AFTER:
+            _report(record, _("Its payment has not arrived after an hour."))
+            counts["reported"] += 1
 
 
 def _report(record: WebhookEvent, why: str) -> None:

@@ -149,3 +149,27 @@ def test_no_module_is_too_long_to_read_in_one_sitting():
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+def test_services_commit_only_through_a_named_unit_of_work():
+    """A request commits once at its end, a CLI command once when done; a service that must
+    commit step by step says so with ``unit_of_work`` or ``checkpoint`` (``core/database.py``),
+    never with a bare ``session.commit()`` hidden among code that only flushes."""
+
+    def may_commit(path: pathlib.Path) -> bool:
+        name = path.relative_to(ROOT).as_posix()
+        return (
+            name == "core/database.py"
+            or name.startswith("demo/")
+            or path.stem in ("cli", "api", "views")
+            or path.stem.startswith("views_")
+            or path.stem.endswith("_api")
+            or path.stem.endswith("_views")
+        )
+
+    hidden = sorted(
+        str(path.relative_to(ROOT))
+        for path in ROOT.rglob("*.py")
+        if not may_commit(path) and "session.commit()" in path.read_text(encoding="utf-8")
+    )
+    assert hidden == []

@@ -252,15 +252,15 @@ def test_a_boundary_of_many_points_within_bounds_is_saved(operator, client):
         ({"quantity": "0"}, "Number must be"),
         ({"buffer_quantity": "5000"}, "buffer share must be smaller"),
         ({"registry_reference": ""}, "This field is required."),
-        ({"price_per_t": "-1"}, "must be an amount in yuan from 0.01 to 1000000"),
+        ({"price_per_t": "-1"}, "must be an amount in yuan from 0.01 to 100000"),
         # Decimal() reads all of these as numbers; a price is ASCII digits and two decimals.
-        ({"price_per_t": "\u0663"}, "must be an amount in yuan from 0.01 to 1000000"),  # Arabic-Indic 3
-        ({"price_per_t": "\uff17\uff12"}, "must be an amount in yuan from 0.01 to 1000000"),  # full width
-        ({"price_per_t": "1E+2"}, "must be an amount in yuan from 0.01 to 1000000"),
-        ({"price_per_t": "NaN"}, "must be an amount in yuan from 0.01 to 1000000"),
-        ({"price_per_t": "7_2"}, "must be an amount in yuan from 0.01 to 1000000"),
-        ({"price_per_t": "72.505"}, "must be an amount in yuan from 0.01 to 1000000"),
-        ({"price_per_t": "1000000.01"}, "must be an amount in yuan from 0.01 to 1000000"),
+        ({"price_per_t": "\u0663"}, "must be an amount in yuan from 0.01 to 100000"),  # Arabic-Indic 3
+        ({"price_per_t": "\uff17\uff12"}, "must be an amount in yuan from 0.01 to 100000"),  # full width
+        ({"price_per_t": "1E+2"}, "must be an amount in yuan from 0.01 to 100000"),
+        ({"price_per_t": "NaN"}, "must be an amount in yuan from 0.01 to 100000"),
+        ({"price_per_t": "7_2"}, "must be an amount in yuan from 0.01 to 100000"),
+        ({"price_per_t": "72.505"}, "must be an amount in yuan from 0.01 to 100000"),
+        ({"price_per_t": "100000.01"}, "must be an amount in yuan from 0.01 to 100000"),
     ],
 )
 def test_bad_issuances_change_nothing(operator, client, changes, expected):
@@ -285,7 +285,7 @@ def test_a_listing_price_is_ascii_digits_and_two_decimals(operator, client, pric
         data={"price_per_t": price, "is_active": "y"},
         follow_redirects=True,
     )
-    assert "must be an amount in yuan from 0.01 to 1000000" in response.get_data(as_text=True)
+    assert "must be an amount in yuan from 0.01 to 100000" in response.get_data(as_text=True)
     from portal.catalog.models import Listing
     from portal.ledger.models import Batch
 
