@@ -1,5 +1,5 @@
 """Accounts and what they hold: opening hold, reserve and holding accounts, the system accounts,
-capacities, balances and blocks. Read by everyone; written only as part of a movement or when an
+capacities and balances. Read by everyone; written only as part of a movement or when an
 account is opened (see ``portal.ledger.services``, which re-exports these)."""
 
 from collections.abc import Sequence
@@ -20,10 +20,6 @@ from portal.ledger.models import (
     Batch,
     Block,
 )
-
-#: The stated allocation rule: oldest vintage first, then the earlier-recorded batch.
-ALLOCATION_ORDER = (Batch.vintage_start, Batch.vintage_end, Batch.id)
-
 
 # --- accounts -------------------------------------------------------------------------------
 
@@ -125,17 +121,6 @@ def held_per_batch(kind: AccountKind, batch_id, ref: str = ""):
         .where(Block.batch_id == batch_id, Block.account_id == account_id)
         .scalar_subquery()
     )
-
-
-def blocks_of(account: Account) -> list[Block]:
-    """The account's blocks in allocation order."""
-    query = (
-        select(Block)
-        .join(Batch, Block.batch_id == Batch.id)
-        .where(Block.account_id == account.id)
-        .order_by(*ALLOCATION_ORDER, Block.serial_start)
-    )
-    return list(db.session.scalars(query))
 
 
 # --- quantities ---------------------------------------------------------------------------------

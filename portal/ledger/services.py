@@ -34,11 +34,9 @@ from sqlalchemy import delete, exists, func, insert, or_, select, tuple_, update
 from portal.extensions import db
 from portal.ledger.accounts import (  # noqa: F401  (the ledger's interface: re-exported)
     _QUANTITY,
-    ALLOCATION_ORDER,
     _check_quantity,
     balance,
     balances_by_batch,
-    blocks_of,
     find_account,
     held_per_batch,
     open_account,
@@ -71,6 +69,10 @@ log = logging.getLogger(__name__)
 _CANDIDATE_CHUNK = 64
 
 
+#: The stated allocation rule: oldest vintage first, then the earlier-recorded batch.
+ALLOCATION_ORDER = (Batch.vintage_start, Batch.vintage_end, Batch.id)
+
+
 @dataclass(frozen=True)
 class MovedRange:
     batch_id: int
@@ -94,6 +96,20 @@ class Movement:
     @property
     def quantity(self) -> int:
         return sum(r.quantity for r in self.ranges)
+
+
+# --- reading in allocation order ---------------------------------------------------------------
+
+
+def blocks_of(account: Account) -> list[Block]:
+    """The account's blocks in allocation order."""
+    query = (
+        select(Block)
+        .join(Batch, Block.batch_id == Batch.id)
+        .where(Block.account_id == account.id)
+        .order_by(*ALLOCATION_ORDER, Block.serial_start)
+    )
+    return list(db.session.scalars(query))
 
 
 # --- movements -------------------------------------------------------------------------------
