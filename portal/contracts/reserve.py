@@ -11,7 +11,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, select
 
 from portal.audit import services as audit
 from portal.catalog.models import Listing, Project, Region
@@ -43,25 +43,54 @@ def reserved(contract: Contract) -> int:
     return 0 if account is None else ledger.balance(account)
 
 
+# --- a contract's preferences: one rule, read both ways --------------------------------------------
+
+
+def _preferences(contract) -> tuple[str, list[str], list[str], int | None, int | None]:
+    """(standard, project types, county codes, first vintage, last vintage) of ``contract`` (or
+    of a row with the same columns); empty means any."""
+    return (
+        contract.standard or "",
+        [t for t in (contract.project_types or "").split(",") if t],
+        [c for c in (contract.counties or "").split(",") if c],
+        contract.vintage_from or None,
+        contract.vintage_to or None,
+    )
+
+
+def admits(contract, batch: Batch) -> bool:
+    """Whether ``batch`` meets ``contract``'s preferences: its project's standard, type and county,
+    and its vintage within the contract's years. ``_matching`` is the same rule as SQL, for the
+    other direction (the batches a contract may take); a test holds them equal."""
+    standard, types, counties, first, last = _preferences(contract)
+    project = batch.project
+    return (
+        (not standard or project.standard == standard)
+        and (not types or project.type in types)
+        and (not counties or project.region.code in counties)
+        and (first is None or batch.vintage_start >= date(first, 1, 1))
+        and (last is None or batch.vintage_end <= date(last, 12, 31))
+    )
+
+
 def _matching(contract: Contract):
-    """SQL condition on Batch: listed for sale and within the contract's preferences."""
+    """SQL condition on Batch: listed for sale and within the contract's preferences (``admits``)."""
+    standard, types, counties, first, last = _preferences(contract)
     project = [Project.id == Batch.project_id]
-    if contract.standard:
-        project.append(Project.standard == contract.standard)
-    types = [t for t in contract.project_types.split(",") if t]
+    if standard:
+        project.append(Project.standard == standard)
     if types:
         project.append(Project.type.in_(types))
-    counties = [c for c in contract.counties.split(",") if c]
     if counties:
         project.append(Project.region_id.in_(select(Region.id).where(Region.code.in_(counties))))
     condition = [
         exists().where(Listing.batch_id == Batch.id, Listing.is_active.is_(True)),
         exists().where(and_(*project)),
     ]
-    if contract.vintage_from:
-        condition.append(Batch.vintage_start >= date(contract.vintage_from, 1, 1))
-    if contract.vintage_to:
-        condition.append(Batch.vintage_end <= date(contract.vintage_to, 12, 31))
+    if first is not None:
+        condition.append(Batch.vintage_start >= date(first, 1, 1))
+    if last is not None:
+        condition.append(Batch.vintage_end <= date(last, 12, 31))
     return and_(*condition)
 
 
@@ -200,34 +229,28 @@ class _Wanting:
 def _wanting(batch: Batch, ids: list[int] | None = None) -> list[_Wanting]:
     """Active contracts whose preferences ``batch`` meets, with what their undelivered
     tranches lack beyond their reserve, soonest next due tranche first. Three queries."""
-    project = batch.project
+    preferences = (
+        Contract.standard,
+        Contract.project_types,
+        Contract.counties,
+        Contract.vintage_from,
+        Contract.vintage_to,
+    )
     query = (
         select(
             Contract.id,
             Contract.number,
-            Contract.project_types,
-            Contract.counties,
+            *preferences,
             func.sum(Tranche.quantity - Tranche.delivered).label("undelivered"),
             func.min(case((Tranche.delivered < Tranche.quantity, Tranche.due))).label("next_due"),
         )
         .join(Tranche, Tranche.contract_id == Contract.id)
-        .where(
-            Contract.status == ContractStatus.ACTIVE,
-            Contract.standard.in_(("", project.standard)),
-            or_(Contract.vintage_from.is_(None), Contract.vintage_from <= batch.vintage_start.year),
-            or_(Contract.vintage_to.is_(None), Contract.vintage_to >= batch.vintage_end.year),
-        )
-        .group_by(Contract.id, Contract.number, Contract.project_types, Contract.counties)
+        .where(Contract.status == ContractStatus.ACTIVE)
+        .group_by(Contract.id, Contract.number, *preferences)
     )
     if ids is not None:
         query = query.where(Contract.id.in_(ids))
-    rows = [
-        r
-        for r in db.session.execute(query)
-        if r.undelivered > 0
-        and (not r.project_types or project.type in r.project_types.split(","))
-        and (not r.counties or project.region.code in r.counties.split(","))
-    ]
+    rows = [r for r in db.session.execute(query) if r.undelivered > 0 and admits(r, batch)]
     held = _reserve_balances([f"contract:{r.number}" for r in rows])
     found = [
         _Wanting(r.id, r.number, int(r.undelivered) - held.get(f"contract:{r.number}", 0), r.next_due)
