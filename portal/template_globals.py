@@ -8,26 +8,32 @@ from portal.catalog import labels
 from portal.core import mail
 
 
+def _look_up(table: dict):
+    """A template's label look-up in ``table``: the label of a code, or the code itself when the
+    table has none."""
+    return lambda code: table.get(code, code)
+
+
 def register(app):
     """Put the labels' look-ups and the permission checks into every template's globals."""
     app.jinja_env.globals.update(
-        project_type_label=lambda t: labels.PROJECT_TYPES.get(t, t),
-        project_status_label=lambda s: labels.PROJECT_STATUSES.get(s, s),
-        role_label=lambda r: labels.ROLES.get(r, r),
+        project_type_label=_look_up(labels.PROJECT_TYPES),
+        project_status_label=_look_up(labels.PROJECT_STATUSES),
+        role_label=_look_up(labels.ROLES),
         org_status_label=labels.org_status_label,
-        sector_label=lambda s: labels.SECTORS.get(s, s),
-        may=access.may,
-        outbox_page_enabled=mail.outbox_page_enabled,
-        purchase_summary=policy.purchase_summary,
-        standard_label=lambda s: labels.STANDARDS.get(s, s),
-        purpose_label=lambda p: labels.PURPOSES.get(p, p),
-        order_status_label=lambda s: labels.ORDER_STATUSES.get(s, s),
-        order_note_label=lambda s: labels.ORDER_NOTES.get(s, s),
-        entry_kind_label=lambda k: labels.ENTRY_KINDS.get(k, k),
+        sector_label=_look_up(labels.SECTORS),
+        standard_label=_look_up(labels.STANDARDS),
+        purpose_label=_look_up(labels.PURPOSES),
+        order_status_label=_look_up(labels.ORDER_STATUSES),
+        order_note_label=_look_up(labels.ORDER_NOTES),
+        entry_kind_label=_look_up(labels.ENTRY_KINDS),
         entry_kinds=labels.ENTRY_KINDS,
-        audit_action_label=lambda a: labels.AUDIT_ACTIONS.get(a, a),
+        audit_action_label=_look_up(labels.AUDIT_ACTIONS),
         sort_options=labels.SORTS,
         project_types=labels.PROJECT_TYPES,
         standards=labels.STANDARDS,
         registry_link=labels.registry_link,
+        may=access.may,
+        outbox_page_enabled=mail.outbox_page_enabled,
+        purchase_summary=policy.purchase_summary,
     )

@@ -23,8 +23,8 @@ from portal.contracts.models import Contract, ContractStatus, DeliveryMode
 from portal.core.amounts import yuan
 from portal.pdf.drawing import load_font
 from portal.pdf.embedded import signed_json
-from portal.pdf.page import CONTENT_W, GREEN, MUTED, RED, RULE, TINT, render_lock
-from portal.pdf.tables import CELL_PADDING, band_style, facts_style, rows_style
+from portal.pdf.page import CONTENT_W, GREEN, MUTED, RED, render_lock
+from portal.pdf.tables import CELL_PADDING, band_style, facts_style, rows_style, tinted_box_style
 
 #: The name of the signed contract data attached to a contract PDF.
 CONTRACT_ATTACHMENT = "contract.json"
@@ -159,21 +159,7 @@ class _ContractDrawing(Letterhead):
             ],
         ]
         table = Table(rows, colWidths=[27 * mm, 58 * mm, 27 * mm, CONTENT_W - 112 * mm])
-        table.setStyle(
-            TableStyle(
-                [
-                    ("SPAN", (1, 1), (-1, 1)),
-                    ("BACKGROUND", (0, 0), (-1, -1), TINT),
-                    ("LINEABOVE", (0, 0), (-1, 0), 1.2, GREEN),
-                    ("LINEBELOW", (0, -1), (-1, -1), 1.2, GREEN),
-                    ("LINEBELOW", (0, 0), (-1, -2), 0.4, RULE),
-                    ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                    ("TOPPADDING", (0, 0), (-1, -1), 2.5),
-                    ("BOTTOMPADDING", (0, 0), (-1, -1), 3.5),
-                    ("LEFTPADDING", (0, 0), (-1, -1), 6),
-                ]
-            )
-        )
+        table.setStyle(tinted_box_style(("SPAN", (1, 1), (-1, 1))))
         return table
 
     def terminated_band(self) -> Table:

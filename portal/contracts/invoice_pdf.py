@@ -17,7 +17,7 @@ from portal.core.amounts import amount_in_words, yuan
 from portal.core.i18n import absolute_url, date_text, period_text
 from portal.pdf.drawing import load_font
 from portal.pdf.page import CONTENT_W, GREEN, RED, RULE, TINT, render_lock
-from portal.pdf.tables import CELL_PADDING, qr_box
+from portal.pdf.tables import CELL_PADDING, qr_box, rows_style, tinted_box_style
 from portal.timeutil import beijing_today
 
 METHODS = {
@@ -125,20 +125,7 @@ class _InvoiceDrawing(Letterhead):
             ],
         ]
         table = Table(rows, colWidths=[27 * mm, 58 * mm, 27 * mm, CONTENT_W - 112 * mm])
-        table.setStyle(
-            TableStyle(
-                [
-                    ("BACKGROUND", (0, 0), (-1, -1), TINT),
-                    ("LINEABOVE", (0, 0), (-1, 0), 1.2, GREEN),
-                    ("LINEBELOW", (0, -1), (-1, -1), 1.2, GREEN),
-                    ("LINEBELOW", (0, 0), (-1, -2), 0.4, RULE),
-                    ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                    ("TOPPADDING", (0, 0), (-1, -1), 2.5),
-                    ("BOTTOMPADDING", (0, 0), (-1, -1), 3.5),
-                    ("LEFTPADDING", (0, 0), (-1, -1), 6),
-                ]
-            )
-        )
+        table.setStyle(tinted_box_style())
         return table
 
     def delivery_facts(self) -> Table:
@@ -232,21 +219,7 @@ class _InvoiceDrawing(Letterhead):
                 ]
             )
         table = Table(rows, colWidths=widths, repeatRows=1)
-        table.setStyle(
-            TableStyle(
-                [
-                    ("BACKGROUND", (0, 0), (-1, 0), GREEN),
-                    ("VALIGN", (0, 0), (-1, 0), "BOTTOM"),
-                    ("VALIGN", (0, 1), (-1, -1), "TOP"),
-                    ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, TINT]),
-                    ("LINEBELOW", (0, 1), (-1, -1), 0.3, RULE),
-                    ("TOPPADDING", (0, 0), (-1, -1), 3.5),
-                    ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
-                    ("LEFTPADDING", (0, 0), (-1, -1), CELL_PADDING / 2),
-                    ("RIGHTPADDING", (0, 0), (-1, -1), CELL_PADDING / 2),
-                ]
-            )
-        )
+        table.setStyle(rows_style())
         # The totals are a table of their own, kept together: a page never ends between the
         # figures and the amount in words.
         label_w = sum(widths[:4])

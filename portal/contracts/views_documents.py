@@ -23,15 +23,7 @@ def invoice_pdf(number):
         abort(404)
     from portal.contracts import pdf  # written alongside these views
 
-    try:
-        data = pdf.render_invoice(invoice)
-    except pdf.PdfError as exc:
-        abort(503, exc.message)
-    return Response(
-        data,
-        mimetype="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{invoice.number}.pdf"'},
-    )
+    return _pdf_response(pdf.render_invoice, invoice)
 
 
 def _seen_contract_or_404(number) -> Contract:
@@ -63,12 +55,19 @@ def contract_pdf(number):
         abort(404)
     from portal.contracts import pdf
 
+    return _pdf_response(pdf.render_contract, contract)
+
+
+def _pdf_response(render, document) -> Response:
+    """``render(document)`` shown inline as ``<number>.pdf``; 503 when it cannot be drawn (no font)."""
+    from portal.contracts import pdf
+
     try:
-        data = pdf.render_contract(contract)
+        data = render(document)
     except pdf.PdfError as exc:
         abort(503, exc.message)
     return Response(
         data,
         mimetype="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{contract.number}.pdf"'},
+        headers={"Content-Disposition": f'inline; filename="{document.number}.pdf"'},
     )

@@ -85,3 +85,21 @@ def band_style() -> TableStyle:
             ("BOTTOMPADDING", (0, 0), (-1, -1), 7),
         ]
     )
+
+
+def tinted_box_style(*extra) -> TableStyle:
+    """A tinted box of facts between green rules, the head of an invoice or a contract (``extra``:
+    the document's own commands, such as a cell spanning the row)."""
+    return TableStyle(
+        [
+            *extra,
+            ("BACKGROUND", (0, 0), (-1, -1), TINT),
+            ("LINEABOVE", (0, 0), (-1, 0), 1.2, GREEN),
+            ("LINEBELOW", (0, -1), (-1, -1), 1.2, GREEN),
+            ("LINEBELOW", (0, 0), (-1, -2), 0.4, RULE),
+            ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+            ("TOPPADDING", (0, 0), (-1, -1), 2.5),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 3.5),
+            ("LEFTPADDING", (0, 0), (-1, -1), 6),
+        ]
+    )
