@@ -82,8 +82,18 @@ def localstripe(tmp_path_factory):
                 pytest.fail(f"localstripe did not start: {log.read_text()[-2000:]}")
             time.sleep(0.1)
     yield base
+    stop(process)
+
+
+def stop(process) -> None:
+    """Ends a server the tests started: asked to stop, then killed if it has not within 30 s (a
+    gunicorn on a loaded machine can take longer than its graceful timeout to wind down)."""
     process.terminate()
-    process.wait(timeout=10)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
 
 
 class LiveShop:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.payments import free_port, localstripe  # noqa: F401  (the embedded payment backend)
+from tests.payments import free_port, localstripe, stop  # noqa: F401  (the embedded payment backend)
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,8 +112,7 @@ def live_server(tmp_path_factory, localstripe):  # noqa: F811
         urllib.request.urlopen(f"{localstripe}/_config/webhooks/portal", data=data, timeout=5).read()
         yield base
     finally:
-        server.terminate()
-        server.wait(10)
+        stop(server)
 
 
 @pytest.fixture(scope="session")
