@@ -111,11 +111,18 @@ def _size(size: int) -> str:
 
 def _read_attachment(data: bytes, name: str) -> bytes | None:
     from pypdf import PdfReader
-    from pypdf.generic import ArrayObject, DictionaryObject
 
     reader = PdfReader(io.BytesIO(data), strict=False)
     if reader.is_encrypted:
         raise PdfError("no_certificate")
+    return attachment_of(reader, name)
+
+
+def attachment_of(reader, name: str) -> bytes | None:
+    """The content of the attachment ``name`` of a PDF open in ``reader`` (pypdf); None when it
+    has none; PdfError("no_certificate") when it is there but damaged or oversized."""
+    from pypdf.generic import ArrayObject, DictionaryObject
+
     root = reader.trailer.get("/Root")
     root = root.get_object() if root is not None else None
     if not isinstance(root, DictionaryObject):
@@ -190,6 +197,11 @@ def _file_content(filespec) -> bytes | None:
 #: thousands of blocks (a fragmented holding) must still verify from its own PDF. The same bound
 #: as the attachment, which is checked before anything is inflated.
 EMBEDDED_JSON_MAX = ATTACHMENT_MAX
+
+
+def parse_embedded(raw: bytes) -> Embedded:
+    """The signed data of an attachment's content; PdfError("no_certificate") when it is not."""
+    return _parse_embedded(raw)
 
 
 def _parse_embedded(raw: bytes) -> Embedded:
