@@ -32,6 +32,8 @@ from portal.certificates.payload import public_document
 from portal.pdf import authority, upload
 from portal.pdf.errors import PdfError
 
+__all__ = ["MAX_UPLOAD", "RESULTS", "PdfError", "UploadCheck", "check_upload", "judge"]
+
 RESULTS = ("valid", "modified", "unknown_signer", "not_a_certificate", "unreadable")
 
 #: The largest upload read (a certificate of thousands of blocks is well under 2 MB).

@@ -64,8 +64,9 @@ def seal_document(data: bytes, pdf_date: str | None) -> bytes:
     return seal(data, found, signing_time(pdf_date, found))
 
 
-def seal(data: bytes, authority: Authority, at: dt.datetime) -> bytes:
-    """``data`` (a PDF) with the portal's signature over the whole file appended."""
+def seal(data: bytes, authority: Authority, at: dt.datetime, field_name: str = FIELD_NAME) -> bytes:
+    """``data`` (a PDF) with ``authority``'s signature over the whole file appended, in the
+    signature field ``field_name``."""
     from pyhanko.pdf_utils import generic
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
@@ -93,7 +94,7 @@ def seal(data: bytes, authority: Authority, at: dt.datetime) -> bytes:
 
     signer = _signer(authority)
     meta = signers.PdfSignatureMetadata(
-        field_name=FIELD_NAME,
+        field_name=field_name,
         md_algorithm="sha256",
         subfilter=fields.SigSeedSubFilter.PADES,
         reason="Issued by the Chifeng Carbon Sink Marketplace",
@@ -190,11 +191,16 @@ def inspect_seal(data: bytes, known_der: list[bytes]) -> SealStatus:
     signatures = reader.embedded_signatures
     if not signatures:
         return SealStatus(signed=False)
-    last = signatures[-1]
+    # The portal's own signature if there is one (another signed after it, a change); else the
+    # last one.
+    last, ours = signatures[-1], False
+    for signature in signatures:
+        if signature.signer_cert is not None and _issued_by_known(signature.signer_cert.dump(), known_der):
+            last, ours = signature, True
+            break
     signer_cert = last.signer_cert
     subject = signer_cert.subject.human_friendly if signer_cert is not None else ""
     claimed = last.self_reported_timestamp
-    ours = signer_cert is not None and _issued_by_known(signer_cert.dump(), known_der)
     context = ValidationContext(
         trust_roots=[asn1_x509.Certificate.load(der) for der in known_der],
         allow_fetching=False,
