@@ -500,7 +500,8 @@ def test_the_pdf_carries_the_signed_payload_and_the_upload_check_says_so(held, a
     # A PDF whose embedded data was altered (the quantity) no longer verifies.
     forged_payload = cert.payload.replace('"quantity":4', '"quantity":400')
     forged = pdf.render(payload=forged_payload, signature=cert.signature, key_id=cert.key_id, verify_url="x")
-    assert "Not genuine" in upload(forged).get_data(as_text=True)
+    checked = upload(forged).get_data(as_text=True)
+    assert 'data-result="modified"' in checked and "Genuine and valid" not in checked
     assert upload(b"not a pdf at all").status_code == 400
     assert client.post("/verify", data={}, content_type="multipart/form-data").status_code == 400
     services.revoke(db.session.get(Certificate, cert.id), "registry reversal", actor="t")
