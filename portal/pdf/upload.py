@@ -260,8 +260,12 @@ class _Helper:
 
         with cls.lock:
             if cls.process is None or cls.process.poll() is not None:
+                # The helper imports this package from where this process did.
+                package_root = str(Path(__file__).resolve().parents[2])
+                path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
                 cls.process = subprocess.Popen(
                     [sys.executable, "-m", "portal.pdf.upload"],
+                    env={**os.environ, "PYTHONPATH": path},
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL,

@@ -520,10 +520,10 @@ def test_hostile_uploads_are_refused_within_limits(held, app, client):
 
     assert upload(b"%PDF-1.4\n" + b"[" * 200_000).status_code == 400
     # Over 5 MB (checked on the bytes: the test client leaks its own spooled file for big bodies).
-    from portal.certificates import pdf
+    from portal.certificates import pdf, verification
 
     with pytest.raises(pdf.PdfError) as refused:
-        pdf.extract_isolated(b"%PDF-1.4\n" + b"0" * (5 * 1024 * 1024))
+        verification.check_upload(b"%PDF-1.4\n" + b"0" * (5 * 1024 * 1024))
     assert refused.value.code == "too_large"
     for _ in range(services.UPLOAD_LIMIT - 1):
         upload(b"%PDF-1.4 nothing")
