@@ -208,14 +208,41 @@ def inspect_seal(data: bytes, known_der: list[bytes]) -> SealStatus:
         moment=claimed,  # the portal's certificates are judged when they signed
     )
     status = validate_pdf_signature(last, signer_validation_context=context)
+    # The signature's own container is outside the bytes it signs: for the portal's signature,
+    # also refuse one whose certificates were altered (a copy of the portal's chain inside it,
+    # which validation would not look at since the roots are given) or whose padding is not zero.
+    untouched = not ours or (
+        _padding_is_zero(last.sig_object.get("/Contents"))
+        and all(
+            _issued_by_known(choice.chosen.dump(), known_der)
+            for choice in last.signed_data["certificates"] or ()
+        )
+    )
     return SealStatus(
         signed=True,
-        intact=bool(status.intact and status.valid),
+        intact=bool(status.intact and status.valid and untouched),
         whole_file=status.coverage == SignatureCoverageLevel.ENTIRE_FILE and len(signatures) == 1,
         trusted=bool(status.trusted),
         ours=ours,
         signer=subject[:300],
     )
+
+
+def _padding_is_zero(contents) -> bool:
+    """Whether the signature's /Contents is one DER value followed by zeros only."""
+    raw = bytes(contents) if contents is not None else b""
+    if len(raw) < 2 or raw[0] != 0x30:
+        return False
+    first = raw[1]
+    if first < 0x80:
+        size, header = first, 2
+    else:
+        count = first & 0x7F
+        if count == 0 or count > 4 or len(raw) < 2 + count:
+            return False
+        size, header = int.from_bytes(raw[2 : 2 + count], "big"), 2 + count
+    end = header + size
+    return end <= len(raw) and not any(raw[end:])
 
 
 def _issued_by_known(cert_der: bytes, known_der: list[bytes]) -> bool:

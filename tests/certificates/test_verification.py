@@ -13,6 +13,8 @@ import time
 import zlib
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import NameObject
 
@@ -393,3 +395,29 @@ def test_the_chain_is_published(genuine, client):
     assert root.subject == root.issuer
     assert keys["keys"] and keys["keys"][0]["alg"] == "Ed25519"  # the payload keys as before
     assert base64.b64decode(keys["keys"][0]["public_key"])
+
+
+@pytest.fixture
+def inspected(genuine):
+    """judge() of bytes read in this process (the sandbox's own reading, without the child)."""
+    from portal.pdf import upload
+
+    known = authority.known_certificates()
+    return lambda body: verification.judge(upload.inspect(body, known))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.floats(0, 1, exclude_max=True), flip=st.integers(1, 255))
+def test_no_changed_byte_anywhere_leaves_the_file_valid(genuine, inspected, where, flip):
+    _, data = genuine
+    at = int(where * len(data))
+    start = data.index(b"/Contents <") + len(b"/Contents <")
+    end = data.index(b">", start)
+    if start <= at < end and flip == 0x20 and chr(data[at]).lower() in "abcdef":
+        return  # the same hexadecimal digit in the other case: the same signature, byte for byte
+    changed = data[:at] + bytes([data[at] ^ flip]) + data[at + 1 :]
+    try:
+        found = inspected(changed)
+    except Exception:  # unreadable: in the sandbox, an "unreadable" answer
+        return
+    assert found.result != "valid", (at, flip)
