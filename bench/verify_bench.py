@@ -196,16 +196,19 @@ def hostile_pdfs() -> list[bytes]:
     for n in range(3, 3 + count):
         objects.append(f"{n} 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 1 1] >>\nendobj\n".encode())
     many = b"".join(objects)[:HOSTILE_SIZE] + b"trailer\n<< /Root 1 0 R >>\n%%EOF\n"
-    # A decompression bomb as the page content and as an attachment.
-    bomb = zlib.compress(b"\x00" * (2000 * 1024 * 1024), 9)[: HOSTILE_SIZE - 1000]
+    # A decompression bomb as the page content (256 MB of zeros), padded to the size.
+    squeeze = zlib.compressobj(9)
+    zeros = b"\x00" * (1024 * 1024)
+    bomb = b"".join(squeeze.compress(zeros) for _ in range(256)) + squeeze.flush()
     bombed = (
         head
         + b"2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n"
         + b"3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 9 9] /Contents 4 0 R >>\nendobj\n"
         + f"4 0 obj\n<< /Length {len(bomb)} /Filter /FlateDecode >>\nstream\n".encode()
         + bomb
-        + b"\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+        + b"\nendstream\nendobj\n"
     )
+    bombed += b"%" + b"x" * (HOSTILE_SIZE - len(bombed) - 40) + b"\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
     nested = b"%PDF-1.4\n1 0 obj\n" + b"[" * (HOSTILE_SIZE - 40) + b"\nendobj\n%%EOF\n"
     garbage = b"%PDF-1.7\n" + bytes((n * 7919) % 251 for n in range(HOSTILE_SIZE))
     return [many, bombed, nested, garbage]
@@ -268,8 +271,9 @@ def pdf_checks(url, number, unsigned_s, signed_s, seal_s, seconds, clients):
         probe(host, port, 1)  # warm-up
         baseline = summary(probe(host, port, 5))
         outcomes = multiprocessing.Queue()
-        deadline = time.monotonic() + seconds
         bodies = hostile_pdfs()
+        print(f"hostile bodies: {', '.join(f'{len(b):,}' for b in bodies)} bytes")
+        deadline = time.monotonic() + seconds + 1
         flood = [
             multiprocessing.Process(target=_upload_flood, args=(host, port, bodies, deadline, outcomes))
             for _ in range(clients)

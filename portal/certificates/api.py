@@ -8,7 +8,7 @@ from portal.certificates import services, signing, verification
 from portal.certificates.models import Certificate
 from portal.core.guard import public
 from portal.core.idempotency import request_digest
-from portal.core.limits import body_limit
+from portal.core.limits import before_body, body_limit
 from portal.extensions import db
 
 
@@ -98,9 +98,20 @@ def signing_chain():
     )
 
 
+def _sandbox_slot():
+    """Before the upload is read: a sandbox slot for it (released when the request ends), or
+    503 at once."""
+    if verification.take_slot():
+        return None
+    response, status = api_error(503, "busy", verification.PdfError("busy").message)
+    response.headers["Retry-After"] = "2"
+    return response, status
+
+
 @bp.post("/verify")
 @public
 @body_limit(verification.MAX_UPLOAD + 64 * 1024)
+@before_body(_sandbox_slot)
 def verify_pdf():
     """Check an uploaded PDF (multipart field ``file``): one of verification.RESULTS."""
     from flask_babel import gettext as _

@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app
+from flask import current_app, g
 from flask_babel import gettext as _
 
 from portal.certificates.lookup import check_document
@@ -32,7 +32,16 @@ from portal.certificates.payload import public_document
 from portal.pdf import authority, upload
 from portal.pdf.errors import PdfError
 
-__all__ = ["MAX_UPLOAD", "RESULTS", "PdfError", "UploadCheck", "check_upload", "judge"]
+__all__ = [
+    "MAX_UPLOAD",
+    "RESULTS",
+    "PdfError",
+    "UploadCheck",
+    "check_upload",
+    "judge",
+    "release_slot",
+    "take_slot",
+]
 
 RESULTS = ("valid", "modified", "unknown_signer", "not_a_certificate", "unreadable")
 
@@ -142,22 +151,41 @@ class UploadCheck:
         return found
 
 
+def take_slot() -> bool:
+    """Take one of the machine's ``VERIFY_CONCURRENCY`` sandbox slots for this request (views
+    call it before the upload is read); False when every one is taken. Kept until
+    ``release_slot`` (at the end of the request)."""
+    if g.get("verify_slot") is not None:
+        return True
+    handle = upload.take_slot(
+        Path(current_app.instance_path) / "verify-slots", int(current_app.config.get("VERIFY_CONCURRENCY", 1))
+    )
+    g.verify_slot = handle
+    return handle is not None
+
+
+def release_slot() -> None:
+    handle = g.pop("verify_slot", None)
+    if handle is not None:
+        upload.release_slot(handle)
+
+
 def check_upload(data) -> UploadCheck:
-    """The answer about an uploaded PDF. Raises PdfError only when the request cannot be
-    answered (``too_large``, ``busy``); every other failure to read is ``unreadable``."""
-    config = current_app.config
+    """The answer about an uploaded PDF, read in a sandbox slot (this request's, else one taken
+    for the call). Raises PdfError only when the request cannot be answered (``too_large``,
+    ``busy``); every other failure to read is ``unreadable``."""
+    held = g.get("verify_slot") is not None
+    if not held and not take_slot():
+        raise PdfError("busy")
     try:
-        found = upload.inspect_isolated(
-            data,
-            authority.known_certificates(),
-            slots_dir=Path(current_app.instance_path) / "verify-slots",
-            slots=int(config.get("VERIFY_CONCURRENCY", 1)),
-            max_bytes=MAX_UPLOAD,
-        )
+        found = upload.inspect_isolated(data, authority.known_certificates(), max_bytes=MAX_UPLOAD)
     except PdfError as exc:
-        if exc.code in ("too_large", "busy"):
+        if exc.code == "too_large":
             raise
         return UploadCheck("unreadable", exc.code)
+    finally:
+        if not held:
+            release_slot()
     return judge(found)
 
 

@@ -28,7 +28,7 @@ from portal.certificates.models import CertificateStatus
 from portal.core.confirm import ask, confirmed
 from portal.core.guard import public
 from portal.core.i18n import current_language
-from portal.core.limits import body_limit
+from portal.core.limits import before_body, body_limit
 from portal.core.spreadsheet import csv_response
 from portal.extensions import db
 
@@ -64,9 +64,24 @@ def verify():
     return _show(number)
 
 
+def _sandbox_slot():
+    """Before the upload is read: a sandbox slot for it, or the form again saying to retry."""
+    if verification.take_slot():
+        return None
+    message = verification.PdfError("busy").message
+    page = render_template("certificates/verify.html", number="", upload_error=message)
+    return page, 503, {"Retry-After": "2"}
+
+
+@bp.teardown_app_request
+def _release_sandbox_slot(exc):
+    verification.release_slot()
+
+
 @bp.post("/verify")
 @public
 @body_limit(MAX_UPLOAD + 64 * 1024)  # the PDF and the form around it
+@before_body(_sandbox_slot)
 def verify_pdf():
     """Check a certificate PDF someone was sent: the whole file's signature, its embedded data
     and the register's record (``verification``)."""

@@ -151,9 +151,11 @@ def _signer(authority: Authority):
 class SealStatus:
     """What the signatures of a PDF say.
 
-    ``signed``: it has at least one signature; ``intact``: the last one's digest matches the
-    bytes it covers and its cryptography checks; ``whole_file``: it covers the whole file (nothing
-    appended after it); ``trusted``: its certificate chains to a root the portal trusts;
+    It is about the portal's signature when the file has one, else about its last signature.
+    ``signed``: it has at least one signature; ``intact``: that signature's digest matches the
+    bytes it covers, its cryptography checks and (the portal's) its container is as made;
+    ``whole_file``: it covers the whole file (nothing appended after it, no other signature);
+    ``trusted``: its certificate chains to a certificate the portal trusts, at its claimed time;
     ``ours``: the signing certificate is one the portal knows or one issued by one of them
     (said even when the signature is broken: whose it claims to be); ``signer``: the signing
     certificate's subject, as text.

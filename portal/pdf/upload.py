@@ -4,9 +4,9 @@ attached to it and the text its pages show, read in a sandbox.
 A general PDF parser on hostile input can be made to work far beyond the file's size (compressed
 object streams, name trees, thousands of objects): the reading is done in a child process limited
 in CPU time, memory and wall time, at lower priority than the web workers, and at most
-``slots`` such children run on the machine at once (a lock file per slot in ``slots_dir``); an
-upload that finds every slot taken is refused at once (``busy``) rather than queued, so that
-uploads never hold every web worker. Children are forked from a server process that has the PDF
+``slots`` such children run on the machine at once (a lock file per slot, ``take_slot``); the
+caller takes its slot before it even reads the upload, and refuses one that finds every slot
+taken at once rather than queueing it, so that uploads never hold every web worker. Children are forked from a server process that has the PDF
 libraries loaded already (one helper per web worker), which keeps a check well under a second.
 The child answers in JSON, never in pickle: it has read hostile input.
 
@@ -296,24 +296,26 @@ class _Helper:
 STARTUP_SECONDS = 10
 
 
-@contextlib.contextmanager
-def _slot(slots_dir: Path, slots: int):
-    """One of ``slots`` lock files, taken without waiting; PdfError("busy") when all are taken."""
+def take_slot(slots_dir: Path, slots: int):
+    """One of ``slots`` lock files, taken without waiting (an open file holding its lock); None
+    when every one is taken. Give it back with ``release_slot``."""
     slots_dir.mkdir(parents=True, exist_ok=True)
     for index in range(max(slots, 1)):
-        handle = open(slots_dir / f"slot-{index}.lock", "a")  # noqa: SIM115 - held for the block
+        handle = open(slots_dir / f"slot-{index}.lock", "a")  # noqa: SIM115 - held until released
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
             continue
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            handle.close()
-        return
-    raise PdfError("busy")
+        return handle
+    return None
+
+
+def release_slot(handle) -> None:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        handle.close()
 
 
 KNOWN = {"not_a_pdf", "encrypted", "too_complex", "no_certificate"}
@@ -323,16 +325,14 @@ def inspect_isolated(
     data,
     known_der: list[bytes],
     *,
-    slots_dir: Path,
-    slots: int = 1,
     max_bytes: int = 5 * 1024 * 1024,
     name: str = ATTACHMENT_NAME,
 ) -> Inspection:
-    """``inspect`` for an uploaded file, in a limited child process. Raises PdfError, and
-    nothing else: ``too_large``, ``not_a_pdf``, ``encrypted``, ``too_complex`` or ``busy``."""
+    """``inspect`` for an uploaded file, in a limited child process; the caller holds a slot
+    (``take_slot``). Raises PdfError, and nothing else: ``too_large``, ``not_a_pdf``,
+    ``encrypted`` or ``too_complex``."""
     data = precheck(data, max_bytes)
-    with _slot(slots_dir, slots):
-        answer = _Helper.ask(data, known_der, name)
+    answer = _Helper.ask(data, known_der, name)
     if answer is None:
         log.warning("reading an uploaded PDF took too long; its reader was stopped")
         raise PdfError("too_complex")
