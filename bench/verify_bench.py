@@ -13,7 +13,7 @@
    The uploads' answers are counted by status and result (503: every sandbox slot was taken).
 
     python bench/verify_bench.py [--scale 100] [--url postgresql+psycopg://…] [--reuse]
-        [--seconds 20] [--clients 8]
+        [--seconds 20] [--clients 8] [--threads 1]
 
 ``--reuse`` skips the (slow) load when the database already holds the demo data set.
 """
@@ -80,6 +80,9 @@ def main():
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--seconds", type=float, default=20, help="the hostile upload flood")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="gunicorn threads per worker (1: sync, as scripts/serve)"
+    )
     args = parser.parse_args()
     logging.disable(logging.INFO)
 
@@ -108,7 +111,7 @@ def main():
             f"  verify {check:.3f} s; baseline (read the {rows} rows) {base:.3f} s; ratio {check / base:.2f}"
         )
         number, unsigned_s, signed_s, seal_s = signing_cost()
-    pdf_checks(url, number, unsigned_s, signed_s, seal_s, args.seconds, args.clients)
+    pdf_checks(url, number, unsigned_s, signed_s, seal_s, args.seconds, args.clients, args.threads)
 
 
 # --- certificate PDFs ------------------------------------------------------------------------------
@@ -247,12 +250,13 @@ def summary(times):
     return statistics.median(times), times[int(len(times) * 0.95)], len(times)
 
 
-def pdf_checks(url, number, unsigned_s, signed_s, seal_s, seconds, clients):
+def pdf_checks(url, number, unsigned_s, signed_s, seal_s, seconds, clients, threads=1):
     workdir = Path(tempfile.mkdtemp(prefix="verifybench-"))
     print(f"server log: {workdir / 'server.log'}")
     # The per-address limit (20 uploads in 10 minutes) would answer the flood with 429s from the
     # first seconds: lifted, so that every upload reaches the sandbox's slots.
-    with serve(url, workdir, PORTAL_VERIFY_UPLOAD_LIMIT="1000000") as base:
+    print(f"gunicorn: 2 workers, {threads} thread(s) each")
+    with serve(url, workdir, threads=threads, PORTAL_VERIFY_UPLOAD_LIMIT="1000000") as base:
         parts = urllib.parse.urlsplit(base)
         host, port = parts.hostname, parts.port
         status, document = _get(host, port, f"/certificates/{number}.pdf")

@@ -42,9 +42,10 @@ def body_limit(max_bytes: int):
 def before_body(gate):
     """The decorated view's ``gate()`` runs before anything reads the request's body (the CSRF
     check and the NUL guard parse forms before any view runs): a response it returns is the
-    answer, and the body is then drained unparsed (``drain``). For uploads that are refused when
-    the machine is busy, which must cost no more than the bytes. Works above or below the route
-    decorator."""
+    answer, sent without reading a large body (a small one is drained, ``drain``, so that the
+    client reads the answer; behind a buffering proxy the client always does). For uploads that
+    are refused when the machine is busy: a refusal must cost a worker next to nothing. Works
+    above or below the route decorator."""
 
     def decorate(view):
         view.before_body = gate
@@ -69,9 +70,14 @@ def _gate():
     if gate is None:
         return None
     refusal = gate()
-    if refusal is not None:
+    if refusal is not None and (request.content_length or 0) <= DRAINED:
         drain()
     return refusal
+
+
+#: The largest body drained before a gate's refusal; a larger one is left unread (the
+#: connection is closed after the answer).
+DRAINED = 256 * 1024
 
 
 class FormParser(FormDataParser):
