@@ -421,3 +421,30 @@ def test_no_changed_byte_anywhere_leaves_the_file_valid(genuine, inspected, wher
     except Exception:  # unreadable: in the sandbox, an "unreadable" answer
         return
     assert found.result != "valid", (at, flip)
+
+
+def test_sandbox_slots_are_shared_by_every_process_on_the_machine(tmp_path):
+    """A slot is an exclusive lock on a file: taken in one place, it is taken for every worker."""
+    import subprocess
+    import sys
+
+    from portal.pdf import upload
+
+    first, second = upload.take_slot(tmp_path, 2), upload.take_slot(tmp_path, 2)
+    assert first is not None and second is not None and upload.take_slot(tmp_path, 2) is None
+    other_process = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from portal.pdf import upload; print(upload.take_slot(__import__('pathlib').Path({str(tmp_path)!r}), 2))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert other_process.stdout.strip() == "None", other_process.stderr
+    upload.release_slot(first)
+    again = upload.take_slot(tmp_path, 2)
+    assert again is not None
+    for handle in (second, again):
+        upload.release_slot(handle)
