@@ -33,6 +33,19 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 64 * 1024,
     # Fields per form, url-encoded or multipart (the contract form, the largest, has under 300).
     "MAX_FORM_PARTS": 1000,
+    # The portal's document-signing certificate (PDF signatures): PEM files of the certificate,
+    # its private key and the authority's chain (intermediates and root). Unset: a portal CA and
+    # a signing certificate are generated into instance/document-signing/ on first use. Roots of
+    # earlier chains whose PDFs must still verify: PDF_SIGNING_TRUSTED_ROOTS_FILE.
+    "PDF_SIGNING_CERT_FILE": None,
+    "PDF_SIGNING_KEY_FILE": None,
+    "PDF_SIGNING_CHAIN_FILE": None,
+    "PDF_SIGNING_TRUSTED_ROOTS_FILE": None,
+    # Uploaded PDFs checked at once on this machine (each in a limited child process; one more
+    # is refused at once with 503 rather than queued behind the others), and per client address
+    # in ten minutes.
+    "VERIFY_CONCURRENCY": 1,
+    "VERIFY_UPLOAD_LIMIT": 20,
 }
 
 #: Environment variables that keep their own names (Stripe's conventional ones).

@@ -1,13 +1,14 @@
 """``/api/v1`` endpoints for retirements, certificates and the signing keys (on the API blueprint)."""
 
-from flask import g, request, url_for
+from flask import Response, g, request, url_for
 
 from portal.api.auth import require_key
 from portal.api.views import api_error, bp, json_object
-from portal.certificates import services, signing
+from portal.certificates import services, signing, verification
 from portal.certificates.models import Certificate
 from portal.core.guard import public
 from portal.core.idempotency import request_digest
+from portal.core.limits import before_body, body_limit
 from portal.extensions import db
 
 
@@ -49,8 +50,18 @@ def certificate_json(certificate: Certificate) -> dict:
 @bp.get("/signing-keys")
 @public
 def signing_keys():
+    from portal.pdf import authority
+
     signing.signer()  # the current key is published before anyone asks for it
+    current = authority.current_authority()
     return {
+        "document_signing": {
+            "alg": _key_alg(current.cert),
+            "subject": current.cert.subject.rfc4514_string(),
+            "not_after": current.cert.not_valid_after_utc.isoformat(),
+            "chain_pem": current.chain_pem(),
+            "chain_url": url_for("api.signing_chain", _external=True),
+        },
         "keys": [
             {
                 "key_id": k.key_id,
@@ -59,8 +70,71 @@ def signing_keys():
                 "created_at": k.created_at.isoformat(),
             }
             for k in signing.published_keys()
-        ]
+        ],
     }
+
+
+def _key_alg(cert) -> str:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA-{key.key_size}"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"ECDSA-{key.curve.name}"
+    return type(key).__name__
+
+
+@bp.get("/signing-chain.pem")
+@public
+def signing_chain():
+    """The document-signing certificate and its chain (PEM, root last): what PDF readers trust."""
+    from portal.pdf import authority
+
+    return Response(
+        authority.current_authority().chain_pem(),
+        mimetype="application/x-pem-file",
+        headers={"Content-Disposition": 'inline; filename="chifeng-carbon-document-signing.pem"'},
+    )
+
+
+def _sandbox_slot():
+    """Before the upload is read: a sandbox slot for it (released when the request ends), or
+    503 at once."""
+    if verification.take_slot():
+        return None
+    response, status = api_error(503, "busy", verification.PdfError("busy").message)
+    response.headers["Retry-After"] = "2"
+    return response, status
+
+
+@bp.post("/verify")
+@public
+@body_limit(verification.MAX_UPLOAD + 64 * 1024)
+@before_body(_sandbox_slot)
+def verify_pdf():
+    """Check an uploaded PDF (multipart field ``file``): one of verification.RESULTS."""
+    from flask_babel import gettext as _
+
+    if not services.upload_allowed(request.remote_addr or "unknown"):
+        db.session.commit()
+        return api_error(
+            429, "too_many_uploads", _("Too many PDFs checked from your address. Please wait a few minutes.")
+        )
+    db.session.commit()
+    upload = request.files.get("file")
+    if upload is None:
+        return api_error(400, "no_file", _('Send the PDF as the multipart form field "file".'))
+    try:
+        data = upload.stream.read(verification.MAX_UPLOAD + 1)
+    finally:
+        upload.close()
+    try:
+        check = verification.check_upload(data)
+    except verification.PdfError as exc:
+        status = 413 if exc.code == "too_large" else exc.status
+        return api_error(status, exc.code, exc.message)
+    return check.as_json()
 
 
 @bp.get("/certificates/<number>")

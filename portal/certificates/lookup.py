@@ -95,8 +95,13 @@ UPLOADS = throttle.Rule("certificates.upload", UPLOAD_LIMIT, LOOKUP_WINDOW)
 
 
 def upload_allowed(address: str) -> bool:
-    """Count a PDF upload against ``address``; False once it has sent too many recently."""
-    return throttle.take((UPLOADS, address[:64])) is None
+    """Count a PDF upload against ``address``; False once it has sent too many recently
+    (``VERIFY_UPLOAD_LIMIT`` in the window, default UPLOAD_LIMIT)."""
+    from flask import current_app
+
+    limit = int(current_app.config.get("VERIFY_UPLOAD_LIMIT", UPLOAD_LIMIT))
+    rule = UPLOADS if limit == UPLOAD_LIMIT else throttle.Rule(UPLOADS.name, limit, LOOKUP_WINDOW)
+    return throttle.take((rule, address[:64])) is None
 
 
 @dataclass(frozen=True)

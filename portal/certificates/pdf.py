@@ -38,7 +38,6 @@ from portal.pdf.embedded import (
     ATTACHMENT_NAME,
     Embedded,
     extract,
-    extract_isolated,
     signed_json,
 )
 from portal.pdf.errors import PdfError
@@ -67,7 +66,6 @@ __all__ = [
     "Embedded",
     "PdfError",
     "extract",
-    "extract_isolated",
     "font_path",
     "render",
 ]

@@ -22,20 +22,20 @@ from wtforms.fields.choices import SelectChoice
 from portal.access import may, page
 from portal.buyers import services as buyers
 from portal.certificates import register as register_
-from portal.certificates import services
+from portal.certificates import services, verification
 from portal.certificates.forms import DeclareForm, RetireForm, RevokeForm
 from portal.certificates.models import CertificateStatus
 from portal.core.confirm import ask, confirmed
 from portal.core.guard import public
 from portal.core.i18n import current_language
-from portal.core.limits import body_limit
+from portal.core.limits import before_body, body_limit
 from portal.core.spreadsheet import csv_response
 from portal.extensions import db
 
 bp = Blueprint("certificates", __name__, template_folder="templates")
 
 #: The largest PDF the verification form reads.
-MAX_UPLOAD = 5 * 1024 * 1024
+MAX_UPLOAD = verification.MAX_UPLOAD
 
 
 def _client() -> str:
@@ -64,13 +64,27 @@ def verify():
     return _show(number)
 
 
+def _sandbox_slot():
+    """Before the upload is read: a sandbox slot for it, or the form again saying to retry."""
+    if verification.take_slot():
+        return None
+    message = verification.PdfError("busy").message
+    page = render_template("certificates/verify.html", number="", upload_error=message)
+    return page, 503, {"Retry-After": "2"}
+
+
+@bp.teardown_app_request
+def _release_sandbox_slot(exc):
+    verification.release_slot()
+
+
 @bp.post("/verify")
 @public
 @body_limit(MAX_UPLOAD + 64 * 1024)  # the PDF and the form around it
+@before_body(_sandbox_slot)
 def verify_pdf():
-    """Check a certificate PDF someone was sent: its embedded payload and signature."""
-    from portal.certificates import pdf
-
+    """Check a certificate PDF someone was sent: the whole file's signature, its embedded data
+    and the register's record (``verification``)."""
     if not services.upload_allowed(_client()):
         db.session.commit()
         message = _("Too many PDFs checked from your address. Please wait a few minutes.")
@@ -86,11 +100,11 @@ def verify_pdf():
     finally:
         upload.close()
     try:
-        embedded = pdf.extract_isolated(data, max_bytes=MAX_UPLOAD)
-    except pdf.PdfError as exc:
-        return render_template("certificates/verify.html", number="", upload_error=exc.message), 400
-    check = services.check_document(embedded.payload, embedded.signature, embedded.key_id)
-    return render_template("certificates/checked.html", check=check, embedded=embedded)
+        check = verification.check_upload(data)
+    except verification.PdfError as exc:
+        return render_template("certificates/verify.html", number="", upload_error=exc.message), exc.status
+    status = 400 if check.result in ("unreadable", "not_a_certificate") else 200
+    return render_template("certificates/checked.html", check=check), status
 
 
 @bp.get("/certificates/<number>")

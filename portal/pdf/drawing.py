@@ -3,8 +3,9 @@
 A document (a certificate, an invoice, a contract) is a subclass of :class:`Drawing`: it sets its
 paragraph ``styles``, writes its story from what it describes, and draws its page furniture
 (``page_background``, ``later_page_background``, ``footer``); ``build`` lays the story out on A4
-in the given :class:`~portal.pdf.page.PageFrame`, numbers the pages, embeds the signed data and
-dates the file. Untrusted text reaches the PDF only through ``text`` and ``markup``.
+in the given :class:`~portal.pdf.page.PageFrame`, numbers the pages, embeds the signed data,
+dates the file and signs the whole of it with the portal's document-signing certificate
+(``sealing``). Untrusted text reaches the PDF only through ``text`` and ``markup``.
 """
 
 import io
@@ -15,7 +16,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import BaseDocTemplate, Frame, NextPageTemplate, PageTemplate, Paragraph, Table
 
-from portal.pdf import fonts
+from portal.pdf import fonts, sealing
 from portal.pdf.embedded import ALG, attach
 from portal.pdf.errors import PdfError
 from portal.pdf.page import CONTENT_W, FRAME_PADDING, MARGIN_X, NumberedCanvas, PageFrame
@@ -98,7 +99,7 @@ class Drawing:
     ) -> bytes:
         """The PDF of ``story`` on A4 in ``frame``, dated ``pdf_date`` (a PDF date string, not the
         clock; undated when None), with ``attachment`` (name, data, description) embedded when
-        given."""
+        given, signed over the whole file (the signature claims ``pdf_date`` as its time)."""
         out = io.BytesIO()
         drawing = self
 
@@ -138,7 +139,7 @@ class Drawing:
             ]
         )
         doc.build([NextPageTemplate("later"), *story], canvasmaker=DocumentCanvas)
-        return out.getvalue()
+        return sealing.seal_document(out.getvalue(), pdf_date)
 
     # page furniture, drawn by the subclass
 

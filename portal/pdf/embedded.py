@@ -2,9 +2,9 @@
 contract's ``contract.json``) and reading it back out of a PDF someone was sent, which is what
 /verify checks. The embedded data is never altered.
 
-Reading an upload is done in a child process limited in CPU time and memory
-(:func:`extract_isolated`): a general PDF parser on hostile input can be made to work far
-beyond the file's size.
+An upload is read in a sandbox (``portal.pdf.upload``, which uses ``attachment_of`` and
+``parse_embedded``): a general PDF parser on hostile input can be made to work far beyond the
+file's size.
 """
 
 import io
@@ -111,11 +111,18 @@ def _size(size: int) -> str:
 
 def _read_attachment(data: bytes, name: str) -> bytes | None:
     from pypdf import PdfReader
-    from pypdf.generic import ArrayObject, DictionaryObject
 
     reader = PdfReader(io.BytesIO(data), strict=False)
     if reader.is_encrypted:
         raise PdfError("no_certificate")
+    return attachment_of(reader, name)
+
+
+def attachment_of(reader, name: str) -> bytes | None:
+    """The content of the attachment ``name`` of a PDF open in ``reader`` (pypdf); None when it
+    has none; PdfError("no_certificate") when it is there but damaged or oversized."""
+    from pypdf.generic import ArrayObject, DictionaryObject
+
     root = reader.trailer.get("/Root")
     root = root.get_object() if root is not None else None
     if not isinstance(root, DictionaryObject):
@@ -192,6 +199,11 @@ def _file_content(filespec) -> bytes | None:
 EMBEDDED_JSON_MAX = ATTACHMENT_MAX
 
 
+def parse_embedded(raw: bytes) -> Embedded:
+    """The signed data of an attachment's content; PdfError("no_certificate") when it is not."""
+    return _parse_embedded(raw)
+
+
 def _parse_embedded(raw: bytes) -> Embedded:
     if len(raw) > EMBEDDED_JSON_MAX:
         raise PdfError("no_certificate")
@@ -205,74 +217,3 @@ def _parse_embedded(raw: bytes) -> Embedded:
     if not all(isinstance(value, str) and value for value in fields.values()):
         raise PdfError("no_certificate")
     return Embedded(**fields)
-
-
-# --- untrusted uploads ---------------------------------------------------------------------------
-
-#: Limits of the child process that reads an uploaded PDF.
-UPLOAD_CPU_SECONDS = 5
-UPLOAD_MEMORY_BYTES = 1024 * 1024 * 1024
-
-
-def extract_isolated(data: bytes, max_bytes: int = 5 * 1024 * 1024) -> Embedded:
-    """``extract`` for an uploaded file, in a child process limited in CPU time and memory.
-
-    A general PDF parser on untrusted input can be made to inflate and walk far more than the
-    file's size (compressed object streams of name trees): whatever an upload does, it costs at
-    most a few seconds of one child process. Raises PdfError, and nothing else.
-    """
-    import subprocess
-    import sys
-
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise PdfError("not_a_pdf")
-    if len(data) > max_bytes:
-        raise PdfError("too_large", limit=_size(max_bytes))
-    if b"%PDF-" not in bytes(data[:1024]):
-        raise PdfError("not_a_pdf")
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "portal.pdf.embedded", str(max_bytes)],
-            input=bytes(data),
-            capture_output=True,
-            timeout=UPLOAD_CPU_SECONDS * 3,
-        )
-    except subprocess.TimeoutExpired:
-        log.warning("reading an uploaded PDF took too long; refused")
-        raise PdfError("not_a_pdf") from None
-    try:
-        result = json.loads(done.stdout) if done.returncode == 0 else None
-    except ValueError:
-        result = None
-    if not isinstance(result, dict):
-        log.warning("reading an uploaded PDF failed (exit %s); refused", done.returncode)
-        raise PdfError("not_a_pdf")
-    if "error" in result:
-        raise PdfError(str(result["error"]), **(result.get("params") or {}))
-    return Embedded(**{key: str(result[key]) for key in ("payload", "signature", "key_id", "alg")})
-
-
-def _child_main() -> None:
-    """``python -m portal.pdf.embedded MAX_BYTES``: the PDF on stdin, JSON on stdout."""
-    import resource
-    import sys
-
-    resource.setrlimit(resource.RLIMIT_CPU, (UPLOAD_CPU_SECONDS, UPLOAD_CPU_SECONDS))
-    resource.setrlimit(resource.RLIMIT_AS, (UPLOAD_MEMORY_BYTES, UPLOAD_MEMORY_BYTES))
-    data = sys.stdin.buffer.read()
-    try:
-        found = extract(data, max_bytes=int(sys.argv[1]))
-    except PdfError as exc:
-        out = {"error": exc.code, "params": exc.params}
-    else:
-        out = {
-            "payload": found.payload,
-            "signature": found.signature,
-            "key_id": found.key_id,
-            "alg": found.alg,
-        }
-    sys.stdout.write(json.dumps(out))
-
-
-if __name__ == "__main__":
-    _child_main()

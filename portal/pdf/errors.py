@@ -16,7 +16,7 @@ class PdfError(ServiceError):
         Exception.__init__(self, code)
         self.code = code
         self.params = params
-        self.status = 503 if code == "no_font" else 400
+        self.status = 503 if code in ("no_font", "busy") else 400
 
     @property
     def message(self) -> str:
@@ -26,6 +26,15 @@ class PdfError(ServiceError):
             return _("This PDF does not contain a certificate issued by this portal.")
         if self.code == "too_large":
             return _("The file is too large (at most %(limit)s).", limit=self.params.get("limit", "?"))
+        if self.code == "encrypted":
+            return _("The PDF is encrypted, so it cannot be checked. The portal's PDFs are never encrypted.")
+        if self.code == "too_complex":
+            return _(
+                "The PDF is too complex to check: reading it took too long or too much memory. "
+                "The portal's PDFs are small and simple."
+            )
+        if self.code == "busy":
+            return _("Too many PDFs are being checked right now. Please try again in a moment.")
         if self.code == "no_font":
             return _(
                 "No Chinese font is available for certificate PDFs. Install the Debian package "

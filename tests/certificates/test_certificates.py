@@ -500,7 +500,8 @@ def test_the_pdf_carries_the_signed_payload_and_the_upload_check_says_so(held, a
     # A PDF whose embedded data was altered (the quantity) no longer verifies.
     forged_payload = cert.payload.replace('"quantity":4', '"quantity":400')
     forged = pdf.render(payload=forged_payload, signature=cert.signature, key_id=cert.key_id, verify_url="x")
-    assert "Not genuine" in upload(forged).get_data(as_text=True)
+    checked = upload(forged).get_data(as_text=True)
+    assert 'data-result="modified"' in checked and "Genuine and valid" not in checked
     assert upload(b"not a pdf at all").status_code == 400
     assert client.post("/verify", data={}, content_type="multipart/form-data").status_code == 400
     services.revoke(db.session.get(Certificate, cert.id), "registry reversal", actor="t")
@@ -519,10 +520,10 @@ def test_hostile_uploads_are_refused_within_limits(held, app, client):
 
     assert upload(b"%PDF-1.4\n" + b"[" * 200_000).status_code == 400
     # Over 5 MB (checked on the bytes: the test client leaks its own spooled file for big bodies).
-    from portal.certificates import pdf
+    from portal.certificates import pdf, verification
 
     with pytest.raises(pdf.PdfError) as refused:
-        pdf.extract_isolated(b"%PDF-1.4\n" + b"0" * (5 * 1024 * 1024))
+        verification.check_upload(b"%PDF-1.4\n" + b"0" * (5 * 1024 * 1024))
     assert refused.value.code == "too_large"
     for _ in range(services.UPLOAD_LIMIT - 1):
         upload(b"%PDF-1.4 nothing")

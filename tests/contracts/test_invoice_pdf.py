@@ -281,3 +281,21 @@ def test_long_text_and_many_batches_continue_on_another_page(app):
     assert "在线支付" in text and "pi_3PaymentIntent0001" in text
     assert _squeezed(name[:20]) in flat
     assert len(delivery.lines) == 40
+
+
+def test_invoice_and_contract_pdfs_are_signed_over_the_whole_file(market):
+    """Every portal PDF carries the portal's whole-file signature; brought to /verify, a genuine
+    invoice or contract is the portal's, but not a certificate."""
+    from portal.certificates import verification
+    from portal.pdf import authority, sealing, upload
+
+    contract = _contract(market, tranches=[{"due": day(5), "quantity": 10}])
+    delivery, _ = services.deliver(contract, 1, 10, actor="sales@portal.cn")
+    known = authority.known_certificates()
+    for data in (pdf.render_invoice(delivery.invoice), pdf.render_contract(contract)):
+        seal = sealing.inspect_seal(data, known)
+        assert seal.signed and seal.intact and seal.whole_file and seal.trusted and seal.ours
+        found = verification.judge(upload.inspect(data, known))
+        assert (found.result, found.reason) == ("not_a_certificate", "portal_document")
+        seal = sealing.inspect_seal(data + b"\n", known)
+        assert seal.intact and not seal.whole_file

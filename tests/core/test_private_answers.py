@@ -28,6 +28,8 @@ PUBLIC = {
     "api.project",
     "api.certificate",
     "api.signing_keys",
+    "api.signing_chain",
+    "api.verify_pdf",
     "api.create_estimate",
     "api.index",
 }
