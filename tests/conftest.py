@@ -89,6 +89,10 @@ def make_app(database_url, **extra):
         "SECRET_KEY": "test-secret",
         "WTF_CSRF_ENABLED": False,
         "LOG_LEVEL": "WARNING",
+        # The machine's PDF-check slots, per test worker (workers must not refuse each other).
+        "VERIFY_SLOTS_DIR": str(
+            Path(tempfile.gettempdir()) / f"portal-verify-slots-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+        ),
     }
     config.update(extra)
     return create_app(config)

@@ -157,9 +157,8 @@ def take_slot() -> bool:
     ``release_slot`` (at the end of the request)."""
     if g.get("verify_slot") is not None:
         return True
-    handle = upload.take_slot(
-        Path(current_app.instance_path) / "verify-slots", int(current_app.config.get("VERIFY_CONCURRENCY", 1))
-    )
+    slots_dir = current_app.config.get("VERIFY_SLOTS_DIR") or Path(current_app.instance_path) / "verify-slots"
+    handle = upload.take_slot(Path(slots_dir), int(current_app.config.get("VERIFY_CONCURRENCY", 1)))
     g.verify_slot = handle
     return handle is not None
 

@@ -370,7 +370,7 @@ def test_a_busy_sandbox_refuses_at_once_instead_of_queueing(genuine, app, client
     import fcntl
     from pathlib import Path
 
-    slots = Path(app.instance_path) / "verify-slots"
+    slots = Path(app.config["VERIFY_SLOTS_DIR"])
     slots.mkdir(parents=True, exist_ok=True)
     with open(slots / "slot-0.lock", "a") as held_slot:
         fcntl.flock(held_slot, fcntl.LOCK_EX)
