@@ -89,7 +89,7 @@ def backfill() -> int:
     twice however many run at once."""
     session = db.session()
     size, frontier = locked_state(session)
-    logged = set(session.execute(select(LogEntry.certificate_number, LogEntry.kind)).tuples())
+    logged = set(session.execute(select(LogEntry.certificate_number, LogEntry.kind)).all())
     events = []
     for certificate in session.scalars(select(Certificate).order_by(Certificate.id)):
         if (certificate.number, "issuance") not in logged:
