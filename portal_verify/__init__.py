@@ -168,7 +168,7 @@ def check_head(keys, head, what="tree head") -> None:
         size, timestamp = head["tree_size"], head["timestamp"]
         if type(size) is not int or type(timestamp) is not int or size < 0 or len(b64(head["root_hash"])) != 32:
             raise Failure(f"the {what} is malformed")
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, Failure):
         raise Failure(f"the {what} is malformed") from None
     if not signed(keys, head_message(head), head.get("signature") or {}):
         raise Failure(f"the {what} of size {size} is not signed by a published portal key")
