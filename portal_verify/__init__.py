@@ -70,7 +70,9 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes], roo
     return sn == 0 and r == root
 
 
-def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes, proof: list[bytes]) -> bool:
+def verify_consistency(
+    first: int, second: int, first_root: bytes, second_root: bytes, proof: list[bytes]
+) -> bool:
     """RFC 9162 §2.1.4.2: whether ``proof`` shows the tree of ``second`` leaves with
     ``second_root`` extends the tree of ``first`` leaves with ``first_root``."""
     if first == second:
@@ -143,7 +145,9 @@ def b64(text) -> bytes:
 
 def load_keys(document) -> dict[str, Ed25519PublicKey]:
     try:
-        return {k["key_id"]: Ed25519PublicKey.from_public_bytes(b64(k["public_key"])) for k in document["keys"]}
+        return {
+            k["key_id"]: Ed25519PublicKey.from_public_bytes(b64(k["public_key"])) for k in document["keys"]
+        }
     except (KeyError, TypeError, ValueError) as exc:
         raise Failure(f"the signing keys are not readable ({exc})") from None
 
@@ -166,7 +170,12 @@ def head_message(head) -> str:
 def check_head(keys, head, what="tree head") -> None:
     try:
         size, timestamp = head["tree_size"], head["timestamp"]
-        if type(size) is not int or type(timestamp) is not int or size < 0 or len(b64(head["root_hash"])) != 32:
+        if (
+            type(size) is not int
+            or type(timestamp) is not int
+            or size < 0
+            or len(b64(head["root_hash"])) != 32
+        ):
             raise Failure(f"the {what} is malformed")
     except (KeyError, TypeError, Failure):
         raise Failure(f"the {what} is malformed") from None
@@ -218,7 +227,9 @@ class Source:
             raise Failure(f"cannot read {address} ({exc})") from None
         if self.save is not None and name:
             self.save.mkdir(parents=True, exist_ok=True)
-            (self.save / name).write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
+            (self.save / name).write_text(
+                json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8"
+            )
         return document
 
 
@@ -268,7 +279,9 @@ def check(number: str, source: Source, since: Path | None, say) -> list[str]:
         elif type(index) is not int or not verify_inclusion(leaf_hash(data), index, size, path, root):
             failures.append(f"log entry {index} ({entry.get('kind')}): the inclusion proof does not verify")
         else:
-            say(f"ok: {leaf['kind']} of {number} logged at index {index}, included in the tree of size {size}")
+            say(
+                f"ok: {leaf['kind']} of {number} logged at index {index}, included in the tree of size {size}"
+            )
     if certificate.get("status") == "revoked" and not any(e.get("kind") == "revocation" for e in entries):
         say(f"note: the revocation of {number} is not yet under the tree head of size {size}")
     if since is not None:
@@ -296,7 +309,9 @@ def consistent(source: Source, earlier, later, say) -> list[str]:
     proof = source.get("/log/proof/consistency", {"first": first, "second": second}, name="consistency.json")
     path = [b64(p) for p in proof.get("proof") or []]
     if not verify_consistency(first, second, b64(earlier["root_hash"]), b64(later["root_hash"]), path):
-        return [f"the tree of size {second} does not extend the tree of size {first}: the log was not only appended to"]
+        return [
+            f"the tree of size {second} does not extend the tree of size {first}: the log was not only appended to"
+        ]
     say(f"ok: the tree of size {second} extends the tree of size {first} (consistency proof verified)")
     return []
 
@@ -323,7 +338,9 @@ def monitor(source: Source, state_file: Path, say) -> list[str]:
     failures = []
     if seen is not None:
         if latest["tree_size"] < seen["tree_size"]:
-            return [f"the log shrank: its tree head is of size {latest['tree_size']}, it was {seen['tree_size']}"]
+            return [
+                f"the log shrank: its tree head is of size {latest['tree_size']}, it was {seen['tree_size']}"
+            ]
         if latest["timestamp"] < seen["timestamp"]:
             failures.append("the latest tree head is older than the one seen last time")
     heads, after, previous = {}, (seen["tree_size"] if seen else None), seen
@@ -334,7 +351,9 @@ def monitor(source: Source, state_file: Path, say) -> list[str]:
             if previous is not None and (
                 head["tree_size"] <= previous["tree_size"] or head["timestamp"] < previous["timestamp"]
             ):
-                failures.append(f"tree head of size {head['tree_size']} does not follow the one of size {previous['tree_size']}")
+                failures.append(
+                    f"tree head of size {head['tree_size']} does not follow the one of size {previous['tree_size']}"
+                )
             if head["tree_size"] <= latest["tree_size"]:
                 heads[head["tree_size"]] = head
             previous = after_head = head
@@ -351,7 +370,10 @@ def monitor(source: Source, state_file: Path, say) -> list[str]:
             return [*failures, f"the log served no entries from {start} though its tree head has {end}"]
         for entry in entries:
             if entry.get("leaf_index") != frontier.size:
-                return [*failures, f"log entry {frontier.size} is missing (the log served {entry.get('leaf_index')} instead)"]
+                return [
+                    *failures,
+                    f"log entry {frontier.size} is missing (the log served {entry.get('leaf_index')} instead)",
+                ]
             data = b64(entry.get("leaf_input"))
             try:
                 read_leaf(keys, data, frontier.size)
@@ -405,11 +427,15 @@ def main(argv=None) -> int:
     where = check_parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", help="the portal's address, e.g. https://portal.example")
     where.add_argument("--offline", type=Path, help="a folder saved earlier with --save")
-    check_parser.add_argument("--since", type=Path, help="a tree head (JSON) saved earlier: check the log only grew")
+    check_parser.add_argument(
+        "--since", type=Path, help="a tree head (JSON) saved earlier: check the log only grew"
+    )
     check_parser.add_argument("--save", type=Path, help="save what was read into this folder (for --offline)")
     monitor_parser = commands.add_parser("monitor", help="follow the log: new entries and tree heads")
     monitor_parser.add_argument("url", help="the portal's address")
-    monitor_parser.add_argument("--state", type=Path, required=True, help="where the last verified state is kept")
+    monitor_parser.add_argument(
+        "--state", type=Path, required=True, help="where the last verified state is kept"
+    )
     args = parser.parse_args(argv)
 
     def say(line):

@@ -78,7 +78,9 @@ def log_inclusion_proof():
             found = certificates.look_up(text[:40], request.remote_addr or "unknown")
         except certificates.LookupRefused:
             db.session.commit()  # the failed look-up is counted even though the answer is an error
-            return api_error(429, "too_many_lookups", _("Too many look-ups of unknown numbers. Please wait a few minutes."))
+            return api_error(
+                429, "too_many_lookups", _("Too many look-ups of unknown numbers. Please wait a few minutes.")
+            )
         db.session.commit()
         if found is None:
             return api_error(404, "unknown_certificate", _("No certificate has this number."))
@@ -107,7 +109,8 @@ def log_inclusion_proof():
         )
     paths = services.inclusions([e.leaf_index for e in covered], size)
     listed = [
-        {**entry_json(e), "audit_path": [_b64(h) for h in path]} for e, path in zip(covered, paths, strict=True)
+        {**entry_json(e), "audit_path": [_b64(h) for h in path]}
+        for e, path in zip(covered, paths, strict=True)
     ]
     body = {
         "certificate": number,

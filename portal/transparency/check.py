@@ -20,7 +20,7 @@ from portal.certificates import signing
 from portal.certificates.models import Certificate, CertificateStatus
 from portal.extensions import db
 from portal.transparency import merkle
-from portal.transparency.appending import KINDS, revocation_statement, split_hashes
+from portal.transparency.appending import KINDS, revocation_statement
 from portal.transparency.heads import message
 from portal.transparency.models import LogEntry, LogNode, LogState, TreeHead
 
@@ -52,7 +52,13 @@ def verify_log() -> Report:
     last, gap = -1, False
     while True:
         rows = db.session.execute(
-            select(LogEntry.leaf_index, LogEntry.kind, LogEntry.certificate_number, LogEntry.leaf_input, LogNode.hashes)
+            select(
+                LogEntry.leaf_index,
+                LogEntry.kind,
+                LogEntry.certificate_number,
+                LogEntry.leaf_input,
+                LogNode.hashes,
+            )
             .outerjoin(LogNode, LogNode.leaf_index == LogEntry.leaf_index)
             .where(LogEntry.leaf_index > last)
             .order_by(LogEntry.leaf_index)
@@ -83,7 +89,9 @@ def verify_log() -> Report:
     state = db.session.execute(select(LogState.tree_size, LogState.frontier).where(LogState.id == 1)).first()
     stated = (0, b"") if state is None else (state.tree_size, bytes(state.frontier))
     if not gap and stated != (size, b"".join(frontier)):
-        report.problems.append(f"the log's state says {stated[0]} leaves and its frontier; recomputed: {size}")
+        report.problems.append(
+            f"the log's state says {stated[0]} leaves and its frontier; recomputed: {size}"
+        )
     for tree_size in heads:
         if tree_size > size:
             report.problems.append(f"tree head of size {tree_size} is beyond the log's {size} leaves")
@@ -93,7 +101,9 @@ def verify_log() -> Report:
 
 def _check_head(report: Report, head: TreeHead, root: bytes) -> None:
     if bytes(head.root_hash) != root:
-        report.problems.append(f"tree head of size {head.tree_size}: its root differs from the recomputed one")
+        report.problems.append(
+            f"tree head of size {head.tree_size}: its root differs from the recomputed one"
+        )
     text = message(head.tree_size, bytes(head.root_hash), head.timestamp)
     if not signing.signature_valid(text, head.signature, head.key_id):
         report.problems.append(f"tree head of size {head.tree_size}: the signature does not verify")

@@ -70,7 +70,11 @@ def sign_new_head(actor: str = "system:log-signer") -> TreeHead | None:
         "log.tree_head",
         "log",
         size,
-        after={"tree_size": size, "root_hash": base64.b64encode(root).decode("ascii"), "timestamp": timestamp},
+        after={
+            "tree_size": size,
+            "root_hash": base64.b64encode(root).decode("ascii"),
+            "timestamp": timestamp,
+        },
     )
     return head
 

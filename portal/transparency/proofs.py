@@ -28,19 +28,29 @@ def parse_size(value, field: str, *, required: bool = True, minimum: int = 0) ->
     ``minimum``; None when absent and not required."""
     if value is None or value == "":
         if required:
-            raise LogError("missing_parameter", _("The parameter %(field)s is required.", field=field), field=field)
+            raise LogError(
+                "missing_parameter", _("The parameter %(field)s is required.", field=field), field=field
+            )
         return None
     if not isinstance(value, str) or not _DIGITS.fullmatch(value) or int(value) > _LARGEST:
         raise LogError(
             "invalid_parameter",
-            _("The parameter %(field)s must be a whole number of at least %(minimum)s.", field=field, minimum=minimum),
+            _(
+                "The parameter %(field)s must be a whole number of at least %(minimum)s.",
+                field=field,
+                minimum=minimum,
+            ),
             field=field,
         )
     number = int(value)
     if number < minimum:
         raise LogError(
             "invalid_parameter",
-            _("The parameter %(field)s must be a whole number of at least %(minimum)s.", field=field, minimum=minimum),
+            _(
+                "The parameter %(field)s must be a whole number of at least %(minimum)s.",
+                field=field,
+                minimum=minimum,
+            ),
             field=field,
         )
     return number
@@ -72,7 +82,10 @@ def node_hashes(nodes: set[merkle.Node], size: int) -> dict[merkle.Node, bytes]:
     if not nodes:
         return {}
     wanted = {merkle.row_of(node) for node in nodes}
-    rows = {r.leaf_index: r.hashes for r in _rows(select(LogNode.leaf_index, LogNode.hashes).where(LogNode.leaf_index.in_(wanted)))}
+    rows = {
+        r.leaf_index: r.hashes
+        for r in _rows(select(LogNode.leaf_index, LogNode.hashes).where(LogNode.leaf_index.in_(wanted)))
+    }
     found = {}
     for node in nodes:
         level = node[0]

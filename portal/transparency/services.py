@@ -74,7 +74,11 @@ __all__ = [
 def record_issuance(certificate: Certificate) -> PendingLeaf:
     """Log a new certificate: its signed payload and signature, as issued."""
     return record(
-        "issuance", certificate.payload, certificate, signature=certificate.signature, key_id=certificate.key_id
+        "issuance",
+        certificate.payload,
+        certificate,
+        signature=certificate.signature,
+        key_id=certificate.key_id,
     )
 
 
@@ -94,13 +98,18 @@ def backfill() -> int:
     for certificate in session.scalars(select(Certificate).order_by(Certificate.id)):
         if (certificate.number, "issuance") not in logged:
             events.append((certificate.retired_at, 0, certificate.id, "issuance", certificate))
-        if certificate.status == CertificateStatus.REVOKED and (certificate.number, "revocation") not in logged:
+        if (
+            certificate.status == CertificateStatus.REVOKED
+            and (certificate.number, "revocation") not in logged
+        ):
             events.append((certificate.revoked_at, 1, certificate.id, "revocation", certificate))
     events.sort(key=lambda e: e[:3])
     leaves = []
     for *_order, kind, certificate in events:
         if kind == "issuance":
-            data = leaf_input(kind, certificate.number, certificate.payload, certificate.signature, certificate.key_id)
+            data = leaf_input(
+                kind, certificate.number, certificate.payload, certificate.signature, certificate.key_id
+            )
         else:
             from portal.certificates import signing
 

@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import func, select, text
 
 import portal_verify as verifier
-from portal.certificates.models import Certificate
+from portal.buyers import services as buyers
+from portal.certificates import services as certificates
+from portal.certificates.models import Certificate, Source
 from portal.extensions import db
 from portal.transparency import merkle
 from portal.transparency import services as transparency
@@ -27,7 +29,9 @@ def test_issuance_and_revocation_are_logged_with_their_signed_records(stocked, a
     first = retire(steel, 3)
     second = retire(steel, 2)
     revoke(first)
-    rows = db.session.execute(select(LogEntry.leaf_index, LogEntry.kind, LogEntry.certificate_number).order_by(LogEntry.leaf_index)).all()
+    rows = db.session.execute(
+        select(LogEntry.leaf_index, LogEntry.kind, LogEntry.certificate_number).order_by(LogEntry.leaf_index)
+    ).all()
     assert [tuple(r) for r in rows] == [
         (0, "issuance", first.number),
         (1, "issuance", second.number),
@@ -65,40 +69,46 @@ def test_a_retirement_answer_already_shows_its_place_in_the_log(stocked, app, cl
     )
     assert response.status_code == 201
     assert response.get_json()["certificate"]["transparency_log"]["entries"] == [
-        {"kind": "issuance", "leaf_index": 0, "logged_at": response.get_json()["certificate"]["transparency_log"]["entries"][0]["logged_at"]}
+        {
+            "kind": "issuance",
+            "leaf_index": 0,
+            "logged_at": response.get_json()["certificate"]["transparency_log"]["entries"][0]["logged_at"],
+        }
     ]
+
+
+def _retire_uncommitted(org):
+    return certificates.retire_into_certificate(
+        buyers.holding_account(org),
+        org,
+        1,
+        beneficiary="x",
+        purpose="voluntary",
+        source=Source.HOLDING,
+        actor="t",
+    )
 
 
 def test_an_event_rolled_back_is_never_logged(stocked, app):
     steel, _ = stocked
-    with pytest.raises(RuntimeError):
-        with db.session.begin_nested():
-            retire_in_savepoint = __import__("tests.transparency.helpers", fromlist=["x"])
-            from portal.buyers import services as buyers
-            from portal.certificates import services as certificates
-            from portal.certificates.models import Source
-
-            certificates.retire_into_certificate(
-                buyers.holding_account(steel), steel, 1, beneficiary="x", purpose="voluntary",
-                source=Source.HOLDING, actor="test",
-            )
-            del retire_in_savepoint
-            raise RuntimeError("refused after the certificate was made")
-    kept = retire(steel, 1)  # the same transaction goes on, and commits
-    db.session.rollback()
-    retire(steel, 1)
-    from portal.buyers import services as buyers
-    from portal.certificates import services as certificates
-    from portal.certificates.models import Source
-
-    certificates.retire_into_certificate(
-        buyers.holding_account(steel), steel, 1, beneficiary="x", purpose="voluntary",
-        source=Source.HOLDING, actor="test",
-    )
+    # Refused inside a savepoint (as retiring from the holding does): the transaction goes on.
+    with pytest.raises(RuntimeError), db.session.begin_nested():
+        _retire_uncommitted(steel)
+        raise RuntimeError("refused after the certificate was made")
+    kept = _retire_uncommitted(steel)
+    db.session.commit()
+    _retire_uncommitted(steel)
     db.session.rollback()  # a whole transaction undone
     numbers = list(db.session.scalars(select(LogEntry.certificate_number).order_by(LogEntry.leaf_index)))
-    assert len(numbers) == 2 and numbers[0] == kept.number
+    assert numbers == [kept.number]
     assert set(numbers) == set(db.session.scalars(select(Certificate.number)))
+    # A savepoint released keeps its event.
+    with db.session.begin_nested():
+        inner = _retire_uncommitted(steel)
+    db.session.commit()
+    assert (
+        db.session.scalar(select(LogEntry.certificate_number).where(LogEntry.leaf_index == 1)) == inner.number
+    )
     assert transparency.verify_log().ok
 
 
@@ -136,7 +146,9 @@ def test_proofs_verify_against_signed_tree_heads(stocked, app, client):
     assert latest["second"] == 12 and latest["proof"] == proof
     history = client.get("/api/v1/log/tree-heads").get_json()
     assert [h["tree_size"] for h in history["tree_heads"]] == [5, 12] and not history["more"]
-    assert [h["tree_size"] for h in client.get("/api/v1/log/tree-heads?after=5").get_json()["tree_heads"]] == [12]
+    assert [
+        h["tree_size"] for h in client.get("/api/v1/log/tree-heads?after=5").get_json()["tree_heads"]
+    ] == [12]
     # Nothing new: no new head.
     assert sign() is None
     assert transparency.verify_log().ok
@@ -250,7 +262,9 @@ def test_flask_log_verify_after_retiring_and_revoking(stocked, app):
 
 def _without_triggers(statement, params=None):
     """Run ``statement`` with the append-only triggers out of the way (SQLite: dropped)."""
-    for row in db.session.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'log_%'")).all():
+    for row in db.session.execute(
+        text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'log_%'")
+    ).all():
         db.session.execute(text(f"DROP TRIGGER {row.name}"))
     db.session.execute(text(statement), params or {})
     db.session.commit()
@@ -259,7 +273,10 @@ def _without_triggers(statement, params=None):
 @pytest.mark.parametrize(
     ("tamper", "found"),
     [
-        ("UPDATE log_entries SET leaf_input = :data WHERE leaf_index = 3", "leaf 3: its stored hashes differ"),
+        (
+            "UPDATE log_entries SET leaf_input = :data WHERE leaf_index = 3",
+            "leaf 3: its stored hashes differ",
+        ),
         ("DELETE FROM log_entries WHERE leaf_index = 2", "leaf 2 is missing"),
         ("DELETE FROM log_nodes WHERE leaf_index = 5", "leaf 5: its stored hashes differ"),
         ("UPDATE log_tree_heads SET timestamp = timestamp + 1", "the signature does not verify"),
@@ -306,6 +323,13 @@ def test_backfill_logs_certificates_from_before_the_log_once(stocked, app):
     assert transparency.backfill() == 4
     db.session.commit()
     assert transparency.backfill() == 0
-    kinds = list(db.session.execute(select(LogEntry.kind, LogEntry.certificate_number).order_by(LogEntry.leaf_index)).all())
-    assert kinds[:3] == [("issuance", c.number) for c in made] and tuple(kinds[3]) == ("revocation", made[0].number)
+    kinds = list(
+        db.session.execute(
+            select(LogEntry.kind, LogEntry.certificate_number).order_by(LogEntry.leaf_index)
+        ).all()
+    )
+    assert kinds[:3] == [("issuance", c.number) for c in made] and tuple(kinds[3]) == (
+        "revocation",
+        made[0].number,
+    )
     assert transparency.verify_log().ok

@@ -38,7 +38,9 @@ def test_fifty_concurrent_retirements_give_fifty_consecutive_provable_leaves(pg_
 
     numbers = race(pg_app, 50, work)
     assert len(set(numbers)) == 50
-    rows = db.session.execute(select(LogEntry.leaf_index, LogEntry.certificate_number).order_by(LogEntry.leaf_index)).all()
+    rows = db.session.execute(
+        select(LogEntry.leaf_index, LogEntry.certificate_number).order_by(LogEntry.leaf_index)
+    ).all()
     assert [r.leaf_index for r in rows] == list(range(50))
     assert sorted(r.certificate_number for r in rows) == sorted(numbers)
     head = sign()
@@ -49,7 +51,9 @@ def test_fifty_concurrent_retirements_give_fifty_consecutive_provable_leaves(pg_
         (entry,) = proof["entries"]
         data = b64(entry["leaf_input"])
         path = [b64(p) for p in entry["audit_path"]]
-        assert verifier.verify_inclusion(verifier.leaf_hash(data), entry["leaf_index"], 50, path, head.root_hash)
+        assert verifier.verify_inclusion(
+            verifier.leaf_hash(data), entry["leaf_index"], 50, path, head.root_hash
+        )
     assert transparency.verify_log().ok
 
 
@@ -59,8 +63,13 @@ def test_concurrent_revocations_and_retirements_neither_deadlock_nor_lose_an_eve
     for i in range(10):
         made.append(
             certificates.retire_into_certificate(
-                buyers.holding_account(steel), steel, 1, beneficiary=f"b{i}", purpose="voluntary",
-                source=Source.HOLDING, actor="test",
+                buyers.holding_account(steel),
+                steel,
+                1,
+                beneficiary=f"b{i}",
+                purpose="voluntary",
+                source=Source.HOLDING,
+                actor="test",
             ).number
         )
         db.session.commit()
@@ -75,8 +84,13 @@ def test_concurrent_revocations_and_retirements_neither_deadlock_nor_lose_an_eve
         else:
             org = db.session.get(Organisation, steel_id)
             certificates.retire_into_certificate(
-                buyers.holding_account(org), org, 1, beneficiary="x", purpose="voluntary",
-                source=Source.HOLDING, actor="test",
+                buyers.holding_account(org),
+                org,
+                1,
+                beneficiary="x",
+                purpose="voluntary",
+                source=Source.HOLDING,
+                actor="test",
             )
         db.session.commit()
         return "ok"

@@ -2,7 +2,7 @@
 straight from the RFC's recursive definitions for every tree size up to a few hundred."""
 
 import hashlib
-from functools import lru_cache
+from functools import cache
 
 import pytest
 from hypothesis import given, settings
@@ -141,7 +141,7 @@ def h(hexes):
 def reference(leaves):
     leaves = tuple(leaves)
 
-    @lru_cache(maxsize=None)
+    @cache
     def mth(start, end):
         n = end - start
         if n == 0:

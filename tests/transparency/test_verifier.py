@@ -37,7 +37,9 @@ def run(capsys, *argv):
 
 
 def tamper(statement, params=None):
-    for row in db.session.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'log_%'")).all():
+    for row in db.session.execute(
+        text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'log_%'")
+    ).all():
         db.session.execute(text(f"DROP TRIGGER {row.name}"))
     db.session.execute(text(statement), params or {})
     db.session.commit()
@@ -51,7 +53,12 @@ def test_check_online_offline_and_since_an_earlier_head(stocked, served, capsys,
     code, out, err = run(capsys, "check", made[1].number, "--url", served, "--save", str(saved))
     assert code == 0, err
     assert f"ok: issuance of {made[1].number} logged at index 1, included in the tree of size 4" in out
-    assert {p.name for p in saved.iterdir()} == {"keys.json", "certificate.json", "tree-head.json", "inclusion.json"}
+    assert {p.name for p in saved.iterdir()} == {
+        "keys.json",
+        "certificate.json",
+        "tree-head.json",
+        "inclusion.json",
+    }
     code, out, err = run(capsys, "check", made[1].number, "--offline", str(saved))
     assert code == 0 and err == ""
     earlier = tmp_path / "head-4.json"
@@ -67,7 +74,11 @@ def test_check_online_offline_and_since_an_earlier_head(stocked, served, capsys,
     forged["root_hash"] = base64.b64encode(bytes(32)).decode()
     earlier.write_text(json.dumps(forged))
     code, out, err = run(capsys, "check", made[1].number, "--url", served, "--since", str(earlier))
-    assert code == 1 and err.count("\n") == 1 and err.startswith("FAIL: the earlier tree head of size 4 is not signed")
+    assert (
+        code == 1
+        and err.count("\n") == 1
+        and err.startswith("FAIL: the earlier tree head of size 4 is not signed")
+    )
 
 
 def test_check_explains_each_failure_in_one_line(stocked, served, capsys, tmp_path):
@@ -134,9 +145,7 @@ def test_the_monitor_catches_a_removed_leaf(stocked, served, capsys, tmp_path):
 def test_the_verifier_imports_nothing_but_cryptography_and_the_standard_library():
     source = Path(portal_verify.__file__).read_text()
     imported = {
-        line.split()[1].split(".")[0]
-        for line in source.splitlines()
-        if line.startswith(("import ", "from "))
+        line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))
     }
     assert imported - set(sys.stdlib_module_names) == {"cryptography"}
     # It runs as a program of its own, in a Python that has never imported the portal.
