@@ -6,7 +6,9 @@ import re
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import create_engine, select
+from sqlalchemy.exc import DBAPIError
 
 from portal.core.errors import ServiceError
 from portal.extensions import db
@@ -56,11 +58,36 @@ def parse_size(value, field: str, *, required: bool = True, minimum: int = 0) ->
     return number
 
 
+def _reader():
+    """PostgreSQL: an engine of the worker's own for the log's public reads, in autocommit: a
+    proof is one round trip per query (no BEGIN, no ping, no reset). What it reads never
+    changes once written, so no transaction is needed to read it consistently."""
+    engine = current_app.extensions.get("transparency.reader")
+    if engine is None:
+        engine = create_engine(
+            db.engine.url,
+            isolation_level="AUTOCOMMIT",
+            pool_size=2,
+            max_overflow=8,
+            pool_recycle=300,
+            pool_reset_on_return=None,
+        )
+        current_app.extensions["transparency.reader"] = engine
+    return engine
+
+
 def _rows(query):
-    if db.engine.dialect.name == "postgresql":
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            return connection.execute(query).all()
-    return db.session.execute(query).all()
+    if db.engine.dialect.name != "postgresql":
+        return db.session.execute(query).all()
+    for attempt in (1, 2):
+        try:
+            with _reader().connect() as connection:
+                return connection.execute(query).all()
+        except DBAPIError as exc:
+            # A connection the server dropped while it was idle: the pool has discarded it.
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")
 
 
 def tree_size() -> int:
