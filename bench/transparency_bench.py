@@ -58,8 +58,13 @@ def _retire(index, n, log: bool):
         _log_off = True
     org = db.session.get(Organisation, _orgs[index])
     certificates.retire_into_certificate(
-        buyers.holding_account(org), org, 1, beneficiary="bench", purpose="voluntary",
-        source=Source.HOLDING, actor="bench",
+        buyers.holding_account(org),
+        org,
+        1,
+        beneficiary="bench",
+        purpose="voluntary",
+        source=Source.HOLDING,
+        actor="bench",
     )
     db.session.commit()
 
@@ -120,7 +125,10 @@ def proofs(url, seconds):
         "".join(f"/api/v1/log/proof/inclusion?certificate={n}&tree_size={size}\n" for n in numbers)
     )
     (workdir / "consistency.txt").write_text(
-        "".join(f"/api/v1/log/proof/consistency?first={rng.randrange(1, size)}&second={size}\n" for _ in range(20_000))
+        "".join(
+            f"/api/v1/log/proof/consistency?first={rng.randrange(1, size)}&second={size}\n"
+            for _ in range(20_000)
+        )
     )
     with serve(url, workdir) as base:
         inclusion = RANDOM_PATHS % (workdir / "inclusion.txt")
@@ -144,13 +152,15 @@ def synthetic(url, sizes):
     from sqlalchemy import insert
 
     from portal.extensions import db
+    from portal.timeutil import utcnow
     from portal.transparency import merkle, proofs
     from portal.transparency.models import LogEntry, LogNode, LogState
-    from portal.timeutil import utcnow
 
     fresh_database("postgresql", url)
     app = make_app(url)
-    print(f"{'leaves':>10} {'incl. hashes':>12} {'incl. bytes':>11} {'incl. ms':>9} {'cons. hashes':>12} {'cons. ms':>9}")
+    print(
+        f"{'leaves':>10} {'incl. hashes':>12} {'incl. bytes':>11} {'incl. ms':>9} {'cons. hashes':>12} {'cons. ms':>9}"
+    )
     with app.app_context():
         frontier, size, now, rng = [], 0, utcnow(), random.Random(3)
         for target in sizes:
@@ -159,8 +169,15 @@ def synthetic(url, sizes):
                 for _ in range(min(20_000, target - size)):
                     data = os.urandom(100)
                     frontier, completed = merkle.append(frontier, size, merkle.leaf_hash(data))
-                    entries.append({"leaf_index": size, "kind": "issuance", "certificate_number": "CFC-BENCH",
-                                    "leaf_input": data, "logged_at": now})
+                    entries.append(
+                        {
+                            "leaf_index": size,
+                            "kind": "issuance",
+                            "certificate_number": "CFC-BENCH",
+                            "leaf_input": data,
+                            "logged_at": now,
+                        }
+                    )
                     nodes.append({"leaf_index": size, "hashes": b"".join(completed)})
                     size += 1
                 db.session.execute(insert(LogEntry.__table__), entries)
@@ -202,7 +219,9 @@ def main():
     if not shutil.which("wrk") and "proofs" not in skip:
         sys.exit("wrk is needed: apt-get install wrk")
     if args.load_scale:
-        print(f"demo load --scale {args.load_scale}: {load_demo(args.url, args.load_scale):.1f} s", flush=True)
+        print(
+            f"demo load --scale {args.load_scale}: {load_demo(args.url, args.load_scale):.1f} s", flush=True
+        )
     if "proofs" not in skip:
         proofs(args.url, args.seconds)
     if "retirements" not in skip:

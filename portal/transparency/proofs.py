@@ -5,8 +5,8 @@ transaction). Every refusal is a ``LogError`` with a 4xx status."""
 import re
 from dataclasses import dataclass
 
-from flask_babel import gettext as _
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import create_engine, select
 from sqlalchemy.exc import DBAPIError
 
