@@ -228,6 +228,8 @@ def main():
         retirements(args.url, args.seconds)
     if args.synthetic_url and "synthetic" not in skip:
         synthetic(args.synthetic_url, [int(s) for s in args.sizes.split(",")])
+    if {"proofs", "retirements"} <= skip:
+        return
     from portal.extensions import db
     from portal.transparency import services as transparency
 
