@@ -333,3 +333,25 @@ def test_backfill_logs_certificates_from_before_the_log_once(stocked, app):
         made[0].number,
     )
     assert transparency.verify_log().ok
+
+
+def test_any_package_records_an_event_in_its_transaction(stocked, app, client):
+    """What a registry confirmation will do: a statement of its own, signed by the portal."""
+    steel, _ = stocked
+    made = retire(steel)
+    statement = (
+        '{"number":"%s","reference":"CCER-2026-0001","type":"registry_confirmation","v":1}' % made.number
+    )
+    pending = transparency.record("registry_confirmation", statement, made.number)
+    assert pending.certificate_number == made.number
+    db.session.commit()
+    entries = client.get("/api/v1/log/entries?start=1").get_json()["entries"]
+    assert [(e["leaf_index"], e["kind"], e["certificate"]) for e in entries] == [
+        (1, "registry_confirmation", made.number)
+    ]
+    recorded = leaf(entries[0])
+    assert recorded["statement"] == statement
+    assert verifier.signed(keys(client), statement, recorded["signature"])
+    assert transparency.verify_log().ok
+    with pytest.raises(ValueError):
+        transparency.record("deletion", statement, made.number)
