@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, event, select
 from sqlalchemy.exc import DBAPIError
 
 from portal.core.errors import ServiceError
@@ -73,6 +73,12 @@ def _reader():
             pool_reset_on_return=None,
         )
         current_app.extensions["transparency.reader"] = engine
+
+        @event.listens_for(db.engine, "engine_disposed")
+        def _dispose_with_the_main_engine(_engine, extensions=current_app.extensions):
+            extensions.pop("transparency.reader", None)
+            engine.dispose()
+
     return engine
 
 

@@ -340,7 +340,7 @@ def test_any_package_records_an_event_in_its_transaction(stocked, app, client):
     steel, _ = stocked
     made = retire(steel)
     statement = (
-        '{"number":"%s","reference":"CCER-2026-0001","type":"registry_confirmation","v":1}' % made.number
+        f'{{"number":"{made.number}","reference":"CCER-2026-0001","type":"registry_confirmation","v":1}}'
     )
     pending = transparency.record("registry_confirmation", statement, made.number)
     assert pending.certificate_number == made.number
