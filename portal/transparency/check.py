@@ -9,7 +9,6 @@ well formed and signed by a published key; every certificate's issuance is logge
 no leaf names a certificate that does not exist or an event that did not happen.
 """
 
-import base64
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -166,7 +165,3 @@ def _check_events(report: Report, expected: dict[str, _Expected], seen) -> None:
             report.problems.append(f"certificate {number}: its revocation is logged {len(revoked)} times")
         elif revoked and issued and revoked[0] < issued[0]:
             report.problems.append(f"certificate {number}: its revocation is logged before its issuance")
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")

@@ -216,14 +216,6 @@ def entries(start: int, end: int | None) -> tuple[list[Entry], int]:
     return [Entry(*row) for row in _rows(query)], size
 
 
-def latest_head() -> TreeHead | None:
-    return db.session.scalar(select(TreeHead).order_by(TreeHead.tree_size.desc()).limit(1))
-
-
-def head_at(size: int) -> TreeHead | None:
-    return db.session.get(TreeHead, size)
-
-
 def heads_after(after: int | None) -> list[TreeHead]:
     query = select(TreeHead).order_by(TreeHead.tree_size).limit(PAGE_LIMIT)
     if after is not None:

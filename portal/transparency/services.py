@@ -26,6 +26,7 @@ from portal.transparency.appending import (
 )
 from portal.transparency.check import Report, verify_log
 from portal.transparency.heads import current_tree, head_json, message, sign_new_head
+from portal.transparency.heads import latest as latest_head
 from portal.transparency.models import LogEntry
 from portal.transparency.proofs import (
     PAGE_LIMIT,
@@ -37,7 +38,6 @@ from portal.transparency.proofs import (
     heads_after,
     inclusion,
     inclusions,
-    latest_head,
     parse_size,
     tree_size,
 )
