@@ -206,10 +206,89 @@ def synthetic(url, sizes):
         db.engine.dispose()
 
 
+def prepare(url, certificates: int) -> float:
+    """A fresh database with 8 buyers holding stock and ``certificates`` certificates retired
+    through the real service (100 to a movement, as an event retiring for each guest), so as
+    many leaves; the seconds it took. (For when the demo data set cannot be loaded.)"""
+    from datetime import date
+
+    from portal.buyers import services as buyers
+    from portal.catalog.models import Listing, Project, Region
+    from portal.certificates import services as certificates_
+    from portal.certificates.models import Source
+    from portal.demo.data import uscc_for
+    from portal.extensions import db
+    from portal.ledger import services as ledger
+    from portal.ledger.models import Batch
+
+    fresh_database("postgresql", url)
+    app = make_app(url)
+    started = time.perf_counter()
+    with app.app_context():
+        region = Region(
+            code="aohan", name_zh="敖汉旗", name_en="Aohan Banner", pinyin="Aohan Qi", kind="banner"
+        )
+        project = Project(
+            code="BENCH",
+            name_zh="基准项目",
+            name_en="Bench project",
+            standard="CCER",
+            methodology="CCER-14-001-V01",
+            type="forestry",
+            region=region,
+            area_ha=1000,
+            crediting_start=date(2021, 1, 1),
+            crediting_end=date(2050, 12, 31),
+        )
+        db.session.add(project)
+        db.session.flush()
+        batch = Batch(
+            code="BENCH-2021",
+            project_id=project.id,
+            vintage_start=date(2021, 1, 1),
+            vintage_end=date(2021, 12, 31),
+            quantity=10_000_000,
+            issued_on=date(2022, 6, 1),
+        )
+        db.session.add(batch)
+        db.session.flush()
+        db.session.add(Listing(batch_id=batch.id, price_per_t=68))
+        ledger.issue_batch(batch)
+        orgs = [
+            buyers.create_organisation(
+                name_zh=f"基准买方{i}", uscc=uscc_for(i + 1), sector="steel", approve=True
+            )
+            for i in range(8)
+        ]
+        for org in orgs:
+            buyers.deliver_from_inventory(org, 1_000_000, actor="bench")
+        db.session.commit()
+        done = 0
+        while done < certificates:
+            org = orgs[(done // 100) % len(orgs)]
+            size = min(100, certificates - done)
+            certificates_.retire_into_certificates(
+                buyers.holding_account(org),
+                org,
+                [certificates_.Part(1, f"guest {done + i}", "event") for i in range(size)],
+                source=Source.HOLDING,
+                actor="bench",
+            )
+            db.session.commit()  # one movement per transaction; its 100 leaves appended at commit
+            done += size
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql("ANALYZE")
+        db.engine.dispose()
+    return time.perf_counter() - started
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
     parser.add_argument("--load-scale", type=int, default=0)
+    parser.add_argument(
+        "--certificates", type=int, default=0, help="instead of the demo data: retire this many"
+    )
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--synthetic-url")
     parser.add_argument("--sizes", default="1000,100000,1000000")
@@ -221,6 +300,11 @@ def main():
     if args.load_scale:
         print(
             f"demo load --scale {args.load_scale}: {load_demo(args.url, args.load_scale):.1f} s", flush=True
+        )
+    if args.certificates:
+        print(
+            f"{args.certificates:,} certificates retired in {prepare(args.url, args.certificates):.1f} s",
+            flush=True,
         )
     if "proofs" not in skip:
         proofs(args.url, args.seconds)
