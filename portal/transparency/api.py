@@ -72,7 +72,11 @@ def log_inclusion_proof():
     text = request.args.get("certificate", "")
     size = services.parse_size(request.args.get("tree_size"), "tree_size", required=False, minimum=1)
     number = numbers.normalise(text) if isinstance(text, str) and len(text) <= 40 else None
-    events = services.entries_of(number) if number is not None else []
+    head = None
+    if size is None:
+        head = services.latest_head()
+        size = head.tree_size if head is not None else 0
+    events, paths = services.certificate_proofs(number, max(size, 1)) if number is not None else ([], [])
     if not events:
         try:
             found = certificates.look_up(text[:40], request.remote_addr or "unknown")
@@ -85,10 +89,9 @@ def log_inclusion_proof():
         if found is None:
             return api_error(404, "unknown_certificate", _("No certificate has this number."))
         return api_error(404, "not_logged", _("This certificate is not in the log yet."))
-    head = None
-    if size is None:
-        head = services.latest_head()
-        if head is None or head.tree_size <= events[0].leaf_index:
+    covered = [e for e in events if e.leaf_index < size]
+    if head is not None or size == 0:
+        if not covered:
             response = api_error(
                 409,
                 "not_yet_signed",
@@ -99,15 +102,12 @@ def log_inclusion_proof():
                 ),
             )
             return response[0], response[1], {"Retry-After": "30"}
-        size = head.tree_size
-    covered = [e for e in events if e.leaf_index < size]
-    if not covered:
+    elif not covered:
         raise services.LogError(
             "leaf_not_in_tree",
             _("Entry %(index)s is not in a tree of %(size)s entries.", index=events[0].leaf_index, size=size),
             field="tree_size",
         )
-    paths = services.inclusions([e.leaf_index for e in covered], size)
     listed = [
         {**entry_json(e), "audit_path": [_b64(h) for h in path]}
         for e, path in zip(covered, paths, strict=True)

@@ -4,10 +4,11 @@ transaction). Every refusal is a ``LogError`` with a 4xx status."""
 
 import re
 from dataclasses import dataclass
+from datetime import UTC
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.exc import DBAPIError
 
 from portal.core.errors import ServiceError
@@ -165,6 +166,52 @@ def inclusions(leaf_indexes: list[int], size: int) -> list[list[bytes]]:
     plans = [merkle.inclusion_ranges(index, size) for index in leaf_indexes]
     hashes = node_hashes(merkle.nodes_for(r for plan in plans for r in plan), size)
     return [merkle.proof(plan, hashes.__getitem__) for plan in plans]
+
+
+_EVENTS_AND_NODES = text(
+    """
+    WITH e AS (
+        SELECT leaf_index, kind, certificate_number, leaf_input, logged_at
+        FROM log_entries WHERE certificate_number = :number
+    )
+    SELECT leaf_index, kind, certificate_number, leaf_input, logged_at, NULL::bytea AS hashes FROM e
+    UNION ALL
+    SELECT n.leaf_index, NULL, NULL, NULL, NULL, n.hashes FROM log_nodes n
+    WHERE n.leaf_index < :size AND n.leaf_index = ANY(
+        ARRAY(
+            SELECT ((((e.leaf_index >> k) # 1) + 1) << k) - 1
+            FROM e, generate_series(0, :levels) AS k WHERE e.leaf_index < :size
+        ) || CAST(:edge AS bigint[])
+    )
+    """
+)
+
+
+def certificate_proofs(number: str, size: int) -> tuple[list["Entry"], list[list[bytes]]]:
+    """The certificate's events (all of them), and the audit paths of those in the tree of
+    ``size`` leaves. On PostgreSQL one query: with the events come every perfect subtree that
+    could be a sibling on their paths, and the tree's right edge (a proof needs nothing else)."""
+    if db.engine.dialect.name != "postgresql":
+        events = entries_of(number)
+        covered = [e.leaf_index for e in events if e.leaf_index < size]
+        return events, inclusions(covered, size) if covered else []
+    edge = [merkle.row_of(node) for node in merkle.frontier_nodes(size)]
+    rows = _rows(_EVENTS_AND_NODES.bindparams(number=number, size=size, levels=size.bit_length(), edge=edge))
+    events = sorted(
+        (Entry(*row[:4], row.logged_at.astimezone(UTC)) for row in rows if row.kind is not None),
+        key=lambda e: e.leaf_index,
+    )
+    stored = {row.leaf_index: row.hashes for row in rows if row.kind is None}
+    plans = [merkle.inclusion_ranges(e.leaf_index, size) for e in events if e.leaf_index < size]
+
+    def node(found: merkle.Node) -> bytes:
+        level = found[0]
+        hashes = stored.get(merkle.row_of(found))
+        if hashes is None or len(hashes) < (level + 1) * merkle.HASH_SIZE:
+            raise _beyond(size)
+        return bytes(hashes[level * merkle.HASH_SIZE : (level + 1) * merkle.HASH_SIZE])
+
+    return events, [merkle.proof(plan, node) for plan in plans]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from portal.extensions import db
 from portal.transparency import services as transparency
 from portal.transparency.models import LogEntry
 from tests.concurrency import race
-from tests.transparency.helpers import b64, sign
+from tests.transparency.helpers import b64, retire, revoke, sign
 
 pytestmark = pytest.mark.postgres
 
@@ -100,3 +100,35 @@ def test_concurrent_revocations_and_retirements_neither_deadlock_nor_lose_an_eve
     report = transparency.verify_log()
     assert report.ok, report.problems
     assert report.leaves == 10 + 10 + 10
+
+
+def test_inclusion_answers_on_postgresql(pg_stocked, pg_app):
+    """The one-query inclusion proof: default and explicit sizes, and its refusals."""
+    steel, _ = pg_stocked
+    client = pg_app.test_client()
+    made = [retire(steel) for _ in range(6)]
+    response = client.get(f"/api/v1/log/proof/inclusion?certificate={made[0].number}")
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "not_yet_signed"
+    head = sign()
+    made.append(retire(steel))
+    revoke(made[2])
+    for number, size in [(c.number, s) for c in made[:6] for s in (None, 6)]:
+        query = f"certificate={number}" + (f"&tree_size={size}" if size else "")
+        proof = client.get(f"/api/v1/log/proof/inclusion?{query}").get_json()
+        for entry in proof["entries"]:
+            data, path = b64(entry["leaf_input"]), [b64(p) for p in entry["audit_path"]]
+            assert verifier.verify_inclusion(
+                verifier.leaf_hash(data), entry["leaf_index"], 6, path, head.root_hash
+            )
+        assert proof["entries"][0]["logged_at"].endswith("+00:00")
+    seven = client.get(f"/api/v1/log/proof/inclusion?certificate={made[2].number}&tree_size=8").get_json()
+    assert [e["kind"] for e in seven["entries"]] == ["issuance", "revocation"]
+    for query, code in (
+        (f"certificate={made[6].number}&tree_size=6", "leaf_not_in_tree"),
+        (f"certificate={made[6].number}", "not_yet_signed"),
+        (f"certificate={made[1].number}&tree_size=9", "beyond_tree"),
+        (f"certificate={made[1].number}&tree_size=100000", "beyond_tree"),
+    ):
+        response = client.get(f"/api/v1/log/proof/inclusion?{query}")
+        assert 400 <= response.status_code < 500 and response.get_json()["error"]["code"] == code, query
+    assert transparency.verify_log().ok
