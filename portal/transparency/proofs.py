@@ -110,16 +110,20 @@ def _beyond(size: int):
     )
 
 
+_NODES = text("SELECT leaf_index, hashes FROM log_nodes WHERE leaf_index = ANY(CAST(:rows AS bigint[]))")
+
+
 def node_hashes(nodes: set[merkle.Node], size: int) -> dict[merkle.Node, bytes]:
     """The hashes of ``nodes`` (perfect subtrees), read in one query; LogError if one lies
     beyond the tree (``size`` is the size asked about)."""
     if not nodes:
         return {}
-    wanted = {merkle.row_of(node) for node in nodes}
-    rows = {
-        r.leaf_index: r.hashes
-        for r in _rows(select(LogNode.leaf_index, LogNode.hashes).where(LogNode.leaf_index.in_(wanted)))
-    }
+    wanted = sorted({merkle.row_of(node) for node in nodes})
+    if db.engine.dialect.name == "postgresql":
+        query = _NODES.bindparams(rows=wanted)  # one prepared statement, whatever the count
+    else:
+        query = select(LogNode.leaf_index, LogNode.hashes).where(LogNode.leaf_index.in_(wanted))
+    rows = {r.leaf_index: r.hashes for r in _rows(query)}
     found = {}
     for node in nodes:
         level = node[0]

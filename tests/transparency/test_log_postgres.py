@@ -8,7 +8,9 @@ from portal.buyers import services as buyers
 from portal.certificates import services as certificates
 from portal.certificates.models import Certificate, Source
 from portal.extensions import db
+from portal.transparency import merkle
 from portal.transparency import services as transparency
+from portal.transparency.proofs import node_hashes
 from portal.transparency.models import LogEntry
 from tests.concurrency import race
 from tests.transparency.helpers import b64, retire, revoke, sign
@@ -131,4 +133,15 @@ def test_inclusion_answers_on_postgresql(pg_stocked, pg_app):
     ):
         response = client.get(f"/api/v1/log/proof/inclusion?{query}")
         assert 400 <= response.status_code < 500 and response.get_json()["error"]["code"] == code, query
+    later = sign()
+    for first in range(1, 9):
+        body = client.get(f"/api/v1/log/proof/consistency?first={first}").get_json()
+        earlier = client.get(f"/api/v1/log/proof/inclusion?certificate={made[0].number}&tree_size={first}")
+        assert earlier.status_code == 200 and body["second"] == 8
+        first_root = merkle.range_hash(0, first, node_hashes(set(merkle.pieces(0, first)), first).__getitem__)
+        proof = [b64(p) for p in body["proof"]]
+        assert verifier.verify_consistency(first, 8, first_root, later.root_hash, proof)
+    assert first_root == later.root_hash and head.tree_size == 6
+    response = client.get("/api/v1/log/proof/consistency?first=3&second=9")
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "beyond_tree"
     assert transparency.verify_log().ok
