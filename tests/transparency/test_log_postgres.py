@@ -10,8 +10,8 @@ from portal.certificates.models import Certificate, Source
 from portal.extensions import db
 from portal.transparency import merkle
 from portal.transparency import services as transparency
-from portal.transparency.proofs import node_hashes
 from portal.transparency.models import LogEntry
+from portal.transparency.proofs import node_hashes
 from tests.concurrency import race
 from tests.transparency.helpers import b64, retire, revoke, sign
 
