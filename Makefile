@@ -30,6 +30,8 @@ run: translations
 	mkdir -p instance
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo load --if-empty
+	$(BIN)/flask log backfill
+	$(BIN)/flask log sign
 	PORT=$(PORT) BIN=$(BIN) ./scripts/serve
 
 test: translations

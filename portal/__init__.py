@@ -63,6 +63,10 @@ def create_app(config=None):
     from portal.revenue import api as _revenue_api  # noqa: F401  (routes on api_bp)
     from portal.revenue.views import bp as revenue_bp
     from portal.staff.views import bp as staff_bp
+    from portal.transparency import api as _transparency_api  # noqa: F401  (routes on api_bp)
+    from portal.transparency import appending
+
+    appending.register()  # certificate events are appended to the log as their transaction commits
 
     app.register_blueprint(core_bp)
     app.register_blueprint(catalog_bp)

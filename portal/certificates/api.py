@@ -10,6 +10,7 @@ from portal.core.guard import public
 from portal.core.idempotency import request_digest
 from portal.core.limits import before_body, body_limit
 from portal.extensions import db
+from portal.transparency import services as transparency
 
 
 def certificate_json(certificate: Certificate) -> dict:
@@ -44,6 +45,18 @@ def certificate_json(certificate: Certificate) -> dict:
         "payload": certificate.payload,
         "signature": {"alg": signing.ALG, "key_id": certificate.key_id, "value": certificate.signature},
         "signature_valid": check.signature_ok,
+        "transparency_log": log_json(certificate.number),
+    }
+
+
+def log_json(number: str) -> dict:
+    """Where the certificate's events are in the public transparency log, and the proof."""
+    return {
+        "entries": [
+            {"kind": e.kind, "leaf_index": e.leaf_index, "logged_at": e.logged_at.isoformat()}
+            for e in transparency.entries_of(number)
+        ],
+        "proof_url": url_for("api.log_inclusion_proof", certificate=number, _external=True),
     }
 
 
@@ -181,6 +194,9 @@ def retirements():
     except services.RetirementError as exc:
         db.session.rollback()
         return api_error(exc.status, exc.code, exc.message)
+    # Committed before answering: the certificate's place in the transparency log is given at
+    # commit, and the answer shows it.
+    db.session.commit()
     # A repeat gets the first answer again, marked as such (as Stripe does).
     headers = {} if created else {"Idempotent-Replayed": "true"}
     return {"certificate": certificate_json(found)}, 201, headers

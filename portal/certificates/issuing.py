@@ -22,6 +22,7 @@ from portal.ledger import services as ledger
 from portal.ledger.models import Account, Batch
 from portal.ledger.services import MovedRange
 from portal.timeutil import BEIJING, utcnow
+from portal.transparency import services as transparency
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +186,7 @@ def retire_into_certificates(
         ],
     )
     for c in certificates:
+        transparency.record_issuance(c)  # appended to the public log as the transaction commits
         audit.record(
             actor,
             "certificate.issue",

@@ -7,6 +7,7 @@ from portal.certificates.checks import REASON_MAX, RetirementError, clean_text
 from portal.certificates.models import Certificate, CertificateStatus
 from portal.extensions import db
 from portal.timeutil import utcnow
+from portal.transparency import services as transparency
 
 
 def check_revocation(certificate: Certificate, reason) -> str:
@@ -29,6 +30,7 @@ def revoke(certificate: Certificate, reason, *, actor: str) -> Certificate:
     from portal.catalog import cache
 
     cache.bump_revision(db.session.connection())  # the register's cached totals change
+    transparency.record_revocation(certificate)  # appended to the public log as the transaction commits
     audit.record(
         actor,
         "certificate.revoke",

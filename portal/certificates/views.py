@@ -136,8 +136,16 @@ def _show(number: str):
     locale = str(get_locale())
 
     def build():
+        from portal.transparency import services as transparency
+
         certificate = services.row_of(found.id)
-        return Markup(render_template("certificates/_certificate.html", check=services.verify(certificate)))
+        return Markup(
+            render_template(
+                "certificates/_certificate.html",
+                check=services.verify(certificate),
+                log_entries=transparency.entries_of(found.number),
+            )
+        )
 
     def page(body, revoke_form=None):
         return render_template(

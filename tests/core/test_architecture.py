@@ -28,6 +28,16 @@ MAY_IMPORT = {
 }
 MUST_NOT_IMPORT = {
     "portal.certificates": {"portal.payments", "portal.revenue", "portal.offsets", "portal.contracts"},
+    # The transparency log records certificate events: it knows certificates, nothing of money,
+    # buyers or the catalog.
+    "portal.transparency": {
+        "portal.payments",
+        "portal.revenue",
+        "portal.offsets",
+        "portal.contracts",
+        "portal.catalog",
+        "portal.buyers",
+    },
 }
 MAX_LINES = 600
 

@@ -32,6 +32,12 @@ PUBLIC = {
     "api.verify_pdf",
     "api.create_estimate",
     "api.index",
+    # The transparency log: public by design, like the certificates it records.
+    "api.log_tree_head",
+    "api.log_tree_heads",
+    "api.log_entries",
+    "api.log_inclusion_proof",
+    "api.log_consistency_proof",
 }
 
 

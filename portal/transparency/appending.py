@@ -1,0 +1,204 @@
+"""Appending to the log: ``record`` in the event's transaction, the append at its commit.
+
+**Why in the event's transaction, and why at commit.** A leaf commits or rolls back with the
+event it records, so no event is lost or logged twice and there is no merge delay: the moment a
+certificate exists, its index does. ``record`` only prepares the leaf (its bytes and hash) and
+keeps it with the session; the append itself runs in the session's ``before_commit``, after
+every other change of the transaction has been flushed. It locks the log's state row — the last
+lock the transaction takes, after the ledger's batch locks and any row the event changed — then
+numbers the leaves, writes them with the hashes they complete, and updates the state; COMMIT
+follows at once. So appends are serialised only for those few statements and the commit, and
+since a transaction holding the state row never waits for another lock, the log cannot be part
+of a deadlock with the ledger's lock order (nor with any lock order that ends before commit).
+
+A leaf recorded inside a savepoint that is rolled back is dropped with it; one recorded in a
+transaction that rolls back is never appended.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.orm import Session, SessionTransaction
+
+from portal.certificates import signing
+from portal.extensions import db
+from portal.timeutil import utcnow
+from portal.transparency import merkle
+from portal.transparency.models import LogEntry, LogNode, LogState
+
+#: What a leaf may record. ``registry_confirmation`` is a registry's confirmation of a
+#: certificate's retirement, recorded by whichever package receives it.
+KINDS = ("issuance", "revocation", "registry_confirmation")
+
+_PENDING = "portal.transparency.pending"
+#: Up to this many leaves, PostgreSQL writes an append in one statement (bind parameters are
+#: limited; a bulk load, such as the demo data set, takes the longer way).
+_ONE_STATEMENT = 200
+
+
+@dataclass(frozen=True)
+class PendingLeaf:
+    kind: str
+    certificate_number: str
+    leaf_input: bytes
+    leaf_hash: bytes
+    #: The innermost transaction it was recorded in: rolling that back drops it.
+    transaction: SessionTransaction | None = None
+
+
+def leaf_input(kind: str, certificate_number: str, statement: str, signature: str, key_id: str) -> bytes:
+    """The bytes of a leaf: canonical JSON (keys sorted, no white space, UTF-8) of
+    ``{"v": 1, "kind", "certificate", "statement", "signature": {"alg", "key_id", "value"}}``,
+    where ``statement`` is the exact text that was signed and ``signature`` its Ed25519
+    signature by the portal's key ``key_id``."""
+    document = {
+        "v": 1,
+        "kind": kind,
+        "certificate": certificate_number,
+        "statement": statement,
+        "signature": {"alg": signing.ALG, "key_id": key_id, "value": signature},
+    }
+    return signing.canonical(document).encode("utf-8")
+
+
+def record(
+    kind: str, statement: str, certificate, *, signature: str | None = None, key_id: str | None = None
+) -> PendingLeaf:
+    """Log an event about ``certificate`` (a Certificate, or its number) in the current
+    transaction: appended as a leaf when the transaction commits, never if it rolls back.
+
+    ``statement`` is the canonical signed text of the event (a certificate's payload; a
+    revocation's or a registry confirmation's own statement). Given ``signature`` and
+    ``key_id`` (the certificate's own), those are logged; otherwise the portal signs the
+    statement now with its current key. Any package may call this inside its transaction."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown log entry kind {kind!r}")
+    number = certificate if isinstance(certificate, str) else certificate.number
+    if signature is None:
+        signer = signing.signer()
+        signature, key_id = signer.sign(statement), signer.key_id
+    data = leaf_input(kind, number, statement, signature, key_id)
+    session = db.session()
+    leaf = PendingLeaf(
+        kind,
+        number,
+        data,
+        merkle.leaf_hash(data),
+        session.get_nested_transaction() or session.get_transaction(),
+    )
+    session.info.setdefault(_PENDING, []).append(leaf)
+    return leaf
+
+
+def revocation_statement(certificate) -> str:
+    """What a revocation leaf says, signed: the certificate, when and why it was revoked."""
+    return signing.canonical(
+        {
+            "v": 1,
+            "type": "revocation",
+            "number": certificate.number,
+            "revoked_at": certificate.revoked_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "reason": certificate.revoked_reason,
+        }
+    )
+
+
+# --- the append, at commit -----------------------------------------------------------------------
+
+
+def locked_state(session: Session) -> tuple[int, list[bytes]]:
+    """The tree's size and frontier, its state row locked until commit (created on first use)."""
+    table = LogState.__table__
+    query = select(table.c.tree_size, table.c.frontier).where(table.c.id == 1).with_for_update()
+    row = session.execute(query).first()
+    if row is None:
+        if session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        session.execute(
+            upsert(table)
+            .values(id=1, tree_size=0, frontier=b"", updated_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        row = session.execute(query).one()
+    return row.tree_size, split_hashes(row.frontier)
+
+
+def split_hashes(data: bytes) -> list[bytes]:
+    size = merkle.HASH_SIZE
+    return [bytes(data[i : i + size]) for i in range(0, len(data), size)]
+
+
+def append_locked(session: Session, size: int, frontier: list[bytes], leaves: list[PendingLeaf]) -> int:
+    """Number ``leaves`` from ``size`` on and write them (the state row locked): the new size."""
+    now = utcnow()
+    entries, nodes = [], []
+    for leaf in leaves:
+        frontier, completed = merkle.append(frontier, size, leaf.leaf_hash)
+        entries.append(
+            {
+                "leaf_index": size,
+                "kind": leaf.kind,
+                "certificate_number": leaf.certificate_number,
+                "leaf_input": leaf.leaf_input,
+                "logged_at": now,
+            }
+        )
+        nodes.append({"leaf_index": size, "hashes": b"".join(completed)})
+        size += 1
+    state = (
+        update(LogState.__table__)
+        .where(LogState.__table__.c.id == 1)
+        .values(tree_size=size, frontier=b"".join(frontier), updated_at=now)
+    )
+    if len(entries) <= _ONE_STATEMENT and session.get_bind().dialect.name == "postgresql":
+        # One round trip while the state row is locked: the leaves, their hashes and the state.
+        state = state.add_cte(insert(LogEntry.__table__).values(entries).cte("leaves")).add_cte(
+            insert(LogNode.__table__).values(nodes).cte("hashes")
+        )
+    else:
+        session.execute(insert(LogEntry.__table__), entries)
+        session.execute(insert(LogNode.__table__), nodes)
+    session.execute(state)
+    return size
+
+
+def _before_commit(session: Session) -> None:
+    pending = session.info.get(_PENDING)
+    if not pending or session.in_nested_transaction():
+        return
+    session.flush()  # every other change of the transaction first: the log's lock comes last
+    size, frontier = locked_state(session)
+    append_locked(session, size, frontier, pending)
+    session.info[_PENDING] = []
+
+
+def _within(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+def _after_soft_rollback(session: Session, previous: SessionTransaction) -> None:
+    pending = session.info.get(_PENDING)
+    if pending:
+        session.info[_PENDING] = [leaf for leaf in pending if not _within(leaf.transaction, previous)]
+
+
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+
+
+def register() -> None:
+    """Listen on every session (once per process)."""
+    for name, listener in (
+        ("before_commit", _before_commit),
+        ("after_soft_rollback", _after_soft_rollback),
+        ("after_transaction_end", _after_transaction_end),
+    ):
+        if not event.contains(Session, name, listener):
+            event.listen(Session, name, listener)
