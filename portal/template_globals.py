@@ -26,6 +26,7 @@ def register(app):
         purpose_label=_look_up(labels.PURPOSES),
         order_status_label=_look_up(labels.ORDER_STATUSES),
         order_note_label=_look_up(labels.ORDER_NOTES),
+        payment_method_label=_look_up(labels.PAYMENT_METHODS),
         entry_kind_label=_look_up(labels.ENTRY_KINDS),
         entry_kinds=labels.ENTRY_KINDS,
         audit_action_label=_look_up(labels.AUDIT_ACTIONS),

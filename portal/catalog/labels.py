@@ -57,10 +57,19 @@ ORDER_STATUSES = {
     "cancelled": _l("Cancelled"),
     "refunded": _l("Refunded"),
 }
+#: How a buyer pays (Stripe's payment method types).
+PAYMENT_METHODS = {
+    "card": _l("Bank card"),
+    "alipay": _l("Alipay"),
+    "wechat_pay": _l("WeChat Pay"),
+}
 ORDER_NOTES = {
     "payment service unavailable": _l("The payment service was not available; nothing was charged."),
     "the hold expired before payment": _l("The hold expired before payment."),
     "the payment failed": _l("The payment failed; the credits were released."),
+    "the last payment attempt was declined": _l(
+        "The last payment attempt was declined. The credits stay held until the hold expires: try again, with another method if you like."
+    ),
     "the amount paid does not match the order": _l(
         "The amount paid did not match the order; it was refunded."
     ),
