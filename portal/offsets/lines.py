@@ -59,9 +59,7 @@ def parse_lines(raw) -> list[tuple[str, int]]:
             field="lines",
         )
     if len(raw) > MAX_LINES:
-        raise OrderError(
-            "too_many_lines", _("An order has at most %(n)s lines.", n=MAX_LINES), field="lines"
-        )
+        raise OrderError("too_many_lines", _("An order has at most %(n)s lines.", n=MAX_LINES), field="lines")
     lines: list[tuple[str, int]] = []
     seen: set[str] = set()
     for index, item in enumerate(raw, start=1):
@@ -99,39 +97,55 @@ def parse_lines(raw) -> list[tuple[str, int]]:
     return lines
 
 
-def price_lines(lines: list[tuple[str, int]]) -> list[PricedLine]:
-    """The lines at the listed prices, in the order given; OrderError when a batch is not for
-    sale (404), sold out or short (409). One query whatever the number of lines."""
+def offers(codes) -> dict[str, tuple[Batch, Decimal, int]]:
+    """{code: (batch, listed price, tonnes for sale)} of those of ``codes`` listed at an active
+    price, in one query whatever their number."""
     available = ledger.held_per_batch(AccountKind.INVENTORY, Batch.id)
-    found = {
+    return {
         batch.code: (batch, price, int(n))
         for batch, price, n in db.session.execute(
             select(Batch, Listing.price_per_t, available)
             .join(Listing, Listing.batch_id == Batch.id)
-            .where(Batch.code.in_([code for code, _q in lines]), Listing.is_active.is_(True))
+            .where(Batch.code.in_(list(codes)), Listing.is_active.is_(True))
         )
     }
+
+
+def line_problem(code: str, quantity: int, offer) -> OrderError | None:
+    """Why a line of ``quantity`` t of batch ``code`` cannot be bought at ``offer`` (from
+    ``offers``, None when not for sale), or None."""
+    if offer is None:
+        return OrderError(
+            "unknown_batch", _("No batch %(batch)s is for sale.", batch=code[:80]), 404, "lines"
+        )
+    stock = offer[2]
+    if stock == 0:
+        return OrderError("sold_out", _("Batch %(batch)s is sold out.", batch=code), 409, "lines")
+    if quantity > stock:
+        return OrderError(
+            "insufficient_stock",
+            _(
+                "Only %(available)s t of batch %(batch)s are for sale; %(requested)s t were requested.",
+                available=stock,
+                batch=code,
+                requested=quantity,
+            ),
+            409,
+            "lines",
+        )
+    return None
+
+
+def price_lines(lines: list[tuple[str, int]]) -> list[PricedLine]:
+    """The lines at the listed prices, in the order given; OrderError when a batch is not for
+    sale (404), sold out or short (409)."""
+    found = offers(code for code, _q in lines)
     priced = []
     for code, quantity in lines:
-        if code not in found:
-            raise OrderError(
-                "unknown_batch", _("No batch %(batch)s is for sale.", batch=code[:80]), 404, "lines"
-            )
+        problem = line_problem(code, quantity, found.get(code))
+        if problem is not None:
+            raise problem
         batch, price, stock = found[code]
-        if stock == 0:
-            raise OrderError("sold_out", _("Batch %(batch)s is sold out.", batch=code), 409, "lines")
-        if quantity > stock:
-            raise OrderError(
-                "insufficient_stock",
-                _(
-                    "Only %(available)s t of batch %(batch)s are for sale; %(requested)s t were requested.",
-                    available=stock,
-                    batch=code,
-                    requested=quantity,
-                ),
-                409,
-                "lines",
-            )
         priced.append(PricedLine(batch, quantity, price, stock))
     return priced
 
@@ -158,7 +172,9 @@ def create_quote(organisation, raw_lines, *, actor: str) -> Quote:
         created_at=now,
         expires_at=now + timedelta(minutes=QUOTE_MINUTES),
         lines=[
-            QuoteLine(batch=line.batch, quantity=line.quantity, unit_price=line.unit_price, amount=line.amount)
+            QuoteLine(
+                batch=line.batch, quantity=line.quantity, unit_price=line.unit_price, amount=line.amount
+            )
             for line in priced
         ],
     )

@@ -5,8 +5,8 @@ from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, Numeric, String, UniqueConstraint
-from sqlalchemy.sql.expression import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false as sa_false
 
 from portal.core.sql import one_of
 from portal.extensions import db

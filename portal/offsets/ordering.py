@@ -173,7 +173,9 @@ def _price_named(order: Order, named, quote, shown_prices) -> None:
             )
     for code, quantity in named:
         batch, price = prices[code]
-        order.lines.append(OrderLine(batch=batch, quantity=quantity, unit_price=price, amount=price * quantity))
+        order.lines.append(
+            OrderLine(batch=batch, quantity=quantity, unit_price=price, amount=price * quantity)
+        )
     order.amount = sum((line.amount for line in order.lines), Decimal("0"))
 
 
@@ -274,7 +276,11 @@ def ensure_payment(order: Order) -> None:
     if order.status != OrderStatus.AWAITING_PAYMENT or order.payment_intent_id is not None:
         return
     # Each attempt its own intent: the first keeps the order's id as its reference (as before).
-    reference = order.public_id if order.payment_attempt in (None, 1) else f"{order.public_id}-{order.payment_attempt}"
+    reference = (
+        order.public_id
+        if order.payment_attempt in (None, 1)
+        else f"{order.public_id}-{order.payment_attempt}"
+    )
     try:
         intent = payments.create_payment_intent(
             payments.to_fen(order.amount), reference=reference, metadata=_intent_metadata(order)

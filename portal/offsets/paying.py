@@ -35,13 +35,16 @@ def fresh_attempt(order: Order, *, actor: str) -> Order:
     if order.note != OrderNote.ATTEMPT_DECLINED:
         ensure_payment(order)
         return order
-    if order.payment_intent_id and not payments.cancel(order.payment_intent_id):
-        if payments.retrieve(order.payment_intent_id).status != "canceled":
-            raise OrderError(
-                "payment_in_progress",
-                _("A payment for this order is still being processed: please wait a moment and reload the page."),
-                409,
-            )
+    if (
+        order.payment_intent_id
+        and not payments.cancel(order.payment_intent_id)
+        and payments.retrieve(order.payment_intent_id).status != "canceled"
+    ):
+        raise OrderError(
+            "payment_in_progress",
+            _("A payment for this order is still being processed: please wait a moment and reload the page."),
+            409,
+        )
     order = _locked(order)
     declined = order.payment_intent_id
     order.payment_attempt += 1

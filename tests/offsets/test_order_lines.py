@@ -72,12 +72,16 @@ def test_the_newer_batch_is_held_when_named_even_though_older_stock_exists(stock
 
 def test_the_api_takes_lines_and_answers_them_priced(api, client):
     response = client.post(
-        "/api/v1/orders", json={"lines": TWO_LINES, "beneficiary": "测试钢铁", "purpose": "voluntary"}, headers=api
+        "/api/v1/orders",
+        json={"lines": TWO_LINES, "beneficiary": "测试钢铁", "purpose": "voluntary"},
+        headers=api,
     )
     assert response.status_code == 201, response.get_json()
     order = response.get_json()["order"]
     assert order["quantity"] == 14 and order["amount"] == {"amount": "902.00", "currency": "CNY"}
-    assert [(line["batch_code"], line["quantity"], line["unit_price"]["amount"]) for line in order["lines"]] == [
+    assert [
+        (line["batch_code"], line["quantity"], line["unit_price"]["amount"]) for line in order["lines"]
+    ] == [
         ("OLD-2021", 10, "60.00"),
         ("NEW-2023", 4, "75.50"),
     ]
@@ -89,7 +93,9 @@ def test_the_single_form_still_works_as_before(api, client):
     response = client.post("/api/v1/orders", json={"quantity": 5, "batch_code": "NEW-2023"}, headers=api)
     assert response.status_code == 201
     order = response.get_json()["order"]
-    assert order["batch_code"] == "NEW-2023" and order["quantity"] == 5 and order["amount"]["amount"] == "377.50"
+    assert (
+        order["batch_code"] == "NEW-2023" and order["quantity"] == 5 and order["amount"]["amount"] == "377.50"
+    )
 
 
 BAD_LINES = [
@@ -103,11 +109,23 @@ BAD_LINES = [
     ([{"batch_code": "OLD-2021", "quantity": "3.0"}], 400, "invalid_quantity"),
     ([{"batch_code": "OLD-2021", "quantity": 10**30}], 400, "invalid_quantity"),
     ([{"batch_code": "OLD-2021", "quantity": True}], 400, "invalid_quantity"),
-    ([{"batch_code": "OLD-2021", "quantity": 2}, {"batch_code": "OLD-2021", "quantity": 3}], 400, "duplicate_batch"),
-    ([{"batch_code": "OLD-2021", "quantity": 2}, {"batch_code": "NOPE", "quantity": 3}], 404, "unknown_batch"),
+    (
+        [{"batch_code": "OLD-2021", "quantity": 2}, {"batch_code": "OLD-2021", "quantity": 3}],
+        400,
+        "duplicate_batch",
+    ),
+    (
+        [{"batch_code": "OLD-2021", "quantity": 2}, {"batch_code": "NOPE", "quantity": 3}],
+        404,
+        "unknown_batch",
+    ),
     ([{"batch_code": "HIDDEN-2019", "quantity": 1}], 404, "unknown_batch"),
     ([{"batch_code": "GONE-2020", "quantity": 1}], 409, "sold_out"),
-    ([{"batch_code": "OLD-2021", "quantity": 2}, {"batch_code": "NEW-2023", "quantity": 101}], 409, "insufficient_stock"),
+    (
+        [{"batch_code": "OLD-2021", "quantity": 2}, {"batch_code": "NEW-2023", "quantity": 101}],
+        409,
+        "insufficient_stock",
+    ),
     ([{"batch_code": f"X{i}", "quantity": 1} for i in range(21)], 400, "too_many_lines"),
 ]
 
@@ -121,7 +139,11 @@ def test_bad_lines_hold_quote_and_charge_nothing(api, client, path, lines, statu
     gone = db.session.scalar(select(Batch).filter_by(code="GONE-2020"))
     db.session.commit()
     orders.create_order(
-        buyers.find_by_uscc(STEEL), lines=[{"batch_code": gone.code, "quantity": 5}], beneficiary="b", purpose="event", actor="t"
+        buyers.find_by_uscc(STEEL),
+        lines=[{"batch_code": gone.code, "quantity": 5}],
+        beneficiary="b",
+        purpose="event",
+        actor="t",
     )
     db.session.commit()
     before, stock_before = state(), inventory()
@@ -192,7 +214,9 @@ def test_another_organisations_quote_is_unknown(app, api, client):
     cement = buyers.find_by_uscc(factories.CEMENT_USCC)
     theirs = orders.create_quote(cement, TWO_LINES, actor="t")
     db.session.commit()
-    response = client.post("/api/v1/orders", json={"quote": theirs.public_id, "beneficiary": "b"}, headers=api)
+    response = client.post(
+        "/api/v1/orders", json={"quote": theirs.public_id, "beneficiary": "b"}, headers=api
+    )
     assert response.status_code == 404 and response.get_json()["error"]["code"] == "unknown_quote"
 
 
@@ -316,7 +340,9 @@ def test_twenty_buyers_ordering_the_same_two_batches_never_oversell(pg_app):
         organisation = db.session.get(Organisation, organisations[i])
         # Half name the lines in the other order: the locks are taken in one order regardless.
         named = lines if i % 2 else list(reversed(lines))
-        orders.create_order(organisation, lines=named, beneficiary=f"b{i}", purpose="voluntary", actor=f"w{i}")
+        orders.create_order(
+            organisation, lines=named, beneficiary=f"b{i}", purpose="voluntary", actor=f"w{i}"
+        )
         db.session.commit()
         return "held"
 
