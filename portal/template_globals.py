@@ -1,39 +1,46 @@
-"""The names every template can use: labels of the fixed vocabularies and the permission checks
-that decide what a page offers. Registered once, from ``create_app``, so that neither the labels
-nor the permission model needs to know of the other."""
+"""The names every template can use: the look-ups of the fixed vocabularies' labels (each table
+lives beside its enum) and the permission checks that decide what a page offers. Registered once,
+from ``create_app``, so that neither the labels nor the permission model needs to know of the
+other."""
 
 from portal import access
+from portal.audit.labels import AUDIT_ACTIONS
 from portal.buyers import policy
-from portal.catalog import labels
+from portal.buyers.models import ROLE_LABELS, SECTOR_LABELS, org_status_label
+from portal.catalog.filters import SORT_LABELS
+from portal.catalog.models import (
+    PROJECT_STATUS_LABELS,
+    PROJECT_TYPE_LABELS,
+    STANDARD_LABELS,
+    registry_link,
+)
+from portal.certificates.models import PURPOSE_LABELS
 from portal.core import mail
-
-
-def _look_up(table: dict):
-    """A template's label look-up in ``table``: the label of a code, or the code itself when the
-    table has none."""
-    return lambda code: table.get(code, code)
+from portal.core.labels import look_up
+from portal.ledger.models import ENTRY_KIND_LABELS
+from portal.offsets.models import ORDER_NOTE_LABELS, ORDER_STATUS_LABELS, PAYMENT_METHOD_LABELS
 
 
 def register(app):
     """Put the labels' look-ups and the permission checks into every template's globals."""
     app.jinja_env.globals.update(
-        project_type_label=_look_up(labels.PROJECT_TYPES),
-        project_status_label=_look_up(labels.PROJECT_STATUSES),
-        role_label=_look_up(labels.ROLES),
-        org_status_label=labels.org_status_label,
-        sector_label=_look_up(labels.SECTORS),
-        standard_label=_look_up(labels.STANDARDS),
-        purpose_label=_look_up(labels.PURPOSES),
-        order_status_label=_look_up(labels.ORDER_STATUSES),
-        order_note_label=_look_up(labels.ORDER_NOTES),
-        payment_method_label=_look_up(labels.PAYMENT_METHODS),
-        entry_kind_label=_look_up(labels.ENTRY_KINDS),
-        entry_kinds=labels.ENTRY_KINDS,
-        audit_action_label=_look_up(labels.AUDIT_ACTIONS),
-        sort_options=labels.SORTS,
-        project_types=labels.PROJECT_TYPES,
-        standards=labels.STANDARDS,
-        registry_link=labels.registry_link,
+        project_type_label=look_up(PROJECT_TYPE_LABELS),
+        project_status_label=look_up(PROJECT_STATUS_LABELS),
+        role_label=look_up(ROLE_LABELS),
+        org_status_label=org_status_label,
+        sector_label=look_up(SECTOR_LABELS),
+        standard_label=look_up(STANDARD_LABELS),
+        purpose_label=look_up(PURPOSE_LABELS),
+        order_status_label=look_up(ORDER_STATUS_LABELS),
+        order_note_label=look_up(ORDER_NOTE_LABELS),
+        payment_method_label=look_up(PAYMENT_METHOD_LABELS),
+        entry_kind_label=look_up(ENTRY_KIND_LABELS),
+        entry_kinds=ENTRY_KIND_LABELS,
+        audit_action_label=look_up(AUDIT_ACTIONS),
+        sort_options=SORT_LABELS,
+        project_types=PROJECT_TYPE_LABELS,
+        standards=STANDARD_LABELS,
+        registry_link=registry_link,
         may=access.may,
         outbox_page_enabled=mail.outbox_page_enabled,
         purchase_summary=policy.purchase_summary,

@@ -11,8 +11,7 @@ from sqlalchemy import select
 from portal import access
 from portal.audit import services as audit
 from portal.buyers.errors import OrganisationError
-from portal.buyers.models import ApiKey, Organisation, OrgStatus, User
-from portal.catalog.labels import org_status_label
+from portal.buyers.models import ApiKey, Organisation, OrgStatus, User, org_status_label
 from portal.extensions import db
 from portal.timeutil import utcnow
 

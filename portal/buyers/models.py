@@ -4,10 +4,12 @@ import hashlib
 from datetime import datetime
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.core.labels import labels_for
 from portal.core.sql import one_of
 from portal.extensions import db
 from portal.timeutil import UTCDateTime, utcnow
@@ -23,6 +25,20 @@ class Sector(StrEnum):
     OTHER = "other"
 
 
+SECTOR_LABELS = labels_for(
+    Sector,
+    {
+        "steel": _l("Steel"),
+        "nonferrous": _l("Non-ferrous metals"),
+        "building_materials": _l("Building materials"),
+        "government": _l("Government body"),
+        "public_institution": _l("Public institution"),
+        "event_organiser": _l("Event organiser"),
+        "other": _l("Other"),
+    },
+)
+
+
 class OrgStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
@@ -31,11 +47,39 @@ class OrgStatus(StrEnum):
     BARRED = "barred"
 
 
+ORG_STATUS_LABELS = labels_for(
+    OrgStatus,
+    {
+        "pending": _l("Pending approval"),
+        "approved": _l("Approved"),
+        "suspended": _l("Suspended"),
+        "restricted": _l("Restricted"),
+        "barred": _l("Barred"),
+    },
+)
+
+
+def org_status_label(status: str) -> str:
+    """How an organisation's status reads (the code itself if it is not one of ours)."""
+    return str(ORG_STATUS_LABELS.get(status, status))
+
+
 class Role(StrEnum):
     BUYER = "buyer"  #: a member of one organisation
     SALES = "sales"
     OPERATOR = "operator"
     AUDITOR = "auditor"  #: reads everything, changes nothing
+
+
+ROLE_LABELS = labels_for(
+    Role,
+    {
+        "buyer": _l("Buyer"),
+        "sales": _l("Sales staff"),
+        "operator": _l("Operator"),
+        "auditor": _l("Auditor"),
+    },
+)
 
 
 STAFF_ROLES = (Role.SALES, Role.OPERATOR, Role.AUDITOR)

@@ -8,8 +8,7 @@ from sqlalchemy import select
 from portal.audit import services as audit
 from portal.buyers import uscc as uscc_rules
 from portal.buyers.errors import OrganisationError
-from portal.buyers.models import Organisation, OrgStatus, Sector
-from portal.catalog.labels import org_status_label
+from portal.buyers.models import Organisation, OrgStatus, Sector, org_status_label
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import Account, AccountKind

@@ -45,9 +45,9 @@ def purchase_summary(organisation) -> str:
 
 def _status_label(status) -> str:
     """An organisation's status as the reader's language names it."""
-    from portal.catalog.labels import ORG_STATUSES
+    from portal.buyers.models import ORG_STATUS_LABELS
 
-    return str(ORG_STATUSES.get(status, status))
+    return str(ORG_STATUS_LABELS.get(status, status))
 
 
 def purchase_refusal(organisation, quantity: int, *, contract: bool = False, bought_this_year: int = 0):

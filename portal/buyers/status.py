@@ -8,8 +8,7 @@ from sqlalchemy import select
 
 from portal.audit import services as audit
 from portal.buyers.errors import OrganisationError
-from portal.buyers.models import MEASURES, Organisation, OrgStatus, StatusMeasure
-from portal.catalog.labels import org_status_label
+from portal.buyers.models import MEASURES, Organisation, OrgStatus, StatusMeasure, org_status_label
 from portal.extensions import db
 from portal.timeutil import utcnow
 

@@ -192,8 +192,7 @@ def account():
     sections = {}
     if may(current_user, "holdings.read_own"):
         from portal.contracts import services as contracts
-        from portal.contracts.forms import CONTRACT_STATUSES
-        from portal.contracts.models import InvoiceStatus
+        from portal.contracts.models import CONTRACT_STATUS_LABELS, InvoiceStatus
         from portal.offsets import services as orders
 
         organisation = current_user.organisation
@@ -207,7 +206,7 @@ def account():
                 for i in contracts.invoices_of(organisation=organisation)
                 if i.status == InvoiceStatus.OPEN and may(current_user, "view", i)
             ]
-            sections["contract_statuses"] = CONTRACT_STATUSES
+            sections["contract_statuses"] = CONTRACT_STATUS_LABELS
             sections["today"] = contracts.beijing_today()
     return render_template(
         "buyers/account.html", latest=ACCOUNT_LATEST, home=home_page(current_user), **sections

@@ -29,6 +29,15 @@ MAX_TEXT = 200
 MAX_PRICE = MAX_PRICE_PER_T
 
 
+#: How each sort reads in the catalog's sort menu.
+SORT_LABELS = {
+    "vintage_desc": _l("Newest vintage first"),
+    "vintage_asc": _l("Oldest vintage first"),
+    "price_asc": _l("Price: low to high"),
+    "price_desc": _l("Price: high to low"),
+    "available_desc": _l("Most available first"),
+    "project": _l("Project code"),
+}
 FIELD_LABELS = {
     "standard": _l("Standard"),
     "project_type": _l("Project type"),

@@ -4,9 +4,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.core.labels import labels_for
 from portal.core.sql import one_of
 from portal.extensions import db
 from portal.timeutil import UTCDateTime, utcnow
@@ -17,6 +19,12 @@ class Standard(StrEnum):
     VCS = "VCS"
 
 
+STANDARD_LABELS = labels_for(
+    Standard,
+    {"CCER": _l("CCER (China)"), "VCS": _l("VCS (Verra)")},
+)
+
+
 class ProjectType(StrEnum):
     FORESTRY = "forestry"
     GRASSLAND = "grassland"
@@ -25,11 +33,45 @@ class ProjectType(StrEnum):
     MANURE = "manure"
 
 
+PROJECT_TYPE_LABELS = labels_for(
+    ProjectType,
+    {
+        "forestry": _l("Forestry (afforestation)"),
+        "grassland": _l("Grassland"),
+        "wetland": _l("Wetland"),
+        "cropland": _l("Cropland"),
+        "manure": _l("Livestock manure"),
+    },
+)
+
+
 class ProjectStatus(StrEnum):
     REGISTERED = "registered"
     ISSUING = "issuing"
     SUSPENDED = "suspended"
     CLOSED = "closed"
+
+
+PROJECT_STATUS_LABELS = labels_for(
+    ProjectStatus,
+    {
+        "registered": _l("Registered"),
+        "issuing": _l("Issuing"),
+        "suspended": _l("Suspended"),
+        "closed": _l("Closed"),
+    },
+)
+
+
+def registry_link(project) -> tuple[str, str]:
+    """(URL, link text) of the project's public registry record."""
+    if project.standard == "VCS":
+        number = project.registry_id.removeprefix("VCS")
+        return (
+            f"https://registry.verra.org/app/projectDetail/VCS/{number}",
+            _l("Verra Registry, project %(id)s", id=project.registry_id),
+        )
+    return ("https://ccer.cets.org.cn/", _l("National CCER registry, project %(id)s", id=project.registry_id))
 
 
 class Region(db.Model):

@@ -3,9 +3,11 @@
 from datetime import datetime
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.core.labels import labels_for
 from portal.core.sql import one_of
 from portal.extensions import db
 from portal.timeutil import UTCDateTime, utcnow
@@ -17,9 +19,25 @@ class Purpose(StrEnum):
     COMPLIANCE = "compliance"  #: national-ETS compliance offset (CCER only)
 
 
+PURPOSE_LABELS = labels_for(
+    Purpose,
+    {
+        "voluntary": _l("Voluntary offset"),
+        "event": _l("Event neutralisation"),
+        "compliance": _l("National ETS compliance offset"),
+    },
+)
+
+
 class CertificateStatus(StrEnum):
     VALID = "valid"
     REVOKED = "revoked"
+
+
+CERTIFICATE_STATUS_LABELS = labels_for(
+    CertificateStatus,
+    {"valid": _l("Valid"), "revoked": _l("Revoked")},
+)
 
 
 class Source(StrEnum):
@@ -28,6 +46,16 @@ class Source(StrEnum):
     HOLDING = "holding"  #: the organisation's own holding
     ORDER = "order"  #: a paid checkout order's hold
     CONTRACT = "contract"  #: an offtake contract's delivery
+
+
+SOURCE_LABELS = labels_for(
+    Source,
+    {
+        "holding": _l("From the organisation's holding"),
+        "order": _l("From a paid checkout order"),
+        "contract": _l("From an offtake contract delivery"),
+    },
+)
 
 
 class SigningKey(db.Model):

@@ -304,7 +304,7 @@ def retire():
 
 
 def _confirm_retirement(plan: services.RetirementPlan, total: int):
-    from portal.catalog.labels import PURPOSES
+    from portal.certificates.models import PURPOSE_LABELS
 
     if plan.batch_codes is None:
         source = _("Any batch in your holding, oldest vintage first")
@@ -313,7 +313,7 @@ def _confirm_retirement(plan: services.RetirementPlan, total: int):
     facts = [
         (_("Tonnes to retire"), _("%(n)s t of the %(total)s t you hold", n=plan.quantity, total=total)),
         (_("Beneficiary"), plan.beneficiary),
-        (_("Purpose"), str(PURPOSES.get(plan.purpose, plan.purpose))),
+        (_("Purpose"), str(PURPOSE_LABELS.get(plan.purpose, plan.purpose))),
     ]
     if plan.purpose_detail:
         facts.append((_("Period or event (printed on the certificate)"), plan.purpose_detail))

@@ -21,24 +21,12 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 
 from portal.certificates.services import BENEFICIARY_MAX
+from portal.contracts.models import DELIVERY_MODE_LABELS
 from portal.contracts.services import MAX_TRANCHES, TITLE_MAX
 
 #: Tranche rows offered by the draft form (empty rows are ignored); an edit offers a few more
 #: than the contract has.
 TRANCHE_ROWS = 12
-
-CONTRACT_STATUSES = {
-    "draft": _l("Draft"),
-    "active": _l("Active"),
-    "completed": _l("Completed"),
-    "terminated": _l("Terminated"),
-}
-DELIVERY_MODES = {
-    "holding": _l("To the buyer's holding"),
-    "retire": _l("Retired for the buyer, with a certificate"),
-}
-INVOICE_STATUSES = {"open": _l("Open"), "paid": _l("Paid")}
-PAYMENT_METHODS = {"bank": _l("Bank transfer"), "stripe": _l("Online payment")}
 
 
 class TrancheRow(Form):
@@ -76,7 +64,7 @@ class ContractForm(FlaskForm):
     vintage_to = StringField(_l("Vintage to (year, optional)"), render_kw={"inputmode": "numeric"})
     delivery = SelectField(
         _l("Delivery"),
-        choices=[SelectChoice(k, v) for k, v in DELIVERY_MODES.items()],
+        choices=[SelectChoice(k, v) for k, v in DELIVERY_MODE_LABELS.items()],
         validate_choice=False,
     )
     beneficiary = StringField(

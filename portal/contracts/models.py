@@ -11,9 +11,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.core.labels import labels_for
 from portal.core.sql import one_of
 from portal.extensions import db
 from portal.timeutil import UTCDateTime, utcnow
@@ -26,9 +28,29 @@ class ContractStatus(StrEnum):
     TERMINATED = "terminated"  #: ended early, with a reason; the reserve went back to inventory
 
 
+CONTRACT_STATUS_LABELS = labels_for(
+    ContractStatus,
+    {
+        "draft": _l("Draft"),
+        "active": _l("Active"),
+        "completed": _l("Completed"),
+        "terminated": _l("Terminated"),
+    },
+)
+
+
 class DeliveryMode(StrEnum):
     HOLDING = "holding"  #: the credits move to the buyer's holding
     RETIRE = "retire"  #: retired on the buyer's behalf, with a certificate
+
+
+DELIVERY_MODE_LABELS = labels_for(
+    DeliveryMode,
+    {
+        "holding": _l("To the buyer's holding"),
+        "retire": _l("Retired for the buyer, with a certificate"),
+    },
+)
 
 
 class InvoiceStatus(StrEnum):
@@ -36,9 +58,21 @@ class InvoiceStatus(StrEnum):
     PAID = "paid"
 
 
+INVOICE_STATUS_LABELS = labels_for(
+    InvoiceStatus,
+    {"open": _l("Open"), "paid": _l("Paid")},
+)
+
+
 class PaymentMethod(StrEnum):
     BANK = "bank"  #: a bank transfer, recorded by staff
     STRIPE = "stripe"  #: paid online through a PaymentIntent
+
+
+PAYMENT_METHOD_LABELS = labels_for(
+    PaymentMethod,
+    {"bank": _l("Bank transfer"), "stripe": _l("Online payment")},
+)
 
 
 class Contract(db.Model):

@@ -5,8 +5,7 @@ from flask import url_for
 from flask_babel import gettext as _
 
 from portal.contracts import services
-from portal.contracts.forms import DELIVERY_MODES
-from portal.contracts.models import Contract
+from portal.contracts.models import DELIVERY_MODE_LABELS, Contract
 from portal.core.confirm import ask
 from portal.core.i18n import date_text, localized, yuan
 
@@ -55,7 +54,7 @@ def _confirm_delivery(contract: Contract, plan: services.DeliveryPlan):
             _("Tranche %(seq)s, due on %(due)s", seq=seq, due=date_text(plan.tranche.due)),
         ),
         (_("Tonnes"), _("%(n)s t", n=n)),
-        (_("Delivery"), str(DELIVERY_MODES.get(plan.mode, plan.mode))),
+        (_("Delivery"), str(DELIVERY_MODE_LABELS.get(plan.mode, plan.mode))),
     ]
     if plan.mode == "retire":
         facts.append((_("Beneficiary"), plan.beneficiary))

@@ -13,8 +13,7 @@ from wtforms.fields.choices import SelectChoice
 from portal.access import page
 from portal.buyers import uscc as uscc_rules
 from portal.buyers.models import Organisation, OrgStatus
-from portal.catalog.labels import PROJECT_TYPES
-from portal.catalog.models import Region
+from portal.catalog.models import PROJECT_TYPE_LABELS, Region
 from portal.contracts import services
 from portal.contracts.forms import TRANCHE_ROWS, AmendForm, ContractForm
 from portal.contracts.views_shared import _actor, _contract_or_404, _form_invalid, bp
@@ -34,7 +33,7 @@ def _choices(form: ContractForm) -> None:
     form.organisation.choices = [SelectChoice("", _("Choose an approved organisation"))] + [
         SelectChoice(o.uscc, f"{localized(o, 'name')} · {o.uscc}") for o in organisations
     ]
-    form.project_types.choices = [SelectChoice(k, str(v)) for k, v in PROJECT_TYPES.items()]
+    form.project_types.choices = [SelectChoice(k, str(v)) for k, v in PROJECT_TYPE_LABELS.items()]
     form.counties.choices = [
         SelectChoice(r.code, localized(r, "name"))
         for r in db.session.scalars(select(Region).order_by(Region.id))

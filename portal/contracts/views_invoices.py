@@ -10,8 +10,8 @@ from sqlalchemy import select
 from portal.access import is_staff, page
 from portal.buyers.models import Organisation, User
 from portal.contracts import services
-from portal.contracts.forms import INVOICE_STATUSES, PaymentForm
-from portal.contracts.models import Invoice, InvoiceStatus
+from portal.contracts.forms import PaymentForm
+from portal.contracts.models import INVOICE_STATUS_LABELS, Invoice, InvoiceStatus
 from portal.contracts.views_shared import _invoice_or_404, _record_payment, bp
 from portal.core.errors import ServiceError, error_response
 from portal.core.i18n import localized
@@ -135,7 +135,7 @@ def _invoice_rows(invoices, totals, today):
             invoice.contract.owner.email,
             invoice.issued_on,
             invoice.due_on,
-            _("Overdue") if invoice.is_overdue(today) else str(INVOICE_STATUSES.get(invoice.status)),
+            _("Overdue") if invoice.is_overdue(today) else str(INVOICE_STATUS_LABELS.get(invoice.status)),
             days,
             age,
             invoice.quantity,

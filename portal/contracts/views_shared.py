@@ -7,19 +7,21 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.catalog.labels import PROJECT_TYPES
-from portal.catalog.models import Region
+from portal.catalog.models import PROJECT_TYPE_LABELS, Region
 from portal.contracts import services
-from portal.contracts.forms import (
-    CONTRACT_STATUSES,
-    DELIVERY_MODES,
-    INVOICE_STATUSES,
-    PAYMENT_METHODS,
-    PaymentForm,
+from portal.contracts.forms import PaymentForm
+from portal.contracts.models import (
+    CONTRACT_STATUS_LABELS,
+    DELIVERY_MODE_LABELS,
+    INVOICE_STATUS_LABELS,
+    PAYMENT_METHOD_LABELS,
+    Contract,
+    Invoice,
+    InvoiceStatus,
 )
-from portal.contracts.models import Contract, Invoice, InvoiceStatus
 from portal.core.errors import ServiceError
 from portal.core.i18n import current_language, localized
+from portal.core.labels import look_up
 from portal.extensions import db
 
 bp = Blueprint("contracts", __name__, template_folder="templates")
@@ -28,13 +30,13 @@ bp = Blueprint("contracts", __name__, template_folder="templates")
 @bp.context_processor
 def _labels():
     return {
-        "contract_status_label": lambda s: CONTRACT_STATUSES.get(s, s),
-        "delivery_label": lambda m: DELIVERY_MODES.get(m, m),
-        "invoice_status_label": lambda s: INVOICE_STATUSES.get(s, s),
-        "payment_method_label": lambda m: PAYMENT_METHODS.get(m, m),
+        "contract_status_label": look_up(CONTRACT_STATUS_LABELS),
+        "delivery_label": look_up(DELIVERY_MODE_LABELS),
+        "invoice_status_label": look_up(INVOICE_STATUS_LABELS),
+        "payment_method_label": look_up(PAYMENT_METHOD_LABELS),
         "price_for": services.price_for,
         "today": services.beijing_today(),
-        "project_type_names": lambda types: _listed(str(PROJECT_TYPES.get(t, t)) for t in types),
+        "project_type_names": lambda types: _listed(str(PROJECT_TYPE_LABELS.get(t, t)) for t in types),
         "county_names": _county_names,
     }
 

@@ -14,8 +14,8 @@ from wtforms.fields.choices import SelectChoice
 from portal.access import may, page
 from portal.audit.models import AuditEvent
 from portal.contracts import services
-from portal.contracts.forms import CONTRACT_STATUSES, DeliverForm, PaymentForm, ReasonForm
-from portal.contracts.models import Contract, ContractStatus, Invoice, InvoiceStatus
+from portal.contracts.forms import DeliverForm, PaymentForm, ReasonForm
+from portal.contracts.models import CONTRACT_STATUS_LABELS, Contract, ContractStatus, Invoice, InvoiceStatus
 from portal.contracts.views_confirmations import _confirm_delivery, _confirm_termination
 from portal.contracts.views_shared import _actor, _contract_or_404, _form_invalid, _record_payment, bp
 from portal.core.confirm import ask, confirmed
@@ -32,7 +32,7 @@ def staff_contracts():
     default = "mine" if may(current_user, "contracts.manage") else "all"  # sales start on their own
     scope = request.args.get("scope") if request.args.get("scope") in ("mine", "all") else default
     status = request.args.get("status", "")
-    if status not in CONTRACT_STATUSES:
+    if status not in CONTRACT_STATUS_LABELS:
         status = ""
     owner = current_user if scope == "mine" else None
     contracts = services.all_contracts(owner=owner, status=status or None)
@@ -46,7 +46,7 @@ def staff_contracts():
         overdue=services.overdue_invoices(owner=owner),
         scope=scope,
         status=status,
-        statuses=CONTRACT_STATUSES,
+        statuses=CONTRACT_STATUS_LABELS,
     )
 
 

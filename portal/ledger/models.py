@@ -8,9 +8,11 @@ writes to these tables.
 from datetime import date, datetime
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.core.labels import labels_for
 from portal.core.sql import one_of
 from portal.extensions import db
 from portal.timeutil import UTCDateTime, utcnow
@@ -24,6 +26,20 @@ class AccountKind(StrEnum):
     HOLDING = "holding"  #: one per buyer organisation
     RETIRED = "retired"  #: terminal: the credits' claim is used
     CANCELLED = "cancelled"  #: terminal: withdrawn (registry cancellation, reversal)
+
+
+ACCOUNT_KIND_LABELS = labels_for(
+    AccountKind,
+    {
+        "inventory": _l("Inventory for sale"),
+        "buffer": _l("Buffer pool"),
+        "hold": _l("Order hold"),
+        "reserve": _l("Contract reserve"),
+        "holding": _l("Buyer's holding"),
+        "retired": _l("Retired"),
+        "cancelled": _l("Cancelled"),
+    },
+)
 
 
 #: Accounts that exist once, created on first use.
@@ -66,6 +82,17 @@ class EntryKind(StrEnum):
     TRANSFER = "transfer"
     RETIRE = "retire"
     CANCEL = "cancel"
+
+
+ENTRY_KIND_LABELS = labels_for(
+    EntryKind,
+    {
+        "issue": _l("Issuance"),
+        "transfer": _l("Transfer"),
+        "retire": _l("Retirement"),
+        "cancel": _l("Cancellation"),
+    },
+)
 
 
 class Batch(db.Model):

@@ -4,10 +4,12 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.expression import false as sa_false
 
+from portal.core.labels import labels_for
 from portal.core.sql import one_of
 from portal.extensions import db
 from portal.timeutil import UTCDateTime, utcnow
@@ -22,9 +24,22 @@ class OrderStatus(StrEnum):
     REFUNDED = "refunded"  #: paid, but refunded before any credit was retired
 
 
+ORDER_STATUS_LABELS = labels_for(
+    OrderStatus,
+    {
+        "awaiting_payment": _l("Awaiting payment"),
+        "fulfilled": _l("Paid and retired"),
+        "expired": _l("Expired"),
+        "failed": _l("Payment failed"),
+        "cancelled": _l("Cancelled"),
+        "refunded": _l("Refunded"),
+    },
+)
+
+
 class OrderNote(StrEnum):
     """Why an order ended as it did: stored as this English text (readable in the database and
-    the audit log), shown translated (``catalog.labels.ORDER_NOTES``)."""
+    the audit log), shown translated (``ORDER_NOTE_LABELS``)."""
 
     PAYMENT_UNAVAILABLE = "payment service unavailable"
     EXPIRED = "the hold expired before payment"
@@ -39,6 +54,45 @@ class OrderNote(StrEnum):
     REFUNDED_IN_STRIPE = "refunded in Stripe before fulfilment"
     REFUNDED_BY_STAFF = "refunded by staff"
     CANCELLED_BY_STAFF = "cancelled by staff"
+
+
+ORDER_NOTE_LABELS = labels_for(
+    OrderNote,
+    {
+        "payment service unavailable": _l("The payment service was not available; nothing was charged."),
+        "the hold expired before payment": _l("The hold expired before payment."),
+        "the payment failed": _l("The payment failed; the credits were released."),
+        "the last payment attempt was declined": _l(
+            "The last payment attempt was declined. The credits stay held until the hold expires: try again, with another method if you like."
+        ),
+        "the amount paid does not match the order": _l(
+            "The amount paid did not match the order; it was refunded."
+        ),
+        "paid after the order was cancelled": _l(
+            "Paid after the order was cancelled; the payment was refunded."
+        ),
+        "paid after the hold was released, and the stock is gone": _l(
+            "Paid after the hold was released, when the stock was gone; the payment was refunded."
+        ),
+        "paid after the hold was released, and the organisation may not buy it now": _l(
+            "Paid after the hold was released, when the organisation could no longer buy it; the payment was refunded."
+        ),
+        "paid after the hold expired; held again, the amount paid shared over the new batches": _l(
+            "Paid after the hold expired: the same quantity was held again and retired for the amount paid."
+        ),
+        "refunded in Stripe before fulfilment": _l("Refunded before the credits were retired."),
+        "refunded by staff": _l("Refunded by the operator."),
+        "cancelled by staff": _l("Cancelled by the operator."),
+    },
+)
+
+
+#: How a buyer pays (Stripe's payment method types), as the order page names them.
+PAYMENT_METHOD_LABELS = {
+    "card": _l("Bank card"),
+    "alipay": _l("Alipay"),
+    "wechat_pay": _l("WeChat Pay"),
+}
 
 
 class Order(db.Model):

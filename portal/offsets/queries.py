@@ -3,12 +3,11 @@ for sale, and how an order's note reads."""
 
 from sqlalchemy import select
 
-from portal.catalog.labels import ORDER_NOTES
 from portal.catalog.models import Listing
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import AccountKind, Batch
-from portal.offsets.models import Order
+from portal.offsets.models import ORDER_NOTE_LABELS, Order
 
 
 def find(public_id) -> Order | None:
@@ -27,7 +26,7 @@ def orders_of(organisation, limit: int = 100) -> list[Order]:
 
 def note_label(note: str) -> str:
     """An order's note in the reader's language."""
-    return str(ORDER_NOTES.get(note, note))
+    return str(ORDER_NOTE_LABELS.get(note, note))
 
 
 def batches_for_sale(limit: int = 200):

@@ -97,10 +97,10 @@ def refund(public_id):
     db.session.commit()
     if found.status == OrderStatus.CANCELLED:
         services.cancel_payment(found)  # so that the buyer can no longer pay it
-    from portal.catalog.labels import ORDER_STATUSES
+    from portal.offsets.models import ORDER_STATUS_LABELS
 
     flash(
-        _("Order %(order)s is %(status)s.", order=found.public_id, status=ORDER_STATUSES[found.status]),
+        _("Order %(order)s is %(status)s.", order=found.public_id, status=ORDER_STATUS_LABELS[found.status]),
         "success",
     )
     return redirect(url_for("offsets.order", public_id=public_id))

@@ -11,8 +11,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal.access import may, page
-from portal.catalog.labels import PROJECT_TYPES
-from portal.catalog.models import Region
+from portal.catalog.models import PROJECT_TYPE_LABELS, Region
 from portal.core.i18n import SPREADSHEET_DATE_FORMATS, current_language, iso_beijing, localized
 from portal.core.spreadsheet import csv_response, safe_cell
 from portal.extensions import db
@@ -222,7 +221,7 @@ def rules():
         rules=services.rules(),
         regions=regions,
         counties={r.code: r for r in regions},
-        project_types=PROJECT_TYPES,
+        project_types=PROJECT_TYPE_LABELS,
         error=error,
         form=request.form,
     ), (400 if error else 200)

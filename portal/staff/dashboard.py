@@ -61,14 +61,16 @@ def inventory() -> dict[str, Figure]:
         by["type"][type_] += int(tonnes)
         by["standard"][standard] += int(tonnes)
         by["vintage"][int(year)] += int(tonnes)
-    from portal.catalog.labels import PROJECT_TYPES
+    from portal.catalog.models import PROJECT_TYPE_LABELS
 
     return {
         "county": Figure(
             sorted(((localized(regions[k], "name"), v) for k, v in by["county"].items()), key=lambda r: -r[1])
         ),
         "type": Figure(
-            sorted(((str(PROJECT_TYPES.get(k, k)), v) for k, v in by["type"].items()), key=lambda r: -r[1])
+            sorted(
+                ((str(PROJECT_TYPE_LABELS.get(k, k)), v) for k, v in by["type"].items()), key=lambda r: -r[1]
+            )
         ),
         "standard": Figure(sorted(by["standard"].items())),
         "vintage": Figure(sorted(by["vintage"].items())),

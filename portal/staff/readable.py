@@ -4,8 +4,9 @@ Both store codes: actors (``user:7``, ``apikey:ab12…``, ``stripe``), ledger ac
 (``hold:order:ord_…``), references (``contract:OC-2026-0001:deliver:2``), event fields as JSON.
 People read names and sentences instead: the user's e-mail, "Hold for order ord_…" linking to the
 order, "Status: Approved → Suspended". Each :class:`Text` keeps its code (pages put it in a
-``title``; CSV exports give it a column of its own). The label tables are in
-``portal.catalog.labels``; this module only looks up the names those codes point at, once per
+``title``; CSV exports give it a column of its own). The label tables live beside
+their enums (``ORG_STATUS_LABELS`` in ``portal.buyers.models`` …) and the audit vocabulary in
+``portal.audit.labels``; this module only looks up the names those codes point at, once per
 page, and links to what the signed-in user may open.
 """
 
@@ -21,11 +22,20 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal.access import may
-from portal.buyers.models import ApiKey, Organisation, User
-from portal.catalog import labels
-from portal.catalog.models import Region
+from portal.audit.labels import ACTORS, AUDIT_ACTIONS, AUDIT_FIELDS, AUDIT_SUBJECTS
+from portal.buyers.models import ORG_STATUS_LABELS, ROLE_LABELS, SECTOR_LABELS, ApiKey, Organisation, User
+from portal.catalog.models import PROJECT_STATUS_LABELS, PROJECT_TYPE_LABELS, STANDARD_LABELS, Region
+from portal.certificates.models import CERTIFICATE_STATUS_LABELS, SOURCE_LABELS
+from portal.contracts.models import (
+    CONTRACT_STATUS_LABELS,
+    DELIVERY_MODE_LABELS,
+    INVOICE_STATUS_LABELS,
+    PAYMENT_METHOD_LABELS,
+)
 from portal.core.i18n import current_language, datetime_text, localized, yuan
 from portal.extensions import db
+from portal.ledger.models import ACCOUNT_KIND_LABELS
+from portal.offsets.models import ORDER_NOTE_LABELS, ORDER_STATUS_LABELS
 
 #: Values longer than this are cut in the audit view (the CSV export has them whole).
 MAX_VALUE = 300
@@ -54,37 +64,30 @@ class Change:
     after: str | None
 
 
-def _contract_labels():
-    from portal.contracts.forms import CONTRACT_STATUSES, DELIVERY_MODES, INVOICE_STATUSES, PAYMENT_METHODS
-
-    return CONTRACT_STATUSES, DELIVERY_MODES, INVOICE_STATUSES, PAYMENT_METHODS
-
-
 @functools.cache
 def _value_tables(subject_type: str) -> dict:
     """Which label table names the values of which field, for events about ``subject_type``."""
-    contract_statuses, delivery_modes, invoice_statuses, payment_methods = _contract_labels()
     statuses = {
-        "organisation": labels.ORG_STATUSES,
-        "order": labels.ORDER_STATUSES,
-        "certificate": labels.CERTIFICATE_STATUSES,
-        "contract": contract_statuses,
-        "invoice": invoice_statuses,
-        "project": labels.PROJECT_STATUSES,
+        "organisation": ORG_STATUS_LABELS,
+        "order": ORDER_STATUS_LABELS,
+        "certificate": CERTIFICATE_STATUS_LABELS,
+        "contract": CONTRACT_STATUS_LABELS,
+        "invoice": INVOICE_STATUS_LABELS,
+        "project": PROJECT_STATUS_LABELS,
     }
     return {
         "status": statuses.get(subject_type, {}),
-        "sector": labels.SECTORS,
-        "role": labels.ROLES,
-        "type": labels.PROJECT_TYPES,
-        "project_type": labels.PROJECT_TYPES,
-        "project_types": labels.PROJECT_TYPES,
-        "standard": labels.STANDARDS,
-        "delivery": delivery_modes,
-        "mode": delivery_modes,
-        "method": payment_methods,
-        "source": labels.CERTIFICATE_SOURCES,
-        "note": labels.ORDER_NOTES,
+        "sector": SECTOR_LABELS,
+        "role": ROLE_LABELS,
+        "type": PROJECT_TYPE_LABELS,
+        "project_type": PROJECT_TYPE_LABELS,
+        "project_types": PROJECT_TYPE_LABELS,
+        "standard": STANDARD_LABELS,
+        "delivery": DELIVERY_MODE_LABELS,
+        "mode": DELIVERY_MODE_LABELS,
+        "method": PAYMENT_METHOD_LABELS,
+        "source": SOURCE_LABELS,
+        "note": ORDER_NOTE_LABELS,
     }
 
 
@@ -174,10 +177,10 @@ class Reader:
         )
 
     def action(self, code: str) -> Text:
-        return Text(str(labels.AUDIT_ACTIONS.get(code, code)), code)
+        return Text(str(AUDIT_ACTIONS.get(code, code)), code)
 
     def subject(self, subject_type: str, subject_id: str) -> Text:
-        kind = str(labels.AUDIT_SUBJECTS.get(subject_type, subject_type))
+        kind = str(AUDIT_SUBJECTS.get(subject_type, subject_type))
         code = f"{subject_type}:{subject_id}"
         if subject_type == "organisation":
             return Text(self.organisation(subject_id), code)
@@ -203,12 +206,12 @@ class Reader:
         return Text(f"{kind} {subject_id}", code, url)
 
     def changes(self, event) -> list[Change]:
-        """What the event changed, field by field, in the order of ``labels.AUDIT_FIELDS``;
+        """What the event changed, field by field, in the order of ``AUDIT_FIELDS``;
         fields an update left as they were are left out."""
         before, after = _loads(event.before), _loads(event.after)
         if not all(side is None or isinstance(side, dict) for side in (before, after)):
             return [Change(_("Details"), "", _raw(event.before), _raw(event.after))]
-        order = {name: i for i, name in enumerate(labels.AUDIT_FIELDS)}
+        order = {name: i for i, name in enumerate(AUDIT_FIELDS)}
         names = sorted(set(before or {}) | set(after or {}), key=lambda n: (order.get(n, len(order)), n))
         shown = []
         for name in names:
@@ -216,7 +219,7 @@ class Reader:
                 continue  # unchanged
             shown.append(
                 Change(
-                    str(labels.AUDIT_FIELDS.get(name, name)),
+                    str(AUDIT_FIELDS.get(name, name)),
                     name,
                     self._side(before, name, event.subject_type),
                     self._side(after, name, event.subject_type),
@@ -310,7 +313,7 @@ class Reader:
             return Text(_("Reserve of contract %(number)s", number=number), code, self._contract_url(number))
         if account.kind == "holding":
             return Text(_("Holding of %(name)s", name=self.organisation(ref)), code)
-        label = str(labels.ACCOUNT_KINDS.get(account.kind, account.kind))
+        label = str(ACCOUNT_KIND_LABELS.get(account.kind, account.kind))
         return Text(f"{label} {ref}" if ref else label, code)
 
     def reference(self, reference: str) -> Text:
@@ -376,7 +379,7 @@ class Reader:
             )
         if kind == "cli" and rest:
             return Text(_("Command line (flask %(command)s)", command=rest), actor)
-        return Text(str(labels.ACTORS.get(actor, actor)), actor)
+        return Text(str(ACTORS.get(actor, actor)), actor)
 
     def organisation(self, uscc: str) -> str:
         org = self._orgs.get(uscc)

@@ -9,9 +9,8 @@ from wtforms.fields.choices import SelectChoice
 from portal.access import may, page
 from portal.audit.models import AuditEvent
 from portal.buyers import services as buyers
-from portal.buyers.models import MEASURES, Organisation, OrgStatus, User
+from portal.buyers.models import MEASURES, Organisation, OrgStatus, User, org_status_label
 from portal.catalog import services as catalog
-from portal.catalog.labels import ENTRY_KINDS, org_status_label
 from portal.catalog.models import Project, Region
 from portal.core import mail
 from portal.core.confirm import ask, confirmed
@@ -19,7 +18,7 @@ from portal.core.i18n import iso_beijing, localized
 from portal.core.limits import body_limit
 from portal.core.spreadsheet import csv_response
 from portal.extensions import db
-from portal.ledger.models import Account, Batch, LedgerEntry
+from portal.ledger.models import ENTRY_KIND_LABELS, Account, Batch, LedgerEntry
 from portal.staff.dashboard import fit_label, text_width
 from portal.staff.forms import IssuanceForm, ListingForm, ProjectForm
 from portal.staff.readable import Reader
@@ -247,7 +246,7 @@ def journal_csv():
                 str(destination),
                 e.reference,
                 e.actor,
-                str(ENTRY_KINDS.get(e.kind, e.kind)),
+                str(ENTRY_KIND_LABELS.get(e.kind, e.kind)),
                 read.account(source).label if source else "",
                 read.account(destination).label,
                 read.reference(e.reference).label,
@@ -352,10 +351,10 @@ def _csv(rows, filename) -> Response:
 
 
 def _project_choices(form):
-    from portal.catalog.labels import PROJECT_STATUSES, PROJECT_TYPES
+    from portal.catalog.models import PROJECT_STATUS_LABELS, PROJECT_TYPE_LABELS
 
-    form.type.choices = [SelectChoice(k, str(v)) for k, v in PROJECT_TYPES.items()]
-    form.status.choices = [SelectChoice(k, str(v)) for k, v in PROJECT_STATUSES.items()]
+    form.type.choices = [SelectChoice(k, str(v)) for k, v in PROJECT_TYPE_LABELS.items()]
+    form.status.choices = [SelectChoice(k, str(v)) for k, v in PROJECT_STATUS_LABELS.items()]
     form.region_code.choices = [
         SelectChoice(r.code, localized(r, "name"))
         for r in db.session.scalars(select(Region).order_by(Region.id))

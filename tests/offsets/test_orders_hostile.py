@@ -500,10 +500,9 @@ def test_a_refund_event_for_an_expired_order_stops_a_later_success_retiring(stoc
 def test_every_order_note_has_a_translated_label(app):
     from flask_babel import force_locale
 
-    from portal.catalog.labels import ORDER_NOTES
-    from portal.offsets.models import OrderNote
+    from portal.offsets.models import ORDER_NOTE_LABELS, OrderNote
 
-    assert {note.value for note in OrderNote} == set(ORDER_NOTES)
+    assert {note.value for note in OrderNote} == set(ORDER_NOTE_LABELS)
     with app.test_request_context(), force_locale("zh_Hans_CN"):
         for note in OrderNote:
             label = orders.note_label(note)

@@ -1,115 +1,9 @@
-"""Translated names for the portal's fixed vocabularies: every code→label table shown to people.
-
-Codes stay in the database, the API and the CSV exports; pages show these labels (with the code
-in a ``title`` where it helps). Contract vocabularies live beside the contract forms
-(``portal.contracts.forms``); how audit events, ledger accounts and actors read in the back office
-is built from these tables in ``portal.staff.readable``. Pages reach them through the template
-globals registered in ``portal.template_globals``."""
+"""How audit events read in the back office: the fixed actors, the actions, the kinds of subject
+and the fields an event records before and after a change (``portal.staff.readable`` builds the
+journal's sentences from them)."""
 
 from flask_babel import lazy_gettext as _l
 
-PROJECT_TYPES = {
-    "forestry": _l("Forestry (afforestation)"),
-    "grassland": _l("Grassland"),
-    "wetland": _l("Wetland"),
-    "cropland": _l("Cropland"),
-    "manure": _l("Livestock manure"),
-}
-PROJECT_STATUSES = {
-    "registered": _l("Registered"),
-    "issuing": _l("Issuing"),
-    "suspended": _l("Suspended"),
-    "closed": _l("Closed"),
-}
-STANDARDS = {"CCER": _l("CCER (China)"), "VCS": _l("VCS (Verra)")}
-ROLES = {
-    "buyer": _l("Buyer"),
-    "sales": _l("Sales staff"),
-    "operator": _l("Operator"),
-    "auditor": _l("Auditor"),
-}
-ORG_STATUSES = {
-    "pending": _l("Pending approval"),
-    "approved": _l("Approved"),
-    "suspended": _l("Suspended"),
-    "restricted": _l("Restricted"),
-    "barred": _l("Barred"),
-}
-SECTORS = {
-    "steel": _l("Steel"),
-    "nonferrous": _l("Non-ferrous metals"),
-    "building_materials": _l("Building materials"),
-    "government": _l("Government body"),
-    "public_institution": _l("Public institution"),
-    "event_organiser": _l("Event organiser"),
-    "other": _l("Other"),
-}
-PURPOSES = {
-    "voluntary": _l("Voluntary offset"),
-    "event": _l("Event neutralisation"),
-    "compliance": _l("National ETS compliance offset"),
-}
-ORDER_STATUSES = {
-    "awaiting_payment": _l("Awaiting payment"),
-    "fulfilled": _l("Paid and retired"),
-    "expired": _l("Expired"),
-    "failed": _l("Payment failed"),
-    "cancelled": _l("Cancelled"),
-    "refunded": _l("Refunded"),
-}
-#: How a buyer pays (Stripe's payment method types).
-PAYMENT_METHODS = {
-    "card": _l("Bank card"),
-    "alipay": _l("Alipay"),
-    "wechat_pay": _l("WeChat Pay"),
-}
-ORDER_NOTES = {
-    "payment service unavailable": _l("The payment service was not available; nothing was charged."),
-    "the hold expired before payment": _l("The hold expired before payment."),
-    "the payment failed": _l("The payment failed; the credits were released."),
-    "the last payment attempt was declined": _l(
-        "The last payment attempt was declined. The credits stay held until the hold expires: try again, with another method if you like."
-    ),
-    "the amount paid does not match the order": _l(
-        "The amount paid did not match the order; it was refunded."
-    ),
-    "paid after the order was cancelled": _l("Paid after the order was cancelled; the payment was refunded."),
-    "paid after the hold was released, and the stock is gone": _l(
-        "Paid after the hold was released, when the stock was gone; the payment was refunded."
-    ),
-    "paid after the hold was released, and the organisation may not buy it now": _l(
-        "Paid after the hold was released, when the organisation could no longer buy it; the payment was refunded."
-    ),
-    "paid after the hold expired; held again, the amount paid shared over the new batches": _l(
-        "Paid after the hold expired: the same quantity was held again and retired for the amount paid."
-    ),
-    "refunded in Stripe before fulfilment": _l("Refunded before the credits were retired."),
-    "refunded by staff": _l("Refunded by the operator."),
-    "cancelled by staff": _l("Cancelled by the operator."),
-}
-CERTIFICATE_STATUSES = {"valid": _l("Valid"), "revoked": _l("Revoked")}
-CERTIFICATE_SOURCES = {
-    "holding": _l("From the organisation's holding"),
-    "order": _l("From a paid checkout order"),
-    "contract": _l("From an offtake contract delivery"),
-}
-#: Ledger journal entries.
-ENTRY_KINDS = {
-    "issue": _l("Issuance"),
-    "transfer": _l("Transfer"),
-    "retire": _l("Retirement"),
-    "cancel": _l("Cancellation"),
-}
-#: Ledger accounts (an account of a kind with an owner reads "… of <owner>", see staff.readable).
-ACCOUNT_KINDS = {
-    "inventory": _l("Inventory for sale"),
-    "buffer": _l("Buffer pool"),
-    "hold": _l("Order hold"),
-    "reserve": _l("Contract reserve"),
-    "holding": _l("Buyer's holding"),
-    "retired": _l("Retired"),
-    "cancelled": _l("Cancelled"),
-}
 #: Who did something, for the fixed actors (people and API keys are named, see staff.readable).
 ACTORS = {
     "system": _l("System"),
@@ -146,6 +40,9 @@ AUDIT_ACTIONS = {
     "order.cancelled": _l("Order cancelled"),
     "order.refunded": _l("Order refunded"),
     "order.refunded_after_retirement": _l("Order refunded after retirement"),
+    "order.payment_declined": _l("Order payment declined (hold kept)"),
+    "order.payment_retry": _l("Order payment tried again"),
+    "quote.create": _l("Quote given"),
     "payments.attention": _l("Payment matter for staff"),
     "revenue.rule": _l("Revenue-sharing rule added"),
     "contract.draft": _l("Contract drafted"),
@@ -254,26 +151,3 @@ AUDIT_FIELDS = {
     "reserve_change": _l("Reserve change (t)"),
     "number": _l("Number"),
 }
-SORTS = {
-    "vintage_desc": _l("Newest vintage first"),
-    "vintage_asc": _l("Oldest vintage first"),
-    "price_asc": _l("Price: low to high"),
-    "price_desc": _l("Price: high to low"),
-    "available_desc": _l("Most available first"),
-    "project": _l("Project code"),
-}
-
-
-def org_status_label(status: str) -> str:
-    return str(ORG_STATUSES.get(status, status))
-
-
-def registry_link(project) -> tuple[str, str]:
-    """(URL, link text) of the project's public registry record."""
-    if project.standard == "VCS":
-        number = project.registry_id.removeprefix("VCS")
-        return (
-            f"https://registry.verra.org/app/projectDetail/VCS/{number}",
-            _l("Verra Registry, project %(id)s", id=project.registry_id),
-        )
-    return ("https://ccer.cets.org.cn/", _l("National CCER registry, project %(id)s", id=project.registry_id))
