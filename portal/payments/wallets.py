@@ -42,6 +42,8 @@ class NextStep:
 
 def next_step(intent) -> NextStep:
     """The next step of a PaymentIntent Stripe returned (a dict or a StripeObject)."""
+    if hasattr(intent, "to_dict"):  # a StripeObject is not a dict (its .get is refused)
+        intent = intent.to_dict()
     status = intent.get("status")
     action = intent.get("next_action") or {}
     kind = action.get("type")
