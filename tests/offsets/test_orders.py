@@ -573,8 +573,14 @@ def test_the_whole_path_on_postgresql(pg_app, localstripe):  # noqa: F811
         assert done.certificate.quantity == 6
         declined = _order(steel, 4)
         payments.pay_with_test_card(declined.payment_intent_id, "pm_card_chargeCustomerFail")
-        wait_for(lambda: db.session.get(Order, declined.id).status == "failed")
-        assert inventory() == 44 and verify_ledger().ok
+        wait_for(lambda: db.session.get(Order, declined.id).note == "the last payment attempt was declined")
+        assert db.session.get(Order, declined.id).status == "awaiting_payment"  # held until it expires
+        assert inventory() == 40 and verify_ledger().ok
+        retried = orders.fresh_attempt(db.session.get(Order, declined.id), actor="t")
+        db.session.commit()
+        payments.pay_with_test_card(retried.payment_intent_id)
+        wait_for(lambda: db.session.get(Order, declined.id).status == "fulfilled")
+        assert inventory() == 40 and verify_ledger().ok
     finally:
         live.close()
 
