@@ -18,7 +18,7 @@ from portal.certificates.models import PURPOSE_LABELS
 from portal.core import mail
 from portal.core.labels import look_up
 from portal.ledger.models import ENTRY_KIND_LABELS
-from portal.offsets.models import ORDER_NOTE_LABELS, ORDER_STATUS_LABELS
+from portal.offsets.models import ORDER_NOTE_LABELS, ORDER_STATUS_LABELS, PAYMENT_METHOD_LABELS
 
 
 def register(app):
@@ -33,6 +33,7 @@ def register(app):
         purpose_label=look_up(PURPOSE_LABELS),
         order_status_label=look_up(ORDER_STATUS_LABELS),
         order_note_label=look_up(ORDER_NOTE_LABELS),
+        payment_method_label=look_up(PAYMENT_METHOD_LABELS),
         entry_kind_label=look_up(ENTRY_KIND_LABELS),
         entry_kinds=ENTRY_KIND_LABELS,
         audit_action_label=look_up(AUDIT_ACTIONS),

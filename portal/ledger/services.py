@@ -225,28 +225,16 @@ def _move(
     kind, quantity, source, destination, batch_codes, reference, actor, batch_condition=None, *, up_to=False
 ) -> Movement:
     _check_quantity(quantity)
-    for account in (source, destination):
-        if account is None or account.id is None:
-            raise UnknownAccount(account=str(account))
-    if source.kind in TERMINAL_KINDS:
-        raise TerminalAccount(account=str(source))
-    if source.id == destination.id:
-        raise InvalidMovement(reason="same_account", account=str(source))
-    if destination.kind not in ALLOWED_MOVES[source.kind]:
-        raise InvalidMovement(reason="not_allowed", source=str(source), account=str(destination))
+    _check_movable(source, destination)
     batch_ids = _resolve_batches(batch_codes) if batch_codes is not None else None
-
-    if destination.capacity is not None:
-        db.session.execute(
-            select(Account.id).where(Account.id == destination.id).with_for_update(key_share=True)
-        )
-        held = balance(destination)
-        if held + quantity > destination.capacity:
-            raise CapacityExceeded(
-                account=str(destination), capacity=destination.capacity, balance=held, requested=quantity
-            )
+    _check_capacity(destination, quantity)
 
     plan = _plan(quantity, source, batch_ids, batch_condition, up_to=up_to)
+    return _carry_out(kind, plan, source, destination, reference, actor)
+
+
+def _carry_out(kind, plan, source, destination, reference, actor) -> Movement:
+    """Write a planned movement: split the last block of each take, place the blocks, journal."""
     movement = Movement(uuid.uuid4().hex, kind, source, destination)
     entries = []
     for take in plan:
@@ -288,6 +276,87 @@ def _move(
         reference or "-",
     )
     return movement
+
+
+def _check_movable(source, destination) -> None:
+    for account in (source, destination):
+        if account is None or account.id is None:
+            raise UnknownAccount(account=str(account))
+    if source.kind in TERMINAL_KINDS:
+        raise TerminalAccount(account=str(source))
+    if source.id == destination.id:
+        raise InvalidMovement(reason="same_account", account=str(source))
+    if destination.kind not in ALLOWED_MOVES[source.kind]:
+        raise InvalidMovement(reason="not_allowed", source=str(source), account=str(destination))
+
+
+def _check_capacity(destination, quantity: int) -> None:
+    """Lock a destination with a capacity and refuse a movement that would overfill it."""
+    if destination.capacity is None:
+        return
+    db.session.execute(select(Account.id).where(Account.id == destination.id).with_for_update(key_share=True))
+    held = balance(destination)
+    if held + quantity > destination.capacity:
+        raise CapacityExceeded(
+            account=str(destination), capacity=destination.capacity, balance=held, requested=quantity
+        )
+
+
+def transfer_each(
+    quantities: Sequence[tuple[str, int]],
+    *,
+    source: Account,
+    destination: Account,
+    batch_condition=None,
+    reference: str = "",
+    actor: str = "",
+) -> Movement:
+    """Move exactly the given tonnes of each named batch (``[(code, quantity), …]``, each batch
+    once) from ``source`` to ``destination`` in one movement: every batch or none.
+
+    The batches are locked in the global allocation order whatever order they are named in, so
+    this is one movement for the no-deadlock argument. ``batch_condition`` (SQL on ``Batch``)
+    must hold for each batch; one that fails it, or is short, raises InsufficientCredits naming
+    the batch (``batch``, ``available``, ``requested``) before anything is written.
+    """
+    if destination.kind in TERMINAL_KINDS:
+        raise InvalidMovement(reason="use_retire", account=str(destination))
+    wanted = dict(quantities)
+    if not wanted or len(wanted) != len(quantities):
+        raise InvalidMovement(reason="batch_named_twice", account=str(destination))
+    for quantity in wanted.values():
+        _check_quantity(quantity)
+    _check_movable(source, destination)
+    ids = dict(zip(wanted, _resolve_batches(list(wanted)), strict=True))
+    _check_capacity(destination, sum(wanted.values()))
+    query = select(Batch.id, Batch.code).where(Batch.id.in_(list(ids.values()))).order_by(*ALLOCATION_ORDER)
+    if batch_condition is not None:
+        query = query.where(batch_condition)
+    eligible = db.session.execute(query).all()
+    missing = set(wanted) - {code for _id, code in eligible}
+    if missing:
+        code = min(missing)
+        raise InsufficientCredits(account=str(source), available=0, requested=wanted[code], batch=code)
+    plan: list[_Take] = []
+    for batch_id, code in eligible:
+        _lock_batch(batch_id)
+        remaining = wanted[code]
+        blocks = db.session.execute(
+            select(_BLOCKS.c.id, _BLOCKS.c.serial_start, _BLOCKS.c.serial_end)
+            .where(_BLOCKS.c.batch_id == batch_id, _BLOCKS.c.account_id == source.id)
+            .order_by(_BLOCKS.c.serial_start)
+        )
+        for block_id, start, end in blocks:
+            take = min(remaining, end - start + 1)
+            plan.append(_Take(block_id, batch_id, code, start, end, take))
+            remaining -= take
+            if remaining == 0:
+                break
+        if remaining:
+            raise InsufficientCredits(
+                account=str(source), available=wanted[code] - remaining, requested=wanted[code], batch=code
+            )
+    return _carry_out(EntryKind.TRANSFER, plan, source, destination, reference, actor)
 
 
 def distribute(

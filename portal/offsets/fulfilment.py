@@ -96,14 +96,26 @@ def payment_succeeded(intent: dict) -> str:
 
 @payments.on("payment_intent.payment_failed")
 def payment_failed(intent: dict) -> str:
+    """A declined attempt: the order keeps its hold until it expires, so that the buyer can try
+    again (with another method: ``paying.fresh_attempt`` gives it a new PaymentIntent)."""
     order = _order_for_intent(intent)
     if order is None:
         return payments.UNKNOWN
     order = _locked(order)
     if order.status != OrderStatus.AWAITING_PAYMENT:
         return "ignored"  # fulfilled, expired or refunded already: a late failure changes nothing
-    _release(order, OrderStatus.FAILED, OrderNote.PAYMENT_FAILED, actor="stripe")
-    return "released"
+    if order.note == OrderNote.ATTEMPT_DECLINED:
+        return "already_declined"
+    order.note = OrderNote.ATTEMPT_DECLINED
+    error = intent.get("last_payment_error") or {}
+    audit.record(
+        "stripe",
+        "order.payment_declined",
+        "order",
+        order.public_id,
+        after={"payment_intent": intent.get("id"), "code": str(error.get("code") or "")[:80], "held": True},
+    )
+    return "declined"
 
 
 @payments.on("charge.refunded")
@@ -198,7 +210,8 @@ def _hold_again(order: Order) -> OrderNote | None:
             movement = _hold(order, _listed())
     except InsufficientCredits:
         return OrderNote.STOCK_GONE
-    _apportion_paid(order, movement.ranges)
+    if not order.by_lines:  # the lines the buyer named stand, at the prices paid
+        _apportion_paid(order, movement.ranges)
     return None
 
 

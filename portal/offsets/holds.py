@@ -43,7 +43,18 @@ def _lock_organisation(organisation) -> None:
 
 
 def _hold(order: Order, condition):
+    """Hold the order's tonnes: the lines the buyer named, each exactly (all or none, in one
+    movement), or the quantity by the stated allocation rule."""
     hold = ledger.open_account(AccountKind.HOLD, order.hold_ref, capacity=order.quantity)
+    if order.by_lines:
+        return ledger.transfer_each(
+            [(line.batch.code, line.quantity) for line in order.lines],
+            source=ledger.system_account(AccountKind.INVENTORY),
+            destination=hold,
+            batch_condition=condition,
+            reference=order.hold_ref,
+            actor=order.actor,
+        )
     return ledger.transfer(
         order.quantity,
         source=ledger.system_account(AccountKind.INVENTORY),

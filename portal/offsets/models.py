@@ -5,8 +5,9 @@ from decimal import Decimal
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false as sa_false
 
 from portal.core.labels import labels_for
 from portal.core.sql import one_of
@@ -43,6 +44,8 @@ class OrderNote(StrEnum):
     PAYMENT_UNAVAILABLE = "payment service unavailable"
     EXPIRED = "the hold expired before payment"
     PAYMENT_FAILED = "the payment failed"
+    #: While the order still waits: the last attempt was declined; the hold stands until it expires.
+    ATTEMPT_DECLINED = "the last payment attempt was declined"
     WRONG_AMOUNT = "the amount paid does not match the order"
     PAID_AFTER_CANCELLATION = "paid after the order was cancelled"
     STOCK_GONE = "paid after the hold was released, and the stock is gone"
@@ -59,6 +62,9 @@ ORDER_NOTE_LABELS = labels_for(
         "payment service unavailable": _l("The payment service was not available; nothing was charged."),
         "the hold expired before payment": _l("The hold expired before payment."),
         "the payment failed": _l("The payment failed; the credits were released."),
+        "the last payment attempt was declined": _l(
+            "The last payment attempt was declined. The credits stay held until the hold expires: try again, with another method if you like."
+        ),
         "the amount paid does not match the order": _l(
             "The amount paid did not match the order; it was refunded."
         ),
@@ -79,6 +85,14 @@ ORDER_NOTE_LABELS = labels_for(
         "cancelled by staff": _l("Cancelled by the operator."),
     },
 )
+
+
+#: How a buyer pays (Stripe's payment method types), as the order page names them.
+PAYMENT_METHOD_LABELS = {
+    "card": _l("Bank card"),
+    "alipay": _l("Alipay"),
+    "wechat_pay": _l("WeChat Pay"),
+}
 
 
 class Order(db.Model):
@@ -104,6 +118,14 @@ class Order(db.Model):
     status: Mapped[str] = mapped_column(String(20), default=OrderStatus.AWAITING_PAYMENT)
     hold_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    #: How many PaymentIntents the order has had: a new one after a declined attempt (the
+    #: declined one is cancelled first), each made with its own Stripe idempotency key.
+    payment_attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    #: The buyer named each line's batch and tonnes (lines, a quote, the web order): a late
+    #: payment holds those lines again, never other batches.
+    by_lines: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    #: The quote the order was placed from, if any: its prices are the order's.
+    quote_id: Mapped[int | None] = mapped_column(ForeignKey("quotes.id"), unique=True)
     client_secret: Mapped[str | None] = mapped_column(String(255))
     certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
     refund_id: Mapped[str | None] = mapped_column(String(255))
@@ -118,6 +140,7 @@ class Order(db.Model):
     organisation: Mapped["Organisation"] = relationship(lazy="joined")  # noqa: F821
     user: Mapped["User | None"] = relationship()  # noqa: F821
     certificate: Mapped["Certificate | None"] = relationship()  # noqa: F821
+    quote: Mapped["Quote | None"] = relationship()
     lines: Mapped[list["OrderLine"]] = relationship(
         back_populates="order", order_by="OrderLine.id", lazy="selectin", cascade="all, delete-orphan"
     )
@@ -155,4 +178,54 @@ class OrderLine(db.Model):
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("unit_price > 0", name="unit_price_positive"),
+    )
+
+
+class Quote(db.Model):
+    """Priced lines given to a buyer without holding anything: valid ``QUOTE_MINUTES``, then
+    priced again. An order may cite it once, at these prices, while it is valid."""
+
+    __tablename__ = "quotes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: What buyers and the API see: ``quo_`` and 20 random characters.
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    #: Total in yuan, exact: the sum of the lines.
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    actor: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    lines: Mapped[list["QuoteLine"]] = relationship(
+        back_populates="quote", order_by="QuoteLine.id", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+
+
+class QuoteLine(db.Model):
+    """The tonnes of one batch in a quote, at the price quoted."""
+
+    __tablename__ = "quote_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quote_id: Mapped[int] = mapped_column(ForeignKey("quotes.id"), index=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+
+    quote: Mapped[Quote] = relationship(back_populates="lines")
+    batch: Mapped["Batch"] = relationship(lazy="joined")  # noqa: F821
+
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("unit_price > 0", name="unit_price_positive"),
+        UniqueConstraint("quote_id", "batch_id"),
     )

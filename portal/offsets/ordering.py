@@ -19,7 +19,8 @@ from portal.ledger.errors import InsufficientCredits, LedgerError
 from portal.ledger.models import Batch
 from portal.offsets.expiry import hold_expiry
 from portal.offsets.holds import OrderError, _hold, _listed, _lock_organisation, _release, bought_this_year
-from portal.offsets.models import Order, OrderNote, OrderStatus
+from portal.offsets.lines import parse_lines, price_lines, quote_for_order
+from portal.offsets.models import Order, OrderLine, OrderNote, OrderStatus
 from portal.offsets.pricing import _price
 from portal.payments import services as payments
 from portal.timeutil import utcnow
@@ -29,19 +30,29 @@ _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 def create_order(
     organisation,
-    quantity,
+    quantity=None,
     *,
     beneficiary,
     purpose,
     purpose_detail="",
     batch_code=None,
+    lines=None,
+    quote=None,
+    shown_prices=None,
     actor: str,
     user: User | None = None,
     estimate_version: str = "",
     idempotency_key: str | None = None,
     digest: str | None = None,
 ) -> tuple[Order, bool]:
-    """Hold ``quantity`` t for ``organisation`` and price the order; (order, created).
+    """Hold the tonnes of an order for ``organisation`` and price it; (order, created).
+
+    Three ways to say what is bought: ``quantity`` (and ``batch_code``), allocated by the stated
+    rule; ``lines``, ``[{"batch_code", "quantity"}, …]``, each batch's tonnes held exactly, every
+    line or none; or ``quote``, a valid quote's public id, whose lines are held at the quoted
+    prices. ``shown_prices`` ({batch code: price}) are the prices a page showed the buyer: if a
+    listing changed since, the order is refused (``price_changed``) rather than charged another
+    price. The organisation's limits apply to the order's total.
 
     The PaymentIntent is created by ``attach_payment`` once this is committed, so that no Stripe
     call runs while the batches are locked. A repeat with the same idempotency key returns the
@@ -51,10 +62,141 @@ def create_order(
         earlier = _by_idempotency_key(organisation, idempotency_key, digest)
         if earlier is not None:
             return earlier, False
+    named = _named_lines(organisation, quantity, batch_code, lines, quote)
+    if named is None:
+        try:
+            quantity = ledger.parse_quantity(quantity)
+        except LedgerError as exc:
+            raise OrderError(exc.code, exc.message, field="quantity") from None
+    else:
+        quantity = sum(q for _code, q in named[0])
+    beneficiary, purpose, purpose_detail = _checked_terms(beneficiary, purpose, purpose_detail)
+    # Orders of one organisation take turns here, so that a yearly limit cannot be overrun by
+    # orders placed at the same moment (each would see the others' tonnes not yet counted).
+    # FOR NO KEY UPDATE: a fulfilment inserting a certificate (foreign key to the organisation)
+    # must not wait for it, or it would deadlock with an order waiting for its batch.
+    _lock_organisation(organisation)
+    if idempotency_key is not None:  # a repeat sent at the same moment waited here for the first
+        earlier = _by_idempotency_key(organisation, idempotency_key, digest)
+        if earlier is not None:
+            return earlier, False
+    if named is not None and named[1] is not None:  # two orders citing one quote at once
+        quote_for_order(named[1].public_id, organisation)
+    refusal = policy.purchase_refusal(organisation, quantity, bought_this_year=bought_this_year(organisation))
+    if refusal:
+        raise OrderError("purchase_not_allowed", refusal, status=403, field="quantity")
+    batch_codes = None
+    if named is None and batch_code not in (None, ""):
+        batch_codes = [_listed_batch(batch_code).code]
+
+    order = Order(
+        public_id="ord_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(20)),
+        organisation_id=organisation.id,
+        user_id=user.id if user is not None else None,
+        quantity=quantity,
+        batch_code=batch_codes[0] if batch_codes else None,
+        beneficiary=beneficiary,
+        purpose=purpose,
+        purpose_detail=purpose_detail,
+        estimate_version=(estimate_version or "")[:40],
+        amount=Decimal("0.01"),  # priced below
+        status=OrderStatus.AWAITING_PAYMENT,
+        hold_expires_at=hold_expiry(utcnow()),
+        actor=actor,
+        idempotency_key=idempotency_key,
+        request_digest=digest,
+        by_lines=named is not None,
+    )
+    if named is not None:
+        _price_named(order, *named, shown_prices)
+    db.session.add(order)
+    db.session.flush()
     try:
-        quantity = ledger.parse_quantity(quantity)
-    except LedgerError as exc:
-        raise OrderError(exc.code, exc.message, field="quantity") from None
+        with db.session.begin_nested():
+            movement = _hold(order, _listed())
+    except InsufficientCredits as exc:
+        raise _short(exc, quantity) from None
+    if named is None:
+        _price(order, movement.ranges)
+    audit.record(
+        actor,
+        "order.create",
+        "order",
+        order.public_id,
+        after={
+            "quantity": quantity,
+            "amount": order.amount,
+            "lines": [[line.batch.code, line.quantity, line.unit_price] for line in order.lines],
+            "quote": named[1].public_id if named and named[1] is not None else None,
+        },
+    )
+    return order, True
+
+
+def _named_lines(organisation, quantity, batch_code, lines, quote):
+    """(lines as [(code, tonnes)], the quote or None) when the buyer named lines or a quote;
+    None for the single form (``quantity`` and perhaps ``batch_code``)."""
+    if quote is None and lines is None:
+        return None
+    if quantity is not None or batch_code not in (None, "") or (quote is not None and lines is not None):
+        raise OrderError(
+            "ambiguous_order",
+            _("Say what to buy one way: quantity (and batch_code), lines, or a quote."),
+            field="lines",
+        )
+    if quote is not None:
+        cited = quote_for_order(quote, organisation)
+        return [(line.batch.code, line.quantity) for line in cited.lines], cited
+    return parse_lines(lines), None
+
+
+def _price_named(order: Order, named, quote, shown_prices) -> None:
+    """The order's lines as named, at the quote's prices or else the listed ones."""
+    if quote is not None:
+        prices = {line.batch.code: (line.batch, line.unit_price) for line in quote.lines}
+        order.quote_id = quote.id
+    else:
+        prices = {line.batch.code: (line.batch, line.unit_price) for line in price_lines(named)}
+    for code, price in (shown_prices or {}).items():
+        if code in prices and prices[code][1] != price:
+            raise OrderError(
+                "price_changed",
+                _(
+                    "The price of batch %(batch)s changed from %(shown)s to %(now)s yuan per t since the "
+                    "page was shown: nothing was held. Please check the new total.",
+                    batch=code,
+                    shown=price,
+                    now=prices[code][1],
+                ),
+                409,
+                "lines",
+            )
+    for code, quantity in named:
+        batch, price = prices[code]
+        order.lines.append(
+            OrderLine(batch=batch, quantity=quantity, unit_price=price, amount=price * quantity)
+        )
+    order.amount = sum((line.amount for line in order.lines), Decimal("0"))
+
+
+def _listed_batch(batch_code) -> Batch:
+    batch = (
+        db.session.scalar(select(Batch).filter_by(code=batch_code))
+        if isinstance(batch_code, str) and len(batch_code) <= 80
+        else None
+    )
+    listed = batch is not None and db.session.scalar(select(_listed().where(Batch.id == batch.id)))
+    if not listed:
+        raise OrderError(
+            "unknown_batch",
+            _("No batch %(batch)s is for sale.", batch=str(batch_code)[:80]),
+            404,
+            "batch_code",
+        )
+    return batch
+
+
+def _checked_terms(beneficiary, purpose, purpose_detail):
     try:
         purpose = certificates.parse_purpose(purpose)
         beneficiary = certificates.clean_text(
@@ -82,75 +224,26 @@ def create_order(
             ),
             field="purpose",
         )
-    # Orders of one organisation take turns here, so that a yearly limit cannot be overrun by
-    # orders placed at the same moment (each would see the others' tonnes not yet counted).
-    # FOR NO KEY UPDATE: a fulfilment inserting a certificate (foreign key to the organisation)
-    # must not wait for it, or it would deadlock with an order waiting for its batch.
-    _lock_organisation(organisation)
-    if idempotency_key is not None:  # a repeat sent at the same moment waited here for the first
-        earlier = _by_idempotency_key(organisation, idempotency_key, digest)
-        if earlier is not None:
-            return earlier, False
-    refusal = policy.purchase_refusal(organisation, quantity, bought_this_year=bought_this_year(organisation))
-    if refusal:
-        raise OrderError("purchase_not_allowed", refusal, status=403, field="quantity")
-    condition = _listed()
-    batch_codes = None
-    if batch_code not in (None, ""):
-        batch = (
-            db.session.scalar(select(Batch).filter_by(code=batch_code))
-            if isinstance(batch_code, str) and len(batch_code) <= 80
-            else None
-        )
-        listed = batch is not None and db.session.scalar(select(_listed().where(Batch.id == batch.id)))
-        if not listed:
-            raise OrderError(
-                "unknown_batch",
-                _("No batch %(batch)s is for sale.", batch=str(batch_code)[:80]),
-                404,
-                "batch_code",
-            )
-        batch_codes = [batch.code]
+    return beneficiary, purpose, purpose_detail
 
-    public_id = "ord_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(20))
-    order = Order(
-        public_id=public_id,
-        organisation_id=organisation.id,
-        user_id=user.id if user is not None else None,
-        quantity=quantity,
-        batch_code=batch_codes[0] if batch_codes else None,
-        beneficiary=beneficiary,
-        purpose=purpose,
-        purpose_detail=purpose_detail,
-        estimate_version=(estimate_version or "")[:40],
-        amount=Decimal("0.01"),  # priced below, once the blocks are held
-        status=OrderStatus.AWAITING_PAYMENT,
-        hold_expires_at=hold_expiry(utcnow()),
-        actor=actor,
-        idempotency_key=idempotency_key,
-        request_digest=digest,
-    )
-    db.session.add(order)
-    db.session.flush()
-    try:
-        with db.session.begin_nested():
-            movement = _hold(order, condition)
-    except InsufficientCredits as exc:
-        raise OrderError(
-            "insufficient_stock",
-            _(
-                "Only %(available)s t are for sale; %(requested)s t were requested.",
-                available=exc.params.get("available"),
-                requested=quantity,
-            ),
-            status=409,
-            field="quantity",
-        ) from None
-    _price(order, movement.ranges)
-    audit.record(
-        actor, "order.create", "order", public_id, after={"quantity": quantity, "amount": order.amount}
-    )
-    return order, True
+
+def _short(exc: InsufficientCredits, quantity: int) -> OrderError:
+    """The refusal for stock that ran short while holding (another buyer was quicker)."""
+    batch = exc.params.get("batch")
+    if batch is None:
+        message = _(
+            "Only %(available)s t are for sale; %(requested)s t were requested.",
+            available=exc.params.get("available"),
+            requested=quantity,
+        )
+    else:
+        message = _(
+            "Only %(available)s t of batch %(batch)s are for sale; %(requested)s t were requested.",
+            available=exc.params.get("available"),
+            batch=batch,
+            requested=exc.params.get("requested"),
+        )
+    return OrderError("insufficient_stock", message, status=409, field="quantity")
 
 
 def _by_idempotency_key(organisation, key, digest) -> Order | None:
@@ -182,9 +275,15 @@ def ensure_payment(order: Order) -> None:
     reference is the idempotency key of the call (see ``payments.create_payment_intent``)."""
     if order.status != OrderStatus.AWAITING_PAYMENT or order.payment_intent_id is not None:
         return
+    # Each attempt its own intent: the first keeps the order's id as its reference (as before).
+    reference = (
+        order.public_id
+        if order.payment_attempt in (None, 1)
+        else f"{order.public_id}-{order.payment_attempt}"
+    )
     try:
         intent = payments.create_payment_intent(
-            payments.to_fen(order.amount), reference=order.public_id, metadata=_intent_metadata(order)
+            payments.to_fen(order.amount), reference=reference, metadata=_intent_metadata(order)
         )
     except payments.PaymentError:
         # Unlike a new order's, this hold is kept: the order expires in its own time, and the

@@ -1,4 +1,7 @@
-"""``POST /api/v1/orders`` and ``GET /api/v1/orders/<id>`` (on the API blueprint)."""
+"""``POST /api/v1/orders``, ``GET /api/v1/orders/<id>`` and ``POST /api/v1/quotes`` (on the API
+blueprint). An order names its tonnes one of three ways: ``quantity`` (and ``batch_code``),
+``lines`` (``[{"batch_code", "quantity"}, …]``, held all or none) or a ``quote`` (its lines at
+the quoted prices, while it is valid); a quote prices lines without holding anything."""
 
 from flask import g, request
 from flask_babel import gettext as _
@@ -10,7 +13,31 @@ from portal.certificates.services import certificate_url
 from portal.core.idempotency import request_digest
 from portal.extensions import db
 from portal.offsets import services
-from portal.offsets.models import Order
+from portal.offsets.models import Order, Quote
+
+
+def lines_json(lines) -> list[dict]:
+    return [
+        {
+            "batch_code": line.batch.code,
+            "project_code": line.batch.project.code,
+            "quantity": line.quantity,
+            "unit_price": money(line.unit_price),
+            "amount": money(line.amount),
+        }
+        for line in lines
+    ]
+
+
+def quote_json(quote: Quote) -> dict:
+    return {
+        "id": quote.public_id,
+        "quantity": quote.quantity,
+        "amount": money(quote.amount),
+        "lines": lines_json(quote.lines),
+        "created_at": quote.created_at.isoformat(),
+        "expires_at": quote.expires_at.isoformat(),
+    }
 
 
 def order_json(order: Order) -> dict:
@@ -23,15 +50,8 @@ def order_json(order: Order) -> dict:
         "beneficiary": order.beneficiary,
         "purpose": order.purpose,
         "purpose_detail": order.purpose_detail,
-        "lines": [
-            {
-                "batch_code": line.batch.code,
-                "quantity": line.quantity,
-                "unit_price": money(line.unit_price),
-                "amount": money(line.amount),
-            }
-            for line in order.lines
-        ],
+        "lines": lines_json(order.lines),
+        "quote": order.quote.public_id if order.quote is not None else None,
         "hold_expires_at": order.hold_expires_at.isoformat(),
         "payment": {"payment_intent": order.payment_intent_id, "client_secret": order.client_secret},
         "certificate": None
@@ -50,6 +70,8 @@ def create_order():
         order, created = services.create_order(
             organisation,
             body.get("quantity"),
+            lines=body.get("lines"),
+            quote=body.get("quote"),
             beneficiary=body.get("beneficiary", organisation.name_zh),
             purpose=body.get("purpose", "voluntary"),
             purpose_detail=body.get("purpose_detail", ""),
@@ -81,3 +103,15 @@ def get_order(public_id):
         return api_error(404, "unknown_order", _("There is no such order."))
     services.expire_on_access(order)
     return {"order": order_json(order)}
+
+
+@bp.post("/quotes")
+@require_key("orders.create")
+def create_quote():
+    body = json_object()
+    try:
+        quote = services.create_quote(g.principal.organisation, body.get("lines"), actor=g.principal.actor)
+    except services.OrderError as exc:
+        db.session.rollback()
+        return api_error(exc.status, exc.code, exc.message)
+    return {"quote": quote_json(quote)}, 201

@@ -9,6 +9,9 @@ Views, the API, the CLI, other packages and tests import from here; each rule li
 module:
 
 * ``ordering``: placing an order (checks, hold, price) and its PaymentIntent;
+* ``lines``: the lines a buyer names, priced at the listed prices, and quotes (ten minutes);
+* ``paying``: a new attempt after a declined payment, and the wallets (Alipay, WeChat Pay);
+* ``basket``: the web order being put together, kept in the session (batches and tonnes only);
 * ``holds``: taking, locking and releasing an order's hold, and OrderError;
 * ``pricing``: an order's lines and amount;
 * ``expiry``: releasing unpaid orders past their time;
@@ -18,14 +21,37 @@ module:
 A test that replaces something a rule calls patches the module the rule lives in, not this one.
 """
 
-from portal.offsets.expiry import cancel_payment, expire_due, expire_if_due, expire_on_access
+from portal.offsets.expiry import HOLD_MINUTES, cancel_payment, expire_due, expire_if_due, expire_on_access
 from portal.offsets.fulfilment import charge_refunded, payment_failed, payment_succeeded, refund
 from portal.offsets.holds import OrderError, bought_this_year
+from portal.offsets.lines import (
+    MAX_LINES,
+    QUOTE_MINUTES,
+    PricedLine,
+    create_quote,
+    find_quote,
+    parse_lines,
+    price_lines,
+)
 from portal.offsets.ordering import attach_payment, create_order, ensure_payment
+from portal.offsets.paying import METHODS, fresh_attempt, payable, start_wallet, wallet_step
 from portal.offsets.queries import batches_for_sale, find, note_label, orders_of
 
 __all__ = [
+    "HOLD_MINUTES",
+    "MAX_LINES",
+    "METHODS",
+    "QUOTE_MINUTES",
     "OrderError",
+    "PricedLine",
+    "create_quote",
+    "find_quote",
+    "fresh_attempt",
+    "parse_lines",
+    "payable",
+    "price_lines",
+    "start_wallet",
+    "wallet_step",
     "attach_payment",
     "batches_for_sale",
     "bought_this_year",

@@ -34,11 +34,12 @@ NOT_PAGES = {
     "contracts.contract_pdf": "a download",
     "staff.journal_csv": "a download",
     "staff.audit_csv": "a download",
+    "offsets.status": "JSON for the QR page's poll",
 }
 #: Pages only the sales role may open (contracts.manage).
 SALES_ONLY = {"contracts.new_contract", "contracts.edit_contract", "contracts.amend_contract"}
 #: Pages that answer 400 by design with the argument given (an unknown token).
-EXPECTED_STATUS = {"buyers.confirm": 400}
+EXPECTED_STATUS = {"buyers.confirm": 400, "payments.test_wallet": 404}
 
 
 def _one(database, sql, *args):
@@ -72,6 +73,10 @@ def _demo_ids(database) -> dict:
             buyer_org,
         ),
         "draft": _one(database, "SELECT number FROM contracts WHERE status = 'draft' ORDER BY id"),
+        "batch": _one(
+            database,
+            "SELECT b.code FROM batches b JOIN listings l ON l.batch_id = b.id WHERE l.is_active ORDER BY b.id",
+        ),
         "invoice": _one(
             database, "SELECT number FROM invoices WHERE organisation_id = ? ORDER BY id", buyer_org
         ),
@@ -94,6 +99,8 @@ PARAMS = {
     "staff.project": lambda ids: {"code": ids["project"]},
     "staff.edit_project": lambda ids: {"code": ids["project"]},
     "buyers.confirm": lambda ids: {"token": "not-a-token"},
+    "offsets.scan": lambda ids: {"public_id": ids["order"], "method": "wechat_pay"},  # paid: the order
+    "payments.test_wallet": lambda ids: {"token": "not-a-token"},
     "buyers.reset_password": lambda ids: {"token": "not-a-token"},
 }
 
@@ -111,6 +118,7 @@ def _extra_pages(ids) -> list[tuple[str, str]]:
         (None, "/estimate?kind=office"),
         (None, f"/estimate?{ESTIMATE}"),
         ("buyer", "/checkout?quantity=12&purpose=event&beneficiary=Chifeng+Grassland+Forum"),
+        ("buyer", f"/checkout?add={ids['batch']}&quantity=3"),  # the order being put together
         ("operator", f"/certificates/{ids['certificate']}"),  # with the revocation form
         ("operator", f"/certificates/{ids['revoked']}"),
     ]

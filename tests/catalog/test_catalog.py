@@ -1,5 +1,7 @@
 """The public catalog and project pages."""
 
+import re
+
 import pytest
 
 from portal.catalog import services
@@ -168,7 +170,9 @@ def test_project_boundary_is_drawn_as_inline_svg(stock, client):
     db.session.commit()
     text = client.get("/projects/AH-FOR-01").get_data(as_text=True)
     assert "<svg" in text and '<path d="M' in text
-    assert "<script" not in text
+    drawing = text[text.index("<svg") : text.index("</svg>")]
+    assert "<script" not in drawing  # the page's only script is the buy form's, from a file
+    assert [m for m in re.findall(r"<script[^>]*>", text) if "src=" not in m] == []
 
 
 @pytest.mark.parametrize(

@@ -94,6 +94,12 @@ SUCCESS = {
         "steel",
         {"quantity": 1, "beneficiary": "测试钢铁", "purpose": "voluntary"},
     ),
+    "api.create_quote": lambda w: (
+        "POST",
+        "/api/v1/quotes",
+        "steel",
+        {"lines": [{"batch_code": "OLD-2021", "quantity": 1}]},
+    ),
     "api.get_order": lambda w: ("GET", f"/api/v1/orders/{w.order}", "steel", None),
     "api.retirements": lambda w: (
         "POST",

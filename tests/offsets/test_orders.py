@@ -204,15 +204,41 @@ def test_paid_order_is_retired_with_a_certificate_and_a_receipt(shop, app, clien
     assert client.get(f"/api/v1/orders/{done.public_id}", headers=bearer(other)).status_code == 404
 
 
-def test_a_declined_card_releases_the_hold(shop, app):
+def test_a_declined_card_keeps_the_hold_and_a_new_attempt_pays(shop, app):
+    """A declined payment leaves the order awaiting payment with its hold, until it expires; the
+    next attempt cancels the declined intent, gets a new one, and pays."""
+    steel = buyers.find_by_uscc(STEEL)
+    order, _ = orders.create_order(steel, 10, beneficiary="x", purpose="voluntary", actor="t")
+    db.session.commit()
+    orders.attach_payment(order)
+    db.session.commit()
+    declined = order.payment_intent_id
+    payments.pay_with_test_card(declined, "pm_card_chargeCustomerFail")
+    wait_for(lambda: db.session.get(Order, order.id).note == "the last payment attempt was declined")
+    order = db.session.get(Order, order.id)
+    assert order.status == "awaiting_payment" and inventory() == 190
+
+    order = orders.fresh_attempt(order, actor="t")
+    db.session.commit()
+    assert order.payment_attempt == 2 and order.payment_intent_id not in (None, declined)
+    assert order.note == "" and shop.stripe.v1.payment_intents.retrieve(declined).status == "canceled"
+    payments.pay_with_test_card(order.payment_intent_id, "pm_card_visa")
+    wait_for(lambda: db.session.get(Order, order.id).status == "fulfilled")
+    assert inventory() == 190 and verify_ledger().ok
+    assert db.session.scalar(select(func.count()).select_from(Certificate)) == 1
+
+
+def test_a_declined_order_still_expires_with_its_hold(shop, app):
     steel = buyers.find_by_uscc(STEEL)
     order, _ = orders.create_order(steel, 10, beneficiary="x", purpose="voluntary", actor="t")
     db.session.commit()
     orders.attach_payment(order)
     db.session.commit()
     payments.pay_with_test_card(order.payment_intent_id, "pm_card_chargeCustomerFail")
-    wait_for(lambda: db.session.get(Order, order.id).status == "failed")
-    assert inventory() == 200 and verify_ledger().ok
+    wait_for(lambda: db.session.get(Order, order.id).note == "the last payment attempt was declined")
+    assert [o.id for o in orders.expire_due(now=utcnow() + timedelta(minutes=31))] == [order.id]
+    db.session.commit()
+    assert db.session.get(Order, order.id).status == "expired" and inventory() == 200
 
 
 # --- webhook faults ---------------------------------------------------------------------------
@@ -547,8 +573,14 @@ def test_the_whole_path_on_postgresql(pg_app, localstripe):  # noqa: F811
         assert done.certificate.quantity == 6
         declined = _order(steel, 4)
         payments.pay_with_test_card(declined.payment_intent_id, "pm_card_chargeCustomerFail")
-        wait_for(lambda: db.session.get(Order, declined.id).status == "failed")
-        assert inventory() == 44 and verify_ledger().ok
+        wait_for(lambda: db.session.get(Order, declined.id).note == "the last payment attempt was declined")
+        assert db.session.get(Order, declined.id).status == "awaiting_payment"  # held until it expires
+        assert inventory() == 40 and verify_ledger().ok
+        retried = orders.fresh_attempt(db.session.get(Order, declined.id), actor="t")
+        db.session.commit()
+        payments.pay_with_test_card(retried.payment_intent_id)
+        wait_for(lambda: db.session.get(Order, declined.id).status == "fulfilled")
+        assert inventory() == 40 and verify_ledger().ok
     finally:
         live.close()
 
