@@ -63,6 +63,8 @@ def create_app(config=None):
     from portal.revenue import api as _revenue_api  # noqa: F401  (routes on api_bp)
     from portal.revenue.views import bp as revenue_bp
     from portal.staff.views import bp as staff_bp
+    from portal.webhooks import api as _webhooks_api  # noqa: F401  (routes on api_bp)
+    from portal.webhooks.views import bp as webhooks_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(catalog_bp)
@@ -75,6 +77,7 @@ def create_app(config=None):
     app.register_blueprint(payments_bp)
     app.register_blueprint(revenue_bp)
     app.register_blueprint(contracts_bp)
+    app.register_blueprint(webhooks_bp)
     csrf.exempt(payments_bp)  # Stripe signs its webhooks; there is no session
     csrf.exempt(api_bp)  # bearer-key authenticated, no cookies
 
@@ -92,8 +95,10 @@ def create_app(config=None):
     cache.register(app)
 
     from portal import cli
+    from portal.jobs import engine as jobs
 
     cli.register(app)
+    jobs.plug()
     return app
 
 

@@ -33,6 +33,13 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 64 * 1024,
     # Fields per form, url-encoded or multipart (the contract form, the largest, has under 300).
     "MAX_FORM_PARTS": 1000,
+    # Background jobs' queue (portal/jobs/engine.py): unset → SQLite beside a SQLite database, or
+    # the portal's PostgreSQL database; "redis://…" → Redis; "memory:" → in-process (tests).
+    "JOBS_URL": "",
+    # Webhook endpoints on local or private addresses: None → allowed only in the embedded
+    # default (SQLite); set true or false to decide. Seconds for one delivery's whole exchange.
+    "WEBHOOKS_ALLOW_PRIVATE": None,
+    "WEBHOOKS_TIMEOUT": 5.0,
 }
 
 #: Environment variables that keep their own names (Stripe's conventional ones).

@@ -89,6 +89,8 @@ def make_app(database_url, **extra):
         "SECRET_KEY": "test-secret",
         "WTF_CSRF_ENABLED": False,
         "LOG_LEVEL": "WARNING",
+        # Work asked for after a commit stays in this process's memory; tests run jobs themselves.
+        "JOBS_URL": "memory:",
     }
     config.update(extra)
     return create_app(config)

@@ -22,6 +22,7 @@ from portal.ledger import services as ledger
 from portal.ledger.models import Account, Batch
 from portal.ledger.services import MovedRange
 from portal.timeutil import BEIJING, utcnow
+from portal.webhooks import events as webhook_events
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,7 @@ def retire_into_certificates(
                 "movement": movement.id,
             },
         )
+        webhook_events.certificate_issued(c)
     log.info(
         "%s certificate(s) %s: %s t retired for %s by %s",
         len(certificates),

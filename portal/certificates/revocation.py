@@ -7,6 +7,7 @@ from portal.certificates.checks import REASON_MAX, RetirementError, clean_text
 from portal.certificates.models import Certificate, CertificateStatus
 from portal.extensions import db
 from portal.timeutil import utcnow
+from portal.webhooks import events as webhook_events
 
 
 def check_revocation(certificate: Certificate, reason) -> str:
@@ -37,5 +38,6 @@ def revoke(certificate: Certificate, reason, *, actor: str) -> Certificate:
         before={"status": "valid"},
         after={"status": "revoked", "reason": reason},
     )
+    webhook_events.certificate_revoked(certificate)
     db.session.flush()
     return certificate
