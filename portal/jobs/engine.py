@@ -19,6 +19,7 @@ import secrets
 import socket
 import time
 import traceback
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -68,7 +69,19 @@ def _slot(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
 
 
-def run(app, name: str, slot: str | None = None) -> JobRun | None:
+@dataclass(frozen=True)
+class Ran:
+    """What a run did (its ``job_runs`` row, as it was when the run ended)."""
+
+    name: str
+    slot: str
+    status: str
+    outcome: str
+    finished_at: datetime
+    duration_ms: int
+
+
+def run(app, name: str, slot: str | None = None) -> Ran | None:
     """Runs job ``name`` for ``slot`` (this minute by default) unless some worker already has:
     returns its run, or None when it was not this worker's to run."""
     slot = slot or _slot(utcnow())
@@ -95,8 +108,9 @@ def run(app, name: str, slot: str | None = None) -> JobRun | None:
             done.outcome = outcome
             done.finished_at = utcnow()
             done.duration_ms = int((time.monotonic() - started) * 1000)
+            result = Ran(name, slot, status, outcome, done.finished_at, done.duration_ms)
         db.session.remove()
-        return done
+        return result
 
 
 def make_huey(app):

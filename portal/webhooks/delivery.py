@@ -25,11 +25,12 @@ from portal.core.database import unit_of_work
 from portal.extensions import db
 from portal.timeutil import utcnow
 from portal.webhooks import transport
-from portal.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, OutgoingEvent
+from portal.webhooks.models import DeliveryStatus, OutgoingEvent, WebhookAttempt, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
-#: How long a worker holds a delivery it took (far longer than one exchange may last).
+#: How long a worker holds a delivery it took (far longer than one exchange may last);
+#: ``WEBHOOKS_LEASE_SECONDS`` changes it.
 LEASE = timedelta(minutes=2)
 #: After this long without success a delivery is given up (it can still be sent again by hand).
 GIVE_UP_AFTER = timedelta(days=3)
@@ -72,7 +73,7 @@ def _claim(limit: int, now: datetime) -> list[tuple[int, datetime]]:
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
-    lease_end = now + LEASE
+    lease_end = now + timedelta(seconds=current_app.config.get("WEBHOOKS_LEASE_SECONDS") or LEASE.seconds)
     taken = []
     for delivery_id, seen in due:
         result = db.session.execute(

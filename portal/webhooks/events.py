@@ -102,4 +102,8 @@ def invoice_issued(invoice, contract) -> None:
 
 
 def invoice_paid(invoice) -> None:
-    _emit(invoice.organisation_id, EventType.INVOICE_PAID, lambda: {"invoice": _invoice(invoice, invoice.contract)})
+    _emit(
+        invoice.organisation_id,
+        EventType.INVOICE_PAID,
+        lambda: {"invoice": _invoice(invoice, invoice.contract)},
+    )

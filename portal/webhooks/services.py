@@ -23,10 +23,10 @@ from portal.webhooks.delivery import allow_private, backoff, body_of, deliver_du
 from portal.webhooks.models import (
     DeliveryStatus,
     EventType,
+    OutgoingEvent,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
-    OutgoingEvent,
 )
 
 __all__ = [

@@ -94,7 +94,12 @@ SUCCESS = {
         {"url": "http://127.0.0.1:9/hook", "events": ["certificate.issued"]},
     ),
     "api.list_webhook_endpoints": lambda w: ("GET", "/api/v1/webhook-endpoints", "steel", None),
-    "api.delete_webhook_endpoint": lambda w: ("DELETE", f"/api/v1/webhook-endpoints/{w.endpoint}", "steel", None),
+    "api.delete_webhook_endpoint": lambda w: (
+        "DELETE",
+        f"/api/v1/webhook-endpoints/{w.endpoint}",
+        "steel",
+        None,
+    ),
     "api.rotate_webhook_secret": lambda w: (
         "POST",
         f"/api/v1/webhook-endpoints/{w.endpoint}/rotate-secret",
