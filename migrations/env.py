@@ -80,6 +80,10 @@ def run_migrations_online():
                 logger.info("No changes in schema detected.")
 
     conf_args = current_app.extensions["migrate"].configure_args
+    # The task queue keeps its own tables (``huey_*``) in PostgreSQL and makes them itself.
+    conf_args.setdefault(
+        "include_name", lambda name, type_, _parents: not (type_ == "table" and str(name).startswith("huey_"))
+    )
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

@@ -67,6 +67,8 @@ def create_app(config=None):
     from portal.transparency import appending
 
     appending.register()  # certificate events are appended to the log as their transaction commits
+    from portal.webhooks import api as _webhooks_api  # noqa: F401  (routes on api_bp)
+    from portal.webhooks.views import bp as webhooks_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(catalog_bp)
@@ -79,6 +81,7 @@ def create_app(config=None):
     app.register_blueprint(payments_bp)
     app.register_blueprint(revenue_bp)
     app.register_blueprint(contracts_bp)
+    app.register_blueprint(webhooks_bp)
     csrf.exempt(payments_bp)  # Stripe signs its webhooks; there is no session
     csrf.exempt(api_bp)  # bearer-key authenticated, no cookies
 
@@ -96,8 +99,10 @@ def create_app(config=None):
     cache.register(app)
 
     from portal import cli
+    from portal.jobs import engine as jobs
 
     cli.register(app)
+    jobs.plug()
     return app
 
 

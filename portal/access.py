@@ -27,6 +27,8 @@ ACTIONS = {
     #: API keys: staff their own; a buyer its organisation's, as its admin (see ``_may_manage_keys``).
     "apikeys.manage": EVERYONE,
     "holdings.read_own": BUYER,
+    #: Webhook endpoints: an organisation's admin on the web, or the organisation's API key.
+    "webhooks.manage": BUYER,
     #: Retiring from the holding (web and API), and the pages of one's certificates and compliance.
     "holdings.retire": BUYER,
     "orders.create": BUYER,
@@ -118,6 +120,8 @@ def may(who, action: str, obj=None) -> bool:
         return False
     if action == "apikeys.manage" and not _may_manage_keys(principal):
         return False
+    if action == "webhooks.manage" and not _may_manage_webhooks(principal):
+        return False
     if obj is None or owns(principal, obj):
         return True
     # Staff act on any organisation's objects; an API key, though, is only ever its owner's.
@@ -153,6 +157,16 @@ def _may_manage_keys(principal: Principal) -> bool:
         and principal.user.is_org_admin
         and principal.organisation.status in (OrgStatus.APPROVED, OrgStatus.RESTRICTED)
     )
+
+
+def _may_manage_webhooks(principal: Principal) -> bool:
+    """The organisation's own key, or its admin signed in; the organisation approved or
+    restricted (what it is told about are its purchases)."""
+    if principal.organisation is None:
+        return False
+    if principal.user is not None and not principal.user.is_org_admin:
+        return False
+    return principal.organisation.status in (OrgStatus.APPROVED, OrgStatus.RESTRICTED)
 
 
 def _kind(obj) -> str:

@@ -5,10 +5,12 @@ def register(app):
     from portal.buyers.cli import apikeys_cli, deliver_command, orgs_cli, users_cli
     from portal.contracts.cli import contracts_cli
     from portal.demo.cli import demo_cli
+    from portal.jobs.cli import jobs_cli
     from portal.ledger.cli import ledger_cli
     from portal.offsets.cli import orders_cli
     from portal.payments.cli import payments_cli
     from portal.transparency.cli import log_cli
+    from portal.webhooks.cli import webhooks_cli
 
     # `ledger deliver` needs to know organisations; the ledger package itself must not.
     ledger_cli.add_command(deliver_command)
@@ -22,6 +24,8 @@ def register(app):
         payments_cli,
         contracts_cli,
         log_cli,
+        jobs_cli,
+        webhooks_cli,
     ):
         app.cli.add_command(group)
 

@@ -46,6 +46,13 @@ DEFAULTS = {
     # in ten minutes.
     "VERIFY_CONCURRENCY": 1,
     "VERIFY_UPLOAD_LIMIT": 20,
+    # Background jobs' queue (portal/jobs/engine.py): unset → SQLite beside a SQLite database, or
+    # the portal's PostgreSQL database; "redis://…" → Redis; "memory:" → in-process (tests).
+    "JOBS_URL": "",
+    # Webhook endpoints on local or private addresses: None → allowed only in the embedded
+    # default (SQLite); set true or false to decide. Seconds for one delivery's whole exchange.
+    "WEBHOOKS_ALLOW_PRIVATE": None,
+    "WEBHOOKS_TIMEOUT": 5.0,
 }
 
 #: Environment variables that keep their own names (Stripe's conventional ones).

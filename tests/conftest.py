@@ -91,8 +91,11 @@ def make_app(database_url, **extra):
         "LOG_LEVEL": "WARNING",
         # The machine's PDF-check slots, per test worker (workers must not refuse each other).
         "VERIFY_SLOTS_DIR": str(
-            Path(tempfile.gettempdir()) / f"portal-verify-slots-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+            Path(tempfile.gettempdir())
+            / f"portal-verify-slots-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
         ),
+        # Work asked for after a commit stays in this process's memory; tests run jobs themselves.
+        "JOBS_URL": "memory:",
     }
     config.update(extra)
     return create_app(config)

@@ -23,6 +23,7 @@ from portal.ledger.models import Account, Batch
 from portal.ledger.services import MovedRange
 from portal.timeutil import BEIJING, utcnow
 from portal.transparency import services as transparency
+from portal.webhooks import events as webhook_events
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +200,7 @@ def retire_into_certificates(
                 "movement": movement.id,
             },
         )
+        webhook_events.certificate_issued(c)
     log.info(
         "%s certificate(s) %s: %s t retired for %s by %s",
         len(certificates),

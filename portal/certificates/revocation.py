@@ -8,6 +8,7 @@ from portal.certificates.models import Certificate, CertificateStatus
 from portal.extensions import db
 from portal.timeutil import utcnow
 from portal.transparency import services as transparency
+from portal.webhooks import events as webhook_events
 
 
 def check_revocation(certificate: Certificate, reason) -> str:
@@ -39,5 +40,6 @@ def revoke(certificate: Certificate, reason, *, actor: str) -> Certificate:
         before={"status": "valid"},
         after={"status": "revoked", "reason": reason},
     )
+    webhook_events.certificate_revoked(certificate)
     db.session.flush()
     return certificate

@@ -28,6 +28,7 @@ from portal.ledger import services as ledger
 from portal.ledger.errors import LedgerError
 from portal.ledger.models import MAX_QUANTITY
 from portal.timeutil import beijing_today
+from portal.webhooks import events as webhook_events
 
 
 def deliver(
@@ -223,6 +224,8 @@ def _hand_over(
             "invoice": invoice.number,
         },
     )
+    webhook_events.contract_delivered(contract, tranche, quantity, mode, certificate)
+    webhook_events.invoice_issued(invoice, contract)
 
     def delivered(for_staff: bool):
         if certificate:

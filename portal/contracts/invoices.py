@@ -29,6 +29,7 @@ from portal.extensions import db
 from portal.payments import services as payments
 from portal.revenue import services as revenue
 from portal.timeutil import beijing_today, utcnow
+from portal.webhooks import events as webhook_events
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ def _pay(invoice: Invoice, amount: Decimal, received: date, reference: str, meth
         after={"method": str(method), "amount": amount, "reference": reference, "status": invoice.status},
     )
     if invoice.status == InvoiceStatus.PAID:
+        webhook_events.invoice_paid(invoice)
         complete_if_done(invoice.contract, actor=actor)
     return payment
 

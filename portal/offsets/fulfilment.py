@@ -37,6 +37,7 @@ from portal.offsets.queries import find, note_label
 from portal.payments import services as payments
 from portal.revenue import services as revenue
 from portal.timeutil import utcnow
+from portal.webhooks import events as webhook_events
 
 
 def _order_for_intent(intent: dict) -> Order | None:
@@ -242,6 +243,7 @@ def _fulfil(order: Order) -> None:
         before={"status": "awaiting_payment"},
         after={"status": "fulfilled", "certificate": certificate.number},
     )
+    webhook_events.order_fulfilled(order, certificate)
     _receipt(order, certificate)
 
 

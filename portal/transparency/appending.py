@@ -21,6 +21,7 @@ from sqlalchemy import event, insert, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from portal.certificates import signing
+from portal.core import tasks
 from portal.extensions import db
 from portal.timeutil import utcnow
 from portal.transparency import merkle
@@ -87,6 +88,7 @@ def record(
         session.get_nested_transaction() or session.get_transaction(),
     )
     session.info.setdefault(_PENDING, []).append(leaf)
+    tasks.soon("log.sign")  # a tree head covering it, as soon as it is committed
     return leaf
 
 

@@ -14,7 +14,7 @@ log_cli = AppGroup("log", help="The public transparency log of certificates.")
 
 @log_cli.command("sign")
 def sign_command():
-    """Sign a tree head if the log has grown since the last one (run every 20 s)."""
+    """Sign a tree head if the log has grown since the last one (the jobs worker does this)."""
     try:
         head = services.sign_new_head()
         db.session.commit()

@@ -9,7 +9,7 @@
 
 The first line separates it from every other thing the key signs (certificate payloads are JSON
 and begin with ``{``). ``flask log sign`` signs a head whenever the tree has grown since the
-last one (``scripts/serve`` runs it every 20 seconds); every head is kept.
+last one (the ``log.sign`` job runs it right after new entries and every minute); every head is kept.
 """
 
 import base64

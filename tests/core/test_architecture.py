@@ -25,6 +25,7 @@ MAY_IMPORT = {
     "portal.audit": BASE | {"portal.core"},
     "portal.payments": BASE | {"portal.core", "portal.audit", "portal.buyers"},
     "portal.catalog": BASE | {"portal.core", "portal.audit", "portal.ledger", "portal.buyers"},
+    "portal.webhooks": BASE | {"portal.core", "portal.audit", "portal.access", "portal.api"},
 }
 MUST_NOT_IMPORT = {
     "portal.certificates": {"portal.payments", "portal.revenue", "portal.offsets", "portal.contracts"},

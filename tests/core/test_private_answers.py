@@ -101,6 +101,25 @@ SUCCESS = {
         {"lines": [{"batch_code": "OLD-2021", "quantity": 1}]},
     ),
     "api.get_order": lambda w: ("GET", f"/api/v1/orders/{w.order}", "steel", None),
+    "api.create_webhook_endpoint": lambda w: (
+        "POST",
+        "/api/v1/webhook-endpoints",
+        "steel",
+        {"url": "http://127.0.0.1:9/hook", "events": ["certificate.issued"]},
+    ),
+    "api.list_webhook_endpoints": lambda w: ("GET", "/api/v1/webhook-endpoints", "steel", None),
+    "api.delete_webhook_endpoint": lambda w: (
+        "DELETE",
+        f"/api/v1/webhook-endpoints/{w.endpoint}",
+        "steel",
+        None,
+    ),
+    "api.rotate_webhook_secret": lambda w: (
+        "POST",
+        f"/api/v1/webhook-endpoints/{w.endpoint}/rotate-secret",
+        "steel",
+        None,
+    ),
     "api.retirements": lambda w: (
         "POST",
         "/api/v1/retirements",
@@ -137,7 +156,14 @@ def world(app, client, localstripe):  # noqa: F811
     client.post(f"/api/v1/contracts/{signed}/sign", headers=bearer(keys["sales"]))
     delivered = client.post(f"/api/v1/contracts/{signed}/tranches/1/deliver", headers=bearer(keys["sales"]))
     invoice = delivered.get_json()["delivery"]["invoice"]["number"]
-    return SimpleNamespace(keys=keys, draft=draft, signed=signed, invoice=invoice, order=order.public_id)
+    hook = client.post(
+        "/api/v1/webhook-endpoints",
+        json={"url": "http://127.0.0.1:9/hook", "events": ["invoice.paid"]},
+        headers=bearer(keys["steel"]),
+    ).get_json()["id"]
+    return SimpleNamespace(
+        keys=keys, draft=draft, signed=signed, invoice=invoice, order=order.public_id, endpoint=hook
+    )
 
 
 def test_every_api_route_needs_a_key_or_is_known_to_be_public():
@@ -187,8 +213,10 @@ def test_keyed_answers_are_never_stored(app, client, world, endpoint):
     expected |= {"role may not": 403} if forbidden else {}
     expected |= {"unknown object": 404} if unknown is not None else {}
     expected |= {"malformed body": 400} if body is not None else {}
-    if endpoint == "api.sign_contract":
+    if endpoint in ("api.sign_contract", "api.rotate_webhook_secret"):
         expected["success"] = 200
+    if method == "DELETE":
+        expected["success"] = 204
     assert statuses == expected, {c: r.get_json() for c, r in answers.items()}
     for case, response in answers.items():
         assert response.headers.get("Cache-Control") == "private, no-store", case

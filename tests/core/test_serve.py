@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 RECORDER = """#!/bin/sh
 echo "$(basename "$0") PORTAL_BASE_URL=${PORTAL_BASE_URL:-}" >> "$RECORD"
+# The jobs worker runs until stopped (the script stops it when gunicorn ends).
+case "$*" in *"jobs worker"*) sleep 30;; esac
 """
 
 
