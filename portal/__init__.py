@@ -47,6 +47,7 @@ def create_app(config=None):
 
     database.configure(app)
 
+    from portal.api import issuances as _issuances_api  # noqa: F401  (routes on api_bp)
     from portal.api.views import bp as api_bp
     from portal.buyers.views import bp as buyers_bp
     from portal.catalog.views import bp as catalog_bp

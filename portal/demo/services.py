@@ -470,4 +470,5 @@ def _batch(rng, project, template, vintage) -> Batch:
         registry_serial_start=serial_start,
         registry_serial_end=serial_end,
         registry_unit_offset=first - 1,
+        registry_series=serial_start.rsplit("-", 1)[0] if project.standard == "CCER" else "VCS-VCU",
     )
