@@ -41,7 +41,8 @@ class RegistryInstruction(db.Model):
     #: Repeated from the certificate: the instruction is a document of its own.
     certificate_number: Mapped[str] = mapped_column(String(24))
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
-    registry: Mapped[str] = mapped_column(String(8))
+    #: Which registry (column ``registry``; ``registry`` is reserved on a declarative class).
+    registry_name: Mapped[str] = mapped_column("registry", String(8))
     kind: Mapped[str] = mapped_column(String(16))
     beneficiary: Mapped[str] = mapped_column(String(200))
     purpose: Mapped[str] = mapped_column(String(16))
@@ -113,7 +114,8 @@ class RegistryStatement(db.Model):
     __tablename__ = "registry_statements"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    registry: Mapped[str] = mapped_column(String(8))
+    #: Which registry (column ``registry``; ``registry`` is reserved on a declarative class).
+    registry_name: Mapped[str] = mapped_column("registry", String(8))
     #: The operator's account in the registry the statement is of.
     account: Mapped[str] = mapped_column(String(120))
     #: ``portal`` (the documented columns) or ``verra`` (Verra's public export).
