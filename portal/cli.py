@@ -8,6 +8,7 @@ def register(app):
     from portal.ledger.cli import ledger_cli
     from portal.offsets.cli import orders_cli
     from portal.payments.cli import payments_cli
+    from portal.registry.cli import registry_cli
 
     # `ledger deliver` needs to know organisations; the ledger package itself must not.
     ledger_cli.add_command(deliver_command)
@@ -20,6 +21,7 @@ def register(app):
         orders_cli,
         payments_cli,
         contracts_cli,
+        registry_cli,
     ):
         app.cli.add_command(group)
 

@@ -33,6 +33,9 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 64 * 1024,
     # Fields per form, url-encoded or multipart (the contract form, the largest, has under 300).
     "MAX_FORM_PARTS": 1000,
+    # A registry instruction still pending after this many working days (Monday to Friday,
+    # Beijing dates) is flagged on the dashboard and mailed to the operators, once.
+    "REGISTRY_OVERDUE_WORKING_DAYS": 5,
 }
 
 #: Environment variables that keep their own names (Stripe's conventional ones).

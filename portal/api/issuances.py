@@ -32,7 +32,9 @@ def record_issuance(code):
         except ValueError:
             values[name] = None
         if values[name] is None:
-            return api_error(400, f"invalid_{name}", _("%(field)s must be a date such as 2025-06-01.", field=name))
+            return api_error(
+                400, f"invalid_{name}", _("%(field)s must be a date such as 2025-06-01.", field=name)
+            )
     for name in ("quantity", "buffer_quantity"):
         raw = body.get(name, 0 if name == "buffer_quantity" else None)
         if type(raw) is not int:
@@ -43,13 +45,17 @@ def record_issuance(code):
     for name in _TEXTS:
         raw = body.get(name, "")
         if not isinstance(raw, str) or len(raw) > 120:
-            return api_error(400, f"invalid_{name}", _("%(field)s must be text of at most 120 characters.", field=name))
+            return api_error(
+                400, f"invalid_{name}", _("%(field)s must be text of at most 120 characters.", field=name)
+            )
         values[name] = raw
     price = body.get("price_per_t")
     if price is not None and not isinstance(price, str):
-        return api_error(400, "price", _("price_per_t is a decimal string, such as \"68.00\"."))
+        return api_error(400, "price", _('price_per_t is a decimal string, such as "68.00".'))
     try:
-        batch, created = catalog.submit_issuance(project, **values, price_per_t=price, actor=g.principal.actor)
+        batch, created = catalog.submit_issuance(
+            project, **values, price_per_t=price, actor=g.principal.actor
+        )
     except catalog.CatalogError as exc:
         db.session.rollback()
         return api_error(exc.status, exc.code, exc.message)

@@ -100,6 +100,31 @@ ACCOUNT_KINDS = {
     "holding": _l("Buyer's holding"),
     "retired": _l("Retired"),
     "cancelled": _l("Cancelled"),
+    "withheld": _l("Withheld (registry difference)"),
+}
+#: The official registries and the hand-off to them (``portal.registry``).
+REGISTRIES = {"ccer": _l("National CCER registry"), "verra": _l("Verra registry")}
+REGISTRY_STATUSES = {
+    "pending": _l("Awaiting the registry"),
+    "confirmed": _l("Confirmed by the registry"),
+    "rejected": _l("Rejected by the registry"),
+}
+INSTRUCTION_KINDS = {
+    "cancellation": _l("Cancellation for a voluntary claim"),
+    "ets_offset": _l("Cancellation for the ETS offset procedure"),
+    "retirement": _l("Retirement naming the beneficiary"),
+}
+DIFFERENCES = {
+    "portal_only": _l("In the portal but not in the registry"),
+    "registry_only": _l("In the registry but not in the portal"),
+    "retired_here_active_there": _l("Retired in the portal but active in the registry"),
+    "retired_there_live_here": _l("Retired or cancelled in the registry but not here"),
+}
+#: Where differing serials are, in a reconciliation: a ledger account, or the registry's status.
+PLACES = {
+    **ACCOUNT_KINDS,
+    "active": _l("Active in the registry account"),
+    "retired_pending": _l("Retired, instruction pending"),
 }
 #: Who did something, for the fixed actors (people and API keys are named, see staff.readable).
 ACTORS = {
@@ -150,6 +175,12 @@ AUDIT_ACTIONS = {
     "contract.complete": _l("Contract completed"),
     "invoice.payment": _l("Invoice payment recorded"),
     "invoice.overdue": _l("Overdue invoice notice sent"),
+    "registry.confirm": _l("Registry confirmation recorded"),
+    "registry.reject": _l("Registry rejection recorded"),
+    "registry.overdue": _l("Registry instructions overdue"),
+    "registry.statement": _l("Registry statement imported"),
+    "registry.withhold": _l("Serials withheld from sale"),
+    "registry.resolve": _l("Withheld serials resolved"),
 }
 AUDIT_SUBJECTS = {
     "organisation": _l("Organisation"),
@@ -163,6 +194,9 @@ AUDIT_SUBJECTS = {
     "sharing_rule": _l("Revenue-sharing rule"),
     "contract": _l("Contract"),
     "invoice": _l("Invoice"),
+    "registry_instruction": _l("Registry instruction"),
+    "registry_statement": _l("Registry statement"),
+    "registry_withholding": _l("Withheld serials"),
 }
 #: The fields audit events record before and after a change.
 AUDIT_FIELDS = {

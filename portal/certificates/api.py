@@ -9,6 +9,7 @@ from portal.certificates.models import Certificate
 from portal.core.guard import public
 from portal.core.idempotency import request_digest
 from portal.extensions import db
+from portal.registry import instructions as registry
 
 
 def certificate_json(certificate: Certificate) -> dict:
@@ -43,6 +44,8 @@ def certificate_json(certificate: Certificate) -> dict:
         "payload": certificate.payload,
         "signature": {"alg": signing.ALG, "key_id": certificate.key_id, "value": certificate.signature},
         "signature_valid": check.signature_ok,
+        # The official registry's side, a record apart: the signed payload never changes.
+        "registry": registry.certificate_registry(certificate.id, certificate.number),
     }
 
 
@@ -81,7 +84,8 @@ def certificate(number):
     from portal.certificates.views import page_cache
 
     return page_cache().get_or_build(
-        ("json", found.number, found.status), lambda: certificate_json(services.row_of(found.id))
+        ("json", found.number, found.status, registry.registry_version(found.id)),
+        lambda: certificate_json(services.row_of(found.id)),
     )
 
 

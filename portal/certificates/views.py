@@ -31,6 +31,7 @@ from portal.core.i18n import current_language
 from portal.core.limits import body_limit
 from portal.core.spreadsheet import csv_response
 from portal.extensions import db
+from portal.registry import instructions as registry
 
 bp = Blueprint("certificates", __name__, template_folder="templates")
 
@@ -123,20 +124,28 @@ def _show(number: str):
 
     def build():
         certificate = services.row_of(found.id)
-        return Markup(render_template("certificates/_certificate.html", check=services.verify(certificate)))
+        return Markup(
+            render_template(
+                "certificates/_certificate.html",
+                check=services.verify(certificate),
+                registry=registry.certificate_registry(certificate.id, certificate.number),
+            )
+        )
 
     def page(body, revoke_form=None):
         return render_template(
             "certificates/certificate.html", number=found.number, body=body, revoke_form=revoke_form
         )
 
-    body = page_cache().get_or_build((found.number, found.status, locale), build)
+    # The registry's decisions change what the page shows; the signed certificate never does.
+    version = registry.registry_version(found.id)
+    body = page_cache().get_or_build((found.number, found.status, version, locale), build)
     if not current_user.is_authenticated and "_flashes" not in session:
         # Anonymous visitors (QR scans, verifiers) all see the same page: cache it whole.
         from portal.catalog.views import args_key
 
         return page_cache().get_or_build(
-            ("page", found.number, found.status, locale, args_key()), lambda: page(body)
+            ("page", found.number, found.status, version, locale, args_key()), lambda: page(body)
         )
     may_revoke = found.status == CertificateStatus.VALID and may(current_user, "certificates.revoke")
     return page(body, RevokeForm() if may_revoke else None)
@@ -226,10 +235,12 @@ def register():
     from portal.catalog import services as catalog
 
     by_project, by_county = cache.cached(("register-totals",), register_.totals)
+    result = register_.search(filters)
     return render_template(
         "certificates/register.html",
         filters=filters,
-        result=register_.search(filters),
+        result=result,
+        official=registry.registry_summaries([c.id for c in result.certificates]),
         by_project=by_project,
         by_county=by_county,
         counties=catalog.filter_options().counties,

@@ -109,3 +109,8 @@ def move_range(
         reference or "-",
     )
     return movement
+
+
+def lock_batch(batch: Batch) -> None:
+    """Lock ``batch`` as a movement would, to read its blocks and then move by serial."""
+    _lock_batch(batch.id)

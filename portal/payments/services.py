@@ -334,7 +334,12 @@ def _report(record: WebhookEvent, why: str) -> None:
 
 
 def tell_staff(
-    subject: str, body: str, *, action: str = "payments.attention", subject_type: str = "payment", subject_id="-"
+    subject: str,
+    body: str,
+    *,
+    action: str = "payments.attention",
+    subject_type: str = "payment",
+    subject_id="-",
 ) -> None:
     """Bring a matter to the operators (a payment's, unless ``action`` and ``subject_type`` say
     whose): mail each active one, log and audit it."""

@@ -156,7 +156,9 @@ def parse_date(value) -> date:
             return date.fromisoformat(value.strip())
     except ValueError:
         pass
-    raise RegistryError("invalid_date", _("The registry's date must be a date such as 2026-12-01."), field="date")
+    raise RegistryError(
+        "invalid_date", _("The registry's date must be a date such as 2026-12-01."), field="date"
+    )
 
 
 def confirm(
@@ -179,10 +181,20 @@ def confirm(
     )
     when = parse_date(registry_date)
     first = clean_text(
-        serial_start, field="serials", label=_("Registry serials"), max_length=120, required=True, error=RegistryError
+        serial_start,
+        field="serials",
+        label=_("Registry serials"),
+        max_length=120,
+        required=True,
+        error=RegistryError,
     )
     last = clean_text(
-        serial_end, field="serials", label=_("Registry serials"), max_length=120, required=False, error=RegistryError
+        serial_end,
+        field="serials",
+        label=_("Registry serials"),
+        max_length=120,
+        required=False,
+        error=RegistryError,
     )
     digest = _digest({"confirm": [reference, when.isoformat(), first, last]})
     instruction = _locked(instruction)
@@ -309,56 +321,50 @@ def reject(instruction: RegistryInstruction, *, reason, actor: str) -> RegistryI
 # --- what a certificate shows ------------------------------------------------------------------
 
 
+def registry_summaries(certificate_ids) -> dict[int, dict]:
+    """Registry status per certificate for lists (the register and its CSV), in one query:
+    ``{id: {"status", "reference", "confirmed_at"}}`` as ``certificate_registry`` reads them."""
+    ids = list(certificate_ids)
+    rows: dict[int, list] = defaultdict(list)
+    if ids:
+        for row in db.session.execute(
+            select(
+                RegistryInstruction.certificate_id,
+                RegistryInstruction.status,
+                RegistryInstruction.registry_reference,
+                RegistryInstruction.registry_date,
+            )
+            .where(RegistryInstruction.certificate_id.in_(ids))
+            .order_by(RegistryInstruction.id)
+        ):
+            rows[row.certificate_id].append(row)
+    out = {}
+    for i in ids:
+        found = rows.get(i, [])
+        statuses = {r.status for r in found}
+        if InstructionStatus.REJECTED in statuses:
+            status = InstructionStatus.REJECTED
+        elif found and statuses == {InstructionStatus.CONFIRMED}:
+            status = InstructionStatus.CONFIRMED
+        else:
+            status = InstructionStatus.PENDING
+        confirmed = status == InstructionStatus.CONFIRMED
+        out[i] = {
+            "status": str(status),
+            "reference": "; ".join(dict.fromkeys(r.registry_reference for r in found)) if confirmed else None,
+            "confirmed_at": max(r.registry_date for r in found).isoformat() if confirmed else None,
+        }
+    return out
+
+
 def certificate_registry(certificate_id: int, number: str) -> dict:
     """A certificate's registry status: ``pending`` until every batch it retired is confirmed
     by its registry (``confirmed``), ``rejected`` when a registry refused; ``reference`` the
     registry's reference(s), ``confirmed_at`` the registry's (latest) date, ``url`` the signed
     confirmation record."""
-    rows = db.session.execute(
-        select(
-            RegistryInstruction.status, RegistryInstruction.registry_reference, RegistryInstruction.registry_date
-        )
-        .where(RegistryInstruction.certificate_id == certificate_id)
-        .order_by(RegistryInstruction.id)
-    ).all()
-    statuses = {r.status for r in rows}
-    if InstructionStatus.REJECTED in statuses:
-        status = InstructionStatus.REJECTED
-    elif rows and statuses == {InstructionStatus.CONFIRMED}:
-        status = InstructionStatus.CONFIRMED
-    else:
-        status = InstructionStatus.PENDING
-    confirmed = status == InstructionStatus.CONFIRMED
-    return {
-        "status": str(status),
-        "reference": "; ".join(dict.fromkeys(r.registry_reference for r in rows)) if confirmed else None,
-        "confirmed_at": max(r.registry_date for r in rows).isoformat() if confirmed else None,
-        "url": absolute_url("api.certificate_registry", number=number) if confirmed else None,
-    }
-
-
-def registry_statuses(certificate_ids) -> dict[int, str]:
-    """Registry status per certificate, for lists (the register and its CSV): one query."""
-    ids = list(certificate_ids)
-    if not ids:
-        return {}
-    found: dict[int, set] = defaultdict(set)
-    for certificate_id, status in db.session.execute(
-        select(RegistryInstruction.certificate_id, RegistryInstruction.status)
-        .where(RegistryInstruction.certificate_id.in_(ids))
-        .group_by(RegistryInstruction.certificate_id, RegistryInstruction.status)
-    ):
-        found[certificate_id].add(status)
-    out = {}
-    for i in ids:
-        statuses = found.get(i, set())
-        if InstructionStatus.REJECTED in statuses:
-            out[i] = str(InstructionStatus.REJECTED)
-        elif statuses == {InstructionStatus.CONFIRMED}:
-            out[i] = str(InstructionStatus.CONFIRMED)
-        else:
-            out[i] = str(InstructionStatus.PENDING)
-    return out
+    summary = registry_summaries([certificate_id])[certificate_id]
+    confirmed = summary["status"] == InstructionStatus.CONFIRMED
+    return {**summary, "url": absolute_url("api.certificate_registry", number=number) if confirmed else None}
 
 
 def registry_version(certificate_id: int) -> tuple:
@@ -432,9 +438,7 @@ def confirmation_json(confirmation: RegistryConfirmation) -> dict:
 
 def pending_count() -> int:
     return db.session.scalar(
-        select(func.count()).select_from(RegistryInstruction).where(
-            RegistryInstruction.status == InstructionStatus.PENDING
-        )
+        select(func.count())
+        .select_from(RegistryInstruction)
+        .where(RegistryInstruction.status == InstructionStatus.PENDING)
     )
-
-

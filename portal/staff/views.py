@@ -451,11 +451,18 @@ def record_issuance(code):
         return redirect(url_for("staff.project", code=code)), 303
     if created:
         flash(
-            _("Batch %(code)s recorded: %(quantity)s t in the ledger.", code=batch.code, quantity=batch.quantity),
+            _(
+                "Batch %(code)s recorded: %(quantity)s t in the ledger.",
+                code=batch.code,
+                quantity=batch.quantity,
+            ),
             "info",
         )
     else:
-        flash(_("Batch %(code)s was already recorded exactly as submitted: nothing changed.", code=batch.code), "info")
+        flash(
+            _("Batch %(code)s was already recorded exactly as submitted: nothing changed.", code=batch.code),
+            "info",
+        )
     return redirect(url_for("staff.project", code=code)), 303
 
 

@@ -27,6 +27,7 @@ INTERNAL = {
     "portal.core.jsontext.JsonRefused": "the bounded JSON reader; its callers answer 400 or 413",
     "portal.payments.services.BadSignature": "a webhook's signature: answered 400 with no body",
     "portal.pdf.fonts.FontUnavailable": "no CJK font; drawing turns it into PdfError('no_font')",
+    "portal.ledger.serials.SerialError": "a registry serial's format; issuances and statements name it",
 }
 
 

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 from flask import url_for
+from sqlalchemy import select
 
 from portal import access
 from portal.buyers import services as buyers
@@ -30,6 +31,7 @@ PUBLIC = {
     "api.signing_keys",
     "api.create_estimate",
     "api.index",
+    "api.certificate_registry",
 }
 
 
@@ -87,6 +89,38 @@ SUCCESS = {
         {"quantity": 1, "beneficiary": "测试钢铁", "purpose": "voluntary"},
     ),
     "api.get_order": lambda w: ("GET", f"/api/v1/orders/{w.order}", "steel", None),
+    "api.record_issuance": lambda w: (
+        "POST",
+        f"/api/v1/projects/{w.project}/issuances",
+        "operator",
+        {
+            "vintage_start": "2024-01-01",
+            "vintage_end": "2024-12-31",
+            "issued_on": "2025-06-01",
+            "quantity": 100,
+            "registry_reference": "CCER-ISS-2025-0009",
+            "registry_serial_start": "CN-CCER-9-2024-000000001",
+            "registry_serial_end": "CN-CCER-9-2024-000000100",
+        },
+    ),
+    "api.registry_instructions": lambda w: ("GET", "/api/v1/registry/instructions", "auditor", None),
+    "api.confirm_instruction": lambda w: (
+        "POST",
+        f"/api/v1/registry/instructions/{w.instruction}/confirmation",
+        "operator",
+        {
+            "reference": "CCER-ZX-2026-1",
+            "date": day(0),
+            "serial_start": "CN-CCER-1-000000001",
+            "serial_end": "CN-CCER-1-000000001",
+        },
+    ),
+    "api.reject_instruction": lambda w: (
+        "POST",
+        f"/api/v1/registry/instructions/{w.instruction}/rejection",
+        "operator",
+        {"reason": "账户余额不足"},
+    ),
     "api.retirements": lambda w: (
         "POST",
         "/api/v1/retirements",
@@ -107,8 +141,13 @@ def world(app, client, localstripe):  # noqa: F811
     steel, _cement = factories.steel_and_cement()
     for role in ("sales", "operator", "auditor"):
         factories.user(f"{role}@portal.cn", role=role)
-    factories.batch(quantity=500, code="OLD-2021", vintage=2021)
+    batch = factories.batch(quantity=500, code="OLD-2021", vintage=2021)
     buyers.deliver_from_inventory(steel, 10)
+    from portal.certificates import services as certificates
+    from portal.registry.models import RegistryInstruction
+
+    certificates.retire_from_holding(steel, 1, beneficiary="测试钢铁", purpose="voluntary", actor="t")
+    instruction = db.session.scalar(select(RegistryInstruction.id))
     order, _created = orders.create_order(steel, 1, beneficiary="测试钢铁", purpose="voluntary", actor="t")
     db.session.commit()
     keys = {"steel": factories.api_key(app, "--org", STEEL)}
@@ -123,7 +162,15 @@ def world(app, client, localstripe):  # noqa: F811
     client.post(f"/api/v1/contracts/{signed}/sign", headers=bearer(keys["sales"]))
     delivered = client.post(f"/api/v1/contracts/{signed}/tranches/1/deliver", headers=bearer(keys["sales"]))
     invoice = delivered.get_json()["delivery"]["invoice"]["number"]
-    return SimpleNamespace(keys=keys, draft=draft, signed=signed, invoice=invoice, order=order.public_id)
+    return SimpleNamespace(
+        keys=keys,
+        draft=draft,
+        signed=signed,
+        invoice=invoice,
+        order=order.public_id,
+        project=batch.project.code,
+        instruction=instruction,
+    )
 
 
 def test_every_api_route_needs_a_key_or_is_known_to_be_public():
@@ -173,8 +220,8 @@ def test_keyed_answers_are_never_stored(app, client, world, endpoint):
     expected |= {"role may not": 403} if forbidden else {}
     expected |= {"unknown object": 404} if unknown is not None else {}
     expected |= {"malformed body": 400} if body is not None else {}
-    if endpoint == "api.sign_contract":
-        expected["success"] = 200
+    if endpoint in ("api.sign_contract", "api.confirm_instruction", "api.reject_instruction"):
+        expected["success"] = 200  # a change of state of what exists
     assert statuses == expected, {c: r.get_json() for c, r in answers.items()}
     for case, response in answers.items():
         assert response.headers.get("Cache-Control") == "private, no-store", case
