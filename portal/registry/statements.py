@@ -90,7 +90,7 @@ def parse(data: bytes, registry: str) -> ParsedStatement:
                 max=MAX_ROWS,
             ),
         )
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = [h.strip().lower() for h in next(reader)]
     except csv.Error:
