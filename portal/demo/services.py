@@ -65,6 +65,9 @@ def load(scale: int = 1, seed: int = 20241226, progress=None, now: datetime | No
     for moment, _n, action in sorted(events, key=lambda e: (e[0], e[1])):
         with as_of(moment):
             action()
+    from portal.demo import registry
+
+    counts["registry_confirmed"] = registry.hand_off(rng, now)
     db.session.flush()
     log.info("demo data loaded: %s", counts)
     return counts
