@@ -5,9 +5,10 @@ their own), and each batch's registry serial series, so that overlapping issuanc
 Reviewed by hand. ``accounts.kind`` gains ``withheld`` (the CHECK constraint is replaced; on
 SQLite by rebuilding the table, as 0002 did). ``batches.registry_series`` is filled for batches
 recorded before, from their registry serials as ``portal.ledger.serials`` reads them (the same
-two patterns, repeated here so that this migration never changes with the code). Instructions
-are not written for certificates issued before this revision: they predate the hand-off and
-are reconciled from the registry statement instead.
+two patterns, repeated here so that this migration never changes with the code). Certificates
+issued before this revision get their instructions too, pending, dated by their retirement: no
+one was ever told to do them in the registry, and the queue is where that now shows (the rule is
+``portal.registry.instructions.instruct``, repeated here as data).
 
 Revision ID: 0019
 Revises: 0017
@@ -151,6 +152,51 @@ def upgrade():
     with op.batch_alter_table('registry_withholdings', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_registry_withholdings_statement_id'), ['statement_id'], unique=False)
         batch_op.create_index('ix_registry_withholdings_open', ['status', 'batch_id'], unique=False)
+    _instruct_earlier_certificates(op.get_bind())
+
+
+def _instruct_earlier_certificates(bind):
+    rows = bind.execute(sa.text(
+        "SELECT c.id, c.number, c.beneficiary, c.purpose, c.compliance_year, c.retired_at, "
+        "cb.batch_id, cb.serial_start, cb.serial_end, p.standard "
+        "FROM certificates c JOIN certificate_blocks cb ON cb.certificate_id = c.id "
+        "JOIN batches b ON b.id = cb.batch_id JOIN projects p ON p.id = b.project_id "
+        "ORDER BY c.id, cb.batch_id, cb.serial_start"
+    )).all()
+    grouped = {}
+    for row in rows:
+        key = (row.id, row.batch_id)
+        if key not in grouped:
+            grouped[key] = {"row": row, "ranges": []}
+        grouped[key]["ranges"].append((row.serial_start, row.serial_end))
+    table = sa.table(
+        'registry_instructions',
+        *(sa.column(name) for name in (
+            'certificate_id', 'certificate_number', 'batch_id', 'registry', 'kind', 'beneficiary', 'purpose',
+            'compliance_year', 'quantity', 'ranges', 'status', 'created_at',
+        )),
+    )
+    values = []
+    for (certificate_id, batch_id), found in grouped.items():
+        row, ranges = found["row"], found["ranges"]
+        registry = 'ccer' if row.standard == 'CCER' else 'verra'
+        kind = 'retirement' if registry == 'verra' else ('ets_offset' if row.purpose == 'compliance' else 'cancellation')
+        values.append({
+            'certificate_id': certificate_id,
+            'certificate_number': row.number,
+            'batch_id': batch_id,
+            'registry': registry,
+            'kind': kind,
+            'beneficiary': row.beneficiary,
+            'purpose': row.purpose,
+            'compliance_year': row.compliance_year,
+            'quantity': sum(e - s + 1 for s, e in ranges),
+            'ranges': ",".join(f"{s}-{e}" for s, e in ranges),
+            'status': 'pending',
+            'created_at': row.retired_at,
+        })
+    for start in range(0, len(values), 1000):
+        op.bulk_insert(table, values[start:start + 1000])
 
 
 def _fill_series(bind):
