@@ -47,6 +47,7 @@ def create_app(config=None):
 
     database.configure(app)
 
+    from portal.api import issuances as _issuances_api  # noqa: F401  (routes on api_bp)
     from portal.api.views import bp as api_bp
     from portal.buyers.views import bp as buyers_bp
     from portal.catalog.views import bp as catalog_bp
@@ -60,6 +61,9 @@ def create_app(config=None):
     from portal.offsets.calculator_views import bp as estimate_bp
     from portal.offsets.views import bp as offsets_bp
     from portal.payments.views import bp as payments_bp
+    from portal.registry import api as _registry_api  # noqa: F401  (routes on api_bp)
+    from portal.registry import views_statements as _registry_statements  # noqa: F401  (routes on registry_bp)
+    from portal.registry.views import bp as registry_bp
     from portal.revenue import api as _revenue_api  # noqa: F401  (routes on api_bp)
     from portal.revenue.views import bp as revenue_bp
     from portal.staff.views import bp as staff_bp
@@ -82,6 +86,7 @@ def create_app(config=None):
     app.register_blueprint(revenue_bp)
     app.register_blueprint(contracts_bp)
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(registry_bp)
     csrf.exempt(payments_bp)  # Stripe signs its webhooks; there is no session
     csrf.exempt(api_bp)  # bearer-key authenticated, no cookies
 

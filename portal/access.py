@@ -59,6 +59,11 @@ ACTIONS = {
     "projects.read": STAFF,
     "projects.change": {Role.OPERATOR},
     "users.read": {Role.OPERATOR, Role.AUDITOR},
+    #: The hand-off to the official registries: the queue of instructions and its exports, the
+    #: statements and reconciliation reports (read); recording the registry's decisions, importing
+    #: statements and resolving withheld serials (change).
+    "registry.read": {Role.OPERATOR, Role.AUDITOR},
+    "registry.change": {Role.OPERATOR},
     "users.change": {Role.OPERATOR},
 }
 

@@ -9,6 +9,7 @@ def register(app):
     from portal.ledger.cli import ledger_cli
     from portal.offsets.cli import orders_cli
     from portal.payments.cli import payments_cli
+    from portal.registry.cli import registry_cli
     from portal.transparency.cli import log_cli
     from portal.webhooks.cli import webhooks_cli
 
@@ -26,6 +27,7 @@ def register(app):
         log_cli,
         jobs_cli,
         webhooks_cli,
+        registry_cli,
     ):
         app.cli.add_command(group)
 

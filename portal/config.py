@@ -53,6 +53,9 @@ DEFAULTS = {
     # default (SQLite); set true or false to decide. Seconds for one delivery's whole exchange.
     "WEBHOOKS_ALLOW_PRIVATE": None,
     "WEBHOOKS_TIMEOUT": 5.0,
+    # A registry instruction still pending after this many working days (Monday to Friday,
+    # Beijing dates) is flagged on the dashboard and mailed to the operators, once.
+    "REGISTRY_OVERDUE_WORKING_DAYS": 5,
 }
 
 #: Environment variables that keep their own names (Stripe's conventional ones).

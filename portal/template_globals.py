@@ -19,6 +19,8 @@ from portal.core import mail
 from portal.core.labels import look_up
 from portal.ledger.models import ENTRY_KIND_LABELS
 from portal.offsets.models import ORDER_NOTE_LABELS, ORDER_STATUS_LABELS, PAYMENT_METHOD_LABELS
+from portal.registry.models import INSTRUCTION_KIND_LABELS, REGISTRY_LABELS, REGISTRY_STATUS_LABELS
+from portal.registry.reconcile import DIFFERENCE_LABELS, PLACE_LABELS
 
 
 def register(app):
@@ -41,6 +43,11 @@ def register(app):
         project_types=PROJECT_TYPE_LABELS,
         standards=STANDARD_LABELS,
         registry_link=registry_link,
+        registry_label=look_up(REGISTRY_LABELS),
+        registry_status_label=look_up(REGISTRY_STATUS_LABELS),
+        instruction_kind_label=look_up(INSTRUCTION_KIND_LABELS),
+        difference_label=look_up(DIFFERENCE_LABELS),
+        place_label=look_up(PLACE_LABELS),
         may=access.may,
         outbox_page_enabled=mail.outbox_page_enabled,
         purchase_summary=policy.purchase_summary,

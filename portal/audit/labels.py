@@ -56,6 +56,16 @@ AUDIT_ACTIONS = {
     "contract.complete": _l("Contract completed"),
     "invoice.payment": _l("Invoice payment recorded"),
     "invoice.overdue": _l("Overdue invoice notice sent"),
+    "registry.confirm": _l("Registry confirmation recorded"),
+    "registry.reject": _l("Registry rejection recorded"),
+    "registry.overdue": _l("Registry instructions overdue"),
+    "registry.statement": _l("Registry statement imported"),
+    "registry.withhold": _l("Serials withheld from sale"),
+    "registry.resolve": _l("Withheld serials resolved"),
+    "webhook.create": _l("Webhook endpoint added"),
+    "webhook.rotate_secret": _l("Webhook secret renewed"),
+    "webhook.delete": _l("Webhook endpoint removed"),
+    "webhook.redeliver": _l("Webhook delivery sent again"),
 }
 AUDIT_SUBJECTS = {
     "organisation": _l("Organisation"),
@@ -69,6 +79,10 @@ AUDIT_SUBJECTS = {
     "sharing_rule": _l("Revenue-sharing rule"),
     "contract": _l("Contract"),
     "invoice": _l("Invoice"),
+    "registry_instruction": _l("Registry instruction"),
+    "registry_statement": _l("Registry statement"),
+    "registry_withholding": _l("Withheld serials"),
+    "webhook": _l("Webhook endpoint"),
 }
 #: The fields audit events record before and after a change.
 AUDIT_FIELDS = {

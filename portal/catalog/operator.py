@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from blinker import Namespace
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from portal.catalog.filters import MAX_PRICE
@@ -14,6 +15,8 @@ from portal.catalog.models import Listing, Project, ProjectType, Region, Standar
 from portal.core import numbers
 from portal.core.errors import ServiceError
 from portal.extensions import db
+from portal.ledger import models as ledger_models
+from portal.ledger import serials
 from portal.ledger import services as ledger
 from portal.ledger.models import Batch
 
@@ -26,8 +29,8 @@ stock_listed = Namespace().signal("stock-listed")
 class CatalogError(ServiceError, ValueError):
     """A project, issuance or listing the operator's rules refuse (400)."""
 
-    def __init__(self, code: str, message: str):
-        super().__init__(code, message)
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(code, message, status)
 
 
 PROJECT_FIELDS = (
@@ -149,7 +152,25 @@ def parse_price(value) -> Decimal:
     return price
 
 
-def record_issuance(
+#: What a re-submitted issuance is compared on, with the label that names a difference.
+ISSUANCE_FIELDS = (
+    ("quantity", _l("Issued (t)")),
+    ("buffer_quantity", _l("To the buffer (t)")),
+    ("vintage_start", _l("Monitoring period starts")),
+    ("vintage_end", _l("Monitoring period ends")),
+    ("issued_on", _l("Issued on")),
+    ("registry_reference", _l("Registry issuance reference")),
+    ("registry_serial_start", _l("Registry serial of the first credit")),
+    ("registry_serial_end", _l("Registry serial of the last credit")),
+)
+
+
+def record_issuance(project: Project, **values) -> Batch:
+    """``submit_issuance``, for callers that only need the batch."""
+    return submit_issuance(project, **values)[0]
+
+
+def submit_issuance(
     project: Project,
     *,
     vintage_start: date,
@@ -162,10 +183,13 @@ def record_issuance(
     registry_serial_end: str,
     price_per_t,
     actor: str,
-) -> Batch:
+) -> tuple[Batch, bool]:
     """A registry issuance recorded: the batch, its serials in the ledger (inventory and buffer)
     and, with a price (as typed, or a Decimal; None or empty for none), its listing. Refused
-    whole if any part is wrong."""
+    whole if any part is wrong: the registry serial range is read in the registry's format
+    (``portal.ledger.serials``) and must count exactly the quantity, and may overlap no recorded
+    batch's. The same issuance submitted again is answered with the recorded batch (False: not
+    created); one that differs from the record is refused, naming each difference."""
     from portal.audit import services as audit
     from portal.ledger.errors import LedgerError
 
@@ -175,8 +199,17 @@ def record_issuance(
         raise CatalogError(
             "vintage_outside", _("The monitoring period must lie within the crediting period.")
         )
-    if not registry_reference.strip():
+    if type(quantity) is not int or not 0 < quantity <= ledger_models.MAX_QUANTITY:
+        raise CatalogError("quantity", _("The quantity must be a whole number of tonnes greater than zero."))
+    if type(buffer_quantity) is not int or buffer_quantity < 0:
+        raise CatalogError("buffer", _("The buffer share must be a whole number of tonnes, zero or more."))
+    registry_reference = (registry_reference or "").strip()[:120]
+    if not registry_reference:
         raise CatalogError("registry_reference", _("Give the registry's issuance reference."))
+    registry_serial_start = (registry_serial_start or "").strip()[:120]
+    registry_serial_end = (registry_serial_end or "").strip()[:120]
+    if project.standard != Standard.CCER and not registry_serial_end:
+        registry_serial_end = registry_serial_start  # Verra: one block serial names the range
     if price_per_t is not None and not (isinstance(price_per_t, str) and not price_per_t.strip()):
         price_per_t = parse_price(price_per_t)
     else:
@@ -190,8 +223,43 @@ def record_issuance(
         code = f"{project.standard}-{project.code}-{vintage_start.year}"
     else:
         code = f"{project.standard}-{project.code}-{vintage_start:%Y%m}-{vintage_end:%Y%m}"
-    if db.session.scalar(select(Batch.id).filter_by(code=code)) is not None:
-        raise CatalogError("duplicate_batch", _("Batch %(code)s is already recorded.", code=code))
+    recorded = db.session.scalar(select(Batch).filter_by(code=code))
+    if recorded is not None:
+        submitted = {
+            "quantity": quantity,
+            "buffer_quantity": buffer_quantity,
+            "vintage_start": vintage_start,
+            "vintage_end": vintage_end,
+            "issued_on": issued_on,
+            "registry_reference": registry_reference,
+            "registry_serial_start": registry_serial_start,
+            "registry_serial_end": registry_serial_end,
+        }
+        differences = [
+            _(
+                "%(field)s: recorded %(recorded)s, submitted %(submitted)s",
+                field=label,
+                recorded=_shown(getattr(recorded, name)),
+                submitted=_shown(submitted[name]),
+            )
+            for name, label in ISSUANCE_FIELDS
+            if getattr(recorded, name) != submitted[name]
+        ]
+        if differences:
+            raise CatalogError(
+                "issuance_differs",
+                _(
+                    "Batch %(code)s is already recorded, and this submission differs from the record: %(differences)s. "
+                    "A recorded issuance is not changed; if the registry corrected it, tell the portal's administrators.",
+                    code=code,
+                    differences="; ".join(differences),
+                ),
+                status=409,
+            )
+        return recorded, False
+    units = _registry_units(
+        project, quantity, vintage_start, vintage_end, registry_serial_start, registry_serial_end
+    )
     batch = Batch(
         code=code,
         project_id=project.id,
@@ -199,9 +267,11 @@ def record_issuance(
         vintage_end=vintage_end,
         quantity=quantity,
         issued_on=issued_on,
-        registry_reference=registry_reference.strip()[:120],
-        registry_serial_start=registry_serial_start.strip()[:120],
-        registry_serial_end=registry_serial_end.strip()[:120],
+        registry_reference=registry_reference,
+        registry_serial_start=registry_serial_start,
+        registry_serial_end=registry_serial_end,
+        registry_series=units.series,
+        registry_unit_offset=units.offset,
     )
     try:
         ledger.issue_batch(batch, buffer_quantity=buffer_quantity, reference=f"issuance:{code}", actor=actor)
@@ -219,12 +289,118 @@ def record_issuance(
             "quantity": quantity,
             "buffer": buffer_quantity,
             "registry_reference": registry_reference,
+            "registry_serials": f"{registry_serial_start} … {registry_serial_end}",
             "price_per_t": price_per_t,
         },
     )
     if price_per_t is not None:
         stock_listed.send(batch, actor=actor)
-    return batch
+    return batch, True
+
+
+def _shown(value) -> str:
+    return "—" if value in (None, "") else str(value)
+
+
+def _registry_units(project, quantity, vintage_start, vintage_end, first, last) -> serials.RegistryRange:
+    """The registry's unit range of a new issuance, checked: its format, its count against the
+    quantity, its vintage (Verra states it) and no overlap with a recorded batch."""
+    try:
+        units = serials.parse_range(project.standard, first, last)
+    except serials.SerialError as exc:
+        raise CatalogError("registry_serials", _serial_message(project.standard, exc)) from None
+    if units.count != quantity:
+        raise CatalogError(
+            "registry_serial_count",
+            _(
+                "The registry serial range %(first)s to %(last)s counts %(count)s credits; the issuance is of %(quantity)s t. "
+                "They must be equal.",
+                first=units.first,
+                last=units.last,
+                count=units.count,
+                quantity=quantity,
+            ),
+        )
+    if units.vintage_start is not None and (units.vintage_start, units.vintage_end) != (
+        vintage_start,
+        vintage_end,
+    ):
+        raise CatalogError(
+            "registry_serial_vintage",
+            _(
+                "The Verra serial states the vintage %(serial_start)s to %(serial_end)s; the monitoring period given is "
+                "%(start)s to %(end)s.",
+                serial_start=units.vintage_start.isoformat(),
+                serial_end=units.vintage_end.isoformat(),
+                start=vintage_start.isoformat(),
+                end=vintage_end.isoformat(),
+            ),
+        )
+    if units.last > serials.MAX_UNIT:
+        raise CatalogError(
+            "registry_serials", _serial_message(project.standard, serials.SerialError("too_large"))
+        )
+    overlapping = db.session.execute(
+        select(Batch.code, Batch.registry_unit_offset, Batch.quantity)
+        .where(
+            Batch.registry_series == units.series,
+            Batch.registry_unit_offset.is_not(None),
+            Batch.registry_unit_offset < units.last,
+            Batch.registry_unit_offset + Batch.quantity >= units.first,
+        )
+        .order_by(Batch.registry_unit_offset)
+        .limit(1)
+    ).first()
+    if overlapping is not None:
+        raise CatalogError(
+            "registry_serial_overlap",
+            _(
+                "The registry serials %(first)s to %(last)s overlap batch %(batch)s (registry units %(other_first)s to "
+                "%(other_last)s): a credit is issued once.",
+                first=units.first,
+                last=units.last,
+                batch=overlapping.code,
+                other_first=overlapping.registry_unit_offset + 1,
+                other_last=overlapping.registry_unit_offset + overlapping.quantity,
+            ),
+            status=409,
+        )
+    return units
+
+
+def _serial_message(standard: str, exc: serials.SerialError) -> str:
+    p = exc.params
+    if exc.reason == "missing":
+        if standard == Standard.CCER:
+            return _("Give the registry serials of the first and the last credit.")
+        return _("Give Verra's serial number of the issued block.")
+    if exc.reason == "ccer_format":
+        return _(
+            "%(serial)s is not a CCER serial number: a prefix of capital letters, digits and hyphens, a hyphen, "
+            "then the unit number (such as CN-CCER-14-2024001-2021-000123456).",
+            serial=p["serial"],
+        )
+    if exc.reason == "prefix":
+        return _(
+            "The first and last serials belong to different series (%(first)s and %(last)s).",
+            first=p["first"],
+            last=p["last"],
+        )
+    if exc.reason == "reversed":
+        return _(
+            "The last serial (%(last)s) comes before the first (%(first)s).", first=p["first"], last=p["last"]
+        )
+    if exc.reason == "verra_one_block":
+        return _(
+            "A Verra issuance is one block serial: give it as the first serial and leave the last one empty."
+        )
+    if exc.reason == "too_large":
+        return _("The registry unit numbers are too large.")
+    return _(
+        "%(serial)s is not a Verra VCU serial number (issuance-first-last-VCS-VCU-program-VER-country-scope-project-"
+        "DDMMYYYY-DDMMYYYY-flag).",
+        serial=p.get("serial", ""),
+    )
 
 
 def set_listing(batch: Batch, *, price_per_t, active: bool, actor: str) -> Listing:

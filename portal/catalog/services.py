@@ -19,6 +19,7 @@ from portal.catalog.operator import (
     save_project,
     set_listing,
     stock_listed,
+    submit_issuance,
 )
 from portal.catalog.search import filter_options, find_batch, find_project, search
 
@@ -35,6 +36,7 @@ __all__ = [
     "find_batch",
     "find_project",
     "record_issuance",
+    "submit_issuance",
     "save_project",
     "search",
     "set_listing",

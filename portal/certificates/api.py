@@ -10,6 +10,7 @@ from portal.core.guard import public
 from portal.core.idempotency import request_digest
 from portal.core.limits import before_body, body_limit
 from portal.extensions import db
+from portal.registry import instructions as registry
 from portal.transparency import services as transparency
 
 
@@ -46,6 +47,8 @@ def certificate_json(certificate: Certificate) -> dict:
         "signature": {"alg": signing.ALG, "key_id": certificate.key_id, "value": certificate.signature},
         "signature_valid": check.signature_ok,
         "transparency_log": log_json(certificate.number),
+        # The official registry's side, a record apart: the signed payload never changes.
+        "registry": registry.certificate_registry(certificate.id, certificate.number),
     }
 
 
@@ -168,7 +171,8 @@ def certificate(number):
     from portal.certificates.views import page_cache
 
     return page_cache().get_or_build(
-        ("json", found.number, found.status), lambda: certificate_json(services.row_of(found.id))
+        ("json", found.number, found.status, registry.registry_version(found.id)),
+        lambda: certificate_json(services.row_of(found.id)),
     )
 
 

@@ -2,8 +2,10 @@
 
 Every retirement goes through ``retire_into_certificate`` (or ``retire_into_certificates``):
 the ledger retires the blocks and, in the same transaction, each certificate records exactly the
-serial ranges the ledger moved, numbered for the Beijing year and signed with the portal's key.
-Certificates know nothing of money.
+serial ranges the ledger moved, numbered for the Beijing year and signed with the portal's key,
+and the registry instructions for it are written (``portal.registry.instructions``): the
+retirement is final only once the official registry has done it. Certificates know nothing of
+money.
 """
 
 import logging
@@ -21,6 +23,7 @@ from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import Account, Batch
 from portal.ledger.services import MovedRange
+from portal.registry import instructions as registry
 from portal.timeutil import BEIJING, utcnow
 from portal.transparency import services as transparency
 from portal.webhooks import events as webhook_events
@@ -186,6 +189,9 @@ def retire_into_certificates(
             for r in ranges
         ],
     )
+    for c, ranges in zip(certificates, dealt, strict=True):
+        # What the operator must now do in the official registry, in this same transaction.
+        registry.instruct(c, ranges, batches)
     for c in certificates:
         transparency.record_issuance(c)  # appended to the public log as the transaction commits
         audit.record(

@@ -13,6 +13,7 @@ from portal.core.i18n import iso_beijing
 from portal.core.numbers import whole
 from portal.extensions import db
 from portal.ledger.models import Batch
+from portal.registry import instructions as registry
 from portal.timeutil import BEIJING
 
 PER_PAGE = 50
@@ -198,8 +199,23 @@ def csv_rows(f: RegisterFilters):
         "serial_start",
         "serial_end",
         "block_quantity",
+        "registry_status",
+        "registry_reference",
+        "registry_confirmed_at",
     ]
+    chunk: list = []
     for c in iter_all(f):
+        chunk.append(c)
+        if len(chunk) == 1000:
+            yield from _csv_chunk(chunk)
+            chunk = []
+    yield from _csv_chunk(chunk)
+
+
+def _csv_chunk(certificates):
+    registry_of = registry.registry_summaries([c.id for c in certificates])
+    for c in certificates:
+        official = registry_of[c.id]
         for b in c.blocks:
             yield [
                 c.number,
@@ -214,4 +230,7 @@ def csv_rows(f: RegisterFilters):
                 b.serial_start,
                 b.serial_end,
                 b.quantity,
+                official["status"],
+                official["reference"] or "",
+                official["confirmed_at"] or "",
             ]

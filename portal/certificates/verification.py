@@ -31,6 +31,7 @@ from portal.certificates.models import Certificate
 from portal.certificates.payload import public_document
 from portal.pdf import authority, upload
 from portal.pdf.errors import PdfError
+from portal.registry import instructions as registry
 
 __all__ = [
     "MAX_UPLOAD",
@@ -146,7 +147,7 @@ class UploadCheck:
             found["certificate"] = {
                 "number": self.certificate.number,
                 "status": self.certificate.status,
-                "registry": None,
+                "registry": registry.certificate_registry(self.certificate.id, self.certificate.number),
             }
         return found
 

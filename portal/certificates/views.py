@@ -31,6 +31,7 @@ from portal.core.i18n import current_language
 from portal.core.limits import before_body, body_limit
 from portal.core.spreadsheet import csv_response
 from portal.extensions import db
+from portal.registry import instructions as registry
 
 bp = Blueprint("certificates", __name__, template_folder="templates")
 
@@ -144,6 +145,7 @@ def _show(number: str):
                 "certificates/_certificate.html",
                 check=services.verify(certificate),
                 log_entries=transparency.entries_of(found.number),
+                registry=registry.certificate_registry(certificate.id, certificate.number),
             )
         )
 
@@ -152,13 +154,15 @@ def _show(number: str):
             "certificates/certificate.html", number=found.number, body=body, revoke_form=revoke_form
         )
 
-    body = page_cache().get_or_build((found.number, found.status, locale), build)
+    # The registry's decisions change what the page shows; the signed certificate never does.
+    version = registry.registry_version(found.id)
+    body = page_cache().get_or_build((found.number, found.status, version, locale), build)
     if not current_user.is_authenticated and "_flashes" not in session:
         # Anonymous visitors (QR scans, verifiers) all see the same page: cache it whole.
         from portal.catalog.views import args_key
 
         return page_cache().get_or_build(
-            ("page", found.number, found.status, locale, args_key()), lambda: page(body)
+            ("page", found.number, found.status, version, locale, args_key()), lambda: page(body)
         )
     may_revoke = found.status == CertificateStatus.VALID and may(current_user, "certificates.revoke")
     return page(body, RevokeForm() if may_revoke else None)
@@ -248,10 +252,12 @@ def register():
     from portal.catalog import services as catalog
 
     by_project, by_county = cache.cached(("register-totals",), register_.totals)
+    result = register_.search(filters)
     return render_template(
         "certificates/register.html",
         filters=filters,
-        result=register_.search(filters),
+        result=result,
+        official=registry.registry_summaries([c.id for c in result.certificates]),
         by_project=by_project,
         by_county=by_county,
         counties=catalog.filter_options().counties,

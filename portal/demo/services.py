@@ -65,6 +65,9 @@ def load(scale: int = 1, seed: int = 20241226, progress=None, now: datetime | No
     for moment, _n, action in sorted(events, key=lambda e: (e[0], e[1])):
         with as_of(moment):
             action()
+    from portal.demo import registry
+
+    counts["registry_confirmed"] = registry.hand_off(rng, now)
     db.session.flush()
     log.info("demo data loaded: %s", counts)
     return counts
@@ -470,4 +473,5 @@ def _batch(rng, project, template, vintage) -> Batch:
         registry_serial_start=serial_start,
         registry_serial_end=serial_end,
         registry_unit_offset=first - 1,
+        registry_series=serial_start.rsplit("-", 1)[0] if project.standard == "CCER" else "VCS-VCU",
     )

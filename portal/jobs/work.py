@@ -74,6 +74,14 @@ def _webhooks() -> str:
     return f"{total['delivered']} delivered, {total['failed_attempts']} failed attempt(s)"
 
 
+def _registry_overdue() -> str:
+    from portal.registry import services as registry
+
+    with unit_of_work():
+        reported = registry.report_overdue()
+    return f"{reported} overdue registry instruction(s) reported to operators"
+
+
 def _sign_log() -> str:
     from sqlalchemy.exc import IntegrityError
 
@@ -106,6 +114,7 @@ JOBS = {
     "contracts.overdue": Job(_overdue, 60, "Tell buyers and owners about overdue invoices, once."),
     "mail.send": Job(_mail, 1, "Send queued e-mail by SMTP."),
     "webhooks.deliver": Job(_webhooks, 1, "Deliver due webhooks (also right after an event)."),
+    "registry.overdue": Job(_registry_overdue, 60, "Tell operators, once, of overdue registry instructions."),
     "log.sign": Job(_sign_log, 1, "Sign a transparency-log tree head when the log has grown."),
     "jobs.prune": Job(_prune, 60, "Remove job records older than 30 days."),
 }

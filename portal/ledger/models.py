@@ -26,6 +26,9 @@ class AccountKind(StrEnum):
     HOLDING = "holding"  #: one per buyer organisation
     RETIRED = "retired"  #: terminal: the credits' claim is used
     CANCELLED = "cancelled"  #: terminal: withdrawn (registry cancellation, reversal)
+    #: Off sale until staff resolve a difference with the registry account (reconciliation):
+    #: the credits go back to inventory, or are cancelled.
+    WITHHELD = "withheld"
 
 
 ACCOUNT_KIND_LABELS = labels_for(
@@ -38,12 +41,19 @@ ACCOUNT_KIND_LABELS = labels_for(
         "holding": _l("Buyer's holding"),
         "retired": _l("Retired"),
         "cancelled": _l("Cancelled"),
+        "withheld": _l("Withheld (registry difference)"),
     },
 )
 
 
 #: Accounts that exist once, created on first use.
-SYSTEM_KINDS = (AccountKind.INVENTORY, AccountKind.BUFFER, AccountKind.RETIRED, AccountKind.CANCELLED)
+SYSTEM_KINDS = (
+    AccountKind.INVENTORY,
+    AccountKind.BUFFER,
+    AccountKind.RETIRED,
+    AccountKind.CANCELLED,
+    AccountKind.WITHHELD,
+)
 #: Nothing ever leaves these.
 TERMINAL_KINDS = (AccountKind.RETIRED, AccountKind.CANCELLED)
 #: Accounts opened for a purpose and limited to what that purpose needs.
@@ -61,8 +71,10 @@ ALLOWED_MOVES = {
         AccountKind.BUFFER,
         AccountKind.RETIRED,
         AccountKind.CANCELLED,
+        AccountKind.WITHHELD,
     },
     AccountKind.BUFFER: {AccountKind.CANCELLED},
+    AccountKind.WITHHELD: {AccountKind.INVENTORY, AccountKind.CANCELLED},
     AccountKind.HOLD: {AccountKind.INVENTORY, AccountKind.HOLDING, AccountKind.RETIRED},
     AccountKind.RESERVE: {AccountKind.INVENTORY, AccountKind.HOLDING, AccountKind.RETIRED},
     AccountKind.HOLDING: {AccountKind.RETIRED, AccountKind.CANCELLED},
@@ -118,6 +130,10 @@ class Batch(db.Model):
     registry_serial_end: Mapped[str] = mapped_column(String(120), default="")
     #: Registry unit number of portal serial n is ``registry_unit_offset + n``, where known.
     registry_unit_offset: Mapped[int | None] = mapped_column(BigInteger)
+    #: The namespace the registry's unit numbers are unique in (the CCER serial prefix,
+    #: ``VCS-VCU`` for Verra); with the offset, where two issuances would overlap.
+    #: See ``portal.ledger.serials``. Empty where the serials are not known.
+    registry_series: Mapped[str] = mapped_column(String(120), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     project: Mapped["Project"] = relationship(lazy="joined")  # noqa: F821
@@ -128,6 +144,7 @@ class Batch(db.Model):
         CheckConstraint("buffer_quantity >= 0 AND buffer_quantity < quantity", name="buffer_quantity"),
         CheckConstraint("vintage_start <= vintage_end", name="vintage"),
         Index("ix_batches_vintage", "vintage_start", "vintage_end", "id"),
+        Index("ix_batches_registry_units", "registry_series", "registry_unit_offset"),
     )
 
     def registry_unit(self, serial: int) -> int | None:

@@ -333,9 +333,17 @@ def _report(record: WebhookEvent, why: str) -> None:
     )
 
 
-def tell_staff(subject: str, body: str) -> None:
-    """Bring a payment matter to the operators: mail each active one, log and audit it."""
+def tell_staff(
+    subject: str,
+    body: str,
+    *,
+    action: str = "payments.attention",
+    subject_type: str = "payment",
+    subject_id="-",
+) -> None:
+    """Bring a matter to the operators (a payment's, unless ``action`` and ``subject_type`` say
+    whose): mail each active one, log and audit it."""
     log.warning("%s: %s", subject, body)
     for email in operator_emails():
         mail.send(email, subject, body)
-    audit.record("system", "payments.attention", "payment", "-", after={"subject": subject, "body": body})
+    audit.record("system", action, subject_type, subject_id, after={"subject": subject, "body": body})

@@ -21,6 +21,8 @@ from portal.core.i18n import localized
 from portal.core.money import yuan_of
 from portal.extensions import db
 from portal.ledger.models import Account, AccountKind, Batch, Block
+from portal.registry import instructions as registry_instructions
+from portal.registry import overdue as registry_overdue
 from portal.revenue.models import RevenueLine
 from portal.timeutil import BEIJING
 
@@ -140,6 +142,8 @@ class Queues:
     awaiting_payment: int  #: checkout orders holding stock until they are paid or expire
     overdue_invoices: int  #: open contract invoices past their due date …
     overdue_amount: Decimal  #: … and what is outstanding on them
+    registry_pending: int = 0  #: registry instructions awaiting the registry's confirmation …
+    registry_overdue: int = 0  #: … of them, those waiting beyond the configured working days
 
 
 def queues(today: date) -> Queues:
@@ -161,6 +165,8 @@ def queues(today: date) -> Queues:
         ),
         overdue_invoices=count,
         overdue_amount=Decimal(outstanding),
+        registry_pending=registry_instructions.pending_count(),
+        registry_overdue=registry_overdue.overdue_count(today),
     )
 
 

@@ -431,7 +431,7 @@ def record_issuance(code):
         _flash_errors(form)
         return redirect(url_for("staff.project", code=code)), 303
     try:
-        batch = catalog.record_issuance(
+        batch, created = catalog.submit_issuance(
             project,
             vintage_start=form.vintage_start.data,
             vintage_end=form.vintage_end.data,
@@ -448,10 +448,20 @@ def record_issuance(code):
         db.session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("staff.project", code=code)), 303
-    flash(
-        _("Batch %(code)s recorded: %(quantity)s t in the ledger.", code=batch.code, quantity=batch.quantity),
-        "info",
-    )
+    if created:
+        flash(
+            _(
+                "Batch %(code)s recorded: %(quantity)s t in the ledger.",
+                code=batch.code,
+                quantity=batch.quantity,
+            ),
+            "info",
+        )
+    else:
+        flash(
+            _("Batch %(code)s was already recorded exactly as submitted: nothing changed.", code=batch.code),
+            "info",
+        )
     return redirect(url_for("staff.project", code=code)), 303
 
 

@@ -113,9 +113,18 @@ class _Expected:
     digest: bytes  #: SHA-256 of the issuance statement (the payload)
     signature: str
     revocation: bytes | None  #: SHA-256 of the revocation statement, if revoked
+    #: SHA-256 of each signed registry confirmation of the certificate's serials
+    confirmations: frozenset = frozenset()
 
 
 def _expected_events(report: Report) -> dict[str, _Expected]:
+    from portal.registry.models import RegistryConfirmation
+
+    confirmed: dict[int, set[bytes]] = {}
+    for certificate_id, payload in db.session.execute(
+        select(RegistryConfirmation.certificate_id, RegistryConfirmation.payload)
+    ):
+        confirmed.setdefault(certificate_id, set()).add(hashlib.sha256(payload.encode()).digest())
     expected = {}
     query = select(Certificate).order_by(Certificate.id).execution_options(yield_per=_CHUNK)
     for certificate in db.session.scalars(query):
@@ -123,7 +132,10 @@ def _expected_events(report: Report) -> dict[str, _Expected]:
         if certificate.status == CertificateStatus.REVOKED:
             revoked = hashlib.sha256(revocation_statement(certificate).encode()).digest()
         expected[certificate.number] = _Expected(
-            hashlib.sha256(certificate.payload.encode()).digest(), certificate.signature, revoked
+            hashlib.sha256(certificate.payload.encode()).digest(),
+            certificate.signature,
+            revoked,
+            frozenset(confirmed.get(certificate.id, ())),
         )
         db.session.expunge(certificate)
     report.certificates = len(expected)
@@ -153,6 +165,8 @@ def _check_leaf(report: Report, index: int, kind: str, number: str, data: bytes,
         report.problems.append(f"leaf {index}: not certificate {number}'s signed payload")
     if kind == "revocation" and digest != known.revocation:
         report.problems.append(f"leaf {index}: certificate {number} was not revoked so")
+    if kind == "registry_confirmation" and digest not in known.confirmations:
+        report.problems.append(f"leaf {index}: no such registry confirmation of certificate {number}")
 
 
 def _check_events(report: Report, expected: dict[str, _Expected], seen) -> None:
@@ -165,3 +179,9 @@ def _check_events(report: Report, expected: dict[str, _Expected], seen) -> None:
             report.problems.append(f"certificate {number}: its revocation is logged {len(revoked)} times")
         elif revoked and issued and revoked[0] < issued[0]:
             report.problems.append(f"certificate {number}: its revocation is logged before its issuance")
+        confirmations = seen.get((number, "registry_confirmation"), [])
+        if len(confirmations) != len(known.confirmations):
+            report.problems.append(
+                f"certificate {number}: {len(confirmations)} registry confirmation(s) logged,"
+                f" {len(known.confirmations)} recorded"
+            )

@@ -107,3 +107,22 @@ def invoice_paid(invoice) -> None:
         EventType.INVOICE_PAID,
         lambda: {"invoice": _invoice(invoice, invoice.contract)},
     )
+
+
+def registry_confirmed(instruction, certificate) -> None:
+    """The registry confirmed the retirement of one batch's serials of ``certificate``."""
+    _emit(
+        certificate.organisation_id,
+        EventType.REGISTRY_CONFIRMED,
+        lambda: {
+            "certificate": {"number": certificate.number, "url": _certificate_url(certificate)},
+            "registry": {
+                "name": str(instruction.registry_name),
+                "batch_code": instruction.batch.code,
+                "quantity": instruction.quantity,
+                "reference": instruction.registry_reference,
+                "date": instruction.registry_date.isoformat(),
+                "serials": instruction.registry_serials,
+            },
+        },
+    )

@@ -35,6 +35,11 @@ NOT_PAGES = {
     "staff.journal_csv": "a download",
     "staff.audit_csv": "a download",
     "offsets.status": "JSON for the QR page's poll",
+    "registry.export_csv": "a download",
+    "registry.export_xlsx": "a download",
+    "registry.report_csv": "a download",
+    # The demo imports no registry statement; the registry browser test imports one and looks.
+    "registry.statement": "a reconciliation report",
 }
 #: Pages only the sales role may open (contracts.manage).
 SALES_ONLY = {"contracts.new_contract", "contracts.edit_contract", "contracts.amend_contract"}
@@ -77,6 +82,9 @@ def _demo_ids(database) -> dict:
             database,
             "SELECT b.code FROM batches b JOIN listings l ON l.batch_id = b.id WHERE l.is_active ORDER BY b.id",
         ),
+        "instruction": _one(
+            database, "SELECT id FROM registry_instructions WHERE status = 'pending' ORDER BY id"
+        ),
         "invoice": _one(
             database, "SELECT number FROM invoices WHERE organisation_id = ? ORDER BY id", buyer_org
         ),
@@ -97,6 +105,7 @@ PARAMS = {
     "contracts.version": lambda ids: {"number": ids["contract"], "version": 1},
     "contracts.staff_invoice": lambda ids: {"number": ids["invoice"]},
     "staff.project": lambda ids: {"code": ids["project"]},
+    "registry.instruction": lambda ids: {"instruction_id": ids["instruction"]},
     "staff.edit_project": lambda ids: {"code": ids["project"]},
     "buyers.confirm": lambda ids: {"token": "not-a-token"},
     "offsets.scan": lambda ids: {"public_id": ids["order"], "method": "wechat_pay"},  # paid: the order

@@ -204,8 +204,8 @@ def test_a_newly_issued_batch_is_reserved_for_the_most_urgent_contracts_first(ma
         buffer_quantity=0,
         issued_on=TODAY,
         registry_reference="CCER-2026-0042",
-        registry_serial_start="",
-        registry_serial_end="",
+        registry_serial_start="CN-CCER-14-2026042-2023-000000001",
+        registry_serial_end="CN-CCER-14-2026042-2023-000000120",
         price_per_t=Decimal("66.00"),
         actor="operator",
     )

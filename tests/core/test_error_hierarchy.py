@@ -28,6 +28,7 @@ INTERNAL = {
     "portal.payments.services.BadSignature": "a webhook's signature: answered 400 with no body",
     "portal.pdf.fonts.FontUnavailable": "no CJK font; drawing turns it into PdfError('no_font')",
     "portal.webhooks.transport.Refused": "an endpoint URL the transport will not call; services raise WebhookError",
+    "portal.ledger.serials.SerialError": "a registry serial's format; issuances and statements name it",
 }
 
 

@@ -18,6 +18,9 @@ MODELS = [
     "portal.contracts.models",
     "portal.ledger.models",
     "portal.offsets.models",
+    "portal.registry.models",
+    "portal.webhooks.models",
+    "portal.jobs.models",
 ]
 
 

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 from flask import url_for
+from sqlalchemy import select
 
 from portal import access
 from portal.buyers import services as buyers
@@ -38,6 +39,7 @@ PUBLIC = {
     "api.log_entries",
     "api.log_inclusion_proof",
     "api.log_consistency_proof",
+    "api.certificate_registry",
 }
 
 
@@ -120,6 +122,38 @@ SUCCESS = {
         "steel",
         None,
     ),
+    "api.record_issuance": lambda w: (
+        "POST",
+        f"/api/v1/projects/{w.project}/issuances",
+        "operator",
+        {
+            "vintage_start": "2024-01-01",
+            "vintage_end": "2024-12-31",
+            "issued_on": "2025-06-01",
+            "quantity": 100,
+            "registry_reference": "CCER-ISS-2025-0009",
+            "registry_serial_start": "CN-CCER-9-2024-000000001",
+            "registry_serial_end": "CN-CCER-9-2024-000000100",
+        },
+    ),
+    "api.registry_instructions": lambda w: ("GET", "/api/v1/registry/instructions", "auditor", None),
+    "api.confirm_instruction": lambda w: (
+        "POST",
+        f"/api/v1/registry/instructions/{w.instruction}/confirmation",
+        "operator",
+        {
+            "reference": "CCER-ZX-2026-1",
+            "date": day(0),
+            "serial_start": "CN-CCER-1-000000001",
+            "serial_end": "CN-CCER-1-000000001",
+        },
+    ),
+    "api.reject_instruction": lambda w: (
+        "POST",
+        f"/api/v1/registry/instructions/{w.instruction}/rejection",
+        "operator",
+        {"reason": "账户余额不足"},
+    ),
     "api.retirements": lambda w: (
         "POST",
         "/api/v1/retirements",
@@ -140,8 +174,13 @@ def world(app, client, localstripe):  # noqa: F811
     steel, _cement = factories.steel_and_cement()
     for role in ("sales", "operator", "auditor"):
         factories.user(f"{role}@portal.cn", role=role)
-    factories.batch(quantity=500, code="OLD-2021", vintage=2021)
+    batch = factories.batch(quantity=500, code="OLD-2021", vintage=2021)
     buyers.deliver_from_inventory(steel, 10)
+    from portal.certificates import services as certificates
+    from portal.registry.models import RegistryInstruction
+
+    certificates.retire_from_holding(steel, 1, beneficiary="测试钢铁", purpose="voluntary", actor="t")
+    instruction = db.session.scalar(select(RegistryInstruction.id))
     order, _created = orders.create_order(steel, 1, beneficiary="测试钢铁", purpose="voluntary", actor="t")
     db.session.commit()
     keys = {"steel": factories.api_key(app, "--org", STEEL)}
@@ -162,7 +201,14 @@ def world(app, client, localstripe):  # noqa: F811
         headers=bearer(keys["steel"]),
     ).get_json()["id"]
     return SimpleNamespace(
-        keys=keys, draft=draft, signed=signed, invoice=invoice, order=order.public_id, endpoint=hook
+        endpoint=hook,
+        keys=keys,
+        draft=draft,
+        signed=signed,
+        invoice=invoice,
+        order=order.public_id,
+        project=batch.project.code,
+        instruction=instruction,
     )
 
 
@@ -217,6 +263,8 @@ def test_keyed_answers_are_never_stored(app, client, world, endpoint):
         expected["success"] = 200
     if method == "DELETE":
         expected["success"] = 204
+    if endpoint in ("api.sign_contract", "api.confirm_instruction", "api.reject_instruction"):
+        expected["success"] = 200  # a change of state of what exists
     assert statuses == expected, {c: r.get_json() for c, r in answers.items()}
     for case, response in answers.items():
         assert response.headers.get("Cache-Control") == "private, no-store", case

@@ -294,11 +294,17 @@ def test_a_listing_price_is_ascii_digits_and_two_decimals(operator, client, pric
     assert [e.action for e in db.session.scalars(select(AuditEvent))][-1] == "batch.issue"
 
 
-def test_the_same_issuance_twice_is_refused(operator, client):
+def test_the_same_issuance_twice_changes_nothing_and_a_different_one_is_refused(operator, client):
     client.post("/staff/projects/new", data=PROJECT)
     client.post("/staff/projects/AH-FOR-09/issuances", data=ISSUANCE)
     again = client.post("/staff/projects/AH-FOR-09/issuances?lang=en", data=ISSUANCE, follow_redirects=True)
-    assert "is already recorded" in again.get_data(as_text=True)
+    assert "already recorded exactly as submitted: nothing changed" in again.get_data(as_text=True)
+    other = {**ISSUANCE, "quantity": "4000", "registry_serial_end": "CN-4000"}
+    refused = client.post("/staff/projects/AH-FOR-09/issuances?lang=en", data=other, follow_redirects=True)
+    assert "Issued (t): recorded 5000, submitted 4000" in refused.get_data(as_text=True)
+    from portal.ledger.models import Batch
+
+    assert db.session.scalar(select(Batch).filter_by(code="CCER-AH-FOR-09-2024")).quantity == 5000
 
 
 @pytest.mark.parametrize("role", ["auditor", "sales", "buyer"])

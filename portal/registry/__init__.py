@@ -1,0 +1,1 @@
+"""The hand-off to the official registries: instructions, confirmations, statements."""
