@@ -10,4 +10,5 @@ from portal.core import throttle as throttle_models  # noqa: F401
 from portal.ledger import models as ledger_models  # noqa: F401
 from portal.offsets import models as offsets_models  # noqa: F401
 from portal.payments import models as payments_models  # noqa: F401
+from portal.pipeline import models as pipeline_models  # noqa: F401
 from portal.revenue import models as revenue_models  # noqa: F401

@@ -69,6 +69,8 @@ class Role(StrEnum):
     SALES = "sales"
     OPERATOR = "operator"
     AUDITOR = "auditor"  #: reads everything, changes nothing
+    #: A county-level unit's reviewer: reviews its projects, reads its own county only.
+    COUNTY = "county"
 
 
 ROLE_LABELS = labels_for(
@@ -78,6 +80,7 @@ ROLE_LABELS = labels_for(
         "sales": _l("Sales staff"),
         "operator": _l("Operator"),
         "auditor": _l("Auditor"),
+        "county": _l("County reviewer"),
     },
 )
 
@@ -182,6 +185,8 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    #: A county reviewer's county-level unit (``regions``); None for everyone else.
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
     is_active: Mapped[bool] = mapped_column(default=True)
     #: A buyer who manages the organisation's API keys (the user who registered it).
     is_org_admin: Mapped[bool] = mapped_column(default=False)
