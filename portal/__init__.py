@@ -60,6 +60,8 @@ def create_app(config=None):
     from portal.offsets.calculator_views import bp as estimate_bp
     from portal.offsets.views import bp as offsets_bp
     from portal.payments.views import bp as payments_bp
+    from portal.pipeline import api as _pipeline_api  # noqa: F401  (routes on api_bp)
+    from portal.pipeline.views import bp as pipeline_bp
     from portal.revenue import api as _revenue_api  # noqa: F401  (routes on api_bp)
     from portal.revenue.views import bp as revenue_bp
     from portal.staff.views import bp as staff_bp
@@ -75,6 +77,7 @@ def create_app(config=None):
     app.register_blueprint(payments_bp)
     app.register_blueprint(revenue_bp)
     app.register_blueprint(contracts_bp)
+    app.register_blueprint(pipeline_bp)
     csrf.exempt(payments_bp)  # Stripe signs its webhooks; there is no session
     csrf.exempt(api_bp)  # bearer-key authenticated, no cookies
 

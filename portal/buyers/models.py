@@ -195,11 +195,14 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organisation: Mapped[Organisation | None] = relationship()
+    region: Mapped["Region | None"] = relationship(lazy="joined")  # noqa: F821
 
     __table_args__ = (
         CheckConstraint(one_of("role", Role), name="role"),
         # A buyer belongs to exactly one organisation; staff belong to none.
         CheckConstraint("(role = 'buyer') = (organisation_id IS NOT NULL)", name="buyer_has_organisation"),
+        # A county reviewer belongs to exactly one county-level unit; nobody else to any.
+        CheckConstraint("(role = 'county') = (region_id IS NOT NULL)", name="county_has_region"),
     )
 
     @property

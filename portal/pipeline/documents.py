@@ -10,8 +10,8 @@ from portal.extensions import db
 from portal.pipeline.errors import PipelineError
 from portal.pipeline.models import Document
 
-#: A design document or a monitoring report with its maps fits; a request carries one of them.
-MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
+#: A design document or a monitoring report with its maps fits; a request carries up to three.
+MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 
 
 def store_pdf(data: bytes, filename, *, actor: str) -> Document:

@@ -533,6 +533,8 @@ def orders():
 @page("dashboard.read")
 def dashboard():
     from portal.contracts import services as contracts
+    from portal.pipeline.models import STAGES
+    from portal.pipeline.services import figures as pipeline_figures
     from portal.staff import dashboard as figures
     from portal.timeutil import beijing_today
 
@@ -544,6 +546,8 @@ def dashboard():
         over_time=figures.over_time(today),
         buyers=figures.top_buyers(),
         coverage=contracts.plan(),
+        pipeline=pipeline_figures(),
+        stages=STAGES,
     )
 
 
