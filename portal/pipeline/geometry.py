@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from pyproj import Transformer
 from shapely.geometry import MultiPolygon, Polygon, mapping
 
-from portal.core.errors import ServiceError
+from portal.pipeline.errors import PipelineError
 
 #: More positions than any surveyed parcel needs; the limit the API states.
 MAX_VERTICES = 100_000
@@ -45,7 +45,7 @@ OVERLAP_TOLERANCE_HA = 0.01
 _local = threading.local()
 
 
-class GeometryError(ServiceError):
+class GeometryError(PipelineError):
     """A boundary that cannot be used (400): not GeoJSON, not a polygon, empty, too large, not
     WGS 84, self-intersecting, or outside its county."""
 
