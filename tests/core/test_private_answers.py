@@ -17,6 +17,8 @@ from tests import factories
 from tests.conftest import make_app
 from tests.contracts.helpers import day
 from tests.payments import localstripe  # noqa: F401
+from tests.pipeline import world as pipeline_world
+from tests.pipeline.helpers import AOHAN, rectangle
 
 STEEL = factories.STEEL_USCC
 bearer = factories.bearer
@@ -87,6 +89,20 @@ SUCCESS = {
         {"quantity": 1, "beneficiary": "测试钢铁", "purpose": "voluntary"},
     ),
     "api.get_order": lambda w: ("GET", f"/api/v1/orders/{w.order}", "steel", None),
+    "api.create_parcel": lambda w: (
+        "POST",
+        "/api/v1/parcels",
+        "operator",
+        {
+            "county": "aohan",
+            "land_type": "forest",
+            "tenure": "collective",
+            "rights_holder": "新惠镇某村",
+            "boundary": rectangle(*AOHAN, 300, 300, east_m=4000),
+        },
+    ),
+    "api.list_parcels": lambda w: ("GET", "/api/v1/parcels", "auditor", None),
+    "api.project_pipeline": lambda w: ("GET", f"/api/v1/projects/{w.pipeline}/pipeline", "auditor", None),
     "api.retirements": lambda w: (
         "POST",
         "/api/v1/retirements",
@@ -123,7 +139,10 @@ def world(app, client, localstripe):  # noqa: F811
     client.post(f"/api/v1/contracts/{signed}/sign", headers=bearer(keys["sales"]))
     delivered = client.post(f"/api/v1/contracts/{signed}/tranches/1/deliver", headers=bearer(keys["sales"]))
     invoice = delivered.get_json()["delivery"]["invoice"]["number"]
-    return SimpleNamespace(keys=keys, draft=draft, signed=signed, invoice=invoice, order=order.public_id)
+    pipeline = pipeline_world.build(staff=False).project.code
+    return SimpleNamespace(
+        keys=keys, draft=draft, signed=signed, invoice=invoice, order=order.public_id, pipeline=pipeline
+    )
 
 
 def test_every_api_route_needs_a_key_or_is_known_to_be_public():

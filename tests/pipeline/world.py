@@ -12,10 +12,10 @@ from tests import factories
 from tests.pipeline.helpers import FOREST_COMPARTMENT, PDF, aohan, kalaqin, project_values
 
 
-def build(stage_to: str = "registration") -> SimpleNamespace:
+def build(stage_to: str = "registration", staff: bool = True) -> SimpleNamespace:
     """Aohan: a rights holder with an agreement (PDF), a parcel, a project taken to ``stage_to``
     (reviewed, filed, a forecast, a stage document), its catalog project with a batch and a paid
-    sale; Harqin: a county reviewer. Committed."""
+    sale; Harqin: a county reviewer; with ``staff``, an operator and an auditor. Committed."""
     ah, kq = aohan(), kalaqin()
     holder = services.rights_holder(ah, "敖汉旗大黑山林场", actor="t")
     agreement = services.create_agreement(
@@ -33,8 +33,9 @@ def build(stage_to: str = "registration") -> SimpleNamespace:
     project = services.create_project(project_values(), [parcel.code], actor="t")
     reviewer_ah = factories.user("review@aohan.gov.cn", role="county", region=ah)
     reviewer_kq = factories.user("review@kalaqin.gov.cn", role="county", region=kq)
-    factories.user("operator@portal.cn", role="operator")
-    factories.user("auditor@portal.cn", role="auditor")
+    if staff:
+        factories.user("operator@portal.cn", role="operator")
+        factories.user("auditor@portal.cn", role="auditor")
     services.review(project, decision="approved", comments="边界核实无误", reviewer=reviewer_ah, actor="t")
     services.record_filing(project, reference="赤林草备〔2025〕17号", filed_on=date(2025, 4, 1), actor="t")
     services.revise(
