@@ -62,7 +62,9 @@ def create_parcel():
     if not isinstance(body, dict):
         return api_error(400, "invalid_json", _("Send a JSON object."))
     if has_unstorable_text(body):
-        return api_error(400, "invalid_text", _("Text may not contain NUL characters or unpaired surrogates."))
+        return api_error(
+            400, "invalid_text", _("Text may not contain NUL characters or unpaired surrogates.")
+        )
     try:
         parcel = services.enroll_parcel(
             county=body.get("county"),
@@ -104,7 +106,10 @@ def api_error_response(status, code, message):
 def list_parcels():
     region_id = _county_filter()
     found = services.parcels(region_id)
-    return {"items": [parcel_json(p, with_boundary=request.args.get("boundary") == "1") for p in found], "total": len(found)}
+    return {
+        "items": [parcel_json(p, with_boundary=request.args.get("boundary") == "1") for p in found],
+        "total": len(found),
+    }
 
 
 @bp.get("/projects/<code>/pipeline")
@@ -147,7 +152,9 @@ def project_pipeline(code):
                 "responsible_body": s.responsible_body,
                 "reference": s.reference,
                 "notes": s.notes,
-                "documents": [{"filename": d.filename, "sha256": d.sha256, "size": d.size} for d in s.documents],
+                "documents": [
+                    {"filename": d.filename, "sha256": d.sha256, "size": d.size} for d in s.documents
+                ],
             }
             for s in project.stages
         ],
@@ -157,7 +164,12 @@ def project_pipeline(code):
             "revision": forecast.number,
             "revised_at": forecast.created_at.isoformat(),
             "lines": [
-                {"vintage": line.vintage, "expected_t": line.expected_t, "low_t": line.low_t, "high_t": line.high_t}
+                {
+                    "vintage": line.vintage,
+                    "expected_t": line.expected_t,
+                    "low_t": line.low_t,
+                    "high_t": line.high_t,
+                }
                 for line in forecast.lines
             ],
         },

@@ -30,12 +30,23 @@ def store_pdf(data: bytes, filename, *, actor: str) -> Document:
         )
     if b"%PDF-" not in data[:1024] or b"%%EOF" not in data[-1024:]:
         raise PipelineError("not_a_pdf", _("The file is not a PDF."), field="document")
-    name = clean_text(
-        (filename or "document.pdf")[-200:], field="document", label=_("File name"), max_length=200,
-        required=False, error=PipelineError,
-    ) or "document.pdf"
+    name = (
+        clean_text(
+            (filename or "document.pdf")[-200:],
+            field="document",
+            label=_("File name"),
+            max_length=200,
+            required=False,
+            error=PipelineError,
+        )
+        or "document.pdf"
+    )
     document = Document(
-        filename=name, sha256=hashlib.sha256(data).hexdigest(), size=len(data), content=data, uploaded_by=actor
+        filename=name,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        content=data,
+        uploaded_by=actor,
     )
     db.session.add(document)
     db.session.flush()

@@ -30,13 +30,21 @@ class Expected:
 
 def _line(raw, project: PipelineProject, index: int) -> Expected:
     if not isinstance(raw, dict):
-        raise PipelineError("invalid_forecast", _("Each forecast line gives vintage, expected, low and high."), field="forecast")
+        raise PipelineError(
+            "invalid_forecast",
+            _("Each forecast line gives vintage, expected, low and high."),
+            field="forecast",
+        )
     vintage = whole(raw.get("vintage"), project.crediting_start.year, project.crediting_end.year)
     if vintage is None:
         raise PipelineError(
             "forecast_vintage",
-            _("Line %(n)s: the vintage is a year of the crediting period (%(start)s–%(end)s).",
-              n=index, start=project.crediting_start.year, end=project.crediting_end.year),
+            _(
+                "Line %(n)s: the vintage is a year of the crediting period (%(start)s–%(end)s).",
+                n=index,
+                start=project.crediting_start.year,
+                end=project.crediting_end.year,
+            ),
             field="forecast",
         )
     values = [whole(raw.get(k), 0, MAX_TONNES) for k in ("expected_t", "low_t", "high_t")]
@@ -63,11 +71,17 @@ def revise(project: PipelineProject, lines: list, *, note="", actor: str) -> For
     parsed = [_line(raw, project, n) for n, raw in enumerate(lines, 1)]
     vintages = [line.vintage for line in parsed]
     if len(set(vintages)) != len(vintages):
-        raise PipelineError("forecast_duplicate", _("Each vintage appears once in a forecast."), field="forecast")
-    note = clean_text(note, field="note", label=_("Note"), max_length=1000, required=False, error=PipelineError)
+        raise PipelineError(
+            "forecast_duplicate", _("Each vintage appears once in a forecast."), field="forecast"
+        )
+    note = clean_text(
+        note, field="note", label=_("Note"), max_length=1000, required=False, error=PipelineError
+    )
     # The project row is locked: two revisions at once get consecutive numbers.
     db.session.scalar(select(PipelineProject.id).filter_by(id=project.id).with_for_update())
-    number = (db.session.scalar(select(func.max(ForecastRevision.number)).filter_by(project_id=project.id)) or 0) + 1
+    number = (
+        db.session.scalar(select(func.max(ForecastRevision.number)).filter_by(project_id=project.id)) or 0
+    ) + 1
     revision = ForecastRevision(project_id=project.id, number=number, note=note, created_by=actor)
     revision.lines = [
         ForecastLine(vintage=e.vintage, expected_t=e.expected_t, low_t=e.low_t, high_t=e.high_t)
@@ -76,7 +90,10 @@ def revise(project: PipelineProject, lines: list, *, note="", actor: str) -> For
     db.session.add(revision)
     db.session.flush()
     audit.record(
-        actor, "pipeline.forecast", "pipeline_project", project.code,
+        actor,
+        "pipeline.forecast",
+        "pipeline_project",
+        project.code,
         after={"revision": number, "note": note, "lines": [e.__dict__ for e in parsed]},
     )
     return revision
@@ -103,4 +120,7 @@ def expected_by_vintage(project: PipelineProject) -> dict[int, Expected]:
     revision = forecast_in_force(project)
     if revision is None:
         return {}
-    return {line.vintage: Expected(line.vintage, line.expected_t, line.low_t, line.high_t) for line in revision.lines}
+    return {
+        line.vintage: Expected(line.vintage, line.expected_t, line.low_t, line.high_t)
+        for line in revision.lines
+    }

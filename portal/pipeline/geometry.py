@@ -140,8 +140,10 @@ def parse_boundary(value) -> Polygon | MultiPolygon:
         reason = shapely.is_valid_reason(shape)
         raise GeometryError(
             "invalid_geometry",
-            _("The boundary is not a valid polygon (%(reason)s): it crosses itself or its rings overlap.",
-              reason=reason),
+            _(
+                "The boundary is not a valid polygon (%(reason)s): it crosses itself or its rings overlap.",
+                reason=reason,
+            ),
         )
     return shape
 

@@ -115,9 +115,7 @@ class ParcelStatus(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-PARCEL_STATUS_LABELS = labels_for(
-    ParcelStatus, {"enrolled": _l("Enrolled"), "withdrawn": _l("Withdrawn")}
-)
+PARCEL_STATUS_LABELS = labels_for(ParcelStatus, {"enrolled": _l("Enrolled"), "withdrawn": _l("Withdrawn")})
 
 
 class ProjectState(StrEnum):
@@ -234,9 +232,7 @@ class PipelineProject(db.Model):
 
     region: Mapped["Region"] = relationship(lazy="joined")  # noqa: F821
     catalog_project: Mapped["Project | None"] = relationship()  # noqa: F821
-    stages: Mapped[list["StageRecord"]] = relationship(
-        back_populates="project", order_by="StageRecord.id"
-    )
+    stages: Mapped[list["StageRecord"]] = relationship(back_populates="project", order_by="StageRecord.id")
     parcels: Mapped[list["Parcel"]] = relationship(back_populates="project", order_by="Parcel.id")
 
     __table_args__ = (

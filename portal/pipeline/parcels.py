@@ -50,7 +50,9 @@ def find_region(code) -> Region:
     if isinstance(code, str) and code.strip():
         region = db.session.scalar(select(Region).filter_by(code=code.strip()))
     if region is None:
-        raise PipelineError("unknown_county", _("Choose one of Chifeng's county-level units."), field="county")
+        raise PipelineError(
+            "unknown_county", _("Choose one of Chifeng's county-level units."), field="county"
+        )
     return region
 
 
@@ -66,7 +68,12 @@ def _choice(value, vocabulary, code: str, message: str) -> str:
 def rights_holder(region: Region, name, *, actor: str, identifier="", contact="") -> RightsHolder:
     """The county's rights holder of that name, created on first mention (audited)."""
     name = clean_text(
-        name, field="rights_holder", label=_("Rights holder"), max_length=200, required=True, error=PipelineError
+        name,
+        field="rights_holder",
+        label=_("Rights holder"),
+        max_length=200,
+        required=True,
+        error=PipelineError,
     )
     found = db.session.scalar(select(RightsHolder).filter_by(region_id=region.id, name=name))
     if found is not None:
@@ -75,7 +82,11 @@ def rights_holder(region: Region, name, *, actor: str, identifier="", contact=""
         name=name,
         region_id=region.id,
         identifier=clean_text(
-            identifier, field="identifier", label=_("Identifier"), max_length=40, required=False,
+            identifier,
+            field="identifier",
+            label=_("Identifier"),
+            max_length=40,
+            required=False,
             error=PipelineError,
         ),
         contact=clean_text(
@@ -91,7 +102,9 @@ def rights_holder(region: Region, name, *, actor: str, identifier="", contact=""
         if found is None:
             raise
         return found
-    audit.record(actor, "rights_holder.create", "rights_holder", holder.id, after={"name": name, "county": region.code})
+    audit.record(
+        actor, "rights_holder.create", "rights_holder", holder.id, after={"name": name, "county": region.code}
+    )
     return holder
 
 
@@ -105,14 +118,18 @@ def create_agreement(
     )
     if db.session.scalar(select(Agreement.id).filter_by(number=number)) is not None:
         raise PipelineError(
-            "duplicate_agreement", _("Agreement %(number)s is already recorded.", number=number), field="number"
+            "duplicate_agreement",
+            _("Agreement %(number)s is already recorded.", number=number),
+            field="number",
         )
     signed_on = parse_date(signed_on, "signed_on")
     from portal.core.numbers import whole
 
     term = whole(term_years, 1, 70)
     if term is None:
-        raise PipelineError("invalid_term", _("The term is a whole number of years from 1 to 70."), field="term_years")
+        raise PipelineError(
+            "invalid_term", _("The term is a whole number of years from 1 to 70."), field="term_years"
+        )
     agreement = Agreement(
         number=number,
         rights_holder_id=holder.id,
@@ -161,7 +178,9 @@ def _lock(bounds) -> None:
     if db.session.get_bind().dialect.name != "postgresql":
         return  # SQLite: every write transaction starts BEGIN IMMEDIATE, one writer at a time
     for cell in geometry.lock_cells(bounds):
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:ns, :cell)"), {"ns": LOCK_NAMESPACE, "cell": cell})
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(:ns, :cell)"), {"ns": LOCK_NAMESPACE, "cell": cell}
+        )
 
 
 def find_overlaps(shape, exclude_id: int | None = None) -> list[Overlap]:
@@ -238,15 +257,23 @@ def enroll_parcel(
     land_type = _choice(land_type, LandType, "invalid_land_type", _("Choose the land type."))
     tenure = _choice(tenure, Tenure, "invalid_tenure", _("Choose the tenure."))
     holder_name = clean_text(
-        rights_holder_name, field="rights_holder", label=_("Rights holder"), max_length=200, required=True,
+        rights_holder_name,
+        field="rights_holder",
+        label=_("Rights holder"),
+        max_length=200,
+        required=True,
         error=PipelineError,
     )
     if agreement is not None and agreement.rights_holder.region_id != region.id:
         raise PipelineError(
-            "agreement_county", _("The agreement is with a rights holder of another county."), field="agreement"
+            "agreement_county",
+            _("The agreement is with a rights holder of another county."),
+            field="agreement",
         )
     shape, area = _checked_boundary(boundary, region)
-    holder = agreement.rights_holder if agreement is not None else rights_holder(region, holder_name, actor=actor)
+    holder = (
+        agreement.rights_holder if agreement is not None else rights_holder(region, holder_name, actor=actor)
+    )
     parcel = Parcel(
         code=f"new-{id(shape)}",  # replaced once the row has its id
         region_id=region.id,
@@ -290,10 +317,17 @@ def change_boundary(parcel: Parcel, boundary, *, actor: str) -> Parcel:
     if parcel.status != ParcelStatus.ENROLLED:
         raise PipelineError("parcel_withdrawn", _("Parcel %(code)s is withdrawn.", code=parcel.code))
     shape, area = _checked_boundary(boundary, parcel.region, exclude_id=parcel.id)
-    before = {"area_ha": parcel.area_ha, "bounds": [parcel.min_lon, parcel.min_lat, parcel.max_lon, parcel.max_lat]}
+    before = {
+        "area_ha": parcel.area_ha,
+        "bounds": [parcel.min_lon, parcel.min_lat, parcel.max_lon, parcel.max_lat],
+    }
     _place(parcel, shape, area)
     audit.record(
-        actor, "parcel.boundary", "parcel", parcel.code, before=before,
+        actor,
+        "parcel.boundary",
+        "parcel",
+        parcel.code,
+        before=before,
         after={"area_ha": area, "bounds": list(shape.bounds)},
     )
     return parcel
@@ -301,16 +335,24 @@ def change_boundary(parcel: Parcel, boundary, *, actor: str) -> Parcel:
 
 def withdraw_parcel(parcel: Parcel, *, reason, actor: str) -> Parcel:
     """Release a parcel's land (it stops blocking others); not while it is in an active project."""
-    reason = clean_text(reason, field="reason", label=_("Reason"), max_length=500, required=True, error=PipelineError)
+    reason = clean_text(
+        reason, field="reason", label=_("Reason"), max_length=500, required=True, error=PipelineError
+    )
     if parcel.project is not None and parcel.project.state == ProjectState.ACTIVE:
         raise PipelineError(
             "parcel_in_project",
-            _("Parcel %(code)s is part of project %(project)s.", code=parcel.code, project=parcel.project.code),
+            _(
+                "Parcel %(code)s is part of project %(project)s.",
+                code=parcel.code,
+                project=parcel.project.code,
+            ),
         )
     parcel.status = ParcelStatus.WITHDRAWN
     db.session.execute(delete(ParcelCell).where(ParcelCell.parcel_id == parcel.id))
     db.session.flush()
-    audit.record(actor, "parcel.withdraw", "parcel", parcel.code, after={"status": parcel.status, "reason": reason})
+    audit.record(
+        actor, "parcel.withdraw", "parcel", parcel.code, after={"status": parcel.status, "reason": reason}
+    )
     return parcel
 
 

@@ -72,7 +72,8 @@ def _in_force():
         select(ForecastRevision.project_id, ForecastRevision.id.label("revision_id"))
         .join(
             latest,
-            (latest.c.project_id == ForecastRevision.project_id) & (latest.c.number == ForecastRevision.number),
+            (latest.c.project_id == ForecastRevision.project_id)
+            & (latest.c.number == ForecastRevision.number),
         )
         .subquery()
     )
@@ -152,6 +153,4 @@ def county_overview(region: Region) -> CountyOverview:
         .join(Project, Batch.project_id == Project.id)
         .where(Project.region_id == region.id)
     ).one()
-    return CountyOverview(
-        region, parcels, area, agreements_n, figures(region.id), int(issued), batch_count
-    )
+    return CountyOverview(region, parcels, area, agreements_n, figures(region.id), int(issued), batch_count)

@@ -43,7 +43,9 @@ NEEDS_BODY = (Stage.VALIDATION, Stage.VERIFICATION)
 
 
 def _text(value, field, label, max_length, required=False) -> str:
-    return clean_text(value, field=field, label=label, max_length=max_length, required=required, error=PipelineError)
+    return clean_text(
+        value, field=field, label=label, max_length=max_length, required=required, error=PipelineError
+    )
 
 
 def create_project(values: dict, parcel_codes: list[str], *, actor: str, documents=()) -> PipelineProject:
@@ -51,12 +53,16 @@ def create_project(values: dict, parcel_codes: list[str], *, actor: str, documen
     project), type, standard, methodology and crediting period; the assessment stage recorded."""
     code = (values.get("code") or "").strip() if isinstance(values.get("code"), str) else ""
     if not code or len(code) > 32 or not all(c.isascii() and (c.isalnum() or c == "-") for c in code):
-        raise PipelineError("invalid_code", _("A project code has 1 to 32 letters, digits and hyphens."), field="code")
+        raise PipelineError(
+            "invalid_code", _("A project code has 1 to 32 letters, digits and hyphens."), field="code"
+        )
     taken = db.session.scalar(select(PipelineProject.id).filter_by(code=code)) or db.session.scalar(
         select(Project.id).filter_by(code=code)
     )
     if taken is not None:
-        raise PipelineError("duplicate_code", _("A project with code %(code)s already exists.", code=code), field="code")
+        raise PipelineError(
+            "duplicate_code", _("A project with code %(code)s already exists.", code=code), field="code"
+        )
     region = find_region(values.get("county"))
     if values.get("standard") not in set(Standard) or values.get("type") not in set(ProjectType):
         raise PipelineError("invalid_standard", _("Choose the standard and the project type."), field="type")
@@ -69,7 +75,9 @@ def create_project(values: dict, parcel_codes: list[str], *, actor: str, documen
     start = parse_date(values.get("crediting_start"), "crediting_start", not_after_today=False)
     end = parse_date(values.get("crediting_end"), "crediting_end", not_after_today=False)
     if start >= end:
-        raise PipelineError("crediting_period", _("The crediting period must end after it starts."), field="crediting_end")
+        raise PipelineError(
+            "crediting_period", _("The crediting period must end after it starts."), field="crediting_end"
+        )
     reached_on = parse_date(values.get("reached_on") or beijing_today(), "reached_on")
     project = PipelineProject(
         code=code,
@@ -93,7 +101,9 @@ def create_project(values: dict, parcel_codes: list[str], *, actor: str, documen
         project_id=project.id,
         stage=Stage.ASSESSMENT,
         reached_on=reached_on,
-        responsible_body=_text(values.get("responsible_body"), "responsible_body", _("Responsible body"), 200),
+        responsible_body=_text(
+            values.get("responsible_body"), "responsible_body", _("Responsible body"), 200
+        ),
         notes=_text(values.get("notes"), "notes", _("Notes"), 4000),
         recorded_by=actor,
         documents=list(documents),
@@ -127,18 +137,30 @@ def _attach(project: PipelineProject, parcel_codes) -> None:
     )
     missing = sorted(set(codes) - {p.code for p in found})
     if missing:
-        raise PipelineError("unknown_parcel", _("No parcel %(code)s.", code=", ".join(missing)), field="parcels")
+        raise PipelineError(
+            "unknown_parcel", _("No parcel %(code)s.", code=", ".join(missing)), field="parcels"
+        )
     for parcel in found:
         if parcel.region_id != project.region_id:
             raise PipelineError(
                 "parcel_county", _("Parcel %(code)s is in another county.", code=parcel.code), field="parcels"
             )
         if parcel.status != ParcelStatus.ENROLLED:
-            raise PipelineError("parcel_withdrawn", _("Parcel %(code)s is withdrawn.", code=parcel.code), field="parcels")
-        if parcel.project_id is not None and parcel.project_id != project.id and parcel.project.state == ProjectState.ACTIVE:
+            raise PipelineError(
+                "parcel_withdrawn", _("Parcel %(code)s is withdrawn.", code=parcel.code), field="parcels"
+            )
+        if (
+            parcel.project_id is not None
+            and parcel.project_id != project.id
+            and parcel.project.state == ProjectState.ACTIVE
+        ):
             raise PipelineError(
                 "parcel_in_project",
-                _("Parcel %(code)s is part of project %(project)s.", code=parcel.code, project=parcel.project.code),
+                _(
+                    "Parcel %(code)s is part of project %(project)s.",
+                    code=parcel.code,
+                    project=parcel.project.code,
+                ),
                 field="parcels",
             )
         parcel.project = project
@@ -202,7 +224,10 @@ def review(project: PipelineProject, *, decision, comments, reviewer, actor: str
     db.session.add(found)
     db.session.flush()
     audit.record(
-        actor, f"pipeline.review_{decision}", "pipeline_project", project.code,
+        actor,
+        f"pipeline.review_{decision}",
+        "pipeline_project",
+        project.code,
         after={"decision": decision, "comments": comments, "subject_digest": found.subject_digest},
     )
     return found
@@ -213,7 +238,9 @@ def record_filing(project: PipelineProject, *, reference, filed_on, actor: str) 
     _active(project)
     if not is_approved(project):
         raise PipelineError(
-            "not_approved", _("The county must approve the project's boundary and crediting period first."), 409
+            "not_approved",
+            _("The county must approve the project's boundary and crediting period first."),
+            409,
         )
     reference = _text(reference, "filing_reference", _("Filing reference"), 80, required=True)
     filed_on = parse_date(filed_on, "filed_on")
@@ -221,7 +248,11 @@ def record_filing(project: PipelineProject, *, reference, filed_on, actor: str) 
     project.filing_reference, project.filed_on = reference, filed_on
     db.session.flush()
     audit.record(
-        actor, "pipeline.filing", "pipeline_project", project.code, before=before,
+        actor,
+        "pipeline.filing",
+        "pipeline_project",
+        project.code,
+        before=before,
         after={"filing_reference": reference, "filed_on": filed_on},
     )
     return project
@@ -259,7 +290,9 @@ def advance(
     if project.stage == Stage.ASSESSMENT and not (is_approved(project) and project.filed_on is not None):
         raise PipelineError(
             "review_and_filing_required",
-            _("A project moves past assessment only once its county has approved it and the city's filing is recorded."),
+            _(
+                "A project moves past assessment only once its county has approved it and the city's filing is recorded."
+            ),
             409,
             "stage",
         )
@@ -269,7 +302,9 @@ def advance(
         raise PipelineError(
             "stage_date", _("A stage cannot be reached before the stage before it."), field="reached_on"
         )
-    body = _text(responsible_body, "responsible_body", _("Responsible body"), 200, required=stage in NEEDS_BODY)
+    body = _text(
+        responsible_body, "responsible_body", _("Responsible body"), 200, required=stage in NEEDS_BODY
+    )
     reference = _text(
         reference, "reference", _("Reference"), 120, required=stage in (Stage.REGISTRATION, Stage.ISSUANCE)
     )
@@ -278,7 +313,11 @@ def advance(
         _register(project, reference, actor)
     if stage == Stage.ISSUANCE:
         batch = db.session.scalar(select(Batch).filter_by(code=reference))
-        if batch is None or project.catalog_project_id is None or batch.project_id != project.catalog_project_id:
+        if (
+            batch is None
+            or project.catalog_project_id is None
+            or batch.project_id != project.catalog_project_id
+        ):
             raise PipelineError(
                 "unknown_batch",
                 _("Name a batch issued to this project (record the issuance first)."),
@@ -300,7 +339,11 @@ def advance(
     db.session.flush()
     db.session.refresh(project, ["stages"])
     audit.record(
-        actor, "pipeline.stage", "pipeline_project", project.code, before={"stage": before},
+        actor,
+        "pipeline.stage",
+        "pipeline_project",
+        project.code,
+        before={"stage": before},
         after={
             "stage": stage,
             "reached_on": reached_on,
@@ -323,7 +366,11 @@ def _register(project: PipelineProject, registry_id: str, actor: str) -> None:
             raise PipelineError("catalog_county", _("The catalog project of this code is in another county."))
         project.catalog_project_id = existing.id
         return
-    shapes = [geometry.from_geojson(p.boundary_geojson) for p in project.parcels if p.status == ParcelStatus.ENROLLED]
+    shapes = [
+        geometry.from_geojson(p.boundary_geojson)
+        for p in project.parcels
+        if p.status == ParcelStatus.ENROLLED
+    ]
     from shapely import union_all
 
     boundary = union_all(shapes).simplify(0.0001) if shapes else None
@@ -337,8 +384,9 @@ def _register(project: PipelineProject, registry_id: str, actor: str) -> None:
             "type": project.type,
             "methodology": project.methodology,
             "region_code": project.region.code,
-            "area_ha": sum((p.area_ha for p in project.parcels if p.status == ParcelStatus.ENROLLED), start=0)
-            .quantize(Decimal("0.01")),
+            "area_ha": sum(
+                (p.area_ha for p in project.parcels if p.status == ParcelStatus.ENROLLED), start=0
+            ).quantize(Decimal("0.01")),
             "crediting_start": project.crediting_start,
             "crediting_end": project.crediting_end,
             "validation_body": validation.responsible_body if validation else "",
@@ -356,5 +404,11 @@ def withdraw_project(project: PipelineProject, *, reason, actor: str) -> Pipelin
     reason = _text(reason, "reason", _("Reason"), 500, required=True)
     project.state = ProjectState.WITHDRAWN
     db.session.flush()
-    audit.record(actor, "pipeline.withdraw", "pipeline_project", project.code, after={"state": project.state, "reason": reason})
+    audit.record(
+        actor,
+        "pipeline.withdraw",
+        "pipeline_project",
+        project.code,
+        after={"state": project.state, "reason": reason},
+    )
     return project

@@ -83,7 +83,10 @@ def enroll():
     except services.PipelineError as exc:
         db.session.rollback()
         return _parcels_page(exc, exc.status)
-    flash(_("Parcel %(code)s is enrolled (%(area)s ha).", code=parcel.code, area=f"{parcel.area_ha:,.2f}"), "success")
+    flash(
+        _("Parcel %(code)s is enrolled (%(area)s ha).", code=parcel.code, area=f"{parcel.area_ha:,.2f}"),
+        "success",
+    )
     return redirect(url_for("pipeline.parcel", code=parcel.code))
 
 

@@ -124,7 +124,10 @@ def forecast(code):
     lines = [
         {"vintage": v, "expected_t": e, "low_t": lo, "high_t": hi}
         for v, e, lo, hi in zip(
-            form.getlist("vintage"), form.getlist("expected_t"), form.getlist("low_t"), form.getlist("high_t"),
+            form.getlist("vintage"),
+            form.getlist("expected_t"),
+            form.getlist("low_t"),
+            form.getlist("high_t"),
             strict=False,
         )
         if v.strip() or e.strip()
@@ -157,7 +160,12 @@ def new_project():
     region = next((r for r in regions if r.code == county), None)
     free = [p for p in services.parcels(region.id) if p.project_id is None] if region else []
     return render_template(
-        "pipeline/project_new.html", regions=regions, county=county, parcels=free, error=error, form=request.form
+        "pipeline/project_new.html",
+        regions=regions,
+        county=county,
+        parcels=free,
+        error=error,
+        form=request.form,
     ), (error.status if error else 200)
 
 
@@ -175,4 +183,3 @@ def county_home():
         assessment=Stage.ASSESSMENT,
         year=beijing_today().year,
     )
-

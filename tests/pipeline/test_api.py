@@ -34,7 +34,8 @@ def parcel_body(boundary, county="aohan"):
 
 def test_the_operator_enrols_a_parcel(client, pipeline):
     response = client.post(
-        "/api/v1/parcels", json=parcel_body(rectangle(*AOHAN, 1000, 1000, east_m=3000)),
+        "/api/v1/parcels",
+        json=parcel_body(rectangle(*AOHAN, 1000, 1000, east_m=3000)),
         headers=bearer(pipeline.keys["operator"]),
     )
     assert response.status_code == 201, response.get_json()
@@ -47,14 +48,19 @@ def test_the_operator_enrols_a_parcel(client, pipeline):
 def test_an_overlap_is_a_409_naming_the_parcels_and_hectares(client, pipeline):
     for language, word in (("en", "overlaps"), ("zh", "重叠")):
         response = client.post(
-            "/api/v1/parcels", json=parcel_body(FOREST_COMPARTMENT),
+            "/api/v1/parcels",
+            json=parcel_body(FOREST_COMPARTMENT),
             headers={**bearer(pipeline.keys["operator"]), "Accept-Language": language},
         )
         assert response.status_code == 409
         error = response.get_json()["error"]
         assert error["code"] == "parcel_overlap" and word in error["message"]
         assert error["overlaps"] == [
-            {"id": pipeline.parcel.id, "code": pipeline.parcel.code, "overlap_ha": f"{pipeline.parcel.area_ha:.4f}"}
+            {
+                "id": pipeline.parcel.id,
+                "code": pipeline.parcel.code,
+                "overlap_ha": f"{pipeline.parcel.area_ha:.4f}",
+            }
         ]
 
 
@@ -64,13 +70,20 @@ def test_an_overlap_is_a_409_naming_the_parcels_and_hectares(client, pipeline):
         ({"type": "Polygon", "coordinates": []}, "empty_geometry"),
         ({"type": "Point", "coordinates": [119.9, 42.3]}, "invalid_geojson"),
         ("not geojson", "invalid_geojson"),
-        ({"type": "Polygon", "coordinates": [[[500000, 4680000], [500100, 4680000], [500100, 4680100], [500000, 4680000]]]},
-         "not_wgs84"),
+        (
+            {
+                "type": "Polygon",
+                "coordinates": [[[500000, 4680000], [500100, 4680000], [500100, 4680100], [500000, 4680000]]],
+            },
+            "not_wgs84",
+        ),
     ],
 )
 def test_bad_boundaries_are_400s_and_store_nothing(client, pipeline, boundary, code):
     response = client.post(
-        "/api/v1/parcels", json=parcel_body(boundary), headers={**bearer(pipeline.keys["operator"]), "Accept-Language": "en"}
+        "/api/v1/parcels",
+        json=parcel_body(boundary),
+        headers={**bearer(pipeline.keys["operator"]), "Accept-Language": "en"},
     )
     assert response.status_code == 400 and response.get_json()["error"]["code"] == code
     listed = client.get("/api/v1/parcels", headers=bearer(pipeline.keys["auditor"])).get_json()
@@ -80,7 +93,8 @@ def test_bad_boundaries_are_400s_and_store_nothing(client, pipeline, boundary, c
 def test_only_operator_keys_enrol(client, pipeline):
     for who in ("auditor", "aohan"):
         response = client.post(
-            "/api/v1/parcels", json=parcel_body(rectangle(*AOHAN, 100, 100, east_m=3000)),
+            "/api/v1/parcels",
+            json=parcel_body(rectangle(*AOHAN, 100, 100, east_m=3000)),
             headers=bearer(pipeline.keys[who]),
         )
         assert response.status_code == 403, who
@@ -115,7 +129,9 @@ def test_the_pipeline_of_a_project_has_its_stages_and_forecast(client, pipeline)
     assert body["stages"][1]["documents"][0]["sha256"] == pipeline.document.sha256
     assert body["forecast"]["lines"] == [{"vintage": 2025, "expected_t": 1200, "low_t": 900, "high_t": 1500}]
     assert body["filing"] == {"reference": "赤林草备〔2025〕17号", "date": "2025-04-01"}
-    assert body["county_review"]["decision"] == "approved" and body["catalog_project"] == pipeline.project.code
+    assert (
+        body["county_review"]["decision"] == "approved" and body["catalog_project"] == pipeline.project.code
+    )
 
 
 def test_county_reviewers_are_created_from_the_command_line(app, pipeline):
@@ -131,11 +147,13 @@ def test_county_reviewers_are_created_from_the_command_line(app, pipeline):
     )
     assert missing.exit_code == 1
     unknown = runner.invoke(
-        args=["users", "create", "y@gov.cn", "--role", "county", "--county", "atlantis"], input="a-long-password-1\n"
+        args=["users", "create", "y@gov.cn", "--role", "county", "--county", "atlantis"],
+        input="a-long-password-1\n",
     )
     assert unknown.exit_code == 1 and "atlantis" in unknown.output
     stray = runner.invoke(
-        args=["users", "create", "z@gov.cn", "--role", "sales", "--county", "aohan"], input="a-long-password-1\n"
+        args=["users", "create", "z@gov.cn", "--role", "sales", "--county", "aohan"],
+        input="a-long-password-1\n",
     )
     assert stray.exit_code == 1
     db.session.rollback()

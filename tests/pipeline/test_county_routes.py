@@ -60,7 +60,12 @@ def harqin(app):
 
 def test_no_route_gives_another_countys_data_to_a_county_reviewer(app, client, harqin):
     events = db.session.scalar(select(func.max(AuditEvent.id)))
-    assert client.post("/login", data={"email": "review@kalaqin.gov.cn", "password": factories.PASSWORD}).status_code == 302
+    assert (
+        client.post(
+            "/login", data={"email": "review@kalaqin.gov.cn", "password": factories.PASSWORD}
+        ).status_code
+        == 302
+    )
     leaks = []
     urls = _urls(app, harqin)
     assert len(urls) > 100
@@ -72,7 +77,11 @@ def test_no_route_gives_another_countys_data_to_a_county_reviewer(app, client, h
                 continue
             response = client.open(url, method=method, headers=headers, data={} if method == "POST" else None)
             assert response.status_code < 500, (method, url, response.status_code)
-            text = response.get_data(as_text=True) if response.mimetype.startswith(("text/", "application/json")) else ""
+            text = (
+                response.get_data(as_text=True)
+                if response.mimetype.startswith(("text/", "application/json"))
+                else ""
+            )
             # Pages link to themselves (the language switch): the address asked for is no leak.
             text = text.replace(url, "").replace(quote(url), "")
             if response.mimetype == "application/pdf" or any(marker in text for marker in harqin.markers):
@@ -91,7 +100,9 @@ def test_the_own_county_reviewer_does_see_them(app, client, harqin):
     assert harqin.parcel.code in client.get("/pipeline/parcels").get_data(as_text=True)
     assert "AH-JDA-0001" in client.get("/pipeline/agreements").get_data(as_text=True)
     assert client.get(f"/pipeline/documents/{harqin.document.id}.pdf").status_code == 200
-    statement = client.get("/staff/revenue/?period=" + str(harqin.batch.created_at.year)).get_data(as_text=True)
+    statement = client.get("/staff/revenue/?period=" + str(harqin.batch.created_at.year)).get_data(
+        as_text=True
+    )
     assert "ord_AHSALE0001" in statement
     assert client.get("/staff/revenue/?county=kalaqin").status_code == 403
     assert client.get("/staff/").status_code == 403  # no back office

@@ -66,18 +66,24 @@ BAD = {
     "empty": ({"type": "Polygon", "coordinates": []}, "empty_geometry"),
     "empty ring": ({"type": "Polygon", "coordinates": [[]]}, "empty_geometry"),
     "a line, not an area": (polygon([[119.90, 42.3], [119.91, 42.3], [119.92, 42.3]]), "empty_geometry"),
-    "open ring": ({"type": "Polygon", "coordinates": [rectangle(*AOHAN, 10, 10)["coordinates"][0][:-1]]},
-                  "open_ring"),
+    "open ring": (
+        {"type": "Polygon", "coordinates": [rectangle(*AOHAN, 10, 10)["coordinates"][0][:-1]]},
+        "open_ring",
+    ),
     "projected metres": (polygon([[500000, 4680000], [501000, 4680000], [501000, 4681000]]), "not_wgs84"),
-    "named other CRS": ({**rectangle(*AOHAN, 10, 10), "crs": {"type": "name", "properties": {"name": "EPSG:3857"}}},
-                        "not_wgs84"),
+    "named other CRS": (
+        {**rectangle(*AOHAN, 10, 10), "crs": {"type": "name", "properties": {"name": "EPSG:3857"}}},
+        "not_wgs84",
+    ),
     "a point": ({"type": "Point", "coordinates": list(AOHAN)}, "invalid_geojson"),
     "not JSON": ("POLYGON((119 42, 120 42, 120 43, 119 42))", "invalid_geojson"),
     "a list": ([1, 2, 3], "invalid_geojson"),
     "text coordinates": ({"type": "Polygon", "coordinates": [[["a", "b"]] * 4]}, "invalid_geojson"),
     "booleans": ({"type": "Polygon", "coordinates": [[[True, False]] * 4]}, "invalid_geojson"),
-    "ragged": ({"type": "Polygon", "coordinates": [[[119.9, 42.3], [119.91], [119.9, 42.31], [119.9, 42.3]]]},
-               "invalid_geojson"),
+    "ragged": (
+        {"type": "Polygon", "coordinates": [[[119.9, 42.3], [119.91], [119.9, 42.31], [119.9, 42.3]]]},
+        "invalid_geojson",
+    ),
     "infinite": ({"type": "Polygon", "coordinates": [[[1e400, 42.3]] * 4]}, "invalid_geojson"),
 }
 

@@ -12,9 +12,16 @@ from tests.concurrency import race
 from tests.pipeline.helpers import AOHAN, FOREST_COMPARTMENT, aohan, kalaqin, offset, polygon, rectangle
 
 
-def enroll(boundary, county="aohan", holder="敖汉旗大黑山林场", land_type="forest", tenure="state_forest_farm"):
+def enroll(
+    boundary, county="aohan", holder="敖汉旗大黑山林场", land_type="forest", tenure="state_forest_farm"
+):
     return services.enroll_parcel(
-        county=county, land_type=land_type, tenure=tenure, rights_holder_name=holder, boundary=boundary, actor="t"
+        county=county,
+        land_type=land_type,
+        tenure=tenure,
+        rights_holder_name=holder,
+        boundary=boundary,
+        actor="t",
     )
 
 
@@ -41,8 +48,13 @@ def test_a_parcel_is_enrolled_with_its_area_cells_and_audit(compartment):
     assert compartment.code == f"AOHAN-{compartment.id:06d}"
     assert 60 < float(compartment.area_ha) < 80
     assert compartment.rights_holder.name == "敖汉旗大黑山林场"
-    assert db.session.scalar(select(func.count()).select_from(ParcelCell).filter_by(parcel_id=compartment.id)) >= 1
-    assert db.session.scalar(select(AuditEvent).filter_by(action="parcel.enroll")).subject_id == compartment.code
+    assert (
+        db.session.scalar(select(func.count()).select_from(ParcelCell).filter_by(parcel_id=compartment.id))
+        >= 1
+    )
+    assert (
+        db.session.scalar(select(AuditEvent).filter_by(action="parcel.enroll")).subject_id == compartment.code
+    )
 
 
 #: The compartment's western and southern edges, as its survey drew them (metres from AOHAN).
@@ -52,7 +64,10 @@ SOUTH_EDGE = ((180, -40), (420, -20), (650, 30))
 
 def test_a_neighbour_sharing_an_edge_is_accepted(compartment):
     # The village land to the west shares the compartment's western edge, vertex for vertex.
-    shared = [offset(*AOHAN, e, n) for e, n in WEST_EDGE] + [offset(*AOHAN, -400, 0), offset(*AOHAN, -400, 600)]
+    shared = [offset(*AOHAN, e, n) for e, n in WEST_EDGE] + [
+        offset(*AOHAN, -400, 0),
+        offset(*AOHAN, -400, 600),
+    ]
     neighbour = enroll(polygon(shared), holder="新惠镇某村集体", tenure="collective")
     assert neighbour.id != compartment.id
 
@@ -157,7 +172,10 @@ def test_apart_parcels_submitted_at_once_are_all_accepted(pg_app):
     db.session.commit()
 
     def submit(i):
-        enroll(polygon([offset(*AOHAN, 600 * i + dx, dy) for dx, dy in ((0, 0), (500, 0), (250, 400))]), holder=f"户{i}")
+        enroll(
+            polygon([offset(*AOHAN, 600 * i + dx, dy) for dx, dy in ((0, 0), (500, 0), (250, 400))]),
+            holder=f"户{i}",
+        )
         db.session.commit()
         return "enrolled"
 

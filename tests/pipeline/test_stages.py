@@ -13,15 +13,19 @@ from portal.pipeline import services
 from portal.pipeline.models import Stage
 from portal.timeutil import beijing_today
 from tests import factories
-from tests.pipeline.helpers import FOREST_COMPARTMENT, PDF, aohan, project_values, rectangle, AOHAN
+from tests.pipeline.helpers import AOHAN, FOREST_COMPARTMENT, PDF, aohan, project_values, rectangle
 
 
 @pytest.fixture
 def project(app):
     aohan()
     parcel = services.enroll_parcel(
-        county="aohan", land_type="forest", tenure="state_forest_farm", rights_holder_name="大黑山林场",
-        boundary=FOREST_COMPARTMENT, actor="t",
+        county="aohan",
+        land_type="forest",
+        tenure="state_forest_farm",
+        rights_holder_name="大黑山林场",
+        boundary=FOREST_COMPARTMENT,
+        actor="t",
     )
     created = services.create_project(project_values(), [parcel.code], actor="t")
     db.session.commit()
@@ -59,21 +63,51 @@ def test_a_project_starts_in_assessment_with_its_parcels(project):
 
 def test_it_leaves_assessment_only_with_the_countys_approval_and_the_citys_filing(project, reviewer):
     refused("review_and_filing_required", step, project, "design_document", date(2025, 5, 1))
-    refused("not_approved", services.record_filing, project, reference="x", filed_on=date(2025, 4, 1), actor="t")
-    returned = services.review(project, decision="returned", comments="北侧边界与村界不符", reviewer=reviewer, actor="t")
+    refused(
+        "not_approved", services.record_filing, project, reference="x", filed_on=date(2025, 4, 1), actor="t"
+    )
+    returned = services.review(
+        project, decision="returned", comments="北侧边界与村界不符", reviewer=reviewer, actor="t"
+    )
     assert returned.decision == "returned"
-    refused("not_approved", services.record_filing, project, reference="x", filed_on=date(2025, 4, 1), actor="t")
+    refused(
+        "not_approved", services.record_filing, project, reference="x", filed_on=date(2025, 4, 1), actor="t"
+    )
     services.review(project, decision="approved", comments="", reviewer=reviewer, actor="t")
     refused("review_and_filing_required", step, project, "design_document", date(2025, 5, 1))
     services.record_filing(project, reference="赤林草备〔2025〕17号", filed_on=date(2025, 4, 1), actor="t")
     step(project, "design_document", date(2025, 5, 1))
     assert project.stage == Stage.DESIGN_DOCUMENT
-    refused("review_closed", services.review, project, decision="approved", comments="", reviewer=reviewer, actor="t")
+    refused(
+        "review_closed",
+        services.review,
+        project,
+        decision="approved",
+        comments="",
+        reviewer=reviewer,
+        actor="t",
+    )
 
 
 def test_returning_needs_comments(project, reviewer):
-    refused("invalid_comments", services.review, project, decision="returned", comments=" ", reviewer=reviewer, actor="t")
-    refused("invalid_decision", services.review, project, decision="maybe", comments="", reviewer=reviewer, actor="t")
+    refused(
+        "invalid_comments",
+        services.review,
+        project,
+        decision="returned",
+        comments=" ",
+        reviewer=reviewer,
+        actor="t",
+    )
+    refused(
+        "invalid_decision",
+        services.review,
+        project,
+        decision="maybe",
+        comments="",
+        reviewer=reviewer,
+        actor="t",
+    )
 
 
 def test_an_approval_lapses_when_the_boundary_changes(project, reviewer):
@@ -82,7 +116,9 @@ def test_an_approval_lapses_when_the_boundary_changes(project, reviewer):
     parcel = project.parcels[0]
     services.change_boundary(parcel, rectangle(*AOHAN, 900, 700), actor="t")
     assert not services.is_approved(project)
-    refused("not_approved", services.record_filing, project, reference="x", filed_on=date(2025, 4, 1), actor="t")
+    refused(
+        "not_approved", services.record_filing, project, reference="x", filed_on=date(2025, 4, 1), actor="t"
+    )
 
 
 def test_no_stage_is_skipped_and_dates_go_forward(project, reviewer):
@@ -99,7 +135,12 @@ def test_no_stage_is_skipped_and_dates_go_forward(project, reviewer):
 
 def test_from_assessment_to_issuance_through_the_catalog(project, reviewer):
     approve_and_file(project, reviewer)
-    step(project, "design_document", date(2025, 5, 1), documents=[services.store_pdf(PDF, "pdd.pdf", actor="t")])
+    step(
+        project,
+        "design_document",
+        date(2025, 5, 1),
+        documents=[services.store_pdf(PDF, "pdd.pdf", actor="t")],
+    )
     step(project, "validation", date(2025, 6, 1), responsible_body="中环联合认证中心")
     refused("invalid_reference", step, project, "registration", date(2025, 7, 1))
     step(project, "registration", date(2025, 7, 1), reference="CCER-REG-0099")
@@ -124,7 +165,13 @@ def test_from_assessment_to_issuance_through_the_catalog(project, reviewer):
 
 def test_a_parcel_is_in_one_active_project_only(project):
     parcel = project.parcels[0]
-    refused("parcel_in_project", services.create_project, project_values(code="AH-PIPE-02"), [parcel.code], actor="t")
+    refused(
+        "parcel_in_project",
+        services.create_project,
+        project_values(code="AH-PIPE-02"),
+        [parcel.code],
+        actor="t",
+    )
     refused("parcel_in_project", services.withdraw_parcel, parcel, reason="x", actor="t")
     services.withdraw_project(project, reason="权利人退出", actor="t")
     again = services.create_project(project_values(code="AH-PIPE-02"), [parcel.code], actor="t")
@@ -135,17 +182,28 @@ def test_a_bad_project_is_refused(project):
     parcel_code = project.parcels[0].code
     refused("duplicate_code", services.create_project, project_values(), [parcel_code], actor="t")
     refused("invalid_code", services.create_project, project_values(code="有空格 的"), [], actor="t")
-    refused("ccer_forestry_only", services.create_project, project_values(code="X1", type="grassland"), [], actor="t")
     refused(
-        "crediting_period", services.create_project,
-        project_values(code="X2", crediting_start=date(2030, 1, 1), crediting_end=date(2029, 1, 1)), [], actor="t",
+        "ccer_forestry_only",
+        services.create_project,
+        project_values(code="X1", type="grassland"),
+        [],
+        actor="t",
+    )
+    refused(
+        "crediting_period",
+        services.create_project,
+        project_values(code="X2", crediting_start=date(2030, 1, 1), crediting_end=date(2029, 1, 1)),
+        [],
+        actor="t",
     )
     refused("no_parcels", services.create_project, project_values(code="X3"), [], actor="t")
     refused("unknown_parcel", services.create_project, project_values(code="X4"), ["NOPE-1"], actor="t")
 
 
 def test_forecast_revisions_are_kept_and_checked(project):
-    first = services.revise(project, [{"vintage": 2025, "expected_t": 1000, "low_t": 800, "high_t": 1200}], actor="t")
+    first = services.revise(
+        project, [{"vintage": 2025, "expected_t": 1000, "low_t": 800, "high_t": 1200}], actor="t"
+    )
     second = services.revise(
         project,
         [
@@ -176,7 +234,10 @@ def test_documents_must_be_pdfs_within_the_size_limit(app):
     refused("not_a_pdf", services.store_pdf, b"%PDF-1.7 cut short", "x.pdf", actor="t")
     refused("empty_document", services.store_pdf, b"", "x.pdf", actor="t")
     too_large = refused(
-        "document_too_large", services.store_pdf, PDF[:9] + b" " * services.MAX_DOCUMENT_BYTES + PDF[9:], "x.pdf",
+        "document_too_large",
+        services.store_pdf,
+        PDF[:9] + b" " * services.MAX_DOCUMENT_BYTES + PDF[9:],
+        "x.pdf",
         actor="t",
     )
     assert too_large.status == 413

@@ -27,8 +27,13 @@ def build(stage_to: str = "registration", staff: bool = True) -> SimpleNamespace
         actor="t",
     )
     parcel = services.enroll_parcel(
-        county="aohan", land_type="forest", tenure="state_forest_farm", rights_holder_name=holder.name,
-        boundary=FOREST_COMPARTMENT, agreement=agreement, actor="t",
+        county="aohan",
+        land_type="forest",
+        tenure="state_forest_farm",
+        rights_holder_name=holder.name,
+        boundary=FOREST_COMPARTMENT,
+        agreement=agreement,
+        actor="t",
     )
     project = services.create_project(project_values(), [parcel.code], actor="t")
     reviewer_ah = factories.user("review@aohan.gov.cn", role="county", region=ah)
@@ -52,22 +57,46 @@ def build(stage_to: str = "registration", staff: bool = True) -> SimpleNamespace
     ]
     for stage, day, body, reference, documents in steps:
         services.advance(
-            project, stage, reached_on=day, responsible_body=body, reference=reference, documents=documents,
+            project,
+            stage,
+            reached_on=day,
+            responsible_body=body,
+            reference=reference,
+            documents=documents,
             actor="t",
         )
         if stage == stage_to:
             break
     catalog = db.session.get(Project, project.catalog_project_id) if project.catalog_project_id else None
-    batch = factories.batch(quantity=100, vintage=2025, project_=catalog, code="CCER-AH-PIPE-01-2025") if catalog else None
+    batch = (
+        factories.batch(quantity=100, vintage=2025, project_=catalog, code="CCER-AH-PIPE-01-2025")
+        if catalog
+        else None
+    )
     if batch is not None:
         revenue.record_sale("order", "ord_AHSALE0001", [(batch, 680)], utcnow())
     db.session.commit()
     return SimpleNamespace(
-        aohan=ah, kalaqin=kq, holder=holder, agreement=agreement, parcel=parcel, project=project,
-        catalog=catalog, batch=batch, document=document, reviewer_ah=reviewer_ah, reviewer_kq=reviewer_kq,
+        aohan=ah,
+        kalaqin=kq,
+        holder=holder,
+        agreement=agreement,
+        parcel=parcel,
+        project=project,
+        catalog=catalog,
+        batch=batch,
+        document=document,
+        reviewer_ah=reviewer_ah,
+        reviewer_kq=reviewer_kq,
         #: Text only Aohan's records show: none may reach Harqin's reviewer.
         markers=[
-            parcel.code, project.code, "敖汉旗大黑山林场", "AH-JDA-0001", "ord_AHSALE0001",
-            document.sha256[:16], "CCER-REG-0099", "赤林草备",
+            parcel.code,
+            project.code,
+            "敖汉旗大黑山林场",
+            "AH-JDA-0001",
+            "ord_AHSALE0001",
+            document.sha256[:16],
+            "CCER-REG-0099",
+            "赤林草备",
         ],
     )
