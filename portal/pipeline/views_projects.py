@@ -11,7 +11,7 @@ from portal.core.limits import body_limit
 from portal.extensions import db
 from portal.pipeline import services
 from portal.pipeline.documents import MAX_DOCUMENT_BYTES
-from portal.pipeline.models import STAGE_LABELS, STAGES, Stage
+from portal.pipeline.models import STAGES, Stage
 from portal.pipeline.queries import batches, county_overview
 from portal.pipeline.views_shared import READ, actor, bp, project_or_404, uploads
 from portal.timeutil import beijing_today
@@ -179,7 +179,7 @@ def county_home():
         projects=services.projects(region.id),
         agreements=services.agreements(region.id),
         batches=batches(region.id, limit=50),
-        stage_labels=STAGE_LABELS,
+        stages=STAGES,
         assessment=Stage.ASSESSMENT,
         year=beijing_today().year,
     )
