@@ -22,6 +22,7 @@ ROLES = {
     "buyer": "buyer@demo.local",
     "operator": "operator@demo.local",
     "sales": "sales@demo.local",
+    "county": "county-aohan@demo.local",
 }
 
 #: GET routes that are not pages to look at.
@@ -34,6 +35,7 @@ NOT_PAGES = {
     "contracts.contract_pdf": "a download",
     "staff.journal_csv": "a download",
     "staff.audit_csv": "a download",
+    "pipeline.document": "a download",
 }
 #: Pages only the sales role may open (contracts.manage).
 SALES_ONLY = {"contracts.new_contract", "contracts.edit_contract", "contracts.amend_contract"}
@@ -75,6 +77,13 @@ def _demo_ids(database) -> dict:
         "invoice": _one(
             database, "SELECT number FROM invoices WHERE organisation_id = ? ORDER BY id", buyer_org
         ),
+        "pipeline": _one(database, "SELECT code FROM pipeline_projects ORDER BY id"),
+        "in_review": _one(
+            database,
+            "SELECT p.code FROM pipeline_projects p JOIN regions r ON r.id = p.region_id "
+            "WHERE r.code = 'aohan' AND p.stage = 'assessment' ORDER BY p.id",
+        ),
+        "parcel": _one(database, "SELECT code FROM parcels ORDER BY id"),
     }
 
 
@@ -93,6 +102,8 @@ PARAMS = {
     "contracts.staff_invoice": lambda ids: {"number": ids["invoice"]},
     "staff.project": lambda ids: {"code": ids["project"]},
     "staff.edit_project": lambda ids: {"code": ids["project"]},
+    "pipeline.project": lambda ids: {"code": ids["pipeline"]},
+    "pipeline.parcel": lambda ids: {"code": ids["parcel"]},
     "buyers.confirm": lambda ids: {"token": "not-a-token"},
     "buyers.reset_password": lambda ids: {"token": "not-a-token"},
 }
@@ -113,13 +124,19 @@ def _extra_pages(ids) -> list[tuple[str, str]]:
         ("buyer", "/checkout?quantity=12&purpose=event&beneficiary=Chifeng+Grassland+Forum"),
         ("operator", f"/certificates/{ids['certificate']}"),  # with the revocation form
         ("operator", f"/certificates/{ids['revoked']}"),
+        ("operator", "/pipeline/projects/new?county=aohan"),
+        ("county", f"/pipeline/projects/{ids['in_review']}"),  # with the review form
+        ("county", "/pipeline/parcels"),
+        ("county", "/staff/revenue/"),
     ]
 
 
 def _role_of(endpoint: str, rule: str) -> str | None:
     if endpoint in SALES_ONLY:
         return "sales"
-    if rule.startswith("/staff"):
+    if rule.startswith("/county"):
+        return "county"
+    if rule.startswith(("/staff", "/pipeline")):
         return "operator"
     if rule.startswith(("/account", "/checkout", "/orders")):
         return "buyer"
