@@ -28,6 +28,7 @@ from portal.pipeline.parcels import (
 from portal.pipeline.queries import agreements, county_overview, figures, find_parcel, find_project, projects
 from portal.pipeline.stages import (
     advance,
+    boundary_geojson,
     create_project,
     is_approved,
     latest_review,
@@ -46,6 +47,7 @@ __all__ = [
     "PipelineError",
     "advance",
     "agreements",
+    "boundary_geojson",
     "change_boundary",
     "county_overview",
     "create_agreement",

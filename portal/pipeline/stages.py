@@ -355,6 +355,21 @@ def advance(
     return record
 
 
+def boundary_geojson(project: PipelineProject, simplify_degrees: float = 0.0001) -> str | None:
+    """The project's boundary, the union of its enrolled parcels, as GeoJSON (simplified by about
+    10 m, for drawing and for the catalog); None without parcels."""
+    from shapely import union_all
+
+    shapes = [
+        geometry.from_geojson(p.boundary_geojson)
+        for p in project.parcels
+        if p.status == ParcelStatus.ENROLLED
+    ]
+    if not shapes:
+        return None
+    return geometry.to_geojson(union_all(shapes).simplify(simplify_degrees))
+
+
 def _register(project: PipelineProject, registry_id: str, actor: str) -> None:
     """Registration: the catalog project its credits are issued to, made from the pipeline's data
     (or the existing one of the same code, which must be in the same county)."""
@@ -366,14 +381,6 @@ def _register(project: PipelineProject, registry_id: str, actor: str) -> None:
             raise PipelineError("catalog_county", _("The catalog project of this code is in another county."))
         project.catalog_project_id = existing.id
         return
-    shapes = [
-        geometry.from_geojson(p.boundary_geojson)
-        for p in project.parcels
-        if p.status == ParcelStatus.ENROLLED
-    ]
-    from shapely import union_all
-
-    boundary = union_all(shapes).simplify(0.0001) if shapes else None
     validation = next((s for s in project.stages if s.stage == Stage.VALIDATION), None)
     created = operator.save_project(
         {
@@ -391,7 +398,7 @@ def _register(project: PipelineProject, registry_id: str, actor: str) -> None:
             "crediting_end": project.crediting_end,
             "validation_body": validation.responsible_body if validation else "",
             "registry_id": registry_id,
-            "boundary_geojson": geometry.to_geojson(boundary) if boundary is not None else None,
+            "boundary_geojson": boundary_geojson(project),
         },
         actor=actor,
     )

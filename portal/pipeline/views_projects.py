@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.access import county_of, may, page
+from portal.catalog.geometry import boundary_drawing
 from portal.catalog.models import Region
 from portal.core.limits import body_limit
 from portal.extensions import db
@@ -41,6 +42,7 @@ def _project_page(project, error=None, status=200):
         forecast=services.forecast_in_force(project),
         revisions=services.revisions(project),
         today=beijing_today(),
+        drawing=boundary_drawing(services.boundary_geojson(project)),
         error=error,
         form=request.form,
     ), status
