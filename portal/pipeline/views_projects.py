@@ -179,7 +179,6 @@ def county_home():
         "pipeline/county.html",
         overview=county_overview(region),
         projects=services.projects(region.id),
-        agreements=services.agreements(region.id),
         batches=batches(region.id, limit=50),
         stages=STAGES,
         assessment=Stage.ASSESSMENT,

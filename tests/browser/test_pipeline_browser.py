@@ -68,13 +68,17 @@ def test_a_project_from_assessment_to_issuance(page):
     with page.expect_navigation():
         page.locator("#stage-form button[type=submit]").click()
     assert "旗县区审核通过" in page.locator(".flash-error").inner_text()
-    page.console_errors.remove("Failed to load resource: the server responded with a status of 409 (CONFLICT)")
+    page.console_errors.remove(
+        "Failed to load resource: the server responded with a status of 409 (CONFLICT)"
+    )
     screenshot(page, "pipeline-assessment-zh")
 
     # Harqin's reviewer does not see it; Aohan's approves it, in English.
     _sign_in(page, HARQIN, "en")
     assert page.goto(f"/pipeline/projects/{CODE}?lang=en").status == 404
-    page.console_errors.remove("Failed to load resource: the server responded with a status of 404 (NOT FOUND)")
+    page.console_errors.remove(
+        "Failed to load resource: the server responded with a status of 404 (NOT FOUND)"
+    )
     _sign_in(page, AOHAN, "en")
     page.goto("/county/?lang=en")
     assert CODE in page.content() and "awaiting your review" in page.content()
