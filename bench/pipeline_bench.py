@@ -265,7 +265,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
     parser.add_argument("--load-scale", type=int, default=0)
-    parser.add_argument("--parcels", type=int, default=100_000)
+    parser.add_argument("--parcels", type=int, default=100_000, help="0: the page only")
     parser.add_argument("--checks", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--skip-page", action="store_true")
@@ -275,7 +275,8 @@ def main():
     args = parser.parse_args()
     if args.load_scale:
         print(f"demo load --scale {args.load_scale}: {load_demo(args.url, args.load_scale):.1f} s")
-    parcel_check(args.url, args.parcels, args.checks, args.keep)
+    if args.parcels:
+        parcel_check(args.url, args.parcels, args.checks, args.keep)
     if not args.skip_page:
         supervision_page(args.url, args.seconds)
 
