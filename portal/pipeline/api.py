@@ -104,11 +104,13 @@ def api_error_response(status, code, message):
 @bp.get("/parcels")
 @require_key("pipeline.read_all", "pipeline.read_own")
 def list_parcels():
+    """At most 1,000 parcels, by county; ``total`` counts them all."""
     region_id = _county_filter()
     found = services.parcels(region_id)
+    with_boundary = request.args.get("boundary") == "1"
     return {
-        "items": [parcel_json(p, with_boundary=request.args.get("boundary") == "1") for p in found],
-        "total": len(found),
+        "items": [parcel_json(p, with_boundary) for p in found],
+        "total": services.parcel_count(region_id),
     }
 
 

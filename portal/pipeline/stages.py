@@ -133,7 +133,9 @@ def _attach(project: PipelineProject, parcel_codes) -> None:
         raise PipelineError("no_parcels", _("Choose the project's parcels."), field="parcels")
     # Locked, so that two projects taking the same parcel at once cannot both have it.
     found = list(
-        db.session.scalars(select(Parcel).where(Parcel.code.in_(codes)).order_by(Parcel.id).with_for_update(of=Parcel))
+        db.session.scalars(
+            select(Parcel).where(Parcel.code.in_(codes)).order_by(Parcel.id).with_for_update(of=Parcel)
+        )
     )
     missing = sorted(set(codes) - {p.code for p in found})
     if missing:
