@@ -63,8 +63,9 @@ def _polygon(rng: random.Random, lon: float, lat: float) -> dict:
     return {"type": "Polygon", "coordinates": [ring + [ring[0]]]}
 
 
-def load(rng: random.Random, scale: int, today: date, reviewer_email: str | None = None) -> dict:
-    """Parcels, agreements and projects in every county; returns counts."""
+def load(rng: random.Random, scale: int, today: date, password: str) -> dict:
+    """Parcels, agreements and projects in every county, and a county reviewer for each (signing
+    in with ``password``); returns counts."""
     from sqlalchemy import select
 
     from portal.buyers import services as buyers
@@ -76,7 +77,7 @@ def load(rng: random.Random, scale: int, today: date, reviewer_email: str | None
     for region in regions:
         reviewers[region.id] = buyers.create_user(
             email=f"county-{region.code}@demo.local",
-            password=data_password(),
+            password=password,
             role="county",
             region=region,
             actor="demo",
@@ -123,12 +124,6 @@ def load(rng: random.Random, scale: int, today: date, reviewer_email: str | None
             _project(rng, region, j, own, reached, reviewers[region.id], today)
             counts["pipeline_projects"] += 1
     return counts
-
-
-def data_password() -> str:
-    from portal.demo.services import DEMO_PASSWORD
-
-    return DEMO_PASSWORD
 
 
 def _project(rng, region, j, parcels, reached: Stage, reviewer, today: date) -> None:

@@ -67,7 +67,9 @@ def load(scale: int = 1, seed: int = 20241226, progress=None, now: datetime | No
             action()
     # The pipeline of projects not yet issued, with its own random numbers (the trading above
     # stays as it was), and a county reviewer for each county-level unit.
-    counts.update(pipeline.load(random.Random(seed + 16), scale, now.astimezone(BEIJING).date()))
+    counts.update(
+        pipeline.load(random.Random(seed + 16), scale, now.astimezone(BEIJING).date(), DEMO_PASSWORD)
+    )
     db.session.flush()
     log.info("demo data loaded: %s", counts)
     return counts
