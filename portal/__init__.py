@@ -61,6 +61,8 @@ def create_app(config=None):
     from portal.offsets.calculator_views import bp as estimate_bp
     from portal.offsets.views import bp as offsets_bp
     from portal.payments.views import bp as payments_bp
+    from portal.pipeline import api as _pipeline_api  # noqa: F401  (routes on api_bp)
+    from portal.pipeline.views import bp as pipeline_bp
     from portal.registry import api as _registry_api  # noqa: F401  (routes on api_bp)
     from portal.registry import views_statements as _registry_statements  # noqa: F401  (routes on registry_bp)
     from portal.registry.views import bp as registry_bp
@@ -87,6 +89,7 @@ def create_app(config=None):
     app.register_blueprint(contracts_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(registry_bp)
+    app.register_blueprint(pipeline_bp)
     csrf.exempt(payments_bp)  # Stripe signs its webhooks; there is no session
     csrf.exempt(api_bp)  # bearer-key authenticated, no cookies
 

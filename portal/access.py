@@ -17,6 +17,7 @@ from portal.core.guard import guarded
 
 BUYER = {Role.BUYER}
 STAFF = set(STAFF_ROLES)
+COUNTY = {Role.COUNTY}
 EVERYONE = set(Role)
 
 #: Every action and the roles that may perform it; anything not listed is forbidden. An action
@@ -65,6 +66,16 @@ ACTIONS = {
     "registry.read": {Role.OPERATOR, Role.AUDITOR},
     "registry.change": {Role.OPERATOR},
     "users.change": {Role.OPERATOR},
+    #: The project pipeline: parcels, rights holders, agreements, projects at every stage and
+    #: their forecasts. Staff read all; a county reviewer reads its own county's (``_own``: the
+    #: object's county is the reviewer's).
+    "pipeline.read_all": STAFF,
+    "pipeline.read_own": COUNTY,
+    "pipeline.change": {Role.OPERATOR},
+    #: Approving or returning a project's boundary and crediting period: its own county only.
+    "pipeline.review": COUNTY,
+    #: County supervision: its own county's issued batches, sales, revenue lines and statements.
+    "county.supervise": COUNTY,
 }
 
 #: Where each role starts after signing in, when it asked for no page: its own work. The buyer's
@@ -76,6 +87,7 @@ HOME_PAGES = {
     Role.SALES: "contracts.staff_contracts",
     Role.OPERATOR: "staff.dashboard",
     Role.AUDITOR: "staff.index",
+    Role.COUNTY: "pipeline.county_home",
 }
 
 
@@ -88,6 +100,13 @@ class Principal:
     organisation: object = None  #: the buyer's organisation; None for staff
     actor: str = ""  #: for the audit log and the ledger journal
     user: object = None  #: the signed-in user, or the staff member a staff key belongs to
+
+    @property
+    def region_id(self) -> int | None:
+        """A county reviewer's county-level unit; None for everyone else."""
+        if self.role != Role.COUNTY or self.user is None:
+            return None
+        return self.user.region_id
 
     @classmethod
     def from_api_key(cls, key: ApiKey) -> "Principal":
@@ -147,6 +166,19 @@ def is_staff(user) -> bool:
     return user.role in STAFF
 
 
+def holds_personal_keys(user) -> bool:
+    """Whether ``user`` may hold API keys of its own (staff, county reviewers); buyers use their
+    organisation's."""
+    return user.role in STAFF | COUNTY
+
+
+def county_of(who) -> int | None:
+    """The county-level unit (region id) a county reviewer is confined to; None for anyone else
+    (staff see every county; buyers none of this)."""
+    principal = principal_of(who)
+    return None if principal is None else principal.region_id
+
+
 def home_page(user) -> str:
     """The endpoint ``user`` starts on (the account page for a role without one of its own)."""
     return HOME_PAGES.get(getattr(user, "role", None), "buyers.account")
@@ -178,17 +210,21 @@ def _kind(obj) -> str:
     """The action prefix for reading ``obj`` (an invoice is read as part of its contract)."""
     from portal.contracts.models import Contract, Invoice
     from portal.offsets.models import Order
+    from portal.pipeline.models import Agreement, Parcel, PipelineProject, RightsHolder
 
     for cls, kind in ((Order, "orders"), (Contract, "contracts"), (Invoice, "contracts")):
         if isinstance(obj, cls):
             return kind
+    if isinstance(obj, Parcel | PipelineProject | RightsHolder | Agreement):
+        return "pipeline"
     raise TypeError(f"no reading rule for {type(obj).__name__}")
 
 
 def owns(who, obj) -> bool:
     """Whether ``obj`` belongs to ``who``'s organisation: its orders, certificates and keys; its
     contracts (and their invoices) once signed, since drafts (even terminated ones) are the sales
-    team's work in progress. Staff own nothing; a staff key belongs to its staff member."""
+    team's work in progress. Staff own nothing; a staff key belongs to its staff member. A county
+    reviewer owns what lies in its county-level unit (``obj.region_id``) and its own keys."""
     from portal.contracts.models import Contract, Invoice
 
     principal = principal_of(who)
@@ -196,6 +232,9 @@ def owns(who, obj) -> bool:
         return False
     if isinstance(obj, ApiKey) and principal.organisation is None:
         return principal.user is not None and obj.user_id == principal.user.id
+    if principal.region_id is not None:
+        # A county reviewer owns what lies in its county (parcels, projects, holders, agreements).
+        return obj is not None and getattr(obj, "region_id", None) == principal.region_id
     if principal.organisation is None or obj is None:
         return False
     if isinstance(obj, Invoice):

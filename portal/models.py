@@ -11,6 +11,7 @@ from portal.jobs import models as jobs_models  # noqa: F401
 from portal.ledger import models as ledger_models  # noqa: F401
 from portal.offsets import models as offsets_models  # noqa: F401
 from portal.payments import models as payments_models  # noqa: F401
+from portal.pipeline import models as pipeline_models  # noqa: F401
 from portal.registry import models as registry_models  # noqa: F401
 from portal.revenue import models as revenue_models  # noqa: F401
 from portal.transparency import models as transparency_models  # noqa: F401

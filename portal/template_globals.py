@@ -19,6 +19,14 @@ from portal.core import mail
 from portal.core.labels import look_up
 from portal.ledger.models import ENTRY_KIND_LABELS
 from portal.offsets.models import ORDER_NOTE_LABELS, ORDER_STATUS_LABELS, PAYMENT_METHOD_LABELS
+from portal.pipeline.models import (
+    LAND_TYPE_LABELS,
+    PARCEL_STATUS_LABELS,
+    PROJECT_STATE_LABELS,
+    REVIEW_DECISION_LABELS,
+    STAGE_LABELS,
+    TENURE_LABELS,
+)
 from portal.registry.models import INSTRUCTION_KIND_LABELS, REGISTRY_LABELS, REGISTRY_STATUS_LABELS
 from portal.registry.reconcile import DIFFERENCE_LABELS, PLACE_LABELS
 
@@ -51,4 +59,10 @@ def register(app):
         may=access.may,
         outbox_page_enabled=mail.outbox_page_enabled,
         purchase_summary=policy.purchase_summary,
+        stage_label=look_up(STAGE_LABELS),
+        land_type_label=look_up(LAND_TYPE_LABELS),
+        tenure_label=look_up(TENURE_LABELS),
+        parcel_status_label=look_up(PARCEL_STATUS_LABELS),
+        pipeline_state_label=look_up(PROJECT_STATE_LABELS),
+        review_decision_label=look_up(REVIEW_DECISION_LABELS),
     )

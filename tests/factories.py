@@ -99,14 +99,16 @@ def _hash_once(password: str) -> str:
     return _hashes[password]
 
 
-def user(email, role="buyer", organisation=None, org_admin=False):
+def user(email, role="buyer", organisation=None, org_admin=False, region=None):
     from unittest import mock
 
     from portal.buyers import accounts
     from portal.buyers import services as buyers
 
     with mock.patch.object(accounts, "generate_password_hash", _hash_once):
-        created = buyers.create_user(email=email, password=PASSWORD, role=role, organisation=organisation)
+        created = buyers.create_user(
+            email=email, password=PASSWORD, role=role, organisation=organisation, region=region
+        )
     created.is_org_admin = org_admin
     return created
 

@@ -50,6 +50,7 @@ def create_user(
     password: str,
     role: str,
     organisation: Organisation | None = None,
+    region=None,
     actor: str = "cli",
     confirmed: bool = True,
     password_hash: str | None = None,
@@ -60,6 +61,10 @@ def create_user(
         raise OrganisationError("invalid_role", _("Unknown role %(role)s.", role=role))
     if (role == Role.BUYER) != (organisation is not None):
         raise OrganisationError("role_organisation", _("A buyer belongs to one organisation; staff to none."))
+    if (role == Role.COUNTY) != (region is not None):
+        raise OrganisationError(
+            "role_county", _("A county reviewer belongs to one county-level unit; nobody else to any.")
+        )
     email = _check_user(email=email, password=password)
     if db.session.scalar(select(User.id).filter_by(email=email)) is not None:
         raise OrganisationError(
@@ -70,6 +75,7 @@ def create_user(
         password_hash=password_hash or generate_password_hash(password),
         role=role,
         organisation=organisation,
+        region=region,
         confirmed_at=utcnow() if confirmed else None,
     )
     db.session.add(user)
@@ -79,7 +85,12 @@ def create_user(
         "user.create",
         "user",
         user.id,
-        after={"email": email, "role": role, "organisation": organisation.uscc if organisation else None},
+        after={
+            "email": email,
+            "role": role,
+            "organisation": organisation.uscc if organisation else None,
+            **({"county": region.code} if region is not None else {}),
+        },
     )
     return user
 

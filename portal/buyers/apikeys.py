@@ -24,7 +24,7 @@ KEY_PREFIX = "cfk"
 def create_api_key(
     *, organisation: Organisation | None = None, user: User | None = None, label: str = "", actor: str = "cli"
 ) -> tuple[ApiKey, str]:
-    """A new key for an organisation or a staff member; returns it with its only plaintext copy."""
+    """A new key for an organisation, a staff member or a county reviewer; returns it with its only plaintext copy."""
     if (organisation is None) == (user is None):
         raise ValueError("an API key belongs to one organisation or one user")
     if organisation is not None and organisation.status != OrgStatus.APPROVED:
@@ -36,7 +36,7 @@ def create_api_key(
                 status=org_status_label(organisation.status),
             ),
         )
-    if user is not None and not access.is_staff(user):
+    if user is not None and not access.holds_personal_keys(user):
         raise OrganisationError("not_staff", _("Buyers use their organisation's keys."))
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)

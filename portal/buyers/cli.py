@@ -4,6 +4,7 @@ import sys
 
 import click
 from flask.cli import AppGroup
+from sqlalchemy import select
 
 from portal.buyers import services
 from portal.buyers.models import Role, Sector
@@ -97,19 +98,30 @@ users_cli = AppGroup("users", help="Users: buyers and staff.")
 @click.argument("email")
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
 @click.option("--org", "uscc", help="The organisation's USCC (buyers only).")
-def create_user(email, role, uscc):
+@click.option("--county", "county", help="The county-level unit's code (county reviewers only), e.g. aohan.")
+def create_user(email, role, uscc, county):
     """Create a user; the password is read from standard input."""
+    from portal.catalog.models import Region
+
+    region = None
+    if county:
+        region = db.session.scalar(select(Region).filter_by(code=county.strip()))
+        if region is None:
+            _fail(f"no county-level unit has the code {county!r}")
     if sys.stdin.isatty():
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     else:
         password = sys.stdin.readline().rstrip("\r\n")
     try:
         organisation = services.find_by_uscc(uscc) if uscc else None
-        user = services.create_user(email=email, password=password, role=role, organisation=organisation)
+        user = services.create_user(
+            email=email, password=password, role=role, organisation=organisation, region=region
+        )
     except services.OrganisationError as exc:
         _fail(exc.message)
     db.session.commit()
-    click.echo(f"user {user.email} ({user.role}{', ' + organisation.uscc if organisation else ''})")
+    scope = organisation.uscc if organisation else region.code if region else ""
+    click.echo(f"user {user.email} ({user.role}{', ' + scope if scope else ''})")
 
 
 apikeys_cli = AppGroup("apikeys", help="API keys for /api/v1.")
@@ -117,7 +129,11 @@ apikeys_cli = AppGroup("apikeys", help="API keys for /api/v1.")
 
 @apikeys_cli.command("create")
 @click.option("--org", "uscc", help="An organisation's key (its USCC).")
-@click.option("--user", "email", help="A staff member's key, carrying that user's role.")
+@click.option(
+    "--user",
+    "email",
+    help="A staff member's or county reviewer's key, carrying that user's role (and county).",
+)
 @click.option("--label", default="", help="What the key is for.")
 def create_key(uscc, email, label):
     """Print a new API key. It is shown once and stored only hashed."""

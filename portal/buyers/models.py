@@ -69,6 +69,8 @@ class Role(StrEnum):
     SALES = "sales"
     OPERATOR = "operator"
     AUDITOR = "auditor"  #: reads everything, changes nothing
+    #: A county-level unit's reviewer: reviews its projects, reads its own county only.
+    COUNTY = "county"
 
 
 ROLE_LABELS = labels_for(
@@ -78,6 +80,7 @@ ROLE_LABELS = labels_for(
         "sales": _l("Sales staff"),
         "operator": _l("Operator"),
         "auditor": _l("Auditor"),
+        "county": _l("County reviewer"),
     },
 )
 
@@ -182,6 +185,8 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    #: A county reviewer's county-level unit (``regions``); None for everyone else.
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
     is_active: Mapped[bool] = mapped_column(default=True)
     #: A buyer who manages the organisation's API keys (the user who registered it).
     is_org_admin: Mapped[bool] = mapped_column(default=False)
@@ -190,11 +195,14 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organisation: Mapped[Organisation | None] = relationship()
+    region: Mapped["Region | None"] = relationship(lazy="joined")  # noqa: F821
 
     __table_args__ = (
         CheckConstraint(one_of("role", Role), name="role"),
         # A buyer belongs to exactly one organisation; staff belong to none.
         CheckConstraint("(role = 'buyer') = (organisation_id IS NOT NULL)", name="buyer_has_organisation"),
+        # A county reviewer belongs to exactly one county-level unit; nobody else to any.
+        CheckConstraint("(role = 'county') = (region_id IS NOT NULL)", name="county_has_region"),
     )
 
     @property

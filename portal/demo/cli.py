@@ -49,6 +49,9 @@ def load_command(scale, if_empty):
         + ", ".join(email for email, _role, _org in services.DEMO_USERS)
     )
     click.echo(
+        "county reviewers (same password): county-<unit code>@demo.local, e.g. county-aohan@demo.local"
+    )
+    click.echo(
         f"demo data loaded in {time.perf_counter() - started:.1f} s: "
         + ", ".join(f"{v} {k}" for k, v in counts.items())
     )

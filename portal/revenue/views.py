@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.access import may, page
+from portal.access import county_of, may, page
 from portal.catalog.models import PROJECT_TYPE_LABELS, Region
 from portal.core.i18n import SPREADSHEET_DATE_FORMATS, current_language, iso_beijing, localized
 from portal.core.spreadsheet import csv_response, safe_cell
@@ -43,6 +43,8 @@ def _period(raw: str):
 
 
 def _filters():
+    """(period, county code, the counties offered). A county reviewer reads its own county only:
+    it is the one shown, and another county asked for is refused."""
     today = beijing_today()  # months are Beijing's, as the lines' paid_on dates are
     period = request.args.get("period") or f"{today:%Y-%m}"
     found = _period(period)
@@ -50,6 +52,12 @@ def _filters():
     regions = list(db.session.scalars(select(Region).order_by(Region.id)))
     if found is None or (county and county not in {r.code for r in regions}):
         abort(400, _("Choose a county and a period written as YYYY or YYYY-MM."))
+    own = county_of(current_user)
+    if own is not None:
+        regions = [r for r in regions if r.id == own]
+        if county and county != regions[0].code:
+            abort(403, _("You read your own county's statements only."))
+        county = regions[0].code
     return found, county, regions
 
 
@@ -168,7 +176,7 @@ def _xlsx(statement, title: str) -> bytes:
 
 
 @bp.get("/")
-@page("revenue.read")
+@page("revenue.read", "county.supervise")
 def statement():
     (first, last, label), county, regions = _filters()
     found = services.statement(first, last, county)

@@ -543,6 +543,8 @@ def orders():
 @page("dashboard.read")
 def dashboard():
     from portal.contracts import services as contracts
+    from portal.pipeline.models import STAGES
+    from portal.pipeline.services import figures as pipeline_figures
     from portal.staff import dashboard as figures
     from portal.timeutil import beijing_today
 
@@ -554,6 +556,8 @@ def dashboard():
         over_time=figures.over_time(today),
         buyers=figures.top_buyers(),
         coverage=contracts.plan(),
+        pipeline=pipeline_figures(),
+        stages=STAGES,
     )
 
 

@@ -22,6 +22,7 @@ ROLES = {
     "buyer": "buyer@demo.local",
     "operator": "operator@demo.local",
     "sales": "sales@demo.local",
+    "county": "county-aohan@demo.local",
 }
 
 #: GET routes that are not pages to look at.
@@ -40,6 +41,7 @@ NOT_PAGES = {
     "registry.report_csv": "a download",
     # The demo imports no registry statement; the registry browser test imports one and looks.
     "registry.statement": "a reconciliation report",
+    "pipeline.document": "a download",
 }
 #: Pages only the sales role may open (contracts.manage).
 SALES_ONLY = {"contracts.new_contract", "contracts.edit_contract", "contracts.amend_contract"}
@@ -88,6 +90,13 @@ def _demo_ids(database) -> dict:
         "invoice": _one(
             database, "SELECT number FROM invoices WHERE organisation_id = ? ORDER BY id", buyer_org
         ),
+        "pipeline": _one(database, "SELECT code FROM pipeline_projects ORDER BY id"),
+        "in_review": _one(
+            database,
+            "SELECT p.code FROM pipeline_projects p JOIN regions r ON r.id = p.region_id "
+            "WHERE r.code = 'aohan' AND p.stage = 'assessment' ORDER BY p.id",
+        ),
+        "parcel": _one(database, "SELECT code FROM parcels ORDER BY id"),
     }
 
 
@@ -107,6 +116,8 @@ PARAMS = {
     "staff.project": lambda ids: {"code": ids["project"]},
     "registry.instruction": lambda ids: {"instruction_id": ids["instruction"]},
     "staff.edit_project": lambda ids: {"code": ids["project"]},
+    "pipeline.project": lambda ids: {"code": ids["pipeline"]},
+    "pipeline.parcel": lambda ids: {"code": ids["parcel"]},
     "buyers.confirm": lambda ids: {"token": "not-a-token"},
     "offsets.scan": lambda ids: {"public_id": ids["order"], "method": "wechat_pay"},  # paid: the order
     "payments.test_wallet": lambda ids: {"token": "not-a-token"},
@@ -130,13 +141,19 @@ def _extra_pages(ids) -> list[tuple[str, str]]:
         ("buyer", f"/checkout?add={ids['batch']}&quantity=3"),  # the order being put together
         ("operator", f"/certificates/{ids['certificate']}"),  # with the revocation form
         ("operator", f"/certificates/{ids['revoked']}"),
+        ("operator", "/pipeline/projects/new?county=aohan"),
+        ("county", f"/pipeline/projects/{ids['in_review']}"),  # with the review form
+        ("county", "/pipeline/parcels"),
+        ("county", "/staff/revenue/"),
     ]
 
 
 def _role_of(endpoint: str, rule: str) -> str | None:
     if endpoint in SALES_ONLY:
         return "sales"
-    if rule.startswith("/staff"):
+    if rule.startswith("/county"):
+        return "county"
+    if rule.startswith(("/staff", "/pipeline")):
         return "operator"
     if rule.startswith(("/account", "/checkout", "/orders")):
         return "buyer"

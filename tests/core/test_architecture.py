@@ -17,7 +17,7 @@ ROOT = pathlib.Path(portal.__file__).parent
 #: What each low package may import (besides itself and the standard library and third parties).
 #: The ledger is the ground floor; core and audit serve everyone and know no feature; payments is
 #: the Stripe boundary and knows no feature it is paid for; certificates know no money; the
-#: catalog knows neither payments nor contracts.
+#: catalog knows neither payments nor contracts; the pipeline knows nothing of selling.
 BASE = {"portal.extensions", "portal.timeutil", "portal.config", "portal.log"}
 MAY_IMPORT = {
     "portal.ledger": BASE | {"portal.core"},
@@ -26,6 +26,11 @@ MAY_IMPORT = {
     "portal.payments": BASE | {"portal.core", "portal.audit", "portal.buyers"},
     "portal.catalog": BASE | {"portal.core", "portal.audit", "portal.ledger", "portal.buyers"},
     "portal.webhooks": BASE | {"portal.core", "portal.audit", "portal.access", "portal.api"},
+    # The pipeline comes before sales: it knows the land, the catalog project it registers and the
+    # batches issued to it, never orders, contracts, certificates, payments or revenue (those may
+    # read its forecasts).
+    "portal.pipeline": BASE
+    | {"portal.core", "portal.audit", "portal.catalog", "portal.ledger", "portal.access", "portal.api"},
 }
 MUST_NOT_IMPORT = {
     "portal.certificates": {"portal.payments", "portal.revenue", "portal.offsets", "portal.contracts"},

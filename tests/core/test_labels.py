@@ -18,6 +18,7 @@ MODELS = [
     "portal.contracts.models",
     "portal.ledger.models",
     "portal.offsets.models",
+    "portal.pipeline.models",
     "portal.registry.models",
     "portal.webhooks.models",
     "portal.jobs.models",

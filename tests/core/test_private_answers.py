@@ -18,6 +18,8 @@ from tests import factories
 from tests.conftest import make_app
 from tests.contracts.helpers import day
 from tests.payments import localstripe  # noqa: F401
+from tests.pipeline import world as pipeline_world
+from tests.pipeline.helpers import AOHAN, rectangle
 
 STEEL = factories.STEEL_USCC
 bearer = factories.bearer
@@ -154,6 +156,20 @@ SUCCESS = {
         "operator",
         {"reason": "账户余额不足"},
     ),
+    "api.create_parcel": lambda w: (
+        "POST",
+        "/api/v1/parcels",
+        "operator",
+        {
+            "county": "aohan",
+            "land_type": "forest",
+            "tenure": "collective",
+            "rights_holder": "新惠镇某村",
+            "boundary": rectangle(*AOHAN, 300, 300, east_m=4000),
+        },
+    ),
+    "api.list_parcels": lambda w: ("GET", "/api/v1/parcels", "auditor", None),
+    "api.project_pipeline": lambda w: ("GET", f"/api/v1/projects/{w.pipeline}/pipeline", "auditor", None),
     "api.retirements": lambda w: (
         "POST",
         "/api/v1/retirements",
@@ -200,6 +216,7 @@ def world(app, client, localstripe):  # noqa: F811
         json={"url": "http://127.0.0.1:9/hook", "events": ["invoice.paid"]},
         headers=bearer(keys["steel"]),
     ).get_json()["id"]
+    pipeline = pipeline_world.build(staff=False).project.code
     return SimpleNamespace(
         endpoint=hook,
         keys=keys,
@@ -209,6 +226,7 @@ def world(app, client, localstripe):  # noqa: F811
         order=order.public_id,
         project=batch.project.code,
         instruction=instruction,
+        pipeline=pipeline,
     )
 
 
