@@ -12,6 +12,8 @@ trusts. It runs on untrusted input and is called only in the upload sandbox
 (``portal.pdf.upload``).
 """
 
+import asyncio
+import concurrent.futures
 import datetime as dt
 import hashlib
 import io
@@ -100,8 +102,22 @@ def seal(data: bytes, authority: Authority, at: dt.datetime, field_name: str = F
         reason="Issued by the Chifeng Carbon Sink Marketplace",
     )
     writer = _Writer(io.BytesIO(data))
-    out = _Signer(meta, signer=signer).sign_pdf(writer, bytes_reserved=RESERVED_BYTES)
+    out = _outside_event_loop(
+        lambda: _Signer(meta, signer=signer).sign_pdf(writer, bytes_reserved=RESERVED_BYTES)
+    )
     return out.getvalue()
+
+
+def _outside_event_loop(work):
+    """``work()`` where no asyncio event loop is running: pyHanko signs through ``asyncio.run``,
+    which refuses to start inside a running loop (a thread that also drives an async library, as
+    a test browser does). Such a caller's signing runs in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return work()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(work).result()
 
 
 #: The pyHanko signer of the last authority used (building it parses the certificates).

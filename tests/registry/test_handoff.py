@@ -160,6 +160,17 @@ def test_retirement_to_confirmation_shows_confirmed_everywhere(client, market):
     public.verify(base64.b64decode(signed["signature"]["value"]), signed["payload"].encode())
     assert db.session.scalar(select(func.count()).select_from(RegistryConfirmation)) == 1
     assert "registry.confirm" in db.session.scalars(select(AuditEvent.action)).all()
+    # The confirmation is public and append-only like the certificate: a leaf of the log, its
+    # statement the signed record itself, checked by the log's own verification.
+    from portal.transparency import services as transparency
+
+    entries = client.get("/api/v1/log/entries?start=0").get_json()["entries"]
+    assert [(e["kind"], e["certificate"]) for e in entries] == [
+        ("issuance", number),
+        ("registry_confirmation", number),
+    ]
+    assert json.loads(base64.b64decode(entries[1]["leaf_input"]))["statement"] == signed["payload"]
+    assert transparency.verify_log().ok
 
 
 def test_a_certificate_spanning_two_batches_is_confirmed_when_both_are(client, market):
