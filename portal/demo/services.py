@@ -1,5 +1,6 @@
 """Loading the demo data set through the same services production uses."""
 
+import dataclasses
 import logging
 import random
 from datetime import UTC, date, datetime, time, timedelta
@@ -15,7 +16,7 @@ from portal.certificates.models import Source
 from portal.demo import data, pipeline
 from portal.extensions import db
 from portal.ledger import services as ledger
-from portal.ledger.models import Batch
+from portal.ledger.models import AccountKind, Batch
 from portal.timeutil import BEIJING, as_of, utcnow
 
 log = logging.getLogger(__name__)
@@ -171,16 +172,24 @@ def _plan_offline_sales(rng, organisations, batches, months, counts, at) -> None
             moment = _within(rng, months, 2 * i + k)
             counts["deliveries"] += 1
 
-            def sale(org=org, quantity=quantity, code=chosen.code):
-                buyers.deliver_from_inventory(org, quantity, batch_codes=[code], actor="demo")
+            def sale(org=org, quantity=quantity, batch=chosen):
+                # At larger scales earlier trading may have sold the batch down: sell what is left.
+                left = ledger.balance(ledger.system_account(AccountKind.INVENTORY), batch)
+                if min(quantity, left) > 0:
+                    buyers.deliver_from_inventory(
+                        org, min(quantity, left), batch_codes=[batch.code], actor="demo"
+                    )
 
             at(moment, sale)
             if part:
                 counts["retirements"] += 1
                 certificate_part = _part(rng, org, part)
 
-                def retire(org=org, p=certificate_part, code=chosen.code):
-                    retired.append(_certify(org, p, [code]))
+                def retire(org=org, p=certificate_part, batch=chosen):
+                    held = ledger.balance(buyers.holding_account(org), batch)
+                    if held > 0:
+                        p = dataclasses.replace(p, quantity=min(p.quantity, held))
+                        retired.append(_certify(org, p, [batch.code]))
 
                 # After the sale (planned first, so first at the same moment), not after today.
                 at(max(moment, min(moment + timedelta(days=rng.randint(1, 6)), last)), retire)
