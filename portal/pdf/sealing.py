@@ -225,7 +225,7 @@ def inspect_seal(data: bytes, known_der: list[bytes]) -> SealStatus:
         revocation_mode="soft-fail",
         moment=claimed,  # the portal's certificates are judged when they signed
     )
-    status = validate_pdf_signature(last, signer_validation_context=context)
+    status = _outside_event_loop(lambda: validate_pdf_signature(last, signer_validation_context=context))
     # The signature's own container is outside the bytes it signs: for the portal's signature,
     # also refuse one whose certificates were altered (a copy of the portal's chain inside it,
     # which validation would not look at since the roots are given) or whose padding is not zero.

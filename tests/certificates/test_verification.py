@@ -99,7 +99,11 @@ def test_the_untouched_certificate_is_valid_on_the_page_and_in_the_api(genuine, 
     assert found == {
         "result": "valid",
         "message": found["message"],
-        "certificate": {"number": cert.number, "status": "valid", "registry": None},
+        "certificate": {
+            "number": cert.number,
+            "status": "valid",
+            "registry": {"status": "pending", "reference": None, "confirmed_at": None, "url": None},
+        },
     }
     shown = page(client, data)
     html = shown.get_data(as_text=True)
@@ -120,7 +124,11 @@ def test_the_pdf_signature_validates_in_pyhanko_with_the_portal_ca_as_root(genui
     (root_der,) = authority.current_authority().roots_der()
     root = asn1_x509.Certificate.load(root_der)
     (signature,) = PdfFileReader(io.BytesIO(data)).embedded_signatures
-    status = validate_pdf_signature(signature, ValidationContext(trust_roots=[root], allow_fetching=False))
+    from portal.pdf.sealing import _outside_event_loop
+
+    status = _outside_event_loop(
+        lambda: validate_pdf_signature(signature, ValidationContext(trust_roots=[root], allow_fetching=False))
+    )
     assert status.intact and status.valid and status.trusted
     assert status.coverage == SignatureCoverageLevel.ENTIRE_FILE
     assert signature.sig_object["/SubFilter"] == "/ETSI.CAdES.detached"  # PAdES
