@@ -112,6 +112,9 @@ def test_a_project_from_assessment_to_issuance(page):
     page.fill("input[name=issued_on]", today.isoformat())
     page.fill("input[name=quantity]", "800")
     page.fill("input[name=registry_reference]", "CCER-ISS-BT-01")
+    # The registry's serial range: its count must equal the quantity.
+    page.fill("input[name=registry_serial_start]", f"CN-CCER-BT01-{today.year - 1}-000000001")
+    page.fill("input[name=registry_serial_end]", f"CN-CCER-BT01-{today.year - 1}-000000800")
     with page.expect_navigation():
         page.click("form.grid-form button[type=submit]")
     batch = f"CCER-{CODE}-{today.year - 1}"
