@@ -62,7 +62,10 @@ def create_app(config=None):
     from portal.offsets.views import bp as offsets_bp
     from portal.payments.views import bp as payments_bp
     from portal.pipeline import api as _pipeline_api  # noqa: F401  (routes on api_bp)
+    from portal.pipeline import public as pipeline_public
     from portal.pipeline.views import bp as pipeline_bp
+
+    pipeline_public.register()  # project pages show their development history
     from portal.registry import api as _registry_api  # noqa: F401  (routes on api_bp)
     from portal.registry import views_statements as _registry_statements  # noqa: F401  (routes on registry_bp)
     from portal.registry.views import bp as registry_bp

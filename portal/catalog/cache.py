@@ -4,8 +4,8 @@ Every cached value is keyed by the data version, read with one cheap query per r
 
 - the journal's last entry id (any movement changes what is available) and the catalog
   revision (bumped in the same transaction as any ORM change to a project, region, batch or
-  listing, by the ``after_flush`` hook below). On SQLite, where writers are serialised, these
-  two are exact.
+  listing, or to a model another package ``watch``-es, by the ``after_flush`` hook below). On
+  SQLite, where writers are serialised, these two are exact.
 - on PostgreSQL, also the current transaction snapshot (``pg_current_snapshot()``): if it is
   the same text at two moments, no write transaction started or ended in between, so nothing
   committed. This closes the gap where entry ids are assigned in one order and committed in
@@ -29,6 +29,13 @@ from portal.extensions import db
 from portal.ledger.models import Batch, LedgerEntry
 
 _WATCHED = (Project, Region, Batch, Listing)
+
+
+def watch(*models) -> None:
+    """Bump the revision on ORM changes to ``models`` too: another package's data that cached
+    pages show (the pipeline's public history on project pages)."""
+    global _WATCHED
+    _WATCHED = tuple(dict.fromkeys(_WATCHED + models))
 
 
 class LRU:

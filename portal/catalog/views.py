@@ -10,6 +10,11 @@ from portal.core.i18n import localized
 
 bp = Blueprint("catalog", __name__, template_folder="templates")
 
+#: Further sections of a project's page from other packages: each takes the ``Project`` and gives
+#: markup or None. They are rendered into the cached page, so what they read must be watched by
+#: the cache (``cache.watch``).
+PROJECT_SECTIONS: list = []
+
 
 def args_key():
     """The query arguments that shape a page (not the language switch), in a stable order."""
@@ -46,8 +51,11 @@ def project(code):
         if page is None:
             return None
         drawing = services.boundary_drawing(page.project.boundary_geojson)
+        sections = [s for s in (section(page.project) for section in PROJECT_SECTIONS) if s]
         body = Markup(
-            render_template("catalog/_project.html", page=page, project=page.project, drawing=drawing)
+            render_template(
+                "catalog/_project.html", page=page, project=page.project, drawing=drawing, sections=sections
+            )
         )
         return localized(page.project, "name"), body
 

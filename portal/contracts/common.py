@@ -65,6 +65,21 @@ def _insert_numbered(obj, column, prefix: str, width: int, existing=None):
     raise ContractError("busy", _("Please try again."), status=503)
 
 
+# --- a contract's preferences -------------------------------------------------------------------
+
+
+def preferences(contract) -> tuple[str, list[str], list[str], int | None, int | None]:
+    """(standard, project types, county codes, first vintage, last vintage) of ``contract`` (or
+    of a row with the same columns); empty means any."""
+    return (
+        contract.standard or "",
+        [t for t in (contract.project_types or "").split(",") if t],
+        [c for c in (contract.counties or "").split(",") if c],
+        contract.vintage_from or None,
+        contract.vintage_to or None,
+    )
+
+
 # --- finding and locking --------------------------------------------------------------------------
 
 

@@ -65,7 +65,7 @@ def deliver(
         if short <= 0:
             break
         with db.session.begin_nested():  # a partial top-up is undone with the refusal
-            got = _top_up(contract, actor=actor, limit=short)
+            got = _top_up(contract, actor=actor, limit=short, for_delivery=True)
             if got < short:
                 raise ContractError(
                     "insufficient_stock",

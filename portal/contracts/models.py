@@ -311,3 +311,38 @@ class InvoicePayment(db.Model):
         #: One bank transfer may settle several invoices, but is recorded once on each.
         UniqueConstraint("invoice_id", "method", "reference"),
     )
+
+
+class ForwardSource(db.Model):
+    """Forward supply: part of a contract covered by the forecast issuance of a named project in
+    development (``pipeline_projects``) for one vintage, before any of it is issued. When that
+    project's batch of that vintage comes up for sale, it is reserved for this contract before
+    any other contract's need (``portal.contracts.forward``); ``reserved`` counts what it gave.
+    The seller's supply plan, not a term agreed with the buyer: it is not part of the contract's
+    versions or documents."""
+
+    __tablename__ = "contract_forward_sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
+    pipeline_project_id: Mapped[int] = mapped_column(ForeignKey("pipeline_projects.id"), index=True)
+    vintage: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column(Integer)
+    #: Tonnes reserved for the contract from the project's issued batches of the vintage.
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    contract: Mapped[Contract] = relationship()
+    project: Mapped["PipelineProject"] = relationship(lazy="joined")  # noqa: F821
+
+    __table_args__ = (
+        UniqueConstraint("contract_id", "pipeline_project_id", "vintage"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("reserved >= 0 AND reserved <= quantity", name="reserved_range"),
+    )
+
+    @property
+    def forward(self) -> int:
+        """Tonnes still awaiting issuance."""
+        return self.quantity - self.reserved

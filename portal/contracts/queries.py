@@ -27,6 +27,8 @@ class TrancheCover:
     late: bool
     invoiced: Decimal
     paid: Decimal
+    #: Tonnes the forecast issuances of named projects cover (forward supply: not reserved yet).
+    forward: int = 0
 
     @property
     def seq(self) -> int:
@@ -34,9 +36,10 @@ class TrancheCover:
 
 
 def cover(
-    contract: Contract, today: date | None = None, reserve_balance: int | None = None
+    contract: Contract, today: date | None = None, reserve_balance: int | None = None, forward: int = 0
 ) -> list[TrancheCover]:
-    """Each tranche with what the reserve covers of it (soonest due first), what is uncovered,
+    """Each tranche with what the reserve covers of it (soonest due first), then what ``forward``
+    tonnes (forward supply, for the sales team's eyes) cover of the rest, what is uncovered,
     whether it is late, and what was invoiced and paid for it."""
     today = today or beijing_today()
     left = reserved(contract) if reserve_balance is None else reserve_balance
@@ -53,14 +56,17 @@ def cover(
     for tranche in contract.tranches:
         covered = min(left, tranche.remaining)
         left -= covered
+        ahead = min(forward, tranche.remaining - covered)
+        forward -= ahead
         live = contract.status == ContractStatus.ACTIVE
         out.append(
             TrancheCover(
                 tranche,
                 covered,
-                tranche.remaining - covered if live else 0,
+                tranche.remaining - covered - ahead if live else 0,
                 live and tranche.remaining > 0 and tranche.due < today,
                 *money[tranche.id],
+                forward=ahead,
             )
         )
     return out

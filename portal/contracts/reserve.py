@@ -15,7 +15,8 @@ from sqlalchemy import and_, case, exists, func, select
 
 from portal.audit import services as audit
 from portal.catalog.models import Listing, Project, Region
-from portal.contracts.common import _locked
+from portal.contracts import forward
+from portal.contracts.common import _locked, preferences
 from portal.contracts.models import Contract, ContractStatus, Tranche
 from portal.core.database import unit_of_work
 from portal.extensions import db
@@ -46,23 +47,11 @@ def reserved(contract: Contract) -> int:
 # --- a contract's preferences: one rule, read both ways --------------------------------------------
 
 
-def _preferences(contract) -> tuple[str, list[str], list[str], int | None, int | None]:
-    """(standard, project types, county codes, first vintage, last vintage) of ``contract`` (or
-    of a row with the same columns); empty means any."""
-    return (
-        contract.standard or "",
-        [t for t in (contract.project_types or "").split(",") if t],
-        [c for c in (contract.counties or "").split(",") if c],
-        contract.vintage_from or None,
-        contract.vintage_to or None,
-    )
-
-
 def admits(contract, batch: Batch) -> bool:
     """Whether ``batch`` meets ``contract``'s preferences: its project's standard, type and county,
     and its vintage within the contract's years. ``_matching`` is the same rule as SQL, for the
     other direction (the batches a contract may take); a test holds them equal."""
-    standard, types, counties, first, last = _preferences(contract)
+    standard, types, counties, first, last = preferences(contract)
     project = batch.project
     return (
         (not standard or project.standard == standard)
@@ -75,7 +64,7 @@ def admits(contract, batch: Batch) -> bool:
 
 def _matching(contract: Contract):
     """SQL condition on Batch: listed for sale and within the contract's preferences (``admits``)."""
-    standard, types, counties, first, last = _preferences(contract)
+    standard, types, counties, first, last = preferences(contract)
     project = [Project.id == Batch.project_id]
     if standard:
         project.append(Project.standard == standard)
@@ -97,11 +86,14 @@ def _matching(contract: Contract):
 # --- reserving ------------------------------------------------------------------------------------
 
 
-def _top_up(contract: Contract, *, actor: str, batch_codes=None, limit: int | None = None) -> int:
+def _top_up(
+    contract: Contract, *, actor: str, batch_codes=None, limit: int | None = None, for_delivery: bool = False
+) -> int:
     """Reserve what the undelivered tranches still lack, as far as matching stock allows (the
-    contract row is locked by the caller). Returns the tonnes reserved."""
+    contract row is locked by the caller): not what the contract counts on from forecast
+    issuances (``forward``), unless a delivery needs the stock now. Returns the tonnes reserved."""
     account = _reserve_account(contract)
-    need = contract.undelivered - ledger.balance(account)
+    need = contract.undelivered - ledger.balance(account) - (0 if for_delivery else forward.left(contract))
     if limit is not None:
         need = min(need, limit)
     if need <= 0:
@@ -163,9 +155,11 @@ def reserve_all(*, actor: str, commit: bool = True) -> dict[str, int]:
 
 def reserve_from_batch(batch: Batch, *, actor: str) -> dict[str, int]:
     """New stock (a batch issued or listed): reserve from it for the active contracts whose
-    preferences it meets and whose tranches it does not cover yet, soonest due first. Runs in
-    the caller's transaction and takes only that batch, in one ledger movement: the contracts
-    it serves are locked together (in id order), their needs read again under the lock."""
+    preferences it meets and whose tranches it does not cover yet: first those that counted on
+    this batch's project and vintage (``forward``), up to what they counted on, then by the
+    soonest due tranche. Runs in the caller's transaction and takes only that batch, in one
+    ledger movement: the contracts it serves are locked together (in id order), their needs
+    read again under the lock."""
     listed = db.session.scalar(
         select(Listing.id).where(Listing.batch_id == batch.id, Listing.is_active.is_(True))
     )
@@ -179,6 +173,11 @@ def reserve_from_batch(batch: Batch, *, actor: str) -> dict[str, int]:
         select(Contract.id).where(Contract.id.in_(ids)).order_by(Contract.id).with_for_update(key_share=True)
     ).all()
     needs = {c.id: c.need for c in _wanting(batch, ids)}
+
+    # Contracts that counted on this project's vintage come first, each up to its forward tonnes.
+    claims = forward.claims_on(batch, [c.id for c in candidates])
+    first = {c.contract_id: min(c.forward, needs.get(c.contract_id, 0)) for c in claims}
+    candidates = [c for c in candidates if first.get(c.id)] + [c for c in candidates if not first.get(c.id)]
     accounts = {
         a.ref: a
         for a in db.session.scalars(
@@ -188,7 +187,7 @@ def reserve_from_batch(batch: Batch, *, actor: str) -> dict[str, int]:
         )
     }
     allocations = [
-        (accounts[c.reserve_ref], needs[c.id])
+        (accounts[c.reserve_ref], first.get(c.id) or needs[c.id])
         for c in candidates
         if needs.get(c.id, 0) > 0 and c.reserve_ref in accounts
     ]
@@ -202,6 +201,7 @@ def reserve_from_batch(batch: Batch, *, actor: str) -> dict[str, int]:
         actor=actor,
     )
     by_account = {a.id: c for c in candidates for a in [accounts.get(c.reserve_ref)] if a is not None}
+    forward.record_reserved(claims, {by_account[a].id: n for a, n in given.items()})
     got = {}
     for account_id, n in given.items():
         number = by_account[account_id].number

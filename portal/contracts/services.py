@@ -19,12 +19,17 @@ call ``services.deliver(...)`` and the like, and the rules live in one module ea
 - :mod:`~portal.contracts.queries` – read-only lookups: what the reserve covers, lists of
   contracts, tranches due, deliveries and invoices, the invoices' ageing and totals.
 - :mod:`~portal.contracts.planning` – supply planning by year.
+- :mod:`~portal.contracts.forward` – forward supply: tranches covered by the forecast issuances of
+  named projects in development, served first when their batches come up for sale; forecast cuts
+  below what contracts count on.
 
 Imports run one way: ``common`` ← ``terms`` ← ``reserve`` ← ``invoices`` ← ``delivery`` and
-``drafting``; ``queries`` reads ``reserve``; ``planning`` stands alone. Names with a leading
+``drafting``; ``queries`` reads ``reserve``; ``reserve`` reads ``forward`` (which reads the
+reserve's balance from inside ``add``); ``planning`` stands alone. Names with a leading
 underscore are the package's own; code outside it uses only what is exported here (a test that
 patches a helper patches it in the module that calls it). Importing this module registers the
-invoice webhooks (``invoices``) and the reservation of newly listed stock (``reserve``).
+invoice webhooks (``invoices``), the reservation of newly listed stock (``reserve``) and the
+check of forecast revisions (``forward``).
 """
 
 from portal.contracts.common import ContractError, find, find_invoice
@@ -42,6 +47,10 @@ from portal.contracts.drafting import (
     update_draft,
     versions,
 )
+from portal.contracts.forward import add as add_forward_source
+from portal.contracts.forward import remove as remove_forward_source
+from portal.contracts.forward import shortfalls as forward_shortfalls
+from portal.contracts.forward import sources as forward_sources
 from portal.contracts.invoices import (
     invoice_paid_online,
     invoice_payment_refunded,
@@ -125,6 +134,10 @@ __all__ = [
     "invoices_of",
     "overdue_invoices",
     "visible_to_buyer",
-    # supply planning
+    # supply planning and forward supply
     "plan",
+    "add_forward_source",
+    "remove_forward_source",
+    "forward_shortfalls",
+    "forward_sources",
 ]

@@ -97,7 +97,8 @@ def _deliver_form(contract: Contract, covers) -> DeliverForm:
 
 def _contract_page(contract: Contract, *, error=None, status=200, posted=None):
     """The staff page of one contract. ``posted`` is the form that failed (shown as typed)."""
-    covers = services.cover(contract)
+    sources = services.forward_sources(contract)
+    covers = services.cover(contract, forward=sum(s.forward for s in sources))
     invoices = services.invoices_of(contract=contract)
     versions = services.versions(contract)
     trail = _audit_trail(contract, invoices)
@@ -119,6 +120,9 @@ def _contract_page(contract: Contract, *, error=None, status=200, posted=None):
             covers=covers,
             reserved=sum(c.reserved for c in covers),
             uncovered=sum(c.uncovered for c in covers),
+            forward=sum(c.forward for c in covers),
+            sources=sources,
+            shortfalls={(f.project.id, f.vintage) for f in services.forward_shortfalls()},
             deliveries=services.deliveries_of(contract),
             invoices=invoices,
             open_invoices=[i for i in invoices if i.status == InvoiceStatus.OPEN],
@@ -232,6 +236,47 @@ def reserve(number):
     return _back(contract)
 
 
+@bp.post("/staff/contracts/<number>/forward")
+@page("contracts.manage")
+def add_forward(number):
+    contract = _contract_or_404(number)
+    form = request.form
+    try:
+        source = services.add_forward_source(
+            contract,
+            project_code=form.get("project", ""),
+            vintage=form.get("vintage", ""),
+            quantity=form.get("quantity", ""),
+            actor=_actor(),
+        )
+    except services.ContractError as exc:
+        db.session.rollback()
+        return _contract_page(contract, error=exc, status=exc.status, posted=("forward", None))
+    flash(
+        _(
+            "%(n)s t of the contract now count on vintage %(vintage)s of %(code)s.",
+            n=source.quantity,
+            vintage=source.vintage,
+            code=source.project.code,
+        ),
+        "success",
+    )
+    return _back(contract)
+
+
+@bp.post("/staff/contracts/<number>/forward/<int:source_id>/delete")
+@page("contracts.manage")
+def remove_forward(number, source_id):
+    contract = _contract_or_404(number)
+    try:
+        services.remove_forward_source(contract, source_id, actor=_actor())
+    except services.ContractError as exc:
+        db.session.rollback()
+        return _contract_page(contract, error=exc, status=exc.status)
+    flash(_("The contract no longer counts on that forecast."), "success")
+    return _back(contract)
+
+
 @bp.post("/staff/contracts/<number>/terminate")
 @page("contracts.manage")
 def terminate(number):
@@ -316,4 +361,6 @@ def version(number, version):
 @bp.get("/staff/contracts/planning")
 @page("contracts.read_all")
 def planning():
-    return render_template("contracts/planning.html", plan=services.plan())
+    return render_template(
+        "contracts/planning.html", plan=services.plan(), shortfalls=services.forward_shortfalls()
+    )

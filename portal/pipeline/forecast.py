@@ -6,6 +6,7 @@ contracts covered by forecast volumes, a forecast cut below what is contracted).
 
 from dataclasses import dataclass
 
+from blinker import Namespace
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -18,6 +19,10 @@ from portal.pipeline.models import ForecastLine, ForecastRevision, PipelineProje
 
 #: Most tonnes one vintage of one project may be forecast to yield.
 MAX_TONNES = 10_000_000
+
+#: Sent in the revision's transaction with the project and the actor: supply planning checks
+#: what contracts count on (the pipeline does not import the contracts).
+forecast_revised = Namespace().signal("forecast-revised")
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,7 @@ def revise(project: PipelineProject, lines: list, *, note="", actor: str) -> For
         project.code,
         after={"revision": number, "note": note, "lines": [e.__dict__ for e in parsed]},
     )
+    forecast_revised.send(project, actor=actor)
     return revision
 
 

@@ -8,8 +8,9 @@ project, parcel, agreement or document is a 404, as if it did not exist. Every r
 
 - ``views_shared``: the blueprint, who acts, finding a project, storing uploads;
 - ``views_projects``: projects, stages, review, filing, forecast; the county's page;
-- ``views_parcels``: parcels, agreements, documents.
+- ``views_parcels``: parcels, agreements, documents;
+- ``views_public``: the public list and pages of projects in development (``/development``).
 """
 
-from portal.pipeline import views_parcels, views_projects  # noqa: F401  (their routes are on bp)
+from portal.pipeline import views_parcels, views_projects, views_public  # noqa: F401  (their routes are on bp)
 from portal.pipeline.views_shared import bp  # noqa: F401

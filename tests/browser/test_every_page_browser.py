@@ -97,6 +97,13 @@ def _demo_ids(database) -> dict:
             "WHERE r.code = 'aohan' AND p.stage = 'assessment' ORDER BY p.id",
         ),
         "parcel": _one(database, "SELECT code FROM parcels ORDER BY id"),
+        "in_development": _one(
+            database, "SELECT code FROM pipeline_projects WHERE catalog_project_id IS NULL ORDER BY id"
+        ),
+        "registered": _one(
+            database,
+            "SELECT c.code FROM pipeline_projects p JOIN projects c ON c.id = p.catalog_project_id ORDER BY p.id",
+        ),
     }
 
 
@@ -118,6 +125,7 @@ PARAMS = {
     "staff.edit_project": lambda ids: {"code": ids["project"]},
     "pipeline.project": lambda ids: {"code": ids["pipeline"]},
     "pipeline.parcel": lambda ids: {"code": ids["parcel"]},
+    "pipeline.development_project": lambda ids: {"code": ids["in_development"]},
     "buyers.confirm": lambda ids: {"token": "not-a-token"},
     "offsets.scan": lambda ids: {"public_id": ids["order"], "method": "wechat_pay"},  # paid: the order
     "payments.test_wallet": lambda ids: {"token": "not-a-token"},
@@ -136,6 +144,7 @@ def _extra_pages(ids) -> list[tuple[str, str]]:
     return [
         (None, f"/certificates/{ids['revoked']}"),
         (None, "/estimate?kind=office"),
+        (None, f"/projects/{ids['registered']}"),  # with its development history
         (None, f"/estimate?{ESTIMATE}"),
         ("buyer", "/checkout?quantity=12&purpose=event&beneficiary=Chifeng+Grassland+Forum"),
         ("buyer", f"/checkout?add={ids['batch']}&quantity=3"),  # the order being put together

@@ -1,15 +1,19 @@
 """One project from assessment to issuance in Chromium, in both languages: the operator starts it
 on a free parcel of Aohan, Aohan's county reviewer approves its boundary and crediting period, the
 operator records the city's filing and every stage (documents uploaded as PDFs), records the
-issuance in the back office and names its batch; Harqin's reviewer cannot open it."""
+issuance in the back office and names its batch; Harqin's reviewer cannot open it. Before the
+issuance, sales staff count a new offtake contract on the project's forecast (forward supply):
+the issued batch is reserved for that contract first."""
 
 import re
+from datetime import timedelta
 
 from portal.timeutil import beijing_today
 from tests.browser.conftest import screenshot
 
 PASSWORD = "demo-password-2026"
 OPERATOR = "operator@demo.local"
+SALES = "sales@demo.local"
 AOHAN = "county-aohan@demo.local"
 HARQIN = "county-kalaqin@demo.local"
 CODE = "CF-AOHAN-BT01"
@@ -104,6 +108,17 @@ def test_a_project_from_assessment_to_issuance(page):
     _record_stage(page, "zh")
     _record_stage(page, "zh", document="监测报告.pdf")
     _record_stage(page, "zh", body="中国船级社质量认证有限公司")
+    vintage = today.year - 1
+    page.goto(f"/pipeline/projects/{CODE}?lang=en")
+    forecast = page.locator("#forecast-form")
+    for name, value in (("vintage", vintage), ("expected_t", 800), ("low_t", 600), ("high_t", 900)):
+        forecast.locator(f"input[name={name}]").first.fill(str(value))
+    with page.expect_navigation():
+        forecast.locator("button[type=submit]").click()
+    assert "The forecast is revised." in page.content()
+
+    # Sales staff draft a contract that counts on that vintage, then sign it (in Chinese).
+    number = _forward_contract(page, today, vintage)
 
     # The issuance, recorded in the back office for the catalog project registration made.
     page.goto(f"/staff/projects/{CODE}?lang=en")
@@ -111,6 +126,7 @@ def test_a_project_from_assessment_to_issuance(page):
     page.fill("input[name=vintage_end]", f"{today.year - 1}-12-31")
     page.fill("input[name=issued_on]", today.isoformat())
     page.fill("input[name=quantity]", "800")
+    page.fill("form.grid-form input[name=price_per_t]", "68.00")  # listed at once
     page.fill("input[name=registry_reference]", "CCER-ISS-BT-01")
     # The registry's serial range: its count must equal the quantity.
     page.fill("input[name=registry_serial_start]", f"CN-CCER-BT01-{today.year - 1}-000000001")
@@ -126,6 +142,13 @@ def test_a_project_from_assessment_to_issuance(page):
     assert page.locator("#stage-form").count() == 0  # nothing left to record
     screenshot(page, "pipeline-issued-en")
 
+    # The issued batch was reserved for the contract that counted on it, before anyone else.
+    _sign_in(page, SALES, "en")
+    page.goto(f"/staff/contracts/{number}?lang=en")
+    row = page.locator("#forward tbody tr").first
+    assert CODE in row.inner_text() and re.search(r"300\s+300\s+0", row.inner_text()), row.inner_text()
+    screenshot(page, "pipeline-forward-reserved-en")
+
     # The county sees it issued, in Chinese, with its documents' digests.
     _sign_in(page, AOHAN, "zh")
     page.goto(f"/pipeline/projects/{CODE}?lang=zh")
@@ -134,3 +157,39 @@ def test_a_project_from_assessment_to_issuance(page):
     page.goto("/county/?lang=zh")
     assert batch in page.content()
     screenshot(page, "pipeline-county-zh")
+
+
+def _forward_contract(page, today, vintage) -> str:
+    """A signed 300 t contract for Aohan's CCER credits of ``vintage``, counting on the project's
+    forecast for all of it: nothing else is reserved for it. Its number."""
+    _sign_in(page, SALES, "zh")
+    page.goto("/staff/contracts/new?lang=zh")
+    page.select_option("select[name=organisation]", index=1)
+    page.fill("input[name=title]", "敖汉旗远期碳汇承购")
+    page.fill("input[name=start]", today.isoformat())
+    page.fill("input[name=end]", (today + timedelta(days=700)).isoformat())
+    page.fill("input[name=price_per_t]", "70.00")
+    page.select_option("select[name=standard]", "CCER")
+    page.select_option("select[name=counties]", "aohan")
+    page.fill("input[name=vintage_from]", str(vintage))
+    page.fill("input[name=vintage_to]", str(vintage))
+    page.fill("input[name=tranches-0-due]", (today + timedelta(days=400)).isoformat())
+    page.fill("input[name=tranches-0-quantity]", "300")
+    page.fill("input[name=total_quantity]", "300")
+    with page.expect_navigation():
+        page.click("form button[type=submit]:has-text('保存草稿')")
+    number = page.url.rsplit("/", 1)[1]
+    assert re.fullmatch(r"OC-\d{4}-\d{4}", number), page.url
+    forward = page.locator("#forward form")
+    forward.locator("input[name=project]").fill(CODE)
+    forward.locator("input[name=vintage]").fill(str(vintage))
+    forward.locator("input[name=quantity]").fill("300")
+    with page.expect_navigation():
+        forward.locator("button[type=submit]").click()
+    assert page.locator(".flash-error").count() == 0
+    assert CODE in page.inner_text("#forward")
+    with page.expect_navigation():
+        page.click("text=签署合同")
+    assert f"合同 {number} 已签署，已为其预留 0 吨。" in page.content()  # its need is forward
+    screenshot(page, "pipeline-forward-contract-zh")
+    return number
