@@ -8,7 +8,7 @@ from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user
 
 from portal.access import may
-from portal.offsets import services
+from portal.offsets import basket, services
 
 bp = Blueprint("offsets", __name__, template_folder="templates")
 
@@ -31,12 +31,17 @@ def own_order(public_id):
 
 
 def visitors_choose(view):
-    """For the checkout page: a visitor (not signed in) is offered sign-in or guest checkout,
-    with the line being added, instead of being sent to sign in."""
+    """For the checkout page: a visitor (not signed in) coming from a buy form (a line being
+    added, or lines saved) is offered sign-in or guest checkout instead of being sent to sign in.
+    The footprint calculator's single quantity still asks to sign in."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        if not current_user.is_authenticated and request.method == "GET":
+        if (
+            not current_user.is_authenticated
+            and request.method == "GET"
+            and (request.args.get("add") or basket.saved())
+        ):
             return redirect(url_for("offsets.guest_checkout", **adding()))
         return view(*args, **kwargs)
 
