@@ -41,7 +41,8 @@ class GuestCheckoutForm(CheckoutForm):
         _l("Organisation (optional)"), render_kw={"maxlength": 200, "autocomplete": "organization"}
     )
     uscc = StringField(
-        _l("Unified social credit code (optional)"), render_kw={"maxlength": 18, "autocapitalize": "characters"}
+        _l("Unified social credit code (optional)"),
+        render_kw={"maxlength": 18, "autocapitalize": "characters"},
     )
     beneficiary = StringField(
         _l("Beneficiary (named on the certificate; if empty, the organisation or your name)"),

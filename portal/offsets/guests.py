@@ -72,7 +72,9 @@ class GuestDetails:
 
 def check_details(name, email, organisation_name="", uscc="") -> GuestDetails:
     """The guest's details, checked; OrderError (400, naming the field) for anything wrong."""
-    name = clean_text(name, field="name", label=_("Your name"), max_length=NAME_MAX, required=True, error=OrderError)
+    name = clean_text(
+        name, field="name", label=_("Your name"), max_length=NAME_MAX, required=True, error=OrderError
+    )
     if not isinstance(email, str):
         email = ""
     email = email.strip().lower()
@@ -132,7 +134,9 @@ def guest_organisation() -> Organisation:
             db.session.add(organisation)
     except IntegrityError:
         return db.session.scalar(select(Organisation).filter_by(uscc=GUEST_USCC))
-    audit.record("system", "organisation.create_guest", "organisation", GUEST_USCC, after={"status": "approved"})
+    audit.record(
+        "system", "organisation.create_guest", "organisation", GUEST_USCC, after={"status": "approved"}
+    )
     return organisation
 
 
@@ -174,7 +178,9 @@ def place_order(
     if throttle.take((ORDERS_FROM_ADDRESS, (address or "unknown")[:64])) is not None:
         raise OrderError(
             "too_many_guest_orders",
-            _("Too many orders without an account from your address: please try again in an hour, or sign in."),
+            _(
+                "Too many orders without an account from your address: please try again in an hour, or sign in."
+            ),
             429,
         )
     organisation = guest_organisation()

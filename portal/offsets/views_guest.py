@@ -247,7 +247,8 @@ def guest_status(public_id, token):
     return _private(
         jsonify(
             status=found.status,
-            declined=found.status == OrderStatus.AWAITING_PAYMENT and found.note == OrderNote.ATTEMPT_DECLINED,
+            declined=found.status == OrderStatus.AWAITING_PAYMENT
+            and found.note == OrderNote.ATTEMPT_DECLINED,
             url=url_for("offsets.guest_order", public_id=found.public_id, token=token),
         )
     )

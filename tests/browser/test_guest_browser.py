@@ -14,7 +14,9 @@ from tests.browser.test_every_page_browser import AXE, AXE_RUN
 
 def _mails(database, to: str) -> list[tuple[str, str]]:
     with sqlite3.connect(database) as db:
-        return db.execute("SELECT subject, body FROM outbox_messages WHERE \"to\" = ? ORDER BY id", (to,)).fetchall()
+        return db.execute(
+            'SELECT subject, body FROM outbox_messages WHERE "to" = ? ORDER BY id', (to,)
+        ).fetchall()
 
 
 def _path(body: str, prefix: str) -> str:
@@ -60,14 +62,21 @@ def test_a_guest_neutralises_an_event_with_the_test_wallet(chromium, live_server
         page.fill("input[name=email]", "not-an-address")
         page.click("button[value=hold]")
         page.wait_for_selector(".flash-error")
-        assert ("电子邮件地址" in page.content()) if lang == "zh" else ("not a valid e-mail address" in page.content())
+        assert (
+            ("电子邮件地址" in page.content())
+            if lang == "zh"
+            else ("not a valid e-mail address" in page.content())
+        )
         assert "/guest/orders/" not in page.url
 
         page.fill("input[name=name]", "李华")
         page.fill("input[name=email]", email)
         page.fill("input[name=organisation_name]", "红山文化节组委会")
         page.select_option("select[name=purpose]", "event")
-        page.fill("input[name=purpose_detail]", "红山文化节 2026" if lang == "zh" else "Hongshan Culture Festival 2026")
+        page.fill(
+            "input[name=purpose_detail]",
+            "红山文化节 2026" if lang == "zh" else "Hongshan Culture Festival 2026",
+        )
         screenshot(page, f"guest-2-details-{lang}-{name}")
         page.click("button[value=hold]")
         page.wait_for_url(re.compile(r"/guest/orders/ord_[0-9a-z]{20}/[A-Za-z0-9_-]+"))
@@ -102,7 +111,9 @@ def test_a_guest_neutralises_an_event_with_the_test_wallet(chromium, live_server
         page.wait_for_selector("a.button[href*='/certificates/']", timeout=30_000)
         _fits_and_passes_axe(page)
         screenshot(page, f"guest-5-paid-{lang}-{name}")
-        number = re.search(r"CFC-[0-9A-Z-]+", page.locator("a.button[href*='/certificates/']").get_attribute("href")).group(0)
+        number = re.search(
+            r"CFC-[0-9A-Z-]+", page.locator("a.button[href*='/certificates/']").get_attribute("href")
+        ).group(0)
 
         # The receipt and the certificate's address came by e-mail too.
         receipt = [b for s, b in _mails(live_database, email) if number in s]

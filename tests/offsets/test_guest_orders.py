@@ -108,7 +108,9 @@ def test_a_guest_order_is_held_for_the_guest_organisation_and_mails_its_link(any
     # A second guest order shares the guest organisation.
     second, _token = _place(_details(email="other@example.cn"))
     assert second.organisation_id == order.organisation_id
-    assert db.session.scalar(select(Organisation.id).filter_by(uscc=guests.GUEST_USCC)) == order.organisation_id
+    assert (
+        db.session.scalar(select(Organisation.id).filter_by(uscc=guests.GUEST_USCC)) == order.organisation_id
+    )
 
 
 def test_the_link_finds_the_order_only_with_its_own_unexpired_token(any_app, stock):
@@ -191,7 +193,9 @@ def test_an_expired_order_no_longer_counts_against_the_day(app, stock):
 
 
 def test_orders_per_client_address_are_limited(app, stock, monkeypatch):
-    monkeypatch.setattr(guests, "ORDERS_FROM_ADDRESS", throttle.Rule("guest.orders.address", 2, timedelta(hours=1)))
+    monkeypatch.setattr(
+        guests, "ORDERS_FROM_ADDRESS", throttle.Rule("guest.orders.address", 2, timedelta(hours=1))
+    )
     _place(address="198.51.100.7")
     _place(address="198.51.100.7")
     db.session.commit()
@@ -283,4 +287,45 @@ def test_one_guest_ordering_many_times_at_once_keeps_to_the_day_limit(pg_app):
     assert set(outcomes) == {"held", "purchase_not_allowed"}
     db.session.expire_all()
     assert len(list(db.session.scalars(select(Order)))) == 3
+    assert verify_ledger().ok
+
+
+# --- a late payment: the guest's own limits, as for a new order ------------------------------
+
+
+def _intent(order):
+    return {
+        "id": order.payment_intent_id,
+        "object": "payment_intent",
+        "amount": int(order.amount * 100),
+        "currency": "cny",
+        "metadata": {"portal_order": order.public_id},
+        "status": "succeeded",
+    }
+
+
+def test_a_late_guest_payment_is_held_again_within_the_guest_s_day(app, stock, monkeypatch):
+    from portal.payments import services as payments
+
+    app.config["ORDER_DAY_LIMIT_T"] = 10
+    late, _ = _place(lines=[{"batch_code": "OLD-2021", "quantity": 6}])
+    late.payment_intent_id = "pi_late_guest"
+    other, _ = _place(_details(email="b@example.cn"), lines=[{"batch_code": "OLD-2021", "quantity": 10}])
+    other.payment_intent_id = "pi_other_guest"
+    orders.expire_due(now=utcnow() + timedelta(minutes=31))
+    db.session.commit()
+    # Another guest's tonnes today do not count against this one's.
+    assert orders.payment_succeeded(_intent(late)) == "fulfilled"
+    db.session.commit()
+    assert late.status == "fulfilled" and late.certificate.quantity == 6
+    # The other guest now orders 6 t anew; its own late payment would overrun its day: refunded.
+    _place(_details(email="b@example.cn"), lines=[{"batch_code": "NEW-2023", "quantity": 6}])
+    db.session.commit()
+    monkeypatch.setattr(payments, "refund", lambda intent_id, reference: "re_guest")
+    assert orders.payment_succeeded(_intent(other)) == "refunded"
+    db.session.commit()
+    assert (
+        other.status == "refunded"
+        and other.note == "paid after the hold was released, and the organisation may not buy it now"
+    )
     assert verify_ledger().ok

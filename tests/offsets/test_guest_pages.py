@@ -101,11 +101,15 @@ def test_a_wrong_token_finds_nothing(stock, client):
     for bad in (wrong, other_token, "short"):
         assert client.get(f"/guest/orders/{public_id}/{bad}").status_code == 404
         assert client.get(f"/guest/orders/{public_id}/{bad}/scan/wechat_pay").status_code == 404
-        assert client.post(f"/guest/orders/{public_id}/{bad}/pay-test", data={"card": "visa"}).status_code == 404
+        assert (
+            client.post(f"/guest/orders/{public_id}/{bad}/pay-test", data={"card": "visa"}).status_code == 404
+        )
         assert client.post(f"/guest/orders/{public_id}/{bad}/pay/alipay").status_code == 404
     poll = client.get(f"/guest/orders/{public_id}/{other_token}/status?lang=en")
     assert poll.status_code == 404
-    assert poll.get_json()["error"]["message"] == "There is no such order, or its link is wrong or has expired."
+    assert (
+        poll.get_json()["error"]["message"] == "There is no such order, or its link is wrong or has expired."
+    )
     poll = client.get(f"/guest/orders/{public_id}/{other_token}/status?lang=zh")
     assert poll.get_json()["error"]["code"] == "not_found" and "链接" in poll.get_json()["error"]["message"]
     assert db.session.scalar(select(Order).filter_by(public_id=public_id)).payment_intent_id is None
@@ -115,7 +119,10 @@ def test_a_wrong_token_finds_nothing(stock, client):
     ("change", "expected"),
     [
         ({"email": "not-an-address"}, "is not a valid e-mail address"),
-        ({"uscc": USCC[:17] + ("0" if USCC[17] != "0" else "1"), "organisation_name": "某公司"}, "check character"),
+        (
+            {"uscc": USCC[:17] + ("0" if USCC[17] != "0" else "1"), "organisation_name": "某公司"},
+            "check character",
+        ),
         ({"quantity": ["0", "4"]}, "whole number of tonnes"),
         ({"quantity": ["-2", "4"]}, "whole number of tonnes"),
         ({"quantity": ["1.5", "4"]}, "whole number of tonnes"),
@@ -149,3 +156,25 @@ def test_removing_a_line_keeps_the_rest_in_the_session(stock, client):
     with client.session_transaction() as session:
         assert session["order_lines"] == [["OLD-2021", 10]]
     assert db.session.scalar(select(Order.id)) is None
+
+
+def test_staff_see_who_bought_a_guest_order(stock, client):
+    public_id, _token = _link(_hold(client, organisation_name="红山文化节组委会", uscc=USCC))
+    factories.user("ops@example.cn", role="operator")
+    db.session.commit()
+    client.post("/login", data={"email": "ops@example.cn", "password": factories.PASSWORD})
+    page = client.get(f"/orders/{public_id}?lang=en").get_data(as_text=True)
+    assert "Bought by" in page and "红山文化节组委会" in page and USCC in page and "li.hua@example.cn" in page
+
+
+def test_an_expired_link_finds_nothing(stock, client):
+    from datetime import timedelta
+
+    from portal.timeutil import utcnow
+
+    public_id, token = _link(_hold(client))
+    order = db.session.scalar(select(Order).filter_by(public_id=public_id))
+    order.guest.link_expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert client.get(f"/guest/orders/{public_id}/{token}").status_code == 404
+    assert client.get(f"/guest/orders/{public_id}/{token}/status").status_code == 404
