@@ -56,6 +56,9 @@ DEFAULTS = {
     # A registry instruction still pending after this many working days (Monday to Friday,
     # Beijing dates) is flagged on the dashboard and mailed to the operators, once.
     "REGISTRY_OVERDUE_WORKING_DAYS": 5,
+    # The most tonnes one buyer (an organisation, or a guest by e-mail address) may order on one
+    # Beijing day, whole tonnes (portal/buyers/policy.py).
+    "ORDER_DAY_LIMIT_T": 10_000,
 }
 
 #: Environment variables that keep their own names (Stripe's conventional ones).

@@ -56,10 +56,13 @@ def retire_into_certificate(
     actor: str,
     idempotency_key: str | None = None,
     digest: str | None = None,
+    retired_by: tuple[str, str] | None = None,
 ) -> Certificate:
     """Retire ``quantity`` t from ``source_account`` and sign the certificate for it.
 
     Used by every flow that retires: the holding, a paid order's hold, a contract delivery.
+    ``retired_by`` (name, USCC or "") names who retired when it is not ``organisation`` itself
+    (a guest checkout's buyer).
     """
     (certificate,) = retire_into_certificates(
         source_account,
@@ -72,6 +75,7 @@ def retire_into_certificate(
         actor=actor,
         idempotency_key=idempotency_key,
         digest=digest,
+        retired_by=retired_by,
     )
     return certificate
 
@@ -88,6 +92,7 @@ def retire_into_certificates(
     actor: str,
     idempotency_key: str | None = None,
     digest: str | None = None,
+    retired_by: tuple[str, str] | None = None,
 ) -> list[Certificate]:
     """One retirement split into several certificates (e.g. one per attendee of an event): a
     single ledger movement, whose serial ranges are dealt to the parts in order."""
@@ -142,6 +147,7 @@ def retire_into_certificates(
             part.purpose,
             part.purpose_detail,
             retired_at,
+            retired_by=retired_by,
         )
         if part.purpose == Purpose.COMPLIANCE:
             if compliance_year is None:

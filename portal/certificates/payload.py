@@ -9,8 +9,12 @@ from portal.certificates.models import Certificate, Source
 from portal.ledger.models import Batch
 
 
-def payload(number, organisation, ranges, batches, beneficiary, purpose, detail, retired_at) -> dict:
-    """The signed content of a certificate (schema v1; see the PDF and API docs)."""
+def payload(
+    number, organisation, ranges, batches, beneficiary, purpose, detail, retired_at, retired_by=None
+) -> dict:
+    """The signed content of a certificate (schema v1; see the PDF and API docs). ``retired_by``
+    (name, USCC or "") when it is not ``organisation`` (a guest checkout's buyer)."""
+    by_name, by_uscc = retired_by or (organisation.name_zh, organisation.uscc)
     projects: dict[str, dict] = {}
     blocks = []
     for r in ranges:
@@ -53,7 +57,7 @@ def payload(number, organisation, ranges, batches, beneficiary, purpose, detail,
         "quantity": sum(r.quantity for r in ranges),
         "unit": "tCO2e",
         "retired_at": retired_at.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "retired_by": {"name": organisation.name_zh, "uscc": organisation.uscc},
+        "retired_by": {"name": by_name, "uscc": by_uscc},
         "projects": list(projects.values()),
         "blocks": blocks,
     }

@@ -27,3 +27,24 @@ class CheckoutForm(FlaskForm):
         _l("What is offset (printed on the certificate)"), render_kw={"maxlength": DETAIL_MAX}
     )
     estimate = HiddenField()
+
+
+class GuestCheckoutForm(CheckoutForm):
+    """Checkout without an account: who buys, then what the certificate says."""
+
+    name = StringField(_l("Your name"), render_kw={"maxlength": 100, "autocomplete": "name"})
+    email = StringField(
+        _l("E-mail address (the order's link, the receipt and the certificate are sent here)"),
+        render_kw={"maxlength": 254, "autocomplete": "email", "inputmode": "email"},
+    )
+    organisation_name = StringField(
+        _l("Organisation (optional)"), render_kw={"maxlength": 200, "autocomplete": "organization"}
+    )
+    uscc = StringField(
+        _l("Unified social credit code (optional)"),
+        render_kw={"maxlength": 18, "autocapitalize": "characters"},
+    )
+    beneficiary = StringField(
+        _l("Beneficiary (named on the certificate; if empty, the organisation or your name)"),
+        render_kw={"maxlength": BENEFICIARY_MAX},
+    )

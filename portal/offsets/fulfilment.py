@@ -11,7 +11,6 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.audit import services as audit
-from portal.buyers import policy
 from portal.buyers.models import User
 from portal.certificates import services as certificates
 from portal.certificates.models import Source
@@ -29,7 +28,7 @@ from portal.offsets.holds import (
     _lock_organisation,
     _locked,
     _release,
-    bought_this_year,
+    purchase_refusal,
 )
 from portal.offsets.models import Order, OrderNote, OrderStatus
 from portal.offsets.pricing import _apportion_paid
@@ -202,8 +201,8 @@ def _hold_again(order: Order) -> OrderNote | None:
     (listed stock; an organisation still allowed to buy it, within its limits, counted while
     holding its order lock). None when held, else why not."""
     _lock_organisation(order.organisation)
-    if policy.purchase_refusal(
-        order.organisation, order.quantity, bought_this_year=bought_this_year(order.organisation)
+    if purchase_refusal(
+        order.organisation, order.quantity, order.guest.email if order.guest is not None else None
     ):
         return OrderNote.NOT_ALLOWED_NOW
     try:
@@ -228,6 +227,9 @@ def _fulfil(order: Order) -> None:
         source=Source.ORDER,
         source_ref=order.public_id,
         actor="stripe",
+        # A guest's certificate names the guest (or the organisation the guest gave), not the
+        # guest organisation the order belongs to.
+        retired_by=(order.guest.retired_by, order.guest.uscc or "") if order.guest is not None else None,
     )
     order.certificate_id = certificate.id
     order.certificate = certificate
@@ -299,10 +301,12 @@ def refund(order: Order, *, actor: str) -> Order:
 
 
 def _receipt(order: Order, certificate) -> None:
-    recipients = (
-        [order.user.email]
-        if order.user is not None
-        else [
+    if order.guest is not None:
+        recipients = [order.guest.email]
+    elif order.user is not None:
+        recipients = [order.user.email]
+    else:
+        recipients = [
             u.email
             for u in db.session.scalars(
                 select(User).filter_by(
@@ -310,7 +314,6 @@ def _receipt(order: Order, certificate) -> None:
                 )
             )
         ]
-    )
     url = absolute_url("certificates.show", number=certificate.number)
     body = _(
         "Thank you. Your payment for order %(order)s was received and %(n)s t of carbon credits were "
@@ -324,5 +327,10 @@ def _receipt(order: Order, certificate) -> None:
         number=certificate.number,
         url=url,
     )
+    if order.guest is not None:  # no account to find it in: the signed PDF's address too
+        body += _(
+            "The certificate as a signed PDF: %(url)s\n",
+            url=absolute_url("certificates.certificate_pdf", number=certificate.number),
+        )
     for email in recipients:
         mail.send(email, _("Receipt and retirement certificate %(number)s", number=certificate.number), body)

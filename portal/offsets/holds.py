@@ -1,17 +1,20 @@
 """An order's hold on credits: taken from listed stock into the order's own account, released
 back to inventory, and the order row locked while either happens. Refusals are OrderError."""
 
+from datetime import UTC, datetime, time
+
 from sqlalchemy import exists, func, select
 
 from portal.audit import services as audit
+from portal.buyers import policy
 from portal.buyers.models import Organisation
 from portal.catalog.models import Listing
 from portal.core.errors import ServiceError
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import Account, AccountKind, Batch
-from portal.offsets.models import Order, OrderStatus
-from portal.timeutil import utcnow
+from portal.offsets.models import GuestBuyer, Order, OrderStatus
+from portal.timeutil import BEIJING, beijing_today, utcnow
 
 
 class OrderError(ServiceError):
@@ -32,6 +35,36 @@ def bought_this_year(organisation) -> int:
             Order.created_at >= start,
             Order.status.in_((OrderStatus.AWAITING_PAYMENT, OrderStatus.FULFILLED)),
         )
+    )
+
+
+def bought_today(organisation, guest_email: str | None = None) -> int:
+    """Tonnes ordered since midnight (Beijing) by the organisation, or, for guest orders, by the
+    guest of ``guest_email``; paid or still held."""
+    start = datetime.combine(beijing_today(), time(0), BEIJING).astimezone(UTC)
+    query = select(func.coalesce(func.sum(Order.quantity), 0)).where(
+        Order.organisation_id == organisation.id,
+        Order.created_at >= start,
+        Order.status.in_((OrderStatus.AWAITING_PAYMENT, OrderStatus.FULFILLED)),
+    )
+    if guest_email is not None:
+        query = query.join(GuestBuyer, GuestBuyer.id == Order.guest_id).where(GuestBuyer.email == guest_email)
+    return db.session.scalar(query)
+
+
+def purchase_refusal(organisation, quantity: int, guest_email: str | None = None) -> str | None:
+    """Why ``organisation`` (or the guest of ``guest_email``, ordering as the guest organisation)
+    may not order ``quantity`` t now, or None: its status and limits, per order, per year and per
+    day; a guest's as the smallest buyer's. Run while holding the organisation's order lock."""
+    if guest_email is None:
+        return policy.purchase_refusal(
+            organisation,
+            quantity,
+            bought_this_year=bought_this_year(organisation),
+            bought_today=bought_today(organisation),
+        )
+    return policy.purchase_refusal(organisation, quantity) or policy.guest_refusal(
+        quantity, bought_today=bought_today(organisation, guest_email)
     )
 
 

@@ -16,14 +16,13 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.audit import services as audit
-from portal.buyers import policy
 from portal.catalog.models import Listing
 from portal.core.i18n import datetime_text
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.errors import LedgerError
 from portal.ledger.models import MAX_QUANTITY, AccountKind, Batch
-from portal.offsets.holds import OrderError, bought_this_year
+from portal.offsets.holds import OrderError, purchase_refusal
 from portal.offsets.models import Order, Quote, QuoteLine
 from portal.timeutil import utcnow
 
@@ -151,8 +150,8 @@ def price_lines(lines: list[tuple[str, int]]) -> list[PricedLine]:
 
 
 def check_allowed(organisation, quantity: int) -> None:
-    """The organisation's limits (per order, per year) on an order or quote of ``quantity`` t in all."""
-    refusal = policy.purchase_refusal(organisation, quantity, bought_this_year=bought_this_year(organisation))
+    """The organisation's limits (per order, per year, per day) on an order or quote of ``quantity`` t in all."""
+    refusal = purchase_refusal(organisation, quantity)
     if refusal:
         raise OrderError("purchase_not_allowed", refusal, status=403, field="lines")
 

@@ -104,6 +104,9 @@ class Order(db.Model):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     #: The user who ordered on the web; None for API orders.
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: A guest checkout's buyer (no account); the order then belongs to the guest organisation
+    #: (``guests.guest_organisation``).
+    guest_id: Mapped[int | None] = mapped_column(ForeignKey("guest_buyers.id"), unique=True)
     quantity: Mapped[int] = mapped_column(Integer)
     #: The batch the buyer chose, or None for the stated allocation rule.
     batch_code: Mapped[str | None] = mapped_column(String(80))
@@ -139,6 +142,7 @@ class Order(db.Model):
 
     organisation: Mapped["Organisation"] = relationship(lazy="joined")  # noqa: F821
     user: Mapped["User | None"] = relationship()  # noqa: F821
+    guest: Mapped["GuestBuyer | None"] = relationship(lazy="joined")
     certificate: Mapped["Certificate | None"] = relationship()  # noqa: F821
     quote: Mapped["Quote | None"] = relationship()
     lines: Mapped[list["OrderLine"]] = relationship(
@@ -158,6 +162,31 @@ class Order(db.Model):
     @property
     def hold_ref(self) -> str:
         return f"order:{self.public_id}"
+
+
+class GuestBuyer(db.Model):
+    """Who bought without an account (guest checkout, voluntary and event offsets only): a name,
+    an e-mail address and, if given, an organisation's name and USCC. The order's page is reached
+    by a secret link sent by e-mail; only the SHA-256 of its token is kept, and the link works
+    until ``link_expires_at``."""
+
+    __tablename__ = "guest_buyers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    #: Stored lower-cased.
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    organisation_name: Mapped[str] = mapped_column(String(200), default="")
+    #: Checked (GB 32100-2015 check character) when given.
+    uscc: Mapped[str | None] = mapped_column(String(18))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    link_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def retired_by(self) -> str:
+        """Who the certificate says retired the credits: the organisation named, or the person."""
+        return self.organisation_name or self.name
 
 
 class OrderLine(db.Model):

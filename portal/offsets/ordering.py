@@ -8,7 +8,6 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.audit import services as audit
-from portal.buyers import policy
 from portal.buyers.models import User
 from portal.certificates import services as certificates
 from portal.certificates.models import Purpose
@@ -18,9 +17,9 @@ from portal.ledger import services as ledger
 from portal.ledger.errors import InsufficientCredits, LedgerError
 from portal.ledger.models import Batch
 from portal.offsets.expiry import hold_expiry
-from portal.offsets.holds import OrderError, _hold, _listed, _lock_organisation, _release, bought_this_year
+from portal.offsets.holds import OrderError, _hold, _listed, _lock_organisation, _release, purchase_refusal
 from portal.offsets.lines import parse_lines, price_lines, quote_for_order
-from portal.offsets.models import Order, OrderLine, OrderNote, OrderStatus
+from portal.offsets.models import GuestBuyer, Order, OrderLine, OrderNote, OrderStatus
 from portal.offsets.pricing import _price
 from portal.payments import services as payments
 from portal.timeutil import utcnow
@@ -44,6 +43,7 @@ def create_order(
     estimate_version: str = "",
     idempotency_key: str | None = None,
     digest: str | None = None,
+    guest: GuestBuyer | None = None,
 ) -> tuple[Order, bool]:
     """Hold the tonnes of an order for ``organisation`` and price it; (order, created).
 
@@ -52,7 +52,8 @@ def create_order(
     line or none; or ``quote``, a valid quote's public id, whose lines are held at the quoted
     prices. ``shown_prices`` ({batch code: price}) are the prices a page showed the buyer: if a
     listing changed since, the order is refused (``price_changed``) rather than charged another
-    price. The organisation's limits apply to the order's total.
+    price. The organisation's limits apply to the order's total; a ``guest``'s order (``guests``,
+    as the guest organisation) keeps to the guest's own limits instead.
 
     The PaymentIntent is created by ``attach_payment`` once this is committed, so that no Stripe
     call runs while the batches are locked. A repeat with the same idempotency key returns the
@@ -82,7 +83,7 @@ def create_order(
             return earlier, False
     if named is not None and named[1] is not None:  # two orders citing one quote at once
         quote_for_order(named[1].public_id, organisation)
-    refusal = policy.purchase_refusal(organisation, quantity, bought_this_year=bought_this_year(organisation))
+    refusal = purchase_refusal(organisation, quantity, guest.email if guest is not None else None)
     if refusal:
         raise OrderError("purchase_not_allowed", refusal, status=403, field="quantity")
     batch_codes = None
@@ -93,6 +94,7 @@ def create_order(
         public_id="ord_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(20)),
         organisation_id=organisation.id,
         user_id=user.id if user is not None else None,
+        guest=guest,
         quantity=quantity,
         batch_code=batch_codes[0] if batch_codes else None,
         beneficiary=beneficiary,

@@ -11,6 +11,7 @@ module:
 * ``ordering``: placing an order (checks, hold, price) and its PaymentIntent;
 * ``lines``: the lines a buyer names, priced at the listed prices, and quotes (ten minutes);
 * ``paying``: a new attempt after a declined payment, and the wallets (Alipay, WeChat Pay);
+* ``guests``: guest checkout (no account): the guest's details, the order's secret link, limits;
 * ``basket``: the web order being put together, kept in the session (batches and tonnes only);
 * ``holds``: taking, locking and releasing an order's hold, and OrderError;
 * ``pricing``: an order's lines and amount;
@@ -23,7 +24,8 @@ A test that replaces something a rule calls patches the module the rule lives in
 
 from portal.offsets.expiry import HOLD_MINUTES, cancel_payment, expire_due, expire_if_due, expire_on_access
 from portal.offsets.fulfilment import charge_refunded, payment_failed, payment_succeeded, refund
-from portal.offsets.holds import OrderError, bought_this_year
+from portal.offsets.guests import GuestDetails, check_details, find_order, is_guest_organisation, place_order
+from portal.offsets.holds import OrderError, bought_this_year, bought_today
 from portal.offsets.lines import (
     MAX_LINES,
     QUOTE_MINUTES,
@@ -38,7 +40,13 @@ from portal.offsets.paying import METHODS, fresh_attempt, payable, start_wallet,
 from portal.offsets.queries import batches_for_sale, find, note_label, orders_of
 
 __all__ = [
+    "GuestDetails",
     "HOLD_MINUTES",
+    "bought_today",
+    "check_details",
+    "find_order",
+    "is_guest_organisation",
+    "place_order",
     "MAX_LINES",
     "METHODS",
     "QUOTE_MINUTES",

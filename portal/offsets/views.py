@@ -106,4 +106,4 @@ def refund(public_id):
     return redirect(url_for("offsets.order", public_id=public_id))
 
 
-from portal.offsets import views_basket, views_pay  # noqa: E402, F401  (their routes are on bp)
+from portal.offsets import views_basket, views_guest, views_pay  # noqa: E402, F401  (their routes are on bp)

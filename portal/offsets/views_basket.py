@@ -14,7 +14,7 @@ from portal.core.i18n import yuan
 from portal.extensions import db
 from portal.offsets import basket, services
 from portal.offsets.forms import CheckoutForm
-from portal.offsets.views_shared import bp
+from portal.offsets.views_shared import bp, visitors_choose
 
 
 def _choices(form):
@@ -35,6 +35,7 @@ def _prefill(form, organisation):
 
 
 @bp.route("/checkout", methods=["GET", "POST"])
+@visitors_choose
 @page("orders.create")
 def checkout():
     organisation = current_user.organisation

@@ -1,12 +1,14 @@
-"""What the checkout pages share: their blueprint (``views``, ``views_basket`` and ``views_pay``
-put routes on it), finding the order a page is about, and the Content-Security-Policy of the
-pages that load Stripe.js."""
+"""What the checkout pages share: their blueprint (``views``, ``views_basket``, ``views_pay`` and
+``views_guest`` put routes on it), finding the order a page is about, the Content-Security-Policy
+of the pages that load Stripe.js, and the choice between sign-in and guest checkout."""
 
-from flask import Blueprint, abort
+from functools import wraps
+
+from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user
 
 from portal.access import may
-from portal.offsets import services
+from portal.offsets import basket, services
 
 bp = Blueprint("offsets", __name__, template_folder="templates")
 
@@ -26,3 +28,26 @@ def own_order(public_id):
     if order is None or not may(current_user, "view", order):
         abort(404)
     return order
+
+
+def visitors_choose(view):
+    """For the checkout page: a visitor (not signed in) coming from a buy form (a line being
+    added, or lines saved) is offered sign-in or guest checkout instead of being sent to sign in.
+    The footprint calculator's single quantity still asks to sign in."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if (
+            not current_user.is_authenticated
+            and request.method == "GET"
+            and (request.args.get("add") or basket.saved())
+        ):
+            return redirect(url_for("offsets.guest_checkout", **adding()))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def adding() -> dict:
+    """The line a buy form sent (``add``, ``quantity``), to pass on."""
+    return {k: (request.args.get(k) or "")[:80] for k in ("add", "quantity") if request.args.get(k)}

@@ -63,7 +63,9 @@ def test_two_batches_of_two_projects_in_one_order_and_one_certificate(chromium, 
         screenshot(page, f"buy-1-catalog-{lang}-{name}")
         rows.nth(first).locator("form.buy button").click()
 
-        # A visitor signs in and comes back to the line being added.
+        # A visitor is offered sign-in or guest checkout, signs in and comes back to the line.
+        page.wait_for_url(re.compile(r"/guest/checkout\?add="))
+        page.click("a[data-sign-in]")
         page.wait_for_url(re.compile(r"/login"))
         _sign_in(page)
         page.wait_for_url(re.compile(r"/checkout\?add="))

@@ -36,6 +36,7 @@ NOT_PAGES = {
     "staff.journal_csv": "a download",
     "staff.audit_csv": "a download",
     "offsets.status": "JSON for the QR page's poll",
+    "offsets.guest_status": "JSON for the QR page's poll",
     "registry.export_csv": "a download",
     "registry.export_xlsx": "a download",
     "registry.report_csv": "a download",
@@ -46,7 +47,13 @@ NOT_PAGES = {
 #: Pages only the sales role may open (contracts.manage).
 SALES_ONLY = {"contracts.new_contract", "contracts.edit_contract", "contracts.amend_contract"}
 #: Pages that answer 400 by design with the argument given (an unknown token).
-EXPECTED_STATUS = {"buyers.confirm": 400, "payments.test_wallet": 404}
+EXPECTED_STATUS = {
+    "buyers.confirm": 400,
+    "payments.test_wallet": 404,
+    # A guest order's pages need its secret link (the guest browser test looks at them).
+    "offsets.guest_order": 404,
+    "offsets.guest_scan": 404,
+}
 
 
 def _one(database, sql, *args):
@@ -129,6 +136,12 @@ PARAMS = {
     "buyers.confirm": lambda ids: {"token": "not-a-token"},
     "offsets.scan": lambda ids: {"public_id": ids["order"], "method": "wechat_pay"},  # paid: the order
     "payments.test_wallet": lambda ids: {"token": "not-a-token"},
+    "offsets.guest_order": lambda ids: {"public_id": ids["order"], "token": "not-the-token-of-this-order"},
+    "offsets.guest_scan": lambda ids: {
+        "public_id": ids["order"],
+        "token": "not-the-token-of-this-order",
+        "method": "wechat_pay",
+    },
     "buyers.reset_password": lambda ids: {"token": "not-a-token"},
 }
 
@@ -148,6 +161,7 @@ def _extra_pages(ids) -> list[tuple[str, str]]:
         (None, f"/estimate?{ESTIMATE}"),
         ("buyer", "/checkout?quantity=12&purpose=event&beneficiary=Chifeng+Grassland+Forum"),
         ("buyer", f"/checkout?add={ids['batch']}&quantity=3"),  # the order being put together
+        (None, f"/guest/checkout?add={ids['batch']}&quantity=3"),  # a visitor's: sign in or guest
         ("operator", f"/certificates/{ids['certificate']}"),  # with the revocation form
         ("operator", f"/certificates/{ids['revoked']}"),
         ("operator", "/pipeline/projects/new?county=aohan"),

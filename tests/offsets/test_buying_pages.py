@@ -48,10 +48,14 @@ def _form(client, **change):
     return client.post("/checkout", data=data)
 
 
-def test_a_visitor_is_sent_to_sign_in_and_back_to_the_line(stock, app, client):
+def test_a_visitor_is_offered_sign_in_back_to_the_line_or_guest_checkout(stock, app, client):
     response = client.get("/checkout?add=OLD-2021&quantity=5")
     assert response.status_code == 302
-    assert "/login" in response.location and "add%3DOLD-2021" in response.location
+    assert "/guest/checkout" in response.location and "add=OLD-2021" in response.location
+    page = client.get(response.location).get_data(as_text=True)
+    assert "/login?next=" in page and "add%3DOLD-2021" in page
+    # Sending the form still needs a signed-in buyer.
+    assert "/login" in client.post("/checkout", data={"action": "hold"}).location
 
 
 def test_a_link_shows_the_line_priced_and_saves_nothing(buyer, client):
