@@ -210,7 +210,17 @@ PATHS = {
                         "price_per_t": DECIMAL,
                     },
                     optional=("buffer_quantity", "registry_serial_end", "price_per_t"),
-                )
+                ),
+                example={
+                    "vintage_start": "2024-01-01",
+                    "vintage_end": "2024-12-31",
+                    "issued_on": "2025-06-01",
+                    "quantity": 12000,
+                    "registry_reference": "CCER-ISS-2025-0001",
+                    "registry_serial_start": "CN-CCER-14-2024001-2024-000000001",
+                    "registry_serial_end": "CN-CCER-14-2024001-2024-000012000",
+                    "price_per_t": "72.50",
+                },
             ),
         )
     },

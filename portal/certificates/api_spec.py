@@ -149,7 +149,15 @@ PATHS = {
                 "required": True,
                 "content": {
                     "multipart/form-data": {
-                        "schema": obj({"file": {"type": "string", "contentMediaType": "application/pdf"}})
+                        "schema": obj(
+                            {
+                                "file": {
+                                    "type": "string",
+                                    "format": "binary",
+                                    "contentMediaType": "application/pdf",
+                                }
+                            }
+                        )
                     }
                 },
             },
@@ -196,7 +204,14 @@ PATHS = {
                         "compliance_year": INTEGER,
                     },
                     optional=("beneficiary", "purpose_detail", "batch_code", "compliance_year"),
-                )
+                ),
+                example={
+                    "quantity": 3,
+                    "beneficiary": "测试钢铁 2026 年度",
+                    "purpose": "event",
+                    "purpose_detail": "2026 年会",
+                    "batch_code": "CF-FOR-2022-001",
+                },
             ),
         )
     },

@@ -163,7 +163,21 @@ PATHS = {
                         "vintage_to",
                         "beneficiary",
                     ),
-                )
+                ),
+                example={
+                    "org_uscc": "91350100M000100Y43",
+                    "title": "钢铁承购 2027–2028",
+                    "start": "2027-01-01",
+                    "end": "2028-12-31",
+                    "price_per_t": "68.50",
+                    "escalation_pct_per_year": "2",
+                    "standard": "CCER",
+                    "tranches": [
+                        {"due": "2027-06-30", "quantity": 30},
+                        {"due": "2028-06-30", "quantity": 20},
+                    ],
+                    "delivery": "holding",
+                },
             ),
         ),
     },
@@ -216,6 +230,7 @@ PATHS = {
                     optional=("quantity", "delivery", "beneficiary"),
                 ),
                 required=False,
+                example={"quantity": 3},
             ),
         )
     },
@@ -239,7 +254,10 @@ PATHS = {
                 413: refusal("request_too_large"),
             },
             parameters=_NUMBER,
-            body=json_body(obj({"amount": DECIMAL, "received_on": DATE, "reference": STRING})),
+            body=json_body(
+                obj({"amount": DECIMAL, "received_on": DATE, "reference": STRING}),
+                example={"amount": "68.50", "received_on": "2026-12-01", "reference": "ICBC-20261201-0001"},
+            ),
         )
     },
     "/invoices/{number}/pay": {

@@ -3,6 +3,7 @@
 
 from portal.api.openapi import (
     BOOLEAN,
+    DATE,
     DATETIME,
     IDEMPOTENCY_KEY,
     INTEGER,
@@ -126,11 +127,22 @@ PATHS = {
                         "kind": enum(["event", "office"]),
                         "factor_set": STRING,
                         "attendees": _NUMBER,
-                        "days": _NUMBER,
+                        "name": STRING,
+                        "start_date": DATE,
+                        "end_date": DATE,
+                        "year": _NUMBER,
                     },
                     "required": ["kind"],
                     "additionalProperties": _NUMBER,
-                }
+                },
+                example={
+                    "kind": "event",
+                    "name": "2026 年会",
+                    "start_date": "2026-12-10",
+                    "end_date": "2026-12-11",
+                    "attendees": 120,
+                    "electricity_kwh": "1500.5",
+                },
             ),
         )
     },
@@ -175,7 +187,12 @@ PATHS = {
                         "purpose",
                         "purpose_detail",
                     ),
-                )
+                ),
+                example={
+                    "lines": [{"batch_code": "CF-FOR-2022-001", "quantity": 2}],
+                    "beneficiary": "测试钢铁",
+                    "purpose": "voluntary",
+                },
             ),
         )
     },
@@ -194,7 +211,10 @@ PATHS = {
             "Buyers",
             {201: answer(obj({"quote": ref("Quote")})), **_ORDER_REFUSALS},
             description="Valid 10 minutes; an order citing it is charged these prices.",
-            body=json_body(obj({"lines": array(_LINE_IN, maxItems=20)})),
+            body=json_body(
+                obj({"lines": array(_LINE_IN, maxItems=20)}),
+                example={"lines": [{"batch_code": "CF-FOR-2022-001", "quantity": 5}]},
+            ),
         )
     },
 }

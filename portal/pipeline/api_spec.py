@@ -98,7 +98,25 @@ PATHS = {
                         "rights_holder": STRING,
                         "boundary": _GEOJSON,
                     }
-                )
+                ),
+                example={
+                    "county": "aohan",
+                    "land_type": "grassland",
+                    "tenure": "household_contract",
+                    "rights_holder": "新惠镇牧户王某",
+                    "boundary": {
+                        "type": "Polygon",
+                        "coordinates": [
+                            [
+                                [119.980626, 42.316992],
+                                [119.984263, 42.31699],
+                                [119.984263, 42.31879],
+                                [119.980626, 42.318792],
+                                [119.980626, 42.316992],
+                            ]
+                        ],
+                    },
+                },
             ),
         ),
     },

@@ -111,7 +111,9 @@ PATHS = {
             "Operators",
             {200: _DECIDED, 400: refusal("invalid_reason", "invalid_json"), **_DECISION_REFUSALS},
             parameters=_ID,
-            body=json_body(obj({"reason": STRING})),
+            body=json_body(
+                obj({"reason": STRING}), example={"reason": "The registry account holds fewer units."}
+            ),
         )
     },
     "/certificates/{number}/registry": {

@@ -38,7 +38,8 @@ PATHS = {
                 413: refusal("request_too_large"),
             },
             body=json_body(
-                obj({"url": {"type": "string", "maxLength": 2048}, "events": array(enum(EventType))})
+                obj({"url": {"type": "string", "maxLength": 2048}, "events": array(enum(EventType))}),
+                example={"url": "https://erp.example.com/carbon/hooks", "events": ["certificate.issued"]},
             ),
         ),
     },
