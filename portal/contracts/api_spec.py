@@ -117,8 +117,8 @@ PATHS = {
         "get": operation(
             "Offtake contracts: a buyer's own, or every one for staff",
             "Contracts",
-            {200: answer(obj({"items": array(ref("Contract"))}))},
-            parameters=[query("status", enum(ContractStatus), "Staff keys only.")],
+            {200: answer(obj({"items": array(ref("Contract"))})), 400: refusal("invalid_status")},
+            parameters=[query("status", enum(ContractStatus))],
         ),
         "post": operation(
             "Draft a contract",

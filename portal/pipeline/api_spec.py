@@ -63,7 +63,7 @@ PATHS = {
             },
             parameters=[
                 _COUNTY,
-                query("boundary", {"type": "string", "enum": ["1"]}, "`1` adds each boundary."),
+                query("boundary", STRING, "`1` adds each boundary; without it, none."),
             ],
         ),
         "post": operation(
