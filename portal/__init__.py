@@ -48,6 +48,8 @@ def create_app(config=None):
     database.configure(app)
 
     from portal.api import issuances as _issuances_api  # noqa: F401  (routes on api_bp)
+    from portal.api import openapi as _openapi  # noqa: F401  (routes on api_bp)
+    from portal.api.reference import bp as api_reference_bp
     from portal.api.views import bp as api_bp
     from portal.buyers.views import bp as buyers_bp
     from portal.catalog.views import bp as catalog_bp
@@ -82,6 +84,7 @@ def create_app(config=None):
     app.register_blueprint(core_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(api_reference_bp)
     app.register_blueprint(buyers_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(certificates_bp)

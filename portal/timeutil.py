@@ -1,5 +1,6 @@
 """Timezone-aware UTC time, stored as such on every database."""
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +41,22 @@ def as_of(moment: datetime) -> Iterator[None]:
 
 def beijing_today() -> date:
     return utcnow().astimezone(BEIJING).date()
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def iso_date(text) -> date | None:
+    """``text`` as a calendar date written ``YYYY-MM-DD`` (around white space), else None.
+
+    ``date.fromisoformat`` also reads ISO week dates (``2026-W49-4``) and the basic format
+    (``20261203``); the API documents, and takes, the extended calendar form only."""
+    if not isinstance(text, str) or not _ISO_DATE.fullmatch(text.strip()):
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:  # 2026-02-30
+        return None
 
 
 class UTCDateTime(TypeDecorator):

@@ -7,7 +7,7 @@ Reviewed by hand: a new table and a nullable column with its foreign key and uni
 portal on the first guest order, not here.
 
 Revision ID: 0024
-Revises: 0022
+Revises: 0029
 Create Date: 2026-12-03 07:40:00
 
 """
@@ -19,7 +19,7 @@ import portal.timeutil  # noqa: F401  (the column type below)
 
 # revision identifiers, used by Alembic.
 revision = '0024'
-down_revision = '0022'
+down_revision = '0029'
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,6 @@
 """``POST /api/v1/projects/<code>/issuances``: operators' scripts record a registry issuance
 through the same service, and the same rules, as the back office's form."""
 
-from datetime import date
-
 from flask import g
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -12,6 +10,7 @@ from portal.api.views import api_error, batch_json, bp, json_object
 from portal.catalog import services as catalog
 from portal.catalog.models import Project
 from portal.extensions import db
+from portal.timeutil import iso_date
 
 _DATES = ("vintage_start", "vintage_end", "issued_on")
 _TEXTS = ("registry_reference", "registry_serial_start", "registry_serial_end")
@@ -26,11 +25,7 @@ def record_issuance(code):
     body = json_object()
     values = {}
     for name in _DATES:
-        raw = body.get(name)
-        try:
-            values[name] = date.fromisoformat(raw) if isinstance(raw, str) and len(raw) == 10 else None
-        except ValueError:
-            values[name] = None
+        values[name] = iso_date(body.get(name))
         if values[name] is None:
             return api_error(
                 400, f"invalid_{name}", _("%(field)s must be a date such as 2025-06-01.", field=name)

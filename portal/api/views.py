@@ -169,11 +169,14 @@ def holdings():
     }
 
 
+@bp.get("")
 @bp.get("/")
 @public
 def index():
-    """What the API offers, for a newcomer who opens ``/api/v1``: every endpoint and where the
-    reference is (``docs/api.md`` in the portal's repository)."""
+    """What the API offers, for a newcomer who opens ``/api/v1``: every endpoint, the OpenAPI
+    document and its reference page."""
+    from portal.api.openapi import links
+
     endpoints = sorted(
         (rule.rule, sorted(rule.methods - {"HEAD", "OPTIONS"}))
         for rule in current_app.url_map.iter_rules()
@@ -182,6 +185,7 @@ def index():
     return {
         "api": "v1",
         "documentation": "docs/api.md",
+        **links(),
         "authentication": "Authorization: Bearer <api key>",
         "endpoints": [{"path": path, "methods": methods} for path, methods in endpoints],
     }

@@ -21,6 +21,7 @@ from portal.core.money import MAX_PRICE_PER_T
 from portal.core.numbers import money, whole
 from portal.extensions import db
 from portal.ledger.models import MAX_QUANTITY
+from portal.timeutil import iso_date
 
 MAX_PRICE = MAX_PRICE_PER_T
 MAX_TERM_YEARS = 30
@@ -298,11 +299,9 @@ def _text(value, *, field: str, label: str, max_length: int, required: bool) -> 
 def _date(value, field: str, label: str) -> date:
     if isinstance(value, date):
         return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
+    day = iso_date(value)
+    if day is not None:
+        return day
     raise ContractError(
         "invalid_" + field, _("%(field)s must be a date (YYYY-MM-DD).", field=label), field=field
     )

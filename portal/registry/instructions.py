@@ -33,7 +33,7 @@ from portal.registry.models import (
     RegistryConfirmation,
     RegistryInstruction,
 )
-from portal.timeutil import BEIJING, beijing_today, utcnow
+from portal.timeutil import BEIJING, beijing_today, iso_date, utcnow
 from portal.transparency import services as transparency
 from portal.webhooks import events as webhook_events
 
@@ -154,11 +154,9 @@ def _status_word(status: str) -> str:
 def parse_date(value) -> date:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
-    try:
-        if isinstance(value, str) and len(value.strip()) == 10:
-            return date.fromisoformat(value.strip())
-    except ValueError:
-        pass
+    day = iso_date(value)
+    if day is not None:
+        return day
     raise RegistryError(
         "invalid_date", _("The registry's date must be a date such as 2026-12-01."), field="date"
     )

@@ -1,13 +1,12 @@
 """``GET /api/v1/revenue/lines`` (operator and auditor keys), on the API blueprint."""
 
-from datetime import date
-
 from flask import request
 from flask_babel import gettext as _
 
 from portal.api.auth import require_key
 from portal.api.views import api_error, bp, money
 from portal.revenue import services
+from portal.timeutil import iso_date
 
 #: Lines in one answer at most (``truncated`` says when there were more).
 MAX_LINES = 100_000
@@ -17,7 +16,10 @@ def _date(name):
     raw = request.args.get(name, "").strip()
     if not raw:
         return None
-    return date.fromisoformat(raw)
+    day = iso_date(raw)
+    if day is None:
+        raise ValueError(raw)
+    return day
 
 
 @bp.get("/revenue/lines")

@@ -384,3 +384,56 @@ def test_a_finished_tranche_delivered_again_without_a_quantity_is_a_409(client, 
     )
     assert _counts() == before
     assert verify_ledger().ok
+
+
+@pytest.mark.parametrize("written", ["2027-W01-1", "20270104"])
+def test_dates_are_taken_as_yyyy_mm_dd_only(client, keys, written):
+    """A term written as an ISO week date or in the basic format was read as some date; the API
+    says YYYY-MM-DD, and a date written otherwise is refused, naming its field."""
+    body = {**BODY, "tranches": [{"due": written, "quantity": 30}]}
+    refused = _create(client, keys, body, headers={"Accept-Language": "en"})
+    assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "invalid_tranches"
+    refused = _create(client, keys, {**BODY, "end": written}, headers={"Accept-Language": "en"})
+    assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "invalid_end"
+    assert db.session.scalar(select(func.count()).select_from(Contract)) == 0
+
+
+def test_a_bank_transfer_on_a_week_date_is_refused(client, keys):
+    number = _create(client, keys).get_json()["contract"]["number"]
+    client.post(f"/api/v1/contracts/{number}/sign", headers=bearer(keys["sales"]))
+    delivered = client.post(
+        f"/api/v1/contracts/{number}/tranches/1/deliver", json={"quantity": 5}, headers=bearer(keys["sales"])
+    ).get_json()
+    invoice = delivered["delivery"]["invoice"]["number"]
+    paid = client.post(
+        f"/api/v1/invoices/{invoice}/payments",
+        json={
+            "amount": "10.00",
+            "received_on": services.beijing_today().strftime("%G-W%V-%u"),
+            "reference": "T1",
+        },
+        headers=bearer(keys["sales"]),
+    )
+    assert paid.status_code == 400 and paid.get_json()["error"]["code"] == "invalid_received_on"
+
+
+def test_the_status_filter_is_checked_and_applies_to_buyers_too(client, keys):
+    number = _create(client, keys).get_json()["contract"]["number"]
+    client.post(f"/api/v1/contracts/{number}/sign", headers=bearer(keys["sales"]))
+    _create(client, keys, {**BODY, "title": "草稿"})
+
+    def listed(key, query):
+        response = client.get(
+            f"/api/v1/contracts{query}", headers={**bearer(keys[key]), "Accept-Language": "en"}
+        )
+        return response.status_code, [c["number"] for c in response.get_json().get("items", [])]
+
+    assert listed("sales", "?status=active") == (200, [number])
+    assert listed("steel", "?status=active") == (200, [number])
+    # A buyer's filter used to be ignored: every one of its contracts came back.
+    assert listed("steel", "?status=completed") == (200, [])
+    for key in ("sales", "steel"):
+        status, _ = listed(key, "?status=activ")
+        assert status == 400
+    error = client.get("/api/v1/contracts?status=activ", headers=bearer(keys["sales"])).get_json()["error"]
+    assert error["code"] == "invalid_status"

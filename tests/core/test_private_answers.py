@@ -35,6 +35,8 @@ PUBLIC = {
     "api.verify_pdf",
     "api.create_estimate",
     "api.index",
+    # The OpenAPI document of all of this (portal.api.openapi).
+    "api.openapi_document",
     # The transparency log: public by design, like the certificates it records.
     "api.log_tree_head",
     "api.log_tree_heads",

@@ -219,6 +219,8 @@ def test_a_certificate_spanning_two_batches_is_confirmed_when_both_are(client, m
         ({"date": "2099-01-01"}, 400, "invalid_date"),
         ({"date": "2020-01-01"}, 400, "invalid_date"),
         ({"date": "yesterday"}, 400, "invalid_date"),
+        # Today as an ISO week date: a date, but not written as the API takes dates.
+        ({"date": beijing_today().strftime("%G-W%V-%u")}, 400, "invalid_date"),
         ({"reference": ""}, 400, "invalid_reference"),
         ({"reference": ["x"]}, 400, "invalid_reference"),
         ({"reference": "x" * 121}, 400, "invalid_reference"),

@@ -237,3 +237,13 @@ def test_the_back_office_form_refuses_a_mismatch_in_both_languages(client, keys)
         follow_redirects=True,
     ).get_data(as_text=True)
     assert "already recorded exactly as submitted" in page
+
+
+@pytest.mark.parametrize("field", ["vintage_start", "vintage_end", "issued_on"])
+def test_dates_are_taken_as_yyyy_mm_dd_only(client, keys, field):
+    """``2024-W01-1`` is ten characters and a date to ``date.fromisoformat``: it was recorded as
+    one (1 January 2024, a Monday). The API takes YYYY-MM-DD."""
+    written = {"vintage_start": "2024-W01-1", "vintage_end": "2024-W52-7", "issued_on": "2025-W23-7"}[field]
+    response = post(client, keys, ccer(**{field: written}))
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == f"invalid_{field}"
+    assert db.session.scalar(select(func.count()).select_from(Batch)) == 0

@@ -217,3 +217,18 @@ def test_the_api_says_when_it_leaves_lines_out(market, app, client, monkeypatch)
     monkeypatch.setattr(api, "MAX_LINES", 1)
     data = client.get("/api/v1/revenue/lines", headers={"Authorization": f"Bearer {key}"}).get_json()
     assert len(data["items"]) == 1 and data["truncated"] is True
+
+
+@pytest.mark.parametrize("written", ["2026-W28-5", "20260710", "2026-07-1", "2026-07-10x"])
+def test_the_api_takes_dates_as_yyyy_mm_dd_only(market, app, client, written):
+    """``date.fromisoformat`` also reads ISO week dates and the basic format: a period written
+    so was taken for a date the caller may not have meant (a week day, or a run of digits)."""
+    paid_order(market, 4, when=datetime(2026, 7, 10, tzinfo=UTC))
+    factories.user("audit@example.com", role="auditor")
+    db.session.commit()
+    key = factories.api_key(app, "--user", "audit@example.com")
+    headers = {"Authorization": f"Bearer {key}", "Accept-Language": "en"}
+    refused = client.get(f"/api/v1/revenue/lines?from={written}", headers=headers)
+    assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "invalid_date"
+    taken = client.get("/api/v1/revenue/lines?from=2026-07-10&to=2026-07-10", headers=headers)
+    assert taken.status_code == 200 and len(taken.get_json()["items"]) == 1
