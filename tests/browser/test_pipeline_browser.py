@@ -119,6 +119,7 @@ def test_a_project_from_assessment_to_issuance(page):
 
     # Sales staff draft a contract that counts on that vintage, then sign it (in Chinese).
     number = _forward_contract(page, today, vintage)
+    _sign_in(page, OPERATOR, "en")
 
     # The issuance, recorded in the back office for the catalog project registration made.
     page.goto(f"/staff/projects/{CODE}?lang=en")
