@@ -56,6 +56,14 @@ DEFAULTS = {
     # A registry instruction still pending after this many working days (Monday to Friday,
     # Beijing dates) is flagged on the dashboard and mailed to the operators, once.
     "REGISTRY_OVERDUE_WORKING_DAYS": 5,
+    # /metrics (portal/ops/metrics.py): who may read it. Addresses or networks, comma-separated
+    # (default: this machine only), and/or a bearer token; anyone else gets 404.
+    "METRICS_ALLOW": "127.0.0.1/32,::1/128",
+    "METRICS_TOKEN": "",
+    # API calls per key (or per client address for calls without one) in API_RATE_WINDOW seconds;
+    # announced in RateLimit-* headers (docs/api.md).
+    "API_RATE_LIMIT": 300,
+    "API_RATE_WINDOW": 60,
 }
 
 #: Environment variables that keep their own names (Stripe's conventional ones).
