@@ -130,3 +130,10 @@ def test_a_job_that_always_fails_is_kept_and_not_retried_forever(app, monkeypatc
     assert huey.pending_count() == 0 and huey.scheduled_count() == 0
     run = db.session.scalar(select(JobRun).filter_by(name="broken"))
     assert run.status == "failed" and "the statement file is corrupt" in run.outcome
+
+
+def test_the_operator_sees_the_actions(troubles, client):
+    _sign_in(client, "operator")
+    page = client.get("/staff/failures?lang=en").get_data(as_text=True)
+    assert page.count("/rerun") == 2 and page.count("/redeliver") == 1
+    assert "Run again" in page and "Send again" in page
