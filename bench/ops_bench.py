@@ -53,7 +53,9 @@ def fan_out(app, retirements: int) -> tuple[float, float]:
         buyers.deliver_from_inventory(quiet, 2 * retirements + 10)
         buyers.deliver_from_inventory(loud, 2 * retirements + 10)
         for i in range(5):
-            webhooks.create_endpoint(loud, f"http://127.0.0.1:9/hook{i}", ["certificate.issued"], actor="bench")
+            webhooks.create_endpoint(
+                loud, f"http://127.0.0.1:9/hook{i}", ["certificate.issued"], actor="bench"
+            )
         db.session.commit()
         keys = {
             "none": factories.api_key(app, "--org", factories.STEEL_USCC),
@@ -64,9 +66,11 @@ def fan_out(app, retirements: int) -> tuple[float, float]:
     times = {"none": [], "five": []}
     body = {"quantity": 1, "purpose": "voluntary"}
     for i in range(retirements):
-        for name in (("none", "five") if i % 2 == 0 else ("five", "none")):
+        for name in ("none", "five") if i % 2 == 0 else ("five", "none"):
             started = time.perf_counter()
-            response = client.post("/api/v1/retirements", json=body, headers={"Authorization": f"Bearer {keys[name]}"})
+            response = client.post(
+                "/api/v1/retirements", json=body, headers={"Authorization": f"Bearer {keys[name]}"}
+            )
             times[name].append(time.perf_counter() - started)
             assert response.status_code == 201, response.get_json()
     warm = retirements // 10  # the first calls warm caches
@@ -96,7 +100,7 @@ def engine_overhead(app, jobs: int) -> tuple[float, float, float]:
 
     results = {"bare": [], "engine": []}
     for round_ in range(3):
-        for kind in (("bare", "engine") if round_ % 2 == 0 else ("engine", "bare")):
+        for kind in ("bare", "engine") if round_ % 2 == 0 else ("engine", "bare"):
             for i in range(jobs):
                 if kind == "bare":
                     bare(i)

@@ -16,7 +16,9 @@ from portal.core.database import checkpoint
 
 def _rule() -> throttle.Rule:
     config = current_app.config
-    return throttle.Rule("api", int(config["API_RATE_LIMIT"]), timedelta(seconds=int(config["API_RATE_WINDOW"])))
+    return throttle.Rule(
+        "api", int(config["API_RATE_LIMIT"]), timedelta(seconds=int(config["API_RATE_WINDOW"]))
+    )
 
 
 def count_call(caller: str):
@@ -31,7 +33,9 @@ def count_call(caller: str):
     response = jsonify(
         error={
             "code": "rate_limited",
-            "message": _("Too many API calls. Please wait %(n)s seconds and try again.", n=quota.reset_seconds),
+            "message": _(
+                "Too many API calls. Please wait %(n)s seconds and try again.", n=quota.reset_seconds
+            ),
         }
     )
     response.status_code = 429

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import g
-
 from sqlalchemy import String, case, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
@@ -158,8 +157,4 @@ def _hit(key: str, resets_at: datetime, now: datetime, with_reset: bool = False)
     hits, ends = db.session.execute(statement).one()
     if not with_reset:
         return hits
-    if isinstance(ends, str):  # SQLite's RETURNING of a CASE gives the stored text
-        ends = datetime.fromisoformat(ends)
-    if ends.tzinfo is None:
-        ends = ends.replace(tzinfo=now.tzinfo)
     return hits, ends

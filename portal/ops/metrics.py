@@ -50,7 +50,7 @@ LATENCY = Histogram(
 
 
 def multiprocess_dir() -> str | None:
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 
 
 def _started() -> None:
@@ -162,7 +162,9 @@ class BusinessFigures:
             "portal_webhook_deliveries", "Webhook deliveries by status.", labels=["status"]
         )
         counts = dict(
-            session.execute(select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)).all()
+            session.execute(
+                select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)
+            ).all()
         )
         for status in DeliveryStatus:
             deliveries.add_metric([status.value], counts.get(status.value, 0))
@@ -178,19 +180,25 @@ class BusinessFigures:
             "portal_webhook_failed_attempts", "Webhook delivery attempts that failed.", value=failed_attempts
         )
 
-        yield GaugeMetricFamily("portal_jobs_queue_depth", "Queued jobs waiting for a worker.", value=_queue_depth())
+        yield GaugeMetricFamily(
+            "portal_jobs_queue_depth", "Queued jobs waiting for a worker.", value=_queue_depth()
+        )
         failed_runs = session.scalar(
             select(func.count()).where(
                 JobRun.status == RunStatus.FAILED, JobRun.started_at >= utcnow() - timedelta(days=1)
             )
         )
-        yield GaugeMetricFamily("portal_job_runs_failed_24h", "Job runs that failed in the last 24 hours.", value=failed_runs)
+        yield GaugeMetricFamily(
+            "portal_job_runs_failed_24h", "Job runs that failed in the last 24 hours.", value=failed_runs
+        )
 
         pending = session.scalar(
             select(func.count()).where(RegistryInstruction.status == InstructionStatus.PENDING)
         )
         yield GaugeMetricFamily(
-            "portal_registry_instructions_pending", "Registry instructions awaiting the registry.", value=pending
+            "portal_registry_instructions_pending",
+            "Registry instructions awaiting the registry.",
+            value=pending,
         )
 
 

@@ -31,10 +31,8 @@ def _script_head(app) -> str:
         from alembic.config import Config
         from alembic.script import ScriptDirectory
 
-        from portal import _migrations_dir
-
         config = Config()
-        config.set_main_option("script_location", str(_migrations_dir()))
+        config.set_main_option("script_location", str(app.extensions["migrate"].directory))
         cache["head"] = ScriptDirectory.from_config(config).get_current_head()
     return cache["head"]
 

@@ -52,20 +52,26 @@ def failed_runs(limit: int = SHOWN) -> list[FailedRun]:
             .limit(limit)
         )
     )
-    latest_ids = dict(
-        db.session.execute(
-            select(JobRun.name, func.max(JobRun.id))
-            .where(JobRun.name.in_({r.name for r in runs}))
-            .group_by(JobRun.name)
-        ).all()
-    ) if runs else {}
-    latest = {
-        run.name: run
-        for run in db.session.scalars(select(JobRun).where(JobRun.id.in_(latest_ids.values())))
-    } if latest_ids else {}
-    return [
-        FailedRun(run, run.status == RunStatus.RUNNING, latest.get(run.name)) for run in runs
-    ]
+    latest_ids = (
+        dict(
+            db.session.execute(
+                select(JobRun.name, func.max(JobRun.id))
+                .where(JobRun.name.in_({r.name for r in runs}))
+                .group_by(JobRun.name)
+            ).all()
+        )
+        if runs
+        else {}
+    )
+    latest = (
+        {
+            run.name: run
+            for run in db.session.scalars(select(JobRun).where(JobRun.id.in_(latest_ids.values())))
+        }
+        if latest_ids
+        else {}
+    )
+    return [FailedRun(run, run.status == RunStatus.RUNNING, latest.get(run.name)) for run in runs]
 
 
 def troubled_deliveries(limit: int = SHOWN) -> list[WebhookDelivery]:
@@ -93,7 +99,9 @@ def rerun(run_id, *, actor: str) -> str:
         raise OperationsError("unknown_run", _("There is no such job run."), 404)
     stuck = run.status == RunStatus.RUNNING and run.started_at < utcnow() - STUCK_AFTER
     if run.status != RunStatus.FAILED and not stuck:
-        raise OperationsError("run_not_failed", _("This run did not fail: there is nothing to run again."), 409)
+        raise OperationsError(
+            "run_not_failed", _("This run did not fail: there is nothing to run again."), 409
+        )
     tasks.soon(run.name)
     audit.record(actor, "job.rerun", "job_run", run.id, after={"job": run.name, "slot": run.slot})
     return run.name

@@ -32,7 +32,9 @@ def test_the_operator_reads_a_failure_and_runs_the_job_again(live_server, page, 
     assert "the SMTP relay refused the connection" in row.inner_text()
     screenshot(page, "failures-en")
     row.locator("button", has_text="Run again").click()
-    assert "The job contracts.overdue will run again in a moment." in page.locator(".flash").first.inner_text()
+    assert (
+        "The job contracts.overdue will run again in a moment." in page.locator(".flash").first.inner_text()
+    )
 
     _sign_in(phone, "zh")
     phone.goto("/staff/failures?lang=zh")
@@ -42,5 +44,7 @@ def test_the_operator_reads_a_failure_and_runs_the_job_again(live_server, page, 
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
     screenshot(phone, "failures-zh-390")
     with sqlite3.connect(live_server.database) as conn:
-        audited = conn.execute("SELECT actor, subject_type FROM audit_events WHERE action = 'job.rerun'").fetchall()
+        audited = conn.execute(
+            "SELECT actor, subject_type FROM audit_events WHERE action = 'job.rerun'"
+        ).fetchall()
     assert len(audited) == 1 and audited[0][1] == "job_run" and audited[0][0].startswith("user:")

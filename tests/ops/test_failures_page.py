@@ -30,13 +30,17 @@ def troubles(app, monkeypatch):
         raise RuntimeError("the registry's server is down")
 
     monkeypatch.setitem(JOBS, "registry.overdue", Job(broken, 60))
-    endpoint, _secret = webhooks.create_endpoint(steel, "http://127.0.0.1:9/hook", ["order.fulfilled"], actor="t")
+    endpoint, _secret = webhooks.create_endpoint(
+        steel, "http://127.0.0.1:9/hook", ["order.fulfilled"], actor="t"
+    )
     event = webhooks.emit(steel.id, "order.fulfilled", {"order": {"id": "ord_x"}})
     db.session.flush()
     delivery = db.session.scalar(select(WebhookDelivery).filter_by(event_id=event.id))
     delivery.status, delivery.attempts, delivery.next_attempt_at = DeliveryStatus.FAILED, 9, None
     delivery.last_status_code, delivery.last_error = 500, "server error"
-    stuck = JobRun(name="mail.send", slot="2026-12-01T08:00", worker="web1:42", started_at=utcnow() - timedelta(hours=2))
+    stuck = JobRun(
+        name="mail.send", slot="2026-12-01T08:00", worker="web1:42", started_at=utcnow() - timedelta(hours=2)
+    )
     db.session.add(stuck)
     db.session.commit()
     failed = engine.run(app, "registry.overdue", slot="2026-12-03T08:00")
@@ -45,7 +49,12 @@ def troubles(app, monkeypatch):
 
 
 def _sign_in(client, role):
-    assert client.post("/login", data={"email": f"{role}@example.cn", "password": factories.PASSWORD}).status_code == 302
+    assert (
+        client.post(
+            "/login", data={"email": f"{role}@example.cn", "password": factories.PASSWORD}
+        ).status_code
+        == 302
+    )
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -69,7 +78,12 @@ def test_who_may_see_and_act(troubles, client):
     _sign_in(client, "auditor")
     assert client.post(f"/staff/failures/runs/{stuck_id}/rerun").status_code == 403
     assert client.post(f"/staff/failures/deliveries/{delivery_id}/redeliver").status_code == 403
-    assert db.session.scalars(select(AuditEvent).where(AuditEvent.action.in_(["job.rerun", "webhook.redeliver"]))).all() == []
+    assert (
+        db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action.in_(["job.rerun", "webhook.redeliver"]))
+        ).all()
+        == []
+    )
 
 
 def test_the_operator_runs_a_job_again_and_sends_a_delivery_again(troubles, client, app):

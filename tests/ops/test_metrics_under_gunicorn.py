@@ -18,7 +18,7 @@ BIN = Path(sys.executable).parent
 def _count(body: str) -> float:
     total = 0.0
     for line in body.splitlines():
-        if line.startswith('portal_http_requests_total{') and 'endpoint="/healthz"' in line:
+        if line.startswith("portal_http_requests_total{") and 'endpoint="/healthz"' in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
 
@@ -39,9 +39,20 @@ def test_counts_are_summed_over_the_workers(tmp_path):
     }
     subprocess.run([str(BIN / "flask"), "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
     server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
-         "--config", "python:portal.ops.gunicorn_conf", "portal:create_app()"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(BIN / "gunicorn"),
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--config",
+            "python:portal.ops.gunicorn_conf",
+            "portal:create_app()",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -101,7 +101,9 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
     cert_path, key_path = folder / "fullchain.pem", folder / "privkey.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     return cert_path, key_path
 
@@ -125,7 +127,10 @@ def proxied(tmp_path, sqlite_template):
     }
     gunicorn = subprocess.Popen(
         [str(BIN / "gunicorn"), "--workers", "1", "--bind", f"127.0.0.1:{app_port}", "portal:create_app()"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     cert, key = _self_signed(tmp_path)
     site = (
@@ -154,7 +159,9 @@ http {{
     command = [NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
     checked = subprocess.run([*command, "-t"], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
-    nginx = subprocess.Popen([*command, "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nginx = subprocess.Popen(
+        [*command, "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -191,7 +198,9 @@ def _https(port, method, path, body=None, headers=None):
 def test_requests_pass_through_nginx_as_the_portal_needs(proxied):
     # The scheme and host the client used reach the app (links it builds are https on its name);
     # a client's own X-Forwarded-For is not believed.
-    status, headers, body = _https(proxied["https"], "GET", "/api/v1/signing-keys", headers={"X-Forwarded-For": "203.0.113.9"})
+    status, headers, body = _https(
+        proxied["https"], "GET", "/api/v1/signing-keys", headers={"X-Forwarded-For": "203.0.113.9"}
+    )
     assert status == 200, body[:300]
     assert json.loads(body)["document_signing"]["chain_url"] == f"https://{HOST}/api/v1/signing-chain.pem"
     assert headers["RateLimit-Limit"]
@@ -207,7 +216,9 @@ def test_requests_pass_through_nginx_as_the_portal_needs(proxied):
         assert response.status == 301 and response.getheader("Location") == f"https://{HOST}/catalog"
     finally:
         connection.close()
-    status, _headers, _body = _https(proxied["https"], "POST", "/api/v1/orders", body=b"x" * (2 * 1024 * 1024))
+    status, _headers, _body = _https(
+        proxied["https"], "POST", "/api/v1/orders", body=b"x" * (2 * 1024 * 1024)
+    )
     assert status == 413
     assert _https(proxied["https"], "GET", "/metrics")[0] == 404
     assert _https(proxied["https"], "GET", "/readyz")[0] == 200

@@ -29,7 +29,9 @@ def test_a_key_sees_its_quota_and_is_refused_past_it(keyed, app):
         assert response.headers["RateLimit-Limit"] == "3"
         assert 0 < int(response.headers["RateLimit-Reset"]) <= 60
     assert seen == ["2", "1", "0"]
-    refused = client.post("/api/v1/orders?lang=en", json={"quantity": 1, "purpose": "voluntary"}, headers=headers)
+    refused = client.post(
+        "/api/v1/orders?lang=en", json={"quantity": 1, "purpose": "voluntary"}, headers=headers
+    )
     assert refused.status_code == 429
     assert refused.get_json()["error"]["code"] == "rate_limited"
     assert "Too many API calls" in refused.get_json()["error"]["message"]

@@ -70,9 +70,7 @@ def test_an_unreachable_database_and_queue(app, monkeypatch):
         raise OSError("connection refused")
 
     monkeypatch.setitem(readiness.CHECKS, "database", down)
-    monkeypatch.setattr(
-        "portal.jobs.engine.huey_of", lambda _app: (_ for _ in ()).throw(OSError("no queue"))
-    )
+    monkeypatch.setattr("portal.jobs.engine.huey_of", lambda _app: (_ for _ in ()).throw(OSError("no queue")))
     body = app.test_client().get("/readyz").get_json()
     assert body["failed"] == ["database", "jobs_queue", "migrations"]
     assert body["checks"]["database"] == "unreachable"
@@ -129,12 +127,24 @@ def test_metrics_count_per_url_rule_and_read_the_business_figures(figures, app):
         ({}, {"REMOTE_ADDR": "203.0.113.9"}, {}, 404),
         ({"METRICS_ALLOW": "10.0.0.0/8, nonsense"}, {"REMOTE_ADDR": "10.2.3.4"}, {}, 200),
         ({"METRICS_ALLOW": "10.0.0.0/8"}, {"REMOTE_ADDR": "127.0.0.1"}, {}, 404),
-        ({"METRICS_ALLOW": "", "METRICS_TOKEN": "s3cret-token"}, {"REMOTE_ADDR": "203.0.113.9"},
-         {"Authorization": "Bearer s3cret-token"}, 200),
-        ({"METRICS_ALLOW": "", "METRICS_TOKEN": "s3cret-token"}, {"REMOTE_ADDR": "203.0.113.9"},
-         {"Authorization": "Bearer s3cret-tokem"}, 404),
-        ({"METRICS_ALLOW": "", "METRICS_TOKEN": ""}, {"REMOTE_ADDR": "127.0.0.1"},
-         {"Authorization": "Bearer "}, 404),
+        (
+            {"METRICS_ALLOW": "", "METRICS_TOKEN": "s3cret-token"},
+            {"REMOTE_ADDR": "203.0.113.9"},
+            {"Authorization": "Bearer s3cret-token"},
+            200,
+        ),
+        (
+            {"METRICS_ALLOW": "", "METRICS_TOKEN": "s3cret-token"},
+            {"REMOTE_ADDR": "203.0.113.9"},
+            {"Authorization": "Bearer s3cret-tokem"},
+            404,
+        ),
+        (
+            {"METRICS_ALLOW": "", "METRICS_TOKEN": ""},
+            {"REMOTE_ADDR": "127.0.0.1"},
+            {"Authorization": "Bearer "},
+            404,
+        ),
         # Through a proxy the portal was not told about, the address is the proxy's: not trusted.
         ({}, {"REMOTE_ADDR": "127.0.0.1"}, {"X-Forwarded-For": "203.0.113.9"}, 404),
     ],
@@ -153,6 +163,8 @@ def test_behind_proxy_fix_the_forwarded_client_is_judged(tmp_path, sqlite_templa
     app = _sqlite_app(tmp_path, sqlite_template, PROXY_FIX_X_FOR=1, METRICS_ALLOW="10.0.0.0/8")
     client = app.test_client()
     proxy = {"REMOTE_ADDR": "127.0.0.1"}
-    assert client.get("/metrics", environ_base=proxy, headers={"X-Forwarded-For": "10.1.1.1"}).status_code == 200
+    assert (
+        client.get("/metrics", environ_base=proxy, headers={"X-Forwarded-For": "10.1.1.1"}).status_code == 200
+    )
     stranger = client.get("/metrics", environ_base=proxy, headers={"X-Forwarded-For": "203.0.113.9"})
     assert stranger.status_code == 404
