@@ -57,8 +57,12 @@ def batch_json(batch, price, available, retired=None) -> dict:
 
 @bp.before_request
 def count_public_calls():
-    """The public endpoints count against the client's address (keyed ones against the key, in
-    ``require_key``)."""
+    """Public calls that send something (estimates, PDF checks) count against the client's
+    address; keyed calls against the key (``require_key``). Public reads are not counted here:
+    they are served from the catalog's cache at one query each, and the reverse proxy limits them
+    (docs/deployment.md)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     if getattr(view, "access", ("",))[0] == "public":
         return count_call(f"address:{request.remote_addr or 'unknown'}")

@@ -203,7 +203,14 @@ def test_requests_pass_through_nginx_as_the_portal_needs(proxied):
     )
     assert status == 200, body[:300]
     assert json.loads(body)["document_signing"]["chain_url"] == f"https://{HOST}/api/v1/signing-chain.pem"
-    assert headers["RateLimit-Limit"]
+    status, headers, body = _https(
+        proxied["https"],
+        "POST",
+        "/api/v1/estimates",
+        body=b'{"kind": "event"}',
+        headers={"X-Forwarded-For": "203.0.113.9", "Content-Type": "application/json"},
+    )
+    assert status == 400 and headers["RateLimit-Limit"], body[:300]
     with sqlite3.connect(proxied["database"]) as conn:
         keys = [row[0] for row in conn.execute("SELECT key FROM throttle_counters")]
     assert keys == ["api:address:127.0.0.1"]

@@ -41,8 +41,8 @@ def test_a_key_sees_its_quota_and_is_refused_past_it(keyed, app):
     # Another key, and the public endpoints (counted per address), are counted apart.
     other = factories.api_key(app, "--org", factories.CEMENT_USCC)
     assert client.get("/api/v1/holdings", headers=factories.bearer(other)).status_code == 200
-    public = client.get("/api/v1/batches")
-    assert public.status_code == 200 and public.headers["RateLimit-Remaining"] == "2"
+    public = client.post("/api/v1/estimates", json={"kind": "event"})
+    assert public.status_code == 400 and public.headers["RateLimit-Remaining"] == "2"
 
 
 def test_the_refusal_is_translated(keyed, app):
@@ -53,12 +53,19 @@ def test_the_refusal_is_translated(keyed, app):
     assert refused.status_code == 429 and "请" in refused.get_json()["error"]["message"]
 
 
-def test_public_calls_are_counted_per_address(app):
+def test_public_calls_are_counted_per_address_and_reads_not_at_all(app):
     app.config.update(API_RATE_LIMIT=2)
     client = app.test_client()
     here, there = {"REMOTE_ADDR": "198.51.100.1"}, {"REMOTE_ADDR": "198.51.100.2"}
-    assert [client.get("/api/v1/batches", environ_base=here).status_code for _ in range(3)] == [200, 200, 429]
-    assert client.get("/api/v1/batches", environ_base=there).status_code == 200
+
+    def estimate(environ):
+        return client.post("/api/v1/estimates", json={"kind": "event"}, environ_base=environ).status_code
+
+    assert [estimate(here) for _ in range(3)] == [400, 400, 429]
+    assert estimate(there) == 400
+    # Reads are served from the catalog's cache at one query each: the reverse proxy limits them.
+    read = client.get("/api/v1/batches", environ_base=here)
+    assert read.status_code == 200 and "RateLimit-Limit" not in read.headers
 
 
 def test_uploads_announce_their_own_limit(app):
