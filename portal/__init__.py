@@ -62,6 +62,7 @@ def create_app(config=None):
     from portal.offsets import orders_api as _orders_api  # noqa: F401  (routes on api_bp)
     from portal.offsets.calculator_views import bp as estimate_bp
     from portal.offsets.views import bp as offsets_bp
+    from portal.ops.views import bp as ops_bp
     from portal.payments.views import bp as payments_bp
     from portal.pipeline import api as _pipeline_api  # noqa: F401  (routes on api_bp)
     from portal.pipeline import public as pipeline_public
@@ -96,12 +97,16 @@ def create_app(config=None):
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(registry_bp)
     app.register_blueprint(pipeline_bp)
+    app.register_blueprint(ops_bp)
     csrf.exempt(payments_bp)  # Stripe signs its webhooks; there is no session
     csrf.exempt(api_bp)  # bearer-key authenticated, no cookies
 
-    from portal.core import errors, limits, security
+    from portal.core import errors, limits, security, throttle
+    from portal.ops import metrics
 
     limits.register(app)
+    throttle.register(app)
+    metrics.register(app)
     errors.register(app)
     security.register(app)
     i18n.register(app)

@@ -66,6 +66,9 @@ ACTIONS = {
     "registry.read": {Role.OPERATOR, Role.AUDITOR},
     "registry.change": {Role.OPERATOR},
     "users.change": {Role.OPERATOR},
+    #: Background work that failed (job runs, webhook deliveries) and running it again.
+    "operations.read": {Role.OPERATOR, Role.AUDITOR},
+    "operations.retry": {Role.OPERATOR},
     #: The project pipeline: parcels, rights holders, agreements, projects at every stage and
     #: their forecasts. Staff read all; a county reviewer reads its own county's (``_own``: the
     #: object's county is the reviewer's).

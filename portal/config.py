@@ -59,6 +59,14 @@ DEFAULTS = {
     # The most tonnes one buyer (an organisation, or a guest by e-mail address) may order on one
     # Beijing day, whole tonnes (portal/buyers/policy.py).
     "ORDER_DAY_LIMIT_T": 10_000,
+    # /metrics (portal/ops/metrics.py): who may read it. Addresses or networks, comma-separated
+    # (default: this machine only), and/or a bearer token; anyone else gets 404.
+    "METRICS_ALLOW": "127.0.0.1/32,::1/128",
+    "METRICS_TOKEN": "",
+    # API calls per key (or per client address for calls without one) in API_RATE_WINDOW seconds;
+    # announced in RateLimit-* headers (docs/api.md).
+    "API_RATE_LIMIT": 300,
+    "API_RATE_WINDOW": 60,
 }
 
 #: Environment variables that keep their own names (Stripe's conventional ones).

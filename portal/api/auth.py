@@ -1,12 +1,45 @@
-"""``Authorization: Bearer <api key>`` on /api/v1; permissions come from ``portal.access``."""
+"""``Authorization: Bearer <api key>`` on /api/v1; permissions come from ``portal.access``; and
+the API's rate limit: ``API_RATE_LIMIT`` calls per key (per client address for the public
+endpoints) in ``API_RATE_WINDOW`` seconds, announced in ``RateLimit-*`` headers."""
 
+from datetime import timedelta
 from functools import wraps
 
-from flask import g, jsonify, request
+from flask import current_app, g, jsonify, request
 from flask_babel import gettext as _
 
 from portal import access
 from portal.buyers import services as buyers
+from portal.core import throttle
+from portal.core.database import checkpoint
+
+
+def _rule() -> throttle.Rule:
+    config = current_app.config
+    return throttle.Rule(
+        "api", int(config["API_RATE_LIMIT"]), timedelta(seconds=int(config["API_RATE_WINDOW"]))
+    )
+
+
+def count_call(caller: str):
+    """Count this call against ``caller`` (``key:<prefix>`` or ``address:<ip>``): None when
+    within the limit, else the 429 to answer with."""
+    quota = throttle.announce(_rule(), caller[:120])
+    # The hit stands however the call ends (an error answer rolls the request back), and the
+    # counter's row is not held locked while the call runs.
+    checkpoint()
+    if quota.allowed:
+        return None
+    response = jsonify(
+        error={
+            "code": "rate_limited",
+            "message": _(
+                "Too many API calls. Please wait %(n)s seconds and try again.", n=quota.reset_seconds
+            ),
+        }
+    )
+    response.status_code = 429
+    return response
 
 
 def _unauthorized(message: str):
@@ -36,6 +69,9 @@ def require_key(*actions: str):
                 response.status_code = 403
                 return response
             g.principal = principal
+            refused = count_call(f"key:{key.prefix}")
+            if refused is not None:
+                return refused
             return view(*args, **kwargs)
 
         wrapper.api_key_action = actions  # the keyed routes can be listed from the URL map

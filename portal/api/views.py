@@ -4,7 +4,7 @@ bad input."""
 from flask import Blueprint, abort, current_app, g, jsonify, make_response, request
 from flask_babel import gettext as _
 
-from portal.api.auth import require_key
+from portal.api.auth import count_call, require_key
 from portal.buyers import services as buyers
 from portal.catalog import cache
 from portal.catalog import services as catalog
@@ -53,6 +53,20 @@ def batch_json(batch, price, available, retired=None) -> dict:
     if retired is not None:
         data["retired_quantity"] = retired
     return data
+
+
+@bp.before_request
+def count_public_calls():
+    """Public calls that send something (estimates, PDF checks) count against the client's
+    address; keyed calls against the key (``require_key``). Public reads are not counted here:
+    they are served from the catalog's cache at one query each, and the reverse proxy limits them
+    (docs/deployment.md)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    if getattr(view, "access", ("",))[0] == "public":
+        return count_call(f"address:{request.remote_addr or 'unknown'}")
+    return None
 
 
 @bp.after_request

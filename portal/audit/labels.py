@@ -66,6 +66,7 @@ AUDIT_ACTIONS = {
     "webhook.rotate_secret": _l("Webhook secret renewed"),
     "webhook.delete": _l("Webhook endpoint removed"),
     "webhook.redeliver": _l("Webhook delivery sent again"),
+    "job.rerun": _l("Background job run again"),
     "rights_holder.create": _l("Rights holder recorded"),
     "agreement.create": _l("Joint development agreement recorded"),
     "parcel.enroll": _l("Parcel enrolled"),
@@ -95,6 +96,7 @@ AUDIT_SUBJECTS = {
     "registry_statement": _l("Registry statement"),
     "registry_withholding": _l("Withheld serials"),
     "webhook": _l("Webhook endpoint"),
+    "job_run": _l("Background job run"),
     "rights_holder": _l("Rights holder"),
     "agreement": _l("Agreement"),
     "parcel": _l("Parcel"),
@@ -202,4 +204,6 @@ AUDIT_FIELDS = {
     "revision": _l("Revision"),
     "lines": _l("Forecast lines"),
     "state": _l("State"),
+    "job": _l("Job"),
+    "slot": _l("Time slot"),
 }

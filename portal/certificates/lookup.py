@@ -101,7 +101,7 @@ def upload_allowed(address: str) -> bool:
 
     limit = int(current_app.config.get("VERIFY_UPLOAD_LIMIT", UPLOAD_LIMIT))
     rule = UPLOADS if limit == UPLOAD_LIMIT else throttle.Rule(UPLOADS.name, limit, LOOKUP_WINDOW)
-    return throttle.take((rule, address[:64])) is None
+    return throttle.announce(rule, address[:64]).allowed  # the answer carries RateLimit-* headers
 
 
 @dataclass(frozen=True)

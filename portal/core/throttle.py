@@ -17,11 +17,18 @@ in a circle.
 The window is fixed: it starts at a key's first hit and lasts ``window``, then the count starts
 again. Across a window's end up to twice the limit can pass in one window's time; over longer
 times the rate is the limit per window.
+
+Limits a client should see coming (the API, public uploads) are taken with :func:`announce`:
+the same counting, and the response then carries ``RateLimit-Limit``, ``RateLimit-Remaining``
+and ``RateLimit-Reset`` (seconds until the window ends), and ``Retry-After`` on a 429. The store
+is the database, shared by every process on every machine.
 """
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask import g
 from sqlalchemy import String, case, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
@@ -67,6 +74,54 @@ def take(*hits: tuple[Rule, str]) -> Rule | None:
     return refused
 
 
+@dataclass(frozen=True)
+class Quota:
+    """Where a client stands against a rule after a hit: refused or not, and what is left."""
+
+    rule: Rule
+    allowed: bool
+    remaining: int
+    reset_seconds: int  #: until the window ends
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "RateLimit-Limit": str(self.rule.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_seconds),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, self.reset_seconds))
+        return headers
+
+
+def announce(rule: Rule, value: str) -> Quota:
+    """Count one hit of ``value`` under ``rule`` (as :func:`take`), and have the response
+    announce the quota left in ``RateLimit-*`` headers (``Retry-After`` too when refused)."""
+    key = rule.key(value)
+    now = utcnow()
+    hits, resets_at = _hit(key, now + rule.window, now, with_reset=True)
+    allowed = hits <= rule.limit
+    if not allowed:
+        give_back((rule, value))
+    reset = max(0, math.ceil((resets_at - now).total_seconds()))
+    quota = Quota(rule, allowed, max(0, rule.limit - min(hits, rule.limit)), reset)
+    g.rate_limit_quota = quota
+    return quota
+
+
+def _announce_headers(response):
+    quota = g.pop("rate_limit_quota", None)
+    if quota is not None:
+        for name, value in quota.headers.items():
+            response.headers.setdefault(name, value)
+    return response
+
+
+def register(app) -> None:
+    app.after_request(_announce_headers)
+
+
 def give_back(*hits: tuple[Rule, str]) -> None:
     """Take back hits taken in this transaction (their rows are locked by it already)."""
     keys = [key for key, _rule in _keyed(hits)]
@@ -85,9 +140,9 @@ def _keyed(hits) -> list[tuple[str, Rule]]:
     return keyed
 
 
-def _hit(key: str, resets_at: datetime, now: datetime) -> int:
+def _hit(key: str, resets_at: datetime, now: datetime, with_reset: bool = False):
     """Add one hit to ``key`` (a new window ending at ``resets_at`` if the old one is over);
-    the count after it."""
+    the count after it (and when its window ends, ``with_reset``)."""
     insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
     table = ThrottleCounter.__table__
     statement = insert(table).values(key=key, hits=1, resets_at=resets_at)
@@ -98,5 +153,8 @@ def _hit(key: str, resets_at: datetime, now: datetime) -> int:
             "hits": case((ended, 1), else_=table.c.hits + 1),
             "resets_at": case((ended, statement.excluded.resets_at), else_=table.c.resets_at),
         },
-    ).returning(table.c.hits)
-    return db.session.execute(statement).scalar_one()
+    ).returning(table.c.hits, table.c.resets_at)
+    hits, ends = db.session.execute(statement).one()
+    if not with_reset:
+        return hits
+    return hits, ends

@@ -158,7 +158,8 @@ def plug() -> None:
         if task is None:
             return
         try:
-            task(f"soon {datetime.now(UTC).isoformat()} {secrets.token_hex(3)}")
+            # The run's slot (``job_runs.slot`` holds 40 characters): unique per request for work.
+            task(f"soon {datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f} {secrets.token_hex(3)}")
         except Exception:
             log.warning("could not queue %s; the periodic run will do it", name, exc_info=True)
 

@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.audit import services as audit
+from portal.core import tasks
 from portal.core.errors import ServiceError
 from portal.extensions import db
 from portal.timeutil import utcnow
@@ -42,6 +43,7 @@ __all__ = [
     "endpoint_json",
     "endpoints_of",
     "redeliver",
+    "redeliver_any",
     "rotate_secret",
     "signature_header",
 ]
@@ -268,6 +270,24 @@ def redeliver(organisation, delivery_id, *, actor: str) -> WebhookDelivery:
     )
     if delivery is None or delivery.event.organisation_id != organisation.id:
         raise WebhookError("unknown_delivery", _("There is no such delivery."), 404)
+    return _send_again(delivery, actor)
+
+
+def redeliver_any(delivery_id, *, actor: str) -> WebhookDelivery:
+    """Staff send any organisation's delivery again (from the page of failed background work)."""
+    delivery = (
+        db.session.get(WebhookDelivery, delivery_id)
+        if isinstance(delivery_id, int) and 0 < delivery_id < 2**31
+        else None
+    )
+    if delivery is None:
+        raise WebhookError("unknown_delivery", _("There is no such delivery."), 404)
+    delivery = _send_again(delivery, actor)
+    tasks.soon("webhooks.deliver")
+    return delivery
+
+
+def _send_again(delivery: WebhookDelivery, actor: str) -> WebhookDelivery:
     if delivery.endpoint.deleted_at is not None:
         raise WebhookError(
             "endpoint_removed", _("Its endpoint was removed; the delivery cannot be sent again."), 409

@@ -29,6 +29,8 @@ ROLES = {
 NOT_PAGES = {
     "static": "files",
     "core.healthz": "a health check",
+    "ops.readyz": "a readiness check (JSON)",
+    "ops.prometheus_metrics": "metrics for Prometheus (text)",
     "certificates.register_csv": "a download",
     "certificates.certificate_pdf": "a download",
     "contracts.invoice_pdf": "a download",

@@ -137,3 +137,14 @@ def test_a_real_worker_delivers_a_webhook_soon_after_the_retirement(tmp_path):
             worker.wait(10)
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.postgres
+def test_work_asked_for_runs_on_postgresql(pg_app):
+    """The slot of queued work fits ``job_runs.slot`` (PostgreSQL enforces the length)."""
+    huey = engine.huey_of(pg_app)
+    tasks.soon("orders.expire")
+    db.session.commit()
+    huey.execute(huey.dequeue())
+    run = db.session.scalar(select(JobRun).where(JobRun.slot.startswith("soon ")))
+    assert run is not None and run.status == "done", run and run.outcome

@@ -382,13 +382,18 @@ def test_a_connection_lost_while_committing_says_the_outcome_is_unknown(pg_app):
     key = factories.api_key(pg_app, "--org", STEEL)
     db.session.remove()
 
-    dropped = []
+    dropped, held = [], []
+
+    def see_hold(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO LEDGER_ENTRIES"):
+            held.append(True)
 
     def drop_at_commit(conn):
-        if not dropped:  # the first commit: the order's hold
+        if held and not dropped:  # the commit of the order's hold (not the API call's count before it)
             dropped.append(conn.connection.dbapi_connection.info.backend_pid)
             _terminate_pid(dropped[0])
 
+    event.listen(db.engine, "before_cursor_execute", see_hold)
     event.listen(db.engine, "commit", drop_at_commit)
     headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "lost-commit"}
     body = {"quantity": 10, "beneficiary": "x"}
@@ -396,6 +401,7 @@ def test_a_connection_lost_while_committing_says_the_outcome_is_unknown(pg_app):
         response = pg_app.test_client().post("/api/v1/orders", json=body, headers=headers)
     finally:
         event.remove(db.engine, "commit", drop_at_commit)
+        event.remove(db.engine, "before_cursor_execute", see_hold)
     assert response.status_code == 503 and response.get_json()["error"]["code"] == "outcome_unknown"
     assert "Idempotency-Key" in response.get_json()["error"]["message"]
     assert verify_ledger().ok

@@ -1,0 +1,93 @@
+"""The API's and the uploads' rate limits: counted in the database (shared by every process),
+announced in ``RateLimit-*`` headers, refused with 429 and ``Retry-After``, nothing done."""
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.offsets.models import Order
+from tests import factories
+from tests.concurrency import race
+
+
+@pytest.fixture
+def keyed(app):
+    factories.steel_and_cement()
+    db.session.commit()
+    app.config.update(API_RATE_LIMIT=3, API_RATE_WINDOW=60)
+    return factories.api_key(app, "--org", factories.STEEL_USCC)
+
+
+def test_a_key_sees_its_quota_and_is_refused_past_it(keyed, app):
+    client = app.test_client()
+    headers = factories.bearer(keyed)
+    seen = []
+    for _ in range(3):
+        response = client.get("/api/v1/holdings", headers=headers)
+        assert response.status_code == 200, response.get_json()
+        seen.append(response.headers["RateLimit-Remaining"])
+        assert response.headers["RateLimit-Limit"] == "3"
+        assert 0 < int(response.headers["RateLimit-Reset"]) <= 60
+    assert seen == ["2", "1", "0"]
+    refused = client.post(
+        "/api/v1/orders?lang=en", json={"quantity": 1, "purpose": "voluntary"}, headers=headers
+    )
+    assert refused.status_code == 429
+    assert refused.get_json()["error"]["code"] == "rate_limited"
+    assert "Too many API calls" in refused.get_json()["error"]["message"]
+    assert refused.headers["RateLimit-Remaining"] == "0"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert db.session.scalar(select(func.count()).select_from(Order)) == 0  # nothing done
+    # Another key, and the public endpoints (counted per address), are counted apart.
+    other = factories.api_key(app, "--org", factories.CEMENT_USCC)
+    assert client.get("/api/v1/holdings", headers=factories.bearer(other)).status_code == 200
+    public = client.post("/api/v1/estimates", json={"kind": "event"})
+    assert public.status_code == 400 and public.headers["RateLimit-Remaining"] == "2"
+
+
+def test_the_refusal_is_translated(keyed, app):
+    client = app.test_client()
+    for _ in range(3):
+        client.get("/api/v1/holdings", headers=factories.bearer(keyed))
+    refused = client.get("/api/v1/holdings", headers={**factories.bearer(keyed), "Accept-Language": "zh-CN"})
+    assert refused.status_code == 429 and "请" in refused.get_json()["error"]["message"]
+
+
+def test_public_calls_are_counted_per_address_and_reads_not_at_all(app):
+    app.config.update(API_RATE_LIMIT=2)
+    client = app.test_client()
+    here, there = {"REMOTE_ADDR": "198.51.100.1"}, {"REMOTE_ADDR": "198.51.100.2"}
+
+    def estimate(environ):
+        return client.post("/api/v1/estimates", json={"kind": "event"}, environ_base=environ).status_code
+
+    assert [estimate(here) for _ in range(3)] == [400, 400, 429]
+    assert estimate(there) == 400
+    # Reads are served from the catalog's cache at one query each: the reverse proxy limits them.
+    read = client.get("/api/v1/batches", environ_base=here)
+    assert read.status_code == 200 and "RateLimit-Limit" not in read.headers
+
+
+def test_uploads_announce_their_own_limit(app):
+    app.config.update(VERIFY_UPLOAD_LIMIT=1)
+    client = app.test_client()
+    first = client.post("/verify", data={}, environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert first.headers["RateLimit-Limit"] == "1" and first.headers["RateLimit-Remaining"] == "0"
+    second = client.post("/verify", data={}, environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert second.status_code == 429 and "Retry-After" in second.headers
+
+
+@pytest.mark.postgres
+def test_concurrent_calls_never_pass_the_limit(pg_app):
+    factories.steel_and_cement()
+    db.session.commit()
+    pg_app.config.update(API_RATE_LIMIT=5, API_RATE_WINDOW=60)
+    key = factories.api_key(pg_app, "--org", factories.STEEL_USCC)
+    db.session.remove()
+
+    def call(_i):
+        with pg_app.test_client() as client:
+            return client.get("/api/v1/holdings", headers=factories.bearer(key)).status_code
+
+    statuses = race(pg_app, 12, call)
+    assert sorted(statuses).count(200) == 5 and statuses.count(429) == 7
