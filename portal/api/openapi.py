@@ -190,8 +190,10 @@ def api_routes(app) -> dict[tuple[str, str], object]:
     return found
 
 
-def _with_code_facts(op: dict, view) -> dict:
-    """Adds what the view's decorators say: the key it needs and the answers that follow."""
+def _with_code_facts(op: dict, view, method: str = "get") -> dict:
+    """Adds what the view's decorators say: the key it needs and the answers that follow (a
+    keyed call, or a public one that sends something, counts against the rate limit:
+    ``api.auth.count_call``)."""
     op = {**op, "responses": dict(op["responses"])}
     responses = op["responses"]
     actions = getattr(view, "api_key_action", None)
@@ -202,6 +204,8 @@ def _with_code_facts(op: dict, view) -> dict:
         responses.setdefault("403", {"$ref": "#/components/responses/Forbidden"})
     else:
         op["security"] = []
+    if actions or method not in ("get", "head", "options"):
+        responses.setdefault("429", {"$ref": "#/components/responses/RateLimited"})
     # Any request may be refused as malformed (a NUL in the path or query, say), and any may
     # meet a database that is down.
     responses.setdefault("400", {"$ref": "#/components/responses/BadRequest"})
@@ -225,7 +229,7 @@ def build(app) -> dict:
     for route, operations in paths.items():
         for method, op in operations.items():
             view = views.get((route, method))
-            operations[method] = _with_code_facts(op, view) if view is not None else op
+            operations[method] = _with_code_facts(op, view, method) if view is not None else op
     return {
         "openapi": "3.1.0",
         "info": {
@@ -275,6 +279,18 @@ def build(app) -> dict:
                     "description": "Present on the first answer given again for a repeated call.",
                 },
                 "RetryAfter": {"schema": {"type": "string"}, "description": "Seconds to wait."},
+                "RateLimitLimit": {
+                    "schema": {"type": "string"},
+                    "description": "Calls allowed in the window.",
+                },
+                "RateLimitRemaining": {
+                    "schema": {"type": "string"},
+                    "description": "Calls left in the window.",
+                },
+                "RateLimitReset": {
+                    "schema": {"type": "string"},
+                    "description": "Seconds until the window ends.",
+                },
             },
             "responses": {
                 "BadRequest": refusal(description="The request is malformed (`bad_request`, …)."),
@@ -289,6 +305,16 @@ def build(app) -> dict:
                         "Idempotency-Key)."
                     ),
                     "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
+                    "content": {"application/json": {"schema": ref("Error")}},
+                },
+                "RateLimited": {
+                    "description": "`rate_limited`: too many calls for this key (or address) in the window.",
+                    "headers": {
+                        "Retry-After": {"$ref": "#/components/headers/RetryAfter"},
+                        "RateLimit-Limit": {"$ref": "#/components/headers/RateLimitLimit"},
+                        "RateLimit-Remaining": {"$ref": "#/components/headers/RateLimitRemaining"},
+                        "RateLimit-Reset": {"$ref": "#/components/headers/RateLimitReset"},
+                    },
                     "content": {"application/json": {"schema": ref("Error")}},
                 },
             },
