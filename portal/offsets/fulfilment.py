@@ -18,6 +18,7 @@ from portal.certificates.models import Source
 from portal.core import mail
 from portal.core.database import unit_of_work
 from portal.core.i18n import absolute_url, datetime_text
+from portal.core.seller import seller
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.errors import InsufficientCredits
@@ -216,7 +217,9 @@ def _hold_again(order: Order) -> OrderNote | None:
     return None
 
 
-def _fulfil(order: Order) -> None:
+def _fulfil(order: Order, *, actor: str = "stripe") -> None:
+    """Retire the paid order's held credits into its certificate (``actor``: who confirmed the
+    payment, Stripe's webhook or staff recording a bank transfer)."""
     hold = ledger.find_account(AccountKind.HOLD, order.hold_ref)
     certificate = certificates.retire_into_certificate(
         hold,
@@ -227,7 +230,7 @@ def _fulfil(order: Order) -> None:
         purpose_detail=order.purpose_detail,
         source=Source.ORDER,
         source_ref=order.public_id,
-        actor="stripe",
+        actor=actor,
     )
     order.certificate_id = certificate.id
     order.certificate = certificate
@@ -236,7 +239,7 @@ def _fulfil(order: Order) -> None:
         "order", order.public_id, [(line.batch, line.amount) for line in order.lines], order.paid_at
     )
     audit.record(
-        "stripe",
+        actor,
         "order.fulfilled",
         "order",
         order.public_id,
@@ -323,6 +326,16 @@ def _receipt(order: Order, certificate) -> None:
         paid_at=datetime_text(order.paid_at),
         number=certificate.number,
         url=url,
+    )
+    the_seller = seller()
+    body += "\n" + _(
+        "Seller: %(name)s (unified social credit code %(uscc)s)\nPayee account: %(account)s, %(bank)s\n"
+        "For a VAT fapiao, request it on the order's page:\n%(order_url)s\n",
+        name=the_seller.name_zh,
+        uscc=the_seller.uscc,
+        account=the_seller.account_display,
+        bank=the_seller.bank,
+        order_url=absolute_url("offsets.order", public_id=order.public_id),
     )
     for email in recipients:
         mail.send(email, _("Receipt and retirement certificate %(number)s", number=certificate.number), body)
