@@ -88,8 +88,9 @@ def choose_transfer(order: Order, *, actor: str) -> Order:
     if order.status != OrderStatus.AWAITING_PAYMENT:
         raise OrderError("not_payable", _("This order no longer waits for a payment."), 409)
     before = order.hold_expires_at
+    reference = _new_reference()
     order.pays_by_transfer = True
-    order.transfer_reference = _new_reference()
+    order.transfer_reference = reference
     order.client_secret = None
     order.note = ""
     order.hold_expires_at = max(before, order.created_at + timedelta(days=seller().transfer_hold_days))
