@@ -15,7 +15,6 @@ from portal.contracts.letterhead import AMBER, GREY, Letterhead, date_markup
 from portal.contracts.models import DeliveryMode, Invoice, InvoiceStatus, PaymentMethod
 from portal.core.amounts import amount_in_words, yuan
 from portal.core.i18n import absolute_url, date_text, period_text
-from portal.core.seller import seller
 from portal.pdf.drawing import load_font
 from portal.pdf.page import CONTENT_W, GREEN, RED, RULE, TINT, render_lock
 from portal.pdf.tables import CELL_PADDING, qr_box, rows_style, tinted_box_style
@@ -69,7 +68,7 @@ class _InvoiceDrawing(Letterhead):
         story.append(Spacer(1, 8))
         org = self.invoice.contract.organisation
         story.append(self.parties(org.name_zh, org.name_en, org.uscc))
-        story.append(Spacer(1, 9))
+        story.append(Spacer(1, 6))
         story.append(self.heading("合同与交付", "Contract and delivery"))
         story.append(self.delivery_facts())
         story.append(Spacer(1, 9))
@@ -80,7 +79,7 @@ class _InvoiceDrawing(Letterhead):
         if self.invoice.payments:
             story.append(Spacer(1, 9))
             story.append(KeepTogether([self.heading("付款记录", "Payments received"), self.payments()]))
-        story.append(Spacer(1, 10))
+        story.append(Spacer(1, 6))
         story.append(KeepTogether(self.how_to_pay()))
         return story
 
@@ -322,11 +321,6 @@ class _InvoiceDrawing(Letterhead):
             ]
         else:
             amount = escape(yuan(inv.outstanding))
-            the_seller = seller()
-            payee = self.markup(the_seller.name_zh, 200)
-            payee_en = self.markup(the_seller.name_en, 200)
-            bank = self.markup(the_seller.bank, 100)
-            account = self.markup(the_seller.account_display, 60)
             text = [
                 self.heading("付款方式", "How to pay"),
                 self.para(
@@ -337,13 +331,10 @@ class _InvoiceDrawing(Letterhead):
                     "small_en",
                 ),
                 Spacer(1, 3),
+                self.para(f"① 银行转账：汇至上方销售方的收款账户，并在附言中注明发票编号 {number}。", "small"),
                 self.para(
-                    f"① 银行转账：汇至 {payee}（开户行 {bank}，账号 {account}），并在附言中注明发票编号 {number}。",
-                    "small",
-                ),
-                self.para(
-                    f"Bank transfer to {payee_en} (bank: {bank}, account {account}), quoting the invoice "
-                    f"number {number} as the payment reference.",
+                    f"Bank transfer to the seller's account above, quoting the invoice number "
+                    f"{number} as the payment reference.",
                     "small_en",
                 ),
                 Spacer(1, 3),

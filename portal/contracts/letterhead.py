@@ -141,19 +141,14 @@ class Letterhead(Drawing):
             Spacer(1, 3),
             self.para(self.markup(the_seller.name_zh, 200), "party"),
             self.para(self.markup(the_seller.name_en, 200), "small_en"),
-            Spacer(1, 3),
             self.para(
                 f"统一社会信用代码 <font color='{GREY}'>USCC</font>　{self.markup(the_seller.uscc, 40)}", "small"
             ),
+            # The payee account (bank, number): what a bank transfer names the seller by. (The
+            # marketplace the seller sells through is named in every page's footer.)
             self.para(
-                f"开户行 <font color='{GREY}'>Bank</font>　{self.markup(the_seller.bank, 100)}", "small"
+                f"{self.markup(the_seller.bank, 100)} {self.markup(the_seller.account_display, 60)}", "small"
             ),
-            self.para(
-                f"账号 <font color='{GREY}'>Account</font>　{self.markup(the_seller.account_display, 60)}",
-                "small",
-            ),
-            Spacer(1, 3),
-            self.para(f"{PLATFORM_ZH} <font color='{GREY}'>{PLATFORM_EN}</font>", "small"),
         ]
         buyer = [self.label("购买方", "Buyer"), Spacer(1, 3)]
         name_zh = self.markup(name_zh, 200)
