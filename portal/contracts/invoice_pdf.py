@@ -331,7 +331,9 @@ class _InvoiceDrawing(Letterhead):
                     "small_en",
                 ),
                 Spacer(1, 3),
-                self.para(f"① 银行转账：汇至上方销售方的收款账户，并在附言中注明发票编号 {number}。", "small"),
+                self.para(
+                    f"① 银行转账：汇至上方销售方的收款账户，并在附言中注明发票编号 {number}。", "small"
+                ),
                 self.para(
                     f"Bank transfer to the seller's account above, quoting the invoice number "
                     f"{number} as the payment reference.",

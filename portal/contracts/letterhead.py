@@ -142,7 +142,8 @@ class Letterhead(Drawing):
             self.para(self.markup(the_seller.name_zh, 200), "party"),
             self.para(self.markup(the_seller.name_en, 200), "small_en"),
             self.para(
-                f"统一社会信用代码 <font color='{GREY}'>USCC</font>　{self.markup(the_seller.uscc, 40)}", "small"
+                f"统一社会信用代码 <font color='{GREY}'>USCC</font>　{self.markup(the_seller.uscc, 40)}",
+                "small",
             ),
             # The payee account (bank, number): what a bank transfer names the seller by. (The
             # marketplace the seller sells through is named in every page's footer.)

@@ -173,9 +173,7 @@ class Order(db.Model):
             "(status = 'fulfilled') = (certificate_id IS NOT NULL)", name="fulfilled_has_certificate"
         ),
         UniqueConstraint("organisation_id", "idempotency_key"),
-        CheckConstraint(
-            "pays_by_transfer = (transfer_reference IS NOT NULL)", name="transfer_has_reference"
-        ),
+        CheckConstraint("pays_by_transfer = (transfer_reference IS NOT NULL)", name="transfer_has_reference"),
     )
 
     @property

@@ -15,7 +15,6 @@ from portal.core.mail import OutboxMessage
 from portal.core.seller import seller
 from portal.extensions import db
 from portal.ledger.verify import verify_ledger
-from portal.offsets import expiry
 from portal.offsets import services as orders
 from portal.offsets.models import Order
 from portal.revenue.models import RevenueLine
