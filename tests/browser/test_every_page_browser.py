@@ -42,6 +42,7 @@ NOT_PAGES = {
     # The demo imports no registry statement; the registry browser test imports one and looks.
     "registry.statement": "a reconciliation report",
     "pipeline.document": "a download",
+    "fapiao.pdf": "a download",
 }
 #: Pages only the sales role may open (contracts.manage).
 SALES_ONLY = {"contracts.new_contract", "contracts.edit_contract", "contracts.amend_contract"}
@@ -97,6 +98,9 @@ def _demo_ids(database) -> dict:
             "WHERE r.code = 'aohan' AND p.stage = 'assessment' ORDER BY p.id",
         ),
         "parcel": _one(database, "SELECT code FROM parcels ORDER BY id"),
+        "fapiao": _one(
+            database, "SELECT public_id FROM fapiao_requests WHERE organisation_id = ? ORDER BY id", buyer_org
+        ),
     }
 
 
@@ -122,6 +126,8 @@ PARAMS = {
     "offsets.scan": lambda ids: {"public_id": ids["order"], "method": "wechat_pay"},  # paid: the order
     "payments.test_wallet": lambda ids: {"token": "not-a-token"},
     "buyers.reset_password": lambda ids: {"token": "not-a-token"},
+    "fapiao.ask": lambda ids: {"ref": ids["order"]},  # the buyer's paid order (it has a request)
+    "fapiao.show": lambda ids: {"public_id": ids["fapiao"]},
 }
 
 ESTIMATE = (
@@ -155,7 +161,7 @@ def _role_of(endpoint: str, rule: str) -> str | None:
         return "county"
     if rule.startswith(("/staff", "/pipeline")):
         return "operator"
-    if rule.startswith(("/account", "/checkout", "/orders")):
+    if rule.startswith(("/account", "/checkout", "/orders", "/fapiao")):
         return "buyer"
     return None
 
