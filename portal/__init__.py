@@ -58,6 +58,7 @@ def create_app(config=None):
     from portal.contracts import api as _contracts_api  # noqa: F401  (routes on api_bp)
     from portal.contracts.views import bp as contracts_bp
     from portal.core.views import bp as core_bp
+    from portal.fapiao.views import bp as fapiao_bp
     from portal.offsets import api as _offsets_api  # noqa: F401  (routes on api_bp)
     from portal.offsets import orders_api as _orders_api  # noqa: F401  (routes on api_bp)
     from portal.offsets.calculator_views import bp as estimate_bp
@@ -98,6 +99,7 @@ def create_app(config=None):
     app.register_blueprint(registry_bp)
     app.register_blueprint(pipeline_bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(fapiao_bp)
     csrf.exempt(payments_bp)  # Stripe signs its webhooks; there is no session
     csrf.exempt(api_bp)  # bearer-key authenticated, no cookies
 

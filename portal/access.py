@@ -43,6 +43,14 @@ ACTIONS = {
     "invoices.record_payment": {Role.SALES, Role.OPERATOR},
     #: The list of every contract invoice (and its exports); the auditor reads it too.
     "invoices.read_all": STAFF,
+    #: Orders paid by bank transfer: recording the transfer that pays one (as for invoices).
+    "orders.record_transfer": {Role.SALES, Role.OPERATOR},
+    #: VAT fapiao: a buyer asks for one for its paid orders and invoices and downloads it; staff
+    #: read every request, and sales or the operator issue, reject or void them.
+    "fapiao.request": BUYER,
+    "fapiao.read_own": BUYER,
+    "fapiao.read_all": STAFF,
+    "fapiao.issue": {Role.SALES, Role.OPERATOR},
     #: Certificates are public (anyone verifies one by its number); only revoking is guarded.
     "certificates.revoke": {Role.OPERATOR},
     "revenue.read": {Role.OPERATOR, Role.AUDITOR},
@@ -212,10 +220,12 @@ def _may_manage_webhooks(principal: Principal) -> bool:
 def _kind(obj) -> str:
     """The action prefix for reading ``obj`` (an invoice is read as part of its contract)."""
     from portal.contracts.models import Contract, Invoice
+    from portal.fapiao.models import FapiaoRequest
     from portal.offsets.models import Order
     from portal.pipeline.models import Agreement, Parcel, PipelineProject, RightsHolder
 
-    for cls, kind in ((Order, "orders"), (Contract, "contracts"), (Invoice, "contracts")):
+    kinds = ((Order, "orders"), (Contract, "contracts"), (Invoice, "contracts"), (FapiaoRequest, "fapiao"))
+    for cls, kind in kinds:
         if isinstance(obj, cls):
             return kind
     if isinstance(obj, Parcel | PipelineProject | RightsHolder | Agreement):

@@ -67,6 +67,17 @@ DEFAULTS = {
     # announced in RateLimit-* headers (docs/api.md).
     "API_RATE_LIMIT": 300,
     "API_RATE_WINDOW": 60,
+    # The seller named on orders, receipts, invoices, contracts and fapiao requests (see
+    # portal/core/seller.py): legal name, unified social credit code and the payee bank account.
+    "SELLER_NAME_ZH": "赤峰市农投集团",
+    "SELLER_NAME_EN": "Chifeng Agricultural Investment Group",
+    "SELLER_USCC": "91150400MA0N00000F",
+    "SELLER_BANK": "中国农业银行赤峰分行营业部",
+    "SELLER_BANK_ACCOUNT": "15010101040012345",
+    # Orders above this amount (yuan, read as a decimal) may be paid by bank transfer (对公转账);
+    # such an order holds its credits this many days from when it was placed, not 30 minutes.
+    "BANK_TRANSFER_THRESHOLD": "50000.00",
+    "BANK_TRANSFER_HOLD_DAYS": 7,
 }
 
 #: Environment variables that keep their own names (Stripe's conventional ones).

@@ -7,6 +7,7 @@ from portal.certificates import models as certificates_models  # noqa: F401
 from portal.contracts import models as contracts_models  # noqa: F401
 from portal.core import mail as mail_models  # noqa: F401
 from portal.core import throttle as throttle_models  # noqa: F401
+from portal.fapiao import models as fapiao_models  # noqa: F401
 from portal.jobs import models as jobs_models  # noqa: F401
 from portal.ledger import models as ledger_models  # noqa: F401
 from portal.offsets import models as offsets_models  # noqa: F401

@@ -17,8 +17,12 @@ from portal.catalog.models import (
 from portal.certificates.models import PURPOSE_LABELS
 from portal.core import mail
 from portal.core.labels import look_up
+from portal.core.seller import seller
+from portal.fapiao import services as fapiao_services
+from portal.fapiao.models import FAPIAO_KIND_LABELS, FAPIAO_STATUS_LABELS
 from portal.ledger.models import ENTRY_KIND_LABELS
 from portal.offsets.models import ORDER_NOTE_LABELS, ORDER_STATUS_LABELS, PAYMENT_METHOD_LABELS
+from portal.offsets.transfers import transfer_offered
 from portal.pipeline.models import (
     LAND_TYPE_LABELS,
     PARCEL_STATUS_LABELS,
@@ -65,4 +69,9 @@ def register(app):
         parcel_status_label=look_up(PARCEL_STATUS_LABELS),
         pipeline_state_label=look_up(PROJECT_STATE_LABELS),
         review_decision_label=look_up(REVIEW_DECISION_LABELS),
+        seller=seller,
+        transfer_offered=transfer_offered,
+        fapiao_requests=fapiao_services.requests_for,
+        fapiao_kind_label=look_up(FAPIAO_KIND_LABELS),
+        fapiao_status_label=look_up(FAPIAO_STATUS_LABELS),
     )

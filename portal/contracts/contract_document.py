@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from portal.catalog.models import Region
-from portal.contracts.letterhead import SELLER_EN, SELLER_ZH
 from portal.contracts.models import Contract
 from portal.core.i18n import absolute_url
+from portal.core.seller import seller
 from portal.extensions import db
 
 #: The terms a version records, in the order their changes are listed, with their names.
@@ -73,7 +73,7 @@ def contract_document(contract: Contract) -> dict:
         "title": contract.title,
         "status": contract.status,
         "version": contract.version,
-        "seller": {"zh": SELLER_ZH, "en": SELLER_EN},
+        "seller": {"zh": seller().name_zh, "en": seller().name_en},
         "buyer": {"name_zh": org.name_zh, "name_en": org.name_en or "", "uscc": org.uscc},
         "signed_at": _instant(contract.signed_at),
         "completed_at": _instant(contract.completed_at),

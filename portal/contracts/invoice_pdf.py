@@ -68,7 +68,7 @@ class _InvoiceDrawing(Letterhead):
         story.append(Spacer(1, 8))
         org = self.invoice.contract.organisation
         story.append(self.parties(org.name_zh, org.name_en, org.uscc))
-        story.append(Spacer(1, 9))
+        story.append(Spacer(1, 6))
         story.append(self.heading("合同与交付", "Contract and delivery"))
         story.append(self.delivery_facts())
         story.append(Spacer(1, 9))
@@ -79,7 +79,7 @@ class _InvoiceDrawing(Letterhead):
         if self.invoice.payments:
             story.append(Spacer(1, 9))
             story.append(KeepTogether([self.heading("付款记录", "Payments received"), self.payments()]))
-        story.append(Spacer(1, 10))
+        story.append(Spacer(1, 6))
         story.append(KeepTogether(self.how_to_pay()))
         return story
 
@@ -331,9 +331,11 @@ class _InvoiceDrawing(Letterhead):
                     "small_en",
                 ),
                 Spacer(1, 3),
-                self.para(f"① 银行转账：汇至合同约定的收款账户，并在附言中注明发票编号 {number}。", "small"),
                 self.para(
-                    f"Bank transfer to the account named in the contract, quoting the invoice number "
+                    f"① 银行转账：汇至上方销售方的收款账户，并在附言中注明发票编号 {number}。", "small"
+                ),
+                self.para(
+                    f"Bank transfer to the seller's account above, quoting the invoice number "
                     f"{number} as the payment reference.",
                     "small_en",
                 ),

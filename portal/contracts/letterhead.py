@@ -19,6 +19,7 @@ from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 
 from portal.core.amounts import yuan
 from portal.core.i18n import date_text
+from portal.core.seller import seller
 from portal.pdf.drawing import Drawing
 from portal.pdf.page import (
     CONTENT_W,
@@ -36,9 +37,6 @@ from portal.pdf.page import (
 from portal.pdf.tables import CELL_PADDING
 from portal.pdf.text import CentredLine
 
-#: The operator, named as in the site's footer and the demo projects' descriptions.
-SELLER_ZH = "赤峰市农投集团"
-SELLER_EN = "Chifeng Agricultural Investment Group"
 #: The marketplace through which it sells (the certificates' issuer).
 PLATFORM_ZH = "赤峰市碳汇交易平台"
 PLATFORM_EN = "Chifeng Carbon Sink Marketplace"
@@ -137,13 +135,21 @@ class Letterhead(Drawing):
 
     def parties(self, name_zh, name_en, uscc) -> Table:
         """The seller (the operator) and the buyer, side by side."""
-        seller = [
+        the_seller = seller()
+        selling = [
             self.label("销售方", "Seller"),
             Spacer(1, 3),
-            self.para(SELLER_ZH, "party"),
-            self.para(SELLER_EN, "small_en"),
-            Spacer(1, 3),
-            self.para(f"{PLATFORM_ZH} <font color='{GREY}'>{PLATFORM_EN}</font>", "small"),
+            self.para(self.markup(the_seller.name_zh, 200), "party"),
+            self.para(self.markup(the_seller.name_en, 200), "small_en"),
+            self.para(
+                f"统一社会信用代码 <font color='{GREY}'>USCC</font>　{self.markup(the_seller.uscc, 40)}",
+                "small",
+            ),
+            # The payee account (bank, number): what a bank transfer names the seller by. (The
+            # marketplace the seller sells through is named in every page's footer.)
+            self.para(
+                f"{self.markup(the_seller.bank, 100)} {self.markup(the_seller.account_display, 60)}", "small"
+            ),
         ]
         buyer = [self.label("购买方", "Buyer"), Spacer(1, 3)]
         name_zh = self.markup(name_zh, 200)
@@ -160,7 +166,7 @@ class Letterhead(Drawing):
         ]
         gap = 6 * mm
         half = (CONTENT_W - gap) / 2
-        table = Table([[seller, "", buyer]], colWidths=[half, gap, half])
+        table = Table([[selling, "", buyer]], colWidths=[half, gap, half])
         table.setStyle(
             TableStyle(
                 [
@@ -180,10 +186,11 @@ class Letterhead(Drawing):
 
     def letterhead(self, title_zh: str, title_en: str) -> list:
         """The seller's name, then the document's title in both languages."""
+        the_seller = seller()
         return [
             self.para(
-                f"<font size=12.5 color='{GREEN_HEX}'>{SELLER_ZH}</font>"
-                f"　<font size=8.5 color='{GREY}'>{SELLER_EN}</font>",
+                f"<font size=12.5 color='{GREEN_HEX}'>{self.markup(the_seller.name_zh, 200)}</font>"
+                f"　<font size=8.5 color='{GREY}'>{self.markup(the_seller.name_en, 200)}</font>",
                 "letterhead",
             ),
             Spacer(1, 7),
@@ -201,7 +208,7 @@ class Letterhead(Drawing):
             story,
             frame=LETTERHEAD_FRAME,
             title=f"{self.kind_zh} {self.kind_en} {self.number}",
-            author=f"{SELLER_ZH} {SELLER_EN}",
+            author=f"{seller().name_zh} {seller().name_en}",
             subject=f"{self.kind_en} {self.number}",
             creator=PLATFORM_EN,
             pdf_date=pdf_date,

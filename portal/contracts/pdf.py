@@ -16,7 +16,7 @@ from portal.contracts.contract_pdf import (
     render_contract,
 )
 from portal.contracts.invoice_pdf import METHODS, render_invoice
-from portal.contracts.letterhead import PLATFORM_EN, PLATFORM_ZH, SELLER_EN, SELLER_ZH
+from portal.contracts.letterhead import PLATFORM_EN, PLATFORM_ZH
 from portal.core.amounts import amount_in_words, yuan
 from portal.pdf.errors import PdfError
 
@@ -28,8 +28,6 @@ __all__ = [
     "METHODS",
     "PLATFORM_EN",
     "PLATFORM_ZH",
-    "SELLER_EN",
-    "SELLER_ZH",
     "TERM_NAMES",
     "PdfError",
     "amount_in_words",

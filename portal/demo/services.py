@@ -274,6 +274,12 @@ def _paid_order(org, part, user, number: int) -> None:
             "metadata": {"portal_order": order.public_id},
         }
     )
+    if number == 0 and user is not None:  # the first buyer asks for a VAT fapiao for its first order
+        from portal.fapiao import services as fapiao
+
+        fapiao.request_fapiao(
+            order, org, "normal", {"title": org.name_zh, "taxpayer_id": org.uscc}, actor=f"user:{user.id}"
+        )
 
 
 def _plan_contracts(rng, scale: int, now: datetime, at) -> int:

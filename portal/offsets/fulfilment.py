@@ -17,6 +17,7 @@ from portal.certificates.models import Source
 from portal.core import mail
 from portal.core.database import unit_of_work
 from portal.core.i18n import absolute_url, datetime_text
+from portal.core.seller import seller
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.errors import InsufficientCredits
@@ -215,7 +216,9 @@ def _hold_again(order: Order) -> OrderNote | None:
     return None
 
 
-def _fulfil(order: Order) -> None:
+def _fulfil(order: Order, *, actor: str = "stripe") -> None:
+    """Retire the paid order's held credits into its certificate (``actor``: who confirmed the
+    payment, Stripe's webhook or staff recording a bank transfer)."""
     hold = ledger.find_account(AccountKind.HOLD, order.hold_ref)
     certificate = certificates.retire_into_certificate(
         hold,
@@ -226,7 +229,7 @@ def _fulfil(order: Order) -> None:
         purpose_detail=order.purpose_detail,
         source=Source.ORDER,
         source_ref=order.public_id,
-        actor="stripe",
+        actor=actor,
         # A guest's certificate names the guest (or the organisation the guest gave), not the
         # guest organisation the order belongs to.
         retired_by=(order.guest.retired_by, order.guest.uscc or "") if order.guest is not None else None,
@@ -238,7 +241,7 @@ def _fulfil(order: Order) -> None:
         "order", order.public_id, [(line.batch, line.amount) for line in order.lines], order.paid_at
     )
     audit.record(
-        "stripe",
+        actor,
         "order.fulfilled",
         "order",
         order.public_id,
@@ -331,6 +334,17 @@ def _receipt(order: Order, certificate) -> None:
         body += _(
             "The certificate as a signed PDF: %(url)s\n",
             url=absolute_url("certificates.certificate_pdf", number=certificate.number),
+        )
+    else:  # an organisation's order: the seller's details, and where to ask for a fapiao
+        the_seller = seller()
+        body += "\n" + _(
+            "Seller: %(name)s (unified social credit code %(uscc)s)\nPayee account: %(account)s, %(bank)s\n"
+            "For a VAT fapiao, request it on the order's page:\n%(order_url)s\n",
+            name=the_seller.name_zh,
+            uscc=the_seller.uscc,
+            account=the_seller.account_display,
+            bank=the_seller.bank,
+            order_url=absolute_url("offsets.order", public_id=order.public_id),
         )
     for email in recipients:
         mail.send(email, _("Receipt and retirement certificate %(number)s", number=certificate.number), body)

@@ -1,11 +1,20 @@
 """Checkout orders for one-off offsets: a hold of blocks, a PaymentIntent, then a certificate."""
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.expression import false as sa_false
 
@@ -92,6 +101,7 @@ PAYMENT_METHOD_LABELS = {
     "card": _l("Bank card"),
     "alipay": _l("Alipay"),
     "wechat_pay": _l("WeChat Pay"),
+    "bank_transfer": _l("Bank transfer"),
 }
 
 
@@ -139,6 +149,16 @@ class Order(db.Model):
     request_digest: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Paid by bank transfer (对公转账, ``offsets.transfers``): no PaymentIntent; staff record the
+    #: transfer, and the hold lasts the configured days instead of 30 minutes.
+    pays_by_transfer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    #: What the buyer writes in the transfer's memo (附言) so that staff can match it.
+    transfer_reference: Mapped[str | None] = mapped_column(String(20), unique=True)
+    #: The transfer as staff recorded it: the day it reached the account, its amount, the bank's
+    #: own reference (流水号).
+    transfer_received_on: Mapped[date | None] = mapped_column(Date)
+    transfer_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    transfer_bank_reference: Mapped[str | None] = mapped_column(String(200), unique=True)
 
     organisation: Mapped["Organisation"] = relationship(lazy="joined")  # noqa: F821
     user: Mapped["User | None"] = relationship()  # noqa: F821
@@ -157,6 +177,7 @@ class Order(db.Model):
             "(status = 'fulfilled') = (certificate_id IS NOT NULL)", name="fulfilled_has_certificate"
         ),
         UniqueConstraint("organisation_id", "idempotency_key"),
+        CheckConstraint("pays_by_transfer = (transfer_reference IS NOT NULL)", name="transfer_has_reference"),
     )
 
     @property

@@ -275,7 +275,11 @@ def ensure_payment(order: Order) -> None:
     after the hold was committed, before Stripe answered or the answer was saved): create its
     intent now. Stripe gives back the intent it may already have made, since the order's own
     reference is the idempotency key of the call (see ``payments.create_payment_intent``)."""
-    if order.status != OrderStatus.AWAITING_PAYMENT or order.payment_intent_id is not None:
+    if (
+        order.status != OrderStatus.AWAITING_PAYMENT
+        or order.payment_intent_id is not None
+        or order.pays_by_transfer
+    ):
         return
     # Each attempt its own intent: the first keeps the order's id as its reference (as before).
     reference = (

@@ -32,6 +32,12 @@ def payable(order: Order) -> Order:
 def fresh_attempt(order: Order, *, actor: str) -> Order:
     """After a declined attempt: cancel its PaymentIntent and make a new one (see the module)."""
     order = payable(order)
+    if order.pays_by_transfer:
+        raise OrderError(
+            "pays_by_transfer",
+            _("This order is paid by bank transfer: transfer the amount with its reference, as shown."),
+            409,
+        )
     if order.note != OrderNote.ATTEMPT_DECLINED:
         ensure_payment(order)
         return order

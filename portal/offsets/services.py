@@ -17,6 +17,7 @@ module:
 * ``pricing``: an order's lines and amount;
 * ``expiry``: releasing unpaid orders past their time;
 * ``fulfilment``: the payment events (importing it registers their handlers) and refunds;
+* ``transfers``: paying a large order by bank transfer, recorded by staff;
 * ``queries``: finding orders, the batches for sale, and how a note reads.
 
 A test that replaces something a rule calls patches the module the rule lives in, not this one.
@@ -38,6 +39,13 @@ from portal.offsets.lines import (
 from portal.offsets.ordering import attach_payment, create_order, ensure_payment
 from portal.offsets.paying import METHODS, fresh_attempt, payable, start_wallet, wallet_step
 from portal.offsets.queries import batches_for_sale, find, note_label, orders_of
+from portal.offsets.transfers import (
+    awaiting_transfers,
+    choose_transfer,
+    find_by_transfer_reference,
+    record_transfer,
+    transfer_offered,
+)
 
 __all__ = [
     "GuestDetails",
@@ -61,6 +69,11 @@ __all__ = [
     "start_wallet",
     "wallet_step",
     "attach_payment",
+    "awaiting_transfers",
+    "choose_transfer",
+    "find_by_transfer_reference",
+    "record_transfer",
+    "transfer_offered",
     "batches_for_sale",
     "bought_this_year",
     "cancel_payment",

@@ -12,6 +12,7 @@ from portal.offsets import services
 from portal.offsets.models import OrderNote, OrderStatus
 from portal.offsets.views_shared import STRIPE_CSP, bp, own_order
 from portal.payments import services as payments
+from portal.timeutil import beijing_today
 
 
 @bp.get("/orders/<public_id>")
@@ -42,6 +43,7 @@ def order(public_id):
             wallet_failed=request.args.get("redirect_status") == "failed",
             methods=[m for m in payments.payment_method_types() if m in services.METHODS],
             publishable_key=current_app.config.get("STRIPE_PUBLISHABLE_KEY", ""),
+            today_iso=beijing_today().isoformat(),
         )
     )
     if stripe_page:
@@ -106,4 +108,4 @@ def refund(public_id):
     return redirect(url_for("offsets.order", public_id=public_id))
 
 
-from portal.offsets import views_basket, views_guest, views_pay  # noqa: E402, F401  (their routes are on bp)
+from portal.offsets import views_basket, views_guest, views_pay, views_transfer  # noqa: E402, F401  (their routes are on bp)

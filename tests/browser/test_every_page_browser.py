@@ -45,6 +45,7 @@ NOT_PAGES = {
     # The demo imports no registry statement; the registry browser test imports one and looks.
     "registry.statement": "a reconciliation report",
     "pipeline.document": "a download",
+    "fapiao.pdf": "a download",
 }
 #: Pages only the sales role may open (contracts.manage).
 SALES_ONLY = {"contracts.new_contract", "contracts.edit_contract", "contracts.amend_contract"}
@@ -113,6 +114,9 @@ def _demo_ids(database) -> dict:
             database,
             "SELECT c.code FROM pipeline_projects p JOIN projects c ON c.id = p.catalog_project_id ORDER BY p.id",
         ),
+        "fapiao": _one(
+            database, "SELECT public_id FROM fapiao_requests WHERE organisation_id = ? ORDER BY id", buyer_org
+        ),
     }
 
 
@@ -145,6 +149,8 @@ PARAMS = {
         "method": "wechat_pay",
     },
     "buyers.reset_password": lambda ids: {"token": "not-a-token"},
+    "fapiao.ask": lambda ids: {"ref": ids["order"]},  # the buyer's paid order (it has a request)
+    "fapiao.show": lambda ids: {"public_id": ids["fapiao"]},
 }
 
 ESTIMATE = (
@@ -180,7 +186,7 @@ def _role_of(endpoint: str, rule: str) -> str | None:
         return "county"
     if rule.startswith(("/staff", "/pipeline")):
         return "operator"
-    if rule.startswith(("/account", "/checkout", "/orders")):
+    if rule.startswith(("/account", "/checkout", "/orders", "/fapiao")):
         return "buyer"
     return None
 
