@@ -64,6 +64,10 @@ class Change:
     after: str | None
 
 
+#: Whole numbers that are read without thousands separators: years and counters.
+_YEARS_AND_COUNTERS = frozenset({"year", "version", "tranche", "vintage", "vintage_from", "vintage_to"})
+
+
 @functools.cache
 def _value_tables(subject_type: str) -> dict:
     """Which label table names the values of which field, for events about ``subject_type``."""
@@ -247,7 +251,7 @@ class Reader:
                 return yuan(value)
             except ArithmeticError:
                 pass
-        if type(value) is int and field not in ("year", "version", "tranche", "vintage_from", "vintage_to"):
+        if type(value) is int and field not in _YEARS_AND_COUNTERS:
             return format_decimal(value)
         if field in ("region_code", "counties"):
             names = self._region_names()
