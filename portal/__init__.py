@@ -48,6 +48,7 @@ def create_app(config=None):
     database.configure(app)
 
     from portal.api import issuances as _issuances_api  # noqa: F401  (routes on api_bp)
+    from portal.alliance.views import bp as alliance_bp
     from portal.api.views import bp as api_bp
     from portal.buyers.views import bp as buyers_bp
     from portal.catalog.views import bp as catalog_bp
@@ -90,6 +91,7 @@ def create_app(config=None):
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(registry_bp)
     app.register_blueprint(pipeline_bp)
+    app.register_blueprint(alliance_bp)
     csrf.exempt(payments_bp)  # Stripe signs its webhooks; there is no session
     csrf.exempt(api_bp)  # bearer-key authenticated, no cookies
 

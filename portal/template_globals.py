@@ -4,6 +4,8 @@ from ``create_app``, so that neither the labels nor the permission model needs t
 other."""
 
 from portal import access
+from portal.alliance import offers as alliance_offers
+from portal.alliance.models import EMISSIONS_BAND_LABELS, MEMBERSHIP_STATUS_LABELS
 from portal.audit.labels import AUDIT_ACTIONS
 from portal.buyers import policy
 from portal.buyers.models import ROLE_LABELS, SECTOR_LABELS, org_status_label
@@ -65,4 +67,7 @@ def register(app):
         parcel_status_label=look_up(PARCEL_STATUS_LABELS),
         pipeline_state_label=look_up(PROJECT_STATE_LABELS),
         review_decision_label=look_up(REVIEW_DECISION_LABELS),
+        alliance_offer=alliance_offers.offer,
+        emissions_band_label=look_up(EMISSIONS_BAND_LABELS),
+        membership_status_label=look_up(MEMBERSHIP_STATUS_LABELS),
     )

@@ -3,6 +3,7 @@ back to inventory, and the order row locked while either happens. Refusals are O
 
 from sqlalchemy import exists, func, select
 
+from portal.alliance import services as alliance
 from portal.audit import services as audit
 from portal.buyers.models import Organisation
 from portal.catalog.models import Listing
@@ -18,9 +19,15 @@ class OrderError(ServiceError):
     """A refused order or order action: nothing was held, charged or retired."""
 
 
-def _listed():
-    """SQL condition on Batch: listed for sale at an active price."""
-    return exists().where(Listing.batch_id == Batch.id, Listing.is_active.is_(True))
+def _listed(organisation=None):
+    """SQL condition on Batch: listed for sale at an active price and, given an organisation
+    that is not an alliance member, past the members' first call."""
+    start = None if organisation is None or alliance.is_member(organisation) else alliance.first_call_start()
+    if start is None:
+        return exists().where(Listing.batch_id == Batch.id, Listing.is_active.is_(True))
+    return exists().where(
+        Listing.batch_id == Batch.id, Listing.is_active.is_(True), Listing.listed_at <= start
+    )
 
 
 def bought_this_year(organisation) -> int:

@@ -10,6 +10,7 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from portal.access import page
+from portal.alliance import services as alliance
 from portal.core.i18n import yuan
 from portal.extensions import db
 from portal.offsets import basket, services
@@ -74,7 +75,7 @@ def checkout():
 
 
 def _basket_page(form, lines, added=None, error=None, status=200):
-    rows, total, ok = basket.rows(lines, new=added)
+    rows, total, ok = basket.rows(lines, new=added, organisation=current_user.organisation)
     return (
         render_template(
             "offsets/basket.html",
@@ -85,6 +86,7 @@ def _basket_page(form, lines, added=None, error=None, status=200):
             ok=ok,
             error=error,
             hold_minutes=services.HOLD_MINUTES,
+            member=alliance.is_member(current_user.organisation),
         ),
         status,
     )
