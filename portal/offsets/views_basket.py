@@ -19,10 +19,16 @@ from portal.offsets.views_shared import bp
 
 
 def _choices(form):
+    organisation = current_user.organisation  # an alliance member is shown its member price
     form.batch_code.choices = [SelectChoice("", _("Any listed batch (oldest vintage first)"))] + [
         SelectChoice(
             b.code,
-            _("%(batch)s · %(price)s per t · %(n)s t available", batch=b.code, price=yuan(price), n=n),
+            _(
+                "%(batch)s · %(price)s per t · %(n)s t available",
+                batch=b.code,
+                price=yuan(alliance.price_for(organisation, price)),
+                n=n,
+            ),
         )
         for b, price, n in services.batches_for_sale()
     ]
