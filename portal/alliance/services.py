@@ -26,6 +26,7 @@ from portal.alliance.models import (
 from portal.audit import services as audit
 from portal.buyers.models import Organisation, OrgStatus, Sector
 from portal.core.errors import ServiceError
+from portal.core.i18n import datetime_text
 from portal.core.numbers import CENT, money, whole
 from portal.extensions import db
 from portal.timeutil import utcnow
@@ -348,15 +349,13 @@ def price_for(organisation, listed: Decimal) -> Decimal:
 
 
 def first_call_refusal(organisation, code: str, listed_at: datetime | None, now: datetime | None = None):
-    """An AllianceError-like refusal (code, message) when ``organisation`` may not yet buy batch
-    ``code`` (members' first call); None when it may."""
+    """Why ``organisation`` may not yet buy batch ``code`` (translated: the members' first call,
+    and when it opens to everyone); None when it may."""
     if is_member(organisation):
         return None
     until = terms().first_call_until(listed_at)
     if until is None or until <= (now or utcnow()):
         return None
-    from portal.core.i18n import datetime_text
-
     return _(
         "Batch %(batch)s is offered first to alliance members: it opens to every buyer on %(time)s.",
         batch=code,

@@ -216,3 +216,24 @@ def test_the_catalog_shows_members_their_price_and_others_the_first_call(people,
     assert "Alliance members first" in other and 'data-price="60.00"' in other
     refused = client.get("/checkout?add=NEW-2023&quantity=2&lang=en").get_data(as_text=True)
     assert "offered first to alliance members" in refused
+
+
+def test_a_cached_catalog_page_showing_a_first_call_is_rebuilt_when_it_ends(people, client, monkeypatch):
+    from datetime import timedelta
+
+    from portal.alliance import offers
+    from portal.catalog import cache
+    from portal.catalog.models import Listing
+    from portal.ledger.models import Batch
+    from portal.timeutil import utcnow
+
+    alliance.set_terms("0", "7", actor="t")
+    for code, days in (("OLD-2021", 30), ("NEW-2023", 2)):
+        db.session.scalar(select(Listing).join(Batch).where(Batch.code == code)).listed_at = utcnow() - timedelta(days=days)
+    db.session.commit()
+    assert client.get("/?lang=en").get_data(as_text=True).count("Alliance members first") == 1
+    assert client.get("/?lang=en").get_data(as_text=True).count("Alliance members first") == 1  # cached
+    later = utcnow() + timedelta(days=6)
+    for module in (cache, offers, alliance):
+        monkeypatch.setattr(module, "utcnow", lambda: later)
+    assert "Alliance members first" not in client.get("/?lang=en").get_data(as_text=True)
