@@ -18,13 +18,16 @@ class ApplyForm(FlaskForm):
         validate_choice=False,
     )
     pledge = TextAreaField(
-        _l("Your public pledge (at most %(n)s characters)", n=PLEDGE_MAX), render_kw={"maxlength": PLEDGE_MAX, "rows": 4}
+        _l("Your public pledge (at most %(n)s characters)", n=PLEDGE_MAX),
+        render_kw={"maxlength": PLEDGE_MAX, "rows": 4},
     )
     description_zh = TextAreaField(
-        _l("Short description in Chinese (optional, public)"), render_kw={"maxlength": DESCRIPTION_MAX, "rows": 3}
+        _l("Short description in Chinese (optional, public)"),
+        render_kw={"maxlength": DESCRIPTION_MAX, "rows": 3},
     )
     description_en = TextAreaField(
-        _l("Short description in English (optional, public)"), render_kw={"maxlength": DESCRIPTION_MAX, "rows": 3}
+        _l("Short description in English (optional, public)"),
+        render_kw={"maxlength": DESCRIPTION_MAX, "rows": 3},
     )
     website = StringField(
         _l("Website (optional, public)"), render_kw={"maxlength": WEBSITE_MAX, "placeholder": "https://"}
@@ -36,7 +39,9 @@ class ReasonForm(FlaskForm):
 
 
 class TermsForm(FlaskForm):
-    discount_pct = StringField(_l("Member discount (percent off the listed price, 0 to 50)"), render_kw={"inputmode": "decimal"})
+    discount_pct = StringField(
+        _l("Member discount (percent off the listed price, 0 to 50)"), render_kw={"inputmode": "decimal"}
+    )
     first_call_days = StringField(
         _l("Members' first call (days after a batch is listed when only members may buy it, 0 to 90)"),
         render_kw={"inputmode": "numeric"},

@@ -88,7 +88,9 @@ def find(membership_id) -> Membership:
 def _text(value, *, label: str, max_length: int, required: bool) -> str:
     text = (value or "").strip() if isinstance(value, str) else ""
     if required and not text:
-        raise AllianceError("missing_" + label, _("Please fill in: %(field)s.", field=_label(label)), field=label)
+        raise AllianceError(
+            "missing_" + label, _("Please fill in: %(field)s.", field=_label(label)), field=label
+        )
     if len(text) > max_length:
         raise AllianceError(
             label + "_too_long",
@@ -96,7 +98,9 @@ def _text(value, *, label: str, max_length: int, required: bool) -> str:
             field=label,
         )
     if any(ord(c) < 32 and c not in "\n\r\t" for c in text):
-        raise AllianceError("invalid_" + label, _("%(field)s contains control characters.", field=_label(label)), field=label)
+        raise AllianceError(
+            "invalid_" + label, _("%(field)s contains control characters.", field=_label(label)), field=label
+        )
     return text
 
 
@@ -114,7 +118,9 @@ def _website(value) -> str:
     text = _text(value, label="website", max_length=WEBSITE_MAX, required=False)
     if text and (not text.startswith(("https://", "http://")) or any(c in text for c in " <>\"'")):
         raise AllianceError(
-            "invalid_website", _("The website must be an address starting with https:// or http://."), field="website"
+            "invalid_website",
+            _("The website must be an address starting with https:// or http://."),
+            field="website",
         )
     return text
 
@@ -144,23 +150,33 @@ def apply(
         if open_row.status == MembershipStatus.PENDING:
             raise AllianceError(
                 "application_pending",
-                _("Your organisation has already applied (on %(date)s); the operator has not decided yet.",
-                  date=open_row.applied_at.date().isoformat()),
+                _(
+                    "Your organisation has already applied (on %(date)s); the operator has not decided yet.",
+                    date=open_row.applied_at.date().isoformat(),
+                ),
                 409,
             )
-        raise AllianceError("already_member", _("Your organisation is already a member of the alliance."), 409)
+        raise AllianceError(
+            "already_member", _("Your organisation is already a member of the alliance."), 409
+        )
     if sector not in set(Sector):
         raise AllianceError("invalid_sector", _("Choose the sector from the list."), field="sector")
     if emissions_band not in set(EmissionsBand):
-        raise AllianceError("invalid_emissions_band", _("Choose the emissions band from the list."), field="emissions_band")
+        raise AllianceError(
+            "invalid_emissions_band", _("Choose the emissions band from the list."), field="emissions_band"
+        )
     membership = Membership(
         organisation_id=organisation.id,
         status=MembershipStatus.PENDING,
         sector=sector,
         emissions_band=emissions_band,
         pledge=_text(pledge, label="pledge", max_length=PLEDGE_MAX, required=True),
-        description_zh=_text(description_zh, label="description_zh", max_length=DESCRIPTION_MAX, required=False),
-        description_en=_text(description_en, label="description_en", max_length=DESCRIPTION_MAX, required=False),
+        description_zh=_text(
+            description_zh, label="description_zh", max_length=DESCRIPTION_MAX, required=False
+        ),
+        description_en=_text(
+            description_en, label="description_en", max_length=DESCRIPTION_MAX, required=False
+        ),
         website=_website(website),
         applied_at=utcnow(),
         applied_by=actor[:120],
@@ -202,9 +218,7 @@ def decline(membership: Membership, *, actor: str, reason) -> Membership:
 
 def _must_be_pending(membership: Membership) -> None:
     if membership.status != MembershipStatus.PENDING:
-        raise AllianceError(
-            "not_pending", _("This application has already been decided."), 409
-        )
+        raise AllianceError("not_pending", _("This application has already been decided."), 409)
 
 
 def _decide(membership: Membership, status: MembershipStatus, actor: str, reason: str) -> None:
@@ -266,7 +280,9 @@ def enrol(organisation, *, actor: str) -> Membership:
     db.session.add(membership)
     organisation.alliance_member = True
     db.session.flush()
-    audit.record(actor, "alliance.enrol", "organisation", organisation.uscc, after={"membership": membership.id})
+    audit.record(
+        actor, "alliance.enrol", "organisation", organisation.uscc, after={"membership": membership.id}
+    )
     return membership
 
 
@@ -311,7 +327,10 @@ def set_terms(discount_pct, first_call_days, *, actor: str) -> Terms:
     if discount is None:
         raise AllianceError(
             "invalid_discount",
-            _("The member discount is a percentage from 0 to %(max)s, with at most two decimals.", max=MAX_DISCOUNT),
+            _(
+                "The member discount is a percentage from 0 to %(max)s, with at most two decimals.",
+                max=MAX_DISCOUNT,
+            ),
             field="discount_pct",
         )
     days = whole(first_call_days, 0, MAX_FIRST_CALL_DAYS)
@@ -322,7 +341,9 @@ def set_terms(discount_pct, first_call_days, *, actor: str) -> Terms:
             field="first_call_days",
         )
     row = db.session.get(AllianceTerms, 1)
-    before = None if row is None else {"discount_pct": row.discount_pct, "first_call_days": row.first_call_days}
+    before = (
+        None if row is None else {"discount_pct": row.discount_pct, "first_call_days": row.first_call_days}
+    )
     if row is None:
         row = AllianceTerms(id=1)
         db.session.add(row)
@@ -332,7 +353,11 @@ def set_terms(discount_pct, first_call_days, *, actor: str) -> Terms:
     row.updated_by = actor[:120]
     db.session.flush()
     audit.record(
-        actor, "alliance.terms", "alliance_terms", 1, before=before,
+        actor,
+        "alliance.terms",
+        "alliance_terms",
+        1,
+        before=before,
         after={"discount_pct": discount, "first_call_days": days},
     )
     if has_request_context():

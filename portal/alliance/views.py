@@ -1,7 +1,7 @@
 """The alliance's pages: public (members and each member's profile), the buyer's own (apply,
 leave) and the back office's (applications, decisions, member terms)."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -120,14 +120,16 @@ def _staff_page(terms_form=None, error=None, status=200):
 
     rows = list(
         db.session.scalars(
-            select(Membership).order_by(
-                (Membership.status == MembershipStatus.PENDING).desc(), Membership.applied_at.desc()
-            ).limit(500)
+            select(Membership)
+            .order_by((Membership.status == MembershipStatus.PENDING).desc(), Membership.applied_at.desc())
+            .limit(500)
         )
     )
     if terms_form is None:
         terms = services.terms()
-        terms_form = TermsForm(discount_pct=str(terms.discount_pct), first_call_days=str(terms.first_call_days))
+        terms_form = TermsForm(
+            discount_pct=str(terms.discount_pct), first_call_days=str(terms.first_call_days)
+        )
     return (
         render_template(
             "alliance/staff.html",
@@ -168,7 +170,9 @@ def _decision(membership_id, decide, done_message):
 @page("alliance.decide")
 def approve(membership_id):
     return _decision(
-        membership_id, services.approve, lambda name: _("%(name)s is now a member of the alliance.", name=name)
+        membership_id,
+        services.approve,
+        lambda name: _("%(name)s is now a member of the alliance.", name=name),
     )
 
 
@@ -176,7 +180,9 @@ def approve(membership_id):
 @page("alliance.decide")
 def decline(membership_id):
     return _decision(
-        membership_id, services.decline, lambda name: _("The application of %(name)s was declined.", name=name)
+        membership_id,
+        services.decline,
+        lambda name: _("The application of %(name)s was declined.", name=name),
     )
 
 
@@ -185,11 +191,15 @@ def decline(membership_id):
 def remove(membership_id):
     def remove_member(membership, *, actor, reason):
         if membership.status != MembershipStatus.MEMBER:
-            raise services.AllianceError("not_member", _("This organisation is not a member of the alliance."), 409)
+            raise services.AllianceError(
+                "not_member", _("This organisation is not a member of the alliance."), 409
+            )
         services.leave(membership.organisation, actor=actor, reason=reason)
 
     return _decision(
-        membership_id, remove_member, lambda name: _("%(name)s is no longer a member of the alliance.", name=name)
+        membership_id,
+        remove_member,
+        lambda name: _("%(name)s is no longer a member of the alliance.", name=name),
     )
 
 

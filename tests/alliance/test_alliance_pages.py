@@ -57,7 +57,7 @@ def test_the_public_page_lists_members_with_retired_tonnes_and_former_members(pe
     assert "Green Low-Carbon Enterprise Alliance" in en and "Former members" in en
     members_table = en.split("alliance-members")[1].split("</table>")[0]
     assert "测试钢铁" in members_table and "测试水泥" not in members_table
-    assert '<strong>7</strong>' in members_table  # the revoked 3 t do not count
+    assert "<strong>7</strong>" in members_table  # the revoked 3 t do not count
     former = en.split("alliance-former")[1]
     assert "测试水泥" in former
     profile = client.get(f"/alliance/members/{cement.id}?lang=en").get_data(as_text=True)
@@ -71,7 +71,9 @@ def test_the_public_page_costs_the_same_queries_for_one_member_or_five(app, clie
         from portal.buyers.uscc import check_character
 
         orgs.append(
-            buyers.create_organisation(name_zh=f"成员{i}", uscc=first17 + check_character(first17), sector="steel", approve=True)
+            buyers.create_organisation(
+                name_zh=f"成员{i}", uscc=first17 + check_character(first17), sector="steel", approve=True
+            )
         )
     make_member(orgs[0])
     db.session.commit()
@@ -102,8 +104,14 @@ def test_a_profile_of_a_non_member_is_not_found(people, client):
 
 def test_a_buyer_applies_and_a_second_application_is_refused_translated(people, client):
     sign_in(client, "a@steel.cn")
-    form = {"sector": "steel", "emissions_band": "over_1m", "pledge": "减排", "description_zh": "",
-            "description_en": "", "website": ""}
+    form = {
+        "sector": "steel",
+        "emissions_band": "over_1m",
+        "pledge": "减排",
+        "description_zh": "",
+        "description_en": "",
+        "website": "",
+    }
     assert client.post("/account/alliance/apply", data=form).status_code == 303
     again = client.post("/account/alliance/apply?lang=en", data=form)
     assert again.status_code == 409 and "already applied" in again.get_data(as_text=True)
@@ -137,7 +145,12 @@ def test_the_operator_approves_and_declines_others_are_forbidden(people, client)
     for email in ("sales@portal.cn", "auditor@portal.cn", "a@steel.cn"):
         sign_in(client, email)
         assert client.post(f"/staff/alliance/{first.id}/approve", data={"reason": ""}).status_code == 403
-        assert client.post("/staff/alliance/terms", data={"discount_pct": "10", "first_call_days": "3"}).status_code == 403
+        assert (
+            client.post(
+                "/staff/alliance/terms", data={"discount_pct": "10", "first_call_days": "3"}
+            ).status_code
+            == 403
+        )
     db.session.expire_all()
     assert first.status == "pending" and not steel.alliance_member
     assert db.session.get(AllianceTerms, 1) is None
@@ -146,7 +159,9 @@ def test_the_operator_approves_and_declines_others_are_forbidden(people, client)
     assert "Applications waiting" in listing and "Approve" not in listing
     sign_in(client, "operator@portal.cn")
     assert client.post(f"/staff/alliance/{first.id}/approve", data={"reason": ""}).status_code == 303
-    missing = client.post(f"/staff/alliance/{second.id}/decline?lang=en", data={"reason": ""}, follow_redirects=True)
+    missing = client.post(
+        f"/staff/alliance/{second.id}/decline?lang=en", data={"reason": ""}, follow_redirects=True
+    )
     assert "Please fill in: Reason" in missing.get_data(as_text=True)
     assert client.post(f"/staff/alliance/{second.id}/decline", data={"reason": "不符合"}).status_code == 303
     db.session.expire_all()
@@ -174,7 +189,12 @@ def test_the_terms_form_and_its_errors(people, client):
     bad = client.post("/staff/alliance/terms?lang=en", data={"discount_pct": "60", "first_call_days": "3"})
     assert bad.status_code == 400 and "from 0 to 50" in bad.get_data(as_text=True)
     assert db.session.get(AllianceTerms, 1) is None
-    assert client.post("/staff/alliance/terms", data={"discount_pct": "12.5", "first_call_days": "3"}).status_code == 303
+    assert (
+        client.post(
+            "/staff/alliance/terms", data={"discount_pct": "12.5", "first_call_days": "3"}
+        ).status_code
+        == 303
+    )
     db.session.expire_all()
     assert alliance.AllianceTerms is AllianceTerms and db.session.get(AllianceTerms, 1).first_call_days == 3
 
@@ -208,7 +228,9 @@ def test_the_catalog_shows_members_their_price_and_others_the_first_call(people,
     assert "Alliance members first" in visitor and "Member price" not in visitor
     sign_in(client, "a@steel.cn")
     member = client.get("/?lang=en").get_data(as_text=True)
-    assert "Member price" in member and 'data-price="54.00"' in member and "Alliance members first" not in member
+    assert (
+        "Member price" in member and 'data-price="54.00"' in member and "Alliance members first" not in member
+    )
     basket = client.get("/checkout?add=OLD-2021&quantity=2&lang=en").get_data(as_text=True)
     assert "CN¥108.00" in basket and "member price" in basket
     sign_in(client, "b@cement.cn")
@@ -229,7 +251,9 @@ def test_a_cached_catalog_page_showing_a_first_call_is_rebuilt_when_it_ends(peop
 
     alliance.set_terms("0", "7", actor="t")
     for code, days in (("OLD-2021", 30), ("NEW-2023", 2)):
-        db.session.scalar(select(Listing).join(Batch).where(Batch.code == code)).listed_at = utcnow() - timedelta(days=days)
+        db.session.scalar(select(Listing).join(Batch).where(Batch.code == code)).listed_at = (
+            utcnow() - timedelta(days=days)
+        )
     db.session.commit()
     assert client.get("/?lang=en").get_data(as_text=True).count("Alliance members first") == 1
     assert client.get("/?lang=en").get_data(as_text=True).count("Alliance members first") == 1  # cached

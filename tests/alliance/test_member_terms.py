@@ -30,8 +30,14 @@ def _order(org, **kw):
 
 @pytest.mark.parametrize(
     "listed, pct, member",
-    [("60.00", "12.5", "52.50"), ("75.50", "12.5", "66.06"), ("75.50", "10", "67.95"), ("0.01", "50", "0.01"),
-     ("68.00", "0", "68.00"), ("33.33", "33.33", "22.22")],
+    [
+        ("60.00", "12.5", "52.50"),
+        ("75.50", "12.5", "66.06"),
+        ("75.50", "10", "67.95"),
+        ("0.01", "50", "0.01"),
+        ("68.00", "0", "68.00"),
+        ("33.33", "33.33", "22.22"),
+    ],
 )
 def test_the_member_price_is_rounded_half_up_to_the_fen(listed, pct, member):
     terms = alliance.Terms(Decimal(pct), 0)
@@ -160,7 +166,9 @@ def test_a_member_pays_the_member_price_through_a_real_order(paying_app, localst
         intent = live.stripe.v1.payment_intents.retrieve(order.payment_intent_id)
         assert intent.amount == 40800 and intent.currency == "cny"
         payments.pay_with_test_card(order.payment_intent_id)
-        done = wait_for(lambda: db.session.get(Order, order.id).status == "fulfilled" and db.session.get(Order, order.id))
+        done = wait_for(
+            lambda: db.session.get(Order, order.id).status == "fulfilled" and db.session.get(Order, order.id)
+        )
         assert done.certificate.quantity == 6
         current, _former, years = public.members()
         assert [(e.organisation.id, e.retired) for e in current] == [(steel.id, {utcnow().year: 6})]

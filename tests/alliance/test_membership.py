@@ -30,7 +30,11 @@ def test_apply_approve_leave_and_apply_again(app):
     assert membership.status == "left" and not steel.alliance_member and membership.leave_reason == "重组"
     again = apply(steel)
     assert again.status == "pending" and [m.status for m in alliance.history(steel)] == ["pending", "left"]
-    actions = list(db.session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("alliance.%")).order_by(AuditEvent.id)))
+    actions = list(
+        db.session.scalars(
+            select(AuditEvent.action).where(AuditEvent.action.like("alliance.%")).order_by(AuditEvent.id)
+        )
+    )
     assert actions == ["alliance.apply", "alliance.approve", "alliance.leave", "alliance.apply"]
 
 
@@ -59,7 +63,9 @@ def test_a_declined_organisation_may_reapply_and_the_reason_is_kept(app):
         alliance.decline(first, actor="user:7", reason="  ")
     assert refused.value.code == "missing_reason" and first.status == "pending"
     alliance.decline(first, actor="user:7", reason="承诺不够具体")
-    assert first.status == "declined" and first.decision_reason == "承诺不够具体" and not steel.alliance_member
+    assert (
+        first.status == "declined" and first.decision_reason == "承诺不够具体" and not steel.alliance_member
+    )
     second = apply(steel, pledge="2028年前排放减少30%。")
     assert second.status == "pending" and alliance.latest(steel) == second
     with pytest.raises(alliance.AllianceError) as decided:
@@ -76,7 +82,7 @@ def test_a_declined_organisation_may_reapply_and_the_reason_is_kept(app):
         ({"emissions_band": "huge"}, "invalid_emissions_band"),
         ({"sector": "mining"}, "invalid_sector"),
         ({"website": "javascript:alert(1)"}, "invalid_website"),
-        ({"website": "https://a.cn/\"onmouseover=x"}, "invalid_website"),
+        ({"website": 'https://a.cn/"onmouseover=x'}, "invalid_website"),
         ({"description_en": "y" * 501}, "description_en_too_long"),
     ],
 )
@@ -120,8 +126,17 @@ def test_created_as_a_member_has_its_membership_recorded(app):
 
 def test_the_cli_flag_still_makes_a_member(app):
     result = app.test_cli_runner().invoke(
-        args=["orgs", "create", "联盟水泥", "--uscc", factories.CEMENT_USCC, "--sector", "building_materials",
-              "--alliance", "--approve"]
+        args=[
+            "orgs",
+            "create",
+            "联盟水泥",
+            "--uscc",
+            factories.CEMENT_USCC,
+            "--sector",
+            "building_materials",
+            "--alliance",
+            "--approve",
+        ]
     )
     assert result.exit_code == 0, result.output
     org = buyers.find_by_uscc(factories.CEMENT_USCC)
@@ -130,9 +145,8 @@ def test_the_cli_flag_still_makes_a_member(app):
 
 @pytest.mark.postgres
 def test_two_applications_at_once_make_one(pg_app):
-    from tests.concurrency import race
-
     from portal.buyers.models import Organisation
+    from tests.concurrency import race
 
     steel, _ = factories.steel_and_cement()
     steel_id = steel.id

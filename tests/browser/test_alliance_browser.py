@@ -17,14 +17,23 @@ ORGS = {"en": ("91150400MA0000101F", "Hongshan Green Steel"), "zh": ("91150400MA
 
 
 def _flask(live_server, *args, input_=None):
-    env = dict(os.environ, FLASK_APP="portal", PORTAL_DATABASE_URL=f"sqlite:///{live_server.database}",
-               PORTAL_SECRET_KEY="browser-tests", PORTAL_LOG_LEVEL="WARNING")
-    result = subprocess.run([str(BIN / "flask"), *args], env=env, cwd=ROOT, capture_output=True, text=True, input=input_)
+    env = dict(
+        os.environ,
+        FLASK_APP="portal",
+        PORTAL_DATABASE_URL=f"sqlite:///{live_server.database}",
+        PORTAL_SECRET_KEY="browser-tests",
+        PORTAL_LOG_LEVEL="WARNING",
+    )
+    result = subprocess.run(
+        [str(BIN / "flask"), *args], env=env, cwd=ROOT, capture_output=True, text=True, input=input_
+    )
     assert result.returncode == 0, result.stderr
 
 
 def _fits(page):
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= page.evaluate("() => window.innerWidth")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= page.evaluate(
+        "() => window.innerWidth"
+    )
 
 
 def _sign_in(page, email, password, lang):
@@ -39,7 +48,9 @@ def _yuan(text: str) -> Decimal:
     return Decimal(re.search(r"([\d,]+\.\d\d)", text).group(1).replace(",", ""))
 
 
-@pytest.mark.parametrize("lang, viewport", [("en", {"width": 1280, "height": 900}), ("zh", {"width": 390, "height": 844})])
+@pytest.mark.parametrize(
+    "lang, viewport", [("en", {"width": 1280, "height": 900}), ("zh", {"width": 390, "height": 844})]
+)
 def test_an_organisation_joins_buys_at_the_member_price_and_is_listed(chromium, live_server, lang, viewport):
     uscc, name = ORGS[lang]
     email = f"buyer-{lang}@alliance.test"
@@ -59,7 +70,12 @@ def test_an_organisation_joins_buys_at_the_member_price_and_is_listed(chromium, 
         _sign_in(buyer, email, PASSWORD, lang)
         buyer.goto(f"/account/alliance?lang={lang}")
         buyer.select_option("select[name=emissions_band]", "10k_100k")
-        buyer.fill("textarea[name=pledge]", "We halve our emissions by 2030 and offset the rest." if lang == "en" else "2030年前排放减半，其余以本市碳汇抵销。")
+        buyer.fill(
+            "textarea[name=pledge]",
+            "We halve our emissions by 2030 and offset the rest."
+            if lang == "en"
+            else "2030年前排放减半，其余以本市碳汇抵销。",
+        )
         buyer.fill("input[name=website]", "https://green.example.cn")
         _fits(buyer)
         screenshot(buyer, f"alliance-1-apply-{lang}-{size}")
