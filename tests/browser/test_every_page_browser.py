@@ -97,6 +97,9 @@ def _demo_ids(database) -> dict:
             "WHERE r.code = 'aohan' AND p.stage = 'assessment' ORDER BY p.id",
         ),
         "parcel": _one(database, "SELECT code FROM parcels ORDER BY id"),
+        "alliance_member": _one(
+            database, "SELECT organisation_id FROM alliance_memberships WHERE status = 'member' ORDER BY id"
+        ),
     }
 
 
@@ -122,6 +125,7 @@ PARAMS = {
     "offsets.scan": lambda ids: {"public_id": ids["order"], "method": "wechat_pay"},  # paid: the order
     "payments.test_wallet": lambda ids: {"token": "not-a-token"},
     "buyers.reset_password": lambda ids: {"token": "not-a-token"},
+    "alliance.member": lambda ids: {"organisation_id": ids["alliance_member"]},
 }
 
 ESTIMATE = (
