@@ -47,6 +47,7 @@ def create_app(config=None):
 
     database.configure(app)
 
+    from portal.alliance.views import bp as alliance_bp
     from portal.api import issuances as _issuances_api  # noqa: F401  (routes on api_bp)
     from portal.api import openapi as _openapi  # noqa: F401  (routes on api_bp)
     from portal.api.reference import bp as api_reference_bp
@@ -100,6 +101,7 @@ def create_app(config=None):
     app.register_blueprint(pipeline_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(fapiao_bp)
+    app.register_blueprint(alliance_bp)
     csrf.exempt(payments_bp)  # Stripe signs its webhooks; there is no session
     csrf.exempt(api_bp)  # bearer-key authenticated, no cookies
 

@@ -85,6 +85,12 @@ ACTIONS = {
     "pipeline.change": {Role.OPERATOR},
     #: Approving or returning a project's boundary and crediting period: its own county only.
     "pipeline.review": COUNTY,
+    #: The Green Low-Carbon Enterprise Alliance: a buyer applies for (and leaves with) its own
+    #: organisation; staff read the applications and members; the operator decides, removes and
+    #: sets the members' terms. The alliance's pages themselves are public.
+    "alliance.apply": BUYER,
+    "alliance.read": STAFF,
+    "alliance.decide": {Role.OPERATOR},
     #: County supervision: its own county's issued batches, sales, revenue lines and statements.
     "county.supervise": COUNTY,
 }

@@ -1,5 +1,6 @@
 """Imports every model module, so the mapper registry and migrations see them all."""
 
+from portal.alliance import models as alliance_models  # noqa: F401
 from portal.audit import models as audit_models  # noqa: F401
 from portal.buyers import models as buyers_models  # noqa: F401
 from portal.catalog import models as catalog_models  # noqa: F401

@@ -4,6 +4,8 @@ from ``create_app``, so that neither the labels nor the permission model needs t
 other."""
 
 from portal import access
+from portal.alliance import offers as alliance_offers
+from portal.alliance.models import EMISSIONS_BAND_LABELS, MEMBERSHIP_STATUS_LABELS
 from portal.audit.labels import AUDIT_ACTIONS
 from portal.buyers import policy
 from portal.buyers.models import ROLE_LABELS, SECTOR_LABELS, org_status_label
@@ -74,4 +76,7 @@ def register(app):
         fapiao_requests=fapiao_services.requests_for,
         fapiao_kind_label=look_up(FAPIAO_KIND_LABELS),
         fapiao_status_label=look_up(FAPIAO_STATUS_LABELS),
+        alliance_offer=alliance_offers.offer,
+        emissions_band_label=look_up(EMISSIONS_BAND_LABELS),
+        membership_status_label=look_up(MEMBERSHIP_STATUS_LABELS),
     )

@@ -88,6 +88,12 @@ AUDIT_ACTIONS = {
     "pipeline.stage": _l("Project stage recorded"),
     "pipeline.forecast": _l("Forecast revised"),
     "pipeline.withdraw": _l("Project withdrawn"),
+    "alliance.apply": _l("Applied to join the alliance"),
+    "alliance.approve": _l("Alliance application approved"),
+    "alliance.decline": _l("Alliance application declined"),
+    "alliance.leave": _l("Left the alliance"),
+    "alliance.enrol": _l("Enrolled in the alliance"),
+    "alliance.terms": _l("Alliance member terms changed"),
 }
 AUDIT_SUBJECTS = {
     "organisation": _l("Organisation"),
@@ -111,6 +117,7 @@ AUDIT_SUBJECTS = {
     "agreement": _l("Agreement"),
     "parcel": _l("Parcel"),
     "pipeline_project": _l("Project in development"),
+    "alliance_terms": _l("Alliance member terms"),
 }
 #: The fields audit events record before and after a change.
 AUDIT_FIELDS = {
@@ -122,6 +129,10 @@ AUDIT_FIELDS = {
     "name_en": _l("Name (English)"),
     "sector": _l("Sector"),
     "alliance_member": _l("Alliance member"),
+    "membership": _l("Alliance application"),
+    "emissions_band": _l("Emissions band"),
+    "discount_pct": _l("Member discount (%)"),
+    "first_call_days": _l("Members' first call (days)"),
     "ets_entity": _l("National ETS entity"),
     "year": _l("Year"),
     "allowances_t": _l("Allowances due (t)"),

@@ -5,6 +5,7 @@ import logging
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from portal.alliance import services as alliance
 from portal.audit import services as audit
 from portal.buyers import uscc as uscc_rules
 from portal.buyers.errors import OrganisationError
@@ -78,6 +79,8 @@ def create_organisation(
     )
     db.session.add(org)
     db.session.flush()
+    if alliance_member:  # a member from the start: its membership is recorded as such
+        alliance.enrol(org, actor=actor)
     audit.record(
         actor,
         "organisation.create",

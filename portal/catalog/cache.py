@@ -20,13 +20,14 @@ Changes made with bulk SQL statements that bypass the ORM must call ``bump_revis
 import threading
 from collections import OrderedDict
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from sqlalchemy import String, cast, event, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.catalog.models import CatalogRevision, Listing, Project, Region
 from portal.extensions import db
 from portal.ledger.models import Batch, LedgerEntry
+from portal.timeutil import utcnow
 
 _WATCHED = (Project, Region, Batch, Listing)
 
@@ -59,11 +60,18 @@ class LRU:
                 self._items.popitem(last=False)
         return value
 
+    def discard(self, key) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
 
 def data_version() -> tuple:
     columns = [
         select(func.max(LedgerEntry.id)).scalar_subquery(),
         select(CatalogRevision.n).where(CatalogRevision.id == 1).scalar_subquery(),
+        # What packages above the catalog add to what a page depends on (the alliance's terms),
+        # read in the same statement.
+        *(column() for column in current_app.extensions.get("catalog_version_columns", ())),
     ]
     if db.engine.dialect.name == "postgresql":
         columns.append(cast(func.pg_current_snapshot(), String))
@@ -75,11 +83,40 @@ def data_version() -> tuple:
 
 
 def cached(key, build):
-    """``build()``, or its value from the cache for ``key`` at the current data version."""
+    """``build()``, or its value from the cache for ``key`` at the current data version (and
+    before the moment, if any, that the value said it stops being right: see ``good_until``)."""
     cache = current_app.extensions.get("catalog_cache")
     if cache is None:
         return build()
-    return cache.get_or_build((key, data_version()), build)
+    full_key = (key, data_version())
+    value, until = cache.get_or_build(full_key, lambda: _built(build))
+    if until is not None and utcnow() >= until:
+        cache.discard(full_key)
+        value, until = cache.get_or_build(full_key, lambda: _built(build))
+    return value
+
+
+def good_until(moment) -> None:
+    """Called while a cached value is built: the value stops being right at ``moment`` (a
+    batch's members' first call ends then), though no data changes. The earliest one counts."""
+    if has_request_context():
+        earliest = g.get("catalog_good_until")
+        if earliest is None or moment < earliest:
+            g.catalog_good_until = moment
+
+
+def _built(build):
+    if has_request_context():
+        g.pop("catalog_good_until", None)
+    value = build()
+    return value, (g.pop("catalog_good_until", None) if has_request_context() else None)
+
+
+def viewer_key() -> tuple:
+    """What a cached page depends on besides the catalog's data: who views it, as far as the
+    packages above the catalog say (the alliance: its members see member prices). Each such
+    package registers a function in ``app.extensions["catalog_viewer_keys"]`` at start-up."""
+    return tuple(key() for key in current_app.extensions.get("catalog_viewer_keys", ()))
 
 
 def bump_revision(connection) -> None:

@@ -145,6 +145,8 @@ class Listing(db.Model):
     price_per_t: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     is_active: Mapped[bool] = mapped_column(default=True)
+    #: When the batch was first listed (alliance members' first call counts from here).
+    listed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     batch: Mapped["Batch"] = relationship(back_populates="listing")  # noqa: F821

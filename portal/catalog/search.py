@@ -7,7 +7,7 @@ number of rows shown.
 
 import math
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -25,6 +25,8 @@ class CatalogRow:
     batch: Batch
     price_per_t: Decimal
     available: int
+    #: When the batch was first listed (alliance members' first call counts from here).
+    listed_at: datetime | None = None
 
 
 @dataclass
@@ -47,7 +49,7 @@ def _listed(conditions=()):
     """
     available = ledger.held_per_batch(AccountKind.INVENTORY, Batch.id).label("available")
     query = (
-        select(Batch, Listing.price_per_t, available)
+        select(Batch, Listing.price_per_t, available, Listing.listed_at)
         .join(Listing, Listing.batch_id == Batch.id)
         .join(Batch.project)
         .join(Project.region)
@@ -100,7 +102,9 @@ def search(filters: CatalogFilters) -> CatalogPage:
     rows = db.session.execute(
         query.order_by(*order).limit(filters.per_page).offset((filters.page - 1) * filters.per_page)
     ).all()
-    return CatalogPage([CatalogRow(b, price, int(avail)) for b, price, avail in rows], filters, total)
+    return CatalogPage(
+        [CatalogRow(b, price, int(avail), listed_at) for b, price, avail, listed_at in rows], filters, total
+    )
 
 
 @dataclass(frozen=True)
@@ -138,8 +142,8 @@ def find_batch(code: str) -> CatalogRow | None:
     row = db.session.execute(query.where(Batch.code == code)).first()
     if row is None:
         return None
-    batch, price, available = row
-    return CatalogRow(batch, price, int(available))
+    batch, price, available, listed_at = row
+    return CatalogRow(batch, price, int(available), listed_at)
 
 
 # --- projects ---------------------------------------------------------------------------------
@@ -151,6 +155,7 @@ class BatchHistory:
     price_per_t: Decimal | None
     available: int
     retired: int
+    listed_at: datetime | None = None
 
 
 @dataclass
@@ -188,9 +193,12 @@ def find_project(code: str) -> ProjectPage | None:
             Listing.price_per_t,
             ledger.held_per_batch(AccountKind.INVENTORY, Batch.id),
             ledger.held_per_batch(AccountKind.RETIRED, Batch.id),
+            Listing.listed_at,
         )
         .outerjoin(Listing, (Listing.batch_id == Batch.id) & Listing.is_active)
         .where(Batch.project_id == project.id)
         .order_by(Batch.vintage_start, Batch.id)
     ).all()
-    return ProjectPage(project, [BatchHistory(b, price, int(a), int(r)) for b, price, a, r in rows])
+    return ProjectPage(
+        project, [BatchHistory(b, price, int(a), int(r), listed) for b, price, a, r, listed in rows]
+    )

@@ -27,7 +27,8 @@ def index():
     filters, errors = services.CatalogFilters.parse(request.args, current_app.config["CATALOG_PER_PAGE"])
     if errors:  # the good filters still apply; the bad ones are named
         return render_template("catalog/index.html", body=_render_catalog(filters, errors)), 400
-    body = cache.cached(("catalog", args_key(), str(get_locale())), lambda: _render_catalog(filters))
+    key = ("catalog", args_key(), str(get_locale()), cache.viewer_key())
+    body = cache.cached(key, lambda: _render_catalog(filters))
     return render_template("catalog/index.html", body=body)
 
 
@@ -59,7 +60,7 @@ def project(code):
         )
         return localized(page.project, "name"), body
 
-    found = cache.cached(("project", code, str(get_locale())), build)
+    found = cache.cached(("project", code, str(get_locale()), cache.viewer_key()), build)
     if found is None:
         abort(404)
     title, body = found

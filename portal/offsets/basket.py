@@ -77,10 +77,12 @@ def with_added(lines: list[tuple[str, str]], code, typed) -> tuple[list[tuple[st
     return [*lines, (code, typed)], code
 
 
-def rows(lines: list[tuple[str, str]], new: str | None = None) -> tuple[list[Row], Decimal, bool]:
-    """The page's rows for ``lines`` (code, tonnes as typed), their total and whether every one
-    can be bought as it stands."""
-    found = offers(code for code, _typed in lines)
+def rows(
+    lines: list[tuple[str, str]], new: str | None = None, organisation=None
+) -> tuple[list[Row], Decimal, bool]:
+    """The page's rows for ``lines`` (code, tonnes as typed) at the prices ``organisation`` pays,
+    their total and whether every one can be bought as it stands."""
+    found = offers((code for code, _typed in lines), organisation)
     shown = []
     ok = True
     for code, typed in lines:
@@ -89,10 +91,10 @@ def rows(lines: list[tuple[str, str]], new: str | None = None) -> tuple[list[Row
         if quantity is None:
             problem = _("Enter a whole number of tonnes greater than zero.")
         else:
-            refusal = line_problem(code, quantity, offer)
+            refusal = line_problem(code, quantity, offer, organisation)
             problem = refusal.message if refusal else None
         ok = ok and problem is None
-        batch, price, stock = offer if offer else (None, None, 0)
+        batch, price, stock, _listed_at = offer if offer else (None, None, 0, None)
         shown.append(Row(code, str(typed), quantity, batch, price, stock, problem, new=code == new))
     total = sum((row.amount for row in shown if row.amount is not None), Decimal("0"))
     return shown, total, ok

@@ -208,7 +208,7 @@ def _hold_again(order: Order) -> OrderNote | None:
         return OrderNote.NOT_ALLOWED_NOW
     try:
         with db.session.begin_nested():
-            movement = _hold(order, _listed())
+            movement = _hold(order, _listed(order.organisation))
     except InsufficientCredits:
         return OrderNote.STOCK_GONE
     if not order.by_lines:  # the lines the buyer named stand, at the prices paid

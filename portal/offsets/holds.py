@@ -5,6 +5,7 @@ from datetime import UTC, datetime, time
 
 from sqlalchemy import exists, func, select
 
+from portal.alliance import services as alliance
 from portal.audit import services as audit
 from portal.buyers import policy
 from portal.buyers.models import Organisation
@@ -21,9 +22,15 @@ class OrderError(ServiceError):
     """A refused order or order action: nothing was held, charged or retired."""
 
 
-def _listed():
-    """SQL condition on Batch: listed for sale at an active price."""
-    return exists().where(Listing.batch_id == Batch.id, Listing.is_active.is_(True))
+def _listed(organisation=None):
+    """SQL condition on Batch: listed for sale at an active price and, given an organisation
+    that is not an alliance member, past the members' first call."""
+    start = None if organisation is None or alliance.is_member(organisation) else alliance.first_call_start()
+    if start is None:
+        return exists().where(Listing.batch_id == Batch.id, Listing.is_active.is_(True))
+    return exists().where(
+        Listing.batch_id == Batch.id, Listing.is_active.is_(True), Listing.listed_at <= start
+    )
 
 
 def bought_this_year(organisation) -> int:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from portal.alliance import services as alliance
 from portal.audit import services as audit
 from portal.catalog.models import Listing
 from portal.core.i18n import datetime_text
@@ -96,27 +97,31 @@ def parse_lines(raw) -> list[tuple[str, int]]:
     return lines
 
 
-def offers(codes) -> dict[str, tuple[Batch, Decimal, int]]:
-    """{code: (batch, listed price, tonnes for sale)} of those of ``codes`` listed at an active
-    price, in one query whatever their number."""
+def offers(codes, organisation=None) -> dict[str, tuple[Batch, Decimal, int, datetime]]:
+    """{code: (batch, price, tonnes for sale, when listed)} of those of ``codes`` listed at an
+    active price, in one query whatever their number. The price is what ``organisation`` pays:
+    the listed price, or the member price for an alliance member."""
     available = ledger.held_per_batch(AccountKind.INVENTORY, Batch.id)
     return {
-        batch.code: (batch, price, int(n))
-        for batch, price, n in db.session.execute(
-            select(Batch, Listing.price_per_t, available)
+        batch.code: (batch, alliance.price_for(organisation, price), int(n), listed_at)
+        for batch, price, n, listed_at in db.session.execute(
+            select(Batch, Listing.price_per_t, available, Listing.listed_at)
             .join(Listing, Listing.batch_id == Batch.id)
             .where(Batch.code.in_(list(codes)), Listing.is_active.is_(True))
         )
     }
 
 
-def line_problem(code: str, quantity: int, offer) -> OrderError | None:
+def line_problem(code: str, quantity: int, offer, organisation=None) -> OrderError | None:
     """Why a line of ``quantity`` t of batch ``code`` cannot be bought at ``offer`` (from
-    ``offers``, None when not for sale), or None."""
+    ``offers``, None when not for sale) by ``organisation``, or None."""
     if offer is None:
         return OrderError(
             "unknown_batch", _("No batch %(batch)s is for sale.", batch=code[:80]), 404, "lines"
         )
+    first_call = alliance.first_call_refusal(organisation, code, offer[3])
+    if first_call is not None:
+        return OrderError("members_first", first_call, 409, "lines")
     stock = offer[2]
     if stock == 0:
         return OrderError("sold_out", _("Batch %(batch)s is sold out.", batch=code), 409, "lines")
@@ -135,16 +140,17 @@ def line_problem(code: str, quantity: int, offer) -> OrderError | None:
     return None
 
 
-def price_lines(lines: list[tuple[str, int]]) -> list[PricedLine]:
-    """The lines at the listed prices, in the order given; OrderError when a batch is not for
-    sale (404), sold out or short (409)."""
-    found = offers(code for code, _q in lines)
+def price_lines(lines: list[tuple[str, int]], organisation=None) -> list[PricedLine]:
+    """The lines at the prices ``organisation`` pays (listed, or member prices), in the order
+    given; OrderError when a batch is not for sale (404), sold out, short or offered first to
+    alliance members (409)."""
+    found = offers((code for code, _q in lines), organisation)
     priced = []
     for code, quantity in lines:
-        problem = line_problem(code, quantity, found.get(code))
+        problem = line_problem(code, quantity, found.get(code), organisation)
         if problem is not None:
             raise problem
-        batch, price, stock = found[code]
+        batch, price, stock, _listed_at = found[code]
         priced.append(PricedLine(batch, quantity, price, stock))
     return priced
 
@@ -158,7 +164,7 @@ def check_allowed(organisation, quantity: int) -> None:
 
 def create_quote(organisation, raw_lines, *, actor: str) -> Quote:
     """Price ``raw_lines`` for ``organisation`` and keep them for ``QUOTE_MINUTES``; nothing held."""
-    priced = price_lines(parse_lines(raw_lines))
+    priced = price_lines(parse_lines(raw_lines), organisation)
     quantity = sum(line.quantity for line in priced)
     check_allowed(organisation, quantity)
     now = utcnow()

@@ -7,8 +7,10 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from portal.alliance import services as alliance
 from portal.audit import services as audit
 from portal.buyers.models import User
+from portal.catalog.models import Listing
 from portal.certificates import services as certificates
 from portal.certificates.models import Purpose
 from portal.core import idempotency
@@ -88,7 +90,7 @@ def create_order(
         raise OrderError("purchase_not_allowed", refusal, status=403, field="quantity")
     batch_codes = None
     if named is None and batch_code not in (None, ""):
-        batch_codes = [_listed_batch(batch_code).code]
+        batch_codes = [_listed_batch(batch_code, organisation).code]
 
     order = Order(
         public_id="ord_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(20)),
@@ -110,16 +112,16 @@ def create_order(
         by_lines=named is not None,
     )
     if named is not None:
-        _price_named(order, *named, shown_prices)
+        _price_named(order, *named, shown_prices, organisation)
     db.session.add(order)
     db.session.flush()
     try:
         with db.session.begin_nested():
-            movement = _hold(order, _listed())
+            movement = _hold(order, _listed(organisation))
     except InsufficientCredits as exc:
         raise _short(exc, quantity) from None
     if named is None:
-        _price(order, movement.ranges)
+        _price(order, movement.ranges, organisation)
     audit.record(
         actor,
         "order.create",
@@ -152,13 +154,14 @@ def _named_lines(organisation, quantity, batch_code, lines, quote):
     return parse_lines(lines), None
 
 
-def _price_named(order: Order, named, quote, shown_prices) -> None:
-    """The order's lines as named, at the quote's prices or else the listed ones."""
+def _price_named(order: Order, named, quote, shown_prices, organisation) -> None:
+    """The order's lines as named, at the quote's prices or else those the organisation pays
+    now (listed, or member prices)."""
     if quote is not None:
         prices = {line.batch.code: (line.batch, line.unit_price) for line in quote.lines}
         order.quote_id = quote.id
     else:
-        prices = {line.batch.code: (line.batch, line.unit_price) for line in price_lines(named)}
+        prices = {line.batch.code: (line.batch, line.unit_price) for line in price_lines(named, organisation)}
     for code, price in (shown_prices or {}).items():
         if code in prices and prices[code][1] != price:
             raise OrderError(
@@ -181,7 +184,7 @@ def _price_named(order: Order, named, quote, shown_prices) -> None:
     order.amount = sum((line.amount for line in order.lines), Decimal("0"))
 
 
-def _listed_batch(batch_code) -> Batch:
+def _listed_batch(batch_code, organisation) -> Batch:
     batch = (
         db.session.scalar(select(Batch).filter_by(code=batch_code))
         if isinstance(batch_code, str) and len(batch_code) <= 80
@@ -195,6 +198,10 @@ def _listed_batch(batch_code) -> Batch:
             404,
             "batch_code",
         )
+    listed_at = db.session.scalar(select(Listing.listed_at).where(Listing.batch_id == batch.id))
+    first_call = alliance.first_call_refusal(organisation, batch.code, listed_at)
+    if first_call is not None:
+        raise OrderError("members_first", first_call, 409, "batch_code")
     return batch
 
 

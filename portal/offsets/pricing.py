@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from portal.alliance import services as alliance
 from portal.catalog.models import Listing
 from portal.core.money import apportion, fen, yuan_of
 from portal.extensions import db
@@ -13,8 +14,9 @@ from portal.ledger.models import Batch
 from portal.offsets.models import Order, OrderLine, OrderNote
 
 
-def _price(order: Order, ranges) -> None:
-    """The order's lines at the listed prices of the held batches, and its exact total."""
+def _price(order: Order, ranges, organisation) -> None:
+    """The order's lines at the prices ``organisation`` pays for the held batches (listed, or
+    member prices for an alliance member), and its exact total."""
     per_batch: dict[int, int] = defaultdict(int)
     for r in ranges:
         per_batch[r.batch_id] += r.quantity
@@ -30,6 +32,7 @@ def _price(order: Order, ranges) -> None:
         order.lines.remove(line)
     for batch_id, quantity in per_batch.items():
         batch, price = prices[batch_id]
+        price = alliance.price_for(organisation, price)
         order.lines.append(
             OrderLine(batch=batch, quantity=quantity, unit_price=price, amount=price * quantity)
         )
@@ -40,7 +43,7 @@ def _apportion_paid(order: Order, ranges) -> None:
     """Lines for the batches now held, at their listed prices, with the amount the buyer paid
     shared between them in proportion, exactly to the fen (largest remainders)."""
     paid = order.amount
-    _price(order, ranges)
+    _price(order, ranges, order.organisation)
     listed = order.amount
     if listed == paid:
         return

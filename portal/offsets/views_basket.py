@@ -10,6 +10,7 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from portal.access import page
+from portal.alliance import services as alliance
 from portal.core.i18n import yuan
 from portal.extensions import db
 from portal.offsets import basket, services
@@ -18,10 +19,16 @@ from portal.offsets.views_shared import bp, visitors_choose
 
 
 def _choices(form):
+    organisation = current_user.organisation  # an alliance member is shown its member price
     form.batch_code.choices = [SelectChoice("", _("Any listed batch (oldest vintage first)"))] + [
         SelectChoice(
             b.code,
-            _("%(batch)s · %(price)s per t · %(n)s t available", batch=b.code, price=yuan(price), n=n),
+            _(
+                "%(batch)s · %(price)s per t · %(n)s t available",
+                batch=b.code,
+                price=yuan(alliance.price_for(organisation, price)),
+                n=n,
+            ),
         )
         for b, price, n in services.batches_for_sale()
     ]
@@ -75,7 +82,7 @@ def checkout():
 
 
 def _basket_page(form, lines, added=None, error=None, status=200):
-    rows, total, ok = basket.rows(lines, new=added)
+    rows, total, ok = basket.rows(lines, new=added, organisation=current_user.organisation)
     return (
         render_template(
             "offsets/basket.html",
@@ -86,6 +93,7 @@ def _basket_page(form, lines, added=None, error=None, status=200):
             ok=ok,
             error=error,
             hold_minutes=services.HOLD_MINUTES,
+            member=alliance.is_member(current_user.organisation),
         ),
         status,
     )

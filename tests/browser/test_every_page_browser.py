@@ -117,6 +117,9 @@ def _demo_ids(database) -> dict:
         "fapiao": _one(
             database, "SELECT public_id FROM fapiao_requests WHERE organisation_id = ? ORDER BY id", buyer_org
         ),
+        "alliance_member": _one(
+            database, "SELECT organisation_id FROM alliance_memberships WHERE status = 'member' ORDER BY id"
+        ),
     }
 
 
@@ -151,6 +154,7 @@ PARAMS = {
     "buyers.reset_password": lambda ids: {"token": "not-a-token"},
     "fapiao.ask": lambda ids: {"ref": ids["order"]},  # the buyer's paid order (it has a request)
     "fapiao.show": lambda ids: {"public_id": ids["fapiao"]},
+    "alliance.member": lambda ids: {"organisation_id": ids["alliance_member"]},
 }
 
 ESTIMATE = (
