@@ -121,12 +121,10 @@ def test_bad_input_is_refused_with_nothing_saved(desk, change, code, field):
 
 
 def test_refusals_are_translated(desk):
-    with force_locale("en"):
-        with pytest.raises(ServiceError) as english:
-            services.parse_request(wanted(vintage_from="2024", vintage_to="2021"))
-    with force_locale("zh_Hans_CN"):
-        with pytest.raises(ServiceError) as chinese:
-            services.parse_request(wanted(vintage_from="2024", vintage_to="2021"))
+    with force_locale("en"), pytest.raises(ServiceError) as english:
+        services.parse_request(wanted(vintage_from="2024", vintage_to="2021"))
+    with force_locale("zh_Hans_CN"), pytest.raises(ServiceError) as chinese:
+        services.parse_request(wanted(vintage_from="2024", vintage_to="2021"))
     assert english.value.message == "The vintage range is reversed: 2024 comes after 2021."
     assert chinese.value.message == "年份范围颠倒：2024 晚于 2021。"
 
