@@ -25,7 +25,7 @@ class RfqStatus(StrEnum):
 RFQ_STATUS_LABELS = labels_for(
     RfqStatus,
     {
-        "new": _l("New"),
+        "new": _l("Not yet answered"),
         "discussion": _l("In discussion"),
         "converted": _l("Converted to a contract draft"),
         "declined": _l("Declined"),

@@ -97,6 +97,9 @@ def _demo_ids(database) -> dict:
             "WHERE r.code = 'aohan' AND p.stage = 'assessment' ORDER BY p.id",
         ),
         "parcel": _one(database, "SELECT code FROM parcels ORDER BY id"),
+        "rfq": _one(
+            database, "SELECT number FROM quote_requests WHERE organisation_id = ? ORDER BY id", buyer_org
+        ),
     }
 
 
@@ -122,6 +125,8 @@ PARAMS = {
     "offsets.scan": lambda ids: {"public_id": ids["order"], "method": "wechat_pay"},  # paid: the order
     "payments.test_wallet": lambda ids: {"token": "not-a-token"},
     "buyers.reset_password": lambda ids: {"token": "not-a-token"},
+    "rfq.request_page": lambda ids: {"number": ids["rfq"]},
+    "rfq.staff_request": lambda ids: {"number": ids["rfq"]},
 }
 
 ESTIMATE = (
@@ -155,7 +160,7 @@ def _role_of(endpoint: str, rule: str) -> str | None:
         return "county"
     if rule.startswith(("/staff", "/pipeline")):
         return "operator"
-    if rule.startswith(("/account", "/checkout", "/orders")):
+    if rule.startswith(("/account", "/checkout", "/orders", "/quote-requests")):
         return "buyer"
     return None
 

@@ -148,7 +148,7 @@ def test_a_buyer_sends_a_request_from_the_form(desk, client):
     assert rfq.organisation == desk.steel and rfq.requested_by == desk.buyer
     assert [t.quantity for t in rfq.tranches] == [2000, 3000]
     page = client.get(response.location + "?lang=en").get_data(as_text=True)
-    assert "New" in page and "5,000 t" in page and "Yearly tranches" in page
+    assert "Not yet answered" in page and "5,000 t" in page and "Yearly tranches" in page
 
 
 BAD_FORMS = [
@@ -289,6 +289,7 @@ def test_staff_reply_then_convert_and_the_buyer_sees_it(desk, client):
     page = visible_text(client.get(f"/quote-requests/{n}?lang=en").get_data(as_text=True))
     assert "Converted to a contract draft" in page and "可以供应" in page
     assert contract.number not in page  # an unsigned draft is the sales team's work in progress
+    assert "sales@portal.cn" not in page  # the buyer hears from the sales team, not from whom
 
 
 def test_a_bad_conversion_price_is_shown_on_the_desk(desk, client):
