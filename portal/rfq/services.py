@@ -16,6 +16,7 @@ from datetime import timedelta
 from flask_babel import gettext as _
 from sqlalchemy import Integer, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from portal.audit import services as audit
 from portal.buyers import policy
@@ -75,7 +76,12 @@ def requests_of(organisation: Organisation, limit: int = 200) -> list[QuoteReque
 def all_requests(
     *, status: str | None = None, assigned: User | None = None, unassigned: bool = False, limit=500
 ):
-    query = select(QuoteRequest).order_by(QuoteRequest.id.desc()).limit(limit)
+    query = (
+        select(QuoteRequest)
+        .options(selectinload(QuoteRequest.assigned_to), selectinload(QuoteRequest.contract))
+        .order_by(QuoteRequest.id.desc())
+        .limit(limit)
+    )
     if status:
         query = query.filter_by(status=status)
     if assigned is not None:
@@ -347,19 +353,20 @@ def convert(rfq: QuoteRequest, price_per_t, *, user: User, actor: str) -> Contra
         actor=actor,
         idempotency_key=f"rfq:{rfq.number}",
     )
-    before = rfq.status
+    before = {"status": rfq.status, "assigned_to": owner.email if rfq.assigned_to else None}
     rfq.status = RfqStatus.CONVERTED
     rfq.contract_id = contract.id
+    rfq.assigned_to_id = owner.id  # whoever runs the contract now handles the request
     rfq.updated_at = utcnow()
     db.session.flush()
-    db.session.expire(rfq, ["contract"])
+    db.session.expire(rfq, ["contract", "assigned_to"])
     audit.record(
         actor,
         "rfq.convert",
         "rfq",
         rfq.number,
-        before={"status": before},
-        after={"status": rfq.status, "contract": contract.number},
+        before=before,
+        after={"status": rfq.status, "contract": contract.number, "assigned_to": owner.email},
     )
     _tell_buyer(
         rfq,

@@ -256,6 +256,7 @@ def test_either_standard_and_no_owner_make_an_open_draft(desk):
     db.session.commit()
     assert contract.standard == "" and contract.project_types == ""
     assert contract.vintage_from is None and contract.owner == desk.operator
+    assert rfq.assigned_to == desk.operator  # who runs the draft now handles the request
 
 
 @pytest.mark.postgres
