@@ -1,16 +1,20 @@
 """The demo's requests for quote: two from the demo buyer's organisation (one the sales team is
 discussing, one not yet answered), so that the buyer's and the sales team's pages show some."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from portal.buyers.models import User
 from portal.extensions import db
 from portal.rfq import services as rfq
+from portal.timeutil import beijing_today
 
 
-def load(today: date) -> int:
+def load() -> int:
+    """The requests, with deliveries asked for after today (the real today: a request's dates
+    must lie ahead, also when the demo's trading was loaded as of another day)."""
+    today = beijing_today()
     buyer = db_user("buyer@demo.local")
     sales = db_user("sales@demo.local")
     organisation = buyer.organisation

@@ -69,7 +69,7 @@ def load(scale: int = 1, seed: int = 20241226, progress=None, now: datetime | No
     from portal.demo import registry
 
     counts["registry_confirmed"] = registry.hand_off(rng, now)
-    counts["quote_requests"] = quotes.load(now.astimezone(BEIJING).date())
+    counts["quote_requests"] = quotes.load()
     # The pipeline of projects not yet issued, with its own random numbers (the trading above
     # stays as it was), and a county reviewer for each county-level unit.
     counts.update(
