@@ -215,5 +215,6 @@ AUDIT_FIELDS = {
     "contact_name": _l("Contact name"),
     "contact_email": _l("Contact e-mail"),
     "assigned_to": _l("Salesperson"),
+    "contract": _l("Contract"),
     "message": _l("Message"),
 }
