@@ -76,6 +76,8 @@ def create_app(config=None):
     from portal.registry.views import bp as registry_bp
     from portal.revenue import api as _revenue_api  # noqa: F401  (routes on api_bp)
     from portal.revenue.views import bp as revenue_bp
+    from portal.rfq import views_staff as _rfq_staff  # noqa: F401  (routes on rfq_bp)
+    from portal.rfq.views import bp as rfq_bp
     from portal.staff.views import bp as staff_bp
     from portal.transparency import api as _transparency_api  # noqa: F401  (routes on api_bp)
     from portal.transparency import appending
@@ -96,6 +98,7 @@ def create_app(config=None):
     app.register_blueprint(payments_bp)
     app.register_blueprint(revenue_bp)
     app.register_blueprint(contracts_bp)
+    app.register_blueprint(rfq_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(registry_bp)
     app.register_blueprint(pipeline_bp)

@@ -39,6 +39,12 @@ ACTIONS = {
     "contracts.read_own": BUYER,
     "contracts.read_all": STAFF,
     "contracts.manage": {Role.SALES},
+    #: Requests for quote: a buyer sends and reads its organisation's; staff read all; sales and
+    #: the operator answer, assign, decline and turn them into contract drafts.
+    "rfq.create": BUYER,
+    "rfq.read_own": BUYER,
+    "rfq.read_all": STAFF,
+    "rfq.manage": {Role.SALES, Role.OPERATOR},
     "invoices.pay": BUYER,
     "invoices.record_payment": {Role.SALES, Role.OPERATOR},
     #: The list of every contract invoice (and its exports); the auditor reads it too.
@@ -229,9 +235,15 @@ def _kind(obj) -> str:
     from portal.fapiao.models import FapiaoRequest
     from portal.offsets.models import Order
     from portal.pipeline.models import Agreement, Parcel, PipelineProject, RightsHolder
+    from portal.rfq.models import QuoteRequest
 
-    kinds = ((Order, "orders"), (Contract, "contracts"), (Invoice, "contracts"), (FapiaoRequest, "fapiao"))
-    for cls, kind in kinds:
+    for cls, kind in (
+        (Order, "orders"),
+        (Contract, "contracts"),
+        (Invoice, "contracts"),
+        (FapiaoRequest, "fapiao"),
+        (QuoteRequest, "rfq"),
+    ):
         if isinstance(obj, cls):
             return kind
     if isinstance(obj, Parcel | PipelineProject | RightsHolder | Agreement):

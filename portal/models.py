@@ -16,5 +16,6 @@ from portal.payments import models as payments_models  # noqa: F401
 from portal.pipeline import models as pipeline_models  # noqa: F401
 from portal.registry import models as registry_models  # noqa: F401
 from portal.revenue import models as revenue_models  # noqa: F401
+from portal.rfq import models as rfq_models  # noqa: F401
 from portal.transparency import models as transparency_models  # noqa: F401
 from portal.webhooks import models as webhooks_models  # noqa: F401

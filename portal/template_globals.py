@@ -35,6 +35,7 @@ from portal.pipeline.models import (
 )
 from portal.registry.models import INSTRUCTION_KIND_LABELS, REGISTRY_LABELS, REGISTRY_STATUS_LABELS
 from portal.registry.reconcile import DIFFERENCE_LABELS, PLACE_LABELS
+from portal.rfq.services import request_for_contract
 
 
 def register(app):
@@ -63,6 +64,7 @@ def register(app):
         difference_label=look_up(DIFFERENCE_LABELS),
         place_label=look_up(PLACE_LABELS),
         may=access.may,
+        quote_request_for=request_for_contract,
         outbox_page_enabled=mail.outbox_page_enabled,
         purchase_summary=policy.purchase_summary,
         stage_label=look_up(STAGE_LABELS),

@@ -13,7 +13,7 @@ from portal.buyers.models import Organisation
 from portal.catalog.models import Listing, Project, ProjectStatus, Region
 from portal.certificates import services as certificates
 from portal.certificates.models import Source
-from portal.demo import data, pipeline
+from portal.demo import data, pipeline, quotes
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import AccountKind, Batch
@@ -69,6 +69,7 @@ def load(scale: int = 1, seed: int = 20241226, progress=None, now: datetime | No
     from portal.demo import registry
 
     counts["registry_confirmed"] = registry.hand_off(rng, now)
+    counts["quote_requests"] = quotes.load()
     # The pipeline of projects not yet issued, with its own random numbers (the trading above
     # stays as it was), and a county reviewer for each county-level unit.
     counts.update(

@@ -36,6 +36,7 @@ from portal.core.i18n import current_language, datetime_text, localized, yuan
 from portal.extensions import db
 from portal.ledger.models import ACCOUNT_KIND_LABELS
 from portal.offsets.models import ORDER_NOTE_LABELS, ORDER_STATUS_LABELS
+from portal.rfq.models import RFQ_STATUS_LABELS, SCHEDULE_KIND_LABELS
 
 #: Values longer than this are cut in the audit view (the CSV export has them whole).
 MAX_VALUE = 300
@@ -78,6 +79,7 @@ def _value_tables(subject_type: str) -> dict:
         "contract": CONTRACT_STATUS_LABELS,
         "invoice": INVOICE_STATUS_LABELS,
         "project": PROJECT_STATUS_LABELS,
+        "rfq": RFQ_STATUS_LABELS,
     }
     return {
         "status": statuses.get(subject_type, {}),
@@ -87,6 +89,8 @@ def _value_tables(subject_type: str) -> dict:
         "project_type": PROJECT_TYPE_LABELS,
         "project_types": PROJECT_TYPE_LABELS,
         "standard": STANDARD_LABELS,
+        "standards": STANDARD_LABELS,
+        "schedule": SCHEDULE_KIND_LABELS,
         "delivery": DELIVERY_MODE_LABELS,
         "mode": DELIVERY_MODE_LABELS,
         "method": PAYMENT_METHOD_LABELS,
@@ -206,6 +210,7 @@ class Reader:
             "order": lambda: self._url("orders.read_all", "offsets.order", public_id=subject_id),
             "contract": lambda: self._contract_url(subject_id),
             "invoice": lambda: self._url("contracts.read_all", "contracts.staff_invoice", number=subject_id),
+            "rfq": lambda: self._url("rfq.read_all", "rfq.staff_request", number=subject_id),
         }.get(subject_type, lambda: None)()
         return Text(f"{kind} {subject_id}", code, url)
 
@@ -246,7 +251,7 @@ class Reader:
                 return _listed(str(table.get(v, v)) for v in map(str, value))
             if isinstance(value, str):
                 return str(table.get(value, value))
-        if field in ("amount", "price_per_t") and isinstance(value, str | int):
+        if field in ("amount", "price_per_t", "price_expectation") and isinstance(value, str | int):
             try:
                 return yuan(value)
             except ArithmeticError:
@@ -257,6 +262,8 @@ class Reader:
             names = self._region_names()
             values = value if isinstance(value, list) else [value]
             return _listed(names.get(str(v), str(v)) for v in values)
+        if field == "projects" and isinstance(value, list):
+            return _listed(map(str, value))
         if field == "organisation" and isinstance(value, str):
             return self.organisation(value)
         if field == "tranches" and isinstance(value, list):

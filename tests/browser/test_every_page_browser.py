@@ -120,6 +120,9 @@ def _demo_ids(database) -> dict:
         "alliance_member": _one(
             database, "SELECT organisation_id FROM alliance_memberships WHERE status = 'member' ORDER BY id"
         ),
+        "rfq": _one(
+            database, "SELECT number FROM quote_requests WHERE organisation_id = ? ORDER BY id", buyer_org
+        ),
     }
 
 
@@ -155,6 +158,8 @@ PARAMS = {
     "fapiao.ask": lambda ids: {"ref": ids["order"]},  # the buyer's paid order (it has a request)
     "fapiao.show": lambda ids: {"public_id": ids["fapiao"]},
     "alliance.member": lambda ids: {"organisation_id": ids["alliance_member"]},
+    "rfq.request_page": lambda ids: {"number": ids["rfq"]},
+    "rfq.staff_request": lambda ids: {"number": ids["rfq"]},
 }
 
 ESTIMATE = (
@@ -190,7 +195,7 @@ def _role_of(endpoint: str, rule: str) -> str | None:
         return "county"
     if rule.startswith(("/staff", "/pipeline")):
         return "operator"
-    if rule.startswith(("/account", "/checkout", "/orders", "/fapiao")):
+    if rule.startswith(("/account", "/checkout", "/orders", "/fapiao", "/quote-requests")):
         return "buyer"
     return None
 
