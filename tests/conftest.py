@@ -26,6 +26,7 @@ from sqlalchemy.exc import ProgrammingError
 
 from portal import create_app
 from portal.extensions import db
+from portal.jobs import engine as jobs_engine
 
 #: The pytest-xdist worker this process is ("gw0", "gw1" …), or None when pytest runs alone.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER")
@@ -174,6 +175,7 @@ def _yield_app(app):
     finally:
         db.session.remove()
         db.engine.dispose()
+        jobs_engine.close(app)  # a PostgreSQL queue holds a connection of its own
         ctx.pop()
 
 

@@ -15,7 +15,7 @@ import importlib
 import re
 from enum import Enum
 
-from flask import current_app, url_for
+from flask import current_app
 
 from portal.api.views import bp
 from portal.core.guard import public
@@ -331,11 +331,3 @@ def openapi_document():
     if document is None:
         document = app.extensions["openapi_document"] = build(app)
     return document
-
-
-def links() -> dict:
-    """Where the document and its reference page are (for the API's index)."""
-    return {
-        "openapi": url_for("api.openapi_document"),
-        "reference": url_for("api_reference.reference"),
-    }

@@ -1,7 +1,7 @@
 """``/api/v1`` endpoints. Errors: a 4xx and ``{"error": {"code", "message"}}``; never a 5xx for
 bad input."""
 
-from flask import Blueprint, abort, current_app, g, jsonify, make_response, request
+from flask import Blueprint, abort, current_app, g, jsonify, make_response, request, url_for
 from flask_babel import gettext as _
 
 from portal.api.auth import count_call, require_key
@@ -189,8 +189,6 @@ def holdings():
 def index():
     """What the API offers, for a newcomer who opens ``/api/v1``: every endpoint, the OpenAPI
     document and its reference page."""
-    from portal.api.openapi import links
-
     endpoints = sorted(
         (rule.rule, sorted(rule.methods - {"HEAD", "OPTIONS"}))
         for rule in current_app.url_map.iter_rules()
@@ -199,7 +197,8 @@ def index():
     return {
         "api": "v1",
         "documentation": "docs/api.md",
-        **links(),
+        "openapi": url_for("api.openapi_document"),
+        "reference": url_for("api_reference.reference"),
         "authentication": "Authorization: Bearer <api key>",
         "endpoints": [{"path": path, "methods": methods} for path, methods in endpoints],
     }

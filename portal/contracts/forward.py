@@ -30,7 +30,8 @@ from portal.core import mail
 from portal.core.i18n import absolute_url
 from portal.core.numbers import whole
 from portal.extensions import db
-from portal.ledger.models import Batch
+from portal.ledger import services as ledger
+from portal.ledger.models import Account, AccountKind, Batch
 from portal.pipeline.forecast import expected_by_vintage, forecast_revised
 from portal.pipeline.models import PipelineProject, ProjectState
 
@@ -92,6 +93,12 @@ def claimed(project_id: int, vintage: int, *, excluding: int | None = None) -> i
     if excluding is not None:
         query = query.where(ForwardSource.id != excluding)
     return int(db.session.scalar(query))
+
+
+def _reserved(contract: Contract) -> int:
+    """The contract's reserve balance (as ``reserve.reserved``: that module imports this one)."""
+    account = db.session.scalar(select(Account).filter_by(kind=AccountKind.RESERVE, ref=contract.reserve_ref))
+    return 0 if account is None else ledger.balance(account)
 
 
 def _fits_preferences(contract: Contract, project: PipelineProject, vintage: int) -> bool:
@@ -165,9 +172,7 @@ def add(contract: Contract, *, project_code, vintage, quantity, actor: str) -> F
         raise ContractError(
             "too_many_sources", _("A contract names at most %(n)s forward sources.", n=MAX_SOURCES)
         )
-    from portal.contracts.reserve import reserved  # the reserve reads this module: imported here
-
-    open_need = contract.undelivered - reserved(contract) - sum(s.forward for s in existing)
+    open_need = contract.undelivered - _reserved(contract) - sum(s.forward for s in existing)
     if tonnes > open_need:
         raise ContractError(
             "beyond_need",

@@ -24,8 +24,8 @@ call ``services.deliver(...)`` and the like, and the rules live in one module ea
   below what contracts count on.
 
 Imports run one way: ``common`` ← ``terms`` ← ``reserve`` ← ``invoices`` ← ``delivery`` and
-``drafting``; ``queries`` reads ``reserve``; ``reserve`` reads ``forward`` (which reads the
-reserve's balance from inside ``add``); ``planning`` stands alone. Names with a leading
+``drafting``; ``queries`` reads ``reserve``; ``reserve`` reads ``forward``; ``planning`` stands
+alone. Names with a leading
 underscore are the package's own; code outside it uses only what is exported here (a test that
 patches a helper patches it in the module that calls it). Importing this module registers the
 invoice webhooks (``invoices``), the reservation of newly listed stock (``reserve``) and the

@@ -146,6 +146,14 @@ def huey_of(app):
     return app.extensions["huey"]
 
 
+def close(app) -> None:
+    """Close the app's queue connection, if it opened one (a test's app, a process ending)."""
+    huey = app.extensions.pop("huey", None)
+    close_storage = getattr(getattr(huey, "storage", None), "close", None)
+    if close_storage is not None:
+        close_storage()
+
+
 def plug() -> None:
     """Let features ask for work (``core.tasks.soon``) through the current app's queue. Queuing
     never fails a request: if the queue cannot be reached, the periodic run does the work a

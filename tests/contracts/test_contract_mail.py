@@ -198,7 +198,11 @@ def test_a_checkout_receipt_goes_to_the_buyer_with_a_certificate_it_can_open(des
     told = _mail(order.certificate.number)
     expected = "clerk@steel.cn" if placed_by == "user" else EMAILS["buyer"]
     assert set(told) == {expected}
-    assert _links_open_for(app, told[expected]) == [f"/certificates/{order.certificate.number}"]
+    # The certificate, and the order's page (where a VAT fapiao is asked for): both open for it.
+    assert _links_open_for(app, told[expected]) == [
+        f"/certificates/{order.certificate.number}",
+        f"/orders/{order.public_id}",
+    ]
 
 
 def test_a_contract_signed_from_the_web_tells_the_owner_with_the_staff_page(desk, app, client):
