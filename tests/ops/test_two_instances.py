@@ -135,6 +135,7 @@ def test_two_instances_and_two_workers_on_one_database(pg_app, postgres_url, loc
     app.config["JOBS_URL"] = ""
     queue = engine.make_huey(app)
     queue.flush()
+    queue.storage.close()  # its own connection, not the pool's
 
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_", "STRIPE_", "PROMETHEUS_"))},
