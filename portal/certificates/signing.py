@@ -22,6 +22,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from portal.certificates.models import SigningKey
+from portal.core.database import upsert_insert
 from portal.extensions import db
 
 log = logging.getLogger(__name__)
@@ -118,13 +119,8 @@ def signer() -> Signer:
 def _publish(found: Signer) -> None:
     if db.session.scalar(select(SigningKey.id).filter_by(key_id=found.key_id)) is not None:
         return
-    table = SigningKey.__table__
-    if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     db.session.execute(
-        insert(table)
+        upsert_insert(SigningKey.__table__)
         .values(key_id=found.key_id, public_key=found.public_key_b64)
         .on_conflict_do_nothing(index_elements=["key_id"])
     )

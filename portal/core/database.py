@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from portal.config import url_is_sqlite
 from portal.extensions import db
@@ -53,6 +54,8 @@ def checkpoint() -> None:
 
 
 def configure(app: Flask) -> None:
+    if not event.contains(Session, "after_transaction_end", _forget_transaction_cache):
+        event.listen(Session, "after_transaction_end", _forget_transaction_cache)
     if url_is_sqlite(app.config["SQLALCHEMY_DATABASE_URI"]):
         with app.app_context():
             _configure_sqlite(db.engine)
@@ -87,6 +90,22 @@ def configure(app: Flask) -> None:
         from portal.core.errors import unexpected_error_response
 
         return unexpected_error_response(exc)
+
+
+_TRANSACTION_CACHE = "portal.transaction_cache"
+
+
+def transaction_cache(name: str) -> dict:
+    """A dict that lives as long as the current database transaction: for rows read more than
+    once by one unit of work (the same organisation's webhook endpoints for two events of one
+    fulfilment). Emptied when the transaction ends, committed or not; the code that changes such
+    rows in the same transaction must forget them (``transaction_cache(name).clear()``)."""
+    return db.session.info.setdefault(_TRANSACTION_CACHE, {}).setdefault(name, {})
+
+
+def _forget_transaction_cache(session: Session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_TRANSACTION_CACHE, None)
 
 
 def connection_lost_response(exc: Exception):
@@ -169,3 +188,11 @@ def _configure_sqlite(engine) -> None:
 
 def is_postgresql() -> bool:
     return db.engine.dialect.name == "postgresql"
+
+
+def upsert_insert(target):
+    """An INSERT of the current database's dialect, for ``ON CONFLICT`` clauses (PostgreSQL and
+    SQLite spell them alike)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return (postgresql.insert if is_postgresql() else sqlite.insert)(target)

@@ -30,9 +30,9 @@ from datetime import datetime, timedelta
 
 from flask import g
 from sqlalchemy import String, case, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
+from portal.core.database import upsert_insert
 from portal.extensions import db
 from portal.timeutil import UTCDateTime, utcnow
 
@@ -143,9 +143,8 @@ def _keyed(hits) -> list[tuple[str, Rule]]:
 def _hit(key: str, resets_at: datetime, now: datetime, with_reset: bool = False):
     """Add one hit to ``key`` (a new window ending at ``resets_at`` if the old one is over);
     the count after it (and when its window ends, ``with_reset``)."""
-    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
     table = ThrottleCounter.__table__
-    statement = insert(table).values(key=key, hits=1, resets_at=resets_at)
+    statement = upsert_insert(table).values(key=key, hits=1, resets_at=resets_at)
     ended = table.c.resets_at <= now
     statement = statement.on_conflict_do_update(
         index_elements=[table.c.key],

@@ -4,9 +4,10 @@ account is opened (see ``portal.ledger.services``, which re-exports these)."""
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
+from portal.core.database import upsert_insert
 from portal.core.numbers import whole
 from portal.extensions import db
 from portal.ledger.errors import InvalidMovement, InvalidQuantity, UnknownAccount
@@ -20,6 +21,7 @@ from portal.ledger.models import (
     Batch,
     Block,
 )
+from portal.timeutil import utcnow
 
 # --- accounts -------------------------------------------------------------------------------
 
@@ -44,7 +46,10 @@ def open_account(kind: AccountKind, ref: str, capacity: int | None = None) -> Ac
         _check_quantity(capacity)
     elif capacity is not None:
         raise ValueError(f"a {kind} account has no capacity")
-    account = _get_or_create(kind, ref, capacity)
+    if kind == AccountKind.HOLD:  # each order's own: new but for a repeat
+        account = _create_or_get(kind, ref, capacity)
+    else:
+        account = _get_or_create(kind, ref, capacity)
     if account.capacity != capacity:
         raise InvalidMovement(reason="capacity_mismatch", account=str(account), capacity=account.capacity)
     return account
@@ -65,15 +70,19 @@ def raise_capacity(account: Account, capacity: int) -> Account:
     return account
 
 
+#: Built once: every movement looks up its accounts.
+_BY_KIND_AND_REF = select(Account).where(Account.kind == bindparam("kind"), Account.ref == bindparam("ref"))
+
+
 def find_account(kind: AccountKind, ref: str = "") -> Account:
-    account = db.session.scalar(select(Account).filter_by(kind=kind, ref=ref))
+    account = db.session.scalar(_BY_KIND_AND_REF, {"kind": kind, "ref": ref})
     if account is None:
         raise UnknownAccount(account=f"{kind}:{ref}" if ref else str(kind))
     return account
 
 
 def _get_or_create(kind: AccountKind, ref: str, capacity: int | None) -> Account:
-    account = db.session.scalar(select(Account).filter_by(kind=kind, ref=ref))
+    account = db.session.scalar(_BY_KIND_AND_REF, {"kind": kind, "ref": ref})
     if account is not None:
         return account
     try:
@@ -84,6 +93,21 @@ def _get_or_create(kind: AccountKind, ref: str, capacity: int | None) -> Account
             db.session.add(account)
     except IntegrityError:
         account = db.session.scalar(select(Account).filter_by(kind=kind, ref=ref))
+    return account
+
+
+def _create_or_get(kind: AccountKind, ref: str, capacity: int | None) -> Account:
+    """As ``_get_or_create``, for an account that most likely does not exist yet: one INSERT …
+    ON CONFLICT DO NOTHING RETURNING, and a look-up only when it existed."""
+    statement = (
+        upsert_insert(Account)
+        .values(kind=kind, ref=ref, capacity=capacity, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["kind", "ref"])
+        .returning(Account)
+    )
+    account = db.session.scalars(statement).one_or_none()
+    if account is None:
+        account = db.session.scalar(_BY_KIND_AND_REF, {"kind": kind, "ref": ref})
     return account
 
 

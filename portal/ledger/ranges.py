@@ -11,15 +11,15 @@ from portal.extensions import db
 from portal.ledger.accounts import _check_quantity
 from portal.ledger.errors import InsufficientCredits, InvalidMovement, TerminalAccount, UnknownAccount
 from portal.ledger.models import ALLOWED_MOVES, TERMINAL_KINDS, Account, AccountKind, Batch, EntryKind
-from portal.ledger.services import (
+from portal.ledger.writing import (
     _BLOCKS,
     MovedRange,
     Movement,
-    _entry,
-    _expire_loaded_blocks,
-    _lock_batch,
-    _place,
+    entry,
+    expire_loaded_blocks,
+    place,
 )
+from portal.ledger.writing import lock_batch as _lock_batch_id
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def move_range(
     if destination.capacity is not None:
         raise InvalidMovement(reason="not_allowed", source=str(source), account=str(destination))
     _check_quantity(serial_end - serial_start + 1 if serial_start >= 1 else 0)
-    _lock_batch(batch.id)
+    _lock_batch_id(batch.id)
     rows = db.session.execute(
         select(_BLOCKS.c.id, _BLOCKS.c.serial_start, _BLOCKS.c.serial_end, _BLOCKS.c.account_id)
         .where(
@@ -92,11 +92,11 @@ def move_range(
                     batch_id=batch.id, account_id=source.id, serial_start=end + 1, serial_end=row.serial_end
                 )
             )
-        _place(block_id, batch.id, start, end, destination.id)
-        db.session.add(_entry(movement, kind, batch.id, start, end, source, destination, reference, actor))
+        place(block_id, batch.id, start, end, destination.id)
+        db.session.add(entry(movement, kind, batch.id, start, end, source, destination, reference, actor))
         movement.ranges.append(MovedRange(batch.id, batch.code, start, end))
     db.session.flush()
-    _expire_loaded_blocks()
+    expire_loaded_blocks()
     log.info(
         "%s serials %s-%s of %s from %s to %s (%s, ref %s)",
         kind,
@@ -113,4 +113,4 @@ def move_range(
 
 def lock_batch(batch: Batch) -> None:
     """Lock ``batch`` as a movement would, to read its blocks and then move by serial."""
-    _lock_batch(batch.id)
+    _lock_batch_id(batch.id)

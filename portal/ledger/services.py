@@ -27,9 +27,8 @@ No serial is ever taken twice either way; only which serials a buyer gets can di
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-from sqlalchemy import delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import delete, exists, func, insert, select
 
 from portal.extensions import db
 from portal.ledger.accounts import (  # noqa: F401  (the ledger's interface: re-exported)
@@ -62,40 +61,21 @@ from portal.ledger.models import (
     EntryKind,
     LedgerEntry,
 )
+from portal.ledger.writing import (  # noqa: F401  (ALLOCATION_ORDER, MovedRange: re-exported)
+    _BLOCKS,
+    ALLOCATION_ORDER,
+    MovedRange,
+    Movement,
+    Take,
+    carry_out,
+    entry,
+    expire_loaded_blocks,
+    lock_batch,
+    plan,
+    source_blocks,
+)
 
 log = logging.getLogger(__name__)
-
-#: How many candidate batches one query fetches while allocating.
-_CANDIDATE_CHUNK = 64
-
-
-#: The stated allocation rule: oldest vintage first, then the earlier-recorded batch.
-ALLOCATION_ORDER = (Batch.vintage_start, Batch.vintage_end, Batch.id)
-
-
-@dataclass(frozen=True)
-class MovedRange:
-    batch_id: int
-    batch_code: str
-    serial_start: int
-    serial_end: int
-
-    @property
-    def quantity(self) -> int:
-        return self.serial_end - self.serial_start + 1
-
-
-@dataclass
-class Movement:
-    id: str
-    kind: EntryKind
-    source: Account | None
-    destination: Account
-    ranges: list[MovedRange] = field(default_factory=list)
-
-    @property
-    def quantity(self) -> int:
-        return sum(r.quantity for r in self.ranges)
 
 
 # --- reading in allocation order ---------------------------------------------------------------
@@ -129,7 +109,7 @@ def issue_batch(
     if batch.id is None:
         db.session.add(batch)
         db.session.flush()
-    _lock_batch(batch.id)
+    lock_batch(batch.id)
     already = db.session.scalar(
         select(exists().where(LedgerEntry.batch_id == batch.id))
     ) or db.session.scalar(select(exists().where(Block.batch_id == batch.id)))
@@ -145,7 +125,7 @@ def issue_batch(
     for account, start, end in pieces:
         db.session.add(Block(batch_id=batch.id, account_id=account.id, serial_start=start, serial_end=end))
         db.session.add(
-            _entry(movement, EntryKind.ISSUE, batch.id, start, end, None, account, reference, actor)
+            entry(movement, EntryKind.ISSUE, batch.id, start, end, None, account, reference, actor)
         )
         movement.ranges.append(MovedRange(batch.id, batch.code, start, end))
     db.session.flush()
@@ -226,56 +206,15 @@ def _move(
 ) -> Movement:
     _check_quantity(quantity)
     _check_movable(source, destination)
-    batch_ids = _resolve_batches(batch_codes) if batch_codes is not None else None
+    codes = list(dict.fromkeys(batch_codes)) if batch_codes is not None else None
     _check_capacity(destination, quantity)
-
-    plan = _plan(quantity, source, batch_ids, batch_condition, up_to=up_to)
-    return _carry_out(kind, plan, source, destination, reference, actor)
-
-
-def _carry_out(kind, plan, source, destination, reference, actor) -> Movement:
-    """Write a planned movement: split the last block of each take, place the blocks, journal."""
-    movement = Movement(uuid.uuid4().hex, kind, source, destination)
-    entries = []
-    for take in plan:
-        start, end = take.serial_start, take.serial_start + take.quantity - 1
-        if end < take.serial_end:  # split: the rest of the block stays where it was
-            db.session.execute(
-                insert(_BLOCKS).values(
-                    batch_id=take.batch_id,
-                    account_id=source.id,
-                    serial_start=end + 1,
-                    serial_end=take.serial_end,
-                )
-            )
-        _place(take.block_id, take.batch_id, start, end, destination.id)
-        entries.append(
-            {
-                "movement_id": movement.id,
-                "kind": kind,
-                "batch_id": take.batch_id,
-                "serial_start": start,
-                "serial_end": end,
-                "quantity": end - start + 1,
-                "from_account_id": source.id,
-                "to_account_id": destination.id,
-                "reference": (reference or "")[:120],
-                "actor": (actor or "")[:120],
-            }
-        )
-        movement.ranges.append(MovedRange(take.batch_id, take.batch_code, start, end))
-    db.session.execute(insert(LedgerEntry.__table__), entries)
-    _expire_loaded_blocks()
-    log.info(
-        "%s %s t from %s to %s (%s, ref %s)",
-        kind,
-        movement.quantity,
-        source,
-        destination,
-        movement.id,
-        reference or "-",
-    )
-    return movement
+    takes, seen = plan(quantity, source.id, codes, batch_condition)
+    if codes is not None and len(seen) < len(codes):
+        _resolve_batches(codes)  # a named batch that does not exist is refused as such
+    taken = sum(take.quantity for take in takes)
+    if taken < quantity and not (up_to and takes):
+        raise InsufficientCredits(account=str(source), available=taken, requested=quantity)
+    return carry_out(kind, takes, source, destination, reference, actor)
 
 
 def _check_movable(source, destination) -> None:
@@ -337,18 +276,13 @@ def transfer_each(
     if missing:
         code = min(missing)
         raise InsufficientCredits(account=str(source), available=0, requested=wanted[code], batch=code)
-    plan: list[_Take] = []
+    takes: list[Take] = []
     for batch_id, code in eligible:
-        _lock_batch(batch_id)
+        lock_batch(batch_id)
         remaining = wanted[code]
-        blocks = db.session.execute(
-            select(_BLOCKS.c.id, _BLOCKS.c.serial_start, _BLOCKS.c.serial_end)
-            .where(_BLOCKS.c.batch_id == batch_id, _BLOCKS.c.account_id == source.id)
-            .order_by(_BLOCKS.c.serial_start)
-        )
-        for block_id, start, end in blocks:
+        for block_id, start, end in source_blocks(batch_id, source.id):
             take = min(remaining, end - start + 1)
-            plan.append(_Take(block_id, batch_id, code, start, end, take))
+            takes.append(Take(block_id, batch_id, code, start, end, take))
             remaining -= take
             if remaining == 0:
                 break
@@ -356,7 +290,7 @@ def transfer_each(
             raise InsufficientCredits(
                 account=str(source), available=wanted[code] - remaining, requested=wanted[code], batch=code
             )
-    return _carry_out(EntryKind.TRANSFER, plan, source, destination, reference, actor)
+    return carry_out(EntryKind.TRANSFER, takes, source, destination, reference, actor)
 
 
 def distribute(
@@ -392,7 +326,7 @@ def distribute(
     if not wanted:
         return Movement(uuid.uuid4().hex, EntryKind.TRANSFER, source, source), {}
     movement = Movement(uuid.uuid4().hex, EntryKind.TRANSFER, source, accounts[next(iter(wanted))])
-    _lock_batch(batch.id)
+    lock_batch(batch.id)
     capped = sorted(i for i, a in accounts.items() if a.capacity is not None)
     if capped:
         db.session.execute(
@@ -470,7 +404,7 @@ def distribute(
     if new:
         db.session.execute(insert(_BLOCKS), new)
     db.session.execute(insert(LedgerEntry.__table__), entries)
-    _expire_loaded_blocks()
+    expire_loaded_blocks()
     log.info(
         "distributed %s t of %s from %s to %s accounts (%s, ref %s)",
         sum(given.values()),
@@ -483,98 +417,6 @@ def distribute(
     return movement, given
 
 
-@dataclass(frozen=True)
-class _Take:
-    block_id: int
-    batch_id: int
-    batch_code: str
-    serial_start: int
-    serial_end: int
-    quantity: int  #: taken from the start of the block
-
-
-_BLOCKS = Block.__table__
-
-
-def _plan(
-    quantity: int, source: Account, batch_ids: list[int] | None, condition=None, *, up_to=False
-) -> list[_Take]:
-    """Lock batches in allocation order and choose the blocks to take, without writing."""
-    plan: list[_Take] = []
-    remaining = quantity
-    after = None
-    while remaining > 0:
-        candidates = _candidate_batches(source, batch_ids, after, condition)
-        if not candidates:
-            break
-        for batch_id, code, *key in candidates:
-            after = (*key, batch_id)
-            _lock_batch(batch_id)
-            blocks = db.session.execute(
-                select(_BLOCKS.c.id, _BLOCKS.c.serial_start, _BLOCKS.c.serial_end)
-                .where(_BLOCKS.c.batch_id == batch_id, _BLOCKS.c.account_id == source.id)
-                .order_by(_BLOCKS.c.serial_start)
-            )
-            for block_id, start, end in blocks:
-                take = min(remaining, end - start + 1)
-                plan.append(_Take(block_id, batch_id, code, start, end, take))
-                remaining -= take
-                if remaining == 0:
-                    return plan
-    if up_to and plan:
-        return plan
-    raise InsufficientCredits(account=str(source), available=quantity - remaining, requested=quantity)
-
-
-def _candidate_batches(source: Account, batch_ids, after, condition=None):
-    query = (
-        select(Batch.id, Batch.code, Batch.vintage_start, Batch.vintage_end)
-        .where(exists().where(Block.batch_id == Batch.id, Block.account_id == source.id))
-        .order_by(*ALLOCATION_ORDER)
-        .limit(_CANDIDATE_CHUNK)
-    )
-    if batch_ids is not None:
-        query = query.where(Batch.id.in_(batch_ids))
-    if condition is not None:
-        query = query.where(condition)
-    if after is not None:
-        query = query.where(tuple_(*ALLOCATION_ORDER) > tuple_(*after))
-    return db.session.execute(query).all()
-
-
-def _lock_batch(batch_id: int) -> None:
-    db.session.execute(select(Batch.id).where(Batch.id == batch_id).with_for_update(key_share=True))
-
-
-def _place(block_id: int, batch_id: int, start: int, end: int, account_id: int) -> None:
-    """Make block ``block_id`` cover ``start..end`` in ``account_id``, absorbing the adjacent
-    blocks of the same batch already there, so that blocks stay merged."""
-    neighbours = db.session.execute(
-        select(_BLOCKS.c.id, _BLOCKS.c.serial_start, _BLOCKS.c.serial_end).where(
-            _BLOCKS.c.batch_id == batch_id,
-            _BLOCKS.c.account_id == account_id,
-            or_(_BLOCKS.c.serial_end == start - 1, _BLOCKS.c.serial_start == end + 1),
-        )
-    ).all()
-    absorbed = [row.id for row in neighbours]
-    for row in neighbours:
-        start, end = min(start, row.serial_start), max(end, row.serial_end)
-    if absorbed:  # first, so that the widened block's start is free (unique per batch)
-        db.session.execute(delete(_BLOCKS).where(_BLOCKS.c.id.in_(absorbed)))
-    db.session.execute(
-        update(_BLOCKS)
-        .where(_BLOCKS.c.id == block_id)
-        .values(account_id=account_id, serial_start=start, serial_end=end)
-    )
-
-
-def _expire_loaded_blocks() -> None:
-    """Blocks are written with SQL statements; forget any stale copies the session holds."""
-    for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, Block):
-            db.session.expire(obj)
-
-
 def _resolve_batches(codes: Sequence[str]) -> list[int]:
     codes = list(dict.fromkeys(codes))
     found = dict(db.session.execute(select(Batch.code, Batch.id).where(Batch.code.in_(codes))).all())
@@ -582,18 +424,3 @@ def _resolve_batches(codes: Sequence[str]) -> list[int]:
         if code not in found:
             raise UnknownBatch(batch=code)
     return list(found.values())
-
-
-def _entry(movement, kind, batch_id, start, end, source, destination, reference, actor) -> LedgerEntry:
-    return LedgerEntry(
-        movement_id=movement.id,
-        kind=kind,
-        batch_id=batch_id,
-        serial_start=start,
-        serial_end=end,
-        quantity=end - start + 1,
-        from_account_id=source.id if source is not None else None,
-        to_account_id=destination.id,
-        reference=(reference or "")[:120],
-        actor=(actor or "")[:120],
-    )

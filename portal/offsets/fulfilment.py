@@ -40,13 +40,26 @@ from portal.timeutil import utcnow
 from portal.webhooks import events as webhook_events
 
 
+def _by_intent_locked(intent_id: str) -> Order | None:
+    """The order paid by PaymentIntent ``intent_id``, locked and re-read in one statement."""
+    return db.session.scalars(
+        select(Order)
+        .where(Order.payment_intent_id == intent_id)
+        .with_for_update(of=Order)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+
+
 def _order_for_intent(intent: dict) -> Order | None:
-    found = db.session.scalar(select(Order).filter_by(payment_intent_id=str(intent.get("id", ""))))
+    """The order an intent pays, locked for this transaction (see ``holds._locked``)."""
+    found = _by_intent_locked(str(intent.get("id", "")))
     if found is None:
         metadata = intent.get("metadata") or {}
         found = find(metadata.get("portal_order"))
         if found is not None and found.payment_intent_id not in (None, intent.get("id")):
             found = None  # another intent names this order: not ours to settle
+        if found is not None:
+            found = _locked(found)
     return found
 
 
@@ -63,7 +76,6 @@ def payment_succeeded(intent: dict) -> str:
             ),
         )
         return payments.UNKNOWN
-    order = _locked(order)
     if order.status == OrderStatus.FULFILLED:
         return "already_fulfilled"
     if order.status == OrderStatus.REFUNDED:
@@ -102,7 +114,6 @@ def payment_failed(intent: dict) -> str:
     order = _order_for_intent(intent)
     if order is None:
         return payments.UNKNOWN
-    order = _locked(order)
     if order.status != OrderStatus.AWAITING_PAYMENT:
         return "ignored"  # fulfilled, expired or refunded already: a late failure changes nothing
     if order.note == OrderNote.ATTEMPT_DECLINED:
@@ -131,10 +142,9 @@ def charge_refunded(charge: dict) -> str:
     are told, who may revoke the certificate.
     """
     intent_id = str(charge.get("payment_intent") or "")
-    order = db.session.scalar(select(Order).filter_by(payment_intent_id=intent_id)) if intent_id else None
+    order = _by_intent_locked(intent_id) if intent_id else None
     if order is None:
         return payments.UNKNOWN
-    order = _locked(order)
     refunded = charge.get("amount_refunded")
     if type(refunded) is not int or refunded <= 0:
         return "ignored"

@@ -3,7 +3,7 @@ back to inventory, and the order row locked while either happens. Refusals are O
 
 from datetime import UTC, datetime, time
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import case, exists, func, select
 
 from portal.alliance import services as alliance
 from portal.audit import services as audit
@@ -33,27 +33,49 @@ def _listed(organisation=None):
     )
 
 
+def _year_start():
+    return utcnow().replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _day_start():
+    return datetime.combine(beijing_today(), time(0), BEIJING).astimezone(UTC)
+
+
+def _bought_since(organisation, start):
+    return select(func.coalesce(func.sum(Order.quantity), 0)).where(
+        Order.organisation_id == organisation.id,
+        Order.created_at >= start,
+        Order.status.in_((OrderStatus.AWAITING_PAYMENT, OrderStatus.FULFILLED)),
+    )
+
+
 def bought_this_year(organisation) -> int:
     """Tonnes the organisation has ordered this (calendar) year, paid or still held."""
-    start = utcnow().replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
-    return db.session.scalar(
-        select(func.coalesce(func.sum(Order.quantity), 0)).where(
+    return db.session.scalar(_bought_since(organisation, _year_start()))
+
+
+def _bought_this_year_and_today(organisation) -> tuple[int, int]:
+    """``(bought_this_year, bought_today)`` in one statement."""
+    year, day = _year_start(), _day_start()
+    this_year, today = db.session.execute(
+        select(
+            func.coalesce(func.sum(Order.quantity), 0),
+            func.coalesce(func.sum(case((Order.created_at >= day, Order.quantity), else_=0)), 0),
+        ).where(
             Order.organisation_id == organisation.id,
-            Order.created_at >= start,
+            Order.created_at >= min(year, day),
             Order.status.in_((OrderStatus.AWAITING_PAYMENT, OrderStatus.FULFILLED)),
         )
-    )
+    ).one()
+    if day < year:  # the first hours of 1 January, Beijing time: last year's orders count today
+        this_year = bought_this_year(organisation)
+    return int(this_year), int(today)
 
 
 def bought_today(organisation, guest_email: str | None = None) -> int:
     """Tonnes ordered since midnight (Beijing) by the organisation, or, for guest orders, by the
     guest of ``guest_email``; paid or still held."""
-    start = datetime.combine(beijing_today(), time(0), BEIJING).astimezone(UTC)
-    query = select(func.coalesce(func.sum(Order.quantity), 0)).where(
-        Order.organisation_id == organisation.id,
-        Order.created_at >= start,
-        Order.status.in_((OrderStatus.AWAITING_PAYMENT, OrderStatus.FULFILLED)),
-    )
+    query = _bought_since(organisation, _day_start())
     if guest_email is not None:
         query = query.join(GuestBuyer, GuestBuyer.id == Order.guest_id).where(GuestBuyer.email == guest_email)
     return db.session.scalar(query)
@@ -64,12 +86,8 @@ def purchase_refusal(organisation, quantity: int, guest_email: str | None = None
     may not order ``quantity`` t now, or None: its status and limits, per order, per year and per
     day; a guest's as the smallest buyer's. Run while holding the organisation's order lock."""
     if guest_email is None:
-        return policy.purchase_refusal(
-            organisation,
-            quantity,
-            bought_this_year=bought_this_year(organisation),
-            bought_today=bought_today(organisation),
-        )
+        this_year, today = _bought_this_year_and_today(organisation)
+        return policy.purchase_refusal(organisation, quantity, bought_this_year=this_year, bought_today=today)
     return policy.purchase_refusal(organisation, quantity) or policy.guest_refusal(
         quantity, bought_today=bought_today(organisation, guest_email)
     )

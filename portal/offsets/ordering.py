@@ -116,8 +116,8 @@ def create_order(
     db.session.add(order)
     db.session.flush()
     try:
-        with db.session.begin_nested():
-            movement = _hold(order, _listed(organisation))
+        # No savepoint: a refused movement writes nothing, and the caller rolls back the order.
+        movement = _hold(order, _listed(organisation))
     except InsufficientCredits as exc:
         raise _short(exc, quantity) from None
     if named is None:

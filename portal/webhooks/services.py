@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from portal.audit import services as audit
 from portal.core import tasks
+from portal.core.database import transaction_cache
 from portal.core.errors import ServiceError
 from portal.extensions import db
 from portal.timeutil import utcnow
@@ -156,6 +157,7 @@ def create_endpoint(organisation, url, events, *, actor: str) -> tuple[WebhookEn
     )
     db.session.add(endpoint)
     db.session.flush()
+    transaction_cache(_ENDPOINTS).clear()
     audit.record(actor, "webhook.create", "webhook", endpoint.public_id, after={"url": url, "events": events})
     return endpoint, secret
 
@@ -172,6 +174,7 @@ def delete_endpoint(organisation, public_id, *, actor: str) -> WebhookEndpoint:
     """Removes the endpoint; what was still to be delivered to it is given up. Its log stays."""
     endpoint = endpoint_of(organisation, public_id)
     endpoint.deleted_at = utcnow()
+    transaction_cache(_ENDPOINTS).clear()
     pending = db.session.scalars(
         select(WebhookDelivery).filter_by(endpoint_id=endpoint.id, status=DeliveryStatus.PENDING)
     )
@@ -195,6 +198,10 @@ def endpoint_json(endpoint: WebhookEndpoint, secret: str | None = None) -> dict:
     return data
 
 
+#: The organisations' live endpoints, read once per transaction (a fulfilment emits two events).
+_ENDPOINTS = "webhooks.endpoints"
+
+
 def emit(organisation_id: int | None, event_type: EventType, data, *, at: datetime | None = None):
     """Report ``event_type`` to the organisation's endpoints that want it, in the caller's
     transaction: the event is delivered only if that transaction commits, and then for certain.
@@ -203,13 +210,14 @@ def emit(organisation_id: int | None, event_type: EventType, data, *, at: dateti
     if organisation_id is None:
         return None
     event_type = EventType(event_type)
-    wanting = [
-        endpoint
-        for endpoint in db.session.scalars(
-            select(WebhookEndpoint).filter_by(organisation_id=organisation_id, deleted_at=None)
+    known = transaction_cache(_ENDPOINTS)
+    if organisation_id not in known:
+        known[organisation_id] = list(
+            db.session.scalars(
+                select(WebhookEndpoint).filter_by(organisation_id=organisation_id, deleted_at=None)
+            )
         )
-        if endpoint.wants(event_type)
-    ]
+    wanting = [endpoint for endpoint in known[organisation_id] if endpoint.wants(event_type)]
     if not wanting:
         return None
     now = at or utcnow()

@@ -348,17 +348,24 @@ def test_a_connection_lost_mid_request_is_a_503_that_saved_nothing(pg_app):
     key = factories.api_key(pg_app, "--org", STEEL)
     db.session.remove()
 
+    dropped = []
+
     def drop_on_hold(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("INSERT INTO LEDGER_ENTRIES"):
-            event.remove(db.engine, "before_cursor_execute", drop_on_hold)
+        # once; not removed here: SQLAlchemy is iterating over its listeners
+        if not dropped and statement.lstrip().upper().startswith("INSERT INTO LEDGER_ENTRIES"):
+            dropped.append(True)
             _terminate_pid(conn.connection.dbapi_connection.info.backend_pid)
 
     event.listen(db.engine, "before_cursor_execute", drop_on_hold)
-    response = pg_app.test_client().post(
-        "/api/v1/orders",
-        json={"quantity": 10, "beneficiary": "x"},
-        headers={"Authorization": f"Bearer {key}"},
-    )
+    try:
+        response = pg_app.test_client().post(
+            "/api/v1/orders",
+            json={"quantity": 10, "beneficiary": "x"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    finally:
+        event.remove(db.engine, "before_cursor_execute", drop_on_hold)
+    assert dropped
     assert response.status_code == 503 and response.get_json()["error"]["code"] == "database_unavailable"
     assert response.headers["Retry-After"] == "1"
     assert db.session.scalar(select(func.count()).select_from(Order)) == 0

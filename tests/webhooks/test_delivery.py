@@ -186,6 +186,23 @@ def test_a_removed_endpoint_gets_nothing_more(steel, receiver):
     assert refused.value.code == "endpoint_removed"
 
 
+def test_endpoints_read_once_per_transaction_still_see_every_change(steel):
+    """The endpoints are read once per transaction (a fulfilment emits two events): one added
+    or removed in the same transaction, or in another one since, is seen at the next event."""
+    assert _retire(steel) and db.session.scalar(select(func.count()).select_from(OutgoingEvent)) == 0
+    endpoint, _secret = webhooks.create_endpoint(steel, "http://127.0.0.1:9/hook", ALL, actor="t")
+    _retire(steel)  # same transaction, after an event was emitted with no endpoint
+    assert db.session.scalar(select(func.count()).select_from(OutgoingEvent)) == 1
+    webhooks.delete_endpoint(steel, endpoint.public_id, actor="t")
+    _retire(steel)
+    assert db.session.scalar(select(func.count()).select_from(OutgoingEvent)) == 1
+    db.session.commit()
+    webhooks.create_endpoint(steel, "http://127.0.0.1:9/other", ALL, actor="t")
+    db.session.commit()
+    _retire(steel)  # a new transaction
+    assert db.session.scalar(select(func.count()).select_from(OutgoingEvent)) == 2
+
+
 @pytest.mark.postgres
 def test_two_workers_at_once_deliver_each_event_once(pg_app, receiver):
     from tests.concurrency import race

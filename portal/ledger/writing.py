@@ -1,0 +1,263 @@
+"""How a movement reads and rewrites blocks: the ledger's hot path, in prebuilt SQL statements.
+
+Every movement runs through here (``portal.ledger.services`` decides what moves, this module
+locks, plans and writes it), so each statement is built once, at import, with bound
+parameters: SQLAlchemy then reuses its compiled form and PostgreSQL its prepared plan, and a
+movement costs a handful of round trips rather than a handful of statement constructions.
+``tests/ledger/test_statements.py`` holds the statement counts so that they cannot creep up.
+
+A movement of one block is, after the caller's account look-ups:
+
+1. the next candidate batch in allocation order, **locked** in the same statement
+   (``… ORDER BY vintage, id LIMIT 1 FOR NO KEY UPDATE``, so the lock order is still the global
+   allocation order);
+2. the source's blocks of that batch, read after the lock is held (in READ COMMITTED a statement
+   sees what was committed before it began, so the read cannot share the locking statement);
+3. the rest of a split block, inserted (only when the block is split);
+4. the destination's adjacent blocks, deleted and returned in one statement;
+5. the moved block, rewritten to its widened range and new account;
+6. the journal, one insert for the whole movement.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import bindparam, delete, exists, insert, or_, select, tuple_, update
+
+from portal.extensions import db
+from portal.ledger.models import Account, Batch, Block, EntryKind, LedgerEntry
+
+log = logging.getLogger(__name__)
+
+_BATCHES = Batch.__table__
+_BLOCKS = Block.__table__
+_ENTRIES = LedgerEntry.__table__
+
+#: The stated allocation rule: oldest vintage first, then the earlier-recorded batch.
+ALLOCATION_ORDER = (Batch.vintage_start, Batch.vintage_end, Batch.id)
+_ORDER = (_BATCHES.c.vintage_start, _BATCHES.c.vintage_end, _BATCHES.c.id)
+
+
+@dataclass(frozen=True)
+class MovedRange:
+    batch_id: int
+    batch_code: str
+    serial_start: int
+    serial_end: int
+
+    @property
+    def quantity(self) -> int:
+        return self.serial_end - self.serial_start + 1
+
+
+@dataclass
+class Movement:
+    id: str
+    kind: EntryKind
+    source: Account | None
+    destination: Account
+    ranges: list[MovedRange] = field(default_factory=list)
+
+    @property
+    def quantity(self) -> int:
+        return sum(r.quantity for r in self.ranges)
+
+
+@dataclass(frozen=True)
+class Take:
+    """Part of a planned movement: the first ``quantity`` serials of one source block."""
+
+    block_id: int
+    batch_id: int
+    batch_code: str
+    serial_start: int
+    serial_end: int
+    quantity: int
+
+
+# --- the statements ------------------------------------------------------------------------------
+
+_LOCK_BATCH = select(_BATCHES.c.id).where(_BATCHES.c.id == bindparam("batch")).with_for_update(key_share=True)
+
+_SOURCE_BLOCKS = (
+    select(_BLOCKS.c.id, _BLOCKS.c.serial_start, _BLOCKS.c.serial_end)
+    .where(_BLOCKS.c.batch_id == bindparam("batch"), _BLOCKS.c.account_id == bindparam("source"))
+    .order_by(_BLOCKS.c.serial_start)
+)
+
+_INSERT_BLOCK = insert(_BLOCKS).values(
+    batch_id=bindparam("batch"),
+    account_id=bindparam("account"),
+    serial_start=bindparam("start"),
+    serial_end=bindparam("end"),
+)
+
+#: The destination's blocks adjacent to ``start..end``: gone, their ranges returned to widen
+#: the moved block (blocks stay merged: one block per run of consecutive serials and account).
+_TAKE_NEIGHBOURS = (
+    delete(_BLOCKS)
+    .where(
+        _BLOCKS.c.batch_id == bindparam("batch"),
+        _BLOCKS.c.account_id == bindparam("account"),
+        or_(_BLOCKS.c.serial_end == bindparam("before"), _BLOCKS.c.serial_start == bindparam("after")),
+    )
+    .returning(_BLOCKS.c.serial_start, _BLOCKS.c.serial_end)
+)
+
+_REWRITE_BLOCK = (
+    update(_BLOCKS)
+    .where(_BLOCKS.c.id == bindparam("block"))
+    .values(account_id=bindparam("account"), serial_start=bindparam("start"), serial_end=bindparam("end"))
+)
+
+_INSERT_ENTRIES = insert(_ENTRIES)
+
+
+def _next_batch_statement(named: bool, resumed: bool):
+    query = (
+        select(_BATCHES.c.id, _BATCHES.c.code, _BATCHES.c.vintage_start, _BATCHES.c.vintage_end)
+        .where(
+            exists().where(_BLOCKS.c.batch_id == _BATCHES.c.id, _BLOCKS.c.account_id == bindparam("source"))
+        )
+        .order_by(*_ORDER)
+        .limit(1)
+        .with_for_update(key_share=True, of=_BATCHES)
+    )
+    if named:
+        query = query.where(_BATCHES.c.code.in_(bindparam("codes", expanding=True)))
+    if resumed:
+        query = query.where(
+            tuple_(*_ORDER) > tuple_(bindparam("after_start"), bindparam("after_end"), bindparam("after_id"))
+        )
+    return query
+
+
+_NEXT_BATCH = {(n, r): _next_batch_statement(n, r) for n in (False, True) for r in (False, True)}
+
+
+# --- locking and planning ------------------------------------------------------------------------
+
+
+def lock_batch(batch_id: int) -> None:
+    db.session.execute(_LOCK_BATCH, {"batch": batch_id})
+
+
+def source_blocks(batch_id: int, source_id: int):
+    """``(block id, start, end)`` of what ``source_id`` holds of a batch, lowest serials first.
+    The batch must be locked: nobody reads a batch's blocks without holding it."""
+    return db.session.execute(_SOURCE_BLOCKS, {"batch": batch_id, "source": source_id})
+
+
+def plan(
+    quantity: int, source_id: int, codes: list[str] | None, condition=None
+) -> tuple[list[Take], set[str]]:
+    """Lock batches one by one in allocation order and choose the blocks to take, without
+    writing: ``(takes, codes of the batches locked)``; the takes fall short of ``quantity``
+    when the source holds less. ``codes`` limits the batches to those named; ``condition`` (SQL
+    on ``Batch``) narrows them further."""
+    takes: list[Take] = []
+    seen: set[str] = set()
+    remaining = quantity
+    after = None
+    while remaining > 0:
+        query = _NEXT_BATCH[(codes is not None, after is not None)]
+        if condition is not None:
+            query = query.where(condition)
+        params = {"source": source_id}
+        if codes is not None:
+            params["codes"] = codes
+        if after is not None:
+            params["after_start"], params["after_end"], params["after_id"] = after
+        row = db.session.execute(query, params).first()
+        if row is None:
+            break
+        batch_id, code, vintage_start, vintage_end = row
+        after = (vintage_start, vintage_end, batch_id)
+        seen.add(code)
+        for block_id, start, end in source_blocks(batch_id, source_id):
+            take = min(remaining, end - start + 1)
+            takes.append(Take(block_id, batch_id, code, start, end, take))
+            remaining -= take
+            if remaining == 0:
+                break
+    return takes, seen
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def carry_out(kind, takes: list[Take], source, destination, reference, actor) -> Movement:
+    """Write a planned movement: split the last block of each take, place the blocks, journal."""
+    movement = Movement(uuid.uuid4().hex, kind, source, destination)
+    entries = []
+    reference, actor = (reference or "")[:120], (actor or "")[:120]
+    for take in takes:
+        start, end = take.serial_start, take.serial_start + take.quantity - 1
+        if end < take.serial_end:  # split: the rest of the block stays where it was
+            db.session.execute(
+                _INSERT_BLOCK,
+                {"batch": take.batch_id, "account": source.id, "start": end + 1, "end": take.serial_end},
+            )
+        place(take.block_id, take.batch_id, start, end, destination.id)
+        entries.append(
+            {
+                "movement_id": movement.id,
+                "kind": kind,
+                "batch_id": take.batch_id,
+                "serial_start": start,
+                "serial_end": end,
+                "quantity": end - start + 1,
+                "from_account_id": source.id,
+                "to_account_id": destination.id,
+                "reference": reference,
+                "actor": actor,
+            }
+        )
+        movement.ranges.append(MovedRange(take.batch_id, take.batch_code, start, end))
+    db.session.execute(_INSERT_ENTRIES, entries)
+    expire_loaded_blocks()
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "%s %s t from %s to %s (%s, ref %s)",
+            kind,
+            movement.quantity,
+            source,
+            destination,
+            movement.id,
+            reference or "-",
+        )
+    return movement
+
+
+def place(block_id: int, batch_id: int, start: int, end: int, account_id: int) -> None:
+    """Make block ``block_id`` cover ``start..end`` in ``account_id``, absorbing the adjacent
+    blocks of the same batch already there, so that blocks stay merged."""
+    # The neighbours go first, so that the widened block's start is free (unique per batch).
+    for first, last in db.session.execute(
+        _TAKE_NEIGHBOURS, {"batch": batch_id, "account": account_id, "before": start - 1, "after": end + 1}
+    ):
+        start, end = min(start, first), max(end, last)
+    db.session.execute(_REWRITE_BLOCK, {"block": block_id, "account": account_id, "start": start, "end": end})
+
+
+def expire_loaded_blocks() -> None:
+    """Blocks are written with SQL statements; forget any stale copies the session holds."""
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, Block):
+            db.session.expire(obj)
+
+
+def entry(movement, kind, batch_id, start, end, source, destination, reference, actor) -> LedgerEntry:
+    return LedgerEntry(
+        movement_id=movement.id,
+        kind=kind,
+        batch_id=batch_id,
+        serial_start=start,
+        serial_end=end,
+        quantity=end - start + 1,
+        from_account_id=source.id if source is not None else None,
+        to_account_id=destination.id,
+        reference=(reference or "")[:120],
+        actor=(actor or "")[:120],
+    )

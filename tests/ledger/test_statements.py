@@ -1,0 +1,95 @@
+"""How many SQL statements a movement sends, on SQLite and PostgreSQL: the hot path's round trips
+are counted here so that they cannot creep back up (see ``portal.ledger.writing``)."""
+
+import pytest
+
+from portal.extensions import db
+from portal.ledger import services as ledger
+from portal.ledger.errors import InsufficientCredits, UnknownBatch
+from portal.ledger.models import AccountKind
+from portal.ledger.verify import verify_ledger
+from tests import factories
+from tests.sql import statements_of
+
+
+@pytest.fixture
+def stock(any_app):
+    inventory = ledger.system_account(AccountKind.INVENTORY)
+    batches = [factories.batch(quantity=100, vintage=2021), factories.batch(quantity=100, vintage=2022)]
+    holding = ledger.open_account(AccountKind.HOLDING, "ORG-S")
+    db.session.flush()
+    return inventory, holding, batches
+
+
+def kinds(statements):
+    return [" ".join(s.split()[:3]).upper() for s in statements]
+
+
+def test_a_split_transfer_is_six_statements(stock):
+    inventory, holding, _batches = stock
+    sent = statements_of(lambda: ledger.transfer(10, source=inventory, destination=holding))
+    # lock the next batch (chosen in the same statement), read its blocks, insert the rest of the
+    # split block, take the destination's neighbours, rewrite the moved block, journal
+    assert len(sent) == 6, sent
+    assert "FOR NO KEY UPDATE" in sent[0] or db.engine.dialect.name == "sqlite"
+    assert kinds(sent)[2].startswith("INSERT INTO BLOCKS")
+    assert kinds(sent)[3].startswith("DELETE FROM BLOCKS")
+    assert kinds(sent)[5].startswith("INSERT INTO LEDGER_ENTRIES")
+    assert verify_ledger().ok
+
+
+def test_a_whole_block_and_a_merge_is_five_statements(stock):
+    inventory, holding, batches = stock
+    ledger.transfer(10, source=inventory, destination=holding)
+    # the rest of the oldest batch, exactly: no split, and it merges with serials 1..10
+    sent = statements_of(lambda: ledger.transfer(90, source=inventory, destination=holding))
+    assert len(sent) == 5, sent
+    assert [(b.batch_id, b.serial_start, b.serial_end) for b in ledger.blocks_of(holding)] == [
+        (batches[0].id, 1, 100)
+    ]
+    assert verify_ledger().ok
+
+
+def test_a_named_batch_costs_no_extra_look_up(stock):
+    inventory, holding, batches = stock
+    sent = statements_of(
+        lambda: ledger.transfer(5, source=inventory, destination=holding, batch_codes=[batches[1].code])
+    )
+    assert len(sent) == 6, sent
+    assert ledger.balances_by_batch(holding) == {batches[1].id: 5}
+
+
+def test_two_batches_cost_two_statements_more_each(stock):
+    inventory, holding, _batches = stock
+    # 150 t: all of the first batch (no split), then 50 of the second (split)
+    sent = statements_of(lambda: ledger.transfer(150, source=inventory, destination=holding))
+    # per batch: lock and choose, read blocks, [split], neighbours, rewrite; one journal insert
+    assert len(sent) == 2 + 2 + 2 + 3 + 1, sent
+    assert ledger.balance(holding) == 150
+
+
+def test_a_retirement_is_six_statements_after_its_account_look_up(stock):
+    inventory, holding, _batches = stock
+    ledger.transfer(10, source=inventory, destination=holding)
+    retired = ledger.system_account(AccountKind.RETIRED)
+    sent = statements_of(lambda: ledger.retire(4, source=holding))
+    assert len(sent) == 1 + 6, sent  # the retired account's look-up, then the movement
+    assert ledger.balance(retired) == 4
+
+
+def test_an_unknown_named_batch_is_still_refused_as_unknown(stock):
+    inventory, holding, batches = stock
+    with pytest.raises(UnknownBatch):
+        ledger.transfer(5, source=inventory, destination=holding, batch_codes=[batches[0].code, "NO-SUCH"])
+    with pytest.raises(UnknownBatch):
+        ledger.transfer(5, source=inventory, destination=holding, batch_codes=["NO-SUCH"])
+    assert ledger.balance(holding) == 0
+
+
+def test_a_short_named_batch_is_refused_with_what_there_is(stock):
+    inventory, holding, batches = stock
+    with pytest.raises(InsufficientCredits) as refused:
+        ledger.transfer(150, source=inventory, destination=holding, batch_codes=[batches[0].code])
+    assert refused.value.params["available"] == 100
+    assert ledger.balance(holding) == 0
+    assert verify_ledger().ok

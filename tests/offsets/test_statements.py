@@ -1,0 +1,68 @@
+"""How many SQL statements placing an order and fulfilling it send, on SQLite and PostgreSQL: the
+paths where money moves are counted here so that their round trips cannot creep back up."""
+
+import pytest
+
+from portal.extensions import db
+from portal.ledger.verify import verify_ledger
+from portal.offsets import services as orders
+from portal.offsets.models import OrderStatus
+from portal.payments import services as payments
+from tests import factories
+from tests.sql import statements_of
+
+#: Placing a 10 t order (an organisation's first this year), with the statements it sends:
+#: the organisation's order lock; this year's and today's tonnes (one statement); the order;
+#: its hold account (one INSERT … RETURNING); the inventory account; the hold's capacity
+#: (lock, balance); the movement (5: lock and choose the batch, read its blocks, split, take
+#: neighbours, rewrite, journal = 6); the priced line's batch and the order's lines; the
+#: alliance's terms; the audit event; the order's amount and its line.
+PLACING = 19
+
+#: Fulfilling it on Stripe's success event: the order, locked with its lines (2); paid-at; the
+#: hold account; the certificate number's uniqueness; the retired account; the movement (5); the
+#: certificate's batch; the signing key; the certificate, its blocks, the registry instruction
+#: and the audit event; webhook endpoints (per event); the order's status; the sharing rule, the
+#: revenue line and the audit event; the receipt's recipients and the outbox message; the
+#: transparency log's state and its leaf.
+FULFILLING = 27
+
+
+@pytest.fixture
+def buyer(any_app):
+    steel, _cement = factories.steel_and_cement()
+    factories.batch(quantity=100, code="OLD-2021", vintage=2021, price="60.00")
+    db.session.commit()
+    return steel
+
+
+def _place_and_fulfil(buyer, intent_id):
+    placed = []
+
+    def place():
+        placed.append(orders.create_order(buyer, 10, beneficiary="x", purpose="voluntary", actor="t")[0])
+        db.session.commit()
+
+    placing = statements_of(place)
+    order = placed[0]
+    order.payment_intent_id = intent_id
+    db.session.commit()
+    fen = payments.to_fen(order.amount)
+
+    def fulfil():
+        orders.payment_succeeded({"id": intent_id, "amount": fen, "currency": "cny"})
+        db.session.commit()
+
+    fulfilling = statements_of(fulfil)
+    assert order.status == OrderStatus.FULFILLED
+    return placing, fulfilling
+
+
+def test_placing_and_fulfilling_an_order_send_a_fixed_number_of_statements(buyer):
+    _place_and_fulfil(buyer, "pi_first")  # the first creates the retired account, publishes the key
+    placing, fulfilling = _place_and_fulfil(buyer, "pi_second")
+    print("PLACING", *[" ".join(x.split())[:90] for x in placing], sep="\n")
+    print("FULFILLING", *[" ".join(x.split())[:90] for x in fulfilling], sep="\n")
+    assert len(placing) == PLACING, placing
+    assert len(fulfilling) == FULFILLING, fulfilling
+    assert verify_ledger().ok
