@@ -11,21 +11,22 @@ from portal.payments import services as payments
 from tests import factories
 from tests.sql import statements_of
 
-#: Placing a 10 t order (an organisation's first this year), with the statements it sends:
-#: the organisation's order lock; this year's and today's tonnes (one statement); the order;
-#: its hold account (one INSERT … RETURNING); the inventory account; the hold's capacity
-#: (lock, balance); the movement (5: lock and choose the batch, read its blocks, split, take
-#: neighbours, rewrite, journal = 6); the priced line's batch and the order's lines; the
-#: alliance's terms; the audit event; the order's amount and its line.
+#: Placing a 10 t order, with the statements it sends: the organisation's order lock; this
+#: year's and today's tonnes (one statement); the order; the alliance's terms; its hold account
+#: (one INSERT … RETURNING); the inventory account; the hold's capacity (lock, balance); the
+#: movement (6: lock and choose the batch, read its blocks, split, take neighbours, rewrite,
+#: journal); the priced line's batch and the order's lines; the audit event; the order's amount
+#: and its line.
 PLACING = 19
 
 #: Fulfilling it on Stripe's success event: the order, locked with its lines (2); paid-at; the
 #: hold account; the certificate number's uniqueness; the retired account; the movement (5); the
 #: certificate's batch; the signing key; the certificate, its blocks, the registry instruction
-#: and the audit event; webhook endpoints (per event); the order's status; the sharing rule, the
-#: revenue line and the audit event; the receipt's recipients and the outbox message; the
-#: transparency log's state and its leaf.
-FULFILLING = 27
+#: and the audit event; the organisation's webhook endpoints (once for both events); the
+#: order's status; the sharing rule, the revenue line and the audit event; the receipt's
+#: recipients; the transparency log's state and its leaf (one statement on PostgreSQL, three on
+#: SQLite, which has no data-modifying WITH).
+FULFILLING = {"postgresql": 25, "sqlite": 27}
 
 
 @pytest.fixture
@@ -61,8 +62,6 @@ def _place_and_fulfil(buyer, intent_id):
 def test_placing_and_fulfilling_an_order_send_a_fixed_number_of_statements(buyer):
     _place_and_fulfil(buyer, "pi_first")  # the first creates the retired account, publishes the key
     placing, fulfilling = _place_and_fulfil(buyer, "pi_second")
-    print("PLACING", *[" ".join(x.split())[:90] for x in placing], sep="\n")
-    print("FULFILLING", *[" ".join(x.split())[:90] for x in fulfilling], sep="\n")
     assert len(placing) == PLACING, placing
-    assert len(fulfilling) == FULFILLING, fulfilling
+    assert len(fulfilling) == FULFILLING[db.engine.dialect.name], fulfilling
     assert verify_ledger().ok
