@@ -7,7 +7,10 @@
    the 3-line order at least 0.5 of the 1-line order's rate). Each process takes its own batches
    in turn, so that the figure is the cost of the lines, not of waiting for one batch's lock.
 
-    python bench/buying_bench.py [--seconds 10]   (resets the schema of PORTAL_BENCH_POSTGRES_URL)
+    python bench/buying_bench.py [--url postgresql+psycopg://…/bench] [--seconds 10] [--pages-only]
+
+It resets the schema of the database at ``--url`` (default ``PORTAL_BENCH_POSTGRES_URL``).
+``--pages-only`` measures the pages and leaves the orders out.
 """
 
 import argparse
@@ -82,11 +85,13 @@ def three_lines(index, n):
 
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("--url", default=PG_DEFAULT, help="the PostgreSQL database to reset and use")
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--pages-only", action="store_true", help="measure the pages, not the orders")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
-    url = fresh_database("postgresql")
+    url = fresh_database("postgresql", args.url)
     setup(url)
 
     with serve(url, Path(tempfile.mkdtemp(prefix="buyingbench-"))) as base:
@@ -98,6 +103,8 @@ def main():
     print(f"{'page':14} {'req/s':>8} {'ratio':>6} {'p50 ms':>7} {'p95 ms':>7} {'non-2xx':>7}")
     for label, (rps, p50, p95, errors) in results.items():
         print(f"{label:14} {rps:8.1f} {rps / health:6.3f} {p50:7.1f} {p95:7.1f} {errors:7d}")
+    if args.pages_only:
+        return
 
     single = rate(url, one_line, 8, args.seconds)
     triple = rate(url, three_lines, 8, args.seconds)
