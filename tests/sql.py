@@ -1,11 +1,12 @@
 """Counting the SQL a piece of code sends (N+1 checks, cache hits)."""
 
-from portal.extensions import db
-
 
 def statements_of(func) -> list[str]:
-    """The statements ``func()`` sends to the database, transaction control left out."""
+    """The statements ``func()`` sends to the database, transaction control left out: on every
+    engine, the application's and those it keeps for reads of their own (the catalog's data
+    version, the transparency log's proofs)."""
     from sqlalchemy import event
+    from sqlalchemy.engine import Engine
 
     seen = []
 
@@ -13,9 +14,9 @@ def statements_of(func) -> list[str]:
         if not statement.startswith("BEGIN"):
             seen.append(statement)
 
-    event.listen(db.engine, "before_cursor_execute", record)
+    event.listen(Engine, "before_cursor_execute", record)
     try:
         func()
     finally:
-        event.remove(db.engine, "before_cursor_execute", record)
+        event.remove(Engine, "before_cursor_execute", record)
     return seen

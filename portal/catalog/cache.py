@@ -6,10 +6,14 @@ Every cached value is keyed by the data version, read with one cheap query per r
   revision (bumped in the same transaction as any ORM change to a project, region, batch or
   listing, or to a model another package ``watch``-es, by the ``after_flush`` hook below). On
   SQLite, where writers are serialised, these two are exact.
-- on PostgreSQL, also the current transaction snapshot (``pg_current_snapshot()``): if it is
-  the same text at two moments, no write transaction started or ended in between, so nothing
-  committed. This closes the gap where entry ids are assigned in one order and committed in
-  another.
+- on PostgreSQL, also the write transactions in progress in this database (``IN_PROGRESS``).
+  This closes the gap where entry ids are assigned in one order and committed in another: an
+  entry whose id is below the last one seen, committed later, belongs to a transaction that
+  was in progress when the version was read, and whose end changes the version. A transaction
+  that starts writing after the version was read takes higher entry ids (and a later
+  revision), which change it too. Other databases on the same server change nothing (the
+  cluster's whole snapshot, ``pg_current_snapshot()``, would change with every write in any of
+  them, and every page would be rebuilt).
 
 A hit costs no other query and no rendering; under writes the key changes and pages are
 rebuilt. Each worker process keeps its own bounded LRU; nothing is shared and nothing can be
@@ -21,10 +25,11 @@ import threading
 from collections import OrderedDict
 
 from flask import current_app, g, has_request_context
-from sqlalchemy import String, cast, event, func, select, update
+from sqlalchemy import String, event, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from portal.catalog.models import CatalogRevision, Listing, Project, Region
+from portal.core.database import autocommit_reader, read_once_more
 from portal.extensions import db
 from portal.ledger.models import Batch, LedgerEntry
 from portal.timeutil import utcnow
@@ -65,34 +70,74 @@ class LRU:
             self._items.pop(key, None)
 
 
+#: The ids of the transactions of this database that hold one (that are writing), in order:
+#: read from the server's activity only when the statement's snapshot shows any transaction in
+#: progress on the server at all, which is when one of this database's can be. The ids are read
+#: after the snapshot is taken, so they may name one more that started since; never one fewer
+#: that was in progress at the snapshot and is still running. (Prepared transactions, which the
+#: portal does not use, would not be seen.)
+IN_PROGRESS = """CASE WHEN pg_snapshot_xmin(pg_current_snapshot()) = pg_snapshot_xmax(pg_current_snapshot())
+THEN '' ELSE (
+  SELECT coalesce(string_agg(a.backend_xid::text, ' ' ORDER BY a.backend_xid::text), '')
+  FROM pg_stat_get_activity(NULL) AS a
+  WHERE a.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND a.backend_xid IS NOT NULL
+) END"""
+
+
+def _version_sql() -> str:
+    """The statement reading the data version, built and compiled once per application (the
+    columns other packages add are registered at start-up): it has no parameters."""
+    sql = current_app.extensions.get("catalog_version_sql")
+    if sql is None:
+        columns = [
+            select(func.max(LedgerEntry.id)).scalar_subquery(),
+            select(CatalogRevision.n).where(CatalogRevision.id == 1).scalar_subquery(),
+            # What packages above the catalog add to what a page depends on (the alliance's
+            # terms), read in the same statement.
+            *(column() for column in current_app.extensions.get("catalog_version_columns", ())),
+        ]
+        if db.engine.dialect.name == "postgresql":
+            columns.append(literal_column(f"({IN_PROGRESS})", String))
+        sql = str(select(*columns).compile(db.engine, compile_kwargs={"literal_binds": True}))
+        current_app.extensions["catalog_version_sql"] = sql
+    return sql
+
+
 def data_version() -> tuple:
-    columns = [
-        select(func.max(LedgerEntry.id)).scalar_subquery(),
-        select(CatalogRevision.n).where(CatalogRevision.id == 1).scalar_subquery(),
-        # What packages above the catalog add to what a page depends on (the alliance's terms),
-        # read in the same statement.
-        *(column() for column in current_app.extensions.get("catalog_version_columns", ())),
-    ]
     if db.engine.dialect.name == "postgresql":
-        columns.append(cast(func.pg_current_snapshot(), String))
-        # Its own autocommit connection: no BEGIN / COMMIT round trips, and a cache hit leaves
-        # the request's session untouched.
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            return tuple(connection.execute(select(*columns)).one())
-    return tuple(db.session.execute(select(*columns)).one())
+        # Its own autocommit connection, without the pool's ping: one round trip, and a cache
+        # hit leaves the request's session untouched.
+        def read():
+            with autocommit_reader("catalog.version_reader").connect() as connection:
+                return tuple(connection.exec_driver_sql(_version_sql()).one())
+
+        return read_once_more(read)
+    return tuple(db.session.connection().exec_driver_sql(_version_sql()).one())
 
 
-def cached(key, build):
+def current_version():
+    """The data version to give ``cached`` for several values of one request (one query), or
+    None when nothing is cached."""
+    return None if current_app.extensions.get("catalog_cache") is None else data_version()
+
+
+def cached(key, build, version=None):
     """``build()``, or its value from the cache for ``key`` at the current data version (and
-    before the moment, if any, that the value said it stops being right: see ``good_until``)."""
+    before the moment, if any, that the value said it stops being right: see ``good_until``).
+    ``version``: the data version this request read already (``current_version()``), else it is read.
+    A value built while another is being built (a page's body inside the whole page) passes
+    its moment on to that one."""
     cache = current_app.extensions.get("catalog_cache")
     if cache is None:
         return build()
-    full_key = (key, data_version())
+    full_key = (key, data_version() if version is None else version)
     value, until = cache.get_or_build(full_key, lambda: _built(build))
     if until is not None and utcnow() >= until:
         cache.discard(full_key)
         value, until = cache.get_or_build(full_key, lambda: _built(build))
+    if until is not None:
+        good_until(until)
     return value
 
 
@@ -106,10 +151,16 @@ def good_until(moment) -> None:
 
 
 def _built(build):
-    if has_request_context():
-        g.pop("catalog_good_until", None)
-    value = build()
-    return value, (g.pop("catalog_good_until", None) if has_request_context() else None)
+    if not has_request_context():
+        return build(), None
+    enclosing = g.pop("catalog_good_until", None)  # the moment of a value being built around this one
+    try:
+        value = build()
+        until = g.pop("catalog_good_until", None)
+    finally:
+        if enclosing is not None:
+            g.catalog_good_until = enclosing
+    return value, until
 
 
 def viewer_key() -> tuple:

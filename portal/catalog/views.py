@@ -1,7 +1,15 @@
-"""Public catalog pages: the list of issued batches and one page per project."""
+"""Public catalog pages: the list of issued batches and one page per project.
 
-from flask import Blueprint, abort, current_app, render_template, request
+Both are served from the catalog's cache (``portal.catalog.cache``), in two layers: the body of
+the page, the same for every viewer of a kind (guests and buyers; alliance members, who see
+member prices), and the page around it, which a signed-in user's page renders afresh (their
+e-mail, their order's lines, the sign-out form's CSRF token). A guest with nothing flashed sees
+what every such guest sees, so a guest gets the whole page from the cache: no rendering at all.
+"""
+
+from flask import Blueprint, abort, current_app, render_template, request, session
 from flask_babel import get_locale
+from flask_login import current_user
 from markupsafe import Markup
 
 from portal.catalog import cache, services
@@ -21,6 +29,30 @@ def args_key():
     return tuple(sorted((k, tuple(v)) for k, v in request.args.lists() if k != "lang"))
 
 
+def _guest_page_key():
+    """The key of the whole page when this visitor's page is every guest's (not signed in,
+    nothing flashed to show), else None. The page's links to the other language keep every
+    query argument, in the order given, so the key is the path and the query as sent."""
+    if current_user.is_authenticated or session.get("_flashes"):
+        return None
+    return ("page", request.path, request.query_string)
+
+
+def _serve(key, build_body, render_page):
+    """The page whose body is ``build_body()`` (cached under ``key``), drawn by
+    ``render_page(body)``: for a guest, the whole page comes from the cache. A body of None
+    (nothing found) is given to ``render_page`` as it is."""
+    version = cache.current_version()  # one query for both layers
+
+    def body():
+        return cache.cached(key, build_body, version)
+
+    guest = _guest_page_key()
+    if guest is None:
+        return render_page(body())
+    return cache.cached((*key, guest), lambda: render_page(body()), version)
+
+
 @bp.get("/")
 @public
 def index():
@@ -28,8 +60,9 @@ def index():
     if errors:  # the good filters still apply; the bad ones are named
         return render_template("catalog/index.html", body=_render_catalog(filters, errors)), 400
     key = ("catalog", args_key(), str(get_locale()), cache.viewer_key())
-    body = cache.cached(key, lambda: _render_catalog(filters))
-    return render_template("catalog/index.html", body=body)
+    return _serve(
+        key, lambda: _render_catalog(filters), lambda body: render_template("catalog/index.html", body=body)
+    )
 
 
 def _render_catalog(filters, errors=()) -> Markup:
@@ -60,8 +93,13 @@ def project(code):
         )
         return localized(page.project, "name"), body
 
-    found = cache.cached(("project", code, str(get_locale()), cache.viewer_key()), build)
-    if found is None:
+    def render_page(found):
+        if found is None:
+            return None
+        title, body = found
+        return render_template("catalog/project.html", title=title, body=body)
+
+    page = _serve(("project", code, str(get_locale()), cache.viewer_key()), build, render_page)
+    if page is None:
         abort(404)
-    title, body = found
-    return render_template("catalog/project.html", title=title, body=body)
+    return page

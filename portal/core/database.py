@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from flask import Flask, g, has_request_context, request
 from flask_babel import gettext as _
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -196,3 +196,42 @@ def upsert_insert(target):
     from sqlalchemy.dialects import postgresql, sqlite
 
     return (postgresql.insert if is_postgresql() else sqlite.insert)(target)
+
+
+def autocommit_reader(name: str) -> Engine:
+    """PostgreSQL: an engine of the worker's own for public reads that need no transaction (a
+    read of one statement), in autocommit: one round trip per query (no BEGIN, no ping, no
+    reset). Made at the worker's first use under ``name`` and disposed with the application's
+    engine. A connection the server closed while idle fails once, with
+    ``connection_invalidated`` set, and the pool replaces it: see ``read_once_more``."""
+    from flask import current_app
+
+    engine = current_app.extensions.get(name)
+    if engine is None:
+        engine = create_engine(
+            db.engine.url,
+            isolation_level="AUTOCOMMIT",
+            pool_size=2,
+            max_overflow=8,
+            pool_recycle=300,
+            pool_reset_on_return=None,
+        )
+        current_app.extensions[name] = engine
+
+        @event.listens_for(db.engine, "engine_disposed")
+        def _dispose_with_the_main_engine(_engine, extensions=current_app.extensions):
+            extensions.pop(name, None)
+            engine.dispose()
+
+    return engine
+
+
+def read_once_more(read):
+    """``read()``, and once more if its connection had been closed by the server while idle (a
+    restart, an administrator): what the application's pool does with its ping."""
+    try:
+        return read()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    return read()
