@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.buyers.errors import SignInError
@@ -60,7 +61,8 @@ def user_for_session(session_id) -> User | None:
     password as when it was made, user active, organisation neither suspended nor barred."""
     user_id, _sep, stamp = str(session_id).partition(".")
     try:
-        user = db.session.get(User, int(user_id))
+        # with its organisation in the same statement: every signed-in page checks it
+        user = db.session.get(User, int(user_id), options=[joinedload(User.organisation)])
     except (TypeError, ValueError):
         return None
     if user is None or not hmac.compare_digest(user.session_stamp, stamp):
