@@ -21,6 +21,7 @@ from sqlalchemy import select
 from portal.certificates import numbers
 from portal.certificates.lookup import Verification, count_failure, verify
 from portal.certificates.models import Certificate
+from portal.core.database import autocommit_reader, read_once_more
 from portal.extensions import db
 from portal.registry.models import RegistryInstruction
 from portal.transparency.models import LogEntry
@@ -99,12 +100,20 @@ _COLUMNS = tuple(column.key for column in _C.columns)
 
 
 def _rows(query) -> list:
-    """All rows of a read-only ``query``: on PostgreSQL on its own autocommit connection (one
-    round trip, no transaction), else in the session."""
-    if db.engine.dialect.name == "postgresql":
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+    """All rows of a read-only ``query`` of one statement (one snapshot, no transaction needed):
+    on PostgreSQL in one round trip on the certificates' autocommit reader, else in the session."""
+    if db.engine.dialect.name != "postgresql":
+        return db.session.execute(query).all()
+
+    def read():
+        with reader().connect() as connection:
             return connection.execute(query).all()
-    return db.session.execute(query).all()
+
+    return read_once_more(read)
+
+
+def reader():
+    return autocommit_reader("certificates.reader")
 
 
 def read(number: str) -> CertificateState | None:
