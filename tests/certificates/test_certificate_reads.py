@@ -3,8 +3,9 @@ that can change (revocation, the registry's decisions, the transparency log) and
 304 for a current copy, and a change showing on the very next request."""
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
+from portal.buyers import services as buyers
 from portal.certificates import services, signing
 from portal.extensions import db
 from portal.registry import instructions
@@ -136,3 +137,37 @@ def test_signed_in_visitors_get_a_private_page_without_an_etag(cert, app, client
     assert response.status_code == 200 and "ETag" not in response.headers
     assert response.headers["Cache-Control"] == "private, no-store"
     assert "Revoke this certificate" in response.get_data(as_text=True)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_one_round_trip_outside_the_session_and_a_revocation_shows_at_once(pg_app):
+    from portal.core.database import reader
+
+    steel, _ = factories.steel_and_cement()
+    factories.batch(quantity=100, code="PG-2021", vintage=2021)
+    buyers.deliver_from_inventory(steel, 10)
+    certificate, _ = services.retire_from_holding(steel, 3, beneficiary="X", purpose="voluntary", actor="t")
+    db.session.commit()
+    number = certificate.number
+    client = pg_app.test_client()
+    signing.public_key(certificate.key_id)
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    client.get(f"/api/v1/certificates/{number}")  # the reader engine exists from here
+    event.listen(reader(), "before_cursor_execute", record)
+    try:
+        session_statements = statements_of(lambda: seen.append(client.get(f"/certificates/{number}")))
+    finally:
+        event.remove(reader(), "before_cursor_execute", record)
+    page = seen.pop()
+    assert page.status_code == 200 and session_statements == [] and len(seen) == 1, seen
+
+    services.revoke(services.find(number), "wrong batch", actor="t")
+    db.session.commit()
+    after = client.get(f"/certificates/{number}", headers={"If-None-Match": page.headers["ETag"]})
+    assert after.status_code == 200 and "wrong batch" in after.get_data(as_text=True)
+    data = client.get(f"/api/v1/certificates/{number}").get_json()
+    assert data["status"] == "revoked"
