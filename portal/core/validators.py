@@ -12,11 +12,14 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from flask import Response, request
+from flask import Response, current_app, request, session
 
 #: Public answers that every client must revalidate before use: a change (a revocation) shows on
 #: the very next request, and an unchanged answer costs a 304 without a body.
 REVALIDATE = "public, no-cache"
+#: The same for an answer that sets the client's session cookie (``?lang=`` remembered): no
+#: shared cache may keep it.
+REVALIDATE_PRIVATE = "private, no-cache"
 
 _release: str | None = None
 
@@ -38,6 +41,13 @@ def release() -> str:
     return _release
 
 
+def _sets_cookie() -> bool:
+    """Whether the answer will carry the session cookie (the session changed, or a permanent one
+    is refreshed on every request)."""
+    interface = current_app.session_interface
+    return session.modified or (bool(session) and interface.should_set_cookie(current_app, session))
+
+
 def revalidated(
     etag: str,
     draw: Callable[[], bytes],
@@ -48,14 +58,15 @@ def revalidated(
 ) -> Response:
     """The answer named ``etag``: 304 if the request's ``If-None-Match`` has it, else ``draw()``'s
     bytes (from ``cache``, an LRU keyed by the ETag, when given), with the ETag, ``Cache-Control:
-    public, no-cache`` and ``Vary`` on ``vary``."""
+    public, no-cache`` (``private`` if the answer sets the session cookie) and ``Vary`` on
+    ``vary``."""
     if request.if_none_match.contains_weak(etag):
         response = Response(status=304)
     else:
         body = cache.get_or_build(etag, draw) if cache is not None else draw()
         response = Response(body, mimetype=mimetype)
     response.set_etag(etag)
-    response.headers["Cache-Control"] = REVALIDATE
+    response.headers["Cache-Control"] = REVALIDATE_PRIVATE if _sets_cookie() else REVALIDATE
     for header in vary:
         response.vary.add(header)
     return response

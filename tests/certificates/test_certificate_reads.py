@@ -61,7 +61,7 @@ def test_a_current_copy_is_answered_304_without_a_body(cert, client, path):
     assert client.get(path, headers={"If-None-Match": '"something-else"'}).status_code == 200
 
 
-def test_each_language_has_its_own_etag(cert, client):
+def test_each_language_has_its_own_etag(cert, app, client):
     zh = client.get(f"/certificates/{cert.number}?lang=zh")
     en = client.get(f"/certificates/{cert.number}?lang=en")
     assert zh.headers["ETag"] != en.headers["ETag"]
@@ -71,6 +71,13 @@ def test_each_language_has_its_own_etag(cert, client):
     assert (
         client.get(f"/certificates/{cert.number}", headers={"If-None-Match": zh.headers["ETag"]}).status_code
         == 200
+    )
+    # An answer that sets the session cookie is for this client only; one that does not is public.
+    assert en.headers["Cache-Control"] == "private, no-cache" and "Set-Cookie" in en.headers
+    assert client.get(f"/certificates/{cert.number}").headers["Cache-Control"] == "private, no-cache"
+    cookieless = app.test_client().get(f"/certificates/{cert.number}")
+    assert (
+        "Set-Cookie" not in cookieless.headers and cookieless.headers["Cache-Control"] == "public, no-cache"
     )
     api_zh = client.get(f"/api/v1/certificates/{cert.number}?lang=zh")
     api_en = client.get(f"/api/v1/certificates/{cert.number}?lang=en")
