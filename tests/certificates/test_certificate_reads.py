@@ -148,7 +148,7 @@ def test_signed_in_visitors_get_a_private_page_without_an_etag(cert, app, client
 
 @pytest.mark.postgres
 def test_on_postgresql_one_round_trip_outside_the_session_and_a_revocation_shows_at_once(pg_app):
-    from portal.core.database import reader
+    from portal.certificates.state import reader
 
     steel, _ = factories.steel_and_cement()
     factories.batch(quantity=100, code="PG-2021", vintage=2021)
@@ -158,19 +158,19 @@ def test_on_postgresql_one_round_trip_outside_the_session_and_a_revocation_shows
     number = certificate.number
     client = pg_app.test_client()
     signing.public_key(certificate.key_id)
-    seen = []
+    in_session, pages = [], []
 
     def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
+        in_session.append(statement)
 
-    client.get(f"/api/v1/certificates/{number}")  # the reader engine exists from here
-    event.listen(reader(), "before_cursor_execute", record)
+    event.listen(db.engine, "before_cursor_execute", record)
     try:
-        session_statements = statements_of(lambda: seen.append(client.get(f"/certificates/{number}")))
+        statements = statements_of(lambda: pages.append(client.get(f"/certificates/{number}")))
     finally:
-        event.remove(reader(), "before_cursor_execute", record)
-    page = seen.pop()
-    assert page.status_code == 200 and session_statements == [] and len(seen) == 1, seen
+        event.remove(db.engine, "before_cursor_execute", record)
+    (page,) = pages
+    assert page.status_code == 200 and in_session == [] and len(statements) == 1, statements
+    assert reader() is not db.engine
 
     services.revoke(services.find(number), "wrong batch", actor="t")
     db.session.commit()
