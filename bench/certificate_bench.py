@@ -4,13 +4,16 @@
    workers) under ``wrk -t2 -c16``, every request a different real number drawn from the
    database: requests per second and p50 / p95, as a ratio to ``/healthz``.
    Also the same page over 200 numbers only (an event's guests scanning their QR codes), which
-   the per-worker page cache serves.
+   the per-worker page cache serves, and those 200 pages revalidated by clients that have them
+   (``If-None-Match`` with the page's ETag: 304 without a body).
 2. Retirements per second with 8 concurrent API clients (``POST /api/v1/retirements``, 1 t each,
    8 organisations), as a ratio to ``/healthz`` at the same concurrency.
 3. PDF generation time per certificate (in process), against rendering the certificate's HTML
    page in the same process.
 
-    python bench/certificate_bench.py --url postgresql+psycopg://…/bench [--load-scale 100] [--seconds 10]
+    python bench/certificate_bench.py --url postgresql+psycopg://…/bench [--load-scale 100] [--seconds 10] [--reads-only]
+
+``--reads-only`` measures the reads (1.) alone.
 
 ``--load-scale N`` first resets the database and loads the demo data set at that scale (at 100:
 10,000 batches and 100,000 certificates).
@@ -32,6 +35,18 @@ for line in io.lines("%s") do paths[#paths + 1] = line end
 math.randomseed(os.time())
 request = function()
   return wrk.format("GET", paths[math.random(#paths)])
+end
+"""
+REVALIDATE = """
+pages = {}
+for line in io.lines("%s") do
+  local path, etag = line:match("(%%S+) (.+)")
+  pages[#pages + 1] = {path, etag}
+end
+math.randomseed(os.time())
+request = function()
+  local page = pages[math.random(#pages)]
+  return wrk.format("GET", page[1], {["If-None-Match"] = page[2]})
 end
 """
 RETIRE = """
@@ -76,6 +91,19 @@ def prepare(url, workdir: Path):
     return total, numbers
 
 
+def etags(base, numbers, path: Path) -> Path:
+    """``path`` listing each number's page and the ETag it is served with (none before ETags:
+    then the revalidation is a plain request)."""
+    import urllib.request
+
+    lines = []
+    for number in numbers:
+        with urllib.request.urlopen(f"{base}/certificates/{number}") as response:
+            lines.append(f"/certificates/{number} {response.headers.get('ETag') or '-'}\n")
+    path.write_text("".join(lines))
+    return path
+
+
 def pdf_times(url, numbers, count=30):
     from portal.certificates import pdf, services
 
@@ -108,6 +136,7 @@ def main():
     parser.add_argument("--url", required=True)
     parser.add_argument("--load-scale", type=int, default=0)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--reads-only", action="store_true")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -117,11 +146,12 @@ def main():
     workdir = Path(tempfile.mkdtemp(prefix="certbench-"))
     total, numbers = prepare(args.url, workdir)
     print(f"certificates in the database: {total:,}")
-    pdf_ms, html_ms = pdf_times(args.url, numbers)
-    print(
-        f"PDF per certificate: {pdf_ms:.1f} ms (median of 30); the HTML page in process: {html_ms:.1f} ms "
-        f"(ratio {pdf_ms / html_ms:.1f}x)"
-    )
+    if not args.reads_only:
+        pdf_ms, html_ms = pdf_times(args.url, numbers)
+        print(
+            f"PDF per certificate: {pdf_ms:.1f} ms (median of 30); the HTML page in process: {html_ms:.1f} ms "
+            f"(ratio {pdf_ms / html_ms:.1f}x)"
+        )
 
     with serve(args.url, workdir) as base:
         pages = RANDOM_PATHS % (workdir / "pages.txt")
@@ -129,16 +159,20 @@ def main():
         api = RANDOM_PATHS % (workdir / "api.txt")
         for script in (pages, api, event):
             wrk(base + "/", 1, script)
+        revalidate = REVALIDATE % etags(base, numbers[:200], workdir / "etags.txt")
         results = {
             "/healthz": wrk(base + "/healthz", args.seconds),
             "/certificates/<n>": wrk(base + "/", args.seconds, pages),
             "same, 200 numbers": wrk(base + "/", args.seconds, event),
+            "same, revalidated": wrk(base + "/", args.seconds, revalidate),
             "api certificate": wrk(base + "/", args.seconds, api),
         }
         health = results["/healthz"][0]
         print(f"{'page':20} {'req/s':>8} {'ratio':>6} {'p50 ms':>7} {'p95 ms':>7} {'non-2xx':>7}")
         for label, (rps, p50, p95, errors) in results.items():
             print(f"{label:20} {rps:8.1f} {rps / health:6.3f} {p50:7.1f} {p95:7.1f} {errors:7d}")
+        if args.reads_only:
+            return
 
         health8 = wrk(base + "/healthz", args.seconds, connections=8)
         retire = wrk(base + "/", args.seconds, RETIRE % (workdir / "keys.txt"), connections=8)

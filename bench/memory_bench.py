@@ -1,9 +1,17 @@
-"""Peak memory (VmHWM) of one gunicorn worker serving /healthz, against a bare Flask app.
+"""Peak memory (VmHWM) of one gunicorn worker, against a bare Flask app serving /healthz.
 
-Starts gunicorn with one sync worker for each app in turn, sends the same requests to both,
-and reads the worker's peak resident set size from /proc.
+Starts gunicorn with one sync worker for each case in turn, sends it the requests, and reads the
+worker's peak resident set size from /proc:
 
-    python bench/memory_bench.py [--requests 3000]
+1. the bare Flask app and the portal serving ``/healthz`` (a temporary SQLite database): what
+   the portal costs at start-up (its imports);
+2. with ``--url`` (a PostgreSQL database with the demo data set, e.g. loaded by
+   ``certificate_bench.py --load-scale 10``): the portal serving the pages people read, in turn
+   the catalog (its pages and filters), every project page, and certificate pages and their JSON
+   (``--certificates`` different numbers, each asked for in Chinese and in English): what its
+   caches add under that load. Target: under 150 MiB.
+
+    python bench/memory_bench.py [--requests 3000] [--url postgresql+psycopg://…/bench] [--certificates 5000]
 """
 
 import argparse
@@ -40,7 +48,7 @@ def peak_kib(pid):
     raise RuntimeError("no VmHWM")
 
 
-def measure(app_spec, requests, env, cwd):
+def measure(app_spec, requests, env, cwd, paths=("/healthz",)):
     port = free_port()
     proc = subprocess.Popen(
         [str(GUNICORN), "--workers", "1", "--bind", f"127.0.0.1:{port}", app_spec],
@@ -50,17 +58,18 @@ def measure(app_spec, requests, env, cwd):
         stderr=subprocess.DEVNULL,
     )
     try:
-        url = f"http://127.0.0.1:{port}/healthz"
+        base = f"http://127.0.0.1:{port}"
         for _ in range(100):
             try:
-                urllib.request.urlopen(url, timeout=1).read()
+                urllib.request.urlopen(base + "/healthz", timeout=1).read()
                 break
             except OSError:
                 time.sleep(0.1)
 
-        def hit(_):
-            urllib.request.urlopen(url, timeout=5).read()
+        def hit(i):
+            urllib.request.urlopen(base + paths[i % len(paths)], timeout=30).read()
 
+        requests = max(requests, len(paths))
         started = time.perf_counter()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(hit, range(requests)))
@@ -72,9 +81,39 @@ def measure(app_spec, requests, env, cwd):
         proc.wait(10)
 
 
+def page_paths(url, certificates):
+    """The catalog's pages, every project page, and ``certificates`` certificate pages and JSON
+    (in both languages), in a fixed shuffled order."""
+    import random
+
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        projects = list(connection.scalars(text("SELECT code FROM projects ORDER BY code")))
+        numbers = list(
+            connection.scalars(
+                text("SELECT number FROM certificates ORDER BY random() LIMIT :n"), {"n": certificates}
+            )
+        )
+    engine.dispose()
+    catalog = ["/", "/?lang=en", "/api/v1/batches"] + [f"/?page={n}" for n in range(2, 6)]
+    paths = catalog * 20 + [f"/projects/{code}" for code in projects]
+    for number in numbers:
+        paths += [
+            f"/certificates/{number}",
+            f"/certificates/{number}?lang=en",
+            f"/api/v1/certificates/{number}",
+        ]
+    random.Random(1).shuffle(paths)
+    return paths
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--url", help="a PostgreSQL database with the demo data set: also measure its pages")
+    parser.add_argument("--certificates", type=int, default=5000)
     args = parser.parse_args()
     env = dict(
         os.environ,
@@ -87,6 +126,14 @@ def main():
     print(f"bare Flask worker: peak {bare_kib / 1024:.1f} MiB ({bare_rate:.0f} req/s from Python clients)")
     print(f"portal worker:     peak {portal_kib / 1024:.1f} MiB ({portal_rate:.0f} req/s)")
     print(f"ratio portal / bare: memory {portal_kib / bare_kib:.2f}, rate {portal_rate / bare_rate:.2f}")
+    if args.url:
+        paths = page_paths(args.url, args.certificates)
+        env = dict(env, PORTAL_DATABASE_URL=args.url, PORTAL_INSTANCE_PATH=tempfile.mkdtemp())
+        pages_kib, pages_rate = measure("portal:create_app()", len(paths), env, ROOT, paths)
+        print(
+            f"portal worker serving {len(paths):,} pages (catalog, projects, certificates): "
+            f"peak {pages_kib / 1024:.1f} MiB ({pages_rate:.0f} req/s); target < 150 MiB"
+        )
 
 
 if __name__ == "__main__":

@@ -1,11 +1,14 @@
 """``/api/v1`` endpoints for retirements, certificates and the signing keys (on the API blueprint)."""
 
-from flask import Response, g, request, url_for
+from flask import Response, current_app, g, request, url_for
+from flask_babel import get_locale
 
 from portal.api.auth import require_key
 from portal.api.views import api_error, bp, json_object
 from portal.certificates import services, signing, verification
+from portal.certificates import state as certificate_state
 from portal.certificates.models import Certificate
+from portal.core import validators
 from portal.core.guard import public
 from portal.core.idempotency import request_digest
 from portal.core.limits import before_body, body_limit
@@ -14,8 +17,12 @@ from portal.registry import instructions as registry
 from portal.transparency import services as transparency
 
 
-def certificate_json(certificate: Certificate) -> dict:
-    check = services.verify(certificate)
+def certificate_json(
+    certificate: Certificate, state: certificate_state.CertificateState | None = None
+) -> dict:
+    """The certificate as the API shows it; ``state``: its state already read (``certificates.state``),
+    else its registry status and log entries are read here."""
+    check = state.check if state is not None else services.verify(certificate)
     doc = check.document
     projects = doc.get("projects", [])
     return {
@@ -46,18 +53,23 @@ def certificate_json(certificate: Certificate) -> dict:
         "payload": certificate.payload,
         "signature": {"alg": signing.ALG, "key_id": certificate.key_id, "value": certificate.signature},
         "signature_valid": check.signature_ok,
-        "transparency_log": log_json(certificate.number),
+        "transparency_log": log_json(certificate.number, state.log_entries if state is not None else None),
         # The official registry's side, a record apart: the signed payload never changes.
-        "registry": registry.certificate_registry(certificate.id, certificate.number),
+        "registry": registry.certificate_registry(
+            certificate.id, certificate.number, state.instructions if state is not None else None
+        ),
     }
 
 
-def log_json(number: str) -> dict:
-    """Where the certificate's events are in the public transparency log, and the proof."""
+def log_json(number: str, entries=None) -> dict:
+    """Where the certificate's events are in the public transparency log (``entries`` if already
+    read), and the proof."""
+    if entries is None:
+        entries = transparency.entries_of(number)
     return {
         "entries": [
             {"kind": e.kind, "leaf_index": e.leaf_index, "logged_at": e.logged_at.isoformat()}
-            for e in transparency.entries_of(number)
+            for e in entries
         ],
         "proof_url": url_for("api.log_inclusion_proof", certificate=number, _external=True),
     }
@@ -156,23 +168,29 @@ def verify_pdf():
 @bp.get("/certificates/<number>")
 @public
 def certificate(number):
+    """The certificate in one statement (``certificates.state``), with an ETag: 304 when the
+    client's copy is current, else from the worker's cache of drawn answers or drawn."""
     from flask_babel import gettext as _
 
     try:
-        found = services.look_up(number, request.remote_addr or "unknown")
+        state = certificate_state.look_up(number, request.remote_addr or "unknown")
     except services.LookupRefused:
         db.session.commit()
         return api_error(
             429, "too_many_lookups", _("Too many look-ups of unknown numbers. Please wait a few minutes.")
         )
-    if found is None:
+    if state is None:
         db.session.commit()
         return api_error(404, "unknown_certificate", _("No certificate has this number."))
     from portal.certificates.views import page_cache
 
-    return page_cache().get_or_build(
-        ("json", found.number, found.status, registry.registry_version(found.id)),
-        lambda: certificate_json(services.row_of(found.id)),
+    etag = state.etag("json", str(get_locale()), validators.release())
+
+    def draw() -> bytes:
+        return current_app.json.response(certificate_json(state.certificate, state)).get_data()
+
+    return validators.revalidated(
+        etag, draw, mimetype="application/json", vary=("Accept-Language", "Cookie"), cache=page_cache()
     )
 
 

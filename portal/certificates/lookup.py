@@ -82,11 +82,16 @@ def look_up(number_text, address: str) -> Found | None:
     """
     number = numbers.normalise(number_text)
     found = _find_light(number) if number is not None else None
-    if found is not None:
-        return found
+    if found is None:
+        count_failure(address)
+    return found
+
+
+def count_failure(address: str) -> None:
+    """Count a look-up of a number that does not exist against ``address``; LookupRefused once
+    it has failed too often."""
     if throttle.take((LOOKUP_FAILURES, address[:64])) is not None:
         raise LookupRefused()
-    return None
 
 
 #: PDF uploads checked per client address in the look-up window (each may cost a few seconds).

@@ -23,8 +23,9 @@ from portal.access import may, page
 from portal.buyers import services as buyers
 from portal.certificates import register as register_
 from portal.certificates import services, verification
+from portal.certificates import state as certificate_state
 from portal.certificates.forms import DeclareForm, RetireForm, RevokeForm
-from portal.certificates.models import CertificateStatus
+from portal.core import validators
 from portal.core.confirm import ask, confirmed
 from portal.core.guard import public
 from portal.core.i18n import current_language
@@ -115,57 +116,61 @@ def show(number):
 
 
 def page_cache():
-    """Rendered certificate pages per worker. A certificate never changes except by revocation,
-    so (number, status, language) is an exact key: a hit costs one indexed look-up."""
+    """Drawn certificate pages and JSON per worker, as bytes, keyed by their ETag (which names
+    the certificate's changeable state, the language and the release: ``state``)."""
     from portal.catalog.cache import LRU
 
     return current_app.extensions.setdefault(
-        "certificate_cache", LRU(current_app.config.get("CERTIFICATE_CACHE_SIZE", 2048))
+        "certificate_cache", LRU(current_app.config.get("CERTIFICATE_CACHE_SIZE", 1024))
+    )
+
+
+def _body(state: certificate_state.CertificateState) -> Markup:
+    """The part of the page drawn from the certificate (the rest is the site's frame)."""
+    certificate = state.certificate
+    return Markup(
+        render_template(
+            "certificates/_certificate.html",
+            check=state.check,
+            log_entries=state.log_entries,
+            registry=registry.certificate_registry(certificate.id, certificate.number, state.instructions),
+        )
     )
 
 
 def _show(number: str):
+    """The certificate's page: one statement reads it with all that can change
+    (``certificates.state``). Anonymous visitors (QR scans, verifiers) all see the same page in
+    a language: it carries an ETag, is answered 304 when the client has it, and is cached whole."""
     try:
-        found = services.look_up(number, _client())
+        state = certificate_state.look_up(number, _client())
     except services.LookupRefused:
         return _not_found(number[:40], 429)
-    if found is None:
+    if state is None:
         return _not_found(number[:40])
-    if found.number != number:  # typed in lower case, with spaces, or from the form
-        return redirect(url_for("certificates.show", number=found.number), 301)
-
-    locale = str(get_locale())
-
-    def build():
-        from portal.transparency import services as transparency
-
-        certificate = services.row_of(found.id)
-        return Markup(
-            render_template(
-                "certificates/_certificate.html",
-                check=services.verify(certificate),
-                log_entries=transparency.entries_of(found.number),
-                registry=registry.certificate_registry(certificate.id, certificate.number),
-            )
-        )
-
-    def page(body, revoke_form=None):
+    certificate = state.certificate
+    if certificate.number != number:  # typed in lower case, with spaces, or from the form
+        return redirect(url_for("certificates.show", number=certificate.number), 301)
+    if current_user.is_authenticated or "_flashes" in session:
+        may_revoke = certificate.is_valid and may(current_user, "certificates.revoke")
         return render_template(
-            "certificates/certificate.html", number=found.number, body=body, revoke_form=revoke_form
+            "certificates/certificate.html",
+            number=certificate.number,
+            body=_body(state),
+            revoke_form=RevokeForm() if may_revoke else None,
         )
+    from portal.catalog.views import args_key
 
-    # The registry's decisions change what the page shows; the signed certificate never does.
-    version = registry.registry_version(found.id)
-    body = page_cache().get_or_build((found.number, found.status, version, locale), build)
-    if not current_user.is_authenticated and "_flashes" not in session:
-        # Anonymous visitors (QR scans, verifiers) all see the same page: cache it whole.
-        from portal.catalog.views import args_key
+    etag = state.etag("page", str(get_locale()), request.path, args_key(), validators.release())
 
-        return page_cache().get_or_build(
-            ("page", found.number, found.status, version, locale, args_key()), lambda: page(body)
-        )
-    may_revoke = found.status == CertificateStatus.VALID and may(current_user, "certificates.revoke")
-    return page(body, RevokeForm() if may_revoke else None)
+    def draw() -> bytes:
+        page = render_template("certificates/certificate.html", number=certificate.number, body=_body(state))
+        return page.encode()
+
+    # The language is chosen by ?lang= and remembered in the session cookie.
+    return validators.revalidated(
+        etag, draw, mimetype="text/html", vary=("Cookie", "Accept-Language"), cache=page_cache()
+    )
 
 
 @bp.get("/certificates/<number>.pdf")

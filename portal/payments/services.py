@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-import stripe
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -27,6 +27,11 @@ from portal.core.money import fen
 from portal.extensions import db
 from portal.payments.models import WebhookEvent
 from portal.timeutil import utcnow
+
+# The Stripe SDK (some 15 MB with its HTTP clients) is imported by the functions that call it:
+# a worker that takes no payment never loads it.
+if TYPE_CHECKING:
+    import stripe
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +92,9 @@ def on(event_type: str, purpose: str = DEFAULT_PURPOSE):
     return decorate
 
 
-def client() -> stripe.StripeClient:
+def client() -> "stripe.StripeClient":
+    import stripe
+
     config = current_app.config
     key = config.get("STRIPE_SECRET_KEY")
     if not key:
@@ -134,6 +141,8 @@ def _intent(obj) -> Intent:
 def create_payment_intent(amount_fen: int, *, reference: str, metadata: dict) -> Intent:
     """A PaymentIntent for ``amount_fen``; the same ``reference`` never creates two (Stripe's
     Idempotency-Key)."""
+    import stripe
+
     try:
         created = client().v1.payment_intents.create(
             params=intent_params(amount_fen, reference=reference, metadata=metadata),
@@ -146,6 +155,8 @@ def create_payment_intent(amount_fen: int, *, reference: str, metadata: dict) ->
 
 
 def retrieve(intent_id: str) -> Intent:
+    import stripe
+
     try:
         return _intent(client().v1.payment_intents.retrieve(intent_id))
     except stripe.StripeError as exc:
@@ -154,6 +165,8 @@ def retrieve(intent_id: str) -> Intent:
 
 def pay_with_test_card(intent_id: str, card: str = "pm_card_visa") -> Intent:
     """Embedded backend only: attach a test card and confirm, as a buyer's browser would."""
+    import stripe
+
     if not embedded():
         raise PaymentError("the test card exists only with the embedded payment backend")
     intents = client().v1.payment_intents
@@ -169,6 +182,8 @@ def pay_with_test_card(intent_id: str, card: str = "pm_card_visa") -> Intent:
 def cancel(intent_id: str) -> bool:
     """Cancel an unpaid PaymentIntent so it can no longer be paid; False if Stripe refuses
     (e.g. it was paid a moment ago: its webhook will say so)."""
+    import stripe
+
     try:
         client().v1.payment_intents.cancel(intent_id)
     except stripe.StripeError as exc:
@@ -179,6 +194,8 @@ def cancel(intent_id: str) -> bool:
 
 def refund(intent_id: str, *, reference: str) -> str:
     """Refund a paid PaymentIntent in full; the refund's id."""
+    import stripe
+
     try:
         created = client().v1.refunds.create(
             params={"payment_intent": intent_id, "metadata": {"portal_reference": reference}},
@@ -229,6 +246,8 @@ def handle_webhook(payload: bytes, signature_header: str | None) -> str:
     the same transaction (``apply_deferred`` also retries it every minute, and brings it to
     staff if it still waits after an hour).
     """
+    import stripe
+
     secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
     if not secret or not signature_header:
         raise BadSignature()

@@ -15,7 +15,6 @@ pointed at another intent or another site.
 import logging
 from dataclasses import dataclass
 
-import stripe
 from flask import current_app, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -74,6 +73,8 @@ def confirm_params(method: str, return_url: str) -> dict:
 
 def start_wallet(intent_id: str, method: str, *, return_url: str) -> NextStep:
     """Confirm the intent with ``method`` and say what the buyer does next."""
+    import stripe
+
     if embedded():
         return _test_wallet_step(intent_id, method, return_url)
     try:
@@ -86,6 +87,8 @@ def start_wallet(intent_id: str, method: str, *, return_url: str) -> NextStep:
 
 def current_step(intent_id: str, method: str, *, return_url: str) -> NextStep:
     """The step a wallet payment already started waits on (to show the QR code again)."""
+    import stripe
+
     if embedded():
         return _test_wallet_step(intent_id, method, return_url)
     try:

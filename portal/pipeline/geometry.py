@@ -4,17 +4,24 @@ in hectares on an equal-area projection, the grid cells it covers and the county
 Every refusal is a ``GeometryError`` saying what is wrong, in the reader's language.
 """
 
+from __future__ import annotations
+
 import json
 import math
 import threading
+from typing import TYPE_CHECKING
 
-import numpy as np
-import shapely
 from flask_babel import gettext as _
-from pyproj import Transformer
-from shapely.geometry import MultiPolygon, Polygon, mapping
 
 from portal.pipeline.errors import PipelineError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from pyproj import Transformer
+    from shapely.geometry import MultiPolygon, Polygon
+
+# numpy, shapely and pyproj (some 40 MB in each worker) are imported where a boundary is read:
+# a worker that never reads one, as most serve only pages, never loads them.
 
 #: More positions than any surveyed parcel needs; the limit the API states.
 MAX_VERTICES = 100_000
@@ -88,6 +95,8 @@ def _geometry_object(value) -> dict:
 
 
 def _ring(raw, counted: list[int]) -> np.ndarray:
+    import numpy as np
+
     if not isinstance(raw, list):
         raise _not_geojson()
     counted[0] += len(raw)
@@ -121,6 +130,9 @@ def _ring(raw, counted: list[int]) -> np.ndarray:
 def parse_boundary(value) -> Polygon | MultiPolygon:
     """``value`` (GeoJSON text or a parsed object) as a valid, non-empty shapely geometry in
     WGS 84 longitude/latitude; GeometryError otherwise."""
+    import shapely
+    from shapely.geometry import MultiPolygon, Polygon
+
     geometry = _geometry_object(value)
     coordinates = geometry.get("coordinates")
     if not isinstance(coordinates, list) or not coordinates:
@@ -149,6 +161,8 @@ def parse_boundary(value) -> Polygon | MultiPolygon:
 
 
 def _to_equal_area() -> Transformer:
+    from pyproj import Transformer
+
     transformer = getattr(_local, "transformer", None)
     if transformer is None:  # a Transformer is not to be shared between threads
         transformer = _local.transformer = Transformer.from_crs("EPSG:4326", EQUAL_AREA, always_xy=True)
@@ -157,6 +171,9 @@ def _to_equal_area() -> Transformer:
 
 def area_ha(shape) -> float:
     """Area of a WGS 84 geometry in hectares, on the equal-area projection."""
+    import numpy as np
+    import shapely
+
     if shape.is_empty:
         return 0.0
     transformer = _to_equal_area()
@@ -170,10 +187,14 @@ def area_ha(shape) -> float:
 
 def to_geojson(shape) -> str:
     """The geometry as compact GeoJSON text (what is stored and served)."""
+    from shapely.geometry import mapping
+
     return json.dumps(mapping(shape), separators=(",", ":"))
 
 
 def from_geojson(text: str):
+    import shapely
+
     return shapely.from_geojson(text)
 
 

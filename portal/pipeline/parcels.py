@@ -19,7 +19,6 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from flask_babel import gettext as _
-from shapely import STRtree
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -205,6 +204,8 @@ def find_overlaps(shape, exclude_id: int | None = None) -> list[Overlap]:
     rows = db.session.execute(candidates).all()
     if not rows:
         return []
+    from shapely import STRtree  # loaded with the first boundary read (geometry)
+
     shapes = [geometry.from_geojson(row.boundary_geojson) for row in rows]
     found = []
     for index in STRtree(shapes).query(shape, predicate="intersects"):

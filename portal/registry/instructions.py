@@ -345,44 +345,35 @@ def registry_summaries(certificate_ids) -> dict[int, dict]:
             .order_by(RegistryInstruction.id)
         ):
             rows[row.certificate_id].append(row)
-    out = {}
-    for i in ids:
-        found = rows.get(i, [])
-        statuses = {r.status for r in found}
-        if InstructionStatus.REJECTED in statuses:
-            status = InstructionStatus.REJECTED
-        elif found and statuses == {InstructionStatus.CONFIRMED}:
-            status = InstructionStatus.CONFIRMED
-        else:
-            status = InstructionStatus.PENDING
-        confirmed = status == InstructionStatus.CONFIRMED
-        out[i] = {
-            "status": str(status),
-            "reference": "; ".join(dict.fromkeys(r.registry_reference for r in found)) if confirmed else None,
-            "confirmed_at": max(r.registry_date for r in found).isoformat() if confirmed else None,
-        }
-    return out
+    return {i: summary_of(rows.get(i, [])) for i in ids}
 
 
-def certificate_registry(certificate_id: int, number: str) -> dict:
+def summary_of(found) -> dict:
+    """``{"status", "reference", "confirmed_at"}`` of one certificate from its instructions'
+    rows (each with ``status``, ``registry_reference`` and ``registry_date``), in id order."""
+    statuses = {r.status for r in found}
+    if InstructionStatus.REJECTED in statuses:
+        status = InstructionStatus.REJECTED
+    elif found and statuses == {InstructionStatus.CONFIRMED}:
+        status = InstructionStatus.CONFIRMED
+    else:
+        status = InstructionStatus.PENDING
+    confirmed = status == InstructionStatus.CONFIRMED
+    return {
+        "status": str(status),
+        "reference": "; ".join(dict.fromkeys(r.registry_reference for r in found)) if confirmed else None,
+        "confirmed_at": max(r.registry_date for r in found).isoformat() if confirmed else None,
+    }
+
+
+def certificate_registry(certificate_id: int, number: str, rows=None) -> dict:
     """A certificate's registry status: ``pending`` until every batch it retired is confirmed
     by its registry (``confirmed``), ``rejected`` when a registry refused; ``reference`` the
     registry's reference(s), ``confirmed_at`` the registry's (latest) date, ``url`` the signed
-    confirmation record."""
-    summary = registry_summaries([certificate_id])[certificate_id]
+    confirmation record. ``rows``: its instructions' rows if already read (``summary_of``)."""
+    summary = registry_summaries([certificate_id])[certificate_id] if rows is None else summary_of(rows)
     confirmed = summary["status"] == InstructionStatus.CONFIRMED
     return {**summary, "url": absolute_url("api.certificate_registry", number=number) if confirmed else None}
-
-
-def registry_version(certificate_id: int) -> tuple:
-    """What a cached rendering of the certificate depends on: its instructions' decisions."""
-    return tuple(
-        db.session.execute(
-            select(RegistryInstruction.id, RegistryInstruction.status)
-            .where(RegistryInstruction.certificate_id == certificate_id)
-            .order_by(RegistryInstruction.id)
-        ).all()
-    )
 
 
 def confirmations_of(certificate_id: int) -> list[RegistryConfirmation]:

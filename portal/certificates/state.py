@@ -1,0 +1,147 @@
+"""A certificate as its public page and JSON show it, read in one round trip, and the validator
+(ETag) of what they show.
+
+What a certificate says (number, quantities, serials, the buyer's name as issued, the signature)
+never changes after issue. What can change: its revocation (``status``, ``revoked_at``, the
+reason), its registry instructions' decisions (status, reference, date) and its entries in the
+transparency log (appended with an issuance, a revocation, a registry confirmation, or by a
+back-fill). ``read`` fetches the certificate's row with those in one statement (outer joins:
+one row per instruction and log entry, a few at most); ``CertificateState.version`` is exactly
+the changeable part, so a page or JSON cached under it, or a client's copy validated by the
+ETag made from it, is never stale.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cached_property
+
+from sqlalchemy import select
+
+from portal.certificates import numbers
+from portal.certificates.lookup import Verification, count_failure, verify
+from portal.certificates.models import Certificate
+from portal.core.database import autocommit_reader, read_once_more
+from portal.extensions import db
+from portal.registry.models import RegistryInstruction
+from portal.transparency.models import LogEntry
+
+
+@dataclass(frozen=True)
+class InstructionRow:
+    """What a certificate's page shows of one of its registry instructions."""
+
+    id: int
+    status: str
+    registry_reference: str | None
+    registry_date: date | None
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One of the certificate's entries in the transparency log."""
+
+    leaf_index: int
+    kind: str
+    logged_at: datetime
+
+
+@dataclass(frozen=True)
+class CertificateState:
+    certificate: Certificate  #: not in any session
+    instructions: tuple[InstructionRow, ...]  #: in id order
+    log_entries: tuple[LogRow, ...]  #: in leaf order
+
+    @property
+    def version(self) -> tuple:
+        """Everything about the certificate that can change after issue."""
+        c = self.certificate
+        return (
+            c.id,
+            c.number,
+            c.status,
+            c.revoked_at.isoformat() if c.revoked_at else None,
+            c.revoked_reason,
+            tuple((r.id, r.status, r.registry_reference, str(r.registry_date)) for r in self.instructions),
+            tuple(e.leaf_index for e in self.log_entries),
+        )
+
+    def etag(self, *context) -> str:
+        """A strong validator of a rendering of this state in ``context`` (the language, the
+        template set …): equal exactly when the rendering is."""
+        text = repr((self.version, context)).encode()
+        return hashlib.sha256(text).hexdigest()[:32]
+
+    @cached_property
+    def check(self) -> Verification:
+        return verify(self.certificate)
+
+
+_C = Certificate.__table__
+_I = RegistryInstruction.__table__
+_L = LogEntry.__table__
+_QUERY = (
+    select(
+        _C,
+        _I.c.id.label("i_id"),
+        _I.c.status.label("i_status"),
+        _I.c.registry_reference.label("i_reference"),
+        _I.c.registry_date.label("i_date"),
+        _L.c.leaf_index.label("l_index"),
+        _L.c.kind.label("l_kind"),
+        _L.c.logged_at.label("l_at"),
+    )
+    .select_from(
+        _C.outerjoin(_I, _I.c.certificate_id == _C.c.id).outerjoin(_L, _L.c.certificate_number == _C.c.number)
+    )
+    .order_by(_I.c.id, _L.c.leaf_index)
+)
+_COLUMNS = tuple(column.key for column in _C.columns)
+
+
+def _rows(query) -> list:
+    """All rows of a read-only ``query`` of one statement (one snapshot, no transaction needed):
+    on PostgreSQL in one round trip on the certificates' autocommit reader, else in the session."""
+    if db.engine.dialect.name != "postgresql":
+        return db.session.execute(query).all()
+
+    def read():
+        with reader().connect() as connection:
+            return connection.execute(query).all()
+
+    return read_once_more(read)
+
+
+def reader():
+    return autocommit_reader("certificates.reader")
+
+
+def read(number: str) -> CertificateState | None:
+    """The certificate numbered exactly ``number`` with its changeable state, in one statement;
+    None if there is none."""
+    rows = _rows(_QUERY.where(_C.c.number == number))
+    if not rows:
+        return None
+    first = rows[0]._mapping
+    certificate = Certificate(**{key: first[key] for key in _COLUMNS})
+    instructions, entries = {}, {}
+    for row in rows:
+        if row.i_id is not None:
+            instructions[row.i_id] = InstructionRow(row.i_id, row.i_status, row.i_reference, row.i_date)
+        if row.l_index is not None:
+            entries[row.l_index] = LogRow(row.l_index, row.l_kind, row.l_at)
+    return CertificateState(
+        certificate,
+        tuple(instructions[k] for k in sorted(instructions)),
+        tuple(entries[k] for k in sorted(entries)),
+    )
+
+
+def look_up(number_text, address: str) -> CertificateState | None:
+    """``lookup.look_up``, answering with the whole state: None if there is no such number (the
+    failure counted against ``address``), LookupRefused once the address failed too often."""
+    number = numbers.normalise(number_text)
+    found = read(number) if number is not None else None
+    if found is None:
+        count_failure(address)
+    return found
