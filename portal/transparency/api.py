@@ -130,7 +130,7 @@ def _cacheable(response, *, fixed: bool):
     (its ETag makes that a 304 when nothing changed)."""
     response.headers["Cache-Control"] = "public, max-age=31536000, immutable" if fixed else "no-cache"
     response.add_etag()
-    return response.make_conditional(request)
+    return response.make_conditional(request) if request.if_none_match else response
 
 
 @bp.get("/log/proof/consistency")
