@@ -128,8 +128,9 @@ def _raw_rows(sql: str, params: dict) -> list[tuple]:
 
 #: Answers that never change, kept per process (``_Answers``): proofs read from a tree that
 #: had reached the size asked about (a perfect subtree's hash never changes, and every later
-#: event of a certificate lies beyond that size).
-ANSWERS_KEPT = 4096
+#: event of a certificate lies beyond that size). An inclusion answer holds its leaves (a few
+#: kB each): at most a few MB per worker.
+ANSWERS_KEPT = 1024
 
 
 class _Answers:
