@@ -3,19 +3,24 @@ attached to it and the text its pages show, read in a sandbox.
 
 A general PDF parser on hostile input can be made to work far beyond the file's size (compressed
 object streams, name trees, thousands of objects): the reading is done in a child process limited
-in CPU time, memory and wall time, at lower priority than the web workers, and at most
+in CPU time, memory and wall time, after its first tenth of a second at lower priority than the
+web workers, and at most
 ``slots`` such children run on the machine at once (a lock file per slot, ``take_slot``); the
 caller takes its slot before it even reads the upload, and refuses one that finds every slot
-taken at once rather than queueing it, so that uploads never hold every web worker. Children are forked from a server process that has the PDF
-libraries loaded already (one helper per web worker), which keeps a check well under a second.
+taken at once rather than queueing it, so that uploads never hold every web worker. Children are
+forked from a server process that has the PDF libraries loaded and warmed already (one helper per
+web worker: it checks a PDF it signed itself once, ``_warm_up``), which keeps a check of a
+certificate's PDF to some 25 ms of CPU.
 The child answers in JSON, never in pickle: it has read hostile input.
 
 This module decides nothing: ``certificates.verification`` turns an :class:`Inspection` into an
 answer.
 """
 
+import binascii
 import contextlib
 import fcntl
+import functools
 import io
 import json
 import logging
@@ -42,6 +47,11 @@ PAGES_READ = 30
 TEXT_MAX = 100_000
 #: The answer from the child is small; a larger one is not trusted.
 ANSWER_MAX = 4 * 1024 * 1024
+#: A child reads at the web workers' priority for this long (a certificate's check takes about
+#: 25 ms of CPU), then at a lower one (nice 10), so that a costly upload yields to them. Lowered
+#: from the start, a genuine certificate's check waited behind any busy process on the machine.
+FULL_PRIORITY_SECONDS = 0.1
+LOWER_PRIORITY = 10
 
 
 @dataclass(frozen=True)
@@ -113,11 +123,124 @@ def _size(size: int) -> str:
     return f"{max(size // 1024, 1)} KB"
 
 
+def _read_hex_string(stream, _original=None):
+    """pyHanko's ``read_hex_string_from_stream``, reading the string in slices rather than one
+    byte at a time through its tokenizer: a signature's /Contents is some 24,000 hex digits (the
+    space kept for the signature), whose reading was about 40 % of checking a certificate PDF.
+    Same result and same errors: a string that holds a ``%`` (which pyHanko reads as a comment),
+    that is not all hex digits and white space, or that does not end, is read by the original."""
+    from pyhanko.pdf_utils.generic import HEX_DIGITS, pdf_string
+    from pyhanko.pdf_utils.misc import PDF_WHITESPACE
+
+    start = stream.tell()
+    stream.read(1)  # the "<"
+    parts = []
+    while True:
+        chunk = stream.read(64 * 1024)
+        if not chunk:
+            break
+        end = chunk.find(b">")
+        if end >= 0:
+            parts.append(chunk[:end])
+            stream.seek(end + 1 - len(chunk), os.SEEK_CUR)  # just past the ">"
+            digits = b"".join(parts).translate(None, PDF_WHITESPACE)
+            if not digits.translate(None, HEX_DIGITS):
+                if len(digits) % 2:
+                    digits += b"0"
+                return pdf_string(binascii.unhexlify(digits))
+            break
+        parts.append(chunk)
+    stream.seek(start)
+    return _original(stream)
+
+
+def _install_speed_ups() -> None:
+    """Once per process: pyHanko's object reader uses ``_read_hex_string``, and asn1crypto's
+    preparation of a name's text for comparison (RFC 4518, a pure function of the text, run
+    character by character for every name compared: a third of validating the signature) keeps
+    its answers for the texts it has seen."""
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.pdf_utils import generic
+
+    if getattr(generic.read_hex_string_from_stream, "portal_fast", False):
+        return
+    fast = functools.partial(_read_hex_string, _original=generic.read_hex_string_from_stream)
+    fast.portal_fast = True
+    generic.read_hex_string_from_stream = fast
+    prepare = functools.lru_cache(maxsize=1024)(
+        functools.partial(asn1_x509.NameTypeAndValue._ldap_string_prep, None)
+    )
+    asn1_x509.NameTypeAndValue._ldap_string_prep = lambda _self, string: prepare(string)
+
+
+#: A one-page PDF, the smallest that readers accept, for the helper's warm-up.
+_SAMPLE = (
+    b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+    b"2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n"
+    b"3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>\nendobj\n"
+)
+
+
+def _sample_pdf() -> bytes:
+    """``_SAMPLE`` with its cross-reference table and trailer."""
+    offsets = [_SAMPLE.index(b"%d 0 obj" % n) for n in (1, 2, 3)]
+    xref = b"xref\n0 4\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    trailer = b"trailer\n<< /Size 4 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % len(_SAMPLE)
+    return _SAMPLE + xref + trailer
+
+
+def _warm_up() -> "Inspection | None":
+    """In the helper, once: sign a sample PDF with a throwaway key and check it, as a child checks
+    an upload, so that what the libraries set up on first use (and the names they compare) is
+    set up before any child is forked: each child then spends its time on its own file only.
+    Best effort: a failure here only leaves the children cold."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from portal.pdf.authority import Authority
+    from portal.pdf.sealing import seal
+
+    try:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "warm-up")])
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256())
+        )
+        signed = seal(_sample_pdf(), Authority(key, cert, ()), now)
+        return inspect(signed, [cert.public_bytes(serialization.Encoding.DER)])
+    except Exception:  # noqa: BLE001 - warming is an optimisation only
+        log.debug("warming the PDF helper failed", exc_info=True)
+        return None
+
+
+def _warm(known_der: list[bytes]) -> None:
+    """In the helper: prepare the names of the portal's own certificates (trusted, sent by the
+    web worker), so that each forked child finds them prepared."""
+    from asn1crypto import x509 as asn1_x509
+
+    for der in known_der:
+        cert = asn1_x509.Certificate.load(der)
+        _ = cert.subject.hashable, cert.issuer.hashable
+
+
 def inspect(data: bytes, known_der: list[bytes], name: str = ATTACHMENT_NAME) -> Inspection:
     """Read ``data`` in this process (the sandbox's child calls it). Raises PdfError, and, on
     damaged input, whatever the parsers raise."""
     from pypdf import PdfReader
 
+    _install_speed_ups()
     reader = PdfReader(io.BytesIO(data), strict=False)
     if reader.is_encrypted:
         raise PdfError("encrypted")
@@ -195,8 +318,6 @@ def _child(data: bytes, known_der: list[bytes], name: str) -> bytes:
 
     resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
-    with contextlib.suppress(OSError):
-        os.nice(10)  # the web workers come first
     try:
         out = inspect(data, known_der, name).as_dict()
     except PdfError as exc:
@@ -216,6 +337,8 @@ def _preload() -> None:
     import pyhanko_certvalidator  # noqa: F401
     import pypdf  # noqa: F401
 
+    _install_speed_ups()
+
 
 def _serve() -> None:
     """The helper: one job after another from stdin, each read by a forked child."""
@@ -224,7 +347,9 @@ def _serve() -> None:
 
     logging.disable(logging.CRITICAL)
     _preload()
+    _warm_up()
     source, sink = sys.stdin.buffer, sys.stdout.buffer
+    warmed: list[bytes] = []
     while True:
         try:
             header = json.loads(_read_frame(source, 1024 * 1024))
@@ -232,6 +357,9 @@ def _serve() -> None:
         except EOFError:
             return
         roots = [base64.b64decode(r) for r in header["roots"]]
+        if roots != warmed:
+            _warm(roots)
+            warmed = roots
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child
@@ -244,6 +372,10 @@ def _serve() -> None:
             finally:
                 os._exit(code)
         os.close(write_end)
+        ready, _, _ = select.select([read_end], [], [], FULL_PRIORITY_SECONDS)
+        if not ready:  # not a quick read: the web workers come first from now on
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, pid, LOWER_PRIORITY)
         with os.fdopen(read_end, "rb") as answer_pipe:
             answer = answer_pipe.read(ANSWER_MAX + 1)
         _, status = os.waitpid(pid, 0)

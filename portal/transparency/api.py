@@ -3,7 +3,7 @@ base64; refusals are 4xx error objects."""
 
 import base64
 
-from flask import request, url_for
+from flask import jsonify, request, url_for
 from flask_babel import gettext as _
 
 from portal.api.views import api_error, bp
@@ -121,7 +121,16 @@ def log_inclusion_proof():
     }
     if head is not None:
         body["tree_head"] = services.head_json(head)
-    return body
+    return _cacheable(jsonify(body), fixed=head is None)
+
+
+def _cacheable(response, *, fixed: bool):
+    """A proof for sizes the client named never changes: shared caches may keep it for good.
+    One for the latest signed tree head changes with the next head: kept only if revalidated
+    (its ETag makes that a 304 when nothing changed)."""
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable" if fixed else "no-cache"
+    response.add_etag()
+    return response.make_conditional(request) if request.if_none_match else response
 
 
 @bp.get("/log/proof/consistency")
@@ -129,12 +138,14 @@ def log_inclusion_proof():
 def log_consistency_proof():
     first = services.parse_size(request.args.get("first"), "first", minimum=1)
     second = services.parse_size(request.args.get("second"), "second", required=False, minimum=1)
+    fixed = second is not None
     if second is None:
         head = services.latest_head()
         if head is None:
             return _no_head()
         second = head.tree_size
-    return {"first": first, "second": second, "proof": [_b64(h) for h in services.consistency(first, second)]}
+    proof = [_b64(h) for h in services.consistency(first, second)]
+    return _cacheable(jsonify({"first": first, "second": second, "proof": proof}), fixed=fixed)
 
 
 def proof_url(number: str) -> str:

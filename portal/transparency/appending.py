@@ -7,7 +7,8 @@ keeps it with the session; the append itself runs in the session's ``before_comm
 every other change of the transaction has been flushed. It locks the log's state row — the last
 lock the transaction takes, after the ledger's batch locks and any row the event changed — then
 numbers the leaves, writes them with the hashes they complete, and updates the state; COMMIT
-follows at once. So appends are serialised only for those few statements and the commit, and
+follows at once. On PostgreSQL one leaf (a transaction's usual one) takes one statement for all
+of it (``_APPEND_ONE``), so the lock is held for that round trip and the commit only. So appends are serialised only for those few statements and the commit, and
 since a transaction holding the state row never waits for another lock, the log cannot be part
 of a deadlock with the ledger's lock order (nor with any lock order that ends before commit).
 
@@ -17,13 +18,13 @@ transaction that rolls back is never appended.
 
 from dataclasses import dataclass
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import LargeBinary, bindparam, event, insert, select, text, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from portal.certificates import signing
 from portal.core import tasks
 from portal.extensions import db
-from portal.timeutil import utcnow
+from portal.timeutil import UTCDateTime, utcnow
 from portal.transparency import merkle
 from portal.transparency.models import LogEntry, LogNode, LogState
 
@@ -166,13 +167,73 @@ def append_locked(session: Session, size: int, frontier: list[bytes], leaves: li
     return size
 
 
+#: One leaf appended on PostgreSQL in one statement, the state row locked by its first part: the
+#: perfect subtrees the leaf completes are folded from the locked frontier (SHA-256 in the
+#: database, exactly as ``merkle.append`` does), the leaf and its hashes written and the state
+#: updated. A lock wait returns the row as the transaction before committed it (READ COMMITTED
+#: re-reads a row locked FOR UPDATE), and every part of the statement uses that one reading.
+#: No row when the state row does not exist yet (then nothing is written).
+_APPEND_ONE = text(
+    """
+    WITH RECURSIVE state AS (
+        SELECT tree_size, frontier FROM log_state WHERE id = 1 FOR UPDATE
+    ),
+    fold(level, node, rest) AS (
+        SELECT 0, CAST(:leaf_hash AS bytea), state.frontier FROM state
+        UNION ALL
+        SELECT fold.level + 1,
+               sha256('\\x01'::bytea || substring(fold.rest FROM length(fold.rest) - 31 FOR 32) || fold.node),
+               substring(fold.rest FROM 1 FOR length(fold.rest) - 32)
+        FROM fold, state WHERE (state.tree_size >> fold.level) & 1 = 1
+    ),
+    folded AS (
+        SELECT string_agg(node, ''::bytea ORDER BY level) AS completed,
+               (array_agg(rest || node ORDER BY level DESC))[1] AS frontier
+        FROM fold
+    ),
+    leaf AS (
+        INSERT INTO log_entries (leaf_index, kind, certificate_number, leaf_input, logged_at)
+        SELECT state.tree_size, :kind, :certificate_number, :leaf_input, :now FROM state
+    ),
+    hashes AS (
+        INSERT INTO log_nodes (leaf_index, hashes) SELECT state.tree_size, folded.completed FROM state, folded
+    )
+    UPDATE log_state SET tree_size = state.tree_size + 1, frontier = folded.frontier, updated_at = :now
+    FROM state, folded WHERE log_state.id = 1
+    RETURNING log_state.tree_size
+    """
+).bindparams(
+    bindparam("leaf_hash", type_=LargeBinary),
+    bindparam("leaf_input", type_=LargeBinary),
+    bindparam("now", type_=UTCDateTime),
+)
+
+
+def append_one(session: Session, leaf: PendingLeaf) -> int | None:
+    """PostgreSQL: append one leaf in one round trip (``_APPEND_ONE``); the new size, or None
+    when the log's state row does not exist yet (nothing written)."""
+    row = session.execute(
+        _APPEND_ONE,
+        {
+            "leaf_hash": leaf.leaf_hash,
+            "kind": leaf.kind,
+            "certificate_number": leaf.certificate_number,
+            "leaf_input": leaf.leaf_input,
+            "now": utcnow(),
+        },
+    ).first()
+    return None if row is None else row.tree_size
+
+
 def _before_commit(session: Session) -> None:
     pending = session.info.get(_PENDING)
     if not pending or session.in_nested_transaction():
         return
     session.flush()  # every other change of the transaction first: the log's lock comes last
-    size, frontier = locked_state(session)
-    append_locked(session, size, frontier, pending)
+    one = len(pending) == 1 and session.get_bind().dialect.name == "postgresql"
+    if not one or append_one(session, pending[0]) is None:
+        size, frontier = locked_state(session)
+        append_locked(session, size, frontier, pending)
     session.info[_PENDING] = []
 
 
