@@ -179,16 +179,22 @@ def hold_and_retire(index, n):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument(
+        "--fulfilment-only", action="store_true", help="only the hold → retire path (no localstripe, no HTTP)"
+    )
     args = parser.parse_args()
     url = fresh_database("postgresql")
     keys = setup(url)
-    health, per_second, timings = end_to_end(url, keys, args.seconds)
-    order_s, pay_s, wait_s, total_s = (statistics.median(col) * 1000 for col in zip(*timings, strict=True))
-    print(
-        f"end to end, 8 buyers: {per_second:.2f} orders/s ({len(timings)} orders), ratio {per_second / health:.4f} "
-        f"of /healthz at 8 clients ({health:.1f}/s); median ms: order {order_s:.0f}, pay {pay_s:.0f}, "
-        f"webhook wait {wait_s:.0f}, total {total_s:.0f}"
-    )
+    if not args.fulfilment_only:
+        health, per_second, timings = end_to_end(url, keys, args.seconds)
+        order_s, pay_s, wait_s, total_s = (
+            statistics.median(col) * 1000 for col in zip(*timings, strict=True)
+        )
+        print(
+            f"end to end, 8 buyers: {per_second:.2f} orders/s ({len(timings)} orders), ratio "
+            f"{per_second / health:.4f} of /healthz at 8 clients ({health:.1f}/s); median ms: order "
+            f"{order_s:.0f}, pay {pay_s:.0f}, webhook wait {wait_s:.0f}, total {total_s:.0f}"
+        )
     base = rate(url, baseline_write, 8, args.seconds)
     moves = rate(url, hold_and_retire, 8, args.seconds)
     print(
