@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import socket
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -37,6 +38,15 @@ from portal.jobs.work import JOBS
 from portal.timeutil import utcnow
 
 log = logging.getLogger(__name__)
+
+#: Work asked for again within this many seconds of queuing it (every retirement asks for a
+#: signed tree head, every webhook event for a delivery run) is not queued once per commit:
+#: the first is queued at once, the rest of the window shares one run scheduled for its end,
+#: which comes after every commit that asked. Each queued task is a transaction of its own on
+#: the PostgreSQL queue; this keeps them to two per job per window and process.
+COALESCE_SECONDS = 0.5
+#: The clock the windows are measured on (a test may replace it).
+clock = time.monotonic
 
 #: How many times queued work is tried again after an error, and how long apart.
 RETRIES = 3
@@ -135,6 +145,8 @@ def make_huey(app):
 
         queued[name] = huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, name=f"soon:{name}")(now)
     huey.portal_queued = queued
+    huey.portal_coalescing = {}  #: job name → (end of its window, a run scheduled for that end)
+    huey.portal_coalescing_lock = threading.Lock()
     return huey
 
 
@@ -162,12 +174,24 @@ def plug() -> None:
     def enqueue(name: str) -> None:
         if current_app.config.get("JOBS_QUEUE") is False:
             return  # this process only runs periodic work (or a test that drives jobs itself)
-        task = huey_of(current_app._get_current_object()).portal_queued.get(name)
+        huey = huey_of(current_app._get_current_object())
+        task = huey.portal_queued.get(name)
         if task is None:
             return
         try:
             # The run's slot (``job_runs.slot`` holds 40 characters): unique per request for work.
-            task(f"soon {datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f} {secrets.token_hex(3)}")
+            slot = f"soon {datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f} {secrets.token_hex(3)}"
+            with huey.portal_coalescing_lock:
+                windows = huey.portal_coalescing
+                now = clock()
+                ends, trailing = windows.get(name, (0.0, False))
+                if now >= ends:
+                    task(slot)
+                    windows[name] = (now + COALESCE_SECONDS, False)
+                elif not trailing:
+                    task.schedule(args=(slot,), delay=ends - now)
+                    windows[name] = (ends, True)
+                # else: the run already scheduled for the window's end comes after this commit
         except Exception:
             log.warning("could not queue %s; the periodic run will do it", name, exc_info=True)
 

@@ -54,6 +54,31 @@ def test_work_is_queued_only_when_the_transaction_commits(app):
     assert huey.pending_count() == before + 1
 
 
+def test_work_asked_for_at_every_commit_is_queued_at_most_twice_per_window(app, monkeypatch):
+    """Every retirement asks for a signed tree head: the first is queued at once, the rest of
+    the window share one run due at its end (after each of their commits), and the next window
+    starts afresh."""
+    huey = engine.huey_of(app)
+    moment = [1000.0]
+    monkeypatch.setattr(engine, "clock", lambda: moment[0])
+
+    def queued():
+        return [(task.name, task.eta is not None) for task in huey.pending()]
+
+    for step in range(5):  # five commits in 0.4 s
+        moment[0] = 1000.0 + step * 0.1
+        tasks.soon("log.sign")
+        db.session.commit()
+    # the first at once; the four others share one run due at the window's end
+    assert queued() == [("soon:log.sign", False), ("soon:log.sign", True)]
+    moment[0] = 1000.5  # the window is over: at once again, and the next window opens
+    tasks.soon("log.sign")
+    db.session.commit()
+    tasks.soon("webhooks.deliver")  # each job has its own window
+    db.session.commit()
+    assert queued()[2:] == [("soon:log.sign", False), ("soon:webhooks.deliver", False)]
+
+
 def test_the_queue_needs_no_service_the_portal_does_not_already_use(app):
     app.config["JOBS_URL"] = ""
     chosen = engine.storage_for(app)
