@@ -10,9 +10,10 @@ from datetime import UTC
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
+from portal.core.database import autocommit_reader
 from portal.core.errors import ServiceError
 from portal.extensions import db
 from portal.transparency import merkle
@@ -62,27 +63,10 @@ def parse_size(value, field: str, *, required: bool = True, minimum: int = 0) ->
 
 
 def _reader():
-    """PostgreSQL: an engine of the worker's own for the log's public reads, in autocommit: a
-    proof is one round trip per query (no BEGIN, no ping, no reset). What it reads never
-    changes once written, so no transaction is needed to read it consistently."""
-    engine = current_app.extensions.get("transparency.reader")
-    if engine is None:
-        engine = create_engine(
-            db.engine.url,
-            isolation_level="AUTOCOMMIT",
-            pool_size=2,
-            max_overflow=8,
-            pool_recycle=300,
-            pool_reset_on_return=None,
-        )
-        current_app.extensions["transparency.reader"] = engine
-
-        @event.listens_for(db.engine, "engine_disposed")
-        def _dispose_with_the_main_engine(_engine, extensions=current_app.extensions):
-            extensions.pop("transparency.reader", None)
-            engine.dispose()
-
-    return engine
+    """PostgreSQL: the worker's autocommit engine for the log's public reads: a proof is one
+    round trip per query. What it reads never changes once written, so no transaction is
+    needed to read it consistently."""
+    return autocommit_reader("transparency.reader")
 
 
 def _rows(query):
