@@ -70,19 +70,17 @@ class LRU:
             self._items.pop(key, None)
 
 
-#: The ids of the transactions of this database that hold one (that are writing), in order:
-#: read from the server's activity only when the statement's snapshot shows any transaction in
-#: progress on the server at all, which is when one of this database's can be. The ids are read
-#: after the snapshot is taken, so they may name one more that started since; never one fewer
-#: that was in progress at the snapshot and is still running. (Prepared transactions, which the
-#: portal does not use, would not be seen.)
-IN_PROGRESS = """CASE WHEN pg_snapshot_xmin(pg_current_snapshot()) = pg_snapshot_xmax(pg_current_snapshot())
-THEN '' ELSE (
-  SELECT coalesce(string_agg(a.backend_xid::text, ' ' ORDER BY a.backend_xid::text), '')
+#: The ids of the transactions of this database that hold one (that are writing), in order,
+#: read from the server's activity at every version read. (Not only when the snapshot shows a
+#: transaction in progress: a snapshot whose ``xmin`` equals its ``xmax`` does not mean none is,
+#: since a transaction whose id is newer than every finished one lies beyond ``xmax``.) The ids
+#: are read after the snapshot is taken, so they may name one more that started since; never
+#: one fewer that was in progress at the snapshot and is still running. (Prepared transactions,
+#: which the portal does not use, would not be seen.)
+IN_PROGRESS = """SELECT coalesce(string_agg(a.backend_xid::text, ' ' ORDER BY a.backend_xid::text), '')
   FROM pg_stat_get_activity(NULL) AS a
   WHERE a.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND a.backend_xid IS NOT NULL
-) END"""
+  AND a.backend_xid IS NOT NULL"""
 
 
 def _version_sql() -> str:

@@ -28,7 +28,8 @@ def test_suspend_confirm_notice_and_lift_without_javascript(chromium, live_serve
         assert "announced publicly on the Notices page" in page.content()
         screenshot(page, "confirm-suspend-en")
         page.click("text=Suspend the organisation")
-        assert "Status of Chifeng University changed to Suspended." in page.content()
+        # the form's answer is a redirect: wait for the page it leads to (fails after 30 s)
+        page.wait_for_selector("text=Status of Chifeng University changed to Suspended.")
         row = page.locator("tr", has_text=USCC)
         assert row.locator("select[name=status]").input_value() == "suspended"  # not back to approved
 
@@ -41,7 +42,7 @@ def test_suspend_confirm_notice_and_lift_without_javascript(chromium, live_serve
         row.locator("select[name=status]").select_option("approved")
         row.locator("input[name=reason]").fill("已补交")
         row.locator("button[type=submit]").click()  # reinstating needs no confirmation
-        assert "changed to Approved" in page.content()
+        page.wait_for_selector("text=changed to Approved")
         page.goto("/notices?lang=en")
         past = page.locator("table.past tr", has_text=USCC)
         assert "Lifted on" in past.inner_text() and "未按期提交年度报告" in past.inner_text()
