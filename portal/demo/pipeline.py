@@ -4,8 +4,9 @@ at every stage in each of the 12 county-level units, with forecasts and a county
 **The parcels are illustrative.** No real parcel boundaries are available offline: each unit's
 parcels are irregular polygons drawn on a grid of 1.5 km cells around a point near its seat
 (``data.REGION_CENTRES``), one polygon inside each cell, so that they never overlap each other and
-stay well inside the unit's coarse extent (``portal.pipeline.extents``). They go through the same
-checks as any parcel (validity, county extent, overlap)."""
+stay well inside the unit's coarse extent (``portal.pipeline.extents``); at a large scale a unit's
+cells shrink as far as its extent and its neighbours' grids require (``grid``). They go through
+the same checks as any parcel (validity, county extent, overlap)."""
 
 import math
 import random
@@ -13,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 
 from portal.catalog.models import Region
 from portal.demo import data
-from portal.pipeline import services
+from portal.pipeline import extents, services
 from portal.pipeline.models import STAGES, Stage
 from portal.timeutil import BEIJING, as_of
 
@@ -45,10 +46,36 @@ REACHED = (
 )
 
 
-def _polygon(rng: random.Random, lon: float, lat: float) -> dict:
-    """An irregular polygon inside the grid cell whose south-west corner is (lon, lat)."""
-    width = CELL / math.cos(math.radians(lat))
-    centre = (lon + width / 2, lat + CELL / 2)
+def grid(region_code: str, count: int) -> tuple[int, float, float, float]:
+    """Where a unit's ``count`` demo parcels go: ``(cells per row, cell side in degrees of
+    latitude, south edge, west edge)`` of a square-ish grid centred south-west of the unit's seat.
+    Cells are ``CELL`` wide unless the grid would then reach past half-way to another unit's
+    grid or out of the unit's extent (a small district at a large scale): then smaller, so that
+    no two units' parcels meet and every parcel stays inside its unit."""
+    lat, lon = _centre(region_code)
+    per_row = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / per_row)
+    scale = math.cos(math.radians(lat))  # degrees of longitude to degrees of latitude
+    nearest = min(
+        max(abs(lat - other_lat), abs(lon - other_lon) * scale)
+        for other_lat, other_lon in (_centre(code) for code in data.REGION_CENTRES if code != region_code)
+    )
+    west, south, east, north = extents.extent_of(region_code)
+    edge = min(lat - south, north - lat, (lon - west) * scale, (east - lon) * scale)
+    half = min(nearest * 0.45, edge * 0.9)
+    cell = min(CELL, 2 * half / per_row)
+    return per_row, cell, lat - rows * cell / 2, lon - per_row * cell / 2 / scale
+
+
+def _centre(region_code: str) -> tuple[float, float]:
+    lat, lon = data.REGION_CENTRES[region_code]
+    return lat - 0.06, lon - 0.06
+
+
+def _polygon(rng: random.Random, lon: float, lat: float, cell: float = CELL) -> dict:
+    """An irregular polygon inside the grid cell of side ``cell`` whose south-west corner is (lon, lat)."""
+    width = cell / math.cos(math.radians(lat))
+    centre = (lon + width / 2, lat + cell / 2)
     sides = rng.randint(7, 12)
     ring = []
     for i in range(sides):
@@ -57,7 +84,7 @@ def _polygon(rng: random.Random, lon: float, lat: float) -> dict:
         ring.append(
             [
                 round(centre[0] + r * width * math.cos(angle), 6),
-                round(centre[1] + r * CELL * math.sin(angle), 6),
+                round(centre[1] + r * cell * math.sin(angle), 6),
             ]
         )
     return {"type": "Polygon", "coordinates": [ring + [ring[0]]]}
@@ -83,8 +110,6 @@ def load(rng: random.Random, scale: int, today: date, password: str) -> dict:
             actor="demo",
         )
     for n, region in enumerate(regions):
-        lat0, lon0 = data.REGION_CENTRES[region.code]
-        lat0, lon0 = lat0 - 0.12, lon0 - 0.12  # the grid starts south-west of the seat
         holders = []
         for k, (name, tenure, land_type) in enumerate(HOLDERS):
             holder = services.rights_holder(region, name.format(county=region.name_zh), actor="demo")
@@ -98,20 +123,21 @@ def load(rng: random.Random, scale: int, today: date, password: str) -> dict:
             )
             holders.append((agreement, tenure, land_type))
             counts["agreements"] += 1
-        per_row = 20
+        count = PARCELS_PER_COUNTY * scale
+        per_row, cell, lat0, lon0 = grid(region.code, count)
         parcels = []
-        for i in range(PARCELS_PER_COUNTY * scale):
+        for i in range(count):
             agreement, tenure, land_type = holders[i % len(holders)]
             row, column = divmod(i, per_row)
-            lat = lat0 + row * CELL
-            lon = lon0 + column * CELL / math.cos(math.radians(lat))
+            lat = lat0 + row * cell
+            lon = lon0 + column * cell / math.cos(math.radians(lat))
             parcels.append(
                 services.enroll_parcel(
                     county=region.code,
                     land_type=land_type,
                     tenure=tenure,
                     rights_holder_name=agreement.rights_holder.name,
-                    boundary=_polygon(rng, lon, lat),
+                    boundary=_polygon(rng, lon, lat, cell),
                     agreement=agreement,
                     actor="demo",
                 )

@@ -1,5 +1,6 @@
 """The demo data set: realistic, deterministic, and a valid ledger."""
 
+import pytest
 from sqlalchemy import func, select
 
 from portal.catalog.models import Project, Region
@@ -133,3 +134,36 @@ def test_demo_year_on_the_first_of_a_month(app):
     db.session.commit()
     assert _months_of_trading(date(2025, 3, 1)) == ([], [])
     assert verify_ledger().ok
+
+
+@pytest.mark.parametrize("scale", [1, 100, 300])
+def test_the_demo_parcels_fit_their_units_and_never_meet_at_any_scale(scale):
+    """The parcels' layout, without a database: at scale 100 a small district's grid once ran out
+    of its extent and into its neighbours' (the load failed after a quarter of an hour)."""
+    import math
+    import random
+
+    from shapely import STRtree
+    from shapely.geometry import shape
+
+    from portal.demo import data, pipeline
+    from portal.pipeline import extents
+
+    shapes, owners = [], []
+    for code in data.REGION_CENTRES:
+        count = pipeline.PARCELS_PER_COUNTY * scale
+        per_row, cell, south, west = pipeline.grid(code, count)
+        assert 0 < cell <= pipeline.CELL
+        rng = random.Random(scale)
+        for i in range(count):
+            row, column = divmod(i, per_row)
+            lat = south + row * cell
+            found = shape(
+                pipeline._polygon(rng, west + column * cell / math.cos(math.radians(lat)), lat, cell)
+            )
+            assert found.is_valid and extents.within(found.bounds, code), (code, i)
+            shapes.append(found)
+            owners.append(code)
+    tree = STRtree(shapes)
+    for i, found in enumerate(shapes):
+        assert [int(j) for j in tree.query(found, predicate="intersects")] == [i], owners[i]
