@@ -17,6 +17,11 @@ A movement of one block is, after the caller's account look-ups:
 4. the destination's adjacent blocks, deleted and returned in one statement;
 5. the moved block, rewritten to its widened range and new account;
 6. the journal, one insert for the whole movement.
+
+On PostgreSQL steps 3–5 of each take, and step 6 with the movement's last take, are one
+statement (``_PLACE_ONE_STATEMENT``): a movement of one block is three round trips and the commit,
+and a contended batch's lock is held for two of them. SQLite, which has no writable CTEs, sends
+them one by one; both write exactly the same rows.
 """
 
 import logging
