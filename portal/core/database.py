@@ -198,12 +198,16 @@ def upsert_insert(target):
     return (postgresql.insert if is_postgresql() else sqlite.insert)(target)
 
 
-def autocommit_reader(name: str) -> Engine:
+def autocommit_reader(name: str, *, generic_plans: bool = False) -> Engine:
     """PostgreSQL: an engine of the worker's own for public reads that need no transaction (a
     read of one statement), in autocommit: one round trip per query (no BEGIN, no ping, no
     reset). Made at the worker's first use under ``name`` and disposed with the application's
     engine. A connection the server closed while idle fails once, with
-    ``connection_invalidated`` set, and the pool replaces it: see ``read_once_more``."""
+    ``connection_invalidated`` set, and the pool replaces it: see ``read_once_more``.
+
+    ``generic_plans``: the server plans each prepared statement once per connection instead of
+    at every execution (``plan_cache_mode``), for readers whose every query is a look-up by key
+    or index, where one plan fits all values (planning was half of such a query's time)."""
     from flask import current_app
 
     engine = current_app.extensions.get(name)
@@ -215,6 +219,7 @@ def autocommit_reader(name: str) -> Engine:
             max_overflow=8,
             pool_recycle=300,
             pool_reset_on_return=None,
+            connect_args={"options": "-c plan_cache_mode=force_generic_plan"} if generic_plans else {},
         )
         current_app.extensions[name] = engine
 

@@ -65,8 +65,9 @@ def parse_size(value, field: str, *, required: bool = True, minimum: int = 0) ->
 def _reader():
     """PostgreSQL: the worker's autocommit engine for the log's public reads: a proof is one
     round trip per query. What it reads never changes once written, so no transaction is
-    needed to read it consistently."""
-    return autocommit_reader("transparency.reader")
+    needed to read it consistently. Every query is a look-up by primary key or index: each is
+    planned once per connection (``generic_plans``)."""
+    return autocommit_reader("transparency.reader", generic_plans=True)
 
 
 def _rows(query):
@@ -93,7 +94,7 @@ def _raw_rows(sql: str, params: dict) -> list[tuple]:
         try:
             cursor = connection.cursor()
             try:
-                cursor.execute(sql, params)
+                cursor.execute(sql, params, binary=True)  # binary results: less to parse
                 return cursor.fetchall()
             finally:
                 cursor.close()
@@ -275,16 +276,18 @@ def _certificate_proofs(number: str, size: int) -> tuple[list["Entry"], list[lis
         events = entries_of(number)
         covered = [e.leaf_index for e in events if e.leaf_index < size]
         return events, inclusions(covered, size) if covered else []
-    edge = [merkle.row_of(node) for node in merkle.frontier_nodes(size)]
+    # The tree's right edge at this size, kept once read (``_right_edge``): then not read again.
+    answers = _answers()
+    edge = answers.get(("edge", size)) if answers is not None else None
+    edge_rows = [] if edge is not None else [merkle.row_of(node) for node in merkle.frontier_nodes(size)]
     rows = _raw_rows(
-        _EVENTS_AND_NODES, {"number": number, "size": size, "levels": size.bit_length(), "edge": edge}
+        _EVENTS_AND_NODES, {"number": number, "size": size, "levels": size.bit_length(), "edge": edge_rows}
     )
     events = sorted(
         (Entry(*row[:4], row[4].astimezone(UTC)) for row in rows if row[1] is not None),
         key=lambda e: e.leaf_index,
     )
     stored = {row[0]: row[5] for row in rows if row[1] is None}
-    plans = [merkle.inclusion_ranges(e.leaf_index, size) for e in events if e.leaf_index < size]
 
     def node(found: merkle.Node) -> bytes:
         level = found[0]
@@ -293,7 +296,38 @@ def _certificate_proofs(number: str, size: int) -> tuple[list["Entry"], list[lis
             raise _beyond(size)
         return bytes(hashes[level * merkle.HASH_SIZE : (level + 1) * merkle.HASH_SIZE])
 
-    return events, [merkle.proof(plan, node) for plan in plans]
+    covered = [e for e in events if e.leaf_index < size]
+    if not covered:
+        return events, []
+    if edge is None:
+        edge = _right_edge(size, node)
+        if answers is not None:
+            answers.put(("edge", size), edge)
+    paths = []
+    for event in covered:
+        path = []
+        for start, end in merkle.inclusion_ranges(event.leaf_index, size):
+            width = end - start
+            if end == size and start in edge:
+                path.append(edge[start])
+            else:  # a perfect subtree: its hash is kept as it is
+                level = width.bit_length() - 1
+                path.append(node((level, start >> level)))
+        paths.append(path)
+    return events, paths
+
+
+def _right_edge(size: int, node) -> dict[int, bytes]:
+    """MTH(D[start:size]) for every ``start`` where the tree's frontier pieces begin: the only
+    ranges of an audit path that are not perfect subtrees (they end at the tree's right edge and
+    begin where RFC 9162's recursion splits it, at a piece's start)."""
+    pieces = merkle.frontier_nodes(size)
+    found, value = {}, None
+    for level, position in reversed(pieces):
+        piece = node((level, position))
+        value = piece if value is None else merkle.node_hash(piece, value)
+        found[position << level] = value
+    return found
 
 
 @dataclass(frozen=True)
