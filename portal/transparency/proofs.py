@@ -191,8 +191,28 @@ def node_hashes(nodes: set[merkle.Node], size: int) -> dict[merkle.Node, bytes]:
 
 
 def _prove(ranges, size) -> list[bytes]:
-    hashes = node_hashes(merkle.nodes_for(ranges), size)
-    return merkle.proof(ranges, hashes.__getitem__)
+    """The hashes of ``ranges`` of the tree of ``size`` leaves, read in one query at most: on
+    PostgreSQL those ending at its right edge come from the edge kept for the size (read with
+    the first proof for it, ``_right_edge``)."""
+    answers = _answers()
+    edge = answers.get(("edge", size)) if answers is not None else None
+    wanted = {
+        node
+        for start, end in ranges
+        if edge is None or end != size or start not in edge
+        for node in merkle.pieces(start, end)
+    }
+    if answers is not None and edge is None:
+        wanted.update(merkle.frontier_nodes(size))
+    hashes = node_hashes(wanted, size)
+    if answers is not None and edge is None:
+        edge = _right_edge(size, hashes.__getitem__)
+        answers.put(("edge", size), edge)
+    edge = edge or {}
+    return [
+        edge[start] if end == size and start in edge else merkle.range_hash(start, end, hashes.__getitem__)
+        for start, end in ranges
+    ]
 
 
 def consistency(first: int, second: int) -> list[bytes]:

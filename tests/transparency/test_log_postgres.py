@@ -147,10 +147,11 @@ def test_inclusion_answers_on_postgresql(pg_stocked, pg_app):
     assert transparency.verify_log().ok
 
 
-def test_every_inclusion_proof_of_a_small_log_verifies_at_every_size(pg_stocked, pg_app):
-    """Every certificate's proof at every tree size, against roots computed here from the leaves
-    by RFC 9162's definition: the first answer for a size reads the tree's right edge, the others
-    use it as kept (``proofs._right_edge``), so both ways are checked."""
+def test_every_inclusion_and_consistency_proof_of_a_small_log_verifies_at_every_size(pg_stocked, pg_app):
+    """Every certificate's proof at every tree size, and every consistency proof between two
+    sizes, against roots computed here from the leaves by RFC 9162's definition: the first answer
+    for a size reads the tree's right edge, the others use it as kept (``proofs._right_edge``),
+    so both ways are checked."""
     steel, _ = pg_stocked
     made = [retire(steel) for _ in range(20)]
     revoke(made[4])
@@ -181,3 +182,10 @@ def test_every_inclusion_proof_of_a_small_log_verifies_at_every_size(pg_stocked,
                 assert verifier.verify_inclusion(
                     verifier.leaf_hash(b64(entry["leaf_input"])), entry["leaf_index"], size, path, expected
                 ), (size, entry["leaf_index"])
+    for second in range(1, len(leaves) + 1):
+        for first in range(1, second + 1):
+            body = client.get(f"/api/v1/log/proof/consistency?first={first}&second={second}").get_json()
+            proof = [b64(p) for p in body["proof"]]
+            assert verifier.verify_consistency(
+                first, second, root(hashes[:first]), root(hashes[:second]), proof
+            ), (first, second)
