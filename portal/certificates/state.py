@@ -21,7 +21,7 @@ from sqlalchemy import select
 from portal.certificates import numbers
 from portal.certificates.lookup import Verification, count_failure, verify
 from portal.certificates.models import Certificate
-from portal.core.database import autocommit_reader, read_once_more
+from portal.core.database import autocommit_reader, raw_rows
 from portal.extensions import db
 from portal.registry.models import RegistryInstruction
 from portal.transparency.models import LogEntry
@@ -99,37 +99,48 @@ _QUERY = (
 _COLUMNS = tuple(column.key for column in _C.columns)
 
 
-def _rows(query) -> list:
-    """All rows of a read-only ``query`` of one statement (one snapshot, no transaction needed):
-    on PostgreSQL in one round trip on the certificates' autocommit reader, else in the session."""
-    if db.engine.dialect.name != "postgresql":
-        return db.session.execute(query).all()
+#: The same on PostgreSQL as the driver's own SQL (``core.database.raw_rows``), the columns in
+#: the same order: the certificate's, then the instruction's and the log entry's.
+_RAW_QUERY = (
+    "SELECT "
+    + ", ".join(f"c.{key}" for key in _COLUMNS)
+    + ", i.id, i.status, i.registry_reference, i.registry_date, l.leaf_index, l.kind, l.logged_at"
+    " FROM certificates c"
+    " LEFT OUTER JOIN registry_instructions i ON i.certificate_id = c.id"
+    " LEFT OUTER JOIN log_entries l ON l.certificate_number = c.number"
+    " WHERE c.number = %(number)s ORDER BY i.id, l.leaf_index"
+)
 
-    def read():
-        with reader().connect() as connection:
-            return connection.execute(query).all()
 
-    return read_once_more(read)
+def _rows(number: str) -> list[tuple]:
+    """The rows of the certificate numbered ``number`` (one statement, one snapshot, no
+    transaction needed): on PostgreSQL one round trip on the certificates' autocommit reader,
+    else in the session."""
+    if db.engine.dialect.name == "postgresql":
+        return raw_rows(reader(), _RAW_QUERY, {"number": number})
+    return [tuple(row) for row in db.session.execute(_QUERY.where(_C.c.number == number))]
 
 
 def reader():
-    return autocommit_reader("certificates.reader")
+    """Every query on it is a look-up by a unique key: each is planned once per connection."""
+    return autocommit_reader("certificates.reader", generic_plans=True)
 
 
 def read(number: str) -> CertificateState | None:
     """The certificate numbered exactly ``number`` with its changeable state, in one statement;
     None if there is none."""
-    rows = _rows(_QUERY.where(_C.c.number == number))
+    rows = _rows(number)
     if not rows:
         return None
-    first = rows[0]._mapping
-    certificate = Certificate(**{key: first[key] for key in _COLUMNS})
+    width = len(_COLUMNS)
+    certificate = Certificate(**dict(zip(_COLUMNS, rows[0][:width], strict=True)))
     instructions, entries = {}, {}
     for row in rows:
-        if row.i_id is not None:
-            instructions[row.i_id] = InstructionRow(row.i_id, row.i_status, row.i_reference, row.i_date)
-        if row.l_index is not None:
-            entries[row.l_index] = LogRow(row.l_index, row.l_kind, row.l_at)
+        i_id, i_status, i_reference, i_date, l_index, l_kind, l_at = row[width:]
+        if i_id is not None:
+            instructions[i_id] = InstructionRow(i_id, i_status, i_reference, i_date)
+        if l_index is not None:
+            entries[l_index] = LogRow(l_index, l_kind, l_at)
     return CertificateState(
         certificate,
         tuple(instructions[k] for k in sorted(instructions)),

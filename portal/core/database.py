@@ -231,6 +231,34 @@ def autocommit_reader(name: str, *, generic_plans: bool = False) -> Engine:
     return engine
 
 
+def raw_rows(engine: Engine, sql: str, params: dict) -> list[tuple]:
+    """PostgreSQL: the rows of ``sql`` (psycopg's ``%(name)s`` parameters, binary results) on a
+    connection of ``engine``'s pool (an ``autocommit_reader``), through the driver's own cursor:
+    a look-up costs about a quarter of the CPU it costs through SQLAlchemy's execution
+    (compiling, caching, result processing). Only for columns the driver returns as the model
+    does (integers, text, bytes, dates, ``timestamptz`` as aware datetimes). A connection the
+    server dropped while idle is discarded and the read tried once more."""
+    for attempt in (1, 2):
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, params, binary=True)
+                return cursor.fetchall()
+            finally:
+                cursor.close()
+        except Exception:
+            driver = connection.driver_connection
+            if driver is None or not (driver.closed or driver.broken):
+                raise
+            connection.invalidate()
+            if attempt == 2:
+                raise
+        finally:
+            connection.close()
+    raise AssertionError("unreachable")
+
+
 def read_once_more(read):
     """``read()``, and once more if its connection had been closed by the server while idle (a
     restart, an administrator): what the application's pool does with its ping."""

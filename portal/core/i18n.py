@@ -167,7 +167,39 @@ def _period(start, end) -> str:
     return period_text(start, end).replace(" – ", "\u2002–\u2002").replace(" ", _NBSP)
 
 
+#: Per translations object (one per language, kept by Flask-Babel): the template's gettext
+#: functions bound to it.
+_BOUND: dict[int, tuple] = {}
+
+
+def _bound_gettext() -> dict:
+    """Templates' ``_()``, ``gettext`` and ``ngettext`` bound to this request's translations,
+    as template variables (they take precedence over the environment's). Flask-Babel's own
+    look the translations up again at every call, which was half of drawing a page with many
+    labels; these give exactly the same text (the same translations object, Jinja's own
+    new-style wrappers: escaped, always %-formatted)."""
+    from flask_babel import get_translations
+    from jinja2.ext import _make_new_gettext, _make_new_ngettext, _make_new_npgettext, _make_new_pgettext
+
+    translations = get_translations()
+    found = _BOUND.get(id(translations))
+    if found is None or found[0] is not translations:
+        if len(_BOUND) > 16:  # a few languages: more means translations objects made per call
+            _BOUND.clear()
+        found = _BOUND[id(translations)] = (
+            translations,
+            {
+                "gettext": _make_new_gettext(translations.ugettext),
+                "ngettext": _make_new_ngettext(translations.ungettext),
+                "pgettext": _make_new_pgettext(translations.upgettext),
+                "npgettext": _make_new_npgettext(translations.unpgettext),
+            },
+        )
+    return found[1]
+
+
 def register(app):
+    app.context_processor(_bound_gettext)
     app.jinja_env.globals["period"] = _period
     app.jinja_env.filters["date"] = _date_filter
     app.jinja_env.filters["datetime"] = _datetime_filter
