@@ -271,6 +271,20 @@ def certificate_proofs(number: str, size: int) -> tuple[list["Entry"], list[list
     return events, paths
 
 
+#: Perfect subtrees of 2^KEPT_LEVEL leaves or more are kept by each worker once read (a tree of a
+#: million leaves has fewer than 8,000 of them, 32 bytes each; their hashes never change): an
+#: audit path's query then reads its lower levels only, the few upper ones being shared by many.
+KEPT_LEVEL = 8
+KEPT_NODES = 100_000
+
+
+def _kept_nodes() -> dict:
+    found = current_app.extensions.get("transparency.kept_nodes")
+    if found is None or len(found) > KEPT_NODES:
+        found = current_app.extensions["transparency.kept_nodes"] = {}
+    return found
+
+
 def _certificate_proofs(number: str, size: int) -> tuple[list["Entry"], list[list[bytes]]]:
     if db.engine.dialect.name != "postgresql":
         events = entries_of(number)
@@ -280,9 +294,9 @@ def _certificate_proofs(number: str, size: int) -> tuple[list["Entry"], list[lis
     answers = _answers()
     edge = answers.get(("edge", size)) if answers is not None else None
     edge_rows = [] if edge is not None else [merkle.row_of(node) for node in merkle.frontier_nodes(size)]
-    rows = _raw_rows(
-        _EVENTS_AND_NODES, {"number": number, "size": size, "levels": size.bit_length(), "edge": edge_rows}
-    )
+    kept = _kept_nodes()
+    levels = min(size.bit_length(), KEPT_LEVEL - 1)
+    rows = _raw_rows(_EVENTS_AND_NODES, {"number": number, "size": size, "levels": levels, "edge": edge_rows})
     events = sorted(
         (Entry(*row[:4], row[4].astimezone(UTC)) for row in rows if row[1] is not None),
         key=lambda e: e.leaf_index,
@@ -293,6 +307,8 @@ def _certificate_proofs(number: str, size: int) -> tuple[list["Entry"], list[lis
         level = found[0]
         hashes = stored.get(merkle.row_of(found))
         if hashes is None or len(hashes) < (level + 1) * merkle.HASH_SIZE:
+            if found in kept:
+                return kept[found]
             raise _beyond(size)
         return bytes(hashes[level * merkle.HASH_SIZE : (level + 1) * merkle.HASH_SIZE])
 
@@ -303,18 +319,21 @@ def _certificate_proofs(number: str, size: int) -> tuple[list["Entry"], list[lis
         edge = _right_edge(size, node)
         if answers is not None:
             answers.put(("edge", size), edge)
-    paths = []
+    plans = []  # per event: its path's ranges, each an edge start or a perfect subtree
     for event in covered:
-        path = []
+        plan = []
         for start, end in merkle.inclusion_ranges(event.leaf_index, size):
-            width = end - start
             if end == size and start in edge:
-                path.append(edge[start])
+                plan.append(start)
             else:  # a perfect subtree: its hash is kept as it is
-                level = width.bit_length() - 1
-                path.append(node((level, start >> level)))
-        paths.append(path)
-    return events, paths
+                level = (end - start).bit_length() - 1
+                plan.append((level, start >> level))
+        plans.append(plan)
+    upper = {part for plan in plans for part in plan if isinstance(part, tuple) and part[0] >= KEPT_LEVEL}
+    missing = {part for part in upper if part not in kept}
+    if missing:  # read once per worker (``node_hashes`` refuses one beyond the tree)
+        kept.update(node_hashes(missing, size))
+    return events, [[edge[p] if isinstance(p, int) else node(p) for p in plan] for plan in plans]
 
 
 def _right_edge(size: int, node) -> dict[int, bytes]:

@@ -147,11 +147,18 @@ def test_inclusion_answers_on_postgresql(pg_stocked, pg_app):
     assert transparency.verify_log().ok
 
 
-def test_every_inclusion_and_consistency_proof_of_a_small_log_verifies_at_every_size(pg_stocked, pg_app):
+@pytest.mark.parametrize("kept_level", [8, 1])
+def test_every_inclusion_and_consistency_proof_of_a_small_log_verifies_at_every_size(
+    pg_stocked, pg_app, monkeypatch, kept_level
+):
     """Every certificate's proof at every tree size, and every consistency proof between two
     sizes, against roots computed here from the leaves by RFC 9162's definition: the first answer
     for a size reads the tree's right edge, the others use it as kept (``proofs._right_edge``),
-    so both ways are checked."""
+    so both ways are checked; and with the worker's kept upper nodes (``proofs.KEPT_LEVEL``: at
+    1, nearly every node of a path comes from them once read)."""
+    from portal.transparency import proofs
+
+    monkeypatch.setattr(proofs, "KEPT_LEVEL", kept_level)
     steel, _ = pg_stocked
     made = [retire(steel) for _ in range(20)]
     revoke(made[4])
