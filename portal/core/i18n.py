@@ -179,7 +179,7 @@ def _bound_gettext() -> dict:
     labels; these give exactly the same text (the same translations object, Jinja's own
     new-style wrappers: escaped, always %-formatted)."""
     from flask_babel import get_translations
-    from jinja2.ext import _make_new_gettext, _make_new_ngettext, _make_new_npgettext, _make_new_pgettext
+    from jinja2.ext import _make_new_ngettext, _make_new_npgettext, _make_new_pgettext
 
     translations = get_translations()
     found = _BOUND.get(id(translations))
@@ -189,13 +189,45 @@ def _bound_gettext() -> dict:
         found = _BOUND[id(translations)] = (
             translations,
             {
-                "gettext": _make_new_gettext(translations.ugettext),
+                "gettext": _kept_gettext(translations.ugettext),
                 "ngettext": _make_new_ngettext(translations.ungettext),
                 "pgettext": _make_new_pgettext(translations.upgettext),
                 "npgettext": _make_new_npgettext(translations.unpgettext),
             },
         )
     return found[1]
+
+
+def _kept_gettext(translate):
+    """Jinja's new-style ``gettext`` for one language (``jinja2.ext._make_new_gettext``: the
+    translation, escaped where the template autoescapes, always %-formatted), keeping what it
+    made: each label's translation, and its text when it has no variables, which is most of a
+    page's labels."""
+    from jinja2 import pass_context
+    from markupsafe import Markup
+
+    kept: dict[tuple[str, bool], str] = {}
+    finished: dict[tuple[str, bool], str] = {}
+
+    @pass_context
+    def gettext(__context, __string: str, **variables) -> str:
+        key = (__string, __context.eval_ctx.autoescape)
+        if not variables:
+            done = finished.get(key)
+            if done is not None:
+                return done
+        template = kept.get(key)
+        if template is None:
+            if len(kept) > 10_000:  # labels are literals: this many means something else
+                kept.clear()
+                finished.clear()
+            template = kept[key] = Markup(translate(__string)) if key[1] else translate(__string)
+        if variables:
+            return template % variables
+        done = finished[key] = template % {}
+        return done
+
+    return gettext
 
 
 def register(app):
