@@ -103,7 +103,7 @@ _COLUMNS = tuple(column.key for column in _C.columns)
 #: the same order: the certificate's, then the instruction's and the log entry's.
 _RAW_QUERY = (
     "SELECT "
-    + ", ".join(f"c.{key}" for key in _COLUMNS)
+    + ", ".join(f"c.{column.name}" for column in _C.columns)
     + ", i.id, i.status, i.registry_reference, i.registry_date, l.leaf_index, l.kind, l.logged_at"
     " FROM certificates c"
     " LEFT OUTER JOIN registry_instructions i ON i.certificate_id = c.id"

@@ -212,14 +212,20 @@ def autocommit_reader(name: str, *, generic_plans: bool = False) -> Engine:
 
     engine = current_app.extensions.get(name)
     if engine is None:
+        url = db.engine.url
+        if generic_plans:  # added to the URL's own ``options``, if it has any, not in their place
+            given = url.query.get("options", ())
+            given = [given] if isinstance(given, str) else list(given)
+            url = url.update_query_dict(
+                {"options": " ".join([*given, "-c plan_cache_mode=force_generic_plan"])}
+            )
         engine = create_engine(
-            db.engine.url,
+            url,
             isolation_level="AUTOCOMMIT",
             pool_size=2,
             max_overflow=8,
             pool_recycle=300,
             pool_reset_on_return=None,
-            connect_args={"options": "-c plan_cache_mode=force_generic_plan"} if generic_plans else {},
         )
         current_app.extensions[name] = engine
 
@@ -254,6 +260,9 @@ def raw_rows(engine: Engine, sql: str, params: dict) -> list[tuple]:
             connection.invalidate()
             if attempt == 2:
                 raise
+        except BaseException:  # interrupted mid-query (a timeout, a signal): never back to the pool
+            connection.invalidate()
+            raise
         finally:
             connection.close()
     raise AssertionError("unreachable")

@@ -280,7 +280,10 @@ def carry_out(kind, takes: list[Take], source, destination, reference, actor) ->
 
 def _carry_out_in_one_statement_each(kind, takes, movement, source, destination, reference, actor) -> None:
     """PostgreSQL: one statement per take, the journal with the last (``_PLACE_ONE_STATEMENT``).
-    Takes are written in order, each seeing the one before (two takes of one batch may meet)."""
+    Takes are written in order, each seeing the one before (two takes of one batch may meet).
+    Source and destination differ (``services._check_movable``): the statement's neighbours are
+    read before its own remainder exists, so it could not merge a block back into its source."""
+    assert source.id != destination.id, "a movement within one account"
     ranges = movement.ranges
     journal = {
         "batches": [r.batch_id for r in ranges],
