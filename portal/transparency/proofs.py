@@ -11,9 +11,8 @@ from datetime import UTC
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
 
-from portal.core.database import autocommit_reader, raw_rows
+from portal.core.database import autocommit_reader, raw_rows, read_once_more
 from portal.core.errors import ServiceError
 from portal.extensions import db
 from portal.transparency import merkle
@@ -73,15 +72,12 @@ def _reader():
 def _rows(query):
     if db.engine.dialect.name != "postgresql":
         return db.session.execute(query).all()
-    for attempt in (1, 2):
-        try:
-            with _reader().connect() as connection:
-                return connection.execute(query).all()
-        except DBAPIError as exc:
-            # A connection the server dropped while it was idle: the pool has discarded it.
-            if attempt == 2 or not exc.connection_invalidated:
-                raise
-    raise AssertionError("unreachable")
+
+    def read():
+        with _reader().connect() as connection:
+            return connection.execute(query).all()
+
+    return read_once_more(read)  # a connection the server dropped while idle: read again
 
 
 def _raw_rows(sql: str, params: dict) -> list[tuple]:
@@ -186,8 +182,7 @@ def _prove(ranges, size) -> list[bytes]:
         wanted.update(merkle.frontier_nodes(size))
     hashes = node_hashes(wanted, size)
     if answers is not None and edge is None:
-        edge = _right_edge(size, hashes.__getitem__)
-        answers.put(("edge", size), edge)
+        edge = _keep_right_edge(answers, size, hashes.__getitem__)
     edge = edge or {}
     return [
         edge[start] if end == size and start in edge else merkle.range_hash(start, end, hashes.__getitem__)
@@ -291,8 +286,8 @@ def _certificate_proofs(number: str, size: int) -> tuple[list["Entry"], list[lis
         covered = [e.leaf_index for e in events if e.leaf_index < size]
         return events, inclusions(covered, size) if covered else []
     # The tree's right edge at this size, kept once read (``_right_edge``): then not read again.
-    answers = _answers()
-    edge = answers.get(("edge", size)) if answers is not None else None
+    answers = _answers()  # PostgreSQL: always kept
+    edge = answers.get(("edge", size))
     edge_rows = [] if edge is not None else [merkle.row_of(node) for node in merkle.frontier_nodes(size)]
     kept = _kept_nodes()
     levels = min(size.bit_length(), KEPT_LEVEL - 1)
@@ -316,9 +311,7 @@ def _certificate_proofs(number: str, size: int) -> tuple[list["Entry"], list[lis
     if not covered:
         return events, []
     if edge is None:
-        edge = _right_edge(size, node)
-        if answers is not None:
-            answers.put(("edge", size), edge)
+        edge = _keep_right_edge(answers, size, node)
     plans = []  # per event: its path's ranges, each an edge start or a perfect subtree
     for event in covered:
         plan = []
@@ -334,6 +327,13 @@ def _certificate_proofs(number: str, size: int) -> tuple[list["Entry"], list[lis
     if missing:  # read once per worker (``node_hashes`` refuses one beyond the tree)
         kept.update(node_hashes(missing, size))
     return events, [[edge[p] if isinstance(p, int) else node(p) for p in plan] for plan in plans]
+
+
+def _keep_right_edge(answers: "_Answers", size: int, node) -> dict[int, bytes]:
+    """``_right_edge``, kept for the size (it never changes once the tree reached it)."""
+    edge = _right_edge(size, node)
+    answers.put(("edge", size), edge)
+    return edge
 
 
 def _right_edge(size: int, node) -> dict[int, bytes]:

@@ -61,3 +61,37 @@ def test_the_glossary_check_catches_a_wrong_word(tmp_path, monkeypatch):
     assert "'revoke' is '撤销'" in found and "never '吊销'" in found and "never '证书'" in found
     assert "'tranche' is '交付批次'" in found
     assert "quantity" not in found
+
+
+def test_templates_gettext_gives_what_jinjas_own_gives_and_keeps_it(app):
+    """The kept gettext (``core.i18n._kept_gettext``) against Jinja's own new-style wrapper over
+    the same translations, twice (the second time from what it kept): escaping of variables,
+    ``%%``, autoescape on and off, in both languages."""
+    from flask_babel import force_locale, get_translations
+    from jinja2 import Environment
+    from jinja2.ext import _make_new_gettext
+
+    from portal.core.i18n import _bound_gettext
+
+    source = (
+        '{{ _("Valid") }}|{{ _("Logged at index %(index)s", index=x) }}|{{ _("100%% of <b>%(n)s</b>", n=x) }}'
+        '|{{ _("on %(date)s", date=x) }}'
+    )
+    with app.test_request_context("/"):
+        for language in ("zh_Hans_CN", "en"):
+            with force_locale(language):
+                refresh()
+                ours = _bound_gettext()["gettext"]
+                theirs = _make_new_gettext(get_translations().ugettext)
+                for autoescape in (True, False):
+                    environment = Environment(extensions=["jinja2.ext.i18n"], autoescape=autoescape)
+                    template = environment.from_string(source)
+                    expected = template.render(gettext=theirs, x="<i>7</i>")
+                    for _ in range(2):
+                        assert template.render(gettext=ours, x="<i>7</i>") == expected
+                    assert ("&lt;i&gt;" in expected) == autoescape
+        with force_locale("zh_Hans_CN"):
+            refresh()
+            assert "有效" in environment.from_string('{{ _("Valid") }}').render(
+                gettext=_bound_gettext()["gettext"]
+            )
