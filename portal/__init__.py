@@ -3,8 +3,6 @@
 import os
 from pathlib import Path
 
-from flask import Flask
-
 #: The repository root: static/, migrations/ and instance/ live beside the package.
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -14,7 +12,9 @@ def create_app(config=None):
     instance = (
         (config or {}).get("INSTANCE_PATH") or os.environ.get("PORTAL_INSTANCE_PATH") or _ROOT / "instance"
     )
-    app = Flask(__name__, static_folder=str(_ROOT / "static"), instance_path=str(instance))
+    from portal.core.templating import Portal
+
+    app = Portal(__name__, static_folder=str(_ROOT / "static"), instance_path=str(instance))
     from portal import config as config_module
 
     config_module.load(app, config)

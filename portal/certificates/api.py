@@ -10,6 +10,7 @@ from portal.certificates import state as certificate_state
 from portal.certificates.models import Certificate
 from portal.core import validators
 from portal.core.guard import public
+from portal.core.i18n import absolute_url
 from portal.core.idempotency import request_digest
 from portal.core.limits import before_body, body_limit
 from portal.extensions import db
@@ -71,7 +72,8 @@ def log_json(number: str, entries=None) -> dict:
             {"kind": e.kind, "leaf_index": e.leaf_index, "logged_at": e.logged_at.isoformat()}
             for e in entries
         ],
-        "proof_url": url_for("api.log_inclusion_proof", certificate=number, _external=True),
+        # On PORTAL_BASE_URL, never the request's Host: the answer is cached and served to all.
+        "proof_url": absolute_url("api.log_inclusion_proof", certificate=number),
     }
 
 
@@ -88,7 +90,7 @@ def signing_keys():
             "subject": current.cert.subject.rfc4514_string(),
             "not_after": current.cert.not_valid_after_utc.isoformat(),
             "chain_pem": current.chain_pem(),
-            "chain_url": url_for("api.signing_chain", _external=True),
+            "chain_url": absolute_url("api.signing_chain"),
         },
         "keys": [
             {

@@ -16,7 +16,6 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
 from portal.access import may, page
@@ -125,17 +124,16 @@ def page_cache():
     )
 
 
-def _body(state: certificate_state.CertificateState) -> Markup:
-    """The part of the page drawn from the certificate (the rest is the site's frame)."""
+def _drawn(state: certificate_state.CertificateState) -> dict:
+    """What the page's certificate part (``_certificate.html``, the rest is the site's frame)
+    is drawn from."""
     certificate = state.certificate
-    return Markup(
-        render_template(
-            "certificates/_certificate.html",
-            check=state.check,
-            log_entries=state.log_entries,
-            registry=registry.certificate_registry(certificate.id, certificate.number, state.instructions),
-        )
-    )
+    return {
+        "number": certificate.number,
+        "check": state.check,
+        "log_entries": state.log_entries,
+        "registry": registry.certificate_registry(certificate.id, certificate.number, state.instructions),
+    }
 
 
 def _show(number: str):
@@ -154,18 +152,14 @@ def _show(number: str):
     if current_user.is_authenticated or "_flashes" in session:
         may_revoke = certificate.is_valid and may(current_user, "certificates.revoke")
         return render_template(
-            "certificates/certificate.html",
-            number=certificate.number,
-            body=_body(state),
-            revoke_form=RevokeForm() if may_revoke else None,
+            "certificates/certificate.html", **_drawn(state), revoke_form=RevokeForm() if may_revoke else None
         )
     from portal.catalog.views import args_key
 
     etag = state.etag("page", str(get_locale()), request.path, args_key(), validators.release())
 
     def draw() -> bytes:
-        page = render_template("certificates/certificate.html", number=certificate.number, body=_body(state))
-        return page.encode()
+        return render_template("certificates/certificate.html", **_drawn(state)).encode()
 
     # The language is chosen by ?lang= and remembered in the session cookie.
     return validators.revalidated(

@@ -185,3 +185,31 @@ def test_on_postgresql_one_round_trip_outside_the_session_and_a_revocation_shows
     assert after.status_code == 200 and "wrong batch" in after.get_data(as_text=True)
     data = client.get(f"/api/v1/certificates/{number}").get_json()
     assert data["status"] == "revoked"
+
+
+def test_a_fresh_worker_reads_a_certificate_before_any_other_use_of_the_models(cert, app):
+    """The state's certificate is made without the ORM's constructor (``state._detached``): in a
+    new process whose first request is a certificate's page, the classes are mapped first."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from portal import create_app\n"
+        "app = create_app({'DATABASE_URL': sys.argv[1], 'SECRET_KEY': 'x', 'TESTING': True})\n"
+        "client = app.test_client()\n"
+        "for path in (f'/certificates/{sys.argv[2]}', f'/api/v1/certificates/{sys.argv[2]}'):\n"
+        "    answer = client.get(path)\n"
+        "    assert answer.status_code == 200, (path, answer.status_code)\n"
+        "    assert sys.argv[2].encode() in answer.data\n"
+    )
+    number = cert.number
+    db.session.commit()
+    db.session.close()  # on SQLite every transaction writes: none may stay open
+    done = subprocess.run(
+        [sys.executable, "-c", script, app.config["SQLALCHEMY_DATABASE_URI"], number],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

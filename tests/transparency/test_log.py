@@ -54,7 +54,14 @@ def test_issuance_and_revocation_are_logged_with_their_signed_records(stocked, a
     # The certificate's JSON and page say where it is logged, with the proof's link.
     data = client.get(f"/api/v1/certificates/{first.number}").get_json()["transparency_log"]
     assert [(e["kind"], e["leaf_index"]) for e in data["entries"]] == [("issuance", 0), ("revocation", 2)]
-    assert data["proof_url"].endswith(f"/api/v1/log/proof/inclusion?certificate={first.number}")
+    assert data["proof_url"] == (
+        app.config["BASE_URL"].rstrip("/") + f"/api/v1/log/proof/inclusion?certificate={first.number}"
+    )
+    # The answer is cached for everyone: a request naming another host cannot put it in a link.
+    for host in ("evil.example", "localhost"):
+        forged = client.get(f"/api/v1/certificates/{second.number}", headers={"Host": host}).get_json()
+        assert forged["transparency_log"]["proof_url"].startswith(app.config["BASE_URL"].rstrip("/") + "/")
+        assert "evil" not in json.dumps(forged)
     for lang, words in (("en", "Logged at index 1"), ("zh", "记录于第 1 号")):
         page = client.get(f"/certificates/{second.number}?lang={lang}").get_data(as_text=True)
         assert words in page and f"/api/v1/log/proof/inclusion?certificate={second.number}" in page
