@@ -9,6 +9,8 @@ money.
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
@@ -21,6 +23,7 @@ from portal.certificates.models import Certificate, CertificateBlock, Purpose, S
 from portal.certificates.payload import payload
 from portal.extensions import db
 from portal.ledger import services as ledger
+from portal.ledger.errors import InsufficientCredits
 from portal.ledger.models import Account, Batch
 from portal.ledger.services import MovedRange
 from portal.registry import instructions as registry
@@ -96,6 +99,89 @@ def retire_into_certificates(
 ) -> list[Certificate]:
     """One retirement split into several certificates (e.g. one per attendee of an event): a
     single ledger movement, whose serial ranges are dealt to the parts in order."""
+    checked = _checked(parts)
+    retired_at = utcnow().replace(microsecond=0)
+    numbers_ = _unused_numbers(retired_at.astimezone(BEIJING).year, len(checked))
+    movement = ledger.retire(
+        sum(p.quantity for p in checked),
+        source=source_account,
+        batch_codes=batch_codes,
+        reference=_reference(numbers_),
+        actor=actor,
+    )
+    return _issue(
+        movement.id,
+        movement.ranges,
+        organisation,
+        checked,
+        numbers_,
+        retired_at,
+        source=source,
+        source_ref=source_ref,
+        compliance_year=compliance_year,
+        actor=actor,
+        idempotency_key=idempotency_key,
+        digest=digest,
+        retired_by=retired_by,
+    )
+
+
+@contextmanager
+def retiring(
+    source_account: Account,
+    organisation,
+    quantity,
+    *,
+    beneficiary,
+    purpose,
+    purpose_detail="",
+    source: Source,
+    source_ref: str = "",
+    actor: str,
+    retired_by: tuple[str, str] | None = None,
+) -> Iterator[Certificate]:
+    """``retire_into_certificate`` with the ledger movement made last: for a source that nobody
+    but the caller can change (an order's hold, the order locked).
+
+    The certificate is made, signed and written from the source's blocks as read
+    (``ledger.forecast``); the ``with`` block gets it and writes what else goes with it; as the
+    block ends, the ledger retires the blocks, refusing (``InvalidMovement``, nothing moved)
+    unless they are exactly those the certificate names. A contended batch is so locked only for
+    the movement and the commit, not while the certificate is signed and the rest is written.
+    An exception in the block retires nothing (the caller's transaction is rolled back).
+    """
+    (part,) = _checked([Part(quantity, beneficiary, purpose, purpose_detail)])
+    retired_at = utcnow().replace(microsecond=0)
+    numbers_ = _unused_numbers(retired_at.astimezone(BEIJING).year, 1)
+    ranges = ledger.forecast(part.quantity, source_account)
+    held = sum(r.quantity for r in ranges)
+    if held < part.quantity:
+        raise InsufficientCredits(account=str(source_account), available=held, requested=part.quantity)
+    movement_id = ledger.new_movement_id()
+    (certificate,) = _issue(
+        movement_id,
+        ranges,
+        organisation,
+        [part],
+        numbers_,
+        retired_at,
+        source=source,
+        source_ref=source_ref,
+        actor=actor,
+        retired_by=retired_by,
+    )
+    yield certificate
+    ledger.retire(
+        part.quantity,
+        source=source_account,
+        reference=_reference(numbers_),
+        actor=actor,
+        expect=ranges,
+        movement_id=movement_id,
+    )
+
+
+def _checked(parts) -> list[Part]:
     checked = []
     for part in parts:
         checked.append(
@@ -120,22 +206,36 @@ def retire_into_certificates(
         )
     if not checked:
         raise ValueError("a retirement needs at least one part")
-    retired_at = utcnow().replace(microsecond=0)
-    numbers_ = _unused_numbers(retired_at.astimezone(BEIJING).year, len(checked))
-    reference = f"certificate:{numbers_[0]}" + (f"+{len(numbers_) - 1}" if len(numbers_) > 1 else "")
-    movement = ledger.retire(
-        sum(p.quantity for p in checked),
-        source=source_account,
-        batch_codes=batch_codes,
-        reference=reference,
-        actor=actor,
-    )
+    return checked
+
+
+def _reference(numbers_: list[str]) -> str:
+    return f"certificate:{numbers_[0]}" + (f"+{len(numbers_) - 1}" if len(numbers_) > 1 else "")
+
+
+def _issue(
+    movement_id: str,
+    moved: list[MovedRange],
+    organisation,
+    checked: list[Part],
+    numbers_: list[str],
+    retired_at,
+    *,
+    source: Source,
+    source_ref: str,
+    compliance_year: int | None = None,
+    actor: str,
+    idempotency_key: str | None = None,
+    digest: str | None = None,
+    retired_by: tuple[str, str] | None = None,
+) -> list[Certificate]:
+    """The certificates of one retirement of ``moved`` (ledger movement ``movement_id``): signed,
+    written with their blocks, registry instructions, log records, audit and webhook events."""
     batches = {
-        b.id: b
-        for b in db.session.scalars(select(Batch).where(Batch.id.in_({r.batch_id for r in movement.ranges})))
+        b.id: b for b in db.session.scalars(select(Batch).where(Batch.id.in_({r.batch_id for r in moved})))
     }
     key = signing.signer()
-    dealt = _deal(movement.ranges, [p.quantity for p in checked])
+    dealt = _deal(moved, [p.quantity for p in checked])
     certificates = []
     for number, part, ranges in zip(numbers_, checked, dealt, strict=True):
         document = payload(
@@ -169,7 +269,7 @@ def retire_into_certificates(
                 purpose_detail=part.purpose_detail,
                 source=source,
                 source_ref=source_ref,
-                movement_id=movement.id,
+                movement_id=movement_id,
                 retired_at=retired_at,
                 actor=actor,
                 payload=text,
@@ -209,15 +309,15 @@ def retire_into_certificates(
                 "quantity": c.quantity,
                 "source": str(source),
                 "source_ref": source_ref,
-                "movement": movement.id,
+                "movement": movement_id,
             },
         )
         webhook_events.certificate_issued(c)
     log.info(
         "%s certificate(s) %s: %s t retired for %s by %s",
         len(certificates),
-        reference,
-        movement.quantity,
+        _reference(numbers_),
+        sum(r.quantity for r in moved),
         organisation.uscc,
         actor,
     )

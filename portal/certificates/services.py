@@ -25,7 +25,7 @@ from portal.certificates.checks import (
     clean_text,
     parse_purpose,
 )
-from portal.certificates.issuing import Part, retire_into_certificate, retire_into_certificates
+from portal.certificates.issuing import Part, retire_into_certificate, retire_into_certificates, retiring
 from portal.certificates.lookup import (
     LOOKUP_FAILURE_LIMIT,
     UPLOAD_LIMIT,
@@ -68,6 +68,7 @@ __all__ = [
     "retire_from_holding",
     "retire_into_certificate",
     "retire_into_certificates",
+    "retiring",
     "revoke",
     "row_of",
     "upload_allowed",

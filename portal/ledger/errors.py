@@ -95,6 +95,11 @@ class InvalidMovement(LedgerError):
             return _("Credits cannot move from %(source)s to %(account)s.", **self.params)
         if reason == "capacity_mismatch":
             return _("%(account)s already exists with a capacity of %(capacity)s t.", **self.params)
+        if reason == "changed":
+            return _(
+                "The credits in %(account)s changed while they were being moved; nothing was moved. Please try again.",
+                **self.params,
+            )
         if reason == "already_issued":
             return _("Batch %(batch)s has already been issued into the ledger.", **self.params)
         return _("The movement is not allowed.")

@@ -7,8 +7,10 @@ before anything is written, so a rollback is never needed to undo half a movemen
 Locking: a movement locks the destination account (when it has a capacity) and then each batch
 it reads, one by one in the global allocation order (oldest vintage first, then id). Every
 movement takes its locks in that same order, so concurrent movements cannot deadlock, and
-nobody reads a batch's blocks without holding the batch: under any number of concurrent
-buyers the last tonne goes once. The locks are ``FOR NO KEY UPDATE``: they exclude each other
+no movement reads a batch's blocks without holding the batch: under any number of concurrent
+buyers the last tonne goes once. (``forecast`` reads a source's blocks without locks, for a
+source only its caller can change; the movement given them as ``expect`` checks them again
+under its locks.) The locks are ``FOR NO KEY UPDATE``: they exclude each other
 but not the ``FOR KEY SHARE`` locks PostgreSQL's foreign-key checks take, so a transaction
 writing an entry that merely *references* a locked account never waits on its holder.
 
@@ -61,7 +63,7 @@ from portal.ledger.models import (
     EntryKind,
     LedgerEntry,
 )
-from portal.ledger.writing import (  # noqa: F401  (ALLOCATION_ORDER, MovedRange: re-exported)
+from portal.ledger.writing import (  # noqa: F401  (ALLOCATION_ORDER, MovedRange, new_movement_id: re-exported)
     _BLOCKS,
     ALLOCATION_ORDER,
     MovedRange,
@@ -71,6 +73,7 @@ from portal.ledger.writing import (  # noqa: F401  (ALLOCATION_ORDER, MovedRange
     entry,
     expire_loaded_blocks,
     lock_batch,
+    new_movement_id,
     plan,
     source_blocks,
 )
@@ -174,11 +177,50 @@ def retire(
     batch_codes: Sequence[str] | None = None,
     reference: str = "",
     actor: str = "",
+    expect: Sequence[MovedRange] | None = None,
+    movement_id: str | None = None,
 ) -> Movement:
-    """Retire ``quantity`` tonnes from ``source``: final, each serial at most once."""
+    """Retire ``quantity`` tonnes from ``source``: final, each serial at most once.
+
+    ``expect``: the ranges the caller read beforehand (``forecast``) and already acted on; the
+    movement is refused (``InvalidMovement``, reason ``changed``), before anything is written,
+    unless it takes exactly those. ``movement_id``: the id the caller already gave it.
+    """
     return _move(
-        EntryKind.RETIRE, quantity, source, system_account(AccountKind.RETIRED), batch_codes, reference, actor
+        EntryKind.RETIRE,
+        quantity,
+        source,
+        system_account(AccountKind.RETIRED),
+        batch_codes,
+        reference,
+        actor,
+        expect=expect,
+        movement_id=movement_id,
     )
+
+
+def forecast(quantity: int, source: Account) -> list[MovedRange]:
+    """The ranges a movement of ``quantity`` t from ``source`` would take now (allocation order,
+    lowest serials first; fewer tonnes if it holds fewer), read **without locking** any batch.
+
+    Only for a source that nobody but the caller can change (an order's hold, while the order is
+    locked), so that work depending on what will move can be done before the batches are
+    locked; the movement, given these ranges as ``expect``, checks them under its locks.
+    """
+    rows = db.session.execute(
+        select(Block.batch_id, Batch.code, Block.serial_start, Block.serial_end)
+        .join(Batch, Block.batch_id == Batch.id)
+        .where(Block.account_id == source.id)
+        .order_by(*ALLOCATION_ORDER, Block.serial_start)
+    )
+    ranges, remaining = [], quantity
+    for batch_id, code, start, end in rows:
+        if remaining <= 0:
+            break
+        take = min(remaining, end - start + 1)
+        ranges.append(MovedRange(batch_id, code, start, start + take - 1))
+        remaining -= take
+    return ranges
 
 
 def cancel(
@@ -202,7 +244,18 @@ def cancel(
 
 
 def _move(
-    kind, quantity, source, destination, batch_codes, reference, actor, batch_condition=None, *, up_to=False
+    kind,
+    quantity,
+    source,
+    destination,
+    batch_codes,
+    reference,
+    actor,
+    batch_condition=None,
+    *,
+    up_to=False,
+    expect=None,
+    movement_id=None,
 ) -> Movement:
     _check_quantity(quantity)
     _check_movable(source, destination)
@@ -214,7 +267,11 @@ def _move(
     taken = sum(take.quantity for take in takes)
     if taken < quantity and not (up_to and takes):
         raise InsufficientCredits(account=str(source), available=taken, requested=quantity)
-    return carry_out(kind, takes, source, destination, reference, actor)
+    if expect is not None:
+        planned = [(t.batch_id, t.serial_start, t.serial_start + t.quantity - 1) for t in takes]
+        if planned != [(r.batch_id, r.serial_start, r.serial_end) for r in expect]:
+            raise InvalidMovement(reason="changed", account=str(source))
+    return carry_out(kind, takes, source, destination, reference, actor, movement_id=movement_id)
 
 
 def _check_movable(source, destination) -> None:

@@ -230,9 +230,15 @@ def plan(
 # --- writing -------------------------------------------------------------------------------------
 
 
-def carry_out(kind, takes: list[Take], source, destination, reference, actor) -> Movement:
+def new_movement_id() -> str:
+    return uuid.uuid4().hex
+
+
+def carry_out(
+    kind, takes: list[Take], source, destination, reference, actor, *, movement_id=None
+) -> Movement:
     """Write a planned movement: split the last block of each take, place the blocks, journal."""
-    movement = Movement(uuid.uuid4().hex, kind, source, destination)
+    movement = Movement(movement_id or new_movement_id(), kind, source, destination)
     reference, actor = (reference or "")[:120], (actor or "")[:120]
     for take in takes:
         end = take.serial_start + take.quantity - 1

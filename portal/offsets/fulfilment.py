@@ -228,9 +228,13 @@ def _hold_again(order: Order) -> OrderNote | None:
 
 def _fulfil(order: Order, *, actor: str = "stripe") -> None:
     """Retire the paid order's held credits into its certificate (``actor``: who confirmed the
-    payment, Stripe's webhook or staff recording a bank transfer)."""
+    payment, Stripe's webhook or staff recording a bank transfer).
+
+    The hold is the order's own and the order is locked, so the certificate and everything that
+    goes with it are written first and the ledger movement last (``certificates.retiring``): the
+    batches every order draws from are locked only for the movement and the commit."""
     hold = ledger.find_account(AccountKind.HOLD, order.hold_ref)
-    certificate = certificates.retire_into_certificate(
+    with certificates.retiring(
         hold,
         order.organisation,
         order.quantity,
@@ -243,23 +247,24 @@ def _fulfil(order: Order, *, actor: str = "stripe") -> None:
         # A guest's certificate names the guest (or the organisation the guest gave), not the
         # guest organisation the order belongs to.
         retired_by=(order.guest.retired_by, order.guest.uscc or "") if order.guest is not None else None,
-    )
-    order.certificate_id = certificate.id
-    order.certificate = certificate
-    order.status = OrderStatus.FULFILLED
-    revenue.record_sale(
-        "order", order.public_id, [(line.batch, line.amount) for line in order.lines], order.paid_at
-    )
-    audit.record(
-        actor,
-        "order.fulfilled",
-        "order",
-        order.public_id,
-        before={"status": "awaiting_payment"},
-        after={"status": "fulfilled", "certificate": certificate.number},
-    )
-    webhook_events.order_fulfilled(order, certificate)
-    _receipt(order, certificate)
+    ) as certificate:
+        order.certificate_id = certificate.id
+        order.certificate = certificate
+        order.status = OrderStatus.FULFILLED
+        revenue.record_sale(
+            "order", order.public_id, [(line.batch, line.amount) for line in order.lines], order.paid_at
+        )
+        audit.record(
+            actor,
+            "order.fulfilled",
+            "order",
+            order.public_id,
+            before={"status": "awaiting_payment"},
+            after={"status": "fulfilled", "certificate": certificate.number},
+        )
+        webhook_events.order_fulfilled(order, certificate)
+        _receipt(order, certificate)
+        db.session.flush()  # all of it written before the batches are locked
 
 
 def _refund_paid(order: Order, why: str) -> str:

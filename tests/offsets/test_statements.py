@@ -20,14 +20,15 @@ from tests.sql import statements_of
 PLACING = {"postgresql": 16, "sqlite": 19}
 
 #: Fulfilling it on Stripe's success event: the order, locked with its lines (2); paid-at; the
-#: hold account; the certificate number's uniqueness; the retired account; the movement (lock and
-#: choose, read, then on SQLite three writes and on PostgreSQL one statement); the
-#: certificate's batch; the signing key; the certificate, its blocks, the registry instruction
-#: and the audit event; the organisation's webhook endpoints (once for both events); the
-#: order's status; the sharing rule, the revenue line and the audit event; the receipt's
-#: recipients; the transparency log's leaf (on PostgreSQL one statement that locks the log's
-#: state, hashes and writes; on SQLite the state's read and three writes).
-FULFILLING = {"postgresql": 22, "sqlite": 27}
+#: hold account; the certificate number's uniqueness; the hold's blocks as they are (read without
+#: locking: the hold is the locked order's own); the certificate's batch; the signing key; the
+#: certificate, its blocks, the registry instruction and the audit event; the organisation's
+#: webhook endpoints (once for both events); the order's status; the sharing rule, the revenue
+#: line and the audit event; the receipt's recipients; then, last, the retired account and the
+#: movement (lock and choose, read the blocks again under the lock, then on SQLite three writes
+#: and on PostgreSQL one statement); the transparency log's leaf (on PostgreSQL one statement
+#: that locks the log's state, hashes and writes; on SQLite the state's read and three writes).
+FULFILLING = {"postgresql": 23, "sqlite": 28}
 
 
 @pytest.fixture
@@ -66,3 +67,37 @@ def test_placing_and_fulfilling_an_order_send_a_fixed_number_of_statements(buyer
     assert len(placing) == PLACING[db.engine.dialect.name], placing
     assert len(fulfilling) == FULFILLING[db.engine.dialect.name], fulfilling
     assert verify_ledger().ok
+
+
+def test_fulfilment_locks_the_batch_only_after_everything_else_is_written(buyer):
+    """Every order draws from the oldest batch: its lock is taken by the movement (choosing the
+    batch locks it, on PostgreSQL), after the certificate, its signature, the registry
+    instruction, the revenue line, the order's status and the audit events are written, so that
+    it is held only for the movement, the log's leaf and the commit."""
+    _place_and_fulfil(buyer, "pi_first")
+    _placing, fulfilling = _place_and_fulfil(buyer, "pi_second")
+    text = [" ".join(s.split()).upper() for s in fulfilling]
+    chosen = [
+        i
+        for i, s in enumerate(text)
+        if s.startswith("SELECT BATCHES.ID, BATCHES.CODE, BATCHES.VINTAGE_START")
+    ]
+    assert len(chosen) == 1, fulfilling
+    locked = chosen[0]
+    if db.engine.dialect.name == "postgresql":
+        assert "FOR NO KEY UPDATE" in text[locked]
+
+    def last(prefix: str) -> int:
+        return max(i for i, s in enumerate(text) if s.startswith(prefix))
+
+    for prefix in (
+        "INSERT INTO CERTIFICATES ",
+        "INSERT INTO CERTIFICATE_BLOCKS ",
+        "INSERT INTO REGISTRY_INSTRUCTIONS ",
+        "INSERT INTO REVENUE_LINES ",
+        "INSERT INTO AUDIT_EVENTS ",
+        "UPDATE ORDERS SET STATUS",
+    ):
+        assert last(prefix) < locked, (prefix, fulfilling)
+    # After the lock: the blocks read again, the movement's writes, the log's leaf.
+    assert len(text) - locked == {"postgresql": 4, "sqlite": 9}[db.engine.dialect.name], fulfilling[locked:]

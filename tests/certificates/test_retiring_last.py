@@ -1,0 +1,109 @@
+"""Retiring an order's hold with the ledger movement made last (``certificates.retiring``): the
+certificate is written from the hold's blocks as read, and the movement refuses to retire
+anything else; the batch is locked only from the movement to the commit."""
+
+import pytest
+from sqlalchemy import func, select, text
+
+from portal.certificates import services as certificates
+from portal.certificates.models import Certificate, Source
+from portal.extensions import db
+from portal.ledger import services as ledger
+from portal.ledger.errors import InvalidMovement
+from portal.ledger.models import AccountKind
+from portal.ledger.verify import verify_ledger
+from portal.offsets import services as orders
+from tests import factories
+
+
+@pytest.fixture
+def held(any_app):
+    steel, _cement = factories.steel_and_cement()
+    old = factories.batch(quantity=100, code="OLD-2021", vintage=2021, price="60.00")
+    new = factories.batch(quantity=100, code="NEW-2023", vintage=2023, price="60.00")
+    db.session.commit()
+    order, _ = orders.create_order(steel, 10, beneficiary="x", purpose="voluntary", actor="t")
+    db.session.commit()
+    return steel, order, old, new
+
+
+def _retiring(steel, order):
+    hold = ledger.find_account(AccountKind.HOLD, order.hold_ref)
+    return hold, certificates.retiring(
+        hold, steel, 10, beneficiary="鞍钢", purpose="voluntary", source=Source.ORDER, actor="t"
+    )
+
+
+def test_the_certificate_names_exactly_what_the_movement_retires(held):
+    steel, order, old, _new = held
+    hold, retiring = _retiring(steel, order)
+    with retiring as certificate:
+        assert ledger.balance(hold) == 10  # nothing retired yet
+        named = [(b.batch_id, b.serial_start, b.serial_end) for b in certificate.blocks]
+    db.session.commit()
+    assert ledger.balance(hold) == 0
+    assert named == [(old.id, 1, 10)]
+    retired = ledger.system_account(AccountKind.RETIRED)
+    assert ledger.balance(retired) == 10
+    assert verify_ledger().ok
+
+
+def test_a_hold_changed_meanwhile_is_refused_and_nothing_is_retired(held):
+    """The hold now holds other serials (the same tonnes): the movement refuses, before writing,
+    and the transaction with the certificate is rolled back."""
+    steel, order, _old, new = held
+    hold, retiring = _retiring(steel, order)
+    inventory = ledger.system_account(AccountKind.INVENTORY)
+    with pytest.raises(InvalidMovement) as refused, retiring:
+        ledger.transfer(1, source=hold, destination=inventory, actor="t")
+        ledger.transfer(1, source=inventory, destination=hold, batch_codes=[new.code], actor="t")
+        assert ledger.balance(hold) == 10
+    assert refused.value.params["reason"] == "changed"
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Certificate)) == 0
+    assert ledger.balance(hold) == 10
+    assert verify_ledger().ok
+
+
+def test_an_exception_in_the_block_retires_nothing(held):
+    steel, order, _old, _new = held
+    hold, retiring = _retiring(steel, order)
+    with pytest.raises(RuntimeError), retiring:
+        raise RuntimeError("the receipt failed")
+    db.session.rollback()
+    assert ledger.balance(hold) == 10
+    assert db.session.scalar(select(func.count()).select_from(Certificate)) == 0
+
+
+def test_on_postgresql_the_batch_is_locked_only_from_the_movement_to_the_commit(pg_app):
+    steel, _cement = factories.steel_and_cement()
+    old = factories.batch(quantity=100, code="OLD-2021", vintage=2021, price="60.00")
+    db.session.commit()
+    batch_id = old.id
+    order, _ = orders.create_order(steel, 10, beneficiary="x", purpose="voluntary", actor="t")
+    db.session.commit()
+    hold, retiring = _retiring(steel, order)
+
+    def free() -> bool:
+        """Whether another transaction could lock the batch now (as another order's movement)."""
+        with db.engine.connect() as other:
+            try:
+                other.execute(
+                    text("SELECT id FROM batches WHERE id = :id FOR NO KEY UPDATE NOWAIT"), {"id": batch_id}
+                )
+                return True
+            except Exception as exc:  # lock_not_available
+                assert "could not obtain lock" in str(exc)
+                return False
+            finally:
+                other.rollback()
+
+    assert free()
+    with retiring:
+        db.session.flush()
+        assert free()  # the certificate and its rows are written, the batch not yet locked
+    assert not free()  # the movement holds it …
+    db.session.commit()
+    assert free()  # … until the commit
+    assert ledger.balance(hold) == 0
+    assert verify_ledger().ok
