@@ -22,7 +22,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from portal.certificates.models import SigningKey
-from portal.core.database import upsert_insert
+from portal.core.database import autocommit_reader, upsert_insert
 from portal.extensions import db
 
 log = logging.getLogger(__name__)
@@ -117,13 +117,29 @@ def signer() -> Signer:
 
 
 def _publish(found: Signer) -> None:
+    """Record the key as published before its first signature.
+
+    On PostgreSQL in a statement of its own, committed at once, on an autocommit engine apart
+    from the request's pool (``core.database.autocommit_reader``: a transaction holding a pool
+    connection never waits for a second one from the same pool). Retirements sign at different
+    points of their transactions: an order's fulfilment before it locks its batches
+    (``certificates.retiring``), the others after. A new key's row, inserted and left uncommitted
+    by one of them, would make the other wait on it while holding what the first waits for. A
+    published public key that no certificate uses yet harms nothing. (SQLite's writers take
+    turns: there it is written in the session's own transaction.)
+    """
     if db.session.scalar(select(SigningKey.id).filter_by(key_id=found.key_id)) is not None:
         return
-    db.session.execute(
+    statement = (
         upsert_insert(SigningKey.__table__)
         .values(key_id=found.key_id, public_key=found.public_key_b64)
         .on_conflict_do_nothing(index_elements=["key_id"])
     )
+    if db.engine.dialect.name == "postgresql":
+        with autocommit_reader("certificates.key_publisher").connect() as connection:
+            connection.execute(statement)
+    else:
+        db.session.execute(statement)
 
 
 def published_keys() -> list[SigningKey]:

@@ -199,8 +199,9 @@ def upsert_insert(target):
 
 
 def autocommit_reader(name: str, *, generic_plans: bool = False) -> Engine:
-    """PostgreSQL: an engine of the worker's own for public reads that need no transaction (a
-    read of one statement), in autocommit: one round trip per query (no BEGIN, no ping, no
+    """PostgreSQL: an engine of the worker's own for statements that need no transaction (a
+    public read of one statement; an idempotent write that must commit at once, such as a
+    signing key's publication), in autocommit: one round trip per query (no BEGIN, no ping, no
     reset). Made at the worker's first use under ``name`` and disposed with the application's
     engine. A connection the server closed while idle fails once, with
     ``connection_invalidated`` set, and the pool replaces it: see ``read_once_more``.

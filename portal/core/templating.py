@@ -14,8 +14,9 @@ and extensions, its own compiled templates), which replaces, while compiling:
 
 And ``url_for`` keeps the links it built (``Portal.url_for``).
 
-Nothing else changes. A template that binds one of these names itself (``{% set _ = … %}``, a
-macro argument, an import) is compiled as it is. Outside a request (e-mails from background
+Nothing else changes. A template may not give one of these names a meaning of its own
+(``{% set _ = … %}``, a loop variable, a macro argument, an import): it is refused as it is
+compiled, since a template it includes, compiled on its own, could not know. Outside a request (e-mails from background
 jobs, the CLI) templates are drawn by the application's own environment, with gettext at run
 time. Translations are read when a template is first compiled in a language: a changed catalogue
 is shown after a restart, as Flask-Babel's own cache of catalogues already requires.
@@ -25,7 +26,7 @@ from functools import cached_property
 
 from flask import Flask, has_request_context, request
 from flask.templating import Environment as FlaskEnvironment
-from jinja2 import nodes
+from jinja2 import TemplateSyntaxError, nodes
 from jinja2.visitor import NodeTransformer
 
 #: The names folded at compile time.
@@ -40,7 +41,17 @@ class Environment(FlaskEnvironment):
 
     def _parse(self, source, name, filename):
         tree = super()._parse(source, name, filename)
-        if self.translate is not None and not _binds_folded_names(tree):
+        if self.translate is not None:
+            bound = _binds_folded_names(tree)
+            if bound is not None:
+                raise TemplateSyntaxError(
+                    f"{bound.name if isinstance(bound, nodes.Name) else 'an import'} may not be given "
+                    f"a meaning of its own: {', '.join(sorted(_FOLDED))} are translated as templates are "
+                    "compiled (portal/core/templating.py)",
+                    bound.lineno,
+                    name,
+                    filename,
+                )
             tree = _Fold(self).visit(tree)
         return tree
 
@@ -112,18 +123,18 @@ def _for_language(base: Environment) -> Environment:
     return found[1]
 
 
-def _binds_folded_names(tree: nodes.Template) -> bool:
-    """Whether the template gives one of the folded names a meaning of its own."""
+def _binds_folded_names(tree: nodes.Template) -> nodes.Node | None:
+    """Where the template gives one of the folded names a meaning of its own, if it does."""
     for node in tree.find_all((nodes.Name, nodes.Import, nodes.FromImport)):
         if isinstance(node, nodes.Name) and node.ctx in ("store", "param") and node.name in _FOLDED:
-            return True
+            return node
         if isinstance(node, nodes.Import) and node.target in _FOLDED:
-            return True
+            return node
         if isinstance(node, nodes.FromImport) and any(
             (alias if isinstance(alias, str) else alias[-1]) in _FOLDED for alias in node.names
         ):
-            return True
-    return False
+            return node
+    return None
 
 
 class _Fold(NodeTransformer):

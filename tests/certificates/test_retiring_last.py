@@ -75,6 +75,7 @@ def test_an_exception_in_the_block_retires_nothing(held):
     assert db.session.scalar(select(func.count()).select_from(Certificate)) == 0
 
 
+@pytest.mark.postgres
 def test_on_postgresql_the_batch_is_locked_only_from_the_movement_to_the_commit(pg_app):
     steel, _cement = factories.steel_and_cement()
     old = factories.batch(quantity=100, code="OLD-2021", vintage=2021, price="60.00")
@@ -106,4 +107,83 @@ def test_on_postgresql_the_batch_is_locked_only_from_the_movement_to_the_commit(
     db.session.commit()
     assert free()  # … until the commit
     assert ledger.balance(hold) == 0
+    assert verify_ledger().ok
+
+
+@pytest.mark.postgres
+def test_a_fulfilment_and_a_holding_retirement_after_a_key_rotation_do_not_deadlock(pg_app, monkeypatch):
+    """A fulfilment signs before it locks its batch, a retirement from a holding after. The first
+    signature with a new key publishes it: were its row left uncommitted in the fulfilment's
+    transaction, the holding's retirement (the batch locked) would wait on it while the fulfilment
+    waits for the batch. It is published in a transaction of its own."""
+    import threading
+    import time
+
+    from portal.buyers import services as buyers
+    from portal.buyers.models import Organisation
+    from portal.certificates import signing
+    from portal.offsets.fulfilment import _fulfil
+    from portal.offsets.holds import _locked
+    from portal.offsets.models import Order
+    from portal.timeutil import utcnow
+
+    steel, _ = factories.steel_and_cement()
+    factories.batch(quantity=100, code="ROT-2021", vintage=2021)
+    db.session.commit()
+    order, _ = orders.create_order(steel, 10, beneficiary="x", purpose="voluntary", actor="t")
+    db.session.commit()
+    buyers.deliver_from_inventory(steel, 20)  # the same batch, serials after the hold's
+    ledger.system_account(AccountKind.RETIRED)  # as in production: it exists already
+    db.session.commit()
+    order_id, org_id = order.id, steel.id
+    path = signing.key_file()  # the key is rotated: the next signature publishes the new one
+    path.unlink(missing_ok=True)
+    signing._create(path)
+
+    published = threading.Event()
+    publish = signing._publish
+
+    def publish_then_wait(found):
+        publish(found)
+        if threading.current_thread().name == "fulfil":
+            published.set()
+            time.sleep(2)  # meanwhile the holding's retirement locks the batch
+
+    monkeypatch.setattr(signing, "_publish", publish_then_wait)
+    errors = {}
+
+    def fulfil():
+        with pg_app.app_context():
+            try:
+                locked = _locked(db.session.get(Order, order_id))
+                locked.paid_at = utcnow()
+                _fulfil(locked)
+                db.session.commit()
+            except Exception as exc:  # noqa: BLE001
+                errors["fulfil"] = exc
+                db.session.rollback()
+            finally:
+                db.session.remove()
+
+    def from_holding():
+        with pg_app.app_context():
+            try:
+                published.wait(10)
+                org = db.session.get(Organisation, org_id)
+                certificates.retire_from_holding(org, 5, beneficiary="y", purpose="voluntary", actor="t")
+                db.session.commit()
+            except Exception as exc:  # noqa: BLE001
+                errors["holding"] = exc
+                db.session.rollback()
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=fulfil, name="fulfil"), threading.Thread(target=from_holding)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == {}, {k: f"{type(v).__name__}: {str(v)[:300]}" for k, v in errors.items()}
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Certificate)) == 2
     assert verify_ledger().ok

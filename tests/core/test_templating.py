@@ -65,14 +65,31 @@ def test_the_labels_are_compiled_into_the_template(app):
         assert "有效" not in plain and "'_'" in plain
 
 
-def test_a_template_that_names_gettext_itself_is_left_alone(app):
-    source = '{% set _ = upper %}{{ _("Valid") }}'
-    with app.test_request_context("/?lang=zh"):
-        refresh()
-        assert app.jinja_env.from_string(source).render(upper=str.upper) == "VALID"
-    macro = '{% macro m(_) %}{{ _("Valid") }}{% endmacro %}{{ m(upper) }}'
-    with app.test_request_context("/?lang=zh"):
-        assert app.jinja_env.from_string(macro).render(upper=str.upper) == "VALID"
+@pytest.mark.parametrize(
+    "source",
+    [
+        '{% set _ = upper %}{% include "x.html" %}',
+        '{% for current_language in [upper] %}{% include "x.html" %}{% endfor %}',
+        '{% macro m(_) %}{{ _("Valid") }}{% endmacro %}{{ m(upper) }}',
+        '{% with gettext = upper %}{% include "x.html" %}{% endwith %}',
+        '{% import "x.html" as _ %}',
+        '{% from "x.html" import y as current_language %}',
+    ],
+)
+def test_a_template_that_gives_a_folded_name_its_own_meaning_is_refused(app, source):
+    """An included template shares its includer's names, but is compiled on its own: were the
+    includer allowed to rebind ``_``, the included labels would be translated regardless. So a
+    template doing it is refused, in every language (outside a request it still renders)."""
+    from jinja2 import TemplateSyntaxError
+
+    for language in ("zh", "en"):
+        with app.test_request_context(f"/?lang={language}"):
+            refresh()
+            with pytest.raises(TemplateSyntaxError, match="may not be given a meaning of its own"):
+                app.jinja_env.from_string(source)
+    assert (
+        app._jinja_base.from_string('{% set _ = upper %}{{ _("Valid") }}').render(upper=str.upper) == "VALID"
+    )
 
 
 def test_a_forced_language_draws_with_that_languages_templates(app):
