@@ -152,33 +152,31 @@ def test_a_fulfilment_and_a_holding_retirement_after_a_key_rotation_do_not_deadl
     monkeypatch.setattr(signing, "_publish", publish_then_wait)
     errors = {}
 
+    def in_its_own_transaction(name, work):
+        def run():
+            with pg_app.app_context():
+                try:
+                    work()
+                    db.session.commit()
+                except Exception as exc:  # noqa: BLE001
+                    errors[name] = exc
+                    db.session.rollback()
+                finally:
+                    db.session.remove()
+
+        return threading.Thread(target=run, name=name)
+
     def fulfil():
-        with pg_app.app_context():
-            try:
-                locked = _locked(db.session.get(Order, order_id))
-                locked.paid_at = utcnow()
-                _fulfil(locked)
-                db.session.commit()
-            except Exception as exc:  # noqa: BLE001
-                errors["fulfil"] = exc
-                db.session.rollback()
-            finally:
-                db.session.remove()
+        locked = _locked(db.session.get(Order, order_id))
+        locked.paid_at = utcnow()
+        _fulfil(locked)
 
     def from_holding():
-        with pg_app.app_context():
-            try:
-                published.wait(10)
-                org = db.session.get(Organisation, org_id)
-                certificates.retire_from_holding(org, 5, beneficiary="y", purpose="voluntary", actor="t")
-                db.session.commit()
-            except Exception as exc:  # noqa: BLE001
-                errors["holding"] = exc
-                db.session.rollback()
-            finally:
-                db.session.remove()
+        published.wait(10)
+        org = db.session.get(Organisation, org_id)
+        certificates.retire_from_holding(org, 5, beneficiary="y", purpose="voluntary", actor="t")
 
-    threads = [threading.Thread(target=fulfil, name="fulfil"), threading.Thread(target=from_holding)]
+    threads = [in_its_own_transaction("fulfil", fulfil), in_its_own_transaction("holding", from_holding)]
     for thread in threads:
         thread.start()
     for thread in threads:
