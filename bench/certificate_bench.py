@@ -1,11 +1,14 @@
 """Certificates under load, each figure with its baseline from the same run.
 
 1. ``/certificates/<number>`` and ``GET /api/v1/certificates/<number>`` with gunicorn (2 sync
-   workers) under ``wrk -t2 -c16``, every request a different real number drawn from the
-   database: requests per second and p50 / p95, as a ratio to ``/healthz``.
-   Also the same page over 200 numbers only (an event's guests scanning their QR codes), which
-   the per-worker page cache serves, and those 200 pages revalidated by clients that have them
-   (``If-None-Match`` with the page's ETag: 304 without a body).
+   workers) under ``wrk -t2 -c16``, every request a random one of 20,000 real numbers drawn
+   from the database, whose answers were drawn ahead (``certificates.renditions``, as the
+   jobs worker does after issue and ``flask certificates draw`` after a deployment): requests
+   per second and p50 / p95, as a ratio to ``/healthz``. Also the page and JSON of another
+   20,000 numbers whose kept answers were removed first (mostly first views: drawn and kept
+   by the request), the same page over 200 numbers only (an event's guests scanning their QR
+   codes), and those 200 pages revalidated by clients that have them (``If-None-Match`` with
+   the page's ETag: 304 without a body).
 2. Retirements per second with 8 concurrent API clients (``POST /api/v1/retirements``, 1 t each,
    8 organisations), as a ratio to ``/healthz`` at the same concurrency.
 3. PDF generation time per certificate (in process), against rendering the certificate's HTML
@@ -66,23 +69,33 @@ end
 
 def prepare(url, workdir: Path):
     """Numbers to look up, and API keys of 8 demo organisations (created here)."""
-    from sqlalchemy import func, select
+    from sqlalchemy import delete, func, select
 
     from portal.buyers import services as buyers
     from portal.buyers.models import Organisation
-    from portal.certificates.models import Certificate
+    from portal.certificates import renditions
+    from portal.certificates.models import Certificate, Rendition
     from portal.extensions import db
 
     app = make_app(url)
     with app.app_context():
         total = db.session.scalar(select(func.count()).select_from(Certificate))
-        numbers = list(db.session.scalars(select(Certificate.number).order_by(func.random()).limit(20_000)))
+        chosen = list(db.session.scalars(select(Certificate.number).order_by(func.random()).limit(40_000)))
+        numbers, cold = chosen[:20_000], chosen[20_000:]
         keys = []
         for org in db.session.scalars(select(Organisation).order_by(Organisation.id).limit(8)):
             _key, plaintext = buyers.create_api_key(organisation=org, label="bench", actor="bench")
             keys.append(plaintext)
         db.session.commit()
+        started = time.perf_counter()
+        renditions.draw_numbers(numbers)
+        print(f"drew {len(numbers):,} certificates ahead in {time.perf_counter() - started:.0f} s")
+        ids = select(Certificate.id).where(Certificate.number.in_(cold)).scalar_subquery()
+        db.session.execute(delete(Rendition).where(Rendition.certificate_id.in_(ids)))
+        db.session.commit()
         db.engine.dispose()
+    (workdir / "cold-pages.txt").write_text("".join(f"/certificates/{n}\n" for n in cold))
+    (workdir / "cold-api.txt").write_text("".join(f"/api/v1/certificates/{n}\n" for n in cold))
     (workdir / "pages.txt").write_text("".join(f"/certificates/{n}\n" for n in numbers))
     # An event's guests scanning the QR codes of its few certificates: a small, repeated set.
     (workdir / "event.txt").write_text("".join(f"/certificates/{n}\n" for n in numbers[:200]))
@@ -157,6 +170,8 @@ def main():
         pages = RANDOM_PATHS % (workdir / "pages.txt")
         event = RANDOM_PATHS % (workdir / "event.txt")
         api = RANDOM_PATHS % (workdir / "api.txt")
+        cold_pages = RANDOM_PATHS % (workdir / "cold-pages.txt")
+        cold_api = RANDOM_PATHS % (workdir / "cold-api.txt")
         for script in (pages, api, event):
             wrk(base + "/", 1, script)
         revalidate = REVALIDATE % etags(base, numbers[:200], workdir / "etags.txt")
@@ -166,6 +181,8 @@ def main():
             "same, 200 numbers": wrk(base + "/", args.seconds, event),
             "same, revalidated": wrk(base + "/", args.seconds, revalidate),
             "api certificate": wrk(base + "/", args.seconds, api),
+            "page, not drawn": wrk(base + "/", args.seconds, cold_pages),
+            "api, not drawn": wrk(base + "/", args.seconds, cold_api),
         }
         health = results["/healthz"][0]
         print(f"{'page':20} {'req/s':>8} {'ratio':>6} {'p50 ms':>7} {'p95 ms':>7} {'non-2xx':>7}")

@@ -3,6 +3,7 @@
 
 def register(app):
     from portal.buyers.cli import apikeys_cli, deliver_command, orgs_cli, users_cli
+    from portal.certificates.cli import certificates_cli
     from portal.contracts.cli import contracts_cli
     from portal.demo.cli import demo_cli
     from portal.jobs.cli import jobs_cli
@@ -28,6 +29,7 @@ def register(app):
         jobs_cli,
         webhooks_cli,
         registry_cli,
+        certificates_cli,
     ):
         app.cli.add_command(group)
 

@@ -1,11 +1,10 @@
 """``/api/v1`` endpoints for retirements, certificates and the signing keys (on the API blueprint)."""
 
 from flask import Response, current_app, g, request, url_for
-from flask_babel import get_locale
 
 from portal.api.auth import require_key
 from portal.api.views import api_error, bp, json_object
-from portal.certificates import services, signing, verification
+from portal.certificates import renditions, services, signing, verification
 from portal.certificates import state as certificate_state
 from portal.certificates.models import Certificate
 from portal.core import validators
@@ -171,11 +170,13 @@ def verify_pdf():
 @public
 def certificate(number):
     """The certificate in one statement (``certificates.state``), with an ETag: 304 when the
-    client's copy is current, else from the worker's cache of drawn answers or drawn."""
+    client's copy is current, else kept drawn (``certificates.renditions``; a worker's cache
+    when asked with a query). The same in every language."""
     from flask_babel import gettext as _
 
+    kind = renditions.kind_for("json", "")
     try:
-        state = certificate_state.look_up(number, request.remote_addr or "unknown")
+        state = certificate_state.look_up(number, request.remote_addr or "unknown", kind)
     except services.LookupRefused:
         db.session.commit()
         return api_error(
@@ -186,14 +187,16 @@ def certificate(number):
         return api_error(404, "unknown_certificate", _("No certificate has this number."))
     from portal.certificates.views import page_cache
 
-    etag = state.etag("json", str(get_locale()), validators.release())
+    etag = state.etag("json", validators.release())
 
     def draw() -> bytes:
         return current_app.json.response(certificate_json(state.certificate, state)).get_data()
 
-    return validators.revalidated(
-        etag, draw, mimetype="application/json", vary=("Accept-Language", "Cookie"), cache=page_cache()
-    )
+    if kind:
+        return validators.revalidated(
+            etag, lambda: renditions.answer(state, kind, etag, draw), mimetype="application/json"
+        )
+    return validators.revalidated(etag, draw, mimetype="application/json", cache=page_cache())
 
 
 @bp.post("/retirements")

@@ -4,7 +4,17 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.core.labels import labels_for
@@ -153,6 +163,28 @@ class CertificateBlock(db.Model):
     @property
     def quantity(self) -> int:
         return self.serial_end - self.serial_start + 1
+
+
+class Rendition(db.Model):
+    """A certificate's public page (per language) or JSON as last drawn, compressed: served
+    instead of drawing it again while its ``stamp`` still names what the certificate is now
+    (``certificates.renditions``). Only ever a copy: deleting every row changes no answer."""
+
+    __tablename__ = "certificate_renditions"
+
+    certificate_id: Mapped[int] = mapped_column(
+        ForeignKey("certificates.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: "page:zh", "page:en" or "json".
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    #: What the body was drawn from: the answer's ETag and the signed payload it was checked on.
+    stamp: Mapped[str] = mapped_column(String(64))
+    #: The release that drew it (``core.validators.release``): the job drawing ahead redraws
+    #: those of another.
+    release: Mapped[str] = mapped_column(String(16))
+    #: The answer's bytes, zlib-compressed.
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    drawn_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class AllowanceDeclaration(db.Model):

@@ -9,6 +9,10 @@ back-fill). ``read`` fetches the certificate's row with those in one statement (
 one row per instruction and log entry, a few at most); ``CertificateState.version`` is exactly
 the changeable part, so a page or JSON cached under it, or a client's copy validated by the
 ETag made from it, is never stale.
+
+The read can bring one of the certificate's renditions too (``certificates.renditions``: its
+page in a language, or its JSON, as last drawn), so that an answer whose rendition is current
+costs this one statement and no drawing.
 """
 
 import hashlib
@@ -16,12 +20,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import configure_mappers
 
 from portal.certificates import numbers
 from portal.certificates.lookup import Verification, count_failure, verify
-from portal.certificates.models import Certificate
+from portal.certificates.models import Certificate, Rendition
 from portal.core.database import autocommit_reader, raw_rows
 from portal.extensions import db
 from portal.registry.models import RegistryInstruction
@@ -48,10 +52,19 @@ class LogRow:
 
 
 @dataclass(frozen=True)
+class Kept:
+    """A rendition as stored: what it was drawn from (``stamp``) and its compressed bytes."""
+
+    stamp: str
+    body: bytes
+
+
+@dataclass(frozen=True)
 class CertificateState:
     certificate: Certificate  #: not in any session
     instructions: tuple[InstructionRow, ...]  #: in id order
     log_entries: tuple[LogRow, ...]  #: in leaf order
+    kept: Kept | None = None  #: the rendition asked for, if one is stored (current or not)
 
     @property
     def version(self) -> tuple:
@@ -81,6 +94,7 @@ class CertificateState:
 _C = Certificate.__table__
 _I = RegistryInstruction.__table__
 _L = LogEntry.__table__
+_R = Rendition.__table__
 _QUERY = (
     select(
         _C,
@@ -91,9 +105,13 @@ _QUERY = (
         _L.c.leaf_index.label("l_index"),
         _L.c.kind.label("l_kind"),
         _L.c.logged_at.label("l_at"),
+        _R.c.stamp.label("r_stamp"),
+        _R.c.body.label("r_body"),
     )
     .select_from(
-        _C.outerjoin(_I, _I.c.certificate_id == _C.c.id).outerjoin(_L, _L.c.certificate_number == _C.c.number)
+        _C.outerjoin(_I, _I.c.certificate_id == _C.c.id)
+        .outerjoin(_L, _L.c.certificate_number == _C.c.number)
+        .outerjoin(_R, (_R.c.certificate_id == _C.c.id) & (_R.c.kind == bindparam("kind")))
     )
     .order_by(_I.c.id, _L.c.leaf_index)
 )
@@ -101,25 +119,29 @@ _COLUMNS = tuple(column.key for column in _C.columns)
 
 
 #: The same on PostgreSQL as the driver's own SQL (``core.database.raw_rows``), the columns in
-#: the same order: the certificate's, then the instruction's and the log entry's.
+#: the same order: the certificate's, then the instruction's, the log entry's and the
+#: rendition's (its body on the first row only: the joins repeat the rest once per instruction
+#: and log entry).
 _RAW_QUERY = (
     "SELECT "
     + ", ".join(f"c.{column.name}" for column in _C.columns)
     + ", i.id, i.status, i.registry_reference, i.registry_date, l.leaf_index, l.kind, l.logged_at"
+    ", r.stamp, CASE WHEN row_number() OVER (ORDER BY i.id, l.leaf_index) = 1 THEN r.body END"
     " FROM certificates c"
     " LEFT OUTER JOIN registry_instructions i ON i.certificate_id = c.id"
     " LEFT OUTER JOIN log_entries l ON l.certificate_number = c.number"
+    " LEFT OUTER JOIN certificate_renditions r ON r.certificate_id = c.id AND r.kind = %(kind)s"
     " WHERE c.number = %(number)s ORDER BY i.id, l.leaf_index"
 )
 
 
-def _rows(number: str) -> list[tuple]:
+def _rows(number: str, kind: str) -> list[tuple]:
     """The rows of the certificate numbered ``number`` (one statement, one snapshot, no
     transaction needed): on PostgreSQL one round trip on the certificates' autocommit reader,
     else in the session."""
     if db.engine.dialect.name == "postgresql":
-        return raw_rows(reader(), _RAW_QUERY, {"number": number})
-    return [tuple(row) for row in db.session.execute(_QUERY.where(_C.c.number == number))]
+        return raw_rows(reader(), _RAW_QUERY, {"number": number, "kind": kind})
+    return [tuple(row) for row in db.session.execute(_QUERY.where(_C.c.number == number), {"kind": kind})]
 
 
 def reader():
@@ -127,17 +149,18 @@ def reader():
     return autocommit_reader("certificates.reader", generic_plans=True)
 
 
-def read(number: str) -> CertificateState | None:
-    """The certificate numbered exactly ``number`` with its changeable state, in one statement;
-    None if there is none."""
-    rows = _rows(number)
+def read(number: str, kind: str = "") -> CertificateState | None:
+    """The certificate numbered exactly ``number`` with its changeable state and its rendition
+    ``kind`` if one is stored, in one statement; None if there is no such certificate."""
+    rows = _rows(number, kind)
     if not rows:
         return None
     width = len(_COLUMNS)
     certificate = _detached(dict(zip(_COLUMNS, rows[0][:width], strict=True)))
+    stamp, body = rows[0][-2:]
     instructions, entries = {}, {}
     for row in rows:
-        i_id, i_status, i_reference, i_date, l_index, l_kind, l_at = row[width:]
+        i_id, i_status, i_reference, i_date, l_index, l_kind, l_at = row[width:-2]
         if i_id is not None:
             instructions[i_id] = InstructionRow(i_id, i_status, i_reference, i_date)
         if l_index is not None:
@@ -146,6 +169,7 @@ def read(number: str) -> CertificateState | None:
         certificate,
         tuple(instructions[k] for k in sorted(instructions)),
         tuple(entries[k] for k in sorted(entries)),
+        Kept(stamp, bytes(body)) if stamp is not None else None,
     )
 
 
@@ -163,11 +187,12 @@ def _detached(values: dict) -> Certificate:
 _MANAGER = Certificate._sa_class_manager
 
 
-def look_up(number_text, address: str) -> CertificateState | None:
-    """``lookup.look_up``, answering with the whole state: None if there is no such number (the
-    failure counted against ``address``), LookupRefused once the address failed too often."""
+def look_up(number_text, address: str, kind: str = "") -> CertificateState | None:
+    """``lookup.look_up``, answering with the whole state (and the rendition ``kind``, see
+    ``read``): None if there is no such number (the failure counted against ``address``),
+    LookupRefused once the address failed too often."""
     number = numbers.normalise(number_text)
-    found = read(number) if number is not None else None
+    found = read(number, kind) if number is not None else None
     if found is None:
         count_failure(address)
     return found

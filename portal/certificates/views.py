@@ -21,7 +21,7 @@ from wtforms.fields.choices import SelectChoice
 from portal.access import may, page
 from portal.buyers import services as buyers
 from portal.certificates import register as register_
-from portal.certificates import services, verification
+from portal.certificates import renditions, services, verification
 from portal.certificates import state as certificate_state
 from portal.certificates.forms import DeclareForm, RetireForm, RevokeForm
 from portal.core import validators
@@ -139,9 +139,13 @@ def _drawn(state: certificate_state.CertificateState) -> dict:
 def _show(number: str):
     """The certificate's page: one statement reads it with all that can change
     (``certificates.state``). Anonymous visitors (QR scans, verifiers) all see the same page in
-    a language: it carries an ETag, is answered 304 when the client has it, and is cached whole."""
+    a language: it carries an ETag, is answered 304 when the client has it, and is kept drawn
+    (``certificates.renditions``; a worker's cache for pages asked with a query)."""
+    anonymous = not (current_user.is_authenticated or "_flashes" in session)
+    language = str(get_locale())
+    kind = renditions.kind_for("page", language) if anonymous else ""
     try:
-        state = certificate_state.look_up(number, _client())
+        state = certificate_state.look_up(number, _client(), kind)
     except services.LookupRefused:
         return _not_found(number[:40], 429)
     if state is None:
@@ -149,22 +153,25 @@ def _show(number: str):
     certificate = state.certificate
     if certificate.number != number:  # typed in lower case, with spaces, or from the form
         return redirect(url_for("certificates.show", number=certificate.number), 301)
-    if current_user.is_authenticated or "_flashes" in session:
+    if not anonymous:
         may_revoke = certificate.is_valid and may(current_user, "certificates.revoke")
         return render_template(
             "certificates/certificate.html", **_drawn(state), revoke_form=RevokeForm() if may_revoke else None
         )
     from portal.catalog.views import args_key
 
-    etag = state.etag("page", str(get_locale()), request.path, args_key(), validators.release())
+    etag = state.etag("page", language, request.path, args_key(), validators.release())
 
     def draw() -> bytes:
         return render_template("certificates/certificate.html", **_drawn(state)).encode()
 
     # The language is chosen by ?lang= and remembered in the session cookie.
-    return validators.revalidated(
-        etag, draw, mimetype="text/html", vary=("Cookie", "Accept-Language"), cache=page_cache()
-    )
+    vary = ("Cookie", "Accept-Language")
+    if kind:
+        return validators.revalidated(
+            etag, lambda: renditions.answer(state, kind, etag, draw), mimetype="text/html", vary=vary
+        )
+    return validators.revalidated(etag, draw, mimetype="text/html", vary=vary, cache=page_cache())
 
 
 @bp.get("/certificates/<number>.pdf")

@@ -198,7 +198,7 @@ def upsert_insert(target):
     return (postgresql.insert if is_postgresql() else sqlite.insert)(target)
 
 
-def autocommit_reader(name: str, *, generic_plans: bool = False) -> Engine:
+def autocommit_reader(name: str, *, generic_plans: bool = False, durable: bool = True) -> Engine:
     """PostgreSQL: an engine of the worker's own for statements that need no transaction (a
     public read of one statement; an idempotent write that must commit at once, such as a
     signing key's publication), in autocommit: one round trip per query (no BEGIN, no ping, no
@@ -208,18 +208,21 @@ def autocommit_reader(name: str, *, generic_plans: bool = False) -> Engine:
 
     ``generic_plans``: the server plans each prepared statement once per connection instead of
     at every execution (``plan_cache_mode``), for readers whose every query is a look-up by key
-    or index, where one plan fits all values (planning was half of such a query's time)."""
+    or index, where one plan fits all values (planning was half of such a query's time).
+
+    ``durable=False``: its commits return before their WAL is flushed (``synchronous_commit``
+    off), for writes of copies that may be lost in a crash (drawn pages kept for later)."""
     from flask import current_app
 
     engine = current_app.extensions.get(name)
     if engine is None:
         url = db.engine.url
-        if generic_plans:  # added to the URL's own ``options``, if it has any, not in their place
+        settings = ["-c plan_cache_mode=force_generic_plan"] if generic_plans else []
+        settings += [] if durable else ["-c synchronous_commit=off"]
+        if settings:  # added to the URL's own ``options``, if it has any, not in their place
             given = url.query.get("options", ())
             given = [given] if isinstance(given, str) else list(given)
-            url = url.update_query_dict(
-                {"options": " ".join([*given, "-c plan_cache_mode=force_generic_plan"])}
-            )
+            url = url.update_query_dict({"options": " ".join([*given, *settings])})
         engine = create_engine(
             url,
             isolation_level="AUTOCOMMIT",

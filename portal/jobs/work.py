@@ -95,6 +95,13 @@ def _sign_log() -> str:
     return "no new entries" if head is None else f"signed the tree head of size {head.tree_size}"
 
 
+def _draw_certificates() -> str:
+    from portal.certificates import renditions
+
+    drawn, _last = renditions.draw_ahead(limit=500)
+    return f"drew {drawn} certificate(s) ahead"
+
+
 #: Runs older than this are removed (failures are kept as long, for staff to read).
 KEEP_RUNS = timedelta(days=30)
 
@@ -116,5 +123,8 @@ JOBS = {
     "webhooks.deliver": Job(_webhooks, 1, "Deliver due webhooks (also right after an event)."),
     "registry.overdue": Job(_registry_overdue, 60, "Tell operators, once, of overdue registry instructions."),
     "log.sign": Job(_sign_log, 1, "Sign a transparency-log tree head when the log has grown."),
+    "certificates.draw": Job(
+        _draw_certificates, 1, "Draw new certificates' pages and JSON ahead of their visitors."
+    ),
     "jobs.prune": Job(_prune, 60, "Remove job records older than 30 days."),
 }

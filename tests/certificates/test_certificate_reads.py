@@ -31,14 +31,18 @@ def _get(client, path, **headers):
     return found[0], statements
 
 
-@pytest.mark.parametrize("path", ["/certificates/{}", "/certificates/{}?lang=en", "/api/v1/certificates/{}"])
-def test_a_certificate_is_read_in_one_statement_drawn_or_cached(cert, app, client, path):
+@pytest.mark.parametrize(
+    ("path", "kept"),
+    [("/certificates/{}", 1), ("/certificates/{}?lang=en", 0), ("/api/v1/certificates/{}", 1)],
+)
+def test_a_certificate_is_read_in_one_statement_drawn_kept_or_cached(cert, app, client, path, kept):
     path = path.format(cert.number)
     signing.public_key(cert.key_id)  # published keys are read once per process
     first, statements = _get(client, path)
     assert first.status_code == 200
-    assert len(statements) == 1, statements
-    again, statements = _get(client, path)  # from the worker's cache of drawn answers
+    # The read, and the drawn answer kept (``certificates.renditions``) when asked without a query.
+    assert len(statements) == 1 + kept, statements
+    again, statements = _get(client, path)  # kept, or from the worker's cache of drawn answers
     assert again.get_data() == first.get_data() and len(statements) == 1, statements
 
 
@@ -53,7 +57,8 @@ def test_a_current_copy_is_answered_304_without_a_body(cert, client, path):
     first = client.get(path)
     etag = first.headers["ETag"]
     assert first.headers["Cache-Control"] == "public, no-cache"
-    assert {"Cookie", "Accept-Language"} <= set(first.headers["Vary"].replace(" ", "").split(","))
+    if path.startswith("/certificates/"):  # the JSON is the same in every language, for everyone
+        assert {"Cookie", "Accept-Language"} <= set(first.headers["Vary"].replace(" ", "").split(","))
     assert cert.number in first.get_data(as_text=True)
     not_modified = client.get(path, headers={"If-None-Match": etag})
     assert not_modified.status_code == 304 and not_modified.get_data() == b""
@@ -79,9 +84,10 @@ def test_each_language_has_its_own_etag(cert, app, client):
     assert (
         "Set-Cookie" not in cookieless.headers and cookieless.headers["Cache-Control"] == "public, no-cache"
     )
+    # The JSON has no words to translate: one answer, one ETag, in every language.
     api_zh = client.get(f"/api/v1/certificates/{cert.number}?lang=zh")
     api_en = client.get(f"/api/v1/certificates/{cert.number}?lang=en")
-    assert api_zh.headers["ETag"] != api_en.headers["ETag"]
+    assert api_zh.headers["ETag"] == api_en.headers["ETag"] and api_zh.get_data() == api_en.get_data()
 
 
 def test_a_revocation_changes_the_etag_and_shows_on_the_very_next_request(cert, client):
@@ -176,7 +182,10 @@ def test_on_postgresql_one_round_trip_outside_the_session_and_a_revocation_shows
         event.remove(db.engine, "before_cursor_execute", record)
         event.remove(reader(), "checkout", checked_out)
     (page,) = pages
-    assert page.status_code == 200 and in_session == [] and statements == [] and len(reads) == 1
+    # The page drawn is kept on an engine of its own (``certificates.renditions``).
+    kept = [statement.split("(")[0].strip() for statement in statements]
+    assert page.status_code == 200 and in_session == [] and len(reads) == 1
+    assert kept == ["INSERT INTO certificate_renditions"], statements
     assert reader() is not db.engine
 
     services.revoke(services.find(number), "wrong batch", actor="t")
