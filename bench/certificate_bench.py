@@ -68,28 +68,43 @@ end
 
 
 def prepare(url, workdir: Path):
-    """Numbers to look up, and API keys of 8 demo organisations (created here)."""
+    """Numbers to look up (PostgreSQL: the same in every run), their answers drawn ahead, and
+    API keys of 8 demo organisations (created here)."""
     from sqlalchemy import delete, func, select
 
     from portal.buyers import services as buyers
     from portal.buyers.models import Organisation
     from portal.certificates import renditions
     from portal.certificates.models import Certificate, Rendition
+    from portal.core import validators
     from portal.extensions import db
 
     app = make_app(url)
     with app.app_context():
         total = db.session.scalar(select(func.count()).select_from(Certificate))
-        chosen = list(db.session.scalars(select(Certificate.number).order_by(func.random()).limit(40_000)))
+        # Random, but the same numbers in every run: a rerun draws ahead only what it lacks.
+        shuffled = func.md5(Certificate.number + "bench")
+        chosen = list(db.session.scalars(select(Certificate.number).order_by(shuffled).limit(40_000)))
         numbers, cold = chosen[:20_000], chosen[20_000:]
+        current = (
+            select(Certificate.number)
+            .join(Rendition, Rendition.certificate_id == Certificate.id)
+            .where(Rendition.release == validators.release(), Certificate.number.in_(numbers))
+            .group_by(Certificate.number)
+            .having(func.count() == len(renditions.kinds()))
+        )
+        drawn = set(db.session.scalars(current))
         keys = []
         for org in db.session.scalars(select(Organisation).order_by(Organisation.id).limit(8)):
             _key, plaintext = buyers.create_api_key(organisation=org, label="bench", actor="bench")
             keys.append(plaintext)
         db.session.commit()
         started = time.perf_counter()
-        renditions.draw_numbers(numbers)
-        print(f"drew {len(numbers):,} certificates ahead in {time.perf_counter() - started:.0f} s")
+        renditions.draw_numbers(n for n in numbers if n not in drawn)
+        print(
+            f"drew {len(numbers) - len(drawn):,} certificates ahead ({len(drawn):,} were) "
+            f"in {time.perf_counter() - started:.0f} s"
+        )
         ids = select(Certificate.id).where(Certificate.number.in_(cold)).scalar_subquery()
         db.session.execute(delete(Rendition).where(Rendition.certificate_id.in_(ids)))
         db.session.commit()
