@@ -15,8 +15,8 @@ database changes the stamp; either way the answer is drawn again from what is th
 and kept in place of the old one. A kept body is never the only copy of anything.
 
 Answers are kept when a visitor's request draws them, and ahead of visitors by the job
-``certificates.draw`` (queued when a certificate is issued, and periodically for those a
-deployment made stale) and ``flask certificates draw``.
+``certificates.draw`` (every minute, up to 500 certificates lacking them, newest first: new
+certificates and those a deployment made stale) and ``flask certificates draw``.
 """
 
 import contextvars
