@@ -142,6 +142,38 @@ def test_a_registry_confirmation_changes_the_etag_and_the_page(cert, client):
     assert body["transparency_log"]["entries"][-1]["kind"] == "registry_confirmation"
 
 
+def test_the_state_orders_its_rows_itself_and_brings_the_kept_body(any_app):
+    """The read sorts nothing on the server (``state._RAW_QUERY``): its rows, one per instruction
+    and log entry, each with the kept body, are put in order by ``state.read``."""
+    import zlib
+
+    from portal.certificates import state
+
+    steel, _ = factories.steel_and_cement()
+    factories.batch(quantity=5, code="ORD-2021", vintage=2021)
+    factories.batch(quantity=100, code="ORD-2022", vintage=2022)
+    buyers.deliver_from_inventory(steel, 10)
+    certificate, _ = services.retire_from_holding(steel, 10, beneficiary="X", purpose="voluntary", actor="t")
+    db.session.commit()
+    number = certificate.number
+    services.revoke(services.find(number), "entered twice", actor="test")
+    db.session.commit()
+    client = any_app.test_client()
+    drawn = client.get(f"/api/v1/certificates/{number}").get_data()  # drawn and kept
+    found = state.read(number, "json")
+    # two batches: two registry instructions; two log entries: 4 rows
+    ids = sorted(
+        db.session.scalars(
+            select(RegistryInstruction.id).where(RegistryInstruction.certificate_id == certificate.id)
+        )
+    )
+    assert len(ids) == 2 and [row.id for row in found.instructions] == ids
+    assert [entry.kind for entry in found.log_entries] == ["issuance", "revocation"]
+    assert found.log_entries[0].leaf_index < found.log_entries[1].leaf_index
+    assert zlib.decompress(found.kept.body) == drawn
+    assert state.read(number, "page:en").kept is None  # never drawn in English
+
+
 def test_signed_in_visitors_get_a_private_page_without_an_etag(cert, app, client):
     factories.user("ops@example.com", role="operator")
     db.session.commit()
