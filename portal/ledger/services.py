@@ -66,6 +66,7 @@ from portal.ledger.models import (
 from portal.ledger.writing import (  # noqa: F401  (ALLOCATION_ORDER, MovedRange, new_movement_id: re-exported)
     _BLOCKS,
     ALLOCATION_ORDER,
+    AtOnce,
     MovedRange,
     Movement,
     Take,
@@ -261,7 +262,13 @@ def _move(
     _check_movable(source, destination)
     codes = list(dict.fromkeys(batch_codes)) if batch_codes is not None else None
     _check_capacity(destination, quantity)
-    takes, seen = plan(quantity, source.id, codes, batch_condition)
+    at_once = None
+    if _may_write_at_once(codes, expect):
+        only = expect[0] if expect else None
+        at_once = AtOnce(kind, source, destination, reference, actor, movement_id, only)
+    takes, seen = plan(quantity, source.id, codes, batch_condition, at_once=at_once)
+    if at_once is not None and at_once.movement is not None:
+        return at_once.movement
     if codes is not None and len(seen) < len(codes):
         _resolve_batches(codes)  # a named batch that does not exist is refused as such
     taken = sum(take.quantity for take in takes)
@@ -272,6 +279,18 @@ def _move(
         if planned != [(r.batch_id, r.serial_start, r.serial_end) for r in expect]:
             raise InvalidMovement(reason="changed", account=str(source))
     return carry_out(kind, takes, source, destination, reference, actor, movement_id=movement_id)
+
+
+def _may_write_at_once(codes, expect) -> bool:
+    """Whether a movement may be written with its first batch's read (``writing.AtOnce``): on
+    PostgreSQL, when no check stands between planning and writing that the one-statement form
+    could not make first (every named batch known: at most one is named, and it is the batch
+    locked; the expected ranges: at most one, checked in the statement)."""
+    return (
+        db.session.get_bind().dialect.name == "postgresql"
+        and (codes is None or len(codes) == 1)
+        and (expect is None or len(expect) == 1)
+    )
 
 
 def _check_movable(source, destination) -> None:

@@ -19,9 +19,11 @@ A movement of one block is, after the caller's account look-ups:
 6. the journal, one insert for the whole movement.
 
 On PostgreSQL steps 3–5 of each take, and step 6 with the movement's last take, are one
-statement (``_PLACE_ONE_STATEMENT``): a movement of one block is three round trips and the commit,
-and a contended batch's lock is held for two of them. SQLite, which has no writable CTEs, sends
-them one by one; both write exactly the same rows.
+statement (``_PLACE_ONE_STATEMENT``). A movement that the first block it reads can satisfy (most
+are: a sale, a retirement, a delivery from one batch) folds step 2 into that statement too
+(``_TAKE_FIRST_BLOCK``): it is two round trips and the commit, and a contended batch's lock is
+held for one of them and the commit. SQLite, which has no writable CTEs, sends them one by one;
+all ways write exactly the same rows.
 """
 
 import logging
@@ -156,6 +158,73 @@ _PLACE_ONE_STATEMENT = text(
     """
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
+#: PostgreSQL, with the batch locked: the source's blocks of the batch (step 2) and, when the
+#: first of them holds the whole movement (and starts at ``expect_start`` unless that is 0), the
+#: movement written from it (steps 3–6, as ``_PLACE_ONE_STATEMENT`` writes them) in the same
+#: statement. Its rows: that block as moved (``moved`` true; the serials taken), or, when it was
+#: not enough (nothing written), every block the source holds of the batch, lowest serials
+#: first, exactly as ``_SOURCE_BLOCKS`` reads them. ``held`` is read with the statement's
+#: snapshot, taken after the lock was granted, so it is what the lock protects.
+_TAKE_FIRST_BLOCK = text(
+    """
+    WITH held AS (
+        SELECT id, serial_start, serial_end FROM blocks
+        WHERE batch_id = :batch AND account_id = :source
+    ),
+    fit AS (
+        SELECT id, serial_start AS first, serial_start + :quantity - 1 AS last, serial_end
+        FROM (SELECT * FROM held ORDER BY serial_start LIMIT 1) AS lowest
+        WHERE serial_end - serial_start + 1 >= :quantity
+          AND (:expect_start = 0 OR serial_start = :expect_start)
+    ),
+    rest AS (
+        INSERT INTO blocks (batch_id, account_id, serial_start, serial_end)
+        SELECT :batch, :source, last + 1, serial_end FROM fit WHERE last < serial_end
+    ),
+    gone AS (
+        DELETE FROM blocks USING fit
+        WHERE blocks.batch_id = :batch AND blocks.account_id = :account
+          AND (blocks.serial_end = fit.first - 1 OR blocks.serial_start = fit.last + 1)
+        RETURNING blocks.serial_start, blocks.serial_end
+    ),
+    journal AS (
+        INSERT INTO ledger_entries (movement_id, kind, batch_id, serial_start, serial_end, quantity,
+                                    from_account_id, to_account_id, reference, actor, created_at)
+        SELECT :movement, :kind, :batch, first, last, :quantity, :source, :account, :reference,
+               :actor, :now
+        FROM fit
+    ),
+    moved AS (
+        UPDATE blocks
+        SET account_id = :account,
+            serial_start = LEAST(fit.first, (SELECT min(serial_start) FROM gone)),
+            serial_end = GREATEST(fit.last, (SELECT max(serial_end) FROM gone))
+        FROM fit
+        WHERE blocks.id = fit.id
+        RETURNING fit.id, fit.first, fit.last
+    )
+    SELECT id, first, last, true AS moved FROM moved
+    UNION ALL
+    SELECT id, serial_start, serial_end, false FROM held WHERE NOT EXISTS (SELECT FROM moved)
+    ORDER BY 2
+    """
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+@dataclass
+class AtOnce:
+    """A movement ``plan`` may write with its first batch's read (PostgreSQL): what to write,
+    and, once written, the ``movement``. ``expect``: the one range it must take, if any."""
+
+    kind: EntryKind
+    source: Account
+    destination: Account
+    reference: str
+    actor: str
+    movement_id: str | None = None
+    expect: "MovedRange | None" = None
+    movement: Movement | None = None
+
 
 def _next_batch_statement(named: bool, resumed: bool):
     query = (
@@ -193,12 +262,16 @@ def source_blocks(batch_id: int, source_id: int):
 
 
 def plan(
-    quantity: int, source_id: int, codes: list[str] | None, condition=None
+    quantity: int, source_id: int, codes: list[str] | None, condition=None, *, at_once: AtOnce | None = None
 ) -> tuple[list[Take], set[str]]:
     """Lock batches one by one in allocation order and choose the blocks to take, without
     writing: ``(takes, codes of the batches locked)``; the takes fall short of ``quantity``
     when the source holds less. ``codes`` limits the batches to those named; ``condition`` (SQL
-    on ``Batch``) narrows them further."""
+    on ``Batch``) narrows them further.
+
+    ``at_once`` (PostgreSQL): when the first block of the first batch locked holds the whole
+    movement, it is written with that batch's read (``_TAKE_FIRST_BLOCK``) and set as
+    ``at_once.movement``; ``takes`` is then empty. Otherwise planning goes on from that read."""
     takes: list[Take] = []
     seen: set[str] = set()
     remaining = quantity
@@ -218,13 +291,52 @@ def plan(
         batch_id, code, vintage_start, vintage_end = row
         after = (vintage_start, vintage_end, batch_id)
         seen.add(code)
-        for block_id, start, end in source_blocks(batch_id, source_id):
+        if at_once is not None and not takes:
+            blocks = _take_first_block(at_once, quantity, batch_id, code)
+            if at_once.movement is not None:
+                return [], seen
+        else:
+            blocks = source_blocks(batch_id, source_id)
+        for block_id, start, end in blocks:
             take = min(remaining, end - start + 1)
             takes.append(Take(block_id, batch_id, code, start, end, take))
             remaining -= take
             if remaining == 0:
                 break
     return takes, seen
+
+
+def _take_first_block(at_once: AtOnce, quantity: int, batch_id: int, code: str) -> list[tuple[int, int, int]]:
+    """``_TAKE_FIRST_BLOCK`` on the locked batch ``batch_id``: ``at_once.movement`` set if it
+    wrote the movement, else the source's blocks of the batch (``source_blocks``' rows)."""
+    expect = at_once.expect
+    if expect is not None and (expect.batch_id != batch_id or expect.quantity != quantity):
+        return list(source_blocks(batch_id, at_once.source.id))  # planned as usual, then refused
+    movement = Movement(
+        at_once.movement_id or new_movement_id(), at_once.kind, at_once.source, at_once.destination
+    )
+    reference, actor = (at_once.reference or "")[:120], (at_once.actor or "")[:120]
+    rows = db.session.execute(
+        _TAKE_FIRST_BLOCK,
+        {
+            "batch": batch_id,
+            "source": at_once.source.id,
+            "account": at_once.destination.id,
+            "quantity": quantity,
+            "expect_start": expect.serial_start if expect is not None else 0,
+            "movement": movement.id,
+            "kind": str(at_once.kind),
+            "reference": reference,
+            "actor": actor,
+            "now": utcnow(),
+        },
+    ).all()
+    if rows and rows[0][3]:
+        _block_id, first, last, _moved = rows[0]
+        movement.ranges.append(MovedRange(batch_id, code, first, last))
+        at_once.movement = _written(movement, reference)
+        return []
+    return [(block_id, start, end) for block_id, start, end, _moved in rows]
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -270,14 +382,19 @@ def carry_out(
                 }
             )
         db.session.execute(_INSERT_ENTRIES, entries)
+    return _written(movement, reference)
+
+
+def _written(movement: Movement, reference: str) -> Movement:
+    """After a movement's statements: the session forgets the blocks it held, the log says it."""
     expire_loaded_blocks()
     if log.isEnabledFor(logging.INFO):
         log.info(
             "%s %s t from %s to %s (%s, ref %s)",
-            kind,
+            movement.kind,
             movement.quantity,
-            source,
-            destination,
+            movement.source,
+            movement.destination,
             movement.id,
             reference or "-",
         )

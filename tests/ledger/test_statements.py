@@ -6,7 +6,7 @@ from sqlalchemy import text
 
 from portal.extensions import db
 from portal.ledger import services as ledger
-from portal.ledger.errors import InsufficientCredits, UnknownBatch
+from portal.ledger.errors import InsufficientCredits, InvalidMovement, UnknownBatch
 from portal.ledger.models import AccountKind
 from portal.ledger.verify import verify_ledger
 from tests import factories
@@ -36,21 +36,28 @@ def writes(sqlite: int) -> int:
     return 1 if postgres() else sqlite
 
 
-def test_a_split_transfer_is_six_statements(stock):
+def read_and_writes(sqlite: int) -> int:
+    """A movement the first block it reads holds: on PostgreSQL the read and the writes are one
+    statement (``writing._TAKE_FIRST_BLOCK``); on SQLite the read, then one statement each."""
+    return 1 if postgres() else 1 + sqlite
+
+
+def test_a_split_transfer_is_two_or_six_statements(stock):
     inventory, holding, _batches = stock
     sent = statements_of(lambda: ledger.transfer(10, source=inventory, destination=holding))
     # lock the next batch (chosen in the same statement), read its blocks, then insert the rest
     # of the split block, take the destination's neighbours, rewrite the moved block, journal
-    assert len(sent) == 2 + writes(4), sent
+    assert len(sent) == 1 + read_and_writes(4), sent
     if postgres():
         assert "FOR NO KEY UPDATE" in sent[0]
         for part in (
+            "FROM blocks",
             "INSERT INTO blocks",
             "DELETE FROM blocks",
             "UPDATE blocks",
             "INSERT INTO ledger_entries",
         ):
-            assert part in sent[2], part
+            assert part in sent[1], part
     else:
         assert kinds(sent)[2].startswith("INSERT INTO BLOCKS")
         assert kinds(sent)[3].startswith("DELETE FROM BLOCKS")
@@ -58,12 +65,12 @@ def test_a_split_transfer_is_six_statements(stock):
     assert verify_ledger().ok
 
 
-def test_a_whole_block_and_a_merge_is_three_or_five_statements(stock):
+def test_a_whole_block_and_a_merge_is_two_or_five_statements(stock):
     inventory, holding, batches = stock
     ledger.transfer(10, source=inventory, destination=holding)
     # the rest of the oldest batch, exactly: no split, and it merges with serials 1..10
     sent = statements_of(lambda: ledger.transfer(90, source=inventory, destination=holding))
-    assert len(sent) == 2 + writes(3), sent
+    assert len(sent) == 1 + read_and_writes(3), sent
     assert [(b.batch_id, b.serial_start, b.serial_end) for b in ledger.blocks_of(holding)] == [
         (batches[0].id, 1, 100)
     ]
@@ -75,7 +82,7 @@ def test_a_named_batch_costs_no_extra_look_up(stock):
     sent = statements_of(
         lambda: ledger.transfer(5, source=inventory, destination=holding, batch_codes=[batches[1].code])
     )
-    assert len(sent) == 2 + writes(4), sent
+    assert len(sent) == 1 + read_and_writes(4), sent
     assert ledger.balances_by_batch(holding) == {batches[1].id: 5}
 
 
@@ -84,7 +91,9 @@ def test_two_batches_cost_two_statements_more_each(stock):
     # 150 t: all of the first batch (no split), then 50 of the second (split)
     sent = statements_of(lambda: ledger.transfer(150, source=inventory, destination=holding))
     # per batch: lock and choose, read blocks, [split], neighbours, rewrite; one journal insert
-    # (on PostgreSQL a batch's writes are one statement, the journal with the last)
+    # (on PostgreSQL a batch's writes are one statement, the journal with the last; the first
+    # batch's read is the one that would have written a movement its first block held, and
+    # wrote nothing)
     assert len(sent) == (2 + 1 + 2 + 1 if postgres() else 2 + 2 + 2 + 3 + 1), sent
     assert ledger.balance(holding) == 150
     journal = db.session.execute(
@@ -94,12 +103,13 @@ def test_two_batches_cost_two_statements_more_each(stock):
     assert verify_ledger().ok
 
 
-def test_a_retirement_is_three_or_six_statements_after_its_account_look_up(stock):
+def test_a_retirement_is_two_or_six_statements_after_its_account_look_up(stock):
     inventory, holding, _batches = stock
     ledger.transfer(10, source=inventory, destination=holding)
     retired = ledger.system_account(AccountKind.RETIRED)
     sent = statements_of(lambda: ledger.retire(4, source=holding))
-    assert len(sent) == 1 + 2 + writes(4), sent  # the retired account's look-up, then the movement
+    # the retired account's look-up, then the movement
+    assert len(sent) == 1 + 1 + read_and_writes(4), sent
     assert ledger.balance(retired) == 4
 
 
@@ -118,4 +128,37 @@ def test_a_short_named_batch_is_refused_with_what_there_is(stock):
         ledger.transfer(150, source=inventory, destination=holding, batch_codes=[batches[0].code])
     assert refused.value.params["available"] == 100
     assert ledger.balance(holding) == 0
+    assert verify_ledger().ok
+
+
+def test_a_first_block_too_small_is_planned_from_the_same_read(stock):
+    inventory, holding, batches = stock
+    hold = ledger.open_account(AccountKind.HOLD, "ORDER-S", capacity=10)
+    db.session.flush()
+    ledger.transfer(10, source=inventory, destination=hold)
+    ledger.transfer(10, source=inventory, destination=holding)
+    ledger.transfer(5, source=hold, destination=inventory)  # inventory: 1-5, 21-100 of batch 1
+    sent = statements_of(lambda: ledger.transfer(8, source=inventory, destination=holding))
+    # lock, read (the first block, 5 t, is too small: nothing written), then both takes' writes
+    assert len(sent) == (1 + 1 + 2 if postgres() else 2 + 2 + 3 + 1), sent
+    assert [(b.serial_start, b.serial_end) for b in ledger.blocks_of(holding)] == [(1, 5), (11, 23)]
+    assert [(b.serial_start, b.serial_end) for b in ledger.blocks_of(inventory)][:1] == [(24, 100)]
+    assert verify_ledger().ok
+
+
+def test_an_expected_range_that_changed_is_refused_before_anything_is_written(stock):
+    inventory, _holding, _batches = stock
+    hold = ledger.open_account(AccountKind.HOLD, "ORDER-S", capacity=10)
+    db.session.flush()
+    ledger.transfer(10, source=inventory, destination=hold)
+    expected = ledger.forecast(4, hold)
+    ledger.transfer(1, source=hold, destination=inventory)  # serial 1 goes back: 2..10 held
+    before = db.session.execute(text("SELECT count(*) FROM ledger_entries")).scalar()
+    with pytest.raises(InvalidMovement) as refused:
+        ledger.retire(4, source=hold, expect=expected)
+    assert refused.value.params.get("reason") == "changed"
+    assert db.session.execute(text("SELECT count(*) FROM ledger_entries")).scalar() == before
+    assert ledger.balance(hold) == 9
+    moved = ledger.retire(4, source=hold, expect=ledger.forecast(4, hold))
+    assert [(r.serial_start, r.serial_end) for r in moved.ranges] == [(2, 5)]
     assert verify_ledger().ok
