@@ -103,9 +103,27 @@ _INSERT_BLOCK = insert(_BLOCKS).values(
 
 #: The destination's blocks adjacent to ``start..end``: gone, their ranges returned to widen
 #: the moved block (blocks stay merged: one block per run of consecutive serials and account).
+#: A batch's blocks cover its serials without gaps or overlaps, so the neighbours are found by
+#: serial on the batch's unique ``(batch_id, serial_start)`` index, two probes: the block
+#: holding ``before`` (the last to start at or below it) and the one starting at ``after``; the
+#: account and range conditions then decide. (Read by account instead, the look-up walked every
+#: block the destination holds of the batch: thousands for a buyer of many small lots.)
+_NEIGHBOUR_BEFORE = (
+    select(_BLOCKS.c.id)
+    .where(_BLOCKS.c.batch_id == bindparam("batch"), _BLOCKS.c.serial_start <= bindparam("before"))
+    .order_by(_BLOCKS.c.serial_start.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_NEIGHBOUR_AFTER = (
+    select(_BLOCKS.c.id)
+    .where(_BLOCKS.c.batch_id == bindparam("batch"), _BLOCKS.c.serial_start == bindparam("after"))
+    .scalar_subquery()
+)
 _TAKE_NEIGHBOURS = (
     delete(_BLOCKS)
     .where(
+        or_(_BLOCKS.c.id == _NEIGHBOUR_BEFORE, _BLOCKS.c.id == _NEIGHBOUR_AFTER),
         _BLOCKS.c.batch_id == bindparam("batch"),
         _BLOCKS.c.account_id == bindparam("account"),
         or_(_BLOCKS.c.serial_end == bindparam("before"), _BLOCKS.c.serial_start == bindparam("after")),
@@ -127,7 +145,8 @@ _INSERT_ENTRIES = insert(_ENTRIES)
 #: order that matters is made explicit: the moved block reads ``gone`` (the neighbours' ranges),
 #: so the neighbours are deleted before it is rewritten over their serials (its new start may be
 #: a deleted neighbour's: the unique ``(batch_id, serial_start)`` holds). ``rest`` is the split
-#: block's remainder (none when ``rest_start > rest_end``); ``journal`` inserts one entry per
+#: block's remainder (none when ``rest_start > rest_end``); ``gone`` finds the neighbours by
+#: serial as ``_TAKE_NEIGHBOURS`` does; ``journal`` inserts one entry per
 #: element of the arrays, in their order (none when they are empty: a movement's earlier takes).
 _PLACE_ONE_STATEMENT = text(
     """
@@ -135,10 +154,17 @@ _PLACE_ONE_STATEMENT = text(
         INSERT INTO blocks (batch_id, account_id, serial_start, serial_end)
         SELECT :batch, :source, :rest_start, :rest_end WHERE :rest_start <= :rest_end
     ),
+    near AS (
+        (SELECT id, account_id, serial_start, serial_end FROM blocks
+         WHERE batch_id = :batch AND serial_start <= :before ORDER BY serial_start DESC LIMIT 1)
+        UNION ALL
+        (SELECT id, account_id, serial_start, serial_end FROM blocks
+         WHERE batch_id = :batch AND serial_start = :after)
+    ),
     gone AS (
         DELETE FROM blocks
-        WHERE batch_id = :batch AND account_id = :account
-          AND (serial_end = :before OR serial_start = :after)
+        WHERE id IN (SELECT id FROM near WHERE account_id = :account
+                                             AND (serial_end = :before OR serial_start = :after))
         RETURNING serial_start, serial_end
     ),
     journal AS (
@@ -181,11 +207,21 @@ _TAKE_FIRST_BLOCK = text(
         INSERT INTO blocks (batch_id, account_id, serial_start, serial_end)
         SELECT :batch, :source, last + 1, serial_end FROM fit WHERE last < serial_end
     ),
+    near AS (
+        (SELECT b.id, b.account_id, b.serial_start, b.serial_end, fit.first, fit.last
+         FROM blocks AS b, fit
+         WHERE b.batch_id = :batch AND b.serial_start <= fit.first - 1
+         ORDER BY b.serial_start DESC LIMIT 1)
+        UNION ALL
+        (SELECT b.id, b.account_id, b.serial_start, b.serial_end, fit.first, fit.last
+         FROM blocks AS b, fit
+         WHERE b.batch_id = :batch AND b.serial_start = fit.last + 1)
+    ),
     gone AS (
-        DELETE FROM blocks USING fit
-        WHERE blocks.batch_id = :batch AND blocks.account_id = :account
-          AND (blocks.serial_end = fit.first - 1 OR blocks.serial_start = fit.last + 1)
-        RETURNING blocks.serial_start, blocks.serial_end
+        DELETE FROM blocks
+        WHERE id IN (SELECT id FROM near WHERE account_id = :account
+                                             AND (serial_end = first - 1 OR serial_start = last + 1))
+        RETURNING serial_start, serial_end
     ),
     journal AS (
         INSERT INTO ledger_entries (movement_id, kind, batch_id, serial_start, serial_end, quantity,

@@ -162,3 +162,25 @@ def test_an_expected_range_that_changed_is_refused_before_anything_is_written(st
     moved = ledger.retire(4, source=hold, expect=ledger.forecast(4, hold))
     assert [(r.serial_start, r.serial_end) for r in moved.ranges] == [(2, 5)]
     assert verify_ledger().ok
+
+
+def test_neighbours_are_found_by_serial_among_many_blocks_of_the_destination(stock):
+    """The destination's neighbours are two probes by serial (``writing._TAKE_NEIGHBOURS``,
+    ``near`` in the PostgreSQL statements), not a walk over all it holds of the batch: here
+    every other serial of the batch, and the one moved in between merges with both."""
+    inventory, holding, batches = stock
+    hold = ledger.open_account(AccountKind.HOLD, "ORDER-N", capacity=50)
+    db.session.flush()
+    for _ in range(20):  # holding: 1, 3, 5 … 39; hold: 2, 4, 6 … 40
+        ledger.transfer(1, source=inventory, destination=holding)
+        ledger.transfer(1, source=inventory, destination=hold)
+    assert len(ledger.blocks_of(holding)) == 20
+    sent = statements_of(lambda: ledger.transfer(1, source=hold, destination=holding))
+    assert len(sent) == 1 + read_and_writes(3), sent  # lock, read, rewrite with both neighbours
+    blocks = [(b.serial_start, b.serial_end) for b in ledger.blocks_of(holding)]
+    assert blocks[0] == (1, 3) and len(blocks) == 19
+    moved = ledger.transfer(2, source=hold, destination=holding)  # 4, then 6: two blocks of one batch
+    assert [(r.serial_start, r.serial_end) for r in moved.ranges] == [(4, 4), (6, 6)]
+    assert [(b.serial_start, b.serial_end) for b in ledger.blocks_of(holding)][0] == (1, 7)
+    assert len(ledger.blocks_of(holding)) == 17 and ledger.balances_by_batch(holding) == {batches[0].id: 23}
+    assert verify_ledger().ok
