@@ -282,15 +282,11 @@ def _move(
 
 
 def _may_write_at_once(codes, expect) -> bool:
-    """Whether a movement may be written with its first batch's read (``writing.AtOnce``): on
-    PostgreSQL, when no check stands between planning and writing that the one-statement form
-    could not make first (every named batch known: at most one is named, and it is the batch
-    locked; the expected ranges: at most one, checked in the statement)."""
-    return (
-        db.session.get_bind().dialect.name == "postgresql"
-        and (codes is None or len(codes) == 1)
-        and (expect is None or len(expect) == 1)
-    )
+    """Whether a movement may be written with its first batch's read (``writing.AtOnce``): when
+    no check stands between planning and writing that the one-statement form could not make
+    first (every named batch known: at most one is named, and it is the batch locked; the
+    expected ranges: at most one, checked in the statement)."""
+    return (codes is None or len(codes) == 1) and (expect is None or len(expect) == 1)
 
 
 def _check_movable(source, destination) -> None:

@@ -139,34 +139,42 @@ _REWRITE_BLOCK = (
 
 _INSERT_ENTRIES = insert(_ENTRIES)
 
+
+def _neighbours(before: str, after: str) -> str:
+    """PostgreSQL: the CTEs ``near`` and ``gone`` of a statement placing a moved range: the
+    destination's blocks ending at ``before`` or starting at ``after`` (SQL expressions),
+    found by serial as ``_TAKE_NEIGHBOURS`` finds them, deleted, their ranges returned."""
+    return f"""near AS (
+        (SELECT id, account_id, serial_start, serial_end FROM blocks
+         WHERE batch_id = :batch AND serial_start <= {before} ORDER BY serial_start DESC LIMIT 1)
+        UNION ALL
+        (SELECT id, account_id, serial_start, serial_end FROM blocks
+         WHERE batch_id = :batch AND serial_start = {after})
+    ),
+    gone AS (
+        DELETE FROM blocks
+        WHERE id IN (SELECT id FROM near WHERE account_id = :account
+                                             AND (serial_end = {before} OR serial_start = {after}))
+        RETURNING serial_start, serial_end
+    )"""
+
+
 #: PostgreSQL: all of one take's writes in one statement (steps 3–5 above, and step 6, the
 #: journal of the whole movement, with its last take), so that a contended batch's lock is held
 #: for two round trips and the commit rather than five. Writable CTEs share one snapshot; the
 #: order that matters is made explicit: the moved block reads ``gone`` (the neighbours' ranges),
 #: so the neighbours are deleted before it is rewritten over their serials (its new start may be
 #: a deleted neighbour's: the unique ``(batch_id, serial_start)`` holds). ``rest`` is the split
-#: block's remainder (none when ``rest_start > rest_end``); ``gone`` finds the neighbours by
-#: serial as ``_TAKE_NEIGHBOURS`` does; ``journal`` inserts one entry per
-#: element of the arrays, in their order (none when they are empty: a movement's earlier takes).
+#: block's remainder (none when ``rest_start > rest_end``); ``near`` and ``gone`` the neighbours
+#: (``_neighbours``); ``journal`` inserts one entry per element of the arrays, in their order
+#: (none when they are empty: a movement's earlier takes).
 _PLACE_ONE_STATEMENT = text(
     """
     WITH rest AS (
         INSERT INTO blocks (batch_id, account_id, serial_start, serial_end)
         SELECT :batch, :source, :rest_start, :rest_end WHERE :rest_start <= :rest_end
     ),
-    near AS (
-        (SELECT id, account_id, serial_start, serial_end FROM blocks
-         WHERE batch_id = :batch AND serial_start <= :before ORDER BY serial_start DESC LIMIT 1)
-        UNION ALL
-        (SELECT id, account_id, serial_start, serial_end FROM blocks
-         WHERE batch_id = :batch AND serial_start = :after)
-    ),
-    gone AS (
-        DELETE FROM blocks
-        WHERE id IN (SELECT id FROM near WHERE account_id = :account
-                                             AND (serial_end = :before OR serial_start = :after))
-        RETURNING serial_start, serial_end
-    ),
+    {neighbours},
     journal AS (
         INSERT INTO ledger_entries (movement_id, kind, batch_id, serial_start, serial_end, quantity,
                                     from_account_id, to_account_id, reference, actor, created_at)
@@ -181,7 +189,7 @@ _PLACE_ONE_STATEMENT = text(
         serial_start = LEAST(:start, (SELECT min(serial_start) FROM gone)),
         serial_end = GREATEST(:end, (SELECT max(serial_end) FROM gone))
     WHERE id = :block
-    """
+    """.format(neighbours=_neighbours(":before", ":after"))
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
 #: PostgreSQL, with the batch locked: the source's blocks of the batch (step 2) and, when the
@@ -207,22 +215,7 @@ _TAKE_FIRST_BLOCK = text(
         INSERT INTO blocks (batch_id, account_id, serial_start, serial_end)
         SELECT :batch, :source, last + 1, serial_end FROM fit WHERE last < serial_end
     ),
-    near AS (
-        (SELECT b.id, b.account_id, b.serial_start, b.serial_end, fit.first, fit.last
-         FROM blocks AS b, fit
-         WHERE b.batch_id = :batch AND b.serial_start <= fit.first - 1
-         ORDER BY b.serial_start DESC LIMIT 1)
-        UNION ALL
-        (SELECT b.id, b.account_id, b.serial_start, b.serial_end, fit.first, fit.last
-         FROM blocks AS b, fit
-         WHERE b.batch_id = :batch AND b.serial_start = fit.last + 1)
-    ),
-    gone AS (
-        DELETE FROM blocks
-        WHERE id IN (SELECT id FROM near WHERE account_id = :account
-                                             AND (serial_end = first - 1 OR serial_start = last + 1))
-        RETURNING serial_start, serial_end
-    ),
+    {neighbours},
     journal AS (
         INSERT INTO ledger_entries (movement_id, kind, batch_id, serial_start, serial_end, quantity,
                                     from_account_id, to_account_id, reference, actor, created_at)
@@ -243,7 +236,7 @@ _TAKE_FIRST_BLOCK = text(
     UNION ALL
     SELECT id, serial_start, serial_end, false FROM held WHERE NOT EXISTS (SELECT FROM moved)
     ORDER BY 2
-    """
+    """.format(neighbours=_neighbours("(SELECT first - 1 FROM fit)", "(SELECT last + 1 FROM fit)"))
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
@@ -305,8 +298,8 @@ def plan(
     when the source holds less. ``codes`` limits the batches to those named; ``condition`` (SQL
     on ``Batch``) narrows them further.
 
-    ``at_once`` (PostgreSQL): when the first block of the first batch locked holds the whole
-    movement, it is written with that batch's read (``_TAKE_FIRST_BLOCK``) and set as
+    ``at_once`` (used on PostgreSQL only): when the first block of the first batch locked holds
+    the whole movement, it is written with that batch's read (``_TAKE_FIRST_BLOCK``) and set as
     ``at_once.movement``; ``takes`` is then empty. Otherwise planning goes on from that read."""
     takes: list[Take] = []
     seen: set[str] = set()
@@ -327,7 +320,7 @@ def plan(
         batch_id, code, vintage_start, vintage_end = row
         after = (vintage_start, vintage_end, batch_id)
         seen.add(code)
-        if at_once is not None and not takes:
+        if at_once is not None and not takes and _on_postgresql():
             blocks = _take_first_block(at_once, quantity, batch_id, code)
             if at_once.movement is not None:
                 return [], seen
@@ -378,6 +371,11 @@ def _take_first_block(at_once: AtOnce, quantity: int, batch_id: int, code: str) 
 # --- writing -------------------------------------------------------------------------------------
 
 
+def _on_postgresql() -> bool:
+    """Whether the session writes to PostgreSQL (writable CTEs: the one-statement forms)."""
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
 def new_movement_id() -> str:
     return uuid.uuid4().hex
 
@@ -391,7 +389,7 @@ def carry_out(
     for take in takes:
         end = take.serial_start + take.quantity - 1
         movement.ranges.append(MovedRange(take.batch_id, take.batch_code, take.serial_start, end))
-    if takes and db.session.get_bind().dialect.name == "postgresql":
+    if takes and _on_postgresql():
         _carry_out_in_one_statement_each(kind, takes, movement, source, destination, reference, actor)
     else:
         entries = []

@@ -36,6 +36,18 @@ def writes(sqlite: int) -> int:
     return 1 if postgres() else sqlite
 
 
+def filled_hold(inventory, tonnes: int):
+    """An order's hold, given the first ``tonnes`` the inventory has."""
+    hold = ledger.open_account(AccountKind.HOLD, "ORDER-S", capacity=tonnes)
+    db.session.flush()
+    ledger.transfer(tonnes, source=inventory, destination=hold)
+    return hold
+
+
+def serials(account) -> list[tuple[int, int]]:
+    return [(b.serial_start, b.serial_end) for b in ledger.blocks_of(account)]
+
+
 def read_and_writes(sqlite: int) -> int:
     """A movement the first block it reads holds: on PostgreSQL the read and the writes are one
     statement (``writing._TAKE_FIRST_BLOCK``); on SQLite the read, then one statement each."""
@@ -132,25 +144,21 @@ def test_a_short_named_batch_is_refused_with_what_there_is(stock):
 
 
 def test_a_first_block_too_small_is_planned_from_the_same_read(stock):
-    inventory, holding, batches = stock
-    hold = ledger.open_account(AccountKind.HOLD, "ORDER-S", capacity=10)
-    db.session.flush()
-    ledger.transfer(10, source=inventory, destination=hold)
+    inventory, holding, _batches = stock
+    hold = filled_hold(inventory, 10)
     ledger.transfer(10, source=inventory, destination=holding)
     ledger.transfer(5, source=hold, destination=inventory)  # inventory: 1-5, 21-100 of batch 1
     sent = statements_of(lambda: ledger.transfer(8, source=inventory, destination=holding))
     # lock, read (the first block, 5 t, is too small: nothing written), then both takes' writes
     assert len(sent) == (1 + 1 + 2 if postgres() else 2 + 2 + 3 + 1), sent
-    assert [(b.serial_start, b.serial_end) for b in ledger.blocks_of(holding)] == [(1, 5), (11, 23)]
-    assert [(b.serial_start, b.serial_end) for b in ledger.blocks_of(inventory)][:1] == [(24, 100)]
+    assert serials(holding) == [(1, 5), (11, 23)]
+    assert serials(inventory)[:1] == [(24, 100)]
     assert verify_ledger().ok
 
 
 def test_an_expected_range_that_changed_is_refused_before_anything_is_written(stock):
     inventory, _holding, _batches = stock
-    hold = ledger.open_account(AccountKind.HOLD, "ORDER-S", capacity=10)
-    db.session.flush()
-    ledger.transfer(10, source=inventory, destination=hold)
+    hold = filled_hold(inventory, 10)
     expected = ledger.forecast(4, hold)
     ledger.transfer(1, source=hold, destination=inventory)  # serial 1 goes back: 2..10 held
     before = db.session.execute(text("SELECT count(*) FROM ledger_entries")).scalar()
@@ -177,10 +185,9 @@ def test_neighbours_are_found_by_serial_among_many_blocks_of_the_destination(sto
     assert len(ledger.blocks_of(holding)) == 20
     sent = statements_of(lambda: ledger.transfer(1, source=hold, destination=holding))
     assert len(sent) == 1 + read_and_writes(3), sent  # lock, read, rewrite with both neighbours
-    blocks = [(b.serial_start, b.serial_end) for b in ledger.blocks_of(holding)]
-    assert blocks[0] == (1, 3) and len(blocks) == 19
+    assert serials(holding)[0] == (1, 3) and len(serials(holding)) == 19
     moved = ledger.transfer(2, source=hold, destination=holding)  # 4, then 6: two blocks of one batch
     assert [(r.serial_start, r.serial_end) for r in moved.ranges] == [(4, 4), (6, 6)]
-    assert [(b.serial_start, b.serial_end) for b in ledger.blocks_of(holding)][0] == (1, 7)
-    assert len(ledger.blocks_of(holding)) == 17 and ledger.balances_by_batch(holding) == {batches[0].id: 23}
+    assert serials(holding)[0] == (1, 7)
+    assert len(serials(holding)) == 17 and ledger.balances_by_batch(holding) == {batches[0].id: 23}
     assert verify_ledger().ok
