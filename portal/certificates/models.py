@@ -166,7 +166,7 @@ class CertificateBlock(db.Model):
 
 
 class Rendition(db.Model):
-    """A certificate's public page (per language) or JSON as last drawn, compressed: served
+    """A certificate's public page (per language) or JSON as last drawn: served
     instead of drawing it again while its ``stamp`` still names what the certificate is now
     (``certificates.renditions``). Only ever a copy: deleting every row changes no answer."""
 
@@ -182,7 +182,8 @@ class Rendition(db.Model):
     #: The release that drew it (``core.validators.release``): the job drawing ahead redraws
     #: those of another.
     release: Mapped[str] = mapped_column(String(16))
-    #: The answer's bytes, zlib-compressed.
+    #: The answer's bytes as served (PostgreSQL compresses them in the row, with lz4 where it can:
+    #: migration 0031).
     body: Mapped[bytes] = mapped_column(LargeBinary)
     drawn_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -4,8 +4,9 @@ A certificate is looked up far more often than it changes (QR codes scanned at a
 verifiers, the register), and mostly by number among all that were ever issued, so a worker's
 own cache (``views.page_cache``) seldom has the one asked for. The canonical anonymous answers
 (``/certificates/<number>`` and ``/api/v1/certificates/<number>`` with no query) are therefore
-kept in ``certificate_renditions``, compressed, and read back in the same statement that reads
-the certificate's state (``certificates.state``).
+kept in ``certificate_renditions``, as they are served (the database compresses them in the
+row), and read back in the same statement that reads the certificate's state
+(``certificates.state``).
 
 A kept body is served only while its ``stamp`` equals the one computed from what was just read:
 the answer's ETag (the certificate's changeable state, the language, the release that draws it)
@@ -22,7 +23,6 @@ certificates and those a deployment made stale) and ``flask certificates draw``.
 import contextvars
 import hashlib
 import logging
-import zlib
 from collections.abc import Callable, Iterable
 
 from flask import current_app, has_request_context, request
@@ -74,7 +74,7 @@ def answer(state: CertificateState, kind: str, etag: str, draw: Callable[[], byt
     ``draw()``'s, kept for the next request."""
     current = stamp(etag, state.certificate)
     if state.kept is not None and state.kept.stamp == current:
-        return zlib.decompress(state.kept.body)
+        return state.kept.body
     body = draw()
     keep(state.certificate.id, kind, current, body)
     return body
@@ -92,7 +92,7 @@ def keep(certificate_id: int, kind: str, current: str, body: bytes) -> None:
         "kind": kind,
         "stamp": current,
         "release": validators.release(),
-        "body": zlib.compress(body, 6),
+        "body": body,
         "drawn_at": utcnow(),
     }
     statement = upsert_insert(Rendition.__table__).values(**values)

@@ -53,7 +53,7 @@ class LogRow:
 
 @dataclass(frozen=True)
 class Kept:
-    """A rendition as stored: what it was drawn from (``stamp``) and its compressed bytes."""
+    """A rendition as stored: what it was drawn from (``stamp``) and its bytes as served."""
 
     stamp: str
     body: bytes

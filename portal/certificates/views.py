@@ -13,7 +13,6 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
@@ -27,7 +26,7 @@ from portal.certificates.forms import DeclareForm, RetireForm, RevokeForm
 from portal.core import validators
 from portal.core.confirm import ask, confirmed
 from portal.core.guard import public
-from portal.core.i18n import current_language
+from portal.core.i18n import current_language, locale_name
 from portal.core.limits import before_body, body_limit
 from portal.core.spreadsheet import csv_response
 from portal.extensions import db
@@ -136,13 +135,22 @@ def _drawn(state: certificate_state.CertificateState) -> dict:
     }
 
 
+def _anonymous() -> bool:
+    """No one is signed in and no message waits to be shown: the visitor a QR code brings. A
+    request with no cookie at all is one without loading a session or a user (only the session
+    and the remember-me cookies sign a visitor in)."""
+    if not request.cookies:
+        return True
+    return not (current_user.is_authenticated or "_flashes" in session)
+
+
 def _show(number: str):
     """The certificate's page: one statement reads it with all that can change
     (``certificates.state``). Anonymous visitors (QR scans, verifiers) all see the same page in
     a language: it carries an ETag, is answered 304 when the client has it, and is kept drawn
     (``certificates.renditions``; a worker's cache for pages asked with a query)."""
-    anonymous = not (current_user.is_authenticated or "_flashes" in session)
-    language = str(get_locale())
+    anonymous = _anonymous()
+    language = locale_name()
     kind = renditions.kind_for("page", language) if anonymous else ""
     try:
         state = certificate_state.look_up(number, _client(), kind)

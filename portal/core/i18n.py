@@ -41,6 +41,13 @@ def select_locale():
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
+def locale_name() -> str:
+    """The request's locale as ``str(get_locale())`` names it (``zh_Hans_CN``), without making
+    Babel's ``Locale`` object: for answers that only name their language (a kept page). The
+    ``LANGUAGES`` locales are written as Babel writes them (a test holds it)."""
+    return select_locale()
+
+
 def current_language() -> str:
     """The short code (``zh`` or ``en``) of the language in use."""
     return "en" if str(get_locale()).startswith("en") else "zh"

@@ -60,13 +60,14 @@ def revalidated(
     bytes (from ``cache``, an LRU keyed by the ETag, when given), with the ETag, ``Cache-Control:
     public, no-cache`` (``private`` if the answer sets the session cookie) and ``Vary`` on
     ``vary``."""
-    if request.if_none_match.contains_weak(etag):
-        response = Response(status=304)
+    headers = [("ETag", f'"{etag}"')]
+    if vary:
+        headers.append(("Vary", ", ".join(vary)))
+    if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains_weak(etag):
+        response = Response(status=304, headers=headers)
     else:
         body = cache.get_or_build(etag, draw) if cache is not None else draw()
-        response = Response(body, mimetype=mimetype)
-    response.set_etag(etag)
+        response = Response(body, mimetype=mimetype, headers=headers)
+    # Decided last: drawing may have changed the session.
     response.headers["Cache-Control"] = REVALIDATE_PRIVATE if _sets_cookie() else REVALIDATE
-    for header in vary:
-        response.vary.add(header)
     return response

@@ -95,3 +95,26 @@ def test_templates_gettext_gives_what_jinjas_own_gives_and_keeps_it(app):
             assert "有效" in environment.from_string('{{ _("Valid") }}').render(
                 gettext=_bound_gettext()["gettext"]
             )
+
+
+def test_locale_name_is_what_babel_names_the_locale_for_every_language_and_request(app):
+    """Kept certificate pages are found by ``locale_name()``; pages are drawn in
+    ``get_locale()``'s language: the two must agree, asked by ``?lang=``, by the session, by the
+    API's Accept-Language or by default."""
+    from flask_babel import get_locale
+
+    from portal.core.i18n import locale_name
+
+    asks = [("/", {}), ("/api/v1/batches", {"Accept-Language": "en-GB,en;q=0.9"})]
+    asks += [(f"/verify?lang={code}", {}) for code in app.config["LANGUAGES"]]
+    for path, headers in asks:
+        with app.test_request_context(path, headers=headers):
+            refresh()  # Babel keeps its answer in the application context, which the test keeps
+            assert locale_name() == str(get_locale())
+    for code in app.config["LANGUAGES"]:
+        with app.test_request_context("/verify"):
+            from flask import session
+
+            session["lang"] = code
+            refresh()
+            assert locale_name() == str(get_locale()) == app.config["LANGUAGES"][code]
