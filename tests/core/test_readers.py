@@ -39,3 +39,49 @@ def test_raw_rows_answers_with_the_drivers_types(pg_app):
     assert (number, text, day, data) == (7, "碳", date(2026, 12, 3), b"\x01\x02")
     assert isinstance(moment, datetime) and moment.utcoffset() is not None
     assert moment.timestamp() == datetime.fromisoformat("2026-12-03T00:00:00+00:00").timestamp()
+
+
+def _backend(engine) -> int:
+    return raw_rows(engine, "SELECT pg_backend_pid()", {})[0][0]
+
+
+def test_a_thread_keeps_its_reader_connection_and_replaces_one_the_server_dropped(pg_app):
+    from sqlalchemy import text
+
+    engine = autocommit_reader("test.kept")
+    first = _backend(engine)
+    assert _backend(engine) == first and engine.pool.checkedout() == 1  # kept, not given back
+    with db.engine.connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+    replaced = _backend(engine)  # the dropped connection failed once and was replaced
+    assert replaced != first and _backend(engine) == replaced
+    assert engine.pool.checkedout() == 1
+    db.engine.dispose()  # the kept connection is closed with the engine
+    assert engine.pool.checkedout() == 0
+
+
+def test_only_as_many_threads_as_the_pool_holds_keep_a_connection(pg_app):
+    import threading
+
+    engine = autocommit_reader("test.threads")
+    size = engine.pool.size()
+    gate = threading.Barrier(size + 2)
+    errors = []
+
+    def read():
+        try:
+            _backend(engine)
+            gate.wait(timeout=10)  # every thread has read before any reads again
+            _backend(engine)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(size + 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert engine.pool.checkedout() == size  # the others gave theirs back after each read
+    db.engine.dispose()
+    assert engine.pool.checkedout() == 0
