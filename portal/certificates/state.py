@@ -112,32 +112,65 @@ _QUERY = select(
     .outerjoin(_R, (_R.c.certificate_id == _C.c.id) & (_R.c.kind == bindparam("kind")))
 )
 _COLUMNS = tuple(column.key for column in _C.columns)
+#: What an answer kept drawn is checked with: the certificate's changeable state (``version``)
+#: and what it was signed with (``renditions.stamp``). A read for a kept answer brings only
+#: these; the rest never changes after issue and is read only to draw the answer again
+#: (``complete``).
+_KEPT_COLUMNS = (
+    "id",
+    "number",
+    "status",
+    "revoked_at",
+    "revoked_reason",
+    "revoked_by",
+    "payload",
+    "signature",
+    "key_id",
+)
+_REST_COLUMNS = tuple(column for column in _COLUMNS if column not in _KEPT_COLUMNS)
 
 
 #: The same on PostgreSQL as the driver's own SQL (``core.database.raw_rows``), the columns in
 #: the same order: the certificate's, then the instruction's, the log entry's and the
 #: rendition's. Neither sorts: ``read`` orders the few rows itself, and a sort on the server
 #: (of rows that carry the rendition's body) cost more than the joins.
-_RAW_QUERY = (
-    "SELECT "
-    + ", ".join(f"c.{column.name}" for column in _C.columns)
-    + ", i.id, i.status, i.registry_reference, i.registry_date, l.leaf_index, l.kind, l.logged_at"
-    ", r.stamp, r.body"
-    " FROM certificates c"
-    " LEFT OUTER JOIN registry_instructions i ON i.certificate_id = c.id"
-    " LEFT OUTER JOIN log_entries l ON l.certificate_number = c.number"
-    " LEFT OUTER JOIN certificate_renditions r ON r.certificate_id = c.id AND r.kind = %(kind)s"
-    " WHERE c.number = %(number)s"
+def _raw_query(columns: tuple[str, ...]) -> str:
+    return (
+        "SELECT "
+        + ", ".join(f"c.{_C.c[column].name}" for column in columns)
+        + ", i.id, i.status, i.registry_reference, i.registry_date, l.leaf_index, l.kind, l.logged_at"
+        ", r.stamp, r.body"
+        " FROM certificates c"
+        " LEFT OUTER JOIN registry_instructions i ON i.certificate_id = c.id"
+        " LEFT OUTER JOIN log_entries l ON l.certificate_number = c.number"
+        " LEFT OUTER JOIN certificate_renditions r ON r.certificate_id = c.id AND r.kind = %(kind)s"
+        " WHERE c.number = %(number)s"
+    )
+
+
+_RAW_QUERY = _raw_query(_COLUMNS)
+_RAW_KEPT_QUERY = _raw_query(_KEPT_COLUMNS)
+_KEPT_QUERY = _QUERY.with_only_columns(
+    *(_C.c[column] for column in _KEPT_COLUMNS),
+    *_QUERY.selected_columns[len(_COLUMNS) :],
+    maintain_column_froms=True,
 )
+_RAW_REST = (
+    "SELECT "
+    + ", ".join(_C.c[column].name for column in _REST_COLUMNS)
+    + " FROM certificates WHERE id = %(id)s"
+)
+_REST = select(*(_C.c[column] for column in _REST_COLUMNS)).where(_C.c.id == bindparam("id"))
 
 
 def _rows(number: str, kind: str) -> list[tuple]:
     """The rows of the certificate numbered ``number`` (one statement, one snapshot, no
     transaction needed): on PostgreSQL one round trip on the certificates' autocommit reader,
-    else in the session."""
+    else in the session. With a rendition ``kind``, only the certificate's ``_KEPT_COLUMNS``."""
     if db.engine.dialect.name == "postgresql":
-        return raw_rows(reader(), _RAW_QUERY, {"number": number, "kind": kind})
-    return [tuple(row) for row in db.session.execute(_QUERY.where(_C.c.number == number), {"kind": kind})]
+        return raw_rows(reader(), _RAW_KEPT_QUERY if kind else _RAW_QUERY, {"number": number, "kind": kind})
+    query = _KEPT_QUERY if kind else _QUERY
+    return [tuple(row) for row in db.session.execute(query.where(_C.c.number == number), {"kind": kind})]
 
 
 def reader():
@@ -153,8 +186,9 @@ def read(number: str, kind: str = "") -> CertificateState | None:
     rows = _rows(number, kind)
     if not rows:
         return None
-    width = len(_COLUMNS)
-    certificate = _detached(dict(zip(_COLUMNS, rows[0][:width], strict=True)))
+    columns = _KEPT_COLUMNS if kind else _COLUMNS
+    width = len(columns)
+    certificate = _detached(dict(zip(columns, rows[0][:width], strict=True)))
     stamp, body = rows[0][-2:]
     instructions, entries = {}, {}
     for row in rows:
@@ -169,6 +203,21 @@ def read(number: str, kind: str = "") -> CertificateState | None:
         tuple(entries[k] for k in sorted(entries)),
         Kept(stamp, bytes(body)) if stamp is not None else None,
     )
+
+
+def complete(certificate: Certificate) -> Certificate:
+    """``certificate`` with every column, read with only ``_KEPT_COLUMNS`` for a kept answer
+    that turned out stale: the rest, which never changes after issue, read by id (one more
+    statement, only when an answer is drawn). It is then the certificate as the first read saw
+    it."""
+    if certificate.__dict__.keys() >= set(_REST_COLUMNS):
+        return certificate
+    if db.engine.dialect.name == "postgresql":
+        (row,) = raw_rows(reader(), _RAW_REST, {"id": certificate.id})
+    else:
+        row = db.session.execute(_REST, {"id": certificate.id}).one()
+    certificate.__dict__.update(zip(_REST_COLUMNS, row, strict=True))
+    return certificate
 
 
 def _detached(values: dict) -> Certificate:

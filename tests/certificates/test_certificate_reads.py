@@ -7,6 +7,7 @@ from sqlalchemy import event, select
 
 from portal.buyers import services as buyers
 from portal.certificates import services, signing
+from portal.certificates.models import Certificate
 from portal.extensions import db
 from portal.registry import instructions
 from portal.registry.models import RegistryInstruction
@@ -40,8 +41,9 @@ def test_a_certificate_is_read_in_one_statement_drawn_kept_or_cached(cert, app, 
     signing.public_key(cert.key_id)  # published keys are read once per process
     first, statements = _get(client, path)
     assert first.status_code == 200
-    # The read, and the drawn answer kept (``certificates.renditions``) when asked without a query.
-    assert len(statements) == 1 + kept, statements
+    # The read; when asked without a query, the read brings only what a kept answer is checked
+    # with, so drawing reads the rest of the certificate, and the drawn answer is kept.
+    assert len(statements) == 1 + 2 * kept, statements
     again, statements = _get(client, path)  # kept, or from the worker's cache of drawn answers
     assert again.get_data() == first.get_data() and len(statements) == 1, statements
 
@@ -171,6 +173,15 @@ def test_the_state_orders_its_rows_itself_and_brings_the_kept_body(any_app):
     assert found.log_entries[0].leaf_index < found.log_entries[1].leaf_index
     assert found.kept.body == drawn
     assert state.read(number, "page:en").kept is None  # never drawn in English
+    # A read for a kept answer brings only what it is checked with; ``complete`` reads the rest
+    # (unchanged since issue) and then the certificate is exactly as a whole read gives it.
+    whole = state.read(number).certificate
+    partial = found.certificate
+    assert "beneficiary" not in partial.__dict__ and partial.payload == whole.payload
+    assert partial.status == whole.status == "revoked" and partial.revoked_by == whole.revoked_by
+    state.complete(partial)
+    columns = [column.key for column in Certificate.__table__.columns]
+    assert [getattr(partial, c) for c in columns] == [getattr(whole, c) for c in columns]
 
 
 def test_signed_in_visitors_get_a_private_page_without_an_etag(cert, app, client):
@@ -185,6 +196,7 @@ def test_signed_in_visitors_get_a_private_page_without_an_etag(cert, app, client
 
 @pytest.mark.postgres
 def test_on_postgresql_one_round_trip_outside_the_session_and_a_revocation_shows_at_once(pg_app):
+    from portal.certificates import state
     from portal.certificates.state import reader
 
     steel, _ = factories.steel_and_cement()
@@ -201,23 +213,33 @@ def test_on_postgresql_one_round_trip_outside_the_session_and_a_revocation_shows
         in_session.append(statement)
 
     reads = []
+    raw_rows = state.raw_rows
 
-    def checked_out(*args):  # the reader's one query goes through the driver's own cursor
-        reads.append(args)
+    def read(engine, sql, params):  # the reader's queries go through the driver's own cursor
+        assert engine is reader()
+        reads.append(sql.split()[1])
+        return raw_rows(engine, sql, params)
 
     event.listen(db.engine, "before_cursor_execute", record)
-    event.listen(reader(), "checkout", checked_out)
+    state.raw_rows = read
     try:
         statements = statements_of(lambda: pages.append(client.get(f"/certificates/{number}")))
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
-        event.remove(reader(), "checkout", checked_out)
+        state.raw_rows = raw_rows
     (page,) = pages
-    # The page drawn is kept on an engine of its own (``certificates.renditions``).
+    # The page drawn is kept on an engine of its own (``certificates.renditions``). The reader
+    # read what a kept page is checked with, then, the page not being kept yet, the rest.
     kept = [statement.split("(")[0].strip() for statement in statements]
-    assert page.status_code == 200 and in_session == [] and len(reads) == 1
+    assert page.status_code == 200 and in_session == [] and reads == ["c.id,", "organisation_id,"]
     assert kept == ["INSERT INTO certificate_renditions"], statements
     assert reader() is not db.engine
+    state.raw_rows, reads[:] = read, []
+    try:
+        again = client.get(f"/certificates/{number}")  # kept: one round trip
+    finally:
+        state.raw_rows = raw_rows
+    assert again.get_data() == page.get_data() and reads == ["c.id,"]
 
     services.revoke(services.find(number), "wrong batch", actor="t")
     db.session.commit()

@@ -2,7 +2,6 @@
 never hides a new signed tree head or a revocation, and a refusal is never kept."""
 
 import pytest
-from sqlalchemy import event
 
 import portal_verify as verifier
 from portal.extensions import db
@@ -15,17 +14,21 @@ pytestmark = pytest.mark.postgres
 
 
 class Reads:
-    """Connections the log's reader hands out (one per query the proofs send)."""
+    """Queries the proofs send on the log's reader (each through ``core.database.raw_rows``,
+    on the connection the thread keeps)."""
 
     def __init__(self):
         self.count = 0
-        event.listen(proofs._reader(), "checkout", self.seen)
+        self._raw_rows = proofs.raw_rows
+        proofs.raw_rows = self.seen
 
-    def seen(self, *args):
+    def seen(self, engine, sql, params):
+        assert engine is proofs._reader()
         self.count += 1
+        return self._raw_rows(engine, sql, params)
 
     def close(self):
-        event.remove(proofs._reader(), "checkout", self.seen)
+        proofs.raw_rows = self._raw_rows
 
 
 def kinds(body):
