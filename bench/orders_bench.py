@@ -9,6 +9,9 @@
 2. The hold → retire path alone on PostgreSQL, 8 processes: create an order (hold) and fulfil it
    as the webhook handler does (retire, certificate), no Stripe; the baseline is the smallest
    write transaction (one-row UPDATE + commit) at the same concurrency.
+3. The webhook's step alone (the issue's "fulfilment"): each of 8 processes first places its
+   orders (not timed), then all fulfil theirs at once, as the webhook handler does; the same
+   baseline.
 
     python bench/orders_bench.py [--seconds 10]   (resets the schema of PORTAL_BENCH_POSTGRES_URL)
 """
@@ -176,6 +179,71 @@ def hold_and_retire(index, n):
     db.session.commit()
 
 
+def _place(index):
+    """An order placed for the organisation ``index`` picks, committed: (its PaymentIntent's
+    event object)."""
+    global _orgs
+    from sqlalchemy import select
+
+    from portal.buyers.models import Organisation
+    from portal.extensions import db
+    from portal.offsets import services as orders
+
+    if _orgs is None:
+        _orgs = [o.id for o in db.session.scalars(select(Organisation).order_by(Organisation.id))]
+    org = db.session.get(Organisation, _orgs[index % len(_orgs)])
+    order, _ = orders.create_order(org, 1, beneficiary="bench", purpose="voluntary", actor="bench")
+    order.payment_intent_id = f"pi_bench_{order.public_id}"
+    intent = {"id": order.payment_intent_id, "amount": int(order.amount * 100), "currency": "cny"}
+    db.session.commit()
+    return intent
+
+
+def _fulfil_placed(args):
+    """Place ``count`` orders, wait for every process at ``barrier``, then fulfil them for
+    ``seconds``: (fulfilled, seconds taken, whether the process ran out of orders)."""
+    import common
+
+    from portal.extensions import db
+    from portal.offsets import services as orders
+
+    index, count, seconds, barrier = args
+    with common._worker_app.app_context():
+        intents = [_place(index) for _ in range(count)]
+        db.session.remove()
+        barrier.wait()
+        started = time.perf_counter()
+        deadline = started + seconds
+        done = 0
+        for intent in intents:
+            if time.perf_counter() >= deadline:
+                break
+            orders.payment_succeeded(intent)
+            db.session.commit()
+            done += 1
+        taken = time.perf_counter() - started
+        db.session.remove()
+        return done, taken, done == len(intents)
+
+
+def fulfil_only(url, seconds, workers=8, count=150):
+    """Fulfilments per second of ``workers`` processes fulfilling orders placed beforehand."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import common
+
+    with (
+        multiprocessing.Manager() as manager,
+        ProcessPoolExecutor(workers, initializer=common._init_worker, initargs=(url,)) as pool,
+    ):
+        barrier = manager.Barrier(workers)
+        results = list(pool.map(_fulfil_placed, [(i, count, seconds, barrier) for i in range(workers)]))
+    done = sum(r[0] for r in results)
+    ran_out = sum(r[2] for r in results)
+    return done / max(r[1] for r in results), ran_out
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
@@ -200,6 +268,13 @@ def main():
     print(
         f"hold + retire on PostgreSQL, 8 processes: {moves:.1f} orders/s, baseline {base:.1f} write tx/s, "
         f"ratio {moves / base:.3f}"
+    )
+    base = rate(url, baseline_write, 8, args.seconds)
+    fulfilled, ran_out = fulfil_only(url, args.seconds)
+    print(
+        f"fulfilment alone (orders placed beforehand), 8 processes: {fulfilled:.1f} orders/s, baseline "
+        f"{base:.1f} write tx/s, ratio {fulfilled / base:.3f}"
+        + (f" ({ran_out} process(es) ran out of orders before the end)" if ran_out else "")
     )
     from portal.ledger.verify import verify_ledger
 

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import case, select
+from sqlalchemy import bindparam, case, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.audit import services as audit
@@ -129,22 +129,26 @@ def rules() -> list[SharingRule]:
     )
 
 
+_SPECIFICITY = case((SharingRule.region_code != "", 2), else_=0) + case(
+    (SharingRule.project_type != "", 1), else_=0
+)
+#: Built once: every paid sale's lines look their rules up.
+_RULE_FOR = (
+    select(SharingRule)
+    .where(
+        SharingRule.effective_from <= bindparam("on"),
+        or_(SharingRule.region_code == "", SharingRule.region_code == bindparam("region")),
+        or_(SharingRule.project_type == "", SharingRule.project_type == bindparam("type")),
+    )
+    .order_by(_SPECIFICITY.desc(), SharingRule.effective_from.desc())
+    .limit(1)
+)
+
+
 def rule_for(region_code: str, project_type: str, on: date) -> SharingRule:
     """The rule in force on ``on``: the most specific one (county and type, county, type, any),
     and of those the one that took effect last."""
-    specificity = case((SharingRule.region_code != "", 2), else_=0) + case(
-        (SharingRule.project_type != "", 1), else_=0
-    )
-    rule = db.session.scalar(
-        select(SharingRule)
-        .where(
-            SharingRule.effective_from <= on,
-            SharingRule.region_code.in_(("", region_code)),
-            SharingRule.project_type.in_(("", project_type)),
-        )
-        .order_by(specificity.desc(), SharingRule.effective_from.desc())
-        .limit(1)
-    )
+    rule = db.session.scalar(_RULE_FOR, {"on": on, "region": region_code, "type": str(project_type)})
     if rule is None:
         raise RevenueError("no_rule", _("No sharing rule is in force on %(date)s.", date=date_text(on)))
     return rule
