@@ -160,22 +160,10 @@ def baseline_write(index, n):
 
 
 def hold_and_retire(index, n):
-    global _orgs
-    from sqlalchemy import select
-
-    from portal.buyers.models import Organisation
     from portal.extensions import db
     from portal.offsets import services as orders
 
-    if _orgs is None:
-        _orgs = [o.id for o in db.session.scalars(select(Organisation).order_by(Organisation.id))]
-    org = db.session.get(Organisation, _orgs[index % len(_orgs)])
-    order, _ = orders.create_order(org, 1, beneficiary="bench", purpose="voluntary", actor="bench")
-    db.session.commit()
-    order.payment_intent_id = f"pi_bench_{order.public_id}"
-    orders.payment_succeeded(
-        {"id": order.payment_intent_id, "amount": int(order.amount * 100), "currency": "cny"}
-    )
+    orders.payment_succeeded(_place(index))
     db.session.commit()
 
 

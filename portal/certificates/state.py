@@ -95,22 +95,6 @@ _C = Certificate.__table__
 _I = RegistryInstruction.__table__
 _L = LogEntry.__table__
 _R = Rendition.__table__
-_QUERY = select(
-    _C,
-    _I.c.id.label("i_id"),
-    _I.c.status.label("i_status"),
-    _I.c.registry_reference.label("i_reference"),
-    _I.c.registry_date.label("i_date"),
-    _L.c.leaf_index.label("l_index"),
-    _L.c.kind.label("l_kind"),
-    _L.c.logged_at.label("l_at"),
-    _R.c.stamp.label("r_stamp"),
-    _R.c.body.label("r_body"),
-).select_from(
-    _C.outerjoin(_I, _I.c.certificate_id == _C.c.id)
-    .outerjoin(_L, _L.c.certificate_number == _C.c.number)
-    .outerjoin(_R, (_R.c.certificate_id == _C.c.id) & (_R.c.kind == bindparam("kind")))
-)
 _COLUMNS = tuple(column.key for column in _C.columns)
 #: What an answer kept drawn is checked with: the certificate's changeable state (``version``)
 #: and what it was signed with (``renditions.stamp``). A read for a kept answer brings only
@@ -130,11 +114,31 @@ _KEPT_COLUMNS = (
 _REST_COLUMNS = tuple(column for column in _COLUMNS if column not in _KEPT_COLUMNS)
 
 
-#: The same on PostgreSQL as the driver's own SQL (``core.database.raw_rows``), the columns in
-#: the same order: the certificate's, then the instruction's, the log entry's and the
-#: rendition's. Neither sorts: ``read`` orders the few rows itself, and a sort on the server
-#: (of rows that carry the rendition's body) cost more than the joins.
+def _query(columns: tuple[str, ...]):
+    """The read, with the certificate's ``columns``: then the instruction's, the log entry's
+    and the rendition's."""
+    return select(
+        *(_C.c[column] for column in columns),
+        _I.c.id.label("i_id"),
+        _I.c.status.label("i_status"),
+        _I.c.registry_reference.label("i_reference"),
+        _I.c.registry_date.label("i_date"),
+        _L.c.leaf_index.label("l_index"),
+        _L.c.kind.label("l_kind"),
+        _L.c.logged_at.label("l_at"),
+        _R.c.stamp.label("r_stamp"),
+        _R.c.body.label("r_body"),
+    ).select_from(
+        _C.outerjoin(_I, _I.c.certificate_id == _C.c.id)
+        .outerjoin(_L, _L.c.certificate_number == _C.c.number)
+        .outerjoin(_R, (_R.c.certificate_id == _C.c.id) & (_R.c.kind == bindparam("kind")))
+    )
+
+
 def _raw_query(columns: tuple[str, ...]) -> str:
+    """``_query`` on PostgreSQL as the driver's own SQL (``core.database.raw_rows``), the columns
+    in the same order. Neither sorts: ``read`` orders the few rows itself, and a sort on the
+    server (of rows that carry the rendition's body) cost more than the joins."""
     return (
         "SELECT "
         + ", ".join(f"c.{_C.c[column].name}" for column in columns)
@@ -148,13 +152,8 @@ def _raw_query(columns: tuple[str, ...]) -> str:
     )
 
 
-_RAW_QUERY = _raw_query(_COLUMNS)
-_RAW_KEPT_QUERY = _raw_query(_KEPT_COLUMNS)
-_KEPT_QUERY = _QUERY.with_only_columns(
-    *(_C.c[column] for column in _KEPT_COLUMNS),
-    *_QUERY.selected_columns[len(_COLUMNS) :],
-    maintain_column_froms=True,
-)
+_QUERY, _KEPT_QUERY = _query(_COLUMNS), _query(_KEPT_COLUMNS)
+_RAW_QUERY, _RAW_KEPT_QUERY = _raw_query(_COLUMNS), _raw_query(_KEPT_COLUMNS)
 _RAW_REST = (
     "SELECT "
     + ", ".join(_C.c[column].name for column in _REST_COLUMNS)
