@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import inspect, select
+from sqlalchemy.orm.util import identity_key
 
 from portal.audit import services as audit
 from portal.certificates import numbers, signing
@@ -231,9 +232,7 @@ def _issue(
 ) -> list[Certificate]:
     """The certificates of one retirement of ``moved`` (ledger movement ``movement_id``): signed,
     written with their blocks, registry instructions, log records, audit and webhook events."""
-    batches = {
-        b.id: b for b in db.session.scalars(select(Batch).where(Batch.id.in_({r.batch_id for r in moved})))
-    }
+    batches = _batches({r.batch_id for r in moved})
     key = signing.signer()
     dealt = _deal(moved, [p.quantity for p in checked])
     certificates = []
@@ -281,7 +280,7 @@ def _issue(
             )
         )
     db.session.add_all(certificates)
-    db.session.flush()
+    db.session.flush()  # the certificates' ids name their blocks
     db.session.execute(
         CertificateBlock.__table__.insert(),
         [
@@ -322,6 +321,20 @@ def _issue(
         actor,
     )
     return certificates
+
+
+def _batches(ids: set[int]) -> dict[int, Batch]:
+    """The batches ``ids``: those this transaction has loaded already as they are (an order's
+    lines bring theirs), the rest in one statement."""
+    found = {}
+    for batch_id in ids:
+        batch = db.session.identity_map.get(identity_key(Batch, batch_id))
+        if batch is not None and not inspect(batch).expired:
+            found[batch_id] = batch
+    missing = ids - found.keys()
+    if missing:
+        found.update((b.id, b) for b in db.session.scalars(select(Batch).where(Batch.id.in_(missing))))
+    return found
 
 
 def _deal(ranges: list[MovedRange], quantities: list[int]) -> list[list[MovedRange]]:

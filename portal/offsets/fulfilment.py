@@ -233,38 +233,41 @@ def _fulfil(order: Order, *, actor: str = "stripe") -> None:
     The hold is the order's own and the order is locked, so the certificate and everything that
     goes with it are written first and the ledger movement last (``certificates.retiring``): the
     batches every order draws from are locked only for the movement and the commit."""
-    hold = ledger.find_account(AccountKind.HOLD, order.hold_ref)
-    with certificates.retiring(
-        hold,
-        order.organisation,
-        order.quantity,
-        beneficiary=order.beneficiary,
-        purpose=order.purpose,
-        purpose_detail=order.purpose_detail,
-        source=Source.ORDER,
-        source_ref=order.public_id,
-        actor=actor,
-        # A guest's certificate names the guest (or the organisation the guest gave), not the
-        # guest organisation the order belongs to.
-        retired_by=(order.guest.retired_by, order.guest.uscc or "") if order.guest is not None else None,
-    ) as certificate:
-        order.certificate_id = certificate.id
-        order.certificate = certificate
-        order.status = OrderStatus.FULFILLED
-        revenue.record_sale(
-            "order", order.public_id, [(line.batch, line.amount) for line in order.lines], order.paid_at
-        )
-        audit.record(
-            actor,
-            "order.fulfilled",
-            "order",
-            order.public_id,
-            before={"status": "awaiting_payment"},
-            after={"status": "fulfilled", "certificate": certificate.number},
-        )
-        webhook_events.order_fulfilled(order, certificate)
-        _receipt(order, certificate)
-        db.session.flush()  # all of it written before the batches are locked
+    # Nothing this reads depends on what it changes: it is written in two flushes (with the
+    # certificate, whose id its blocks need, then the rest) rather than before each query.
+    with db.session.no_autoflush:
+        hold = ledger.find_account(AccountKind.HOLD, order.hold_ref)
+        with certificates.retiring(
+            hold,
+            order.organisation,
+            order.quantity,
+            beneficiary=order.beneficiary,
+            purpose=order.purpose,
+            purpose_detail=order.purpose_detail,
+            source=Source.ORDER,
+            source_ref=order.public_id,
+            actor=actor,
+            # A guest's certificate names the guest (or the organisation the guest gave), not the
+            # guest organisation the order belongs to.
+            retired_by=(order.guest.retired_by, order.guest.uscc or "") if order.guest is not None else None,
+        ) as certificate:
+            order.certificate_id = certificate.id
+            order.certificate = certificate
+            order.status = OrderStatus.FULFILLED
+            revenue.record_sale(
+                "order", order.public_id, [(line.batch, line.amount) for line in order.lines], order.paid_at
+            )
+            audit.record(
+                actor,
+                "order.fulfilled",
+                "order",
+                order.public_id,
+                before={"status": "awaiting_payment"},
+                after={"status": "fulfilled", "certificate": certificate.number},
+            )
+            webhook_events.order_fulfilled(order, certificate)
+            _receipt(order, certificate)
+            db.session.flush()  # all of it written before the batches are locked
 
 
 def _refund_paid(order: Order, why: str) -> str:

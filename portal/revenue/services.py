@@ -166,11 +166,10 @@ def split(amount_fen: int, rule: SharingRule) -> tuple[int, int]:
 
 
 def record_sale(sale_kind: str, sale_ref: str, portions, paid_at: datetime) -> list[RevenueLine]:
-    """One line per ``(batch, amount in yuan)`` portion of a paid sale."""
+    """One line per ``(batch, amount in yuan)`` portion of a paid sale, written with the caller's
+    next flush (a fulfilment writes everything that goes with its certificate in one)."""
     paid_on = paid_at.astimezone(BEIJING).date()
-    lines = [_line(sale_kind, sale_ref, batch, fen_of(amount), paid_on) for batch, amount in portions]
-    db.session.flush()
-    return lines
+    return [_line(sale_kind, sale_ref, batch, fen_of(amount), paid_on) for batch, amount in portions]
 
 
 def record_instalment(

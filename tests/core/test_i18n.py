@@ -118,3 +118,28 @@ def test_locale_name_is_what_babel_names_the_locale_for_every_language_and_reque
             session["lang"] = code
             refresh()
             assert locale_name() == str(get_locale()) == app.config["LANGUAGES"][code]
+
+
+def test_absolute_url_outside_a_request_is_the_link_a_request_builds(app):
+    """Jobs and commands build links on the routes bound once; a request builds them with
+    ``url_for``: the same address either way, on PORTAL_BASE_URL, whatever the request's host."""
+    import pytest
+    from werkzeug.routing import BuildError
+
+    from portal.core.i18n import absolute_url
+
+    asks = [
+        ("certificates.show", {"number": "CF-2026-000123"}),
+        ("certificates.certificate_pdf", {"number": "CF-2026-000123"}),
+        ("offsets.order", {"public_id": "ord_ABC"}),
+        ("certificates.show", {"number": "赤峰 1/2", "lang": "en", "x": None}),
+    ]
+    outside = [absolute_url(endpoint, **dict(values)) for endpoint, values in asks]
+    with app.test_request_context("/", base_url="http://attacker.example"):
+        inside = [absolute_url(endpoint, **dict(values)) for endpoint, values in asks]
+    assert outside == inside
+    assert all(link.startswith(app.config["BASE_URL"].rstrip("/") + "/") for link in outside)
+    assert outside[0].endswith("/certificates/CF-2026-000123")
+    assert "lang=en" in outside[3] and "x=" not in outside[3]
+    with pytest.raises(BuildError):
+        absolute_url("certificates.no_such_page")
