@@ -18,7 +18,7 @@ from reportlab.platypus import CondPageBreak, KeepTogether, Paragraph, Spacer, T
 from portal.certificates import signing
 from portal.certificates.pdf_sections import PROJECT_TYPES
 from portal.contracts.contract_document import TERM_NAMES, contract_document
-from portal.contracts.letterhead import AMBER, GREY, Letterhead, date_markup, date_of
+from portal.contracts.letterhead import AMBER, GREY, Letterhead, date_of
 from portal.contracts.models import Contract, ContractStatus, DeliveryMode
 from portal.core.amounts import yuan
 from portal.pdf.drawing import load_font
@@ -279,7 +279,7 @@ class _ContractDrawing(Letterhead):
         return [table, Spacer(1, 3), *rule]
 
     def schedule(self) -> tuple[Table, Table]:
-        widths = [13 * mm, 24 * mm, 24 * mm, 24 * mm, 24 * mm, 24 * mm]
+        widths = [13 * mm, 27 * mm, 24 * mm, 24 * mm, 24 * mm, 24 * mm]
         widths.append(CONTENT_W - sum(widths))
         rows = [
             [
@@ -299,7 +299,7 @@ class _ContractDrawing(Letterhead):
             rows.append(
                 [
                     self.para(str(t["seq"]), "td"),
-                    self.para(date_markup(date.fromisoformat(t["due"]), "<br/>"), "td"),
+                    self.day(date.fromisoformat(t["due"]), widths[1]),
                     self.para(f"{t['quantity']:,}", "td_r"),
                     self.para(f"{t['delivered']:,}", "td_r"),
                     self.para(f"{t['quantity'] - t['delivered']:,}", "td_r"),
@@ -344,7 +344,7 @@ class _ContractDrawing(Letterhead):
         deliveries = self.data["deliveries"]
         if not deliveries:
             return self.para(f"尚无交付。 <font color='{GREY}'>Nothing delivered yet.</font>", "small")
-        widths = [24 * mm, 16 * mm, 22 * mm, 44 * mm, 33 * mm]
+        widths = [27 * mm, 13 * mm, 22 * mm, 44 * mm, 33 * mm]
         widths.append(CONTENT_W - sum(widths))
         rows = [
             [
@@ -360,7 +360,7 @@ class _ContractDrawing(Letterhead):
             zh, en = DELIVERY_MODES.get(d["mode"], (self.text(d["mode"], 20), ""))
             rows.append(
                 [
-                    self.para(date_of(d["at"]), "td"),
+                    self.day(d["at"], widths[0]),
                     self.para(str(d["tranche"]), "td"),
                     self.para(f"{d['quantity']:,}", "td_r"),
                     self.para(f"{zh}<br/><font size=7 color='{GREY}'>{en}</font>", "td"),
@@ -373,7 +373,7 @@ class _ContractDrawing(Letterhead):
         return table
 
     def versions(self) -> Table:
-        widths = [16 * mm, 24 * mm, 48 * mm]
+        widths = [16 * mm, 27 * mm, 45 * mm]
         widths.append(CONTENT_W - sum(widths))
         rows = [
             [
@@ -395,7 +395,7 @@ class _ContractDrawing(Letterhead):
                     self.para(
                         f"第 {v['version']} 版<br/><font size=7 color='{GREY}'>v{v['version']}</font>", "td"
                     ),
-                    self.para(date_of(v["at"]), "td"),
+                    self.day(v["at"], widths[1]),
                     self.para(reason, "td"),
                     self.para(self.version_changes(before, terms), "td"),
                 ]

@@ -264,7 +264,7 @@ class _InvoiceDrawing(Letterhead):
 
     def payments(self) -> Table:
         """The money received against the invoice (the totals are in the summary band)."""
-        widths = [25 * mm, 42 * mm, 73 * mm]
+        widths = [27 * mm, 42 * mm, 71 * mm]
         widths.append(CONTENT_W - sum(widths))
         rows = [
             [
@@ -278,7 +278,7 @@ class _InvoiceDrawing(Letterhead):
             zh, en = METHODS.get(payment.method, (payment.method, ""))
             rows.append(
                 [
-                    self.para(date_markup(payment.received_on, "<br/>"), "td"),
+                    self.day(payment.received_on, widths[0]),
                     self.para(f"{self.markup(zh, 20)} <font color='{GREY}'>{escape(en)}</font>", "td"),
                     self.para(self.markup(payment.reference, 200), "td"),
                     self.money(payment.amount, "td_r", widths[3]),

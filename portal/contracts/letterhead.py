@@ -105,6 +105,22 @@ class Letterhead(Drawing):
             size = max(smallest, size * room / natural)
         return self.para(f"<font size={size:.2f}>{escape(text)}</font>", style)
 
+    def day(self, value: date | datetime | str | None, width: float) -> Paragraph:
+        """A day in a table cell ``width`` wide: in Chinese above English in grey, each on one
+        line, in smaller type rather than a date broken in two (``2026年12月10日`` is the
+        widest). ``value`` may be an ISO 8601 instant from a contract document; None is "—"."""
+        if value is None:
+            return self.para("—", "td")
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        zh, en = date_text(value, "zh"), date_text(value, "en")
+        size = self.styles["td"].fontSize
+        room = width - CELL_PADDING - 1
+        natural = max(stringWidth(zh, self.font, size), stringWidth(en, self.font, size))
+        if natural > room:
+            size = size * room / natural
+        return self.para(f"<font size={size:.2f}>{zh}<br/><font color='{GREY}'>{en}</font></font>", "td")
+
     def money(self, amount, style: str, width: float) -> Paragraph:
         """An amount on one line: smaller type rather than a figure broken in two."""
         return self.fitted(yuan(amount), style, width)

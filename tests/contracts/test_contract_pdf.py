@@ -335,3 +335,29 @@ def test_signing_in_comes_first(desk, client):
     response = client.get(f"/contracts/{desk.active.number}.pdf")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     assert EMAILS["buyer"]  # the desk's buyer, who may see it once signed in
+
+
+def test_a_date_in_a_table_is_never_broken_in_two(app):
+    """Dates in the documents' narrow columns (due, delivered, version, received) are one line in
+    Chinese and one in English, for every day of a year; the widest (``2026年10月10日``) fits the
+    columns at full size and a narrower column draws it smaller rather than wrapping it."""
+    from datetime import date, datetime, timezone
+
+    from reportlab.lib.units import mm
+
+    from portal.contracts.letterhead import Letterhead
+
+    font, glyphs = fonts.load()
+    letterhead = Letterhead(font=font, glyphs=glyphs)
+    first = date(2026, 1, 1)
+    for width in (27 * mm, 18 * mm):
+        for offset in range(365):
+            cell = letterhead.day(first + timedelta(days=offset), width)
+            cell.wrap(width - 8, 1000)  # the cells' padding
+            assert len(cell.blPara.lines) == 2, (width, first + timedelta(days=offset))
+    widest = letterhead.day(date(2026, 10, 10), 27 * mm)
+    assert "font size=8.50" in widest.text and "2026年10月10日" in widest.text
+    assert "font size=8.50" not in letterhead.day(date(2026, 10, 10), 18 * mm).text
+    instant = letterhead.day(datetime(2026, 12, 31, 17, 0, tzinfo=timezone.utc).isoformat(), 27 * mm)
+    assert "2027年1月1日" in instant.text  # an instant is shown as its day in Beijing
+    assert letterhead.day(None, 27 * mm).text == "—"
