@@ -4,8 +4,11 @@ import json
 from datetime import date, datetime
 from decimal import Decimal
 
+from sqlalchemy import insert
+
 from portal.audit.models import AuditEvent
 from portal.extensions import db
+from portal.timeutil import utcnow
 
 
 def _plain(value):
@@ -16,6 +19,10 @@ def _plain(value):
     return str(value)
 
 
+#: Built once: most state changes append an event.
+_APPEND = insert(AuditEvent.__table__)
+
+
 def record(
     actor: str,
     action: str,
@@ -23,18 +30,22 @@ def record(
     subject_id,
     before: dict | None = None,
     after: dict | None = None,
-) -> AuditEvent:
-    event = AuditEvent(
-        actor=actor[:120],
-        action=action,
-        subject_type=subject_type,
-        subject_id=str(subject_id),
-        before=None
-        if before is None
-        else json.dumps(before, ensure_ascii=False, sort_keys=True, default=_plain),
-        after=None
-        if after is None
-        else json.dumps(after, ensure_ascii=False, sort_keys=True, default=_plain),
+) -> None:
+    """Write the event at once, in the caller's transaction (a row, not an object to flush:
+    the log is only appended to, and a rolled-back transaction takes its events with it)."""
+    db.session.execute(
+        _APPEND,
+        {
+            "at": utcnow(),
+            "actor": actor[:120],
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": str(subject_id),
+            "before": None
+            if before is None
+            else json.dumps(before, ensure_ascii=False, sort_keys=True, default=_plain),
+            "after": None
+            if after is None
+            else json.dumps(after, ensure_ascii=False, sort_keys=True, default=_plain),
+        },
     )
-    db.session.add(event)
-    return event

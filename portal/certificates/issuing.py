@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import inspect, select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.orm.util import identity_key
 
 from portal.audit import services as audit
@@ -362,10 +362,14 @@ def _deal(ranges: list[MovedRange], quantities: list[int]) -> list[list[MovedRan
     return dealt
 
 
+#: Built once: which of the drawn numbers are taken.
+_TAKEN = select(Certificate.number).where(Certificate.number.in_(bindparam("numbers", expanding=True)))
+
+
 def _unused_numbers(year: int, count: int) -> list[str]:
     chosen: list[str] = []
     while len(chosen) < count:
         candidates = {numbers.new_number(year) for _ in range(count - len(chosen))} - set(chosen)
-        taken = set(db.session.scalars(select(Certificate.number).where(Certificate.number.in_(candidates))))
+        taken = set(db.session.scalars(_TAKEN, {"numbers": list(candidates)}))
         chosen += sorted(candidates - taken)
     return chosen

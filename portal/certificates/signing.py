@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from portal.certificates.models import SigningKey
 from portal.core.database import autocommit_reader, upsert_insert
@@ -116,6 +116,9 @@ def signer() -> Signer:
     return found[1]
 
 
+_PUBLISHED = select(SigningKey.id).where(SigningKey.key_id == bindparam("key_id"))
+
+
 def _publish(found: Signer) -> None:
     """Record the key as published before its first signature.
 
@@ -128,7 +131,7 @@ def _publish(found: Signer) -> None:
     published public key that no certificate uses yet harms nothing. (SQLite's writers take
     turns: there it is written in the session's own transaction.)
     """
-    if db.session.scalar(select(SigningKey.id).filter_by(key_id=found.key_id)) is not None:
+    if db.session.scalar(_PUBLISHED, {"key_id": found.key_id}) is not None:
         return
     statement = (
         upsert_insert(SigningKey.__table__)

@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from portal.audit import services as audit
 from portal.core import tasks
@@ -200,6 +200,9 @@ def endpoint_json(endpoint: WebhookEndpoint, secret: str | None = None) -> dict:
 
 #: The organisations' live endpoints, read once per transaction (a fulfilment emits two events).
 _ENDPOINTS = "webhooks.endpoints"
+_LIVE_ENDPOINTS = select(WebhookEndpoint).where(
+    WebhookEndpoint.organisation_id == bindparam("organisation"), WebhookEndpoint.deleted_at.is_(None)
+)
 
 
 def emit(organisation_id: int | None, event_type: EventType, data, *, at: datetime | None = None):
@@ -212,11 +215,7 @@ def emit(organisation_id: int | None, event_type: EventType, data, *, at: dateti
     event_type = EventType(event_type)
     known = transaction_cache(_ENDPOINTS)
     if organisation_id not in known:
-        known[organisation_id] = list(
-            db.session.scalars(
-                select(WebhookEndpoint).filter_by(organisation_id=organisation_id, deleted_at=None)
-            )
-        )
+        known[organisation_id] = list(db.session.scalars(_LIVE_ENDPOINTS, {"organisation": organisation_id}))
     wanting = [endpoint for endpoint in known[organisation_id] if endpoint.wants(event_type)]
     if not wanting:
         return None
