@@ -9,6 +9,7 @@ the same.
 
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from portal.audit import services as audit
 from portal.buyers.models import User
@@ -41,13 +42,19 @@ from portal.webhooks import events as webhook_events
 
 
 def _by_intent_locked(intent_id: str) -> Order | None:
-    """The order paid by PaymentIntent ``intent_id``, locked and re-read in one statement."""
-    return db.session.scalars(
-        select(Order)
-        .where(Order.payment_intent_id == intent_id)
-        .with_for_update(of=Order)
-        .execution_options(populate_existing=True)
-    ).one_or_none()
+    """The order paid by PaymentIntent ``intent_id``, locked and re-read with its lines in one
+    statement (only the order's row is locked: the rest is on the nullable side of outer joins)."""
+    return (
+        db.session.scalars(
+            select(Order)
+            .where(Order.payment_intent_id == intent_id)
+            .options(joinedload(Order.lines))  # its lines (and their batches) in the same statement
+            .with_for_update(of=Order)
+            .execution_options(populate_existing=True)
+        )
+        .unique()
+        .one_or_none()
+    )
 
 
 def _order_for_intent(intent: dict) -> Order | None:

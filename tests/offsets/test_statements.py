@@ -19,7 +19,7 @@ from tests.sql import statements_of
 #: priced line's batch and the order's lines; the audit event; the order's amount and its line.
 PLACING = {"postgresql": 15, "sqlite": 19}
 
-#: Fulfilling it on Stripe's success event: the order, locked with its lines (2); the hold
+#: Fulfilling it on Stripe's success event: the order, locked, with its lines; the hold
 #: account; the certificate number's uniqueness; the hold's blocks as they are (read without
 #: locking: the hold is the locked order's own); the signing key (the certificate's batch came
 #: with the order's lines); the certificate with the order's paid-at, its blocks and the
@@ -29,7 +29,7 @@ PLACING = {"postgresql": 15, "sqlite": 19}
 #: again under the lock, then on SQLite three writes; on PostgreSQL the read and the writes are
 #: one statement); the transparency log's leaf (on PostgreSQL one statement that locks the
 #: log's state, hashes and writes; on SQLite the state's read and three writes).
-FULFILLING = {"postgresql": 21, "sqlite": 27}
+FULFILLING = {"postgresql": 20, "sqlite": 26}
 
 
 @pytest.fixture
