@@ -254,6 +254,10 @@ def register(app):
     app.jinja_env.globals["url_with_language"] = url_with_language
 
 
+#: Where an application keeps its routes bound for links built outside a request.
+_ROUTES = "portal.routes_bound"
+
+
 def absolute_url(endpoint: str, **values) -> str:
     """An absolute link for e-mails and certificates, always on PORTAL_BASE_URL: never built from
     the request's Host header, which a client controls (a reset link must not point elsewhere)."""
@@ -270,5 +274,3 @@ def absolute_url(endpoint: str, **values) -> str:
     app.inject_url_defaults(endpoint, values)
     return base + adapter.build(endpoint, values)
 
-
-_ROUTES = "portal.routes_bound"

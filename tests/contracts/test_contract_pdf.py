@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import subprocess
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from pypdf import PdfReader
@@ -341,7 +341,7 @@ def test_a_date_in_a_table_is_never_broken_in_two(app):
     """Dates in the documents' narrow columns (due, delivered, version, received) are one line in
     Chinese and one in English, for every day of a year; the widest (``2026年10月10日``) fits the
     columns at full size and a narrower column draws it smaller rather than wrapping it."""
-    from datetime import date, datetime, timezone
+    from datetime import date, datetime
 
     from reportlab.lib.units import mm
 
@@ -358,6 +358,6 @@ def test_a_date_in_a_table_is_never_broken_in_two(app):
     widest = letterhead.day(date(2026, 10, 10), 27 * mm)
     assert "font size=8.50" in widest.text and "2026年10月10日" in widest.text
     assert "font size=8.50" not in letterhead.day(date(2026, 10, 10), 18 * mm).text
-    instant = letterhead.day(datetime(2026, 12, 31, 17, 0, tzinfo=timezone.utc).isoformat(), 27 * mm)
+    instant = letterhead.day(datetime(2026, 12, 31, 17, 0, tzinfo=UTC).isoformat(), 27 * mm)
     assert "2027年1月1日" in instant.text  # an instant is shown as its day in Beijing
     assert letterhead.day(None, 27 * mm).text == "—"
