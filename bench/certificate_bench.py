@@ -165,6 +165,7 @@ def main():
     parser.add_argument("--load-scale", type=int, default=0)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--reads-only", action="store_true")
+    parser.add_argument("--retirements-only", action="store_true", help="only the API retirements")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -174,7 +175,7 @@ def main():
     workdir = Path(tempfile.mkdtemp(prefix="certbench-"))
     total, numbers = prepare(args.url, workdir)
     print(f"certificates in the database: {total:,}")
-    if not args.reads_only:
+    if not (args.reads_only or args.retirements_only):
         pdf_ms, html_ms = pdf_times(args.url, numbers)
         print(
             f"PDF per certificate: {pdf_ms:.1f} ms (median of 30); the HTML page in process: {html_ms:.1f} ms "
@@ -189,6 +190,8 @@ def main():
         cold_api = RANDOM_PATHS % (workdir / "cold-api.txt")
         for script in (pages, api, event):
             wrk(base + "/", 1, script)
+        if args.retirements_only:
+            return retirements(args, base, workdir)
         revalidate = REVALIDATE % etags(base, numbers[:200], workdir / "etags.txt")
         results = {
             "/healthz": wrk(base + "/healthz", args.seconds),
@@ -205,14 +208,17 @@ def main():
             print(f"{label:20} {rps:8.1f} {rps / health:6.3f} {p50:7.1f} {p95:7.1f} {errors:7d}")
         if args.reads_only:
             return
+        retirements(args, base, workdir)
 
-        health8 = wrk(base + "/healthz", args.seconds, connections=8)
-        retire = wrk(base + "/", args.seconds, RETIRE % (workdir / "keys.txt"), connections=8)
-        print(
-            f"retirements, 8 API clients: {retire[0]:.1f}/s (ratio {retire[0] / health8[0]:.3f} of /healthz "
-            f"at 8 connections, {health8[0]:.1f}/s), p50 {retire[1]:.1f} ms, p95 {retire[2]:.1f} ms, "
-            f"non-2xx {retire[3]}"
-        )
+
+def retirements(args, base, workdir):
+    health8 = wrk(base + "/healthz", args.seconds, connections=8)
+    retire = wrk(base + "/", args.seconds, RETIRE % (workdir / "keys.txt"), connections=8)
+    print(
+        f"retirements, 8 API clients: {retire[0]:.1f}/s (ratio {retire[0] / health8[0]:.3f} of /healthz "
+        f"at 8 connections, {health8[0]:.1f}/s), p50 {retire[1]:.1f} ms, p95 {retire[2]:.1f} ms, "
+        f"non-2xx {retire[3]}"
+    )
     from portal.ledger.verify import verify_ledger
 
     app = make_app(args.url)

@@ -2,17 +2,20 @@
 
 For a ledger movement (``movement``: a transfer of a few tonnes from inventory to a holding, as
 ``ledger_bench`` makes them) and for an order placed and then fulfilled (``fulfilment``: as
-``orders_bench``'s hold → retire), prints the SQL statements one operation sends, then the
+``orders_bench``'s hold → retire) and for a retirement through the API (``retirement``:
+``POST /api/v1/retirements`` of 1 t from a demo organisation's holding, through the test client,
+as ``certificate_bench`` makes them on a scale-1 demo data set), prints the SQL statements one operation sends, then the
 operations per second of one client with the CPU milliseconds spent in the application per
 operation (the rest of the wall time is the database and the network), and, with
 ``--profile``, pyinstrument's profile of 200 operations.
 
-    python bench/profile_paths.py [--url postgresql+psycopg://…/bench] [--path movement|fulfilment] [--profile]
+    python bench/profile_paths.py [--url postgresql+psycopg://…/bench] [--path movement|fulfilment|retirement] [--profile]
 
 The database at ``--url`` (default ``PORTAL_BENCH_POSTGRES_URL``) is reset.
 """
 
 import argparse
+import contextlib
 import os
 import time
 
@@ -20,15 +23,53 @@ from common import PG_DEFAULT, fresh_database, make_app
 from sqlalchemy import event
 
 
+def api_retirement(url):
+    """``POST /api/v1/retirements`` of 1 t through the test client, and ``GET /healthz`` as the
+    baseline (both through the whole request cycle)."""
+    from sqlalchemy import select
+
+    from portal.buyers import services as buyers
+    from portal.buyers.models import Organisation
+    from portal.extensions import db
+
+    app = make_app(url)
+    app.config["API_RATE_LIMIT"] = 10**9  # as certificate_bench's server
+    with app.app_context():
+        org = db.session.scalars(select(Organisation).order_by(Organisation.id).limit(1)).one()
+        _key, plaintext = buyers.create_api_key(organisation=org, label="bench", actor="bench")
+        db.session.commit()
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {plaintext}"}
+    body = {"quantity": 1, "beneficiary": "bench", "purpose": "voluntary"}
+
+    def retire(_client, _n):
+        response = client.post("/api/v1/retirements", json=body, headers=headers)
+        assert response.status_code == 201, response.get_data(as_text=True)
+
+    def healthz(_client, _n):
+        assert client.get("/healthz").status_code == 200
+
+    return app, retire, healthz
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", default=os.environ.get("PORTAL_BENCH_POSTGRES_URL", PG_DEFAULT))
-    parser.add_argument("--path", choices=("movement", "fulfilment"), default="movement")
+    parser.add_argument("--path", choices=("movement", "fulfilment", "retirement"), default="movement")
     parser.add_argument("--operations", type=int, default=200)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    url = fresh_database("postgresql", args.url)
-    if args.path == "movement":
+    if args.path == "retirement":
+        from common import load_demo
+
+        load_demo(args.url, 1)
+        url = args.url
+    else:
+        url = fresh_database("postgresql", args.url)
+    app = None
+    if args.path == "retirement":
+        app, operation, baseline = api_retirement(url)
+    elif args.path == "movement":
         import ledger_bench
 
         ledger_bench.setup(url)
@@ -40,10 +81,14 @@ def main():
         operation, baseline = orders_bench.hold_and_retire, orders_bench.baseline_write
         if args.operations > 100:
             args.operations = 100
-    app = make_app(url)
-    with app.app_context():
-        from portal.extensions import db
+    from portal.extensions import db
 
+    # The requests push their own application context, as in production (where the session is
+    # removed after each); the other paths run in one.
+    app, requests = (app, True) if app is not None else (make_app(url), False)
+    with app.app_context():
+        engine = db.engine
+    with contextlib.nullcontext() if requests else app.app_context():
         sent = []
 
         def record(conn, cursor, statement, parameters, context, executemany):
@@ -51,13 +96,14 @@ def main():
 
         for n in range(5):  # warm: accounts, signing key, prepared statements
             operation(0, n)
-        event.listen(db.engine, "before_cursor_execute", record)
+        event.listen(engine, "before_cursor_execute", record)
         operation(0, 99)
-        event.remove(db.engine, "before_cursor_execute", record)
+        event.remove(engine, "before_cursor_execute", record)
         print(f"{args.path}: {len(sent)} statements (and a COMMIT per transaction)")
         for statement in sent:
             print("  ", statement)
-        for name, func in ((args.path, operation), ("smallest write transaction", baseline)):
+        names = (args.path, "GET /healthz" if requests else "smallest write transaction")
+        for name, func in zip(names, (operation, baseline), strict=True):
             wall, cpu = time.perf_counter(), time.process_time()
             for n in range(args.operations):
                 func(0, 1000 + n)

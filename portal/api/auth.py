@@ -11,7 +11,6 @@ from flask_babel import gettext as _
 from portal import access
 from portal.buyers import services as buyers
 from portal.core import throttle
-from portal.core.database import checkpoint
 
 
 def _rule() -> throttle.Rule:
@@ -24,10 +23,9 @@ def _rule() -> throttle.Rule:
 def count_call(caller: str):
     """Count this call against ``caller`` (``key:<prefix>`` or ``address:<ip>``): None when
     within the limit, else the 429 to answer with."""
-    quota = throttle.announce(_rule(), caller[:120])
     # The hit stands however the call ends (an error answer rolls the request back), and the
     # counter's row is not held locked while the call runs.
-    checkpoint()
+    quota = throttle.announce(_rule(), caller[:120], at_once=True)
     if quota.allowed:
         return None
     response = jsonify(

@@ -1,12 +1,14 @@
 """API keys: created for an organisation or a staff member, listed, revoked, authenticated."""
 
+import functools
 import hashlib
 import hmac
 import secrets
 from datetime import timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import joinedload
 
 from portal import access
 from portal.audit import services as audit
@@ -77,12 +79,23 @@ def revoke_api_key(prefix: str, *, actor: str = "cli") -> ApiKey:
     return key
 
 
+@functools.cache
+def _by_prefix():
+    """The key by its prefix, with its owner (one or the other) in the same statement; built
+    once, at the first call (the loader options need every model mapped)."""
+    return (
+        select(ApiKey)
+        .options(joinedload(ApiKey.organisation), joinedload(ApiKey.user))
+        .where(ApiKey.prefix == bindparam("prefix"))
+    )
+
+
 def authenticate_api_key(presented: str) -> ApiKey | None:
     """The live key matching ``presented``, or None. Constant-time comparison of the secret."""
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2] or len(presented) > 200:
         return None
-    key = db.session.scalar(select(ApiKey).filter_by(prefix=parts[1]))
+    key = db.session.scalar(_by_prefix(), {"prefix": parts[1]})
     if key is None or not hmac.compare_digest(key.secret_hash, _digest(parts[2])):
         return None
     if key.revoked_at is not None:

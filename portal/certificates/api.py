@@ -221,9 +221,13 @@ def retirements():
     except services.RetirementError as exc:
         db.session.rollback()
         return api_error(exc.status, exc.code, exc.message)
+    number = found.number
     # Committed before answering: the certificate's place in the transparency log is given at
-    # commit, and the answer shows it.
+    # commit, and the answer shows it. The answer is the certificate as committed, read in one
+    # statement as its public JSON reads it (``certificates.state``), not the session's objects
+    # loaded again one by one.
     db.session.commit()
+    state = certificate_state.read(number)
     # A repeat gets the first answer again, marked as such (as Stripe does).
     headers = {} if created else {"Idempotent-Replayed": "true"}
-    return {"certificate": certificate_json(found)}, 201, headers
+    return {"certificate": certificate_json(state.certificate, state)}, 201, headers

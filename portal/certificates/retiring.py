@@ -1,6 +1,7 @@
 """Retiring credits from an organisation's own holding: checked first for the confirmation page,
 then done, with an idempotency key for the API."""
 
+import contextlib
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
@@ -64,8 +65,11 @@ def retire_from_holding(
             raise RetirementError(exc.code, exc.message, exc.status, exc.field) from None
         except LedgerError as exc:
             raise RetirementError(exc.code, exc.message, status=exc.http_status, field="quantity") from None
+    # A savepoint only where a failure is answered from what is already there: a request whose
+    # idempotency key another, simultaneous request used first. Otherwise a refusal has written
+    # nothing (the ledger refuses before it writes) and any other failure ends the transaction.
     try:
-        with db.session.begin_nested():
+        with db.session.begin_nested() if idempotency_key is not None else contextlib.nullcontext():
             certificate = retire_into_certificate(
                 buyers.holding_account(organisation),
                 organisation,

@@ -130,19 +130,27 @@ def _publish(found: Signer) -> None:
     by one of them, would make the other wait on it while holding what the first waits for. A
     published public key that no certificate uses yet harms nothing. (SQLite's writers take
     turns: there it is written in the session's own transaction.)
+
+    On PostgreSQL the worker remembers the keys it has found published (committed, and never
+    removed): a signature then costs no statement for it.
     """
-    if db.session.scalar(_PUBLISHED, {"key_id": found.key_id}) is not None:
+    postgresql = db.engine.dialect.name == "postgresql"
+    known = current_app.extensions.setdefault("portal.published_keys", set())
+    if found.key_id in known:
         return
-    statement = (
-        upsert_insert(SigningKey.__table__)
-        .values(key_id=found.key_id, public_key=found.public_key_b64)
-        .on_conflict_do_nothing(index_elements=["key_id"])
-    )
-    if db.engine.dialect.name == "postgresql":
+    if db.session.scalar(_PUBLISHED, {"key_id": found.key_id}) is None:
+        statement = (
+            upsert_insert(SigningKey.__table__)
+            .values(key_id=found.key_id, public_key=found.public_key_b64)
+            .on_conflict_do_nothing(index_elements=["key_id"])
+        )
+        if not postgresql:
+            db.session.execute(statement)
+            return
         with autocommit_reader("certificates.key_publisher").connect() as connection:
             connection.execute(statement)
-    else:
-        db.session.execute(statement)
+    if postgresql:
+        known.add(found.key_id)
 
 
 def published_keys() -> list[SigningKey]:

@@ -273,4 +273,3 @@ def absolute_url(endpoint: str, **values) -> str:
         adapter = app.extensions[_ROUTES] = app.url_map.bind("localhost")
     app.inject_url_defaults(endpoint, values)
     return base + adapter.build(endpoint, values)
-

@@ -1,6 +1,8 @@
 """The API's and the uploads' rate limits: counted in the database (shared by every process),
 announced in ``RateLimit-*`` headers, refused with 429 and ``Retry-After``, nothing done."""
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
@@ -8,6 +10,13 @@ from portal.extensions import db
 from portal.offsets.models import Order
 from tests import factories
 from tests.concurrency import race
+
+
+@pytest.fixture
+def app(any_app):
+    """Both databases: on PostgreSQL a call is counted on a connection of its own, committed at
+    once; on SQLite in the request's session, committed at once."""
+    return any_app
 
 
 @pytest.fixture
@@ -91,3 +100,19 @@ def test_concurrent_calls_never_pass_the_limit(pg_app):
 
     statuses = race(pg_app, 12, call)
     assert sorted(statuses).count(200) == 5 and statuses.count(429) == 7
+
+
+def test_refused_calls_do_not_count_and_a_new_window_gives_the_whole_quota(keyed, app):
+    from portal.core.throttle import ThrottleCounter
+
+    client = app.test_client()
+    headers = factories.bearer(keyed)
+    statuses = [client.get("/api/v1/holdings", headers=headers).status_code for _ in range(8)]
+    assert statuses == [200] * 3 + [429] * 5
+    db.session.expire_all()
+    (counter,) = db.session.scalars(select(ThrottleCounter).where(ThrottleCounter.key.like("api:key:%")))
+    assert counter.hits <= 4  # the five refusals added nothing past the first
+    counter.resets_at = counter.resets_at - timedelta(seconds=61)  # the window is over
+    db.session.commit()
+    again = client.get("/api/v1/holdings", headers=headers)
+    assert again.status_code == 200 and again.headers["RateLimit-Remaining"] == "2"

@@ -1,0 +1,72 @@
+"""How many SQL statements a retirement through the API sends, on SQLite and PostgreSQL, on every
+connection the portal keeps (the request's, the rate limit's, the certificates' reader): counted
+here so that its round trips cannot creep back up."""
+
+import pytest
+
+from portal.buyers import services as buyers
+from portal.certificates import state as certificate_state
+from portal.certificates.models import Certificate
+from portal.core import throttle
+from portal.extensions import db
+from portal.ledger.verify import verify_ledger
+from tests import factories
+from tests.certificates.helpers import retire
+from tests.sql import statements_of
+
+#: ``POST /api/v1/retirements`` of 1 t, without an idempotency key: the key with its
+#: organisation; the call's count (on PostgreSQL one statement committed at once on a
+#: connection of its own; on SQLite in the session, committed, then the organisation read
+#: again); the holding account; the certificate number's uniqueness; the retired account;
+#: the movement (lock and choose the batch, then on PostgreSQL one statement that reads and
+#: writes, on SQLite the blocks' read and four writes); the certificate's batch; the
+#: certificate, its blocks, the registry instruction, the audit event, the organisation's
+#: webhook endpoints; the transparency log's leaf (on PostgreSQL one statement, on SQLite the
+#: state's read and three writes); after the commit, the answer's read of the certificate with
+#: its registry instruction and log entry (one statement). On SQLite the signing key's
+#: publication is looked up at every signature; a PostgreSQL worker remembers it.
+RETIRING = {"postgresql": 15, "sqlite": 24}
+
+
+@pytest.fixture
+def holder(any_app):
+    steel, _cement = factories.steel_and_cement()
+    factories.batch(quantity=100, code="CCER-A-2021", vintage=2021)
+    buyers.deliver_from_inventory(steel, 50)
+    db.session.commit()
+    key = factories.api_key(any_app, "--org", factories.STEEL_USCC)
+    db.session.remove()
+    return any_app.test_client(), key
+
+
+@pytest.fixture
+def driver_reads(monkeypatch):
+    """The statements sent through the driver's own cursor (``core.database.raw_rows``, which
+    SQLAlchemy's events do not see), by the modules of this path that use it."""
+    seen = []
+    for module in (throttle, certificate_state):
+        real = module.raw_rows
+
+        def counted(engine, sql, params, real=real):
+            seen.append(sql)
+            return real(engine, sql, params)
+
+        monkeypatch.setattr(module, "raw_rows", counted)
+    return seen
+
+
+def test_a_retirement_through_the_api_sends_a_fixed_number_of_statements(holder, driver_reads):
+    client, key = holder
+    body = {"quantity": 1, "beneficiary": "x", "purpose": "voluntary"}
+    assert retire(client, key, body).status_code == 201  # creates the retired account, publishes the key
+    answers = []
+    driver_reads.clear()
+    sent = statements_of(lambda: answers.append(retire(client, key, body))) + driver_reads
+    assert answers[0].status_code == 201, answers[0].get_json()
+    assert len(sent) == RETIRING[db.engine.dialect.name], sent
+    certificate = answers[0].get_json()["certificate"]
+    # The answer is the certificate as committed: its log entry (given at commit) included.
+    assert certificate["signature_valid"] is True
+    assert [e["kind"] for e in certificate["transparency_log"]["entries"]] == ["issuance"]
+    assert certificate["registry"]["status"]
+    assert db.session.get(Certificate, 2) is not None and verify_ledger().ok
