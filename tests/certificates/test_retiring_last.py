@@ -111,7 +111,9 @@ def test_on_postgresql_the_batch_is_locked_only_from_the_movement_to_the_commit(
 
 
 @pytest.mark.postgres
-def test_a_fulfilment_and_a_holding_retirement_after_a_key_rotation_do_not_deadlock(pg_app, monkeypatch):
+def test_a_fulfilment_and_a_holding_retirement_after_a_key_rotation_do_not_deadlock(
+    pg_app, monkeypatch, tmp_path
+):
     """A fulfilment signs before it locks its batch, a retirement from a holding after. The first
     signature with a new key publishes it: were its row left uncommitted in the fulfilment's
     transaction, the holding's retirement (the batch locked) would wait on it while the fulfilment
@@ -136,8 +138,10 @@ def test_a_fulfilment_and_a_holding_retirement_after_a_key_rotation_do_not_deadl
     ledger.system_account(AccountKind.RETIRED)  # as in production: it exists already
     db.session.commit()
     order_id, org_id = order.id, steel.id
-    path = signing.key_file()  # the key is rotated: the next signature publishes the new one
-    path.unlink(missing_ok=True)
+    # The key is rotated (to a file of this test's own: the instance folder's is shared by the
+    # tests running alongside): the next signature publishes the new one.
+    path = tmp_path / "signing-key.pem"
+    pg_app.config["SIGNING_KEY_FILE"] = str(path)
     signing._create(path)
 
     published = threading.Event()

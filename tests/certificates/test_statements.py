@@ -14,18 +14,19 @@ from tests import factories
 from tests.certificates.helpers import retire
 from tests.sql import statements_of
 
-#: ``POST /api/v1/retirements`` of 1 t, without an idempotency key: the key with its
-#: organisation; the call's count (on PostgreSQL one statement committed at once on a
-#: connection of its own; on SQLite in the session, committed, then the organisation read
-#: again); the holding account; the certificate number's uniqueness; the retired account;
-#: the movement (lock and choose the batch, then on PostgreSQL one statement that reads and
-#: writes, on SQLite the blocks' read and four writes); the certificate's batch; the
-#: certificate, its blocks, the registry instruction, the audit event, the organisation's
-#: webhook endpoints; the transparency log's leaf (on PostgreSQL one statement, on SQLite the
-#: state's read and three writes); after the commit, the answer's read of the certificate with
-#: its registry instruction and log entry (one statement). On SQLite the signing key's
-#: publication is looked up at every signature; a PostgreSQL worker remembers it.
-RETIRING = {"postgresql": 15, "sqlite": 24}
+#: ``POST /api/v1/retirements`` of 1 t, without an idempotency key: the key with its organisation;
+#: the call's count (on PostgreSQL one statement committed at once on a connection of its own; on
+#: SQLite in the session, committed, then the organisation read again); on SQLite the holding
+#: account; the certificate number's uniqueness; on SQLite the retired account (a PostgreSQL worker
+#: remembers the system accounts and holdings it has seen committed); the movement (lock and choose
+#: the batch, then on PostgreSQL one statement that reads and writes, on SQLite the blocks' read
+#: and four writes); the certificate's batch; the certificate, its blocks, the registry
+#: instruction, the audit event, the organisation's webhook endpoints; the transparency log's leaf
+#: (on PostgreSQL one statement, on SQLite the state's read and three writes); after the commit,
+#: the answer's read of the certificate with its registry instruction and log entry (one
+#: statement). On SQLite the signing key's publication is looked up at every signature; a
+#: PostgreSQL worker remembers it.
+RETIRING = {"postgresql": 13, "sqlite": 24}
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def test_a_retirement_through_the_api_sends_a_fixed_number_of_statements(holder,
     driver_reads.clear()
     sent = statements_of(lambda: answers.append(retire(client, key, body))) + driver_reads
     assert answers[0].status_code == 201, answers[0].get_json()
-    assert len(sent) == RETIRING[db.engine.dialect.name], sent
+    assert len(sent) == RETIRING[db.engine.dialect.name], [" ".join(s.split())[:70] for s in sent]
     certificate = answers[0].get_json()["certificate"]
     # The answer is the certificate as committed: its log entry (given at commit) included.
     assert certificate["signature_valid"] is True
