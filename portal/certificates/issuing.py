@@ -8,6 +8,7 @@ retirement is final only once the official registry has done it. Certificates kn
 money.
 """
 
+import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, inspect, select
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.util import identity_key
 
 from portal.audit import services as audit
@@ -333,8 +335,27 @@ def _batches(ids: set[int]) -> dict[int, Batch]:
             found[batch_id] = batch
     missing = ids - found.keys()
     if missing:
-        found.update((b.id, b) for b in db.session.scalars(select(Batch).where(Batch.id.in_(missing))))
+        found.update((b.id, b) for b in db.session.scalars(_batches_by_id(), {"ids": list(missing)}))
     return found
+
+
+@functools.cache
+def _batches_by_id():
+    """Batches by id with their project and its region (the certificate's payload and registry
+    instructions name them), without what a certificate never shows: the project's
+    descriptions and boundary (a forest's boundary can be megabytes). Built once, at the first
+    call (the loader options need every model mapped)."""
+    from portal.catalog.models import Project
+
+    return (
+        select(Batch)
+        .options(
+            joinedload(Batch.project).defer(Project.boundary_geojson),
+            joinedload(Batch.project).defer(Project.description_zh),
+            joinedload(Batch.project).defer(Project.description_en),
+        )
+        .where(Batch.id.in_(bindparam("ids", expanding=True)))
+    )
 
 
 def _deal(ranges: list[MovedRange], quantities: list[int]) -> list[list[MovedRange]]:
