@@ -9,11 +9,13 @@ from datetime import timedelta
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import access
 from portal.audit import services as audit
 from portal.buyers.errors import OrganisationError
 from portal.buyers.models import ApiKey, Organisation, OrgStatus, User, org_status_label
+from portal.core.database import at_once_writer, is_postgresql, raw_rows
 from portal.extensions import db
 from portal.timeutil import utcnow
 
@@ -106,8 +108,23 @@ def authenticate_api_key(presented: str) -> ApiKey | None:
         return None
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        key.last_used_at = now  # at most one write a minute per key
+        _record_use(key, now)  # at most one write a minute per key
     return key
+
+
+_RECORD_USE = "UPDATE api_keys SET last_used_at = %(now)s WHERE id = %(id)s RETURNING id"
+
+
+def _record_use(key: ApiKey, now) -> None:
+    """Date the key's last use. On PostgreSQL committed at once on a connection of its own
+    (``core.database.at_once_writer``): the key's row is never held locked while the call runs
+    (the other calls with the same key would wait for it), and the date stands however the call
+    ends. On SQLite in the session, committed with the call's count."""
+    if is_postgresql():
+        raw_rows(at_once_writer(), _RECORD_USE, {"id": key.id, "now": now})
+        set_committed_value(key, "last_used_at", now)
+    else:
+        key.last_used_at = now
 
 
 def _digest(secret: str) -> str:

@@ -321,6 +321,14 @@ def _kept_cursor(connection):
     return cursor
 
 
+def at_once_writer() -> Engine:
+    """PostgreSQL: the ``autocommit_reader`` for small writes that must stand however the
+    request ends and must not hold a row locked while it runs (an API call's rate-limit count,
+    an API key's last use): each committed at once, not durably (what a crash may lose only
+    lets a few calls more through, or dates a key's last use a minute early)."""
+    return autocommit_reader("core.at_once", generic_plans=True, durable=False)
+
+
 def read_once_more(read):
     """``read()``, and once more if its connection had been closed by the server while idle (a
     restart, an administrator): what the application's pool does with its ping."""

@@ -32,7 +32,7 @@ from flask import g
 from sqlalchemy import String, case, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.core.database import autocommit_reader, checkpoint, is_postgresql, raw_rows, upsert_insert
+from portal.core.database import at_once_writer, checkpoint, is_postgresql, raw_rows, upsert_insert
 from portal.extensions import db
 from portal.timeutil import UTCDateTime, utcnow
 
@@ -164,7 +164,7 @@ def _hit_at_once(key: str, resets_at: datetime, now: datetime, limit: int) -> tu
     connection, not durable: a count lost in a crash only lets a few more calls through);
     ``(count after the hit, end of its window)``. Should the connection turn out dead, the hit
     is counted again on a new one: at worst one call counted twice."""
-    engine = autocommit_reader("core.throttle", generic_plans=True, durable=False)
+    engine = at_once_writer()
     params = {"key": key, "resets_at": resets_at, "now": now, "limit": limit}
     ((hits, ends),) = raw_rows(engine, _HIT_AT_ONCE, params)
     return hits, ends

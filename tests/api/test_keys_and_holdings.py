@@ -178,3 +178,33 @@ def test_the_api_root_lists_its_endpoints(client):
     assert body["documentation"] == "docs/api.md"
     paths = {e["path"]: e["methods"] for e in body["endpoints"]}
     assert paths["/api/v1/orders"] == ["POST"] and "/api/v1/holdings" in paths
+
+
+@pytest.mark.postgres
+def test_a_keys_last_use_is_dated_at_once_without_holding_its_row(pg_app):
+    """Dating a key's last use (at most once a minute) never leaves the key's row locked by the
+    call (the other calls with the same key would wait for the whole of it), and the date stands
+    however the call ends."""
+    from datetime import timedelta
+
+    from portal.buyers import apikeys
+    from portal.timeutil import utcnow
+
+    factories.steel_and_cement()
+    db.session.commit()
+    plaintext = _key(["--org", STEEL], pg_app)
+    stale = utcnow() - timedelta(minutes=5)
+    db.session.execute(text("UPDATE api_keys SET last_used_at = :at"), {"at": stale})
+    db.session.commit()
+    with pg_app.test_request_context():
+        key = apikeys.authenticate_api_key(plaintext)
+        assert key is not None and key.last_used_at > stale
+        assert key not in db.session.dirty  # nothing left for the call's transaction to write
+        with db.engine.connect() as other:  # another call with the same key, meanwhile
+            other.execute(text("SET lock_timeout = '1s'"))
+            locked = other.execute(text("SELECT last_used_at FROM api_keys FOR UPDATE NOWAIT")).scalar()
+            assert locked > stale  # already committed, and the row is free
+            other.rollback()
+        db.session.rollback()  # the call fails
+    db.session.expire_all()
+    assert db.session.scalar(select(ApiKey)).last_used_at > stale
