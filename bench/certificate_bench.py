@@ -166,6 +166,9 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--reads-only", action="store_true")
     parser.add_argument("--retirements-only", action="store_true", help="only the API retirements")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="gunicorn workers (2; docs/deployment.md runs 4)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -182,7 +185,7 @@ def main():
             f"(ratio {pdf_ms / html_ms:.1f}x)"
         )
 
-    with serve(args.url, workdir) as base:
+    with serve(args.url, workdir, workers=args.workers) as base:
         pages = RANDOM_PATHS % (workdir / "pages.txt")
         event = RANDOM_PATHS % (workdir / "event.txt")
         api = RANDOM_PATHS % (workdir / "api.txt")

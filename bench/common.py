@@ -145,9 +145,9 @@ def wait_until_up(url: str, attempts: int = 200) -> None:
 
 
 @contextlib.contextmanager
-def serve(url: str, workdir: Path, threads: int = 1, **env):
-    """The portal on ``url``'s database under gunicorn (2 workers) on a free port; yields its base
-    URL. Its log goes to ``workdir/server.log``."""
+def serve(url: str, workdir: Path, threads: int = 1, workers: int = 2, **env):
+    """The portal on ``url``'s database under gunicorn (2 workers unless told) on a free port;
+    yields its base URL. Its log goes to ``workdir/server.log``."""
     port = free_port()
     environment = dict(
         os.environ,
@@ -159,7 +159,7 @@ def serve(url: str, workdir: Path, threads: int = 1, **env):
         PORTAL_API_RATE_LIMIT=str(10**9),
         **env,
     )
-    command = [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}"]
+    command = [str(BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}"]
     if threads > 1:
         command += ["--threads", str(threads)]
     with open(workdir / "server.log", "w") as log:

@@ -18,10 +18,12 @@ from contextlib import contextmanager
 
 from flask import Flask, g, has_request_context, request
 from flask_babel import gettext as _
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from portal.config import url_is_sqlite
 from portal.extensions import db
@@ -319,6 +321,39 @@ def _kept_cursor(connection):
     if cursor is None or cursor.closed:
         cursor = connection.info[_CURSOR] = connection.driver_connection.cursor(binary=True)
     return cursor
+
+
+def committed_reader() -> Engine:
+    """PostgreSQL: the ``autocommit_reader`` for look-ups by key of rows that are then put in the
+    session (``attached``); it sees only what is committed."""
+    return autocommit_reader("core.reader", generic_plans=True)
+
+
+def plain_columns(model) -> tuple[tuple[str, str], ...]:
+    """``(attribute, column name)`` of each column ``model`` maps from its own table, in the
+    table's order: what a raw read of the table selects for ``attached``."""
+    mapper = model.__mapper__
+    return tuple(
+        (mapper.get_property_by_column(column).key, column.name) for column in model.__table__.columns
+    )
+
+
+def attached(model, values: dict):
+    """An object of ``model`` for a row read elsewhere (``values``: every column, by attribute,
+    as the ORM would load them), in the session as if the session had loaded it, without a
+    statement: the session's own object for that identity if it has one (its expired
+    attributes set again), else a new instance added as persistent."""
+    session = db.session()
+    found = session.identity_map.get(identity_key(model, values[model.__mapper__.primary_key[0].key]))
+    if found is None:
+        found = model._sa_class_manager.new_instance()
+        found.__dict__.update(values)
+        make_transient_to_detached(found)
+        session.add(found)
+    else:
+        for key in inspect(found).expired_attributes & values.keys():
+            set_committed_value(found, key, values[key])
+    return found
 
 
 def at_once_writer() -> Engine:

@@ -5,13 +5,10 @@ account is opened (see ``portal.ledger.services``, which re-exports these)."""
 from collections.abc import Sequence
 
 from flask import current_app
-from sqlalchemy import bindparam, func, inspect, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
-from portal.core.database import autocommit_reader, is_postgresql, raw_rows, upsert_insert
+from portal.core.database import attached, committed_reader, is_postgresql, raw_rows, upsert_insert
 from portal.core.numbers import whole
 from portal.extensions import db
 from portal.ledger.errors import InvalidMovement, InvalidQuantity, UnknownAccount
@@ -122,13 +119,12 @@ _COLUMNS = ("id", "kind", "ref", "capacity", "created_at")
 _RAW_BY_KIND_AND_REF = (
     "SELECT id, kind, ref, capacity, created_at FROM accounts WHERE kind = %(kind)s AND ref = %(ref)s"
 )
-_MANAGER = Account._sa_class_manager
 
 
 def _known(kind: AccountKind, ref: str) -> Account | None:
     """PostgreSQL: a system account or a holding as this worker has seen it committed, in the
     session without a statement (every movement names one or two; their rows never change).
-    The first time, it is read on the ledger's autocommit reader, which sees only committed
+    The first time, it is read on ``core.database.committed_reader``, which sees only committed
     rows: an account opened by a transaction that may still roll back is never remembered.
     None where it is not known (SQLite, other kinds, not committed yet): the session reads it."""
     if kind not in _FIXED_KINDS or not is_postgresql():
@@ -136,28 +132,11 @@ def _known(kind: AccountKind, ref: str) -> Account | None:
     known = current_app.extensions.setdefault("portal.ledger_accounts", {})
     values = known.get((kind, ref))
     if values is None:
-        reader = autocommit_reader("ledger.reader", generic_plans=True)
-        rows = raw_rows(reader, _RAW_BY_KIND_AND_REF, {"kind": str(kind), "ref": ref})
+        rows = raw_rows(committed_reader(), _RAW_BY_KIND_AND_REF, {"kind": str(kind), "ref": ref})
         if not rows:
             return None
         values = known[(kind, ref)] = dict(zip(_COLUMNS, rows[0], strict=True))
-    return _attached(values)
-
-
-def _attached(values: dict) -> Account:
-    """The account of ``values`` in the session as if just loaded: the one the session has, its
-    expired attributes set again, or a new instance added as persistent."""
-    session = db.session()
-    account = session.identity_map.get(identity_key(Account, values["id"]))
-    if account is None:
-        account = _MANAGER.new_instance()
-        account.__dict__.update(values)
-        make_transient_to_detached(account)
-        session.add(account)
-    elif inspect(account).expired_attributes:
-        for key in inspect(account).expired_attributes & values.keys():
-            set_committed_value(account, key, values[key])
-    return account
+    return attached(Account, values)
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -15,6 +15,14 @@ STEEL, CEMENT = factories.STEEL_USCC, factories.CEMENT_USCC
 
 
 @pytest.fixture
+def app(any_app):
+    """Both databases: on PostgreSQL an organisation's key is read with its organisation through
+    the driver's cursor and put in the session (``apikeys._by_prefix_committed``); on SQLite,
+    and for a person's key, by the session."""
+    return any_app
+
+
+@pytest.fixture
 def orgs(app):
     steel = buyers.create_organisation(name_zh="测试钢铁", uscc=STEEL, sector="steel", approve=True)
     cement = buyers.create_organisation(

@@ -4,6 +4,7 @@ here so that its round trips cannot creep back up."""
 
 import pytest
 
+from portal.buyers import apikeys
 from portal.buyers import services as buyers
 from portal.certificates import state as certificate_state
 from portal.certificates.models import Certificate
@@ -14,18 +15,18 @@ from tests import factories
 from tests.certificates.helpers import retire
 from tests.sql import statements_of
 
-#: ``POST /api/v1/retirements`` of 1 t, without an idempotency key: the key with its organisation;
-#: the call's count (on PostgreSQL one statement committed at once on a connection of its own; on
-#: SQLite in the session, committed, then the organisation read again); on SQLite the holding
-#: account; the certificate number's uniqueness; on SQLite the retired account (a PostgreSQL worker
-#: remembers the system accounts and holdings it has seen committed); the movement (lock and choose
-#: the batch, then on PostgreSQL one statement that reads and writes, on SQLite the blocks' read
-#: and four writes); the certificate's batch; the certificate, its blocks, the registry
-#: instruction, the audit event, the organisation's webhook endpoints; the transparency log's leaf
-#: (on PostgreSQL one statement, on SQLite the state's read and three writes); after the commit,
-#: the answer's read of the certificate with its registry instruction and log entry (one
-#: statement). On SQLite the signing key's publication is looked up at every signature; a
-#: PostgreSQL worker remembers it.
+#: ``POST /api/v1/retirements`` of 1 t, without an idempotency key: the key with its organisation
+#: (on PostgreSQL through the driver's cursor); the call's count (on PostgreSQL one statement
+#: committed at once on a connection of its own; on SQLite in the session, committed, then the
+#: organisation read again); on SQLite the holding account; the certificate number's uniqueness; on
+#: SQLite the retired account (a PostgreSQL worker remembers the system accounts and holdings it
+#: has seen committed); the movement (lock and choose the batch, then on PostgreSQL one statement
+#: that reads and writes, on SQLite the blocks' read and four writes); the certificate's batch; the
+#: certificate, its blocks, the registry instruction, the audit event, the organisation's webhook
+#: endpoints; the transparency log's leaf (on PostgreSQL one statement, on SQLite the state's read
+#: and three writes); after the commit, the answer's read of the certificate with its registry
+#: instruction and log entry (one statement). On SQLite the signing key's publication is looked up
+#: at every signature; a PostgreSQL worker remembers it.
 RETIRING = {"postgresql": 13, "sqlite": 24}
 
 
@@ -45,7 +46,7 @@ def driver_reads(monkeypatch):
     """The statements sent through the driver's own cursor (``core.database.raw_rows``, which
     SQLAlchemy's events do not see), by the modules of this path that use it."""
     seen = []
-    for module in (throttle, certificate_state):
+    for module in (apikeys, throttle, certificate_state):
         real = module.raw_rows
 
         def counted(engine, sql, params, real=real):
