@@ -156,6 +156,7 @@ def authenticate_api_key(presented: str) -> ApiKey | None:
     return key
 
 
+#: (``RETURNING``: ``raw_rows`` reads a result.)
 _RECORD_USE = "UPDATE api_keys SET last_used_at = %(now)s WHERE id = %(id)s RETURNING id"
 
 

@@ -22,7 +22,7 @@ from flask import current_app
 from sqlalchemy import bindparam, select
 
 from portal.certificates.models import SigningKey
-from portal.core.database import autocommit_reader, upsert_insert
+from portal.core.database import autocommit_reader, is_postgresql, upsert_insert
 from portal.extensions import db
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def _publish(found: Signer) -> None:
     On PostgreSQL the worker remembers the keys it has found published (committed, and never
     removed): a signature then costs no statement for it.
     """
-    postgresql = db.engine.dialect.name == "postgresql"
+    postgresql = is_postgresql()
     known = current_app.extensions.setdefault("portal.published_keys", set())
     if found.key_id in known:
         return

@@ -2,13 +2,21 @@
 capacities and balances. Read by everyone; written only as part of a movement or when an
 account is opened (see ``portal.ledger.services``, which re-exports these)."""
 
+import functools
 from collections.abc import Sequence
 
 from flask import current_app
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
-from portal.core.database import attached, committed_reader, is_postgresql, raw_rows, upsert_insert
+from portal.core.database import (
+    attached,
+    committed_reader,
+    is_postgresql,
+    plain_columns,
+    raw_rows,
+    upsert_insert,
+)
 from portal.core.numbers import whole
 from portal.extensions import db
 from portal.ledger.errors import InvalidMovement, InvalidQuantity, UnknownAccount
@@ -115,10 +123,16 @@ def _create_or_get(kind: AccountKind, ref: str, capacity: int | None) -> Account
 #: Accounts whose row never changes once written (no capacity to raise; accounts are never
 #: deleted): the system accounts and the organisations' holdings.
 _FIXED_KINDS = frozenset(SYSTEM_KINDS) | {AccountKind.HOLDING}
-_COLUMNS = ("id", "kind", "ref", "capacity", "created_at")
-_RAW_BY_KIND_AND_REF = (
-    "SELECT id, kind, ref, capacity, created_at FROM accounts WHERE kind = %(kind)s AND ref = %(ref)s"
-)
+
+
+@functools.cache
+def _raw_by_kind_and_ref() -> tuple[str, tuple[str, ...]]:
+    """The account by kind and reference in the driver's own SQL, and its columns' attributes;
+    built at the first call (every model mapped)."""
+    columns = plain_columns(Account)
+    names = ", ".join(name for _key, name in columns)
+    sql = f"SELECT {names} FROM accounts WHERE kind = %(kind)s AND ref = %(ref)s"
+    return sql, tuple(key for key, _name in columns)
 
 
 def _known(kind: AccountKind, ref: str) -> Account | None:
@@ -132,10 +146,11 @@ def _known(kind: AccountKind, ref: str) -> Account | None:
     known = current_app.extensions.setdefault("portal.ledger_accounts", {})
     values = known.get((kind, ref))
     if values is None:
-        rows = raw_rows(committed_reader(), _RAW_BY_KIND_AND_REF, {"kind": str(kind), "ref": ref})
+        sql, keys = _raw_by_kind_and_ref()
+        rows = raw_rows(committed_reader(), sql, {"kind": str(kind), "ref": ref})
         if not rows:
             return None
-        values = known[(kind, ref)] = dict(zip(_COLUMNS, rows[0], strict=True))
+        values = known[(kind, ref)] = dict(zip(keys, rows[0], strict=True))
     return attached(Account, values)
 
 
