@@ -20,9 +20,9 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.util import identity_key
 
 from portal.audit import services as audit
-from portal.certificates import numbers, signing
+from portal.certificates import numbers, signing, writing
 from portal.certificates.checks import BENEFICIARY_MAX, DETAIL_MAX, clean_text, parse_purpose
-from portal.certificates.models import Certificate, CertificateBlock, Purpose, Source
+from portal.certificates.models import Certificate, Purpose, Source
 from portal.certificates.payload import payload
 from portal.extensions import db
 from portal.ledger import services as ledger
@@ -237,7 +237,7 @@ def _issue(
     batches = _batches({r.batch_id for r in moved})
     key = signing.signer()
     dealt = _deal(moved, [p.quantity for p in checked])
-    certificates = []
+    rows = []
     for number, part, ranges in zip(numbers_, checked, dealt, strict=True):
         document = payload(
             number,
@@ -260,59 +260,57 @@ def _issue(
             # The kind of source only: which contract, and its terms, are the buyer's business.
             document["source"] = str(Source.CONTRACT)
         text = signing.canonical(document)
-        certificates.append(
-            Certificate(
-                number=number,
-                organisation_id=organisation.id,
-                quantity=part.quantity,
-                beneficiary=part.beneficiary,
-                purpose=part.purpose,
-                purpose_detail=part.purpose_detail,
-                source=source,
-                source_ref=source_ref,
-                movement_id=movement_id,
-                retired_at=retired_at,
-                actor=actor,
-                payload=text,
-                signature=key.sign(text),
-                key_id=key.key_id,
-                compliance_year=compliance_year if part.purpose == Purpose.COMPLIANCE else None,
-                idempotency_key=idempotency_key,
-                request_digest=digest,
-            )
-        )
-    db.session.add_all(certificates)
-    db.session.flush()  # the certificates' ids name their blocks
-    db.session.execute(
-        CertificateBlock.__table__.insert(),
-        [
+        rows.append(
             {
-                "certificate_id": c.id,
+                "number": number,
+                "organisation_id": organisation.id,
+                "quantity": part.quantity,
+                "beneficiary": part.beneficiary,
+                "purpose": part.purpose,
+                "purpose_detail": part.purpose_detail,
+                "compliance_year": compliance_year if part.purpose == Purpose.COMPLIANCE else None,
+                "source": source,
+                "source_ref": source_ref,
+                "movement_id": movement_id,
+                "retired_at": retired_at,
+                "actor": actor,
+                "payload": text,
+                "signature": key.sign(text),
+                "key_id": key.key_id,
+                "idempotency_key": idempotency_key,
+                "request_digest": digest,
+            }
+        )
+    blocks, instructions, events = [], [], []
+    for row, ranges in zip(rows, dealt, strict=True):
+        blocks += [
+            {
+                "certificate_number": row["number"],
                 "batch_id": r.batch_id,
                 "serial_start": r.serial_start,
                 "serial_end": r.serial_end,
             }
-            for c, ranges in zip(certificates, dealt, strict=True)
             for r in ranges
-        ],
-    )
-    for c, ranges in zip(certificates, dealt, strict=True):
+        ]
         # What the operator must now do in the official registry, in this same transaction.
-        registry.instruct(c, ranges, batches)
+        instructions += registry.instruction_rows(row, ranges, batches)
+        events.append(
+            audit.row(
+                actor,
+                "certificate.issue",
+                "certificate",
+                row["number"],
+                after={
+                    "quantity": row["quantity"],
+                    "source": str(source),
+                    "source_ref": source_ref,
+                    "movement": movement_id,
+                },
+            )
+        )
+    certificates = writing.write(rows, blocks, instructions, events)
     for c in certificates:
         transparency.record_issuance(c)  # appended to the public log as the transaction commits
-        audit.record(
-            actor,
-            "certificate.issue",
-            "certificate",
-            c.number,
-            after={
-                "quantity": c.quantity,
-                "source": str(source),
-                "source_ref": source_ref,
-                "movement": movement_id,
-            },
-        )
         webhook_events.certificate_issued(c)
     log.info(
         "%s certificate(s) %s: %s t retired for %s by %s",
@@ -383,8 +381,10 @@ def _deal(ranges: list[MovedRange], quantities: list[int]) -> list[list[MovedRan
     return dealt
 
 
-#: Built once: which of the drawn numbers are taken.
-_TAKEN = select(Certificate.number).where(Certificate.number.in_(bindparam("numbers", expanding=True)))
+#: Built once: which of the drawn numbers are taken (a statement on the table, not the model: the
+#: session runs it without the ORM's loading; certificates are written at once, never pending).
+_NUMBER = Certificate.__table__.c.number
+_TAKEN = select(_NUMBER).where(_NUMBER.in_(bindparam("numbers", expanding=True)))
 
 
 def _unused_numbers(year: int, count: int) -> list[str]:

@@ -1,7 +1,7 @@
 """Registry instructions: written with every certificate, decided once by staff.
 
-``instruct`` is called by the certificates' one issuing function, in the transaction that
-retires the credits: one instruction per certificate and batch, in the batch's registry (CCER
+``instruction_rows`` are written by the certificates' one issuing function with the certificate,
+in the transaction that retires the credits: one instruction per certificate and batch, in the batch's registry (CCER
 → 注销 in the national registry, marked for the ETS offset procedure when the retirement is a
 compliance offset; VCS → a retirement in Verra's registry naming the beneficiary). Staff record
 the registry's confirmation (its reference, date and serial range), which is signed as a record
@@ -15,7 +15,7 @@ from collections import defaultdict
 from datetime import date, datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from portal.audit import services as audit
 from portal.certificates import signing
@@ -51,9 +51,11 @@ def kind_of(registry: str, purpose: str) -> InstructionKind:
     return InstructionKind.ETS_OFFSET if purpose == "compliance" else InstructionKind.CANCELLATION
 
 
-def instruct(certificate, ranges, batches: dict[int, Batch]) -> None:
-    """The instructions for ``certificate``'s retired ``ranges`` (the ledger's moved ranges:
-    ``batch_id``, ``serial_start``, ``serial_end``), one per batch, in the same transaction."""
+def instruction_rows(certificate: dict, ranges, batches: dict[int, Batch]) -> list[dict]:
+    """The ``registry_instructions`` rows for the retired ``ranges`` (the ledger's moved ranges:
+    ``batch_id``, ``serial_start``, ``serial_end``) of a new certificate (its row, by column),
+    one per batch, naming the certificate by number (the certificates' writer gives its id:
+    ``certificates.writing``)."""
     by_batch: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for r in ranges:
         by_batch[r.batch_id].append((r.serial_start, r.serial_end))
@@ -63,22 +65,20 @@ def instruct(certificate, ranges, batches: dict[int, Batch]) -> None:
         pieces.sort()
         rows.append(
             {
-                "certificate_id": certificate.id,
-                "certificate_number": certificate.number,
+                "certificate_number": certificate["number"],
                 "batch_id": batch_id,
                 "registry": registry,
-                "kind": kind_of(registry, certificate.purpose),
-                "beneficiary": certificate.beneficiary,
-                "purpose": certificate.purpose,
-                "compliance_year": certificate.compliance_year,
+                "kind": kind_of(registry, certificate["purpose"]),
+                "beneficiary": certificate["beneficiary"],
+                "purpose": certificate["purpose"],
+                "compliance_year": certificate["compliance_year"],
                 "quantity": sum(e - s + 1 for s, e in pieces),
                 "ranges": ",".join(f"{s}-{e}" for s, e in pieces),
                 "status": InstructionStatus.PENDING,
-                "created_at": certificate.retired_at,
+                "created_at": certificate["retired_at"],
             }
         )
-    if rows:
-        db.session.execute(insert(RegistryInstruction.__table__), rows)
+    return rows
 
 
 # --- what the registry is asked for, in its own notation -------------------------------------

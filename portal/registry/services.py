@@ -2,7 +2,7 @@
 
 Each rule lives in its own module:
 
-* ``instructions``: the instructions written with every certificate (``instruct``), the
+* ``instructions``: the instructions written with every certificate (``instruction_rows``), the
   registry's confirmations (signed records of their own) and rejections, and what a certificate
   shows of them (``certificate_registry``: ``{status, reference, confirmed_at, url}``);
 * ``queue``: the staff queue grouped by registry and batch, and the export for the registry's
@@ -19,8 +19,8 @@ from portal.registry.instructions import (
     RegistryError,
     certificate_registry,
     confirm,
-    instruct,
     instruction_json,
+    instruction_rows,
     registry_serials,
     registry_summaries,
     reject,
@@ -33,7 +33,7 @@ __all__ = [
     "certificate_registry",
     "confirm",
     "import_statement",
-    "instruct",
+    "instruction_rows",
     "instruction_json",
     "overdue_count",
     "reconcile",
