@@ -1,0 +1,139 @@
+"""Writing a retirement's certificates with their blocks, registry instructions and audit events
+(``certificates.writing``: on PostgreSQL one statement, on SQLite one per table): every row as
+made, in order, each block and instruction with its own certificate, on both databases."""
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from portal.audit.models import AuditEvent
+from portal.buyers import services as buyers
+from portal.certificates import lookup
+from portal.certificates.issuing import Part, retire_into_certificates
+from portal.certificates.models import Certificate, CertificateBlock, Source
+from portal.extensions import db
+from portal.ledger import services as ledger
+from portal.ledger.models import AccountKind
+from portal.ledger.verify import verify_ledger
+from portal.registry.models import RegistryInstruction
+from tests import factories
+
+#: Text a JSON parameter must carry exactly: quotes, a backslash, Chinese, an emoji.
+AWKWARD = '鞍钢 "集团" \\ 第一分厂 🌲'
+
+
+@pytest.fixture
+def steel(any_app):
+    """Steel holds 100 t of a CCER batch and 100 t of a VCS batch."""
+    steel, _cement = factories.steel_and_cement()
+    ccer = factories.batch(quantity=100, code="CCER-A-2021", vintage=2021)
+    vcs = factories.project(standard="VCS", type="grassland", methodology="VM0032")
+    factories.batch(quantity=100, code="VCS-B-2022", vintage=2022, project_=vcs)
+    buyers.deliver_from_inventory(steel, 100, batch_codes=[ccer.code])
+    buyers.deliver_from_inventory(steel, 100, batch_codes=["VCS-B-2022"])
+    db.session.commit()
+    return steel
+
+
+def _retire(steel, parts):
+    holding = ledger.find_account(AccountKind.HOLDING, steel.uscc)
+    return retire_into_certificates(holding, steel, parts, source=Source.HOLDING, actor="user:7")
+
+
+def test_several_certificates_get_their_own_blocks_instructions_and_events_in_order(steel):
+    parts = [Part(60, "甲", "event"), Part(80, AWKWARD, "event", "年会 2026"), Part(60, "丙", "event")]
+    made = _retire(steel, parts)
+    db.session.commit()
+    numbers = [c.number for c in made]
+    assert [c.id for c in made] == sorted(c.id for c in made)  # written in the parts' order
+    db.session.expunge_all()
+    stored = {
+        c.number: c for c in db.session.scalars(select(Certificate).where(Certificate.number.in_(numbers)))
+    }
+    ranges = {}
+    for number in numbers:
+        blocks = db.session.scalars(
+            select(CertificateBlock)
+            .where(CertificateBlock.certificate_id == stored[number].id)
+            .order_by(CertificateBlock.id)
+        ).all()
+        ranges[number] = [(b.batch.code, b.serial_start, b.serial_end) for b in blocks]
+    # The ledger retires the oldest batch first; the parts are dealt its ranges in order.
+    assert list(ranges.values()) == [
+        [("CCER-A-2021", 1, 60)],
+        [("CCER-A-2021", 61, 100), ("VCS-B-2022", 1, 40)],
+        [("VCS-B-2022", 41, 100)],
+    ]
+    second = stored[numbers[1]]
+    assert second.beneficiary == AWKWARD and second.purpose_detail == "年会 2026"
+    assert json.loads(second.payload)["beneficiary"] == AWKWARD
+    assert second.status == "valid" and second.revoked_at is None
+    assert second.retired_at.tzinfo is not None and second.retired_at == made[1].retired_at
+    assert lookup.verify(second).valid
+    instructions = db.session.scalars(
+        select(RegistryInstruction)
+        .where(RegistryInstruction.certificate_number.in_(numbers))
+        .order_by(RegistryInstruction.id)
+    ).all()
+    assert [(i.certificate_number, i.registry_name, i.ranges, i.quantity) for i in instructions] == [
+        (numbers[0], "ccer", "1-60", 60),
+        (numbers[1], "ccer", "61-100", 40),
+        (numbers[1], "verra", "1-40", 40),
+        (numbers[2], "verra", "41-100", 60),
+    ]
+    assert all(i.certificate_id == stored[i.certificate_number].id for i in instructions)
+    assert {i.beneficiary for i in instructions if i.certificate_number == numbers[1]} == {AWKWARD}
+    assert all(i.status == "pending" and i.created_at == second.retired_at for i in instructions)
+    events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "certificate.issue").order_by(AuditEvent.id)
+    ).all()
+    assert [e.subject_id for e in events] == numbers
+    assert json.loads(events[1].after) == {
+        "quantity": 80,
+        "source": "holding",
+        "source_ref": "",
+        "movement": second.movement_id,
+    }
+    assert events[1].before is None and events[1].actor == "user:7" and events[1].at.tzinfo is not None
+    assert verify_ledger().ok
+
+
+def test_the_certificates_are_in_the_session_as_loaded(steel):
+    (certificate,) = _retire(steel, [Part(5, "甲", "voluntary")])
+    assert db.session.get(Certificate, certificate.id) is certificate
+    assert certificate not in db.session.dirty and certificate not in db.session.new
+    assert [(b.serial_start, b.serial_end) for b in certificate.blocks] == [(1, 5)]
+    db.session.commit()
+    assert certificate.number and db.session.get(Certificate, certificate.id).quantity == 5
+
+
+def test_a_refused_write_leaves_nothing(steel):
+    """The same idempotency key twice for one organisation: the second write is refused by the
+    database, and rolling back leaves no certificate, block, instruction or event of it."""
+    holding = ledger.find_account(AccountKind.HOLDING, steel.uscc)
+
+    def retire():
+        return retire_into_certificates(
+            holding,
+            steel,
+            [Part(1, "甲", "voluntary")],
+            source=Source.HOLDING,
+            actor="t",
+            idempotency_key="k-1",
+        )
+
+    retire()
+    db.session.commit()
+    counts = [
+        db.session.query(model).count()
+        for model in (Certificate, CertificateBlock, RegistryInstruction, AuditEvent)
+    ]
+    with pytest.raises(Exception, match="(?i)unique"):
+        retire()
+    db.session.rollback()
+    assert [
+        db.session.query(model).count()
+        for model in (Certificate, CertificateBlock, RegistryInstruction, AuditEvent)
+    ] == counts
+    assert ledger.balance(holding) == 199 and verify_ledger().ok
