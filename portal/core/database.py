@@ -12,6 +12,7 @@ cannot know. It answers 503 ``outcome_unknown`` and says so, rather than guessin
 (Connections dropped while idle in the pool are replaced by the pool's ping, unseen.)
 """
 
+import functools
 import logging
 import threading
 from contextlib import contextmanager
@@ -354,6 +355,27 @@ def attached(model, values: dict):
         for key in inspect(found).expired_attributes & values.keys():
             set_committed_value(found, key, values[key])
     return found
+
+
+def read_attached(model, where: str, params: dict) -> list:
+    """PostgreSQL: the objects of ``model`` whose rows match ``where`` (driver SQL, psycopg's
+    ``%(name)s`` parameters), read in the session's transaction through the driver's SQL (no
+    ORM loading: about half its CPU for a small read) and put in the session as loaded
+    (``attached``). What the session has pending is flushed first, as the ORM's own query would
+    (unless the caller turned autoflush off). Only for models whose columns the driver returns
+    as the model does (see ``raw_rows``)."""
+    if db.session.autoflush:
+        db.session.flush()
+    sql, columns = _read_sql(model, where)
+    rows = db.session.connection().exec_driver_sql(sql, params)
+    return [attached(model, {key: row[n] for n, (key, _name) in enumerate(columns)}) for row in rows]
+
+
+@functools.cache
+def _read_sql(model, where: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    columns = plain_columns(model)
+    selected = ", ".join(name for _key, name in columns)
+    return f"SELECT {selected} FROM {model.__table__.name} WHERE {where}", columns
 
 
 def at_once_writer() -> Engine:

@@ -17,11 +17,18 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.buyers import services as buyers
+from portal.buyers.models import Organisation
 from portal.certificates import services as certificates
 from portal.extensions import db
 from portal.timeutil import utcnow
 from portal.webhooks import services as webhooks
-from portal.webhooks.models import DeliveryStatus, OutgoingEvent, WebhookAttempt, WebhookDelivery
+from portal.webhooks.models import (
+    DeliveryStatus,
+    OutgoingEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from tests import factories
 from tests.webhooks.receiver import serve
 
@@ -271,3 +278,32 @@ def test_killing_the_sender_mid_send_delivers_the_event_once_more(tmp_path, rece
     assert "1 delivered" in again.stdout, again.stderr
     ids = [json.loads(body)["id"] for _p, _h, body in receiver.received]
     assert len(ids) == 2 and len(set(ids)) == 1
+
+
+def test_the_endpoints_an_event_goes_to_are_those_of_its_own_transaction(steel):
+    """Endpoints are read in the event's transaction (on PostgreSQL through the driver's SQL, as
+    the ORM would read them: what the transaction has pending is flushed first): one added in it
+    gets the event, one deleted in it does not, another organisation's never does."""
+    kept, _ = webhooks.create_endpoint(steel, "http://127.0.0.1:9/kept", ALL, actor="t")
+    gone, _ = webhooks.create_endpoint(steel, "http://127.0.0.1:9/gone", ALL, actor="t")
+    cement = db.session.scalars(select(Organisation).where(Organisation.uscc == factories.CEMENT_USCC)).one()
+    webhooks.create_endpoint(cement, "http://127.0.0.1:9/other", ALL, actor="t")
+    db.session.commit()
+    # Changes not flushed yet: the event's read must see them.
+    added = WebhookEndpoint(
+        public_id="we_added",
+        organisation_id=steel.id,
+        url="http://127.0.0.1:9/added",
+        events=" ".join(ALL),
+        secret="s",
+    )
+    db.session.add(added)
+    gone.deleted_at = utcnow()
+    webhooks.emit(steel.id, "certificate.issued", {"certificate": {"number": "x"}})
+    db.session.commit()
+    reached = db.session.scalars(
+        select(WebhookDelivery.endpoint_id)
+        .join(OutgoingEvent, WebhookDelivery.event_id == OutgoingEvent.id)
+        .where(OutgoingEvent.type == "certificate.issued")
+    ).all()
+    assert sorted(reached) == sorted([kept.id, added.id])
