@@ -25,7 +25,7 @@ from portal.certificates import numbers, signing, writing
 from portal.certificates.checks import BENEFICIARY_MAX, DETAIL_MAX, clean_text, parse_purpose
 from portal.certificates.models import Certificate, Purpose, Source
 from portal.certificates.payload import payload
-from portal.core.database import attached, is_postgresql, plain_columns
+from portal.core.database import attached, is_postgresql, plain_columns, session_rows
 from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.errors import InsufficientCredits
@@ -342,13 +342,12 @@ def _batches(ids: set[int]) -> dict[int, Batch]:
 
 
 def _batches_read(ids: set[int]) -> dict[int, Batch]:
-    """PostgreSQL: the batches ``ids`` with their projects and regions in one statement of the
-    driver's SQL on the session's connection (it sees the transaction's own writes), each row put
-    in the session as loaded (``core.database.attached``): about half of the ORM's loading of
-    three joined entities."""
+    """PostgreSQL: the batches ``ids`` with their projects and regions in one read through the
+    driver's cursor in the session's transaction (``core.database.session_rows``), each row put
+    in the session as loaded (``core.database.attached``)."""
     statement, shapes = _batches_sql()
     found = {}
-    for row in db.session.connection().exec_driver_sql(statement, {"ids": list(ids)}):
+    for row in session_rows(statement, {"ids": list(ids)}):
         loaded, start = {}, 0
         for model, columns in shapes:
             values = {key: row[start + n] for n, (key, _name) in enumerate(columns)}
@@ -446,7 +445,7 @@ def _unused_numbers(year: int, count: int) -> list[str]:
 
 def _taken(candidates: list[str]) -> set[str]:
     if is_postgresql():
-        rows = db.session.connection().exec_driver_sql(_TAKEN_PG, {"numbers": candidates})
+        rows = session_rows(_TAKEN_PG, {"numbers": candidates})
     else:
         rows = db.session.execute(_TAKEN, {"numbers": candidates})
     return {number for (number,) in rows}

@@ -357,18 +357,33 @@ def attached(model, values: dict):
     return found
 
 
+def session_rows(sql: str, params: dict) -> list[tuple]:
+    """PostgreSQL: the rows of a read (driver SQL, psycopg's ``%(name)s`` parameters) in the
+    session's transaction (it sees the transaction's own writes), through the driver's own
+    cursor kept with the connection: SQLAlchemy's execution sets up a result's columns at every
+    call (about 0.15 ms of CPU for a row of 40 columns against 0.07 ms for the whole read this
+    way). The engine's ``before_cursor_execute`` listeners are told of it as of any statement.
+    For reads only: the driver's errors come as they are, not as SQLAlchemy's."""
+    connection = db.session.connection()
+    cursor = _kept_cursor(connection.connection)
+    connection.dispatch.before_cursor_execute(connection, cursor, sql, params, None, False)
+    cursor.execute(sql, params)
+    return cursor.fetchall()
+
+
 def read_attached(model, where: str, params: dict) -> list:
-    """PostgreSQL: the objects of ``model`` whose rows match ``where`` (driver SQL, psycopg's
-    ``%(name)s`` parameters), read in the session's transaction through the driver's SQL (no
-    ORM loading: about half its CPU for a small read) and put in the session as loaded
-    (``attached``). What the session has pending is flushed first, as the ORM's own query would
-    (unless the caller turned autoflush off). Only for models whose columns the driver returns
-    as the model does (see ``raw_rows``)."""
+    """PostgreSQL: the objects of ``model`` whose rows match ``where`` (driver SQL), read in the
+    session's transaction (``session_rows``) and put in the session as loaded (``attached``).
+    What the session has pending is flushed first, as the ORM's own query would (unless the
+    caller turned autoflush off). Only for models whose columns the driver returns as the model
+    does (see ``raw_rows``)."""
     if db.session.autoflush:
         db.session.flush()
     sql, columns = _read_sql(model, where)
-    rows = db.session.connection().exec_driver_sql(sql, params)
-    return [attached(model, {key: row[n] for n, (key, _name) in enumerate(columns)}) for row in rows]
+    return [
+        attached(model, {key: row[n] for n, (key, _name) in enumerate(columns)})
+        for row in session_rows(sql, params)
+    ]
 
 
 @functools.cache
