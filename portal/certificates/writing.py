@@ -40,10 +40,11 @@ def write(
         ids = _write_at_once(rows, blocks, instructions, events)
     else:
         ids = _write_table_by_table(rows, blocks, instructions, events)
-    return [
-        attached(Certificate, {key: {**row, "id": ids[row["number"]]}[name] for key, name in _COLUMNS})
-        for row in rows
-    ]
+    written = []
+    for row in rows:
+        row["id"] = ids[row["number"]]
+        written.append(attached(Certificate, {key: row[name] for key, name in _COLUMNS}))
+    return written
 
 
 _COLUMNS = plain_columns(Certificate)

@@ -21,12 +21,15 @@ from tests.sql import statements_of
 #: organisation read again); on SQLite the holding account; the certificate number's uniqueness; on
 #: SQLite the retired account (a PostgreSQL worker remembers the system accounts and holdings it
 #: has seen committed); the movement (lock and choose the batch, then on PostgreSQL one statement
-#: that reads and writes, on SQLite the blocks' read and four writes); the certificate's batch; the
-#: certificate with its blocks, registry instruction and audit event (on PostgreSQL one statement,
-#: on SQLite one per table); the organisation's webhook endpoints; the transparency log's leaf (on PostgreSQL one statement, on SQLite the state's read
-#: and three writes); after the commit, the answer's read of the certificate with its registry
-#: instruction and log entry (one statement). On SQLite the signing key's publication is looked up
-#: at every signature; a PostgreSQL worker remembers it.
+#: that reads and writes, on SQLite the blocks' read and four writes); the certificate's batch with
+#: its project and region; the certificate with its blocks, registry instruction and audit event (on
+#: PostgreSQL one statement, on SQLite one per table); the organisation's webhook endpoints; the
+#: transparency log's leaf (on PostgreSQL one statement, on SQLite the state's read and three
+#: writes); after the commit, the answer's read of the certificate with its registry instruction
+#: and log entry (one statement). On SQLite the signing key's publication is looked up at every
+#: signature; a PostgreSQL worker remembers it. (On PostgreSQL the number check, the batch and the
+#: endpoints are read through the driver's cursor in the transaction, ``core.database.session_rows``,
+#: which tells the engine's listeners: they are counted here.)
 RETIRING = {"postgresql": 10, "sqlite": 24}
 
 

@@ -85,3 +85,24 @@ def test_only_as_many_threads_as_the_pool_holds_keep_a_connection(pg_app):
     assert engine.pool.checkedout() == size  # the others gave theirs back after each read
     db.engine.dispose()
     assert engine.pool.checkedout() == 0
+
+
+def test_session_rows_reads_in_the_sessions_transaction_and_is_seen_as_a_statement(pg_app):
+    """``session_rows`` reads on the session's own connection: it sees what the transaction wrote
+    and nobody else yet sees, and what is rolled back is gone; the engine's listeners (statement
+    counts, fault injection) are told of it."""
+    from portal.audit import services as audit
+    from portal.core.database import committed_reader, session_rows
+    from tests.sql import statements_of
+
+    sql = "SELECT subject_id FROM audit_events WHERE action = %(action)s ORDER BY id"
+    audit.record("t", "probe.write", "probe", "first")
+    rows = []
+    sent = statements_of(lambda: rows.extend(session_rows(sql, {"action": "probe.write"})))
+    assert rows == [("first",)] and sent == [sql]
+    assert raw_rows(committed_reader(), sql, {"action": "probe.write"}) == []  # not committed
+    audit.record("t", "probe.write", "probe", "second")
+    assert session_rows(sql, {"action": "probe.write"}) == [("first",), ("second",)]
+    db.session.rollback()
+    assert session_rows(sql, {"action": "probe.write"}) == []
+    db.session.rollback()
