@@ -26,12 +26,14 @@ held for one of them and the commit. SQLite, which has no writable CTEs, sends t
 all ways write exactly the same rows.
 """
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, delete, exists, insert, or_, select, text, tuple_, update
 
+from portal.core.database import session_rows
 from portal.extensions import db
 from portal.ledger.models import Account, Batch, Block, EntryKind, LedgerEntry
 from portal.timeutil import UTCDateTime, utcnow
@@ -277,6 +279,27 @@ def _next_batch_statement(named: bool, resumed: bool):
 _NEXT_BATCH = {(n, r): _next_batch_statement(n, r) for n in (False, True) for r in (False, True)}
 
 
+@functools.cache
+def _next_batch_sql(resumed: bool) -> tuple[str, dict]:
+    """PostgreSQL: ``_NEXT_BATCH``'s statement for no named batches, compiled once for the
+    driver (``core.database.session_rows``: half the CPU of SQLAlchemy's execution for this
+    read), with the values its own parameters carry (the ``LIMIT``)."""
+    compiled = _NEXT_BATCH[(False, resumed)].compile(dialect=db.session.get_bind().dialect)
+    return compiled.string, {k: v for k, v in compiled.params.items() if v is not None}
+
+
+def _next_batch(codes, after, condition, params):
+    """The next batch to lock and read, locked: ``(id, code, vintage start, vintage end)``."""
+    if codes is None and condition is None and _on_postgresql():
+        sql, own = _next_batch_sql(after is not None)
+        rows = session_rows(sql, own | params)
+        return rows[0] if rows else None
+    query = _NEXT_BATCH[(codes is not None, after is not None)]
+    if condition is not None:
+        query = query.where(condition)
+    return db.session.execute(query, params).first()
+
+
 # --- locking and planning ------------------------------------------------------------------------
 
 
@@ -306,15 +329,12 @@ def plan(
     remaining = quantity
     after = None
     while remaining > 0:
-        query = _NEXT_BATCH[(codes is not None, after is not None)]
-        if condition is not None:
-            query = query.where(condition)
         params = {"source": source_id}
         if codes is not None:
             params["codes"] = codes
         if after is not None:
             params["after_start"], params["after_end"], params["after_id"] = after
-        row = db.session.execute(query, params).first()
+        row = _next_batch(codes, after, condition, params)
         if row is None:
             break
         batch_id, code, vintage_start, vintage_end = row

@@ -106,3 +106,23 @@ def test_session_rows_reads_in_the_sessions_transaction_and_is_seen_as_a_stateme
     db.session.rollback()
     assert session_rows(sql, {"action": "probe.write"}) == []
     db.session.rollback()
+
+
+def test_session_rows_raises_as_sqlalchemy_does(pg_app):
+    """A refused read is SQLAlchemy's error, not the driver's; a connection lost mid-request is
+    invalidated and said so (the request answers 503, as for any other statement)."""
+    from sqlalchemy.exc import DBAPIError, ProgrammingError
+
+    from portal.core.database import committed_reader, session_rows
+
+    with pytest.raises(ProgrammingError):
+        session_rows("SELECT nothing FROM nowhere", {})
+    db.session.rollback()
+    (pid,) = session_rows("SELECT pg_backend_pid()", {})[0]
+    raw_rows(committed_reader(), "SELECT pg_terminate_backend(%(pid)s)", {"pid": pid})
+    with pytest.raises(DBAPIError) as lost:
+        session_rows("SELECT 1", {})
+    assert lost.value.connection_invalidated
+    db.session.rollback()
+    assert session_rows("SELECT 1", {}) == [(1,)]  # a new connection, a new cursor
+    db.session.rollback()
