@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 
 from portal.audit.models import AuditEvent
 from portal.certificates.models import Certificate, CertificateBlock, CertificateStatus
-from portal.core.database import attached, is_postgresql, plain_columns
+from portal.core.database import attached, is_postgresql, plain_columns, session_rows
 from portal.extensions import db
 from portal.registry.models import RegistryInstruction
 
@@ -59,8 +59,7 @@ def _write_at_once(certificates, blocks, instructions, events) -> dict[str, int]
     }
     # The columns the rows give (every row of a table gives the same), in their order.
     statement = _statement(tuple(certificates[0]), tuple(instructions[0]), tuple(events[0]))
-    result = db.session.connection().exec_driver_sql(statement, params)
-    return {number: id_ for id_, number in result}
+    return {number: id_ for id_, number in session_rows(statement, params)}
 
 
 def _json(value):

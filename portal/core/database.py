@@ -358,11 +358,11 @@ def attached(model, values: dict):
 
 
 def session_rows(sql: str, params: dict) -> list[tuple]:
-    """PostgreSQL: the rows of a read (driver SQL, psycopg's ``%(name)s`` parameters) in the
-    session's transaction (it sees the transaction's own writes), through the driver's own
-    cursor kept with the connection: SQLAlchemy's execution sets up a result's columns at every
-    call (about 0.15 ms of CPU for a row of 40 columns against 0.07 ms for the whole read this
-    way). The engine's ``before_cursor_execute`` listeners are told of it as of any statement,
+    """PostgreSQL: the rows of a statement that returns rows (driver SQL, psycopg's ``%(name)s``
+    parameters: a read, or a write with ``RETURNING``) in the session's transaction (it sees the
+    transaction's own writes), through the driver's own cursor kept with the connection:
+    SQLAlchemy's execution sets up a result's columns at every call (about 0.15 ms of CPU for a
+    row of 40 columns against 0.07 ms for the whole read this way). The engine's ``before_cursor_execute`` listeners are told of it as of any statement,
     and the driver's errors are raised as SQLAlchemy raises them (``DBAPIError`` and its kinds),
     a lost connection invalidated, so that the request ends as for any other statement (a 503
     for a lost database)."""
