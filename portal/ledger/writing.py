@@ -26,14 +26,13 @@ held for one of them and the commit. SQLite, which has no writable CTEs, sends t
 all ways write exactly the same rows.
 """
 
-import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, delete, exists, insert, or_, select, text, tuple_, update
 
-from portal.core.database import session_rows
+from portal.core.database import for_driver, session_rows
 from portal.extensions import db
 from portal.ledger.models import Account, Batch, Block, EntryKind, LedgerEntry
 from portal.timeutil import UTCDateTime, utcnow
@@ -279,19 +278,11 @@ def _next_batch_statement(named: bool, resumed: bool):
 _NEXT_BATCH = {(n, r): _next_batch_statement(n, r) for n in (False, True) for r in (False, True)}
 
 
-@functools.cache
-def _next_batch_sql(resumed: bool) -> tuple[str, dict]:
-    """PostgreSQL: ``_NEXT_BATCH``'s statement for no named batches, compiled once for the
-    driver (``core.database.session_rows``: half the CPU of SQLAlchemy's execution for this
-    read), with the values its own parameters carry (the ``LIMIT``)."""
-    compiled = _NEXT_BATCH[(False, resumed)].compile(dialect=db.session.get_bind().dialect)
-    return compiled.string, {k: v for k, v in compiled.params.items() if v is not None}
-
-
 def _next_batch(codes, after, condition, params):
     """The next batch to lock and read, locked: ``(id, code, vintage start, vintage end)``."""
     if codes is None and condition is None and _on_postgresql():
-        sql, own = _next_batch_sql(after is not None)
+        # The same statement, through the driver (half the CPU of SQLAlchemy's execution).
+        sql, own = for_driver(_NEXT_BATCH[(False, after is not None)])
         rows = session_rows(sql, own | params)
         return rows[0] if rows else None
     query = _NEXT_BATCH[(codes is not None, after is not None)]
@@ -355,13 +346,6 @@ def plan(
     return takes, seen
 
 
-@functools.cache
-def _take_first_block_sql() -> str:
-    """``_TAKE_FIRST_BLOCK`` compiled once for the driver (``core.database.session_rows``: less
-    of SQLAlchemy's execution for the statement every movement from one batch sends)."""
-    return _TAKE_FIRST_BLOCK.compile(dialect=db.session.get_bind().dialect).string
-
-
 def _take_first_block(at_once: AtOnce, quantity: int, batch_id: int, code: str) -> list[tuple[int, int, int]]:
     """``_TAKE_FIRST_BLOCK`` on the locked batch ``batch_id``: ``at_once.movement`` set if it
     wrote the movement, else the source's blocks of the batch (``source_blocks``' rows)."""
@@ -373,7 +357,7 @@ def _take_first_block(at_once: AtOnce, quantity: int, batch_id: int, code: str) 
     )
     reference, actor = (at_once.reference or "")[:120], (at_once.actor or "")[:120]
     rows = session_rows(
-        _take_first_block_sql(),
+        for_driver(_TAKE_FIRST_BLOCK)[0],
         {
             "batch": batch_id,
             "source": at_once.source.id,

@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import select
 
 from portal.audit.models import AuditEvent
-from portal.buyers import services as buyers
 from portal.certificates import lookup
 from portal.certificates.issuing import Part, retire_into_certificates
 from portal.certificates.models import Certificate, CertificateBlock, Source
@@ -18,6 +17,7 @@ from portal.ledger.models import AccountKind
 from portal.ledger.verify import verify_ledger
 from portal.registry.models import RegistryInstruction
 from tests import factories
+from tests.certificates.helpers import hold_ccer_and_vcs
 
 #: Text a JSON parameter must carry exactly: quotes, a backslash, Chinese, an emoji.
 AWKWARD = '鞍钢 "集团" \\ 第一分厂 🌲'
@@ -27,11 +27,7 @@ AWKWARD = '鞍钢 "集团" \\ 第一分厂 🌲'
 def steel(any_app):
     """Steel holds 100 t of a CCER batch and 100 t of a VCS batch."""
     steel, _cement = factories.steel_and_cement()
-    ccer = factories.batch(quantity=100, code="CCER-A-2021", vintage=2021)
-    vcs = factories.project(standard="VCS", type="grassland", methodology="VM0032")
-    factories.batch(quantity=100, code="VCS-B-2022", vintage=2022, project_=vcs)
-    buyers.deliver_from_inventory(steel, 100, batch_codes=[ccer.code])
-    buyers.deliver_from_inventory(steel, 100, batch_codes=["VCS-B-2022"])
+    hold_ccer_and_vcs(steel, issued=100, ccer=100, vcs=100)
     db.session.commit()
     return steel
 
