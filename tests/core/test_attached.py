@@ -16,7 +16,9 @@ def _row(model, id_):
     """Every column of the row, by attribute, read outside the session's identity map."""
     columns = plain_columns(model)
     table = model.__table__
-    row = db.session.execute(select(*(table.c[name] for _key, name in columns)).where(table.c.id == id_)).one()
+    row = db.session.execute(
+        select(*(table.c[name] for _key, name in columns)).where(table.c.id == id_)
+    ).one()
     return {key: row[n] for n, (key, _name) in enumerate(columns)}
 
 
