@@ -67,9 +67,11 @@ end
 """
 
 
-def prepare(url, workdir: Path):
+def prepare(url, workdir: Path, keys_only: bool = False):
     """Numbers to look up (PostgreSQL: the same in every run), their answers drawn ahead, and
-    API keys of 8 demo organisations (created here)."""
+    API keys of 8 demo organisations (created here). ``keys_only``: the keys alone (the
+    retirements need nothing else, and drawing answers ahead grows with every run's
+    certificates)."""
     from sqlalchemy import delete, func, select
 
     from portal.buyers import services as buyers
@@ -82,6 +84,11 @@ def prepare(url, workdir: Path):
     app = make_app(url)
     with app.app_context():
         total = db.session.scalar(select(func.count()).select_from(Certificate))
+        if keys_only:
+            (workdir / "keys.txt").write_text("\n".join(api_keys(db, buyers, Organisation)) + "\n")
+            db.session.commit()
+            db.engine.dispose()
+            return total, []
         # Random, but the same numbers in every run: a rerun draws ahead only what it lacks.
         shuffled = func.md5(Certificate.number + "bench")
         chosen = list(db.session.scalars(select(Certificate.number).order_by(shuffled).limit(40_000)))
@@ -94,10 +101,7 @@ def prepare(url, workdir: Path):
             .having(func.count() == len(renditions.kinds()))
         )
         drawn = set(db.session.scalars(current))
-        keys = []
-        for org in db.session.scalars(select(Organisation).order_by(Organisation.id).limit(8)):
-            _key, plaintext = buyers.create_api_key(organisation=org, label="bench", actor="bench")
-            keys.append(plaintext)
+        keys = api_keys(db, buyers, Organisation)
         db.session.commit()
         started = time.perf_counter()
         renditions.draw_numbers(n for n in numbers if n not in drawn)
@@ -117,6 +121,17 @@ def prepare(url, workdir: Path):
     (workdir / "api.txt").write_text("".join(f"/api/v1/certificates/{n}\n" for n in numbers))
     (workdir / "keys.txt").write_text("\n".join(keys) + "\n")
     return total, numbers
+
+
+def api_keys(db, buyers, Organisation) -> list[str]:
+    """A new API key of each of the first 8 demo organisations (not committed)."""
+    from sqlalchemy import select
+
+    keys = []
+    for org in db.session.scalars(select(Organisation).order_by(Organisation.id).limit(8)):
+        _key, plaintext = buyers.create_api_key(organisation=org, label="bench", actor="bench")
+        keys.append(plaintext)
+    return keys
 
 
 def etags(base, numbers, path: Path) -> Path:
@@ -176,7 +191,7 @@ def main():
         print(f"demo load --scale {args.load_scale}: {load_demo(args.url, args.load_scale):.1f} s")
 
     workdir = Path(tempfile.mkdtemp(prefix="certbench-"))
-    total, numbers = prepare(args.url, workdir)
+    total, numbers = prepare(args.url, workdir, keys_only=args.retirements_only)
     print(f"certificates in the database: {total:,}")
     if not (args.reads_only or args.retirements_only):
         pdf_ms, html_ms = pdf_times(args.url, numbers)
@@ -191,10 +206,10 @@ def main():
         api = RANDOM_PATHS % (workdir / "api.txt")
         cold_pages = RANDOM_PATHS % (workdir / "cold-pages.txt")
         cold_api = RANDOM_PATHS % (workdir / "cold-api.txt")
-        for script in (pages, api, event):
-            wrk(base + "/", 1, script)
         if args.retirements_only:
             return retirements(args, base, workdir)
+        for script in (pages, api, event):
+            wrk(base + "/", 1, script)
         revalidate = REVALIDATE % etags(base, numbers[:200], workdir / "etags.txt")
         results = {
             "/healthz": wrk(base + "/healthz", args.seconds),

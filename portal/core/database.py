@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, configure_mappers
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.base import instance_state
 
@@ -353,6 +353,8 @@ def attached(model, values: dict):
     events), eight times per API retirement."""
     session = db.session()
     mapper = model.__mapper__
+    if not mapper.configured:  # as the ORM's first query would (relationships are set up then)
+        configure_mappers()
     key = (mapper._identity_class, (values[_primary_key(mapper)],), None)  # ``identity_key``'s
     found = session.identity_map.get(key)
     if found is None:

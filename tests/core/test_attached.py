@@ -97,3 +97,41 @@ def test_attaching_a_row_the_session_holds_expired_refreshes_that_object(any_app
     assert again is held
     assert statements_of(lambda: held.code) == []  # its attributes set from the row
     assert held.code == "ATT-2021"
+
+
+FIRST_THING = """
+import sys
+from tests.conftest import make_app
+from portal.core.database import attached
+from portal.extensions import db
+from portal.ledger.models import Batch
+from portal.catalog.models import Project
+from sqlalchemy.orm.attributes import set_committed_value
+
+app = make_app(sys.argv[1])
+with app.app_context():
+    batch = attached(Batch, {"id": 1, "code": "FIRST"})
+    set_committed_value(batch, "project", attached(Project, {"id": 2, "code": "P"}))
+    print(batch.project.code)
+"""
+
+
+def test_a_fresh_process_can_attach_before_the_orm_has_run_a_query(tmp_path, sqlite_template):
+    """A web worker's first request may attach rows (an API key and its organisation) before
+    any query has set up the mappers' relationships."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "portal.db"
+    shutil.copy(sqlite_template, path)
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_THING, f"sqlite:///{path}"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[2],
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "P"
