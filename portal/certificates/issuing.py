@@ -433,6 +433,10 @@ def _deal(ranges: list[MovedRange], quantities: list[int]) -> list[list[MovedRan
 _NUMBER = Certificate.__table__.c.number
 _TAKEN = select(_NUMBER).where(_NUMBER.in_(bindparam("numbers", expanding=True)))
 _TAKEN_PG = "SELECT number FROM certificates WHERE number = ANY(%(numbers)s::varchar[])"
+#: One number (a retirement's one certificate): a plain equality, which PostgreSQL plans once per
+#: connection. It never settles on one plan for ``= ANY`` of an array and plans it at every call
+#: (about a tenth of a millisecond of the server's CPU).
+_ONE_TAKEN_PG = "SELECT number FROM certificates WHERE number = %(number)s"
 
 
 def _unused_numbers(year: int, count: int) -> list[str]:
@@ -445,7 +449,10 @@ def _unused_numbers(year: int, count: int) -> list[str]:
 
 def _taken(candidates: list[str]) -> set[str]:
     if is_postgresql():
-        rows = session_rows(_TAKEN_PG, {"numbers": candidates})
+        if len(candidates) == 1:
+            rows = session_rows(_ONE_TAKEN_PG, {"number": candidates[0]})
+        else:
+            rows = session_rows(_TAKEN_PG, {"numbers": candidates})
     else:
         rows = db.session.execute(_TAKEN, {"numbers": candidates})
     return {number for (number,) in rows}

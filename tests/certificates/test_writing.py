@@ -5,7 +5,7 @@ made, in order, each block and instruction with its own certificate, on both dat
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.audit.models import AuditEvent
 from portal.certificates import lookup
@@ -133,3 +133,33 @@ def test_a_refused_write_leaves_nothing(steel):
         for model in (Certificate, CertificateBlock, RegistryInstruction, AuditEvent)
     ] == counts
     assert ledger.balance(holding) == 199 and verify_ledger().ok
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_drawn_number_already_taken_is_drawn_again(steel, monkeypatch, count):
+    """Certificate numbers are drawn at random and checked against those issued: one that is
+    taken is never issued twice (a single certificate's check and several's are different
+    statements on PostgreSQL)."""
+    from portal.certificates import numbers
+
+    (first,) = _retire(steel, [Part(5, "甲", "voluntary")])
+    db.session.commit()
+    taken = first.number
+    fresh = iter(f"CFC-2026-TEST-{n:04d}" for n in range(100))
+    draws = []
+
+    def draw(year):
+        # The first draw gives the number already issued, the rest fresh ones.
+        number = next(fresh) if draws else taken
+        draws.append(number)
+        return number
+
+    monkeypatch.setattr(numbers, "new_number", draw)
+    issued = _retire(steel, [Part(2, f"乙{n}", "voluntary") for n in range(count)])
+    db.session.commit()
+
+    assert draws[0] == taken and taken not in {c.number for c in issued}
+    assert len(draws) == count + 1  # the taken one drawn again, once
+    assert sorted(c.number for c in issued) == sorted(draws[1:])
+    assert db.session.scalar(select(func.count()).select_from(Certificate).where(Certificate.number == taken)) == 1
+    assert verify_ledger().ok
