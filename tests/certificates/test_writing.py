@@ -161,5 +161,8 @@ def test_a_drawn_number_already_taken_is_drawn_again(steel, monkeypatch, count):
     assert draws[0] == taken and taken not in {c.number for c in issued}
     assert len(draws) == count + 1  # the taken one drawn again, once
     assert sorted(c.number for c in issued) == sorted(draws[1:])
-    assert db.session.scalar(select(func.count()).select_from(Certificate).where(Certificate.number == taken)) == 1
+    assert (
+        db.session.scalar(select(func.count()).select_from(Certificate).where(Certificate.number == taken))
+        == 1
+    )
     assert verify_ledger().ok
