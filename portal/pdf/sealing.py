@@ -228,9 +228,12 @@ def inspect_seal(data: bytes, known_der: list[bytes]) -> SealStatus:
     status = _outside_event_loop(lambda: validate_pdf_signature(last, signer_validation_context=context))
     # The signature's own container is outside the bytes it signs: for the portal's signature,
     # also refuse one whose certificates were altered (a copy of the portal's chain inside it,
-    # which validation would not look at since the roots are given) or whose padding is not zero.
+    # which validation would not look at since the roots are given), whose padding is not zero,
+    # or whose hexadecimal text is not as written (white space or a letter's case changed:
+    # the same container, read from other bytes).
     untouched = not ours or (
         _padding_is_zero(last.sig_object.get("/Contents"))
+        and _contents_as_written(data, last.sig_object.get("/ByteRange"))
         and all(
             _issued_by_known(choice.chosen.dump(), known_der)
             for choice in last.signed_data["certificates"] or ()
@@ -261,6 +264,26 @@ def _padding_is_zero(contents) -> bool:
         size, header = int.from_bytes(raw[2 : 2 + count], "big"), 2 + count
     end = header + size
     return end <= len(raw) and not any(raw[end:])
+
+
+_UPPER, _LOWER = frozenset(b"0123456789ABCDEF"), frozenset(b"0123456789abcdef")
+
+
+def _contents_as_written(data: bytes, byte_range) -> bool:
+    """Whether the bytes the signature leaves out (between the two parts of its ``/ByteRange``:
+    its ``/Contents``) are one hexadecimal string as a signer writes it: ``<``, an even number
+    of hexadecimal digits in one case, ``>``. A PDF reader skips white space in a hexadecimal
+    string and reads either case, so without this a byte changed there would leave the file
+    reading, and verifying, as signed."""
+    try:
+        first_start, first_length, second_start, _second_length = (int(n) for n in byte_range)
+    except (TypeError, ValueError):
+        return False
+    gap = data[first_start + first_length : second_start]
+    if len(gap) < 4 or gap[:1] != b"<" or gap[-1:] != b">" or len(gap) % 2:
+        return False
+    digits = frozenset(gap[1:-1])
+    return digits <= _UPPER or digits <= _LOWER
 
 
 def _issued_by_known(cert_der: bytes, known_der: list[bytes]) -> bool:
