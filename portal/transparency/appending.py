@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from portal.certificates import signing
 from portal.core import tasks
+from portal.core.database import for_driver, session_rows
 from portal.extensions import db
 from portal.timeutil import UTCDateTime, utcnow
 from portal.transparency import merkle
@@ -211,17 +212,21 @@ _APPEND_ONE = text(
 
 def append_one(session: Session, leaf: PendingLeaf) -> int | None:
     """PostgreSQL: append one leaf in one round trip (``_APPEND_ONE``); the new size, or None
-    when the log's state row does not exist yet (nothing written)."""
-    row = session.execute(
-        _APPEND_ONE,
-        {
-            "leaf_hash": leaf.leaf_hash,
-            "kind": leaf.kind,
-            "certificate_number": leaf.certificate_number,
-            "leaf_input": leaf.leaf_input,
-            "now": utcnow(),
-        },
-    ).first()
+    when the log's state row does not exist yet (nothing written). In the request's session
+    through the driver's cursor (``core.database.session_rows``: half the CPU of SQLAlchemy's
+    execution, at every retirement's commit)."""
+    params = {
+        "leaf_hash": leaf.leaf_hash,
+        "kind": leaf.kind,
+        "certificate_number": leaf.certificate_number,
+        "leaf_input": leaf.leaf_input,
+        "now": utcnow(),
+    }
+    if session is db.session():
+        sql, own = for_driver(_APPEND_ONE)
+        rows = session_rows(sql, own | params)
+        return rows[0][0] if rows else None
+    row = session.execute(_APPEND_ONE, params).first()
     return None if row is None else row.tree_size
 
 
