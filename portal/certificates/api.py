@@ -223,11 +223,12 @@ def retirements():
         return api_error(exc.status, exc.code, exc.message)
     number = found.number
     # Committed before answering: the certificate's place in the transparency log is given at
-    # commit, and the answer shows it. The answer is the certificate as committed, read in one
-    # statement as its public JSON reads it (``certificates.state``), not the session's objects
-    # loaded again one by one.
+    # commit, and the answer shows it. The answer is the certificate as committed: as this
+    # transaction wrote it (``certificates.state.issued``: its row, its instructions, the leaf
+    # the commit numbered), or, for a repeat, read in one statement as its public JSON reads it.
+    written = certificate_state.issued(number) if created else None
     db.session.commit()
-    state = certificate_state.read(number)
+    state = (written.state() if written is not None else None) or certificate_state.read(number)
     # A repeat gets the first answer again, marked as such (as Stripe does).
     headers = {} if created else {"Idempotent-Replayed": "true"}
     return {"certificate": certificate_json(state.certificate, state)}, 201, headers

@@ -22,6 +22,7 @@ from sqlalchemy.orm.util import identity_key
 
 from portal.audit import services as audit
 from portal.certificates import numbers, signing, writing
+from portal.certificates import state as certificate_state
 from portal.certificates.checks import BENEFICIARY_MAX, DETAIL_MAX, clean_text, parse_purpose
 from portal.certificates.models import Certificate, Purpose, Source
 from portal.certificates.payload import payload
@@ -310,9 +311,15 @@ def _issue(
                 },
             )
         )
-    certificates = writing.write(rows, blocks, instructions, events)
+    certificates, instruction_ids = writing.write(rows, blocks, instructions, events)
     for c in certificates:
-        transparency.record_issuance(c)  # appended to the public log as the transaction commits
+        leaf = transparency.record_issuance(c)  # appended to the public log as the transaction commits
+        certificate_state.keep_issued(
+            c,
+            [i for i in instructions if i["certificate_number"] == c.number],
+            instruction_ids[c.number],
+            leaf,
+        )
         webhook_events.certificate_issued(c)
     log.info(
         "%s certificate(s) %s: %s t retired for %s by %s",

@@ -26,7 +26,7 @@ from sqlalchemy.orm import configure_mappers
 from portal.certificates import numbers
 from portal.certificates.lookup import Verification, count_failure, verify
 from portal.certificates.models import Certificate, Rendition
-from portal.core.database import autocommit_reader, raw_rows
+from portal.core.database import autocommit_reader, raw_rows, transaction_cache
 from portal.extensions import db
 from portal.registry.models import RegistryInstruction
 from portal.transparency.models import LogEntry
@@ -202,6 +202,50 @@ def read(number: str, kind: str = "") -> CertificateState | None:
         tuple(entries[k] for k in sorted(entries)),
         Kept(stamp, bytes(body)) if stamp is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A certificate as the transaction that issued it wrote it: its columns, its registry
+    instructions' rows (with the ids they were given) and its issuance's leaf in the
+    transparency log (numbered when the transaction commits)."""
+
+    values: dict
+    instructions: tuple[InstructionRow, ...]
+    leaf: object  #: ``transparency.PendingLeaf``
+
+    def state(self) -> CertificateState | None:
+        """Once the transaction has committed: the certificate's state as ``read`` would find
+        it then, without reading it (None if the leaf was not numbered: read it instead)."""
+        leaf = self.leaf
+        if leaf.leaf_index is None:
+            return None
+        return CertificateState(
+            _detached(dict(self.values)),
+            self.instructions,
+            (LogRow(leaf.leaf_index, leaf.kind, leaf.logged_at),),
+        )
+
+
+_ISSUED = "certificates.issued"
+
+
+def keep_issued(certificate: Certificate, instructions: list[dict], instruction_ids: list[int], leaf) -> None:
+    """Remember, for this transaction, what issuing ``certificate`` wrote (``instructions``:
+    its instructions' rows as written, ``instruction_ids`` the ids they were given, in order),
+    so that the answer to the retirement need not read it back (``issued``)."""
+    rows = tuple(
+        InstructionRow(id_, str(row["status"]), row.get("registry_reference"), row.get("registry_date"))
+        for id_, row in zip(instruction_ids, instructions, strict=True)
+    )
+    values = {column: certificate.__dict__[column] for column in _COLUMNS}
+    transaction_cache(_ISSUED)[certificate.number] = Issued(values, rows, leaf)
+
+
+def issued(number: str) -> Issued | None:
+    """What this transaction wrote of the certificate ``number`` it issued, if it did: taken
+    before the commit, its ``state()`` after it."""
+    return transaction_cache(_ISSUED).get(number)
 
 
 def complete(certificate: Certificate) -> Certificate:

@@ -30,27 +30,28 @@ _FRESH = {"status": CertificateStatus.VALID, "revoked_at": None, "revoked_reason
 
 def write(
     certificates: list[dict], blocks: list[dict], instructions: list[dict], events: list[dict]
-) -> list[Certificate]:
+) -> tuple[list[Certificate], dict[str, list[int]]]:
     """Write the ``certificates`` (rows by column, without id), their ``blocks`` and registry
     ``instructions`` (rows naming their certificate by ``certificate_number`` instead of its
     id) and the audit ``events``, in the caller's transaction, in the given order; return the
-    certificates, in the session."""
+    certificates, in the session, and the ids given to each one's instructions (by number, in
+    the instructions' order)."""
     rows = [{**_FRESH, **c} for c in certificates]
     if is_postgresql():
-        ids = _write_at_once(rows, blocks, instructions, events)
+        ids, instruction_ids = _write_at_once(rows, blocks, instructions, events)
     else:
-        ids = _write_table_by_table(rows, blocks, instructions, events)
+        ids, instruction_ids = _write_table_by_table(rows, blocks, instructions, events)
     written = []
     for row in rows:
         row["id"] = ids[row["number"]]
         written.append(attached(Certificate, {key: row[name] for key, name in _COLUMNS}))
-    return written
+    return written, instruction_ids
 
 
 _COLUMNS = plain_columns(Certificate)
 
 
-def _write_at_once(certificates, blocks, instructions, events) -> dict[str, int]:
+def _write_at_once(certificates, blocks, instructions, events):
     if db.session.new:
         db.session.flush()  # what the statement refers to may be pending (a newly published key)
     params = {
@@ -59,7 +60,8 @@ def _write_at_once(certificates, blocks, instructions, events) -> dict[str, int]
     }
     # The columns the rows give (every row of a table gives the same), in their order.
     statement = _statement(tuple(certificates[0]), tuple(instructions[0]), tuple(events[0]))
-    return {number: id_ for id_, number in session_rows(statement, params)}
+    rows = session_rows(statement, params)
+    return {number: id_ for id_, number, _ in rows}, {number: list(given) for _, number, given in rows}
 
 
 def _json(value):
@@ -102,22 +104,33 @@ def _statement(c: tuple[str, ...], i: tuple[str, ...], a: tuple[str, ...]) -> st
         " JOIN written ON written.number = b.certificate_number ORDER BY b.ordinality),"
         f" instructions AS (INSERT INTO registry_instructions (certificate_id, {', '.join(i)})"
         f" SELECT written.id, {listed('i', i)} FROM {given('i', 'registry_instructions')}"
-        " JOIN written ON written.number = i.certificate_number ORDER BY i.ordinality),"
+        " JOIN written ON written.number = i.certificate_number ORDER BY i.ordinality"
+        " RETURNING id, certificate_id),"
         f" events AS (INSERT INTO audit_events ({', '.join(a)})"
         f" SELECT {listed('a', a)} FROM {given('a', 'audit_events')} ORDER BY a.ordinality)"
-        " SELECT id, number FROM written"
+        " SELECT id, number, ARRAY(SELECT instructions.id FROM instructions"
+        " WHERE instructions.certificate_id = written.id ORDER BY instructions.id) FROM written"
     )
 
 
-def _write_table_by_table(certificates, blocks, instructions, events) -> dict[str, int]:
+def _write_table_by_table(certificates, blocks, instructions, events):
     returning_id = insert(Certificate.__table__).returning(Certificate.__table__.c.id)
     ids = {row["number"]: db.session.execute(returning_id, row).scalar_one() for row in certificates}
-    for table, rows in ((CertificateBlock.__table__, blocks), (RegistryInstruction.__table__, instructions)):
-        if rows:
-            db.session.execute(insert(table), [_of_certificate(row, ids, table) for row in rows])
+    if blocks:
+        table = CertificateBlock.__table__
+        db.session.execute(insert(table), [_of_certificate(row, ids, table) for row in blocks])
+    instruction_ids = {number: [] for number in ids}
+    if instructions:
+        table = RegistryInstruction.__table__
+        given = db.session.scalars(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True),
+            [_of_certificate(row, ids, table) for row in instructions],
+        )
+        for row, id_ in zip(instructions, given, strict=True):
+            instruction_ids[row["certificate_number"]].append(id_)
     if events:
         db.session.execute(insert(AuditEvent.__table__), events)
-    return ids
+    return ids, instruction_ids
 
 
 def _of_certificate(row: dict, ids: dict[str, int], table) -> dict:

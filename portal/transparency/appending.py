@@ -17,6 +17,7 @@ transaction that rolls back is never appended.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import LargeBinary, bindparam, event, insert, select, text, update
 from sqlalchemy.orm import Session, SessionTransaction
@@ -39,7 +40,7 @@ _PENDING = "portal.transparency.pending"
 _ONE_STATEMENT = 200
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class PendingLeaf:
     kind: str
     certificate_number: str
@@ -47,6 +48,10 @@ class PendingLeaf:
     leaf_hash: bytes
     #: The innermost transaction it was recorded in: rolling that back drops it.
     transaction: SessionTransaction | None = None
+    #: Where and when it was appended, once the commit has written it (the commit may still
+    #: fail after that: only a caller whose commit returned may rely on them).
+    leaf_index: int | None = None
+    logged_at: datetime | None = None
 
 
 def leaf_input(kind: str, certificate_number: str, statement: str, signature: str, key_id: str) -> bytes:
@@ -139,6 +144,7 @@ def append_locked(session: Session, size: int, frontier: list[bytes], leaves: li
     now = utcnow()
     entries, nodes = [], []
     for leaf in leaves:
+        leaf.leaf_index, leaf.logged_at = size, now
         frontier, completed = merkle.append(frontier, size, leaf.leaf_hash)
         entries.append(
             {
@@ -225,9 +231,13 @@ def append_one(session: Session, leaf: PendingLeaf) -> int | None:
     if session is db.session():
         sql, own = for_driver(_APPEND_ONE)
         rows = session_rows(sql, own | params)
-        return rows[0][0] if rows else None
-    row = session.execute(_APPEND_ONE, params).first()
-    return None if row is None else row.tree_size
+        size = rows[0][0] if rows else None
+    else:
+        row = session.execute(_APPEND_ONE, params).first()
+        size = None if row is None else row.tree_size
+    if size is not None:
+        leaf.leaf_index, leaf.logged_at = size - 1, params["now"]
+    return size
 
 
 def _before_commit(session: Session) -> None:
