@@ -312,14 +312,12 @@ def _issue(
             )
         )
     certificates, instruction_ids = writing.write(rows, blocks, instructions, events)
+    instructions_of: dict[str, list[dict]] = {}
+    for instruction in instructions:
+        instructions_of.setdefault(instruction["certificate_number"], []).append(instruction)
     for c in certificates:
         leaf = transparency.record_issuance(c)  # appended to the public log as the transaction commits
-        certificate_state.keep_issued(
-            c,
-            [i for i in instructions if i["certificate_number"] == c.number],
-            instruction_ids[c.number],
-            leaf,
-        )
+        certificate_state.keep_issued(c, instructions_of.get(c.number, []), instruction_ids[c.number], leaf)
         webhook_events.certificate_issued(c)
     log.info(
         "%s certificate(s) %s: %s t retired for %s by %s",
