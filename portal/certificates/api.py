@@ -1,5 +1,7 @@
 """``/api/v1`` endpoints for retirements, certificates and the signing keys (on the API blueprint)."""
 
+from datetime import UTC
+
 from flask import Response, current_app, g, request, url_for
 
 from portal.api.auth import require_key
@@ -49,7 +51,7 @@ def certificate_json(
         ],
         "revoked": None
         if certificate.is_valid
-        else {"at": certificate.revoked_at.isoformat(), "reason": certificate.revoked_reason},
+        else {"at": certificate.revoked_at.astimezone(UTC).isoformat(), "reason": certificate.revoked_reason},
         "payload": certificate.payload,
         "signature": {"alg": signing.ALG, "key_id": certificate.key_id, "value": certificate.signature},
         "signature_valid": check.signature_ok,
@@ -68,7 +70,8 @@ def log_json(number: str, entries=None) -> dict:
         entries = transparency.entries_of(number)
     return {
         "entries": [
-            {"kind": e.kind, "leaf_index": e.leaf_index, "logged_at": e.logged_at.isoformat()}
+            # In UTC, whatever time zone the database's connection reports it in.
+            {"kind": e.kind, "leaf_index": e.leaf_index, "logged_at": e.logged_at.astimezone(UTC).isoformat()}
             for e in entries
         ],
         # On PORTAL_BASE_URL, never the request's Host: the answer is cached and served to all.

@@ -192,3 +192,21 @@ def test_the_answer_to_a_retirement_is_the_certificate_as_its_json_then_reads(st
     again = retire(client, key, body, **{"Idempotency-Key": "k-1"})
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.get_json()["certificate"] == answer
+
+
+def test_log_and_revocation_times_are_given_in_utc_whatever_zone_the_database_reports(any_app):
+    """The answer made from what was written carries times in UTC; a read carries them in the
+    connection's time zone (a server set to Asia/Shanghai): the JSON is the same either way."""
+    from datetime import datetime, timedelta, timezone
+
+    from portal.certificates.api import log_json
+    from portal.certificates.state import LogRow
+
+    shanghai = timezone(timedelta(hours=8))
+    with any_app.test_request_context():
+        entries = log_json(
+            "CFC-2026-TEST-0001", [LogRow(3, "issuance", datetime(2026, 12, 5, 9, 30, tzinfo=shanghai))]
+        )
+    assert entries["entries"] == [
+        {"kind": "issuance", "leaf_index": 3, "logged_at": "2026-12-05T01:30:00+00:00"}
+    ]
