@@ -18,9 +18,8 @@ DEFAULTS = {
     "REMEMBER_COOKIE_DURATION": 14 * 24 * 3600,
     "SQLALCHEMY_TRACK_MODIFICATIONS": False,
     # Connections older than this are replaced (a proxy's idle cut-off). A connection the
-    # database dropped (restarted, or terminated by an administrator) is found by a ping when it
-    # is taken from the pool (``pool_pre_ping``, added for every server database in ``load``)
-    # and replaced: it costs a round trip, not a failed request.
+    # database dropped (restarted, or terminated by an administrator) is found when it is taken
+    # from the pool and replaced (``core.database._check_on_checkout``): not a failed request.
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 300},
     "CATALOG_PER_PAGE": 20,
     # Demo only (``make run`` turns it on): sent mail is shown to operators at /staff/outbox and
@@ -101,11 +100,6 @@ def load(app, overrides=None):
         instance.mkdir(parents=True, exist_ok=True)
         # A writer waits for the lock instead of failing at once.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
-    else:
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-            "pool_pre_ping": True,
-            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
-        }
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(instance / "secret-key")
     if not app.config.get("DEBUG") and not app.config.get("TESTING"):
