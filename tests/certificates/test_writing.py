@@ -168,27 +168,34 @@ def test_a_drawn_number_already_taken_is_drawn_again(steel, monkeypatch, count):
     assert verify_ledger().ok
 
 
-def test_the_answer_to_a_retirement_is_the_certificate_as_its_json_then_reads(steel, any_app):
+def test_the_answer_to_a_retirement_is_the_certificate_as_its_json_then_reads(steel, any_app, monkeypatch):
     """The API's answer is made from what the retirement's transaction wrote (the certificate,
-    its two registry instructions, the log leaf its commit numbered), not read back: it is
-    exactly what the certificate's JSON reads afterwards, and what a repeat of the call reads."""
+    its two registry instructions, the log leaf its commit numbered), not read back, and the
+    signature it has just made is not verified again: it is exactly what the certificate's JSON
+    reads (and verifies) afterwards, and what a repeat of the call reads."""
+    from portal.certificates import signing
     from tests.certificates.helpers import retire
     from tests.sql import statements_of
 
     key = factories.api_key(any_app, "--org", steel.uscc)
     client = any_app.test_client()
     body = {"quantity": 150, "beneficiary": AWKWARD, "purpose": "voluntary"}
-    answers = []
+    answers, verified = [], []
+    checked = signing.signature_valid
+    monkeypatch.setattr(signing, "signature_valid", lambda *a: verified.append(a) or checked(*a))
 
     sent = statements_of(lambda: answers.append(retire(client, key, body, **{"Idempotency-Key": "k-1"})))
 
     (first,) = answers
     assert first.status_code == 201, first.get_data(as_text=True)
     assert not any("JOIN registry_instructions" in statement for statement in sent)  # no read-back
+    assert verified == []
     answer = first.get_json()["certificate"]
+    assert answer["signature_valid"] is True
     assert len(answer["blocks"]) == 2 and answer["transparency_log"]["entries"][0]["kind"] == "issuance"
     db.session.remove()
     assert client.get(f"/api/v1/certificates/{answer['number']}").get_json() == answer
+    assert len(verified) == 1  # the read verified it
     again = retire(client, key, body, **{"Idempotency-Key": "k-1"})
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.get_json()["certificate"] == answer
