@@ -75,7 +75,8 @@ def test_requests_after_every_pooled_connection_was_terminated_all_succeed(pg_ap
         _terminate(pid)
     client = pg_app.test_client()
     answers = [
-        client.get("/api/v1/holdings", headers={"Authorization": f"Bearer {key}"}).status_code for _ in range(6)
+        client.get("/api/v1/holdings", headers={"Authorization": f"Bearer {key}"}).status_code
+        for _ in range(6)
     ]
     assert answers == [200] * 6
     assert pings  # found by their readable sockets, not by a failed request
