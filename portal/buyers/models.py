@@ -114,6 +114,9 @@ class Organisation(db.Model):
     order_limit_t: Mapped[int | None] = mapped_column()
     year_limit_t: Mapped[int | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: When it registered its first webhook endpoint; None: never, so that its events are
+    #: dropped without reading its endpoints (``webhooks.services.emit``). Never unset.
+    webhooks_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         CheckConstraint(one_of("sector", Sector), name="sector"),

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.orm import joinedload
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from portal.audit import services as audit
@@ -26,8 +25,9 @@ from portal.certificates import state as certificate_state
 from portal.certificates.checks import BENEFICIARY_MAX, DETAIL_MAX, clean_text, parse_purpose
 from portal.certificates.models import Certificate, Purpose, Source
 from portal.certificates.payload import payload
-from portal.core.database import attached, is_postgresql, plain_columns, session_rows
+from portal.core.database import is_postgresql, session_rows
 from portal.extensions import db
+from portal.ledger import loading
 from portal.ledger import services as ledger
 from portal.ledger.errors import InsufficientCredits
 from portal.ledger.models import Account, Batch
@@ -331,11 +331,12 @@ def _issue(
 
 
 def _batches(ids: set[int]) -> dict[int, Batch]:
-    """The batches ``ids``: those this transaction has loaded already as they are (an order's
-    lines bring theirs), the rest in one statement."""
+    """The batches ``ids``: those this transaction has loaded already as they are (the ledger's
+    lock of each batch loads it on PostgreSQL; an order's lines bring theirs), the rest in one
+    statement."""
     found = {}
     for batch_id in ids:
-        batch = db.session.identity_map.get(identity_key(Batch, batch_id))
+        batch = loading.loaded(batch_id) or db.session.identity_map.get(identity_key(Batch, batch_id))
         if batch is not None and not inspect(batch).expired:
             found[batch_id] = batch
     missing = ids - found.keys()
@@ -348,43 +349,12 @@ def _batches(ids: set[int]) -> dict[int, Batch]:
 
 def _batches_read(ids: set[int]) -> dict[int, Batch]:
     """PostgreSQL: the batches ``ids`` with their projects and regions in one read through the
-    driver's cursor in the session's transaction (``core.database.session_rows``), each row put
-    in the session as loaded (``core.database.attached``)."""
-    statement, shapes = _batches_sql()
-    found = {}
-    for row in session_rows(statement, {"ids": list(ids)}):
-        loaded, start = {}, 0
-        for model, columns in shapes:
-            values = {key: row[start + n] for n, (key, _name) in enumerate(columns)}
-            loaded[model.__name__] = attached(model, values)
-            start += len(columns)
-        batch, project, region = loaded["Batch"], loaded["Project"], loaded["Region"]
-        set_committed_value(project, "region", region)
-        set_committed_value(batch, "project", project)
-        found[batch.id] = batch
-    return found
-
-
-@functools.cache
-def _batches_sql():
-    """``_batches_read``'s statement and the columns it selects of each model (a project's
-    boundary and descriptions left out, as ``_batches_by_id`` defers them)."""
-    from portal.catalog.models import Project, Region
-
-    unshown = {"boundary_geojson", "description_zh", "description_en"}
-    shapes = (
-        (Batch, plain_columns(Batch)),
-        (Project, tuple(c for c in plain_columns(Project) if c[1] not in unshown)),
-        (Region, plain_columns(Region)),
-    )
-    selected = ", ".join(
-        f"{alias}.{name}" for alias, (_m, columns) in zip("bpr", shapes, strict=True) for _k, name in columns
-    )
-    return (
-        f"SELECT {selected} FROM batches b JOIN projects p ON p.id = b.project_id"
-        " JOIN regions r ON r.id = p.region_id WHERE b.id = ANY(%(ids)s::int[])",
-        shapes,
-    )
+    driver's cursor in the session's transaction (``core.database.session_rows``), put in the
+    session as loaded (``ledger.loading``). The ledger's lock has most often loaded them
+    already (``_batches``)."""
+    sql = f"SELECT {loading.columns()} FROM batches b{loading.JOINS} WHERE b.id = ANY(%(ids)s::int[])"
+    batches = (loading.attach(row) for row in session_rows(sql, {"ids": list(ids)}))
+    return {batch.id: batch for batch in batches}
 
 
 @functools.cache

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
+from sqlalchemy.orm.util import identity_key
 
 from portal.audit import services as audit
 from portal.core import tasks
@@ -148,6 +149,8 @@ def create_endpoint(organisation, url, events, *, actor: str) -> tuple[WebhookEn
             409,
         )
     secret = _new_secret()
+    if organisation.webhooks_since is None:
+        organisation.webhooks_since = utcnow()
     endpoint = WebhookEndpoint(
         public_id=_public_id("we_"),
         organisation_id=organisation.id,
@@ -214,6 +217,18 @@ def _live_endpoints(organisation_id: int) -> list[WebhookEndpoint]:
     return list(db.session.scalars(_LIVE_ENDPOINTS, {"organisation": organisation_id}))
 
 
+def _never_had_endpoints(organisation_id: int) -> bool:
+    """Whether the organisation, as this transaction has it loaded, never registered an endpoint
+    (``Organisation.webhooks_since`` unset; set with its first, never unset): then there is
+    none to read. Only a loaded organisation is looked at (an API call's, an order's); nothing
+    is read for this. An endpoint registered by another transaction after it was loaded is as
+    one registered after this transaction's read of the endpoints would be: not told of this
+    event."""
+    model = WebhookEndpoint.organisation.property.mapper.class_  # (buyers' model: not imported here)
+    organisation = db.session.identity_map.get(identity_key(model, organisation_id))
+    return organisation is not None and organisation.__dict__.get("webhooks_since", False) is None
+
+
 def emit(organisation_id: int | None, event_type: EventType, data, *, at: datetime | None = None):
     """Report ``event_type`` to the organisation's endpoints that want it, in the caller's
     transaction: the event is delivered only if that transaction commits, and then for certain.
@@ -224,7 +239,9 @@ def emit(organisation_id: int | None, event_type: EventType, data, *, at: dateti
     event_type = EventType(event_type)
     known = transaction_cache(_ENDPOINTS)
     if organisation_id not in known:
-        known[organisation_id] = _live_endpoints(organisation_id)
+        known[organisation_id] = (
+            [] if _never_had_endpoints(organisation_id) else _live_endpoints(organisation_id)
+        )
     wanting = [endpoint for endpoint in known[organisation_id] if endpoint.wants(event_type)]
     if not wanting:
         return None

@@ -34,3 +34,36 @@ def test_upgrade_a_database_holding_a_ledger(tmp_path):
         assert verify_ledger().ok
         db.session.remove()
         db.engine.dispose()
+
+
+def test_organisations_that_had_webhook_endpoints_are_dated_by_the_first(tmp_path):
+    """0032: an organisation that has had an endpoint (even one deleted since) gets
+    ``webhooks_since``, the first one's creation, so that none of its events is dropped."""
+    app = make_app(f"sqlite:///{tmp_path}/hooks.db")
+    with app.app_context():
+        upgrade(revision="0031")
+        db.session.execute(
+            text(
+                "INSERT INTO organisations (id, name_zh, name_en, uscc, sector, alliance_member, ets_entity, status,"
+                " status_reason, contact_name, contact_phone, created_at) VALUES"
+                " (1, '甲', 'A', '91150400MA0000001X', 'steel', 0, 0, 'approved', '', '', '', '2024-01-01 00:00:00'),"
+                " (2, '乙', 'B', '91150400MA0000002X', 'steel', 0, 0, 'approved', '', '', '', '2024-01-01 00:00:00')"
+            )
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO webhook_endpoints (public_id, organisation_id, url, events, secret, created_at, deleted_at)"
+                " VALUES ('we_1', 1, 'https://a.example/h', 'order.fulfilled', 's', '2025-03-01 08:00:00', NULL),"
+                " ('we_0', 1, 'https://a.example/g', 'order.fulfilled', 's', '2025-02-01 08:00:00', '2025-02-02 08:00:00')"
+            )
+        )
+        db.session.commit()
+        upgrade()
+        since = dict(
+            db.session.execute(text("SELECT id, webhooks_since FROM organisations ORDER BY id")).all()
+        )
+        assert str(since[1]).startswith("2025-02-01 08:00:00") and since[2] is None
+        db.session.rollback()
+        downgrade(revision="0031")
+        db.session.remove()
+        db.engine.dispose()

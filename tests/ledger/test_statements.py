@@ -191,3 +191,49 @@ def test_neighbours_are_found_by_serial_among_many_blocks_of_the_destination(sto
     assert serials(holding)[0] == (1, 7)
     assert len(serials(holding)) == 17 and ledger.balances_by_batch(holding) == {batches[0].id: 23}
     assert verify_ledger().ok
+
+
+@pytest.mark.postgres
+def test_the_lock_of_a_batch_loads_it_with_its_project_and_region_as_the_orm_would(pg_app):
+    """On PostgreSQL the statement that chooses and locks the next batch brings the batch's row
+    with its project and region (``ledger.loading``), kept for the transaction: what names them
+    (a certificate, an order's line) reads nothing more, and finds what the ORM would load."""
+    from sqlalchemy import inspect
+
+    from portal.catalog.models import Project
+    from portal.ledger import loading
+    from portal.ledger.models import Batch
+
+    shown = [
+        c.key
+        for c in Project.__table__.columns
+        if c.key not in ("boundary_geojson", "description_zh", "description_en")
+    ]
+
+    def described(batch):
+        return (
+            {c.key: getattr(batch, c.key) for c in Batch.__table__.columns},
+            {key: getattr(batch.project, key) for key in shown},
+            (batch.project.region.code, batch.project.region.name_zh, batch.project.region.name_en),
+        )
+
+    batch = factories.batch(quantity=100, vintage=2021)
+    holding = ledger.open_account(AccountKind.HOLDING, "ORG-L")
+    db.session.commit()
+    expected = described(batch)
+    batch_id, holding_id = batch.id, holding.id
+    db.session.remove()
+
+    ledger.transfer(
+        10,
+        source=ledger.system_account(AccountKind.INVENTORY),
+        destination=db.session.get(type(holding), holding_id),
+    )
+    loaded = loading.loaded(batch_id)
+    assert loaded is not None and not inspect(loaded).expired
+    read = []
+    sent = statements_of(lambda: read.append(described(loaded)))
+    assert sent == [] and read == [expected]
+    db.session.commit()
+    assert loading.loaded(batch_id) is None  # forgotten with the transaction
+    assert verify_ledger().ok
