@@ -215,12 +215,14 @@ def _check_on_checkout(engine) -> None:
 
 
 def _readable(dbapi_connection) -> bool:
-    """Whether the server has written to the connection's socket (true, too, if it has none)."""
+    """Whether the server has written to the connection's socket, or hung up (true, too, if
+    it has no socket): ``poll`` without waiting (``select`` fails above 1,024 open files)."""
     try:
-        readable, _w, _x = select.select([dbapi_connection.fileno()], [], [], 0)
+        poller = select.poll()
+        poller.register(dbapi_connection.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
     except (OSError, ValueError, AttributeError, TypeError):
         return True
-    return bool(readable)
 
 
 def _configure_sqlite(engine) -> None:

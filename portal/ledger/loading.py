@@ -3,11 +3,12 @@
 ``Batch.project`` and ``Project.region`` are joined loads: wherever a batch is shown (a
 certificate's payload, its registry instructions, an order's line) its project and region come
 with it. A statement of the driver's own (``core.database.session_rows``) can select the three
-rows' columns with ``COLUMNS`` and ``JOINS``; ``attach`` puts them in the session as loaded
-(``core.database.attached``) and keeps them for the transaction (``loaded``: the session's
-identity map holds objects weakly), so that nothing reads them again in the transaction. The project's
-descriptions and boundary (a forest's boundary can be megabytes) are left out, as everywhere a
-batch is loaded for what it says rather than for its project's page: they load if asked for.
+rows' columns (``columns()``, from ``batches b`` and ``JOINS``); ``attach`` puts them in the
+session as loaded (``core.database.attached``) and keeps them for the transaction (``loaded``:
+the session's identity map holds objects weakly), so that nothing reads them again in the
+transaction. The project's descriptions and boundary (a forest's boundary can be megabytes) are
+left out, as everywhere a batch is loaded for what it says rather than for its project's page:
+they load if asked for.
 """
 
 import functools
@@ -45,12 +46,6 @@ def columns() -> str:
         for alias, (_model, pairs) in zip("bpr", shapes(), strict=True)
         for _key, name in pairs
     )
-
-
-@functools.cache
-def width() -> int:
-    """How many columns ``columns()`` selects."""
-    return sum(len(pairs) for _model, pairs in shapes())
 
 
 def attach(row, start: int = 0) -> Batch:
