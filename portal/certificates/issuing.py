@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, inspect, select
+from sqlalchemy import ARRAY, Integer, any_, bindparam, inspect, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.util import identity_key
 
@@ -25,7 +25,7 @@ from portal.certificates import state as certificate_state
 from portal.certificates.checks import BENEFICIARY_MAX, DETAIL_MAX, clean_text, parse_purpose
 from portal.certificates.models import Certificate, Purpose, Source
 from portal.certificates.payload import payload
-from portal.core.database import is_postgresql, session_rows
+from portal.core.database import for_driver, is_postgresql, session_rows
 from portal.extensions import db
 from portal.ledger import loading
 from portal.ledger import services as ledger
@@ -352,9 +352,15 @@ def _batches_read(ids: set[int]) -> dict[int, Batch]:
     driver's cursor in the session's transaction (``core.database.session_rows``), put in the
     session as loaded (``ledger.loading``). The ledger's lock has most often loaded them
     already (``_batches``)."""
-    sql = f"SELECT {loading.columns()} FROM batches b{loading.JOINS} WHERE b.id = ANY(%(ids)s::int[])"
-    batches = (loading.attach(row) for row in session_rows(sql, {"ids": list(ids)}))
+    sql, own = _batches_read_sql()
+    batches = (loading.attach(row) for row in session_rows(sql, own | {"ids": list(ids)}))
     return {batch.id: batch for batch in batches}
+
+
+@functools.cache
+def _batches_read_sql() -> tuple[str, dict]:
+    ids = bindparam("ids", type_=ARRAY(Integer))
+    return for_driver(loading.query().where(Batch.__table__.c.id == any_(ids)))
 
 
 @functools.cache

@@ -2,8 +2,8 @@
 
 ``Batch.project`` and ``Project.region`` are joined loads: wherever a batch is shown (a
 certificate's payload, its registry instructions, an order's line) its project and region come
-with it. A statement of the driver's own (``core.database.session_rows``) can select the three
-rows' columns (``columns()``, from ``batches b`` and ``JOINS``); ``attach`` puts them in the
+with it. A statement sent through the driver (``core.database.session_rows``) can select the
+three rows (``query()``, to which it adds its own conditions); ``attach`` puts them in the
 session as loaded (``core.database.attached``) and keeps them for the transaction (``loaded``:
 the session's identity map holds objects weakly), so that nothing reads them again in the
 transaction. The project's descriptions and boundary (a forest's boundary can be megabytes) are
@@ -13,13 +13,11 @@ they load if asked for.
 
 import functools
 
+from sqlalchemy import select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.core.database import attached, plain_columns, transaction_cache
 from portal.ledger.models import Batch
-
-#: The three tables, joined from ``batches b``: ``projects p`` and ``regions r``.
-JOINS = " JOIN projects p ON p.id = b.project_id JOIN regions r ON r.id = p.region_id"
 
 _LOADED = "ledger.loaded_batches"
 _UNSHOWN = frozenset({"boundary_geojson", "description_zh", "description_en"})
@@ -28,7 +26,7 @@ _UNSHOWN = frozenset({"boundary_geojson", "description_zh", "description_en"})
 @functools.cache
 def shapes() -> tuple:
     """``(model, its (attribute, column) pairs)`` of the batch, its project and its region, in
-    the order ``columns()`` selects them (built at the first call: every model mapped)."""
+    the order ``query()`` selects them (built at the first call: every model mapped)."""
     project = Batch.project.property.mapper.class_
     region = project.region.property.mapper.class_
     return (
@@ -38,20 +36,23 @@ def shapes() -> tuple:
     )
 
 
-@functools.cache
-def columns() -> str:
-    """The select list of the three rows (aliases ``b``, ``p``, ``r``)."""
-    return ", ".join(
-        f"{alias}.{name}"
-        for alias, (_model, pairs) in zip("bpr", shapes(), strict=True)
+def query():
+    """The batch's, its project's and its region's columns (``shapes``), from the batches
+    joined with both: the caller adds which batches (the tables are SQLAlchemy's)."""
+    (batch, batch_pairs), (project, project_pairs), (region, region_pairs) = shapes()
+    selected = [
+        model.__table__.c[name]
+        for model, pairs in ((batch, batch_pairs), (project, project_pairs), (region, region_pairs))
         for _key, name in pairs
-    )
+    ]
+    tables = batch.__table__.join(project.__table__).join(region.__table__)
+    return select(*selected).select_from(tables)
 
 
-def attach(row, start: int = 0) -> Batch:
-    """The batch whose three rows' columns (``columns()``) begin at ``row[start]``, in the
-    session with its project and region as loaded."""
-    loaded = []
+def attach(row) -> Batch:
+    """The batch of a row of ``query()``, in the session with its project and region as
+    loaded."""
+    loaded, start = [], 0
     for model, pairs in shapes():
         loaded.append(attached(model, {key: row[start + n] for n, (key, _name) in enumerate(pairs)}))
         start += len(pairs)

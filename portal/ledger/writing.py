@@ -259,10 +259,13 @@ class AtOnce:
     movement: Movement | None = None
 
 
-def _next_batch_statement(named: bool, resumed: bool):
+def _next_batch_statement(named: bool, resumed: bool, selected=None):
+    """The next batch holding the source's blocks, in allocation order, locked: its id, code and
+    vintage, or what ``selected`` (a select of the batches' table) selects."""
+    if selected is None:
+        selected = select(_BATCHES.c.id, _BATCHES.c.code, _BATCHES.c.vintage_start, _BATCHES.c.vintage_end)
     query = (
-        select(_BATCHES.c.id, _BATCHES.c.code, _BATCHES.c.vintage_start, _BATCHES.c.vintage_end)
-        .where(
+        selected.where(
             exists().where(_BLOCKS.c.batch_id == _BATCHES.c.id, _BLOCKS.c.account_id == bindparam("source"))
         )
         .order_by(*_ORDER)
@@ -282,24 +285,19 @@ _NEXT_BATCH = {(n, r): _next_batch_statement(n, r) for n in (False, True) for r 
 
 
 @functools.cache
-def _next_batch_loaded(resumed: bool) -> str:
+def _next_batch_loaded(resumed: bool) -> tuple[str, dict]:
     """PostgreSQL: ``_NEXT_BATCH``'s lock in the driver's SQL (half the CPU of SQLAlchemy's
     execution), selecting the whole batch with its project and region (``loading``): whoever
     moves credits shows the batch they came from (a certificate, an order's line), and reading
     it here costs no round trip of its own, inside the batch's lock, later."""
-    resume = " AND (b.vintage_start, b.vintage_end, b.id) > (%(after_start)s, %(after_end)s, %(after_id)s)"
-    return (
-        f"SELECT {loading.columns()} FROM batches b{loading.JOINS}"
-        " WHERE EXISTS (SELECT FROM blocks WHERE blocks.batch_id = b.id AND blocks.account_id = %(source)s)"
-        f"{resume if resumed else ''}"
-        " ORDER BY b.vintage_start, b.vintage_end, b.id LIMIT 1 FOR NO KEY UPDATE OF b"
-    )
+    return for_driver(_next_batch_statement(False, resumed, loading.query()))
 
 
 def _next_batch(codes, after, condition, params):
     """The next batch to lock and read, locked: ``(id, code, vintage start, vintage end)``."""
     if codes is None and condition is None and _on_postgresql():
-        rows = session_rows(_next_batch_loaded(after is not None), params)
+        sql, own = _next_batch_loaded(after is not None)
+        rows = session_rows(sql, own | params)
         if not rows:
             return None
         batch = loading.attach(rows[0])
