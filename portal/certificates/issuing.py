@@ -104,32 +104,53 @@ def retire_into_certificates(
     retired_by: tuple[str, str] | None = None,
 ) -> list[Certificate]:
     """One retirement split into several certificates (e.g. one per attendee of an event): a
-    single ledger movement, whose serial ranges are dealt to the parts in order."""
+    single ledger movement, whose serial ranges are dealt to the parts in order.
+
+    On PostgreSQL the certificates are made and signed **before** the ledger locks the batch,
+    from the ranges the movement will most likely take (``ledger.forecast``: the source's
+    blocks as read now); the movement then takes its locks and chooses its blocks as always,
+    and if it took exactly those ranges (it does unless another movement of the same source
+    came first), what was made is written; otherwise the certificates are made again from what
+    it took. So a contended batch's lock is held for the movement's, the certificates' and the
+    log's statements and the commit, not for the making and signing in between."""
     checked = _checked(parts)
     retired_at = utcnow().replace(microsecond=0)
     numbers_ = _unused_numbers(retired_at.astimezone(BEIJING).year, len(checked))
+    total = sum(p.quantity for p in checked)
+
+    def made(movement_id: str, ranges: list[MovedRange]) -> Made:
+        return _make(
+            movement_id,
+            ranges,
+            organisation,
+            checked,
+            numbers_,
+            retired_at,
+            source=source,
+            source_ref=source_ref,
+            compliance_year=compliance_year,
+            actor=actor,
+            idempotency_key=idempotency_key,
+            digest=digest,
+            retired_by=retired_by,
+        )
+
+    early = None
+    if is_postgresql():
+        likely = ledger.forecast(total, source_account, batch_codes, load=True)
+        if sum(r.quantity for r in likely) == total:
+            early = made(ledger.new_movement_id(), likely)
     movement = ledger.retire(
-        sum(p.quantity for p in checked),
+        total,
         source=source_account,
         batch_codes=batch_codes,
         reference=_reference(numbers_),
         actor=actor,
+        movement_id=early.movement_id if early is not None else None,
     )
-    return _issue(
-        movement.id,
-        movement.ranges,
-        organisation,
-        checked,
-        numbers_,
-        retired_at,
-        source=source,
-        source_ref=source_ref,
-        compliance_year=compliance_year,
-        actor=actor,
-        idempotency_key=idempotency_key,
-        digest=digest,
-        retired_by=retired_by,
-    )
+    if early is None or early.moved != movement.ranges:
+        early = made(movement.id, movement.ranges)
+    return _written(early)
 
 
 @contextmanager
@@ -164,17 +185,19 @@ def retiring(
     if held < part.quantity:
         raise InsufficientCredits(account=str(source_account), available=held, requested=part.quantity)
     movement_id = ledger.new_movement_id()
-    (certificate,) = _issue(
-        movement_id,
-        ranges,
-        organisation,
-        [part],
-        numbers_,
-        retired_at,
-        source=source,
-        source_ref=source_ref,
-        actor=actor,
-        retired_by=retired_by,
+    (certificate,) = _written(
+        _make(
+            movement_id,
+            ranges,
+            organisation,
+            [part],
+            numbers_,
+            retired_at,
+            source=source,
+            source_ref=source_ref,
+            actor=actor,
+            retired_by=retired_by,
+        )
     )
     yield certificate
     ledger.retire(
@@ -219,7 +242,21 @@ def _reference(numbers_: list[str]) -> str:
     return f"certificate:{numbers_[0]}" + (f"+{len(numbers_) - 1}" if len(numbers_) > 1 else "")
 
 
-def _issue(
+@dataclass(frozen=True)
+class Made:
+    """The certificates of one retirement, made and signed, with everything written with them
+    (``_make``), not yet written (``_written``)."""
+
+    movement_id: str
+    #: The ledger's ranges they certify, in the movement's order.
+    moved: list[MovedRange]
+    numbers: list[str]
+    rows: writing.Rows
+    #: What the log says of the retirement (``log.info``).
+    summary: tuple
+
+
+def _make(
     movement_id: str,
     moved: list[MovedRange],
     organisation,
@@ -234,9 +271,9 @@ def _issue(
     idempotency_key: str | None = None,
     digest: str | None = None,
     retired_by: tuple[str, str] | None = None,
-) -> list[Certificate]:
-    """The certificates of one retirement of ``moved`` (ledger movement ``movement_id``): signed,
-    written with their blocks, registry instructions, log records, audit and webhook events."""
+) -> Made:
+    """The certificates of one retirement of ``moved`` (ledger movement ``movement_id``),
+    signed, with their blocks, registry instructions and audit events: nothing written yet."""
     batches = _batches({r.batch_id for r in moved})
     key = signing.signer()
     dealt = _deal(moved, [p.quantity for p in checked])
@@ -311,22 +348,22 @@ def _issue(
                 },
             )
         )
-    certificates, instruction_ids = writing.write(rows, blocks, instructions, events)
+    summary = (len(rows), _reference(numbers_), sum(r.quantity for r in moved), organisation.uscc, actor)
+    return Made(movement_id, list(moved), numbers_, writing.rows(rows, blocks, instructions, events), summary)
+
+
+def _written(made: Made) -> list[Certificate]:
+    """Write what ``_make`` made: the certificates with their blocks, registry instructions and
+    audit events, their log records and webhook events; the certificates."""
+    certificates, instruction_ids = writing.write(made.rows)
     instructions_of: dict[str, list[dict]] = {}
-    for instruction in instructions:
+    for instruction in made.rows.instructions:
         instructions_of.setdefault(instruction["certificate_number"], []).append(instruction)
     for c in certificates:
         leaf = transparency.record_issuance(c)  # appended to the public log as the transaction commits
         certificate_state.keep_issued(c, instructions_of.get(c.number, []), instruction_ids[c.number], leaf)
         webhook_events.certificate_issued(c)
-    log.info(
-        "%s certificate(s) %s: %s t retired for %s by %s",
-        len(certificates),
-        _reference(numbers_),
-        sum(r.quantity for r in moved),
-        organisation.uscc,
-        actor,
-    )
+    log.info("%s certificate(s) %s: %s t retired for %s by %s", *made.summary)
     return certificates
 
 

@@ -13,6 +13,7 @@ Either way the certificates are then put in the session as loaded (``core.databa
 
 import functools
 import json
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import insert
@@ -28,21 +29,48 @@ from portal.registry.models import RegistryInstruction
 _FRESH = {"status": CertificateStatus.VALID, "revoked_at": None, "revoked_reason": None, "revoked_by": None}
 
 
-def write(
-    certificates: list[dict], blocks: list[dict], instructions: list[dict], events: list[dict]
-) -> tuple[list[Certificate], dict[str, list[int]]]:
-    """Write the ``certificates`` (rows by column, without id), their ``blocks`` and registry
+@dataclass(frozen=True)
+class Rows:
+    """A retirement's rows, ready to write (``rows``): on PostgreSQL with the statement's
+    parameters already encoded, so that writing them is one round trip and little else (a
+    retirement makes them before it locks its batch, and writes them while holding it)."""
+
+    certificates: list[dict]
+    blocks: list[dict]
+    instructions: list[dict]
+    events: list[dict]
+    #: PostgreSQL: ``(statement, parameters)`` of the one statement.
+    at_once: tuple[str, dict] | None
+
+
+def rows(certificates: list[dict], blocks: list[dict], instructions: list[dict], events: list[dict]) -> Rows:
+    """The ``certificates`` (rows by column, without id), their ``blocks`` and registry
     ``instructions`` (rows naming their certificate by ``certificate_number`` instead of its
-    id) and the audit ``events``, in the caller's transaction, in the given order; return the
-    certificates, in the session, and the ids given to each one's instructions (by number, in
-    the instructions' order)."""
-    rows = [{**_FRESH, **c} for c in certificates]
+    id) and the audit ``events``, made ready to ``write`` (nothing is read or written)."""
+    certificates = [{**_FRESH, **c} for c in certificates]
+    at_once = None
     if is_postgresql():
-        ids, instruction_ids = _write_at_once(rows, blocks, instructions, events)
+        params = {
+            name: json.dumps(given, ensure_ascii=False, separators=(",", ":"), default=_json)
+            for name, given in (("c", certificates), ("b", blocks), ("i", instructions), ("a", events))
+        }
+        # The columns the rows give (every row of a table gives the same), in their order.
+        at_once = _statement(tuple(certificates[0]), tuple(instructions[0]), tuple(events[0])), params
+    return Rows(certificates, blocks, instructions, events, at_once)
+
+
+def write(given: Rows) -> tuple[list[Certificate], dict[str, list[int]]]:
+    """Write ``given`` in the caller's transaction, in its order; return the certificates, in
+    the session, and the ids given to each one's instructions (by number, in the instructions'
+    order)."""
+    if given.at_once is not None:
+        ids, instruction_ids = _write_at_once(*given.at_once)
     else:
-        ids, instruction_ids = _write_table_by_table(rows, blocks, instructions, events)
+        ids, instruction_ids = _write_table_by_table(
+            given.certificates, given.blocks, given.instructions, given.events
+        )
     written = []
-    for row in rows:
+    for row in given.certificates:
         row["id"] = ids[row["number"]]
         written.append(attached(Certificate, {key: row[name] for key, name in _COLUMNS}))
     return written, instruction_ids
@@ -51,15 +79,9 @@ def write(
 _COLUMNS = plain_columns(Certificate)
 
 
-def _write_at_once(certificates, blocks, instructions, events):
+def _write_at_once(statement: str, params: dict):
     if db.session.new:
         db.session.flush()  # what the statement refers to may be pending (a newly published key)
-    params = {
-        name: json.dumps(rows, ensure_ascii=False, separators=(",", ":"), default=_json)
-        for name, rows in (("c", certificates), ("b", blocks), ("i", instructions), ("a", events))
-    }
-    # The columns the rows give (every row of a table gives the same), in their order.
-    statement = _statement(tuple(certificates[0]), tuple(instructions[0]), tuple(events[0]))
     rows = session_rows(statement, params)
     return {number: id_ for id_, number, _ in rows}, {number: list(given) for _, number, given in rows}
 

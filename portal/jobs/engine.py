@@ -166,6 +166,11 @@ def close(app) -> None:
         close_storage()
 
 
+def _slot() -> str:
+    """A queued run's slot (``job_runs.slot`` holds 40 characters): unique per request for work."""
+    return f"soon {datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f} {secrets.token_hex(3)}"
+
+
 def plug() -> None:
     """Let features ask for work (``core.tasks.soon``) through the current app's queue. Queuing
     never fails a request: if the queue cannot be reached, the periodic run does the work a
@@ -179,19 +184,18 @@ def plug() -> None:
         if task is None:
             return
         try:
-            # The run's slot (``job_runs.slot`` holds 40 characters): unique per request for work.
-            slot = f"soon {datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f} {secrets.token_hex(3)}"
             with huey.portal_coalescing_lock:
                 windows = huey.portal_coalescing
                 now = clock()
                 ends, trailing = windows.get(name, (0.0, False))
                 if now >= ends:
-                    task(slot)
+                    task(_slot())
                     windows[name] = (now + COALESCE_SECONDS, False)
                 elif not trailing:
-                    task.schedule(args=(slot,), delay=ends - now)
+                    task.schedule(args=(_slot(),), delay=ends - now)
                     windows[name] = (ends, True)
-                # else: the run already scheduled for the window's end comes after this commit
+                # else (most calls under load): the run already scheduled for the window's end
+                # comes after this commit
         except Exception:
             log.warning("could not queue %s; the periodic run will do it", name, exc_info=True)
 

@@ -30,7 +30,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, delete, exists, func, insert, select
+from sqlalchemy import delete, exists, func, insert, select
 
 from portal.extensions import db
 from portal.ledger.accounts import (  # noqa: F401  (the ledger's interface: re-exported)
@@ -53,6 +53,7 @@ from portal.ledger.errors import (
     UnknownAccount,
     UnknownBatch,
 )
+from portal.ledger.forecasting import forecast  # noqa: F401  (the ledger's interface: re-exported)
 from portal.ledger.models import (
     ALLOWED_MOVES,
     TERMINAL_KINDS,
@@ -198,34 +199,6 @@ def retire(
         expect=expect,
         movement_id=movement_id,
     )
-
-
-#: Built once (a fulfilment reads its hold so).
-_FORECAST = (
-    select(Block.batch_id, Batch.code, Block.serial_start, Block.serial_end)
-    .join(Batch, Block.batch_id == Batch.id)
-    .where(Block.account_id == bindparam("account"))
-    .order_by(*ALLOCATION_ORDER, Block.serial_start)
-)
-
-
-def forecast(quantity: int, source: Account) -> list[MovedRange]:
-    """The ranges a movement of ``quantity`` t from ``source`` would take now (allocation order,
-    lowest serials first; fewer tonnes if it holds fewer), read **without locking** any batch.
-
-    Only for a source that nobody but the caller can change (an order's hold, while the order is
-    locked), so that work depending on what will move can be done before the batches are
-    locked; the movement, given these ranges as ``expect``, checks them under its locks.
-    """
-    rows = db.session.execute(_FORECAST, {"account": source.id})
-    ranges, remaining = [], quantity
-    for batch_id, code, start, end in rows:
-        if remaining <= 0:
-            break
-        take = min(remaining, end - start + 1)
-        ranges.append(MovedRange(batch_id, code, start, start + take - 1))
-        remaining -= take
-    return ranges
 
 
 def cancel(

@@ -300,7 +300,7 @@ def _next_batch(codes, after, condition, params):
         rows = session_rows(sql, own | params)
         if not rows:
             return None
-        batch = loading.attach(rows[0])
+        batch = loading.once(rows[0])
         return batch.id, batch.code, batch.vintage_start, batch.vintage_end
     query = _NEXT_BATCH[(codes is not None, after is not None)]
     if condition is not None:
