@@ -252,6 +252,8 @@ class Made:
     moved: list[MovedRange]
     numbers: list[str]
     rows: writing.Rows
+    #: Each certificate's transparency log leaf, by number.
+    leaves: dict[str, bytes]
     #: What the log says of the retirement (``log.info``).
     summary: tuple
 
@@ -348,8 +350,16 @@ def _make(
                 },
             )
         )
+    leaves = {
+        row["number"]: transparency.issuance_leaf(
+            row["number"], row["payload"], row["signature"], row["key_id"]
+        )
+        for row in rows
+    }
     summary = (len(rows), _reference(numbers_), sum(r.quantity for r in moved), organisation.uscc, actor)
-    return Made(movement_id, list(moved), numbers_, writing.rows(rows, blocks, instructions, events), summary)
+    return Made(
+        movement_id, list(moved), numbers_, writing.rows(rows, blocks, instructions, events), leaves, summary
+    )
 
 
 def _written(made: Made) -> list[Certificate]:
@@ -360,7 +370,8 @@ def _written(made: Made) -> list[Certificate]:
     for instruction in made.rows.instructions:
         instructions_of.setdefault(instruction["certificate_number"], []).append(instruction)
     for c in certificates:
-        leaf = transparency.record_issuance(c)  # appended to the public log as the transaction commits
+        # Appended to the public log as the transaction commits.
+        leaf = transparency.record_issuance(c, made.leaves[c.number])
         certificate_state.keep_issued(c, instructions_of.get(c.number, []), instruction_ids[c.number], leaf)
         webhook_events.certificate_issued(c)
     log.info("%s certificate(s) %s: %s t retired for %s by %s", *made.summary)

@@ -166,7 +166,7 @@ def close(app) -> None:
         close_storage()
 
 
-def _slot() -> str:
+def _soon_slot() -> str:
     """A queued run's slot (``job_runs.slot`` holds 40 characters): unique per request for work."""
     return f"soon {datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f} {secrets.token_hex(3)}"
 
@@ -189,10 +189,10 @@ def plug() -> None:
                 now = clock()
                 ends, trailing = windows.get(name, (0.0, False))
                 if now >= ends:
-                    task(_slot())
+                    task(_soon_slot())
                     windows[name] = (now + COALESCE_SECONDS, False)
                 elif not trailing:
-                    task.schedule(args=(_slot(),), delay=ends - now)
+                    task.schedule(args=(_soon_slot(),), delay=ends - now)
                     windows[name] = (ends, True)
                 # else (most calls under load): the run already scheduled for the window's end
                 # comes after this commit

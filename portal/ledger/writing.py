@@ -10,8 +10,8 @@ A movement of one block is, after the caller's account look-ups:
 
 1. the next candidate batch in allocation order, **locked** in the same statement
    (``… ORDER BY vintage, id LIMIT 1 FOR NO KEY UPDATE``, so the lock order is still the global
-   allocation order); on PostgreSQL the batch's whole row comes with it, with its project and
-   region (``ledger.loading``: what a certificate or an order's line names);
+   allocation order), reading only its id, code and vintage (whoever shows the batch, a
+   certificate or an order's line, has read it before the lock: ``ledger.forecast``);
 2. the source's blocks of that batch, read after the lock is held (in READ COMMITTED a statement
    sees what was committed before it began, so the read cannot share the locking statement);
 3. the rest of a split block, inserted (only when the block is split);
@@ -36,7 +36,6 @@ from sqlalchemy import bindparam, delete, exists, insert, or_, select, text, tup
 
 from portal.core.database import for_driver, session_rows
 from portal.extensions import db
-from portal.ledger import loading
 from portal.ledger.models import Account, Batch, Block, EntryKind, LedgerEntry
 from portal.timeutil import UTCDateTime, utcnow
 
@@ -259,13 +258,12 @@ class AtOnce:
     movement: Movement | None = None
 
 
-def _next_batch_statement(named: bool, resumed: bool, selected=None):
+def _next_batch_statement(named: bool, resumed: bool):
     """The next batch holding the source's blocks, in allocation order, locked: its id, code and
-    vintage, or what ``selected`` (a select of the batches' table) selects."""
-    if selected is None:
-        selected = select(_BATCHES.c.id, _BATCHES.c.code, _BATCHES.c.vintage_start, _BATCHES.c.vintage_end)
+    vintage."""
     query = (
-        selected.where(
+        select(_BATCHES.c.id, _BATCHES.c.code, _BATCHES.c.vintage_start, _BATCHES.c.vintage_end)
+        .where(
             exists().where(_BLOCKS.c.batch_id == _BATCHES.c.id, _BLOCKS.c.account_id == bindparam("source"))
         )
         .order_by(*_ORDER)
@@ -285,23 +283,21 @@ _NEXT_BATCH = {(n, r): _next_batch_statement(n, r) for n in (False, True) for r 
 
 
 @functools.cache
-def _next_batch_loaded(resumed: bool) -> tuple[str, dict]:
+def _next_batch_sql(resumed: bool) -> tuple[str, dict]:
     """PostgreSQL: ``_NEXT_BATCH``'s lock in the driver's SQL (half the CPU of SQLAlchemy's
-    execution), selecting the whole batch with its project and region (``loading``): whoever
-    moves credits shows the batch they came from (a certificate, an order's line), and reading
-    it here costs no round trip of its own, inside the batch's lock, later."""
-    return for_driver(_next_batch_statement(False, resumed, loading.query()))
+    execution). It reads what the movement needs of the batch and no more: whoever shows the
+    batch has it already (a retirement's certificate is made from the batches
+    ``ledger.forecast`` loaded before the lock, an order's lines bring theirs) and the lock is
+    held by the time a row of forty columns would have been converted."""
+    return for_driver(_next_batch_statement(False, resumed))
 
 
 def _next_batch(codes, after, condition, params):
     """The next batch to lock and read, locked: ``(id, code, vintage start, vintage end)``."""
     if codes is None and condition is None and _on_postgresql():
-        sql, own = _next_batch_loaded(after is not None)
+        sql, own = _next_batch_sql(after is not None)
         rows = session_rows(sql, own | params)
-        if not rows:
-            return None
-        batch = loading.once(rows[0])
-        return batch.id, batch.code, batch.vintage_start, batch.vintage_end
+        return rows[0] if rows else None
     query = _NEXT_BATCH[(codes is not None, after is not None)]
     if condition is not None:
         query = query.where(condition)

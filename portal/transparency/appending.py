@@ -70,7 +70,13 @@ def leaf_input(kind: str, certificate_number: str, statement: str, signature: st
 
 
 def record(
-    kind: str, statement: str, certificate, *, signature: str | None = None, key_id: str | None = None
+    kind: str,
+    statement: str,
+    certificate,
+    *,
+    signature: str | None = None,
+    key_id: str | None = None,
+    data: bytes | None = None,
 ) -> PendingLeaf:
     """Log an event about ``certificate`` (a Certificate, or its number) in the current
     transaction: appended as a leaf when the transaction commits, never if it rolls back.
@@ -78,14 +84,17 @@ def record(
     ``statement`` is the canonical signed text of the event (a certificate's payload; a
     revocation's or a registry confirmation's own statement). Given ``signature`` and
     ``key_id`` (the certificate's own), those are logged; otherwise the portal signs the
-    statement now with its current key. Any package may call this inside its transaction."""
+    statement now with its current key. ``data``: the leaf's bytes, made beforehand by
+    ``leaf_input`` from these same arguments (a retirement makes them before it locks its batch).
+    Any package may call this inside its transaction."""
     if kind not in KINDS:
         raise ValueError(f"unknown log entry kind {kind!r}")
     number = certificate if isinstance(certificate, str) else certificate.number
     if signature is None:
         signer = signing.signer()
         signature, key_id = signer.sign(statement), signer.key_id
-    data = leaf_input(kind, number, statement, signature, key_id)
+    if data is None:
+        data = leaf_input(kind, number, statement, signature, key_id)
     session = db.session()
     leaf = PendingLeaf(
         kind,

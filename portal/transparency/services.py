@@ -60,6 +60,7 @@ __all__ = [
     "heads_after",
     "inclusion",
     "inclusions",
+    "issuance_leaf",
     "latest_head",
     "leaf_input",
     "message",
@@ -73,15 +74,22 @@ __all__ = [
 ]
 
 
-def record_issuance(certificate: Certificate) -> PendingLeaf:
-    """Log a new certificate: its signed payload and signature, as issued."""
+def record_issuance(certificate: Certificate, data: bytes | None = None) -> PendingLeaf:
+    """Log a new certificate: its signed payload and signature, as issued. ``data``: the leaf's
+    bytes, if made beforehand (``issuance_leaf``)."""
     return record(
         "issuance",
         certificate.payload,
         certificate,
         signature=certificate.signature,
         key_id=certificate.key_id,
+        data=data,
     )
+
+
+def issuance_leaf(number: str, payload: str, signature: str, key_id: str) -> bytes:
+    """The bytes of a new certificate's leaf (``record_issuance``), made before it is written."""
+    return leaf_input("issuance", number, payload, signature, key_id)
 
 
 def record_revocation(certificate: Certificate) -> PendingLeaf:

@@ -17,6 +17,8 @@ from portal.extensions import db
 from portal.ledger import services as ledger
 from portal.ledger.models import LedgerEntry
 from portal.ledger.verify import verify_ledger
+from portal.transparency.appending import leaf_input
+from portal.transparency.models import LogEntry
 from tests import factories
 from tests.sql import statements_of
 
@@ -51,6 +53,13 @@ def _says_what_moved(certificate: Certificate) -> list[tuple[str, int, int]]:
     ).all()
     assert [tuple(r) for r in kept] == [tuple(r) for r in journal]
     assert sum(e - s + 1 for _code, s, e in signed) == certificate.quantity == document["quantity"]
+    # The log's leaf is the certificate as written (made with it before the lock, or again).
+    (logged,) = db.session.scalars(
+        select(LogEntry.leaf_input).filter_by(certificate_number=certificate.number)
+    )
+    assert bytes(logged) == leaf_input(
+        "issuance", certificate.number, certificate.payload, certificate.signature, certificate.key_id
+    )
     return signed
 
 

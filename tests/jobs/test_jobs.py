@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 import pytest
 from huey import MemoryHuey, PostgresHuey, RedisHuey, SqliteHuey
@@ -27,6 +28,15 @@ def test_a_job_runs_once_per_slot(app):
     assert engine.run(app, "orders.expire", slot="2026-12-03T08:00") is None
     assert engine.run(app, "orders.expire", slot="2026-12-03T08:01").status == "done"
     assert len(db.session.scalars(select(JobRun)).all()) == 2
+
+
+def test_a_run_without_a_slot_is_this_minutes(app):
+    """What the periodic schedule calls: no slot given, the current minute's (UTC)."""
+    before = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
+    ran = engine.run(app, "orders.expire")
+    after = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
+    assert ran.status == "done" and ran.slot in {before, after}
+    assert engine.run(app, "orders.expire", slot=ran.slot) is None  # that minute is taken
 
 
 def test_a_failing_job_is_recorded_with_its_error(app, monkeypatch):

@@ -194,10 +194,11 @@ def test_neighbours_are_found_by_serial_among_many_blocks_of_the_destination(sto
 
 
 @pytest.mark.postgres
-def test_the_lock_of_a_batch_loads_it_with_its_project_and_region_as_the_orm_would(pg_app):
-    """On PostgreSQL the statement that chooses and locks the next batch brings the batch's row
-    with its project and region (``ledger.loading``), kept for the transaction: what names them
-    (a certificate, an order's line) reads nothing more, and finds what the ORM would load."""
+def test_a_forecast_loads_the_batches_with_their_projects_and_regions_as_the_orm_would(pg_app):
+    """On PostgreSQL ``ledger.forecast(load=True)`` brings each batch's row with its project and
+    region in the statement that reads the source's blocks (``ledger.loading``), kept for the
+    transaction: what names them (a certificate made before the lock) reads nothing more, and
+    finds what the ORM would load. The movement's lock then reads only what it needs."""
     from sqlalchemy import inspect
 
     from portal.catalog.models import Project
@@ -218,22 +219,32 @@ def test_the_lock_of_a_batch_loads_it_with_its_project_and_region_as_the_orm_wou
         )
 
     batch = factories.batch(quantity=100, vintage=2021)
+    later = factories.batch(quantity=100, code="LATER-2023", vintage=2023)
     holding = ledger.open_account(AccountKind.HOLDING, "ORG-L")
+    ledger.transfer(10, source=ledger.system_account(AccountKind.INVENTORY), destination=holding)
+    ledger.transfer(
+        5, source=ledger.system_account(AccountKind.INVENTORY), destination=holding, batch_codes=[later.code]
+    )
     db.session.commit()
     expected = described(batch)
     batch_id, holding_id = batch.id, holding.id
     db.session.remove()
 
-    ledger.transfer(
-        10,
-        source=ledger.system_account(AccountKind.INVENTORY),
-        destination=db.session.get(type(holding), holding_id),
-    )
+    holding = db.session.get(type(holding), holding_id)
+    sent = statements_of(lambda: ledger.forecast(12, holding, load=True))
+    assert len(sent) == 1
+    ranges = ledger.forecast(12, holding, load=True)
+    assert [(r.batch_code, r.serial_start, r.serial_end) for r in ranges] == [
+        (batch.code, 1, 10),
+        ("LATER-2023", 1, 2),
+    ]
     loaded = loading.loaded(batch_id)
     assert loaded is not None and not inspect(loaded).expired
     read = []
     sent = statements_of(lambda: read.append(described(loaded)))
     assert sent == [] and read == [expected]
+    sent = statements_of(lambda: ledger.retire(12, source=holding))
+    assert not any("projects" in s for s in sent)  # the lock reads the batch's id, code, vintage
     db.session.commit()
     assert loading.loaded(batch_id) is None  # forgotten with the transaction
     assert verify_ledger().ok
