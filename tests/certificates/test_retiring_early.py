@@ -75,6 +75,27 @@ def test_the_certificate_names_what_the_movement_took(holder):
     assert verify_ledger().ok
 
 
+def test_a_chosen_batch_is_read_and_retired_alone(holder, monkeypatch):
+    """A retirement from one named batch (or, for compliance, the CCER batches): the holding's
+    blocks of those batches only are read before the lock, and the certificate made from them
+    is the one written."""
+    steel, _old, new = holder
+    real_make, made = issuing._make, []
+
+    def counted(*args, **kwargs):
+        made.append(args[1])
+        return real_make(*args, **kwargs)
+
+    monkeypatch.setattr(issuing, "_make", counted)
+    certificate, _ = certificates.retire_from_holding(
+        steel, 5, beneficiary="鞍钢", purpose="voluntary", batch_code=new.code, actor="t"
+    )
+    db.session.commit()
+    assert _says_what_moved(certificate) == [("NEW-2023", 1, 5)]
+    assert len(made) == 1  # on PostgreSQL made from the guess, which was right
+    assert verify_ledger().ok
+
+
 @pytest.mark.postgres
 def test_a_holding_changed_between_the_forecast_and_the_lock(pg_app, monkeypatch):
     """What the holding held when it was read is gone by the time the batch is locked (retired
