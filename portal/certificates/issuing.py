@@ -250,7 +250,6 @@ class Made:
     movement_id: str
     #: The ledger's ranges they certify, in the movement's order.
     moved: list[MovedRange]
-    numbers: list[str]
     rows: writing.Rows
     #: Each certificate's transparency log leaf, by number.
     leaves: dict[str, bytes]
@@ -357,9 +356,7 @@ def _make(
         for row in rows
     }
     summary = (len(rows), _reference(numbers_), sum(r.quantity for r in moved), organisation.uscc, actor)
-    return Made(
-        movement_id, list(moved), numbers_, writing.rows(rows, blocks, instructions, events), leaves, summary
-    )
+    return Made(movement_id, list(moved), writing.rows(rows, blocks, instructions, events), leaves, summary)
 
 
 def _written(made: Made) -> list[Certificate]:
@@ -379,9 +376,9 @@ def _written(made: Made) -> list[Certificate]:
 
 
 def _batches(ids: set[int]) -> dict[int, Batch]:
-    """The batches ``ids``: those this transaction has loaded already as they are (the ledger's
-    lock of each batch loads it on PostgreSQL; an order's lines bring theirs), the rest in one
-    statement."""
+    """The batches ``ids``: those this transaction has loaded already as they are (a
+    retirement's ``ledger.forecast`` loads them on PostgreSQL; an order's lines bring theirs),
+    the rest in one statement."""
     found = {}
     for batch_id in ids:
         batch = loading.loaded(batch_id) or db.session.identity_map.get(identity_key(Batch, batch_id))
@@ -398,8 +395,8 @@ def _batches(ids: set[int]) -> dict[int, Batch]:
 def _batches_read(ids: set[int]) -> dict[int, Batch]:
     """PostgreSQL: the batches ``ids`` with their projects and regions in one read through the
     driver's cursor in the session's transaction (``core.database.session_rows``), put in the
-    session as loaded (``ledger.loading``). The ledger's lock has most often loaded them
-    already (``_batches``)."""
+    session as loaded (``ledger.loading``). The forecast has most often loaded them already
+    (``_batches``)."""
     sql, own = _batches_read_sql()
     batches = (loading.attach(row) for row in session_rows(sql, own | {"ids": list(ids)}))
     return {batch.id: batch for batch in batches}

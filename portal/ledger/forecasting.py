@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import ARRAY, String, any_, bindparam, select
 
-from portal.core.database import for_driver, session_rows
+from portal.core.database import for_driver, is_postgresql, session_rows
 from portal.extensions import db
 from portal.ledger import loading
 from portal.ledger.models import Account, Batch, Block
@@ -47,9 +47,11 @@ def forecast(
     params = {"account": source.id, "most": quantity}
     if batch_codes is not None:
         params["codes"] = list(dict.fromkeys(batch_codes))
-    if load and db.session.get_bind().dialect.name == "postgresql":
+    if load and is_postgresql():
         sql, own = _forecast_loading(batch_codes is not None)
-        rows = [(loading.once(row).id, row[-3], row[-2], row[-1]) for row in session_rows(sql, own | params)]
+        rows = [
+            (loading.attach(row).id, row[-3], row[-2], row[-1]) for row in session_rows(sql, own | params)
+        ]
     else:
         rows = db.session.execute(_FORECAST if batch_codes is None else _FORECAST_OF, params)
     ranges, remaining = [], quantity

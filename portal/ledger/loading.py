@@ -21,8 +21,6 @@ from portal.ledger.models import Batch
 
 _LOADED = "ledger.loaded_batches"
 _UNSHOWN = frozenset({"boundary_geojson", "description_zh", "description_en"})
-#: Where a row of ``query()`` has the batch's id (its table's first column).
-_ID = 0
 
 
 @functools.cache
@@ -63,14 +61,6 @@ def attach(row) -> Batch:
     set_committed_value(batch, "project", project)
     transaction_cache(_LOADED)[batch.id] = batch
     return batch
-
-
-def once(row) -> Batch:
-    """``attach(row)``, unless this transaction has attached that batch already (a retirement
-    reads the batches it will likely take before it locks them): then the batch as first read,
-    without making the objects again (what the transaction shows of a batch is its name, project
-    and vintage, never what decides a movement: the ledger's own statements read that)."""
-    return loaded(row[_ID]) or attach(row)
 
 
 def loaded(batch_id: int) -> Batch | None:
