@@ -21,12 +21,15 @@ def _rule() -> throttle.Rule:
 
 
 def count_call(caller: str):
-    """Count this call against ``caller`` (``key:<prefix>`` or ``address:<ip>``): None when
-    within the limit, else the 429 to answer with."""
+    """Count this call against ``caller`` (``address:<ip>``: a public call): None when within the
+    limit, else the 429 to answer with."""
     # The hit stands however the call ends (an error answer rolls the request back), and the
     # counter's row is not held locked while the call runs.
-    quota = throttle.announce(_rule(), caller[:120], at_once=True)
-    if quota.allowed:
+    return _refusal(throttle.announce(_rule(), caller[:120], at_once=True))
+
+
+def _refusal(quota: throttle.Quota | None):
+    if quota is None or quota.allowed:
         return None
     response = jsonify(
         error={
@@ -58,18 +61,20 @@ def require_key(*actions: str):
             scheme, _sep, presented = header.partition(" ")
             if scheme.lower() != "bearer" or not presented.strip():
                 return _unauthorized(_("This call needs an API key: Authorization: Bearer <key>."))
-            key = buyers.authenticate_api_key(presented.strip())
+            # Counted against the key as it is read (one statement on PostgreSQL), whatever
+            # the call is then answered: every call made with the key's secret counts.
+            key, quota = buyers.authenticate_call(presented.strip(), _rule())
             if key is None:
                 return _unauthorized(_("The API key is unknown, revoked or no longer allowed."))
+            refused = _refusal(quota)
+            if refused is not None:
+                return refused
             principal = access.Principal.from_api_key(key)
             if not access.may_any(principal, actions):
                 response = jsonify(error={"code": "forbidden", "message": _("This key may not do that.")})
                 response.status_code = 403
                 return response
             g.principal = principal
-            refused = count_call(f"key:{key.prefix}")
-            if refused is not None:
-                return refused
             return view(*args, **kwargs)
 
         wrapper.api_key_action = actions  # the keyed routes can be listed from the URL map

@@ -193,7 +193,7 @@ def api_routes(app) -> dict[tuple[str, str], object]:
 def _with_code_facts(op: dict, view, method: str = "get") -> dict:
     """Adds what the view's decorators say: the key it needs and the answers that follow (a
     keyed call, or a public one that sends something, counts against the rate limit:
-    ``api.auth.count_call``)."""
+    ``api.auth``)."""
     op = {**op, "responses": dict(op["responses"])}
     responses = op["responses"]
     actions = getattr(view, "api_key_action", None)

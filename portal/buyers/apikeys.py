@@ -15,6 +15,7 @@ from portal import access
 from portal.audit import services as audit
 from portal.buyers.errors import OrganisationError
 from portal.buyers.models import ApiKey, Organisation, OrgStatus, User, org_status_label
+from portal.core import throttle
 from portal.core.database import (
     at_once_writer,
     attached,
@@ -100,60 +101,112 @@ def _by_prefix():
 
 
 @functools.cache
-def _raw_by_prefix() -> tuple[str, tuple, tuple]:
+def _raw_by_prefix(counting: bool) -> tuple[str, tuple, tuple]:
     """The key by its prefix with its organisation, in the driver's own SQL: ``(sql, the key's
-    columns, the organisation's)``; built at the first call (every model mapped)."""
+    columns, the organisation's)``; built at the first call (every model mapped). ``counting``:
+    the call counted in the same statement (``core.throttle.hit_at_once_where``) if the key's
+    secret is the one presented and the key is not revoked, the count and the end of its window
+    in the row's last two columns (NULL where not counted)."""
     key_columns, org_columns = plain_columns(ApiKey), plain_columns(Organisation)
+    columns = [f"k.{name}" for _key, name in key_columns] + [f"o.{name}" for _key, name in org_columns]
+    joined = " FROM api_keys k LEFT OUTER JOIN organisations o ON o.id = k.organisation_id"
+    if not counting:
+        return (
+            "SELECT " + ", ".join(columns) + joined + " WHERE k.prefix = %(prefix)s",
+            key_columns,
+            org_columns,
+        )
+    # (The hash compared here as well as in Python: it is of a 256-bit random secret, so how long
+    # the server takes to compare it tells nothing that helps guess one.)
+    genuine = (
+        "EXISTS (SELECT 1 FROM api_keys WHERE prefix = %(prefix)s"
+        " AND secret_hash = %(secret_hash)s AND revoked_at IS NULL)"
+    )
     sql = (
-        "SELECT "
-        + ", ".join([f"k.{name}" for _key, name in key_columns] + [f"o.{name}" for _key, name in org_columns])
-        + " FROM api_keys k LEFT OUTER JOIN organisations o ON o.id = k.organisation_id"
-        " WHERE k.prefix = %(prefix)s"
+        f"WITH hit AS ({throttle.hit_at_once_where(genuine)}) SELECT "
+        + ", ".join([*columns, "hit.hits", "hit.resets_at"])
+        + joined
+        + " LEFT OUTER JOIN hit ON TRUE WHERE k.prefix = %(prefix)s"
     )
     return sql, key_columns, org_columns
 
 
-def _by_prefix_committed(prefix: str) -> ApiKey | None:
+def _by_prefix_committed(
+    prefix: str, secret_hash: str, counted: throttle.Rule | None
+) -> tuple[ApiKey | None, throttle.Quota | None]:
     """PostgreSQL: an organisation's key by its prefix, with its organisation, read in one
-    statement through the driver's cursor (``core.database.committed_reader``) and put in the
-    session as loaded (``core.database.attached``): every API call starts with it, and the ORM's
-    loading of the two objects cost more than the read. None if there is no such key or it is a
-    person's (read in the session, with the person and their region)."""
-    sql, key_columns, org_columns = _raw_by_prefix()
-    rows = raw_rows(committed_reader(), sql, {"prefix": prefix})
+    statement through the driver's cursor and put in the session as loaded
+    (``core.database.attached``): every API call starts with it, and the ORM's loading of the two
+    objects cost more than the read. None if there is no such key or it is a person's (read in
+    the session, with the person and their region). With ``counted``, the same statement counts
+    the call (on the autocommit connection for writes that stand at once,
+    ``core.database.at_once_writer``) and the quota is announced; None if it did not count."""
+    sql, key_columns, org_columns = _raw_by_prefix(counted is not None)
+    now = utcnow()
+    if counted is None:
+        rows = raw_rows(committed_reader(), sql, {"prefix": prefix})
+    else:
+        params = {"prefix": prefix, "secret_hash": secret_hash} | throttle.hit_params(
+            counted, counted_as(prefix), now
+        )
+        rows = raw_rows(at_once_writer(), sql, params)
     if not rows:
-        return None
+        return None, None
     row = rows[0]
+    quota = None
+    if counted is not None and row[-2] is not None:
+        quota = throttle.announced(counted, row[-2], row[-1], now)
     values = dict(zip((key for key, _name in key_columns), row[: len(key_columns)], strict=True))
     if values["organisation_id"] is None:
-        return None
+        return None, quota
     key = attached(ApiKey, values)
-    org_values = zip((key for key, _name in org_columns), row[len(key_columns) :], strict=True)
-    set_committed_value(key, "organisation", attached(Organisation, dict(org_values)))
+    org_row = row[len(key_columns) : len(key_columns) + len(org_columns)]
+    set_committed_value(
+        key,
+        "organisation",
+        attached(Organisation, dict(zip((k for k, _n in org_columns), org_row, strict=True))),
+    )
     set_committed_value(key, "user", None)
-    return key
+    return key, quota
+
+
+def counted_as(prefix: str) -> str:
+    """What a key's calls are counted as, under the API's rate limit."""
+    return f"key:{prefix}"
 
 
 def authenticate_api_key(presented: str) -> ApiKey | None:
     """The live key matching ``presented``, or None. Constant-time comparison of the secret."""
+    return authenticate_call(presented)[0]
+
+
+def authenticate_call(
+    presented: str, counted: throttle.Rule | None = None
+) -> tuple[ApiKey | None, throttle.Quota | None]:
+    """The live key matching ``presented`` (or None), and with ``counted`` the call counted
+    against the key under that rule (``counted_as``), at once, and announced (``core.throttle``):
+    a call is counted when it presents a key's secret and the key is not revoked, whatever it is
+    then answered (the key's organisation suspended, an action the key may not do). On
+    PostgreSQL the key is read and the call counted in one statement."""
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2] or len(presented) > 200:
-        return None
-    key = _by_prefix_committed(parts[1]) if is_postgresql() else None
+        return None, None
+    prefix, digest = parts[1], _digest(parts[2])
+    key, quota = _by_prefix_committed(prefix, digest, counted) if is_postgresql() else (None, None)
     if key is None:
-        key = db.session.scalar(_by_prefix(), {"prefix": parts[1]})
-    if key is None or not hmac.compare_digest(key.secret_hash, _digest(parts[2])):
-        return None
-    if key.revoked_at is not None:
-        return None
+        key = db.session.scalar(_by_prefix(), {"prefix": prefix})
+    if key is None or not hmac.compare_digest(key.secret_hash, digest) or key.revoked_at is not None:
+        return None, None
+    if counted is not None and quota is None:  # SQLite, or a key not yet committed
+        quota = throttle.announce(counted, counted_as(prefix), at_once=True)
     if key.user is not None and not key.user.is_active:
-        return None
+        return None, quota
     if key.organisation is not None and key.organisation.status in (OrgStatus.SUSPENDED, OrgStatus.BARRED):
-        return None
+        return None, quota
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         _record_use(key, now)  # at most one write a minute per key
-    return key
+    return key, quota
 
 
 #: (``RETURNING``: ``raw_rows`` reads a result.)

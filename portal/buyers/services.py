@@ -19,7 +19,13 @@ the rule lives in, not this one.
 """
 
 from portal.buyers.accounts import create_user, find_user, set_user_active
-from portal.buyers.apikeys import authenticate_api_key, create_api_key, keys_of, revoke_api_key
+from portal.buyers.apikeys import (
+    authenticate_api_key,
+    authenticate_call,
+    create_api_key,
+    keys_of,
+    revoke_api_key,
+)
 from portal.buyers.errors import OrganisationError, SignInError
 from portal.buyers.organisations import (
     create_organisation,
@@ -50,6 +56,7 @@ __all__ = [
     "OrganisationError",
     "SignInError",
     "authenticate_api_key",
+    "authenticate_call",
     "change_status",
     "check_status_change",
     "confirm_email",

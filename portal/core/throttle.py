@@ -104,16 +104,22 @@ def announce(rule: Rule, value: str, *, at_once: bool = False) -> Quota:
     counts, and calls with the same key run side by side). On PostgreSQL it is counted in a
     statement of its own on an autocommit connection (``_hit_at_once``), leaving the session and
     what it has loaded untouched; on SQLite in the session, committed at once."""
-    key = rule.key(value)
     now = utcnow()
     if at_once and is_postgresql():
-        hits, resets_at = _hit_at_once(key, now + rule.window, now, rule.limit)
+        hits, resets_at = _hit_at_once(rule.key(value), now + rule.window, now, rule.limit)
     else:
-        hits, resets_at = _hit(key, now + rule.window, now, with_reset=True)
+        hits, resets_at = _hit(rule.key(value), now + rule.window, now, with_reset=True)
         if hits > rule.limit:
             give_back((rule, value))
         if at_once:
             checkpoint()  # the hit (or its giving back) stands however the call ends
+    return announced(rule, hits, resets_at, now)
+
+
+def announced(rule: Rule, hits: int, resets_at: datetime, now: datetime) -> Quota:
+    """Where the caller stands after a hit that made the count ``hits`` in the window ending at
+    ``resets_at``, announced in the response's headers: for :func:`announce`, and for a hit
+    counted at once by a statement of the caller's (``hit_at_once_where``)."""
     allowed = hits <= rule.limit
     reset = max(0, math.ceil((resets_at - now).total_seconds()))
     quota = Quota(rule, allowed, max(0, rule.limit - min(hits, rule.limit)), reset)
@@ -144,19 +150,33 @@ def give_back(*hits: tuple[Rule, str]) -> None:
     )
 
 
-#: ``_hit`` in the driver's own SQL (run through ``core.database.raw_rows``: about a quarter of
-#: the CPU of SQLAlchemy's execution), where a refused hit gives itself back in the same
-#: statement: past the limit the count stays at ``limit + 1``, refused, whatever more comes.
-_HIT_AT_ONCE = (
-    "INSERT INTO throttle_counters (key, hits, resets_at) VALUES (%(key)s, 1, %(resets_at)s)"
-    " ON CONFLICT (key) DO UPDATE SET"
-    " hits = CASE WHEN throttle_counters.resets_at <= %(now)s THEN 1"
-    " WHEN throttle_counters.hits > %(limit)s THEN throttle_counters.hits"
-    " ELSE throttle_counters.hits + 1 END,"
-    " resets_at = CASE WHEN throttle_counters.resets_at <= %(now)s THEN EXCLUDED.resets_at"
-    " ELSE throttle_counters.resets_at END"
-    " RETURNING hits, resets_at"
-)
+def hit_at_once_where(condition: str) -> str:
+    """``_hit`` in the driver's own SQL (run through ``core.database.raw_rows``: about a quarter
+    of the CPU of SQLAlchemy's execution), counting the hit only where ``condition`` (SQL) holds,
+    for a statement that counts a call in the same round trip as it reads what the call needs
+    (``buyers.apikeys.authenticate_call``). A refused hit gives itself back in the same statement:
+    past the limit the count stays at ``limit + 1``, refused, whatever more comes. Parameters
+    ``key``, ``resets_at``, ``now`` and ``limit`` (:func:`hit_params`); returns ``hits,
+    resets_at`` (no row where the condition did not hold)."""
+    return (
+        "INSERT INTO throttle_counters (key, hits, resets_at)"
+        f" SELECT %(key)s, 1, %(resets_at)s WHERE {condition}"
+        " ON CONFLICT (key) DO UPDATE SET"
+        " hits = CASE WHEN throttle_counters.resets_at <= %(now)s THEN 1"
+        " WHEN throttle_counters.hits > %(limit)s THEN throttle_counters.hits"
+        " ELSE throttle_counters.hits + 1 END,"
+        " resets_at = CASE WHEN throttle_counters.resets_at <= %(now)s THEN EXCLUDED.resets_at"
+        " ELSE throttle_counters.resets_at END"
+        " RETURNING hits, resets_at"
+    )
+
+
+def hit_params(rule: Rule, value: str, now: datetime) -> dict:
+    """The parameters of ``hit_at_once_where``'s statement for a hit of ``value`` at ``now``."""
+    return {"key": rule.key(value), "resets_at": now + rule.window, "now": now, "limit": rule.limit}
+
+
+_HIT_AT_ONCE = hit_at_once_where("TRUE")
 
 
 def _hit_at_once(key: str, resets_at: datetime, now: datetime, limit: int) -> tuple[int, datetime]:

@@ -116,3 +116,51 @@ def test_refused_calls_do_not_count_and_a_new_window_gives_the_whole_quota(keyed
     db.session.commit()
     again = client.get("/api/v1/holdings", headers=headers)
     assert again.status_code == 200 and again.headers["RateLimit-Remaining"] == "2"
+
+
+def _count_of(prefix: str) -> int:
+    from portal.core.throttle import ThrottleCounter
+
+    db.session.expire_all()
+    counter = db.session.get(ThrottleCounter, f"api:key:{prefix}")
+    return 0 if counter is None else counter.hits
+
+
+def test_every_call_with_the_keys_secret_counts_and_no_other(keyed, app):
+    """The call is counted as the key is read (on PostgreSQL in the same statement): a call
+    presenting the key's secret counts however it is answered; a wrong secret, a revoked key
+    or a call without a key does not eat into the key's quota."""
+    app.config.update(API_RATE_LIMIT=10)
+    client = app.test_client()
+    prefix = keyed.split("_")[1]
+    wrong = keyed[:-1] + ("A" if keyed[-1] != "A" else "B")
+    assert client.get("/api/v1/holdings", headers=factories.bearer(wrong)).status_code == 401
+    assert client.get("/api/v1/holdings").status_code == 401
+    assert _count_of(prefix) == 0
+    ok = client.get("/api/v1/holdings", headers=factories.bearer(keyed))
+    assert ok.status_code == 200 and ok.headers["RateLimit-Remaining"] == "9"
+    # A staff-only call made with a buyer's key: refused, and counted.
+    forbidden = client.get("/api/v1/registry/instructions", headers=factories.bearer(keyed))
+    assert forbidden.status_code == 403 and forbidden.headers["RateLimit-Remaining"] == "8"
+    assert _count_of(prefix) == 2
+    result = app.test_cli_runner().invoke(args=["apikeys", "revoke", prefix])
+    assert result.exit_code == 0, result.output
+    revoked = client.get("/api/v1/holdings", headers=factories.bearer(keyed))
+    assert revoked.status_code == 401 and "RateLimit-Remaining" not in revoked.headers
+    assert _count_of(prefix) == 2
+
+
+def test_a_persons_key_is_counted_too(app):
+    """A staff member's key is read in the session (with the person), not with the count; its
+    calls count all the same, once each."""
+    app.config.update(API_RATE_LIMIT=2, API_RATE_WINDOW=60)
+    result = app.test_cli_runner().invoke(
+        args=["users", "create", "auditor@example.cn", "--role", "auditor"], input="long-enough-pw-7\n"
+    )
+    assert result.exit_code == 0, result.output
+    key = factories.api_key(app, "--user", "auditor@example.cn")
+    client = app.test_client()
+    statuses = [client.get("/api/v1/holdings", headers=factories.bearer(key)).status_code for _ in range(3)]
+    assert statuses == [403, 403, 429]
+    # Counted once each: the refusal is given back (SQLite) or kept at the limit + 1 (PostgreSQL).
+    assert _count_of(key.split("_")[1]) in (2, 3)
