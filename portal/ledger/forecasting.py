@@ -9,6 +9,7 @@ writing, not for that work.
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import ARRAY, String, any_, bindparam, select
 
@@ -29,6 +30,8 @@ _FORECAST = (
     .limit(bindparam("most"))
 )
 _FORECAST_OF = _FORECAST.where(Batch.code.in_(bindparam("codes", expanding=True)))
+#: The same in the driver's SQL (``core.database.for_driver``): the codes as one array.
+_FORECAST_OF_PG = _FORECAST.where(Batch.code == any_(bindparam("codes", type_=ARRAY(String))))
 
 
 def forecast(
@@ -44,16 +47,51 @@ def forecast(
     movement given these ranges as ``expect`` checks them under its locks; for any other, the
     caller compares them with what the movement took and redoes the work if they differ.
     """
+    if is_postgresql():
+        read = forecast_read(quantity, source, batch_codes, load=load)
+        return read.ranges(session_rows(read.sql, read.params))
+    params = _params(quantity, source, batch_codes)
+    rows = db.session.execute(_FORECAST if batch_codes is None else _FORECAST_OF, params)
+    return _ranges(rows, quantity)
+
+
+@dataclass(frozen=True)
+class ForecastRead:
+    """PostgreSQL: ``forecast``'s statement (driver SQL and parameters), for a caller that sends
+    it together with reads of its own (``core.database.session_rows_together``), and what makes
+    the ranges of its rows (``ranges``)."""
+
+    sql: str
+    params: dict
+    quantity: int
+    load: bool
+
+    def ranges(self, rows) -> list[MovedRange]:
+        if self.load:
+            rows = [(loading.attach(row).id, row[-3], row[-2], row[-1]) for row in rows]
+        return _ranges(rows, self.quantity)
+
+
+def forecast_read(
+    quantity: int, source: Account, batch_codes: Sequence[str] | None = None, *, load: bool = False
+) -> ForecastRead:
+    """PostgreSQL: ``forecast``'s read, not yet sent. (Without ``load``, what the session has
+    pending is flushed first, as the ORM's own query would.)"""
+    if not load and db.session.autoflush:
+        db.session.flush()
+    named = batch_codes is not None
+    sql, own = _forecast_loading(named) if load else for_driver(_FORECAST_OF_PG if named else _FORECAST)
+    return ForecastRead(sql, own | _params(quantity, source, batch_codes), quantity, load)
+
+
+def _params(quantity: int, source: Account, batch_codes) -> dict:
     params = {"account": source.id, "most": quantity}
     if batch_codes is not None:
         params["codes"] = list(dict.fromkeys(batch_codes))
-    if load and is_postgresql():
-        sql, own = _forecast_loading(batch_codes is not None)
-        rows = [
-            (loading.attach(row).id, row[-3], row[-2], row[-1]) for row in session_rows(sql, own | params)
-        ]
-    else:
-        rows = db.session.execute(_FORECAST if batch_codes is None else _FORECAST_OF, params)
+    return params
+
+
+def _ranges(rows, quantity: int) -> list[MovedRange]:
     ranges, remaining = [], quantity
     for batch_id, code, start, end in rows:
         if remaining <= 0:

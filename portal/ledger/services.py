@@ -53,7 +53,11 @@ from portal.ledger.errors import (
     UnknownAccount,
     UnknownBatch,
 )
-from portal.ledger.forecasting import forecast  # noqa: F401  (the ledger's interface: re-exported)
+from portal.ledger.forecasting import (  # noqa: F401  (the ledger's interface: re-exported)
+    ForecastRead,
+    forecast,
+    forecast_read,
+)
 from portal.ledger.models import (
     ALLOWED_MOVES,
     TERMINAL_KINDS,

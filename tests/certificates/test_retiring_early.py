@@ -105,16 +105,16 @@ def test_a_holding_changed_between_the_forecast_and_the_lock(pg_app, monkeypatch
     factories.batch(quantity=100, code="OLD-2021", vintage=2021)
     buyers.deliver_from_inventory(steel, 30)
     db.session.commit()
-    real = ledger.forecast
+    real = issuing._numbers_and_forecast
     read = []
 
     def forecast_then_move(*args, **kwargs):
-        ranges = real(*args, **kwargs)
+        numbers, ranges = real(*args, **kwargs)
         read.append(ranges)
         ledger.retire(5, source=buyers.holding_account(steel), actor="t")
-        return ranges
+        return numbers, ranges
 
-    monkeypatch.setattr(ledger, "forecast", forecast_then_move)
+    monkeypatch.setattr(issuing, "_numbers_and_forecast", forecast_then_move)
     certificate, _ = certificates.retire_from_holding(
         steel, 10, beneficiary="鞍钢", purpose="voluntary", actor="t"
     )
@@ -169,7 +169,7 @@ def test_a_retirement_of_the_same_holding_committed_meanwhile(pg_app):
     buyers.deliver_from_inventory(steel, 30)
     db.session.commit()
     org_id = steel.id
-    real = ledger.forecast
+    real = issuing._numbers_and_forecast
     first_done = threading.Event()
     outcome = {}
 
@@ -187,17 +187,17 @@ def test_a_retirement_of_the_same_holding_committed_meanwhile(pg_app):
                 first_done.set()
 
     def forecast_then_wait(*args, **kwargs):
-        ranges = real(*args, **kwargs)
+        numbers, ranges = real(*args, **kwargs)
         if "started" not in outcome:
             outcome["started"] = True
             worker = threading.Thread(target=first)
             worker.start()
             assert first_done.wait(30)
             worker.join()
-        return ranges
+        return numbers, ranges
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ledger, "forecast", forecast_then_wait)
+        patch.setattr(issuing, "_numbers_and_forecast", forecast_then_wait)
         second, _ = certificates.retire_from_holding(
             steel, 4, beneficiary="B", purpose="voluntary", actor="b"
         )
