@@ -176,7 +176,9 @@ def serve(url: str, workdir: Path, threads: int = 1, workers: int = 2, **env):
 
 
 def load_demo(url: str, scale: int) -> float:
-    """Reset the PostgreSQL database at ``url`` and load the demo data set; the seconds it took."""
+    """Reset the PostgreSQL database at ``url`` and load the demo data set; the seconds it took.
+    The database is then settled (``settle``), so that what is measured next does not share the
+    machine with the load's aftermath."""
     fresh_database("postgresql", url)
     started = time.perf_counter()
     subprocess.run(
@@ -185,4 +187,18 @@ def load_demo(url: str, scale: int) -> float:
         cwd=ROOT,
         env=dict(os.environ, FLASK_APP="portal", PORTAL_DATABASE_URL=url),
     )
-    return time.perf_counter() - started
+    took = time.perf_counter() - started
+    settle(url)
+    return took
+
+
+def settle(url: str) -> None:
+    """``VACUUM ANALYZE`` and ``CHECKPOINT`` on the PostgreSQL database at ``url``: the tables a
+    load has just written get their statistics and visibility maps now, not from autovacuum in
+    the middle of a measurement, and the load's dirty pages are written before it, not by a
+    checkpoint during it."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("VACUUM (ANALYZE)"))
+        conn.execute(text("CHECKPOINT"))
+    engine.dispose()
