@@ -487,9 +487,9 @@ def _candidates(year: int, count: int, chosen: list[str]) -> set[str]:
 
 def _numbers_and_forecast(year: int, count: int, forecast: ledger.ForecastRead):
     """PostgreSQL: ``_unused_numbers`` and the ranges of ``forecast``, read in one round trip
-    (with the transaction's ``BEGIN`` when it is the first: ``core.database.session_rows_together``)
-    where they were three; a number found taken (once in tens of thousands of retirements when
-    the register holds a million) is replaced as ``_unused_numbers`` does."""
+    where they were two (``core.database.session_rows_together``); a number found taken (once
+    in tens of thousands of retirements when the register holds a million) is replaced as
+    ``_unused_numbers`` does."""
     candidates = _candidates(year, count, [])
     taken, rows = session_rows_together([_taken_read(list(candidates)), (forecast.sql, forecast.params)])
     chosen = _unused_numbers(year, count, sorted(candidates - {number for (number,) in taken}))
