@@ -1,4 +1,4 @@
-"""Counting the SQL a piece of code sends (N+1 checks, cache hits)."""
+"""Counting the SQL a piece of code sends (N+1 checks, cache hits) and its round trips."""
 
 
 def statements_of(func) -> list[str]:
@@ -20,3 +20,25 @@ def statements_of(func) -> list[str]:
     finally:
         event.remove(Engine, "before_cursor_execute", record)
     return seen
+
+
+def syncs_sent(run) -> int:
+    """PostgreSQL: how many times ``run()`` made the session's connection wait for the server
+    on statements with parameters (the protocol's Sync messages, read from the driver's own
+    trace of what it sent; ``BEGIN`` and ``COMMIT`` go as simple queries, without one)."""
+    import tempfile
+
+    from psycopg import pq
+
+    from portal.extensions import db
+
+    driver = db.session.connection().connection.driver_connection
+    with tempfile.TemporaryFile("w+") as trace:
+        driver.pgconn.trace(trace.fileno())
+        driver.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            run()
+        finally:
+            driver.pgconn.untrace()
+        trace.seek(0)
+        return sum(1 for line in trace if line.split("\t")[:1] == ["F"] and "\tSync" in line)

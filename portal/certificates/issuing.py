@@ -124,7 +124,7 @@ def retire_into_certificates(
     else:
         numbers_, likely = _unused_numbers(year, len(checked)), None
 
-    def made(movement_id: str, ranges: list[MovedRange]) -> Made:
+    def made(movement_id: str, ranges: list[MovedRange], *, guarded: bool = False) -> Made:
         return _make(
             movement_id,
             ranges,
@@ -139,11 +139,16 @@ def retire_into_certificates(
             idempotency_key=idempotency_key,
             digest=digest,
             retired_by=retired_by,
+            guarded=guarded,
         )
 
-    early = None
+    early, along = None, None
     if likely is not None and sum(r.quantity for r in likely) == total:
-        early = made(ledger.new_movement_id(), likely)
+        early = made(ledger.new_movement_id(), likely, guarded=len(likely) == 1)
+        if len(likely) == 1 and not db.session.new:
+            # Sent with the movement's statement, in its round trip: it writes the certificates
+            # only if the movement took the one range they were made from.
+            along = early.rows.at_once
     movement = ledger.retire(
         total,
         source=source_account,
@@ -151,10 +156,11 @@ def retire_into_certificates(
         reference=_reference(numbers_),
         actor=actor,
         movement_id=early.movement_id if early is not None else None,
+        along=along,
     )
     if early is None or early.moved != movement.ranges:
-        early = made(movement.id, movement.ranges)
-    return _written(early)
+        return _written(made(movement.id, movement.ranges))
+    return _written(early, movement.along)
 
 
 @contextmanager
@@ -279,9 +285,12 @@ def _make(
     idempotency_key: str | None = None,
     digest: str | None = None,
     retired_by: tuple[str, str] | None = None,
+    guarded: bool = False,
 ) -> Made:
     """The certificates of one retirement of ``moved`` (ledger movement ``movement_id``),
-    signed, with their blocks, registry instructions and audit events: nothing written yet."""
+    signed, with their blocks, registry instructions and audit events: nothing written yet.
+    ``guarded`` (one range, the movement not yet made): their statement writes them only if
+    the movement took exactly that range (``writing.rows``' ``after``)."""
     batches = _batches({r.batch_id for r in moved})
     key = signing.signer()
     dealt = _deal(moved, [p.quantity for p in checked])
@@ -363,13 +372,19 @@ def _make(
         for row in rows
     }
     summary = (len(rows), _reference(numbers_), sum(r.quantity for r in moved), organisation.uscc, actor)
-    return Made(movement_id, list(moved), writing.rows(rows, blocks, instructions, events), leaves, summary)
+    after = None
+    if guarded:
+        (only,) = moved
+        after = (movement_id, only.batch_id, only.serial_start, only.serial_end)
+    written = writing.rows(rows, blocks, instructions, events, after=after)
+    return Made(movement_id, list(moved), written, leaves, summary)
 
 
-def _written(made: Made) -> list[Certificate]:
+def _written(made: Made, written: list[tuple] | None = None) -> list[Certificate]:
     """Write what ``_make`` made: the certificates with their blocks, registry instructions and
-    audit events, their log records and webhook events; the certificates."""
-    certificates, instruction_ids = writing.write(made.rows)
+    audit events, their log records and webhook events; the certificates. ``written``: the rows
+    of its statement, sent already with the movement (``ledger.retire``'s ``along``)."""
+    certificates, instruction_ids = writing.write(made.rows, written)
     instructions_of: dict[str, list[dict]] = {}
     for instruction in made.rows.instructions:
         instructions_of.setdefault(instruction["certificate_number"], []).append(instruction)

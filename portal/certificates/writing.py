@@ -43,10 +43,23 @@ class Rows:
     at_once: tuple[str, dict] | None
 
 
-def rows(certificates: list[dict], blocks: list[dict], instructions: list[dict], events: list[dict]) -> Rows:
+def rows(
+    certificates: list[dict],
+    blocks: list[dict],
+    instructions: list[dict],
+    events: list[dict],
+    *,
+    after: tuple[str, int, int, int] | None = None,
+) -> Rows:
     """The ``certificates`` (rows by column, without id), their ``blocks`` and registry
     ``instructions`` (rows naming their certificate by ``certificate_number`` instead of its
-    id) and the audit ``events``, made ready to ``write`` (nothing is read or written)."""
+    id) and the audit ``events``, made ready to ``write`` (nothing is read or written).
+
+    ``after`` (PostgreSQL): ``(movement id, batch id, first serial, last serial)`` of the one
+    range a movement not yet made is expected to take. The statement then writes nothing
+    unless the transaction's journal holds exactly that entry of that movement, so that it can
+    be sent with the movement's own statement (``ledger.retire``'s ``along``) before anyone
+    knows whether the movement took what was expected."""
     certificates = [{**_FRESH, **c} for c in certificates]
     at_once = None
     if is_postgresql():
@@ -54,16 +67,24 @@ def rows(certificates: list[dict], blocks: list[dict], instructions: list[dict],
             name: json.dumps(given, ensure_ascii=False, separators=(",", ":"), default=_json)
             for name, given in (("c", certificates), ("b", blocks), ("i", instructions), ("a", events))
         }
+        if after is not None:
+            params["m"], params["mb"], params["ms"], params["me"] = after
         # The columns the rows give (every row of a table gives the same), in their order.
-        at_once = _statement(tuple(certificates[0]), tuple(instructions[0]), tuple(events[0])), params
+        statement = _statement(
+            tuple(certificates[0]), tuple(instructions[0]), tuple(events[0]), after is not None
+        )
+        at_once = statement, params
     return Rows(certificates, blocks, instructions, events, at_once)
 
 
-def write(given: Rows) -> tuple[list[Certificate], dict[str, list[int]]]:
+def write(given: Rows, written: list[tuple] | None = None) -> tuple[list[Certificate], dict[str, list[int]]]:
     """Write ``given`` in the caller's transaction, in its order; return the certificates, in
     the session, and the ids given to each one's instructions (by number, in the instructions'
-    order)."""
-    if given.at_once is not None:
+    order). ``written``: the rows of ``given.at_once`` already sent (with a movement), which
+    wrote them; then nothing is sent."""
+    if written:
+        ids, instruction_ids = _ids(written)
+    elif given.at_once is not None:
         ids, instruction_ids = _write_at_once(*given.at_once)
     else:
         ids, instruction_ids = _write_table_by_table(
@@ -82,8 +103,15 @@ _COLUMNS = plain_columns(Certificate)
 def _write_at_once(statement: str, params: dict):
     if db.session.new:
         db.session.flush()  # what the statement refers to may be pending (a newly published key)
-    rows = session_rows(statement, params)
-    return {number: id_ for id_, number, _ in rows}, {number: list(given) for _, number, given in rows}
+    written = session_rows(statement, params)
+    if not written:  # an ``after`` that does not hold: the caller compared the ranges first
+        raise RuntimeError("the certificates' movement is not the one they were made for")
+    return _ids(written)
+
+
+def _ids(written: list[tuple]) -> tuple[dict[str, int], dict[str, list[int]]]:
+    """The certificates' ids and their instructions' ids, by number, from the statement's rows."""
+    return {number: id_ for id_, number, _ in written}, {number: list(given) for _, number, given in written}
 
 
 def _json(value):
@@ -98,12 +126,23 @@ _BLOCK = {"certificate_number": Certificate.__table__.c.number.type} | {
 }
 
 
+#: The condition of a statement made with ``after``: the movement's one journal entry is there.
+_AFTER = (
+    " WHERE EXISTS (SELECT FROM ledger_entries e WHERE e.movement_id = %(m)s AND e.batch_id = %(mb)s"
+    " AND e.serial_start = %(ms)s AND e.serial_end = %(me)s)"
+    " AND (SELECT count(*) FROM ledger_entries e WHERE e.movement_id = %(m)s) = 1"
+)
+
+
 @functools.cache
-def _statement(c: tuple[str, ...], i: tuple[str, ...], a: tuple[str, ...]) -> str:
+def _statement(c: tuple[str, ...], i: tuple[str, ...], a: tuple[str, ...], after: bool = False) -> str:
     """The one statement, for rows giving the columns ``c`` (certificates), ``i`` (registry
     instructions, ``certificate_number`` among them) and ``a`` (audit events); built once. Each
     table's rows are a JSON array read as rows of the table's own type
-    (``json_populate_recordset``), in their order."""
+    (``json_populate_recordset``), in their order. ``after``: the certificates and audit events
+    are written only on ``_AFTER``'s condition (blocks and instructions follow their
+    certificates)."""
+    condition = _AFTER if after else ""
 
     def given(name, table):
         return f"json_populate_recordset(NULL::{table}, %({name})s::json) WITH ORDINALITY AS {name}"
@@ -119,7 +158,7 @@ def _statement(c: tuple[str, ...], i: tuple[str, ...], a: tuple[str, ...]) -> st
     block_columns = [c for c in _BLOCK if c != "certificate_number"]
     return (
         f"WITH written AS (INSERT INTO certificates ({', '.join(c)})"
-        f" SELECT {listed('c', c)} FROM {given('c', 'certificates')} ORDER BY c.ordinality"
+        f" SELECT {listed('c', c)} FROM {given('c', 'certificates')}{condition} ORDER BY c.ordinality"
         " RETURNING id, number),"
         f" blocks AS (INSERT INTO certificate_blocks (certificate_id, {', '.join(block_columns)})"
         f" SELECT written.id, {listed('b', block_columns)} FROM {blocks}"
@@ -129,7 +168,7 @@ def _statement(c: tuple[str, ...], i: tuple[str, ...], a: tuple[str, ...]) -> st
         " JOIN written ON written.number = i.certificate_number ORDER BY i.ordinality"
         " RETURNING id, certificate_id),"
         f" events AS (INSERT INTO audit_events ({', '.join(a)})"
-        f" SELECT {listed('a', a)} FROM {given('a', 'audit_events')} ORDER BY a.ordinality)"
+        f" SELECT {listed('a', a)} FROM {given('a', 'audit_events')}{condition} ORDER BY a.ordinality)"
         " SELECT id, number, ARRAY(SELECT instructions.id FROM instructions"
         " WHERE instructions.certificate_id = written.id ORDER BY instructions.id) FROM written"
     )

@@ -185,12 +185,18 @@ def retire(
     actor: str = "",
     expect: Sequence[MovedRange] | None = None,
     movement_id: str | None = None,
+    along: tuple[str, dict] | None = None,
 ) -> Movement:
     """Retire ``quantity`` tonnes from ``source``: final, each serial at most once.
 
     ``expect``: the ranges the caller read beforehand (``forecast``) and already acted on; the
     movement is refused (``InvalidMovement``, reason ``changed``), before anything is written,
     unless it takes exactly those. ``movement_id``: the id the caller already gave it.
+    ``along`` (PostgreSQL): a statement of the caller's (driver SQL, parameters) to send in the
+    movement's round trip when the movement is written in one statement; it runs right after
+    the movement's statement, moved or not, so it must check for itself (in its SQL) that the
+    movement it goes with was written. Its rows are then ``Movement.along``; when it was not
+    sent (the movement took several statements), that is None.
     """
     return _move(
         EntryKind.RETIRE,
@@ -202,6 +208,7 @@ def retire(
         actor,
         expect=expect,
         movement_id=movement_id,
+        along=along,
     )
 
 
@@ -238,6 +245,7 @@ def _move(
     up_to=False,
     expect=None,
     movement_id=None,
+    along=None,
 ) -> Movement:
     _check_quantity(quantity)
     _check_movable(source, destination)
@@ -246,7 +254,7 @@ def _move(
     at_once = None
     if _may_write_at_once(codes, expect):
         only = expect[0] if expect else None
-        at_once = AtOnce(kind, source, destination, reference, actor, movement_id, only)
+        at_once = AtOnce(kind, source, destination, reference, actor, movement_id, only, along=along)
     takes, seen = plan(quantity, source.id, codes, batch_condition, at_once=at_once)
     if at_once is not None and at_once.movement is not None:
         return at_once.movement

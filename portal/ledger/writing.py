@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, delete, exists, insert, or_, select, text, tuple_, update
 
-from portal.core.database import for_driver, session_rows
+from portal.core.database import for_driver, session_rows, session_rows_together
 from portal.extensions import db
 from portal.ledger.models import Account, Batch, Block, EntryKind, LedgerEntry
 from portal.timeutil import UTCDateTime, utcnow
@@ -69,6 +69,9 @@ class Movement:
     source: Account | None
     destination: Account
     ranges: list[MovedRange] = field(default_factory=list)
+    #: The rows of the statement the caller asked to be sent with the movement's (``along``),
+    #: when it was; None when it was not sent.
+    along: list[tuple] | None = None
 
     @property
     def quantity(self) -> int:
@@ -246,7 +249,11 @@ _TAKE_FIRST_BLOCK = text(
 @dataclass
 class AtOnce:
     """A movement ``plan`` may write with its first batch's read (PostgreSQL): what to write,
-    and, once written, the ``movement``. ``expect``: the one range it must take, if any."""
+    and, once written, the ``movement``. ``expect``: the one range it must take, if any.
+    ``along``: a statement of the caller's (driver SQL and parameters) sent in the same round
+    trip as the movement's, run just after it in the transaction whether or not it moved (it
+    checks for itself that the movement is the one it goes with); its rows end up as
+    ``movement.along``."""
 
     kind: EntryKind
     source: Account
@@ -256,6 +263,7 @@ class AtOnce:
     movement_id: str | None = None
     expect: "MovedRange | None" = None
     movement: Movement | None = None
+    along: tuple[str, dict] | None = None
 
 
 def _next_batch_statement(named: bool, resumed: bool):
@@ -369,7 +377,7 @@ def _take_first_block(at_once: AtOnce, quantity: int, batch_id: int, code: str) 
         at_once.movement_id or new_movement_id(), at_once.kind, at_once.source, at_once.destination
     )
     reference, actor = (at_once.reference or "")[:120], (at_once.actor or "")[:120]
-    rows = session_rows(
+    take = (
         for_driver(_TAKE_FIRST_BLOCK)[0],
         {
             "batch": batch_id,
@@ -384,9 +392,14 @@ def _take_first_block(at_once: AtOnce, quantity: int, batch_id: int, code: str) 
             "now": utcnow(),
         },
     )
+    if at_once.along is None:
+        rows, along = session_rows(*take), None
+    else:
+        rows, along = session_rows_together([take, at_once.along])
     if rows and rows[0][3]:
         _block_id, first, last, _moved = rows[0]
         movement.ranges.append(MovedRange(batch_id, code, first, last))
+        movement.along = along
         at_once.movement = _written(movement, reference)
         return []
     return [(block_id, start, end) for block_id, start, end, _moved in rows]

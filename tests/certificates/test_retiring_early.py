@@ -7,8 +7,9 @@ import json
 import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from portal.audit.models import AuditEvent
 from portal.buyers import services as buyers
 from portal.certificates import issuing, signing
 from portal.certificates import services as certificates
@@ -20,7 +21,7 @@ from portal.ledger.verify import verify_ledger
 from portal.transparency.appending import leaf_input
 from portal.transparency.models import LogEntry
 from tests import factories
-from tests.sql import statements_of
+from tests.sql import statements_of, syncs_sent
 
 
 @pytest.fixture
@@ -121,6 +122,12 @@ def test_a_holding_changed_between_the_forecast_and_the_lock(pg_app, monkeypatch
     db.session.commit()
     assert [(r.batch_code, r.serial_start, r.serial_end) for r in read[0]] == [("OLD-2021", 1, 10)]
     assert _says_what_moved(certificate) == [("OLD-2021", 6, 15)]
+    # What was made from the forecast went with the movement and wrote nothing: one
+    # certificate, one audit event naming the movement that happened.
+    assert db.session.scalar(select(func.count()).select_from(Certificate)) == 1
+    (issued,) = db.session.scalars(select(AuditEvent).filter_by(action="certificate.issue"))
+    assert issued.subject_id == certificate.number
+    assert json.loads(issued.after)["movement"] == certificate.movement_id
     assert verify_ledger().ok
 
 
@@ -157,6 +164,32 @@ def test_on_postgresql_the_certificate_is_made_before_the_lock(pg_app):
     assert len(after) == 3, after
     assert "held AS" in after[0] and "INSERT INTO certificates" in after[1] and "log_state" in after[2]
     assert len(made) == 1  # made once: the movement took what was read
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_certificate_goes_with_the_movement(pg_app):
+    """The certificate's statement is sent with the movement's, in its round trip: a retirement
+    waits on the server four times besides its ``BEGIN`` and ``COMMIT`` (the number check with
+    the forecast, the lock, the movement with the certificate, the log's leaf), and what it
+    wrote is the certificate of what moved."""
+    steel, _cement = factories.steel_and_cement()
+    factories.batch(quantity=100, code="OLD-2021", vintage=2021)
+    buyers.deliver_from_inventory(steel, 30)
+    db.session.commit()
+    certificates.retire_from_holding(steel, 1, beneficiary="x", purpose="voluntary", actor="t")
+    db.session.commit()
+    found = []
+
+    def retire():
+        found.append(
+            certificates.retire_from_holding(steel, 3, beneficiary="x", purpose="voluntary", actor="t")[0]
+        )
+        db.session.commit()
+
+    assert steel.name_zh  # the organisation read again after the commit, as the API's key read has it
+    assert syncs_sent(retire) == 4
+    assert _says_what_moved(found[0]) == [("OLD-2021", 2, 4)]
+    assert verify_ledger().ok
 
 
 @pytest.mark.postgres

@@ -128,32 +128,13 @@ def test_session_rows_raises_as_sqlalchemy_does(pg_app):
     db.session.rollback()
 
 
-def _syncs_sent(run) -> int:
-    """How many times ``run`` made the session's connection wait for the server (the protocol's
-    Sync messages, read from the driver's own trace of what it sent)."""
-    import tempfile
-
-    from psycopg import pq
-
-    driver = db.session.connection().connection.driver_connection
-    with tempfile.TemporaryFile("w+") as trace:
-        driver.pgconn.trace(trace.fileno())
-        driver.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
-        try:
-            run()
-        finally:
-            driver.pgconn.untrace()
-        trace.seek(0)
-        return sum(1 for line in trace if line.split("\t")[:1] == ["F"] and "\tSync" in line)
-
-
 def test_statements_sent_together_are_answered_in_one_round_trip(pg_app):
     """``session_rows_together``: each statement's rows, in order, seeing the transaction's own
     writes, for one wait on the server where one statement at a time waits once each; the
     listeners are told of every statement."""
     from portal.audit import services as audit
     from portal.core.database import session_rows, session_rows_together
-    from tests.sql import statements_of
+    from tests.sql import statements_of, syncs_sent
 
     audit.record("t", "probe.write", "probe", "first")
     db.session.flush()
@@ -166,8 +147,8 @@ def test_statements_sent_together_are_answered_in_one_round_trip(pg_app):
     sent = statements_of(lambda: answers.extend(session_rows_together(reads)))
     assert answers == [[("first",)], [(42,)], [(0,)]]
     assert sent == [sql for sql, _params in reads]
-    assert _syncs_sent(lambda: session_rows_together(reads)) == 1
-    assert _syncs_sent(lambda: [session_rows(*read) for read in reads]) == 3
+    assert syncs_sent(lambda: session_rows_together(reads)) == 1
+    assert syncs_sent(lambda: [session_rows(*read) for read in reads]) == 3
     db.session.rollback()
 
 
