@@ -233,18 +233,33 @@ def _covered_by(state, start, end, account_id) -> bool:
 
 
 def _assign(state, start, end, account_id):
-    out = []
-    for s, t, a in state:
-        if t < start or s > end:
-            out.append([s, t, a])
-            continue
-        if s < start:
-            out.append([s, start - 1, a])
-        if t > end:
-            out.append([end + 1, t, a])
-    out.append([start, end, account_id])
-    out.sort()
-    return out
+    """``state`` with serials ``start``..``end`` (all held by one account: ``_covered_by``)
+    given to ``account_id``, changed in place: the ranges they lie in are cut where they end,
+    and the new range is merged with an adjacent range of the same account, as the ledger
+    merges blocks. The state so stays about as long as the batch's blocks and an entry costs a
+    search and a few ranges: rebuilding the whole state at every entry, never merged, made a
+    batch retired a tonne at a time (24,000 entries) take minutes to replay."""
+    lo = bisect_right(state, [start, float("inf")]) - 1
+    if lo < 0 or state[lo][1] < start:
+        lo += 1
+    hi = lo
+    while hi < len(state) and state[hi][0] <= end:
+        hi += 1
+    pieces = []
+    if lo < hi and state[lo][0] < start:
+        pieces.append([state[lo][0], start - 1, state[lo][2]])
+    at = lo + len(pieces)  # where the new range goes
+    pieces.append([start, end, account_id])
+    if lo < hi and state[hi - 1][1] > end:
+        pieces.append([end + 1, state[hi - 1][1], state[hi - 1][2]])
+    state[lo:hi] = pieces
+    if at + 1 < len(state) and state[at + 1][0] == end + 1 and state[at + 1][2] == account_id:
+        state[at][1] = state[at + 1][1]
+        del state[at + 1]
+    if at > 0 and state[at - 1][1] == start - 1 and state[at - 1][2] == account_id:
+        state[at - 1][1] = state[at][1]
+        del state[at]
+    return state
 
 
 def _normal(ranges):
