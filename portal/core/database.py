@@ -68,6 +68,9 @@ def configure(app: Flask) -> None:
         if url_is_sqlite(app.config["SQLALCHEMY_DATABASE_URI"]):
             _configure_sqlite(db.engine)
         else:
+            from portal.core import pgconnection
+
+            event.listen(db.engine, "do_connect", pgconnection.connect)
             _check_on_checkout(db.engine)
 
     @app.after_request
