@@ -144,8 +144,9 @@ def retire_into_certificates(
 
     early, along = None, None
     if likely is not None and sum(r.quantity for r in likely) == total:
-        early = made(ledger.new_movement_id(), likely, guarded=len(likely) == 1)
-        if len(likely) == 1 and not db.session.new:
+        one_range = len(likely) == 1
+        early = made(ledger.new_movement_id(), likely, guarded=one_range)
+        if one_range and not db.session.new:
             # Sent with the movement's statement, in its round trip: it writes the certificates
             # only if the movement took the one range they were made from.
             along = early.rows.at_once

@@ -131,10 +131,10 @@ def test_a_holding_changed_between_the_forecast_and_the_lock(pg_app, monkeypatch
     assert verify_ledger().ok
 
 
-@pytest.mark.postgres
-def test_on_postgresql_the_certificate_is_made_before_the_lock(pg_app):
-    """The holding is read first, the certificate made and signed; from the batch's lock to the
-    commit only the movement, the certificate's one statement and the log's leaf are sent."""
+@pytest.fixture
+def retired_once(pg_app):
+    """A holding of 30 t of one batch, 1 t of it retired already: the retired account and the
+    log's state exist and the signing key is published, as on any running portal."""
     steel, _cement = factories.steel_and_cement()
     factories.batch(quantity=100, code="OLD-2021", vintage=2021)
     buyers.deliver_from_inventory(steel, 30)
@@ -142,6 +142,14 @@ def test_on_postgresql_the_certificate_is_made_before_the_lock(pg_app):
     # The first retirement creates the retired account and the log's state, publishes the key.
     certificates.retire_from_holding(steel, 1, beneficiary="x", purpose="voluntary", actor="t")
     db.session.commit()
+    return steel
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_certificate_is_made_before_the_lock(retired_once):
+    """The holding is read first, the certificate made and signed; from the batch's lock to the
+    commit only the movement, the certificate's one statement and the log's leaf are sent."""
+    steel = retired_once
     real_make = issuing._make
     made = []
 
@@ -167,17 +175,12 @@ def test_on_postgresql_the_certificate_is_made_before_the_lock(pg_app):
 
 
 @pytest.mark.postgres
-def test_on_postgresql_the_certificate_goes_with_the_movement(pg_app):
+def test_on_postgresql_the_certificate_goes_with_the_movement(retired_once):
     """The certificate's statement is sent with the movement's, in its round trip: a retirement
     waits on the server four times besides its ``BEGIN`` and ``COMMIT`` (the number check with
     the forecast, the lock, the movement with the certificate, the log's leaf), and what it
     wrote is the certificate of what moved."""
-    steel, _cement = factories.steel_and_cement()
-    factories.batch(quantity=100, code="OLD-2021", vintage=2021)
-    buyers.deliver_from_inventory(steel, 30)
-    db.session.commit()
-    certificates.retire_from_holding(steel, 1, beneficiary="x", purpose="voluntary", actor="t")
-    db.session.commit()
+    steel = retired_once
     found = []
 
     def retire():
