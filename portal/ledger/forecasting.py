@@ -17,7 +17,8 @@ from portal.core.database import for_driver, is_postgresql, session_rows
 from portal.extensions import db
 from portal.ledger import loading
 from portal.ledger.models import Account, Batch, Block
-from portal.ledger.writing import _ORDER, ALLOCATION_ORDER, MovedRange
+from portal.ledger.statements import ORDER
+from portal.ledger.writing import ALLOCATION_ORDER, MovedRange
 
 #: Built once (a fulfilment reads its hold so, a retirement the source it will most likely
 #: take): at most ``most`` blocks (each holds a tonne at least), of the batches ``codes`` if
@@ -113,7 +114,7 @@ def _forecast_loading(named: bool) -> tuple[str, dict]:
         .add_columns(Batch.__table__.c.code, blocks.c.serial_start, blocks.c.serial_end)
         .join_from(Batch.__table__, blocks, blocks.c.batch_id == Batch.__table__.c.id)
         .where(blocks.c.account_id == bindparam("account"))
-        .order_by(*_ORDER, blocks.c.serial_start)
+        .order_by(*ORDER, blocks.c.serial_start)
         .limit(bindparam("most"))
     )
     if named:

@@ -11,8 +11,8 @@ from portal.extensions import db
 from portal.ledger.accounts import _check_quantity
 from portal.ledger.errors import InsufficientCredits, InvalidMovement, TerminalAccount, UnknownAccount
 from portal.ledger.models import ALLOWED_MOVES, TERMINAL_KINDS, Account, AccountKind, Batch, EntryKind
+from portal.ledger.statements import BLOCKS
 from portal.ledger.writing import (
-    _BLOCKS,
     MovedRange,
     Movement,
     entry,
@@ -52,13 +52,13 @@ def move_range(
     _check_quantity(serial_end - serial_start + 1 if serial_start >= 1 else 0)
     _lock_batch_id(batch.id)
     rows = db.session.execute(
-        select(_BLOCKS.c.id, _BLOCKS.c.serial_start, _BLOCKS.c.serial_end, _BLOCKS.c.account_id)
+        select(BLOCKS.c.id, BLOCKS.c.serial_start, BLOCKS.c.serial_end, BLOCKS.c.account_id)
         .where(
-            _BLOCKS.c.batch_id == batch.id,
-            _BLOCKS.c.serial_end >= serial_start,
-            _BLOCKS.c.serial_start <= serial_end,
+            BLOCKS.c.batch_id == batch.id,
+            BLOCKS.c.serial_end >= serial_start,
+            BLOCKS.c.serial_start <= serial_end,
         )
-        .order_by(_BLOCKS.c.serial_start)
+        .order_by(BLOCKS.c.serial_start)
     ).all()
     covered = serial_start
     for row in rows:
@@ -74,21 +74,21 @@ def move_range(
     for row in rows:
         start, end = max(row.serial_start, serial_start), min(row.serial_end, serial_end)
         if row.serial_start < start:  # the head stays where it was, in a block of its own
-            db.session.execute(update(_BLOCKS).where(_BLOCKS.c.id == row.id).values(serial_end=start - 1))
+            db.session.execute(update(BLOCKS).where(BLOCKS.c.id == row.id).values(serial_end=start - 1))
             db.session.execute(
-                insert(_BLOCKS).values(
+                insert(BLOCKS).values(
                     batch_id=batch.id, account_id=source.id, serial_start=start, serial_end=row.serial_end
                 )
             )
             block_id = db.session.scalar(
-                select(_BLOCKS.c.id).where(_BLOCKS.c.batch_id == batch.id, _BLOCKS.c.serial_start == start)
+                select(BLOCKS.c.id).where(BLOCKS.c.batch_id == batch.id, BLOCKS.c.serial_start == start)
             )
         else:
             block_id = row.id
         if end < row.serial_end:  # the tail too
-            db.session.execute(update(_BLOCKS).where(_BLOCKS.c.id == block_id).values(serial_end=end))
+            db.session.execute(update(BLOCKS).where(BLOCKS.c.id == block_id).values(serial_end=end))
             db.session.execute(
-                insert(_BLOCKS).values(
+                insert(BLOCKS).values(
                     batch_id=batch.id, account_id=source.id, serial_start=end + 1, serial_end=row.serial_end
                 )
             )

@@ -68,8 +68,8 @@ from portal.ledger.models import (
     EntryKind,
     LedgerEntry,
 )
+from portal.ledger.statements import BLOCKS
 from portal.ledger.writing import (  # noqa: F401  (ALLOCATION_ORDER, MovedRange, new_movement_id: re-exported)
-    _BLOCKS,
     ALLOCATION_ORDER,
     AtOnce,
     MovedRange,
@@ -409,9 +409,9 @@ def distribute(
 
     involved = [source.id, *wanted]
     rows = db.session.execute(
-        select(_BLOCKS.c.id, _BLOCKS.c.serial_start, _BLOCKS.c.serial_end, _BLOCKS.c.account_id)
-        .where(_BLOCKS.c.batch_id == batch.id, _BLOCKS.c.account_id.in_(involved))
-        .order_by(_BLOCKS.c.serial_start)
+        select(BLOCKS.c.id, BLOCKS.c.serial_start, BLOCKS.c.serial_end, BLOCKS.c.account_id)
+        .where(BLOCKS.c.batch_id == batch.id, BLOCKS.c.account_id.in_(involved))
+        .order_by(BLOCKS.c.serial_start)
     ).all()
     before = {(r.serial_start, r.serial_end, r.account_id): r.id for r in rows}
     pieces = [[r.serial_start, r.serial_end] for r in rows if r.account_id == source.id]
@@ -456,14 +456,14 @@ def distribute(
     now = {tuple(m) for m in merged}
     gone = [block_id for key, block_id in before.items() if key not in now]
     if gone:
-        db.session.execute(delete(_BLOCKS).where(_BLOCKS.c.id.in_(gone)))
+        db.session.execute(delete(BLOCKS).where(BLOCKS.c.id.in_(gone)))
     new = [
         {"batch_id": batch.id, "serial_start": a, "serial_end": b, "account_id": acc}
         for a, b, acc in sorted(now)
         if (a, b, acc) not in before
     ]
     if new:
-        db.session.execute(insert(_BLOCKS), new)
+        db.session.execute(insert(BLOCKS), new)
     db.session.execute(insert(LedgerEntry.__table__), entries)
     expire_loaded_blocks()
     log.info(

@@ -20,34 +20,42 @@ A movement of one block is, after the caller's account look-ups:
 6. the journal, one insert for the whole movement.
 
 On PostgreSQL steps 3–5 of each take, and step 6 with the movement's last take, are one
-statement (``_PLACE_ONE_STATEMENT``). A movement that the first block it reads can satisfy (most
+statement (``PLACE_ONE_STATEMENT``). A movement that the first block it reads can satisfy (most
 are: a sale, a retirement, a delivery from one batch) folds step 2 into that statement too
-(``_TAKE_FIRST_BLOCK``): it is two round trips and the commit, and a contended batch's lock is
-held for one of them and the commit. SQLite, which has no writable CTEs, sends them one by one;
-all ways write exactly the same rows.
+(``TAKE_FIRST_BLOCK``), and without a condition on the batches that statement is sent with the
+lock, in one round trip (``_lock_and_take_first``): the server runs it once the lock is granted,
+on the batch the lock took, so a contended batch's lock is held for the movement's statement
+and the commit, with no round trip to the worker between. SQLite, which has no writable CTEs,
+sends them one by one; all ways write exactly the same rows.
 """
 
-import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, delete, exists, insert, or_, select, text, tuple_, update
-
 from portal.core.database import for_driver, session_rows, session_rows_together
 from portal.extensions import db
 from portal.ledger.models import Account, Batch, Block, EntryKind, LedgerEntry
-from portal.timeutil import UTCDateTime, utcnow
+from portal.ledger.statements import (
+    INSERT_BLOCK,
+    INSERT_ENTRIES,
+    LOCK_BATCH,
+    NEXT_BATCH,
+    PLACE_ONE_STATEMENT,
+    REWRITE_BLOCK,
+    SOURCE_BLOCKS,
+    TAKE_FIRST_BLOCK,
+    TAKE_NEIGHBOURS,
+    lock_first_sql,
+    next_batch_sql,
+    take_locked_sql,
+)
+from portal.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
-_BATCHES = Batch.__table__
-_BLOCKS = Block.__table__
-_ENTRIES = LedgerEntry.__table__
-
 #: The stated allocation rule: oldest vintage first, then the earlier-recorded batch.
 ALLOCATION_ORDER = (Batch.vintage_start, Batch.vintage_end, Batch.id)
-_ORDER = (_BATCHES.c.vintage_start, _BATCHES.c.vintage_end, _BATCHES.c.id)
 
 
 @dataclass(frozen=True)
@@ -90,162 +98,6 @@ class Take:
     quantity: int
 
 
-# --- the statements ------------------------------------------------------------------------------
-
-_LOCK_BATCH = select(_BATCHES.c.id).where(_BATCHES.c.id == bindparam("batch")).with_for_update(key_share=True)
-
-_SOURCE_BLOCKS = (
-    select(_BLOCKS.c.id, _BLOCKS.c.serial_start, _BLOCKS.c.serial_end)
-    .where(_BLOCKS.c.batch_id == bindparam("batch"), _BLOCKS.c.account_id == bindparam("source"))
-    .order_by(_BLOCKS.c.serial_start)
-)
-
-_INSERT_BLOCK = insert(_BLOCKS).values(
-    batch_id=bindparam("batch"),
-    account_id=bindparam("account"),
-    serial_start=bindparam("start"),
-    serial_end=bindparam("end"),
-)
-
-#: The destination's blocks adjacent to ``start..end``: gone, their ranges returned to widen
-#: the moved block (blocks stay merged: one block per run of consecutive serials and account).
-#: A batch's blocks cover its serials without gaps or overlaps, so the neighbours are found by
-#: serial on the batch's unique ``(batch_id, serial_start)`` index, two probes: the block
-#: holding ``before`` (the last to start at or below it) and the one starting at ``after``; the
-#: account and range conditions then decide. (Read by account instead, the look-up walked every
-#: block the destination holds of the batch: thousands for a buyer of many small lots.)
-_NEIGHBOUR_BEFORE = (
-    select(_BLOCKS.c.id)
-    .where(_BLOCKS.c.batch_id == bindparam("batch"), _BLOCKS.c.serial_start <= bindparam("before"))
-    .order_by(_BLOCKS.c.serial_start.desc())
-    .limit(1)
-    .scalar_subquery()
-)
-_NEIGHBOUR_AFTER = (
-    select(_BLOCKS.c.id)
-    .where(_BLOCKS.c.batch_id == bindparam("batch"), _BLOCKS.c.serial_start == bindparam("after"))
-    .scalar_subquery()
-)
-_TAKE_NEIGHBOURS = (
-    delete(_BLOCKS)
-    .where(
-        or_(_BLOCKS.c.id == _NEIGHBOUR_BEFORE, _BLOCKS.c.id == _NEIGHBOUR_AFTER),
-        _BLOCKS.c.batch_id == bindparam("batch"),
-        _BLOCKS.c.account_id == bindparam("account"),
-        or_(_BLOCKS.c.serial_end == bindparam("before"), _BLOCKS.c.serial_start == bindparam("after")),
-    )
-    .returning(_BLOCKS.c.serial_start, _BLOCKS.c.serial_end)
-)
-
-_REWRITE_BLOCK = (
-    update(_BLOCKS)
-    .where(_BLOCKS.c.id == bindparam("block"))
-    .values(account_id=bindparam("account"), serial_start=bindparam("start"), serial_end=bindparam("end"))
-)
-
-_INSERT_ENTRIES = insert(_ENTRIES)
-
-
-def _neighbours(before: str, after: str) -> str:
-    """PostgreSQL: the CTEs ``near`` and ``gone`` of a statement placing a moved range: the
-    destination's blocks ending at ``before`` or starting at ``after`` (SQL expressions),
-    found by serial as ``_TAKE_NEIGHBOURS`` finds them, deleted, their ranges returned."""
-    return f"""near AS (
-        (SELECT id, account_id, serial_start, serial_end FROM blocks
-         WHERE batch_id = :batch AND serial_start <= {before} ORDER BY serial_start DESC LIMIT 1)
-        UNION ALL
-        (SELECT id, account_id, serial_start, serial_end FROM blocks
-         WHERE batch_id = :batch AND serial_start = {after})
-    ),
-    gone AS (
-        DELETE FROM blocks
-        WHERE id IN (SELECT id FROM near WHERE account_id = :account
-                                             AND (serial_end = {before} OR serial_start = {after}))
-        RETURNING serial_start, serial_end
-    )"""
-
-
-#: PostgreSQL: all of one take's writes in one statement (steps 3–5 above, and step 6, the
-#: journal of the whole movement, with its last take), so that a contended batch's lock is held
-#: for two round trips and the commit rather than five. Writable CTEs share one snapshot; the
-#: order that matters is made explicit: the moved block reads ``gone`` (the neighbours' ranges),
-#: so the neighbours are deleted before it is rewritten over their serials (its new start may be
-#: a deleted neighbour's: the unique ``(batch_id, serial_start)`` holds). ``rest`` is the split
-#: block's remainder (none when ``rest_start > rest_end``); ``near`` and ``gone`` the neighbours
-#: (``_neighbours``); ``journal`` inserts one entry per element of the arrays, in their order
-#: (none when they are empty: a movement's earlier takes).
-_PLACE_ONE_STATEMENT = text(
-    """
-    WITH rest AS (
-        INSERT INTO blocks (batch_id, account_id, serial_start, serial_end)
-        SELECT :batch, :source, :rest_start, :rest_end WHERE :rest_start <= :rest_end
-    ),
-    {neighbours},
-    journal AS (
-        INSERT INTO ledger_entries (movement_id, kind, batch_id, serial_start, serial_end, quantity,
-                                    from_account_id, to_account_id, reference, actor, created_at)
-        SELECT :movement, :kind, j.batch, j.first, j.last, j.last - j.first + 1,
-               :source, :account, :reference, :actor, :now
-        FROM unnest(CAST(:batches AS bigint[]), CAST(:firsts AS bigint[]), CAST(:lasts AS bigint[]))
-             WITH ORDINALITY AS j(batch, first, last, n)
-        ORDER BY j.n
-    )
-    UPDATE blocks
-    SET account_id = :account,
-        serial_start = LEAST(:start, (SELECT min(serial_start) FROM gone)),
-        serial_end = GREATEST(:end, (SELECT max(serial_end) FROM gone))
-    WHERE id = :block
-    """.format(neighbours=_neighbours(":before", ":after"))
-).bindparams(bindparam("now", type_=UTCDateTime()))
-
-#: PostgreSQL, with the batch locked: the source's blocks of the batch (step 2) and, when the
-#: first of them holds the whole movement (and starts at ``expect_start`` unless that is 0), the
-#: movement written from it (steps 3–6, as ``_PLACE_ONE_STATEMENT`` writes them) in the same
-#: statement. Its rows: that block as moved (``moved`` true; the serials taken), or, when it was
-#: not enough (nothing written), every block the source holds of the batch, lowest serials
-#: first, exactly as ``_SOURCE_BLOCKS`` reads them. ``held`` is read with the statement's
-#: snapshot, taken after the lock was granted, so it is what the lock protects.
-_TAKE_FIRST_BLOCK = text(
-    """
-    WITH held AS (
-        SELECT id, serial_start, serial_end FROM blocks
-        WHERE batch_id = :batch AND account_id = :source
-    ),
-    fit AS (
-        SELECT id, serial_start AS first, serial_start + :quantity - 1 AS last, serial_end
-        FROM (SELECT * FROM held ORDER BY serial_start LIMIT 1) AS lowest
-        WHERE serial_end - serial_start + 1 >= :quantity
-          AND (:expect_start = 0 OR serial_start = :expect_start)
-    ),
-    rest AS (
-        INSERT INTO blocks (batch_id, account_id, serial_start, serial_end)
-        SELECT :batch, :source, last + 1, serial_end FROM fit WHERE last < serial_end
-    ),
-    {neighbours},
-    journal AS (
-        INSERT INTO ledger_entries (movement_id, kind, batch_id, serial_start, serial_end, quantity,
-                                    from_account_id, to_account_id, reference, actor, created_at)
-        SELECT :movement, :kind, :batch, first, last, :quantity, :source, :account, :reference,
-               :actor, :now
-        FROM fit
-    ),
-    moved AS (
-        UPDATE blocks
-        SET account_id = :account,
-            serial_start = LEAST(fit.first, (SELECT min(serial_start) FROM gone)),
-            serial_end = GREATEST(fit.last, (SELECT max(serial_end) FROM gone))
-        FROM fit
-        WHERE blocks.id = fit.id
-        RETURNING fit.id, fit.first, fit.last
-    )
-    SELECT id, first, last, true AS moved FROM moved
-    UNION ALL
-    SELECT id, serial_start, serial_end, false FROM held WHERE NOT EXISTS (SELECT FROM moved)
-    ORDER BY 2
-    """.format(neighbours=_neighbours("(SELECT first - 1 FROM fit)", "(SELECT last + 1 FROM fit)"))
-).bindparams(bindparam("now", type_=UTCDateTime()))
-
-
 @dataclass
 class AtOnce:
     """A movement ``plan`` may write with its first batch's read (PostgreSQL): what to write,
@@ -266,47 +118,13 @@ class AtOnce:
     along: tuple[str, dict] | None = None
 
 
-def _next_batch_statement(named: bool, resumed: bool):
-    """The next batch holding the source's blocks, in allocation order, locked: its id, code and
-    vintage."""
-    query = (
-        select(_BATCHES.c.id, _BATCHES.c.code, _BATCHES.c.vintage_start, _BATCHES.c.vintage_end)
-        .where(
-            exists().where(_BLOCKS.c.batch_id == _BATCHES.c.id, _BLOCKS.c.account_id == bindparam("source"))
-        )
-        .order_by(*_ORDER)
-        .limit(1)
-        .with_for_update(key_share=True, of=_BATCHES)
-    )
-    if named:
-        query = query.where(_BATCHES.c.code.in_(bindparam("codes", expanding=True)))
-    if resumed:
-        query = query.where(
-            tuple_(*_ORDER) > tuple_(bindparam("after_start"), bindparam("after_end"), bindparam("after_id"))
-        )
-    return query
-
-
-_NEXT_BATCH = {(n, r): _next_batch_statement(n, r) for n in (False, True) for r in (False, True)}
-
-
-@functools.cache
-def _next_batch_sql(resumed: bool) -> tuple[str, dict]:
-    """PostgreSQL: ``_NEXT_BATCH``'s lock in the driver's SQL (half the CPU of SQLAlchemy's
-    execution). It reads what the movement needs of the batch and no more: whoever shows the
-    batch has it already (a retirement's certificate is made from the batches
-    ``ledger.forecast`` loaded before the lock, an order's lines bring theirs) and the lock is
-    held by the time a row of forty columns would have been converted."""
-    return for_driver(_next_batch_statement(False, resumed))
-
-
 def _next_batch(codes, after, condition, params):
     """The next batch to lock and read, locked: ``(id, code, vintage start, vintage end)``."""
     if codes is None and condition is None and _on_postgresql():
-        sql, own = _next_batch_sql(after is not None)
+        sql, own = next_batch_sql(after is not None)
         rows = session_rows(sql, own | params)
         return rows[0] if rows else None
-    query = _NEXT_BATCH[(codes is not None, after is not None)]
+    query = NEXT_BATCH[(codes is not None, after is not None)]
     if condition is not None:
         query = query.where(condition)
     return db.session.execute(query, params).first()
@@ -316,13 +134,13 @@ def _next_batch(codes, after, condition, params):
 
 
 def lock_batch(batch_id: int) -> None:
-    db.session.execute(_LOCK_BATCH, {"batch": batch_id})
+    db.session.execute(LOCK_BATCH, {"batch": batch_id})
 
 
 def source_blocks(batch_id: int, source_id: int):
     """``(block id, start, end)`` of what ``source_id`` holds of a batch, lowest serials first.
     The batch must be locked: nobody reads a batch's blocks without holding it."""
-    return db.session.execute(_SOURCE_BLOCKS, {"batch": batch_id, "source": source_id})
+    return db.session.execute(SOURCE_BLOCKS, {"batch": batch_id, "source": source_id})
 
 
 def plan(
@@ -334,30 +152,36 @@ def plan(
     on ``Batch``) narrows them further.
 
     ``at_once`` (used on PostgreSQL only): when the first block of the first batch locked holds
-    the whole movement, it is written with that batch's read (``_TAKE_FIRST_BLOCK``) and set as
-    ``at_once.movement``; ``takes`` is then empty. Otherwise planning goes on from that read."""
+    the whole movement, it is written with that batch's read (``TAKE_FIRST_BLOCK``) and set as
+    ``at_once.movement``; ``takes`` is then empty. Otherwise planning goes on from that read.
+    Without ``condition`` that read is sent with the lock itself (``_lock_and_take_first``)."""
     takes: list[Take] = []
     seen: set[str] = set()
     remaining = quantity
     after = None
     while remaining > 0:
-        params = {"source": source_id}
-        if codes is not None:
-            params["codes"] = codes
-        if after is not None:
-            params["after_start"], params["after_end"], params["after_id"] = after
-        row = _next_batch(codes, after, condition, params)
+        first = at_once is not None and not takes and _on_postgresql()
+        if first and after is None and condition is None and _fits_expected(at_once, quantity):
+            row, blocks = _lock_and_take_first(at_once, quantity, source_id, codes)
+        else:
+            params = {"source": source_id}
+            if codes is not None:
+                params["codes"] = codes
+            if after is not None:
+                params["after_start"], params["after_end"], params["after_id"] = after
+            row = _next_batch(codes, after, condition, params)
+            blocks = None
         if row is None:
             break
         batch_id, code, vintage_start, vintage_end = row
         after = (vintage_start, vintage_end, batch_id)
         seen.add(code)
-        if at_once is not None and not takes and _on_postgresql():
+        if blocks is None and first:
             blocks = _take_first_block(at_once, quantity, batch_id, code)
-            if at_once.movement is not None:
-                return [], seen
-        else:
+        elif blocks is None:
             blocks = source_blocks(batch_id, source_id)
+        if first and at_once.movement is not None:
+            return [], seen
         for block_id, start, end in blocks:
             take = min(remaining, end - start + 1)
             takes.append(Take(block_id, batch_id, code, start, end, take))
@@ -367,40 +191,76 @@ def plan(
     return takes, seen
 
 
-def _take_first_block(at_once: AtOnce, quantity: int, batch_id: int, code: str) -> list[tuple[int, int, int]]:
-    """``_TAKE_FIRST_BLOCK`` on the locked batch ``batch_id``: ``at_once.movement`` set if it
-    wrote the movement, else the source's blocks of the batch (``source_blocks``' rows)."""
+def _fits_expected(at_once: AtOnce, quantity: int) -> bool:
+    return at_once.expect is None or at_once.expect.quantity == quantity
+
+
+def _lock_and_take_first(at_once: AtOnce, quantity: int, source_id: int, codes):
+    """The first batch locked and ``_take_first_block``'s statement on it, sent together in one
+    round trip: ``(the lock's row or None, the take's blocks)``. The take runs once the lock is
+    granted, with a snapshot taken then (READ COMMITTED: each statement its own), so it reads
+    what the lock protects, as when it is sent after the lock's answer; and it acts only on the
+    batch the lock took (the id the lock left in the transaction's setting)."""
+    lock_sql, own = lock_first_sql(codes is not None)
+    lock_params = own | {"source": source_id}
+    if codes is not None:
+        lock_params["codes"] = codes
+    movement, take_params = _first_block_take(at_once, quantity)
+    statements = [(lock_sql, lock_params), (take_locked_sql(), take_params)]
+    if at_once.along is not None:
+        statements.append(at_once.along)
+    rows, taken, *along = session_rows_together(statements)
+    if rows[0][0] is None:
+        return None, []
+    batch_id, code = rows[0][0], rows[0][1]
+    return rows[0][:4], _taken(at_once, movement, batch_id, code, taken, along[0] if along else None)
+
+
+def _first_block_take(at_once: AtOnce, quantity: int) -> tuple[Movement, dict]:
+    """The movement ``TAKE_FIRST_BLOCK`` would write, and the statement's parameters but the
+    batch (the statement writes nothing in a batch other than an expected range's)."""
     expect = at_once.expect
-    if expect is not None and (expect.batch_id != batch_id or expect.quantity != quantity):
-        return list(source_blocks(batch_id, at_once.source.id))  # planned as usual, then refused
     movement = Movement(
         at_once.movement_id or new_movement_id(), at_once.kind, at_once.source, at_once.destination
     )
-    reference, actor = (at_once.reference or "")[:120], (at_once.actor or "")[:120]
-    take = (
-        for_driver(_TAKE_FIRST_BLOCK)[0],
-        {
-            "batch": batch_id,
-            "source": at_once.source.id,
-            "account": at_once.destination.id,
-            "quantity": quantity,
-            "expect_start": expect.serial_start if expect is not None else 0,
-            "movement": movement.id,
-            "kind": str(at_once.kind),
-            "reference": reference,
-            "actor": actor,
-            "now": utcnow(),
-        },
-    )
+    params = {
+        "source": at_once.source.id,
+        "account": at_once.destination.id,
+        "quantity": quantity,
+        "expect_start": expect.serial_start if expect is not None else 0,
+        "expect_batch": expect.batch_id if expect is not None else 0,
+        "movement": movement.id,
+        "kind": str(at_once.kind),
+        "reference": (at_once.reference or "")[:120],
+        "actor": (at_once.actor or "")[:120],
+        "now": utcnow(),
+    }
+    return movement, params
+
+
+def _take_first_block(at_once: AtOnce, quantity: int, batch_id: int, code: str) -> list[tuple[int, int, int]]:
+    """``TAKE_FIRST_BLOCK`` on the locked batch ``batch_id``: ``at_once.movement`` set if it
+    wrote the movement, else the source's blocks of the batch (``source_blocks``' rows)."""
+    expect = at_once.expect
+    if not _fits_expected(at_once, quantity) or (expect is not None and expect.batch_id != batch_id):
+        return list(source_blocks(batch_id, at_once.source.id))  # planned as usual, then refused
+    movement, params = _first_block_take(at_once, quantity)
+    take = (for_driver(TAKE_FIRST_BLOCK)[0], params | {"batch": batch_id})
     if at_once.along is None:
         rows, along = session_rows(*take), None
     else:
         rows, along = session_rows_together([take, at_once.along])
+    return _taken(at_once, movement, batch_id, code, rows, along)
+
+
+def _taken(at_once: AtOnce, movement: Movement, batch_id: int, code: str, rows, along):
+    """What ``TAKE_FIRST_BLOCK`` answered: the movement written (``at_once.movement``, the
+    blocks then none), or the source's blocks of the batch when it wrote nothing."""
     if rows and rows[0][3]:
         _block_id, first, last, _moved = rows[0]
         movement.ranges.append(MovedRange(batch_id, code, first, last))
         movement.along = along
-        at_once.movement = _written(movement, reference)
+        at_once.movement = _written(movement, (at_once.reference or "")[:120])
         return []
     return [(block_id, start, end) for block_id, start, end, _moved in rows]
 
@@ -434,7 +294,7 @@ def carry_out(
             start, end = moved.serial_start, moved.serial_end
             if end < take.serial_end:  # split: the rest of the block stays where it was
                 db.session.execute(
-                    _INSERT_BLOCK,
+                    INSERT_BLOCK,
                     {"batch": take.batch_id, "account": source.id, "start": end + 1, "end": take.serial_end},
                 )
             place(take.block_id, take.batch_id, start, end, destination.id)
@@ -452,7 +312,7 @@ def carry_out(
                     "actor": actor,
                 }
             )
-        db.session.execute(_INSERT_ENTRIES, entries)
+        db.session.execute(INSERT_ENTRIES, entries)
     return _written(movement, reference)
 
 
@@ -473,7 +333,7 @@ def _written(movement: Movement, reference: str) -> Movement:
 
 
 def _carry_out_in_one_statement_each(kind, takes, movement, source, destination, reference, actor) -> None:
-    """PostgreSQL: one statement per take, the journal with the last (``_PLACE_ONE_STATEMENT``).
+    """PostgreSQL: one statement per take, the journal with the last (``PLACE_ONE_STATEMENT``).
     Takes are written in order, each seeing the one before (two takes of one batch may meet).
     Source and destination differ (``services._check_movable``): the statement's neighbours are
     read before its own remainder exists, so it could not merge a block back into its source."""
@@ -497,7 +357,7 @@ def _carry_out_in_one_statement_each(kind, takes, movement, source, destination,
     for n, (take, moved) in enumerate(zip(takes, ranges, strict=True)):
         start, end = moved.serial_start, moved.serial_end
         db.session.execute(
-            _PLACE_ONE_STATEMENT,
+            PLACE_ONE_STATEMENT,
             {
                 **common,
                 **(journal if n == len(takes) - 1 else nothing),
@@ -518,10 +378,10 @@ def place(block_id: int, batch_id: int, start: int, end: int, account_id: int) -
     blocks of the same batch already there, so that blocks stay merged."""
     # The neighbours go first, so that the widened block's start is free (unique per batch).
     for first, last in db.session.execute(
-        _TAKE_NEIGHBOURS, {"batch": batch_id, "account": account_id, "before": start - 1, "after": end + 1}
+        TAKE_NEIGHBOURS, {"batch": batch_id, "account": account_id, "before": start - 1, "after": end + 1}
     ):
         start, end = min(start, first), max(end, last)
-    db.session.execute(_REWRITE_BLOCK, {"block": block_id, "account": account_id, "start": start, "end": end})
+    db.session.execute(REWRITE_BLOCK, {"block": block_id, "account": account_id, "start": start, "end": end})
 
 
 def expire_loaded_blocks() -> None:

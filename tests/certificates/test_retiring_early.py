@@ -176,10 +176,10 @@ def test_on_postgresql_the_certificate_is_made_before_the_lock(retired_once):
 
 @pytest.mark.postgres
 def test_on_postgresql_the_certificate_goes_with_the_movement(retired_once):
-    """The certificate's statement is sent with the movement's, in its round trip: a retirement
-    waits on the server four times besides its ``BEGIN`` and ``COMMIT`` (the number check with
-    the forecast, the lock, the movement with the certificate, the log's leaf), and what it
-    wrote is the certificate of what moved."""
+    """The certificate's statement is sent with the movement's, and the movement's with the lock,
+    in one round trip: a retirement waits on the server three times besides its ``BEGIN`` and
+    ``COMMIT`` (the number check with the forecast, the lock with the movement and the
+    certificate, the log's leaf), and what it wrote is the certificate of what moved."""
     steel = retired_once
     found = []
 
@@ -190,7 +190,7 @@ def test_on_postgresql_the_certificate_goes_with_the_movement(retired_once):
         db.session.commit()
 
     assert steel.name_zh  # the organisation read again after the commit, as the API's key read has it
-    assert syncs_sent(retire) == 4
+    assert syncs_sent(retire) == 3
     assert _says_what_moved(found[0]) == [("OLD-2021", 2, 4)]
     assert verify_ledger().ok
 

@@ -107,3 +107,80 @@ def test_mixed_concurrent_workload_keeps_every_invariant(any_app):
     report = verify_ledger()
     assert report.ok, report.problems
     assert report.serials == total
+
+
+def _waiting_on_a_lock(pid: int) -> bool:
+    from sqlalchemy import text
+
+    with db.engine.connect() as connection:
+        return bool(
+            connection.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid AND wait_event_type = 'Lock'"),
+                {"pid": pid},
+            )
+        )
+
+
+def test_a_movement_sent_with_its_lock_reads_what_the_lock_protects(pg_app):
+    """On PostgreSQL a movement's statement goes with the lock of its batch, in one round trip,
+    and waits behind it: while one buyer holds the batch (60 of its 100 t moved, not yet
+    committed), another's movement of 30 t waits, then takes serials 61–90 (what the first left),
+    and one of 50 t is refused with the 40 t left. A statement read with what was committed
+    before the lock was granted would have taken serials the first buyer had just bought."""
+    import time
+
+    from sqlalchemy import text
+
+    app = pg_app
+    factories.batch(quantity=100)
+    db.session.commit()
+    first_moved, go_on = threading.Event(), threading.Event()
+
+    def first():
+        with app.app_context():
+            try:
+                holding = ledger.open_account(AccountKind.HOLDING, "FIRST")
+                db.session.commit()
+                ledger.transfer(60, source=ledger.system_account(AccountKind.INVENTORY), destination=holding)
+                first_moved.set()
+                go_on.wait(timeout=60)
+                db.session.commit()
+            finally:
+                db.session.remove()
+
+    def second(name, quantity, pids):
+        with app.app_context():
+            try:
+                holding = ledger.open_account(AccountKind.HOLDING, name)
+                inventory = ledger.system_account(AccountKind.INVENTORY)
+                db.session.commit()
+                pids.append(db.session.scalar(text("SELECT pg_backend_pid()")))
+                try:
+                    moved = ledger.transfer(quantity, source=inventory, destination=holding)
+                except InsufficientCredits as refused:
+                    db.session.rollback()
+                    return ("short", refused.params["available"])
+                db.session.commit()
+                return [(r.serial_start, r.serial_end) for r in moved.ranges]
+            finally:
+                db.session.remove()
+
+    with ThreadPoolExecutor(3) as pool:
+        held = pool.submit(first)
+        assert first_moved.wait(timeout=60)
+        pids: list[int] = []
+        after = [pool.submit(second, "SECOND", 30, pids), pool.submit(second, "THIRD", 50, pids)]
+        deadline = time.monotonic() + 60
+        while not (len(pids) == 2 and all(_waiting_on_a_lock(pid) for pid in pids)):
+            assert time.monotonic() < deadline, "the two movements never waited for the lock"
+            time.sleep(0.02)
+        go_on.set()
+        held.result(timeout=60)
+        outcomes = sorted((f.result(timeout=60) for f in after), key=str)
+
+    # Whichever of the two got the lock first: 30 t are serials 61-90, and 50 t never fit.
+    assert [(61, 90)] in outcomes
+    assert ("short", 40) in outcomes or ("short", 10) in outcomes
+    db.session.expire_all()
+    assert ledger.balance(ledger.find_account(AccountKind.HOLDING, "SECOND")) == 30
+    assert verify_ledger().ok

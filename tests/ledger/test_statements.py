@@ -50,7 +50,7 @@ def serials(account) -> list[tuple[int, int]]:
 
 def read_and_writes(sqlite: int) -> int:
     """A movement the first block it reads holds: on PostgreSQL the read and the writes are one
-    statement (``writing._TAKE_FIRST_BLOCK``); on SQLite the read, then one statement each."""
+    statement (``statements.TAKE_FIRST_BLOCK``); on SQLite the read, then one statement each."""
     return 1 if postgres() else 1 + sqlite
 
 
@@ -173,7 +173,7 @@ def test_an_expected_range_that_changed_is_refused_before_anything_is_written(st
 
 
 def test_neighbours_are_found_by_serial_among_many_blocks_of_the_destination(stock):
-    """The destination's neighbours are two probes by serial (``writing._TAKE_NEIGHBOURS``,
+    """The destination's neighbours are two probes by serial (``statements.TAKE_NEIGHBOURS``,
     ``near`` in the PostgreSQL statements), not a walk over all it holds of the batch: here
     every other serial of the batch, and the one moved in between merges with both."""
     inventory, holding, batches = stock

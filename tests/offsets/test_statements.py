@@ -82,9 +82,14 @@ def test_fulfilment_locks_the_batch_only_after_everything_else_is_written(buyer)
     _place_and_fulfil(buyer, "pi_first")
     _placing, fulfilling = _place_and_fulfil(buyer, "pi_second")
     text = [" ".join(s.split()).upper() for s in fulfilling]
-    # The next batch holding the source's blocks (on PostgreSQL with its project and region).
+    # The next batch holding the source's blocks, locked (on PostgreSQL in a CTE that leaves its
+    # id for the movement's statement sent with it).
     chosen = [
-        i for i, s in enumerate(text) if s.startswith("SELECT ") and " FROM BATCHES" in s and "EXISTS" in s
+        i
+        for i, s in enumerate(text)
+        if s.startswith(("SELECT ", "WITH LOCKED AS MATERIALIZED (SELECT "))
+        and " FROM BATCHES" in s
+        and "EXISTS" in s
     ]
     assert len(chosen) == 1, fulfilling
     locked = chosen[0]
