@@ -2,8 +2,9 @@
 
 Every movement runs through here (``portal.ledger.services`` decides what moves, this module
 locks, plans and writes it), so each statement is built once, at import, with bound
-parameters: SQLAlchemy then reuses its compiled form and PostgreSQL its prepared plan, and a
-movement costs a handful of round trips rather than a handful of statement constructions.
+parameters (``portal.ledger.statements``): SQLAlchemy then reuses its compiled form and
+PostgreSQL its prepared plan, and a movement costs a handful of round trips rather than a
+handful of statement constructions.
 ``tests/ledger/test_statements.py`` holds the statement counts so that they cannot creep up.
 
 A movement of one block is, after the caller's account look-ups:
@@ -118,6 +119,9 @@ class AtOnce:
     along: tuple[str, dict] | None = None
 
 
+# --- locking and planning ------------------------------------------------------------------------
+
+
 def _next_batch(codes, after, condition, params):
     """The next batch to lock and read, locked: ``(id, code, vintage start, vintage end)``."""
     if codes is None and condition is None and _on_postgresql():
@@ -128,9 +132,6 @@ def _next_batch(codes, after, condition, params):
     if condition is not None:
         query = query.where(condition)
     return db.session.execute(query, params).first()
-
-
-# --- locking and planning ------------------------------------------------------------------------
 
 
 def lock_batch(batch_id: int) -> None:
