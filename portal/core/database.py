@@ -61,6 +61,19 @@ def checkpoint() -> None:
     db.session.commit()
 
 
+def commit_keeping_loaded() -> None:
+    """Commit the session's transaction without expiring the objects it loaded: for a view that
+    commits its own work and then answers from what it wrote, reading none of the session's
+    objects again (they go with the session when the request ends). Expiring them at commit
+    was work for nobody."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
 def configure(app: Flask) -> None:
     if not event.contains(Session, "after_transaction_end", _forget_transaction_cache):
         event.listen(Session, "after_transaction_end", _forget_transaction_cache)
@@ -319,7 +332,7 @@ def raw_rows(engine: Engine, sql: str, params: dict) -> list[tuple]:
     for attempt in (1, 2):
         connection, kept = _connection(engine)
         try:
-            cursor = _kept_cursor(connection)
+            cursor = _kept_cursor(connection, sql)
             cursor.execute(sql, params)
             return cursor.fetchall()
         except Exception:
@@ -374,23 +387,39 @@ def _discard(engine: Engine, connection, kept: bool) -> None:
 
 _CURSOR = "portal.cursor"
 
-
-def _kept_cursor(connection):
-    """The pooled connection's own cursor (binary results), made at its first read and kept with
-    it (``info`` lives as long as the driver's connection): psycopg finds each column's loader
-    once per cursor, and a new cursor per read paid for that again (about a sixth of a read)."""
-    return _kept_cursors(connection, 1)[0]
+#: How many statements' cursors a connection keeps (the least recently used closed beyond).
+CURSORS_KEPT = 32
 
 
-def _kept_cursors(connection, count: int) -> list:
-    """``_kept_cursor`` and more: ``count`` cursors kept with the connection, one for each of
-    the statements sent together (``session_rows_together``)."""
-    cursors = connection.info.get(_CURSOR)
-    if cursors is None or any(cursor.closed for cursor in cursors[:count]):
-        cursors = connection.info[_CURSOR] = []
-    while len(cursors) < count:
-        cursors.append(connection.driver_connection.cursor(binary=True))
-    return cursors[:count]
+def _kept_cursor(connection, sql: str):
+    """The pooled connection's own cursor for ``sql`` (binary results), made at the statement's
+    first run on the connection and kept with it (``info`` lives as long as the driver's
+    connection). psycopg keeps what it found for a cursor's parameters and result columns (their
+    dumpers and loaders, a loader made per column) only while the cursor runs the same statement
+    (the same string object) again: one cursor shared by different statements found them all
+    again at every statement, about a tenth of an API retirement's CPU."""
+    return _kept_cursors(connection, (sql,))[0]
+
+
+def _kept_cursors(connection, statements: Sequence[str]) -> list:
+    """``_kept_cursor`` of each of ``statements`` (``session_rows_together``): the connection
+    keeps one cursor per statement, up to ``CURSORS_KEPT``; a statement sent twice in one call
+    gets a cursor of its own the second time (each cursor holds one result)."""
+    kept = connection.info.get(_CURSOR)
+    if kept is None:
+        kept = connection.info[_CURSOR] = {}
+    cursors = []
+    for sql in statements:
+        cursor = kept.pop(sql, None)
+        if cursor is None or cursor.closed:
+            cursor = connection.driver_connection.cursor(binary=True)
+        kept[sql] = cursor  # the most recently used last
+        if cursor in cursors:  # the same statement twice in one call
+            cursor = connection.driver_connection.cursor(binary=True)
+        cursors.append(cursor)
+    while len(kept) > CURSORS_KEPT:
+        kept.pop(next(iter(kept))).close()
+    return cursors
 
 
 def committed_reader() -> Engine:
@@ -468,7 +497,7 @@ def session_rows_together(statements: Sequence[tuple[str, dict]]) -> list[list[t
     not run and the error is raised as ``session_rows`` raises it."""
     connection = db.session.connection()
     pooled = connection.connection
-    cursors = _kept_cursors(pooled, len(statements))
+    cursors = _kept_cursors(pooled, [sql for sql, _params in statements])
     for cursor, (sql, params) in zip(cursors, statements, strict=True):
         connection.dispatch.before_cursor_execute(connection, cursor, sql, params, None, False)
     dialect = connection.dialect

@@ -164,3 +164,37 @@ def test_statements_sent_together_fail_as_one_does(pg_app):
     db.session.rollback()
     assert session_rows_together([("SELECT 1", {}), ("SELECT 2", {})]) == [[(1,)], [(2,)]]
     db.session.rollback()
+
+
+def test_each_statement_keeps_its_cursor_and_so_its_column_loaders(pg_app):
+    """psycopg finds a result's column loaders (a loader object made per column type) again
+    whenever a cursor runs another statement than its last: statements alternating on one
+    connection each keep a cursor of their own, so a loader is made once per statement and
+    type, however often they alternate; the same statement twice in one call still gets two
+    answers; beyond ``CURSORS_KEPT`` statements the least recently used cursor is closed."""
+    from psycopg.types.numeric import Int4BinaryLoader
+
+    from portal.core import database
+    from portal.core.database import session_rows, session_rows_together
+
+    made = []
+
+    class Counted(Int4BinaryLoader):  # results are binary
+        def __init__(self, oid, context=None):
+            made.append(oid)
+            super().__init__(oid, context)
+
+    connection = db.session.connection().connection
+    connection.driver_connection.adapters.register_loader("int4", Counted)
+    first, second = "SELECT %(n)s::int4 + 1", "SELECT %(n)s::int4 * 2"
+    for n in range(5):
+        assert session_rows(first, {"n": n}) == [(n + 1,)]
+        assert session_rows_together([(second, {"n": n}), (first, {"n": n})]) == [[(2 * n,)], [(n + 1,)]]
+    assert len(made) == 2  # one per statement's cursor (one per run when they shared cursors)
+    assert session_rows_together([(first, {"n": 1}), (first, {"n": 2})]) == [[(2,)], [(3,)]]
+    kept = connection.info[database._CURSOR]
+    oldest = kept[first]
+    for n in range(database.CURSORS_KEPT):
+        session_rows(f"SELECT {n}::int4", {})
+    assert first not in kept and oldest.closed and len(kept) == database.CURSORS_KEPT
+    db.session.rollback()
