@@ -146,8 +146,9 @@ def wait_until_up(url: str, attempts: int = 200) -> None:
 
 @contextlib.contextmanager
 def serve(url: str, workdir: Path, threads: int = 1, workers: int = 2, **env):
-    """The portal on ``url``'s database under gunicorn (2 workers unless told) on a free port;
-    yields its base URL. Its log goes to ``workdir/server.log``."""
+    """The portal on ``url``'s database under gunicorn (2 workers unless told, the deployed
+    settings ``portal.ops.gunicorn_conf``) on a free port; yields its base URL. Its log goes to
+    ``workdir/server.log``."""
     port = free_port()
     environment = dict(
         os.environ,
@@ -160,6 +161,7 @@ def serve(url: str, workdir: Path, threads: int = 1, workers: int = 2, **env):
         **env,
     )
     command = [str(BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}"]
+    command += ["--config", "python:portal.ops.gunicorn_conf"]  # as deployed (docs/deployment.md)
     if threads > 1:
         command += ["--threads", str(threads)]
     with open(workdir / "server.log", "w") as log:

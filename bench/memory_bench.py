@@ -27,6 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
+#: The portal's worker runs with the deployed settings (docs/deployment.md).
+DEPLOYED = ("--config", "python:portal.ops.gunicorn_conf")
 
 
 def free_port():
@@ -48,10 +50,10 @@ def peak_kib(pid):
     raise RuntimeError("no VmHWM")
 
 
-def measure(app_spec, requests, env, cwd, paths=("/healthz",)):
+def measure(app_spec, requests, env, cwd, paths=("/healthz",), settings=()):
     port = free_port()
     proc = subprocess.Popen(
-        [str(GUNICORN), "--workers", "1", "--bind", f"127.0.0.1:{port}", app_spec],
+        [str(GUNICORN), "--workers", "1", "--bind", f"127.0.0.1:{port}", *settings, app_spec],
         cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -122,14 +124,14 @@ def main():
         PORTAL_LOG_LEVEL="WARNING",
     )
     bare_kib, bare_rate = measure("bare_app:app", args.requests, env, ROOT / "bench")
-    portal_kib, portal_rate = measure("portal:create_app()", args.requests, env, ROOT)
+    portal_kib, portal_rate = measure("portal:create_app()", args.requests, env, ROOT, settings=DEPLOYED)
     print(f"bare Flask worker: peak {bare_kib / 1024:.1f} MiB ({bare_rate:.0f} req/s from Python clients)")
     print(f"portal worker:     peak {portal_kib / 1024:.1f} MiB ({portal_rate:.0f} req/s)")
     print(f"ratio portal / bare: memory {portal_kib / bare_kib:.2f}, rate {portal_rate / bare_rate:.2f}")
     if args.url:
         paths = page_paths(args.url, args.certificates)
         env = dict(env, PORTAL_DATABASE_URL=args.url, PORTAL_INSTANCE_PATH=tempfile.mkdtemp())
-        pages_kib, pages_rate = measure("portal:create_app()", len(paths), env, ROOT, paths)
+        pages_kib, pages_rate = measure("portal:create_app()", len(paths), env, ROOT, paths, DEPLOYED)
         print(
             f"portal worker serving {len(paths):,} pages (catalog, projects, certificates): "
             f"peak {pages_kib / 1024:.1f} MiB ({pages_rate:.0f} req/s); target < 150 MiB"
