@@ -10,6 +10,7 @@ from portal.certificates import renditions, services, signing, verification
 from portal.certificates import state as certificate_state
 from portal.certificates.models import Certificate
 from portal.core import validators
+from portal.core.database import commit_keeping_loaded
 from portal.core.guard import public
 from portal.core.i18n import absolute_url
 from portal.core.idempotency import request_digest
@@ -230,7 +231,7 @@ def retirements():
     # transaction wrote it (``certificates.state.issued``: its row, its instructions, the leaf
     # the commit numbered), or, for a repeat, read in one statement as its public JSON reads it.
     written = certificate_state.issued(number) if created else None
-    db.session.commit()
+    commit_keeping_loaded()
     state = (written.state() if written is not None else None) or certificate_state.read(number)
     # A repeat gets the first answer again, marked as such (as Stripe does).
     headers = {} if created else {"Idempotent-Replayed": "true"}

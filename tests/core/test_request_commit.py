@@ -78,3 +78,21 @@ def test_a_view_that_committed_its_work_begins_nothing_more(any_app):
     client = any_app.test_client()
     assert _transactions_during(lambda: client.post("/test-committed")) == 1
     assert len(_names("committed")) == 1
+
+
+def test_a_commit_keeping_what_was_loaded_commits_and_reads_nothing_again(any_app):
+    """``commit_keeping_loaded``: the transaction is committed, the objects the session loaded
+    keep their values (reading them sends no statement), and the next commit expires again."""
+    from portal.core.database import commit_keeping_loaded
+    from tests.sql import statements_of
+
+    region = factories.region(code="kept")
+    db.session.commit()
+    region = db.session.scalars(select(Region).where(Region.code == "kept")).one()
+    region.name_en = "Kept"
+    commit_keeping_loaded()
+    assert statements_of(lambda: region.name_en) == []
+    assert _names("kept") == ["Kept"]
+    region = db.session.scalars(select(Region).where(Region.code == "kept")).one()
+    db.session.commit()
+    assert len(statements_of(lambda: region.name_en)) == 1  # expired, read again
