@@ -26,7 +26,8 @@ def check_character(text: str) -> str:
 
 
 def new_number(year: int) -> str:
-    body = "".join(secrets.choice(ALPHABET) for _ in range(7))
+    bits = secrets.randbits(35)  # seven characters of five bits, drawn at once
+    body = "".join(ALPHABET[(bits >> shift) & 31] for shift in range(30, -1, -5))
     check = check_character(f"{year:04d}{body}")
     full = body + check
     return f"CFC-{year:04d}-{full[:4]}-{full[4:]}"

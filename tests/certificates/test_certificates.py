@@ -220,7 +220,11 @@ def test_numbers_carry_a_check_character_and_forgive_typing():
                 assert numbers.normalise(f"CFC-2026-{typo}") is None
     assert numbers.normalise("CFC-2026-<scr-ipt>") is None
     assert numbers.normalise("x" * 10_000) is None
-    assert len({numbers.new_number(2026) for _ in range(2000)}) == 2000
+    drawn = [numbers.new_number(2026) for _ in range(2000)]
+    assert len(set(drawn)) == 2000
+    # Each of the seven random characters takes every value of the alphabet (35 random bits).
+    bodies = [n[9:].replace("-", "")[:7] for n in drawn]
+    assert all({b[i] for b in bodies} == set(numbers.ALPHABET) for i in range(7))
 
 
 # --- verification pages -------------------------------------------------------------------------
