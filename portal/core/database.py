@@ -397,7 +397,8 @@ def _kept_cursor(connection, sql: str):
     connection). psycopg keeps what it found for a cursor's parameters and result columns (their
     dumpers and loaders, a loader made per column) only while the cursor runs the same statement
     (the same string object) again: one cursor shared by different statements found them all
-    again at every statement, about a tenth of an API retirement's CPU."""
+    again at every statement (an API retirement's application CPU fell by about 4 % when each
+    statement got its own cursor)."""
     return _kept_cursors(connection, (sql,))[0]
 
 
