@@ -9,12 +9,13 @@ PORT ?= 8000
 TEST_WORKERS ?= 2
 export FLASK_APP := portal
 
-.PHONY: run test install translations lint bench clean
+.PHONY: run test install translations lint bench clean lock
 
-$(BIN)/.installed: pyproject.toml
+# Installed at the versions in constraints.txt (make lock renews them).
+$(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 install: $(BIN)/.installed
@@ -46,6 +47,16 @@ bench: translations
 	$(BIN)/python bench/ledger_bench.py
 	$(BIN)/python bench/verify_bench.py --scale 100
 	$(BIN)/python bench/memory_bench.py
+
+# Re-resolve pyproject.toml's ranges from scratch and write the versions chosen to constraints.txt.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --upgrade pip
+	.venv-lock/bin/pip install --quiet -e '.[dev]'
+	{ sed -n '/^#/p' constraints.txt; .venv-lock/bin/pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf .venv-lock
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis
