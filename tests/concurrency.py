@@ -1,5 +1,6 @@
 """Running the same work from many threads at once, each like a request of its own."""
 
+import contextvars
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,5 +25,7 @@ def race(app, workers: int, work, refused=(), timeout: float = 60):
             finally:
                 db.session.remove()
 
+    # Each thread runs in a copy of the test's context, so it keeps the test's clock (tests.clock).
+    contexts = [contextvars.copy_context() for _ in range(workers)]
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(run, range(workers)))
+        return list(pool.map(lambda i: contexts[i].run(run, i), range(workers)))

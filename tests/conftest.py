@@ -27,6 +27,15 @@ from sqlalchemy.exc import ProgrammingError
 from portal import create_app
 from portal.extensions import db
 from portal.jobs import engine as jobs_engine
+from tests.clock import on_the_session_day
+
+
+@pytest.fixture(autouse=True)
+def _on_the_session_day():
+    """Every test sees the portal on the day the session started (tests.clock)."""
+    with on_the_session_day():
+        yield
+
 
 #: The pytest-xdist worker this process is ("gw0", "gw1" …), or None when pytest runs alone.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER")

@@ -2,9 +2,7 @@
 
 from datetime import timedelta
 
-from portal.contracts import services
-
-TODAY = services.beijing_today()
+from tests.clock import TODAY
 
 
 def day(n: int) -> str:

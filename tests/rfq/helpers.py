@@ -4,10 +4,9 @@ data as the form sends it."""
 from datetime import timedelta
 
 from portal.extensions import db
-from portal.timeutil import beijing_today
 from tests import factories
+from tests.clock import TODAY
 
-TODAY = beijing_today()
 EMAILS = {
     "buyer": "buyer@steel.cn",
     "other_buyer": "buyer@cement.cn",
