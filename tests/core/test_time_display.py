@@ -22,7 +22,7 @@ from portal.contracts import services as contracts
 from portal.core.i18n import date_text, datetime_text, iso_beijing, with_zone
 from portal.core.mail import OutboxMessage
 from portal.extensions import db
-from tests import factories
+from tests import clock, factories
 from tests.revenue.helpers import paid_order
 
 #: 16:37:39 UTC on 2 December: 00:37:39 on 3 December in Beijing.
@@ -57,7 +57,9 @@ class _FrozenDatetime(datetime):
 def at_moment(monkeypatch):
     """The portal's clock stopped at MOMENT (every timestamp it stores, and today in Beijing)."""
     monkeypatch.setattr(timeutil, "datetime", _FrozenDatetime)
-    assert timeutil.utcnow() == MOMENT and timeutil.beijing_today() == DAY
+    with clock.unshifted():
+        assert timeutil.utcnow() == MOMENT and timeutil.beijing_today() == DAY
+        yield
 
 
 class World:
