@@ -17,9 +17,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, make_url, text  # noqa: E402
 
-PG_DEFAULT = os.environ.get("PORTAL_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+#: The benchmarks' own database (created when missing): never the one the tests use, whose
+#: schema a benchmark would drop under a running suite.
+PG_DEFAULT = os.environ.get(
+    "PORTAL_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/portal_bench"
+)
 
 
 def make_app(url):
@@ -48,6 +52,7 @@ def fresh_database(kind: str, url: str | None = None) -> str:
         url = f"sqlite:///{tempfile.mkdtemp(prefix='bench-')}/bench.db"
     else:
         url = url or PG_DEFAULT
+        create_missing(url)
         engine = create_engine(url)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
@@ -58,6 +63,18 @@ def fresh_database(kind: str, url: str | None = None) -> str:
         upgrade()
         db.engine.dispose()
     return url
+
+
+def create_missing(url: str) -> None:
+    """Create ``url``'s PostgreSQL database unless it exists (from the server's ``postgres`` one)."""
+    name = make_url(url).database
+    engine = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}):
+                conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
+    finally:
+        engine.dispose()
 
 
 _worker_app = None

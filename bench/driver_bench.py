@@ -18,7 +18,7 @@ import statistics
 import time
 
 import psycopg
-from common import PG_DEFAULT
+from common import PG_DEFAULT, create_missing
 
 FIRST, SECOND = "SELECT %(n)s::int + 1", "SELECT %(n)s::int * 2"
 BOTH = "SELECT %(n)s::int + 1, (SELECT %(n)s::int * 2)"
@@ -30,6 +30,7 @@ def main():
     parser.add_argument("--pairs", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    create_missing(args.url)
     connection = psycopg.connect(args.url.replace("postgresql+psycopg://", "postgresql://"))
     (backend,) = connection.execute("SELECT pg_backend_pid()").fetchone()
     connection.rollback()
