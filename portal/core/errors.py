@@ -65,14 +65,21 @@ def unexpected_error_response(exc: Exception):
     return error_response(status, "internal_error", _messages()[status])
 
 
+def _has_nul(fields) -> bool:
+    """Whether a NUL is in any name or any value (every one of a repeated name) of ``fields``."""
+    return any("\x00" in name or any("\x00" in v for v in values) for name, values in fields.lists())
+
+
 def register(app):
     @app.before_request
     def refuse_nul_bytes():
         # No database stores a NUL in text (PostgreSQL refuses it): such input is never valid.
-        if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+        # Every value of a repeated field counts (a basket posts ``batch`` once per line), and
+        # the names too.
+        if "\x00" in request.path or _has_nul(request.args):
             abort(400)
         is_form = request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
-        if request.method == "POST" and is_form and any("\x00" in v for v in request.form.values()):
+        if request.method == "POST" and is_form and _has_nul(request.form):
             abort(400)
 
     @app.errorhandler(HTTPException)

@@ -221,6 +221,37 @@ def test_nul_in_batch_code_is_a_4xx_on_postgresql(pg_app, pg_client):
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize(
+    "form",
+    [
+        # The NUL in the second line's code: every value of a repeated field is checked.
+        [
+            ("batch", "PG-2021"),
+            ("quantity", "1"),
+            ("batch", "AB\x00CD"),
+            ("quantity", "1"),
+            ("action", "update"),
+        ],
+        [("batch", "PG-2021"), ("quantity", "1"), ("quantity", "1\x00"), ("action", "update")],
+        # A NUL in a field's name.
+        [("batch", "PG-2021"), ("quantity", "1"), ("x\x00", "1"), ("action", "update")],
+    ],
+)
+def test_nul_in_any_value_or_name_of_a_basket_is_refused_and_keeps_nothing(pg_app, pg_client, form):
+    """It used to be saved in the guest's basket (only the first value of each field was
+    checked), after which the checkout page answered 500 on PostgreSQL at every visit."""
+    factories.steel_and_cement()
+    factories.batch(quantity=50, code="PG-2021", vintage=2021)
+    db.session.commit()
+    from werkzeug.datastructures import MultiDict
+
+    response = pg_client.post("/guest/checkout", data=MultiDict(form))
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    page = pg_client.get("/guest/checkout")
+    assert page.status_code == 200 and "AB" not in page.get_data(as_text=True)
+
+
+@pytest.mark.postgres
 def test_the_same_idempotency_key_at_once_makes_one_order(pg_app):
     """Both requests miss the key, then the second's INSERT violates the unique constraint: a 500."""
     steel, _ = factories.steel_and_cement()
