@@ -215,6 +215,7 @@ AUDIT_FIELDS = {
     "number": _l("Number"),
     "name": _l("Name"),
     "county": _l("County"),
+    "agreement": _l("Agreement"),
     "land_type": _l("Land type"),
     "tenure": _l("Tenure"),
     "rights_holder": _l("Rights holder"),

@@ -354,7 +354,11 @@ def version(number, version):
     if found is None:
         abort(404)
     return render_template(
-        "contracts/version.html", contract=contract, version=found, document=json.loads(found.terms)
+        "contracts/version.html",
+        contract=contract,
+        version=found,
+        document=json.loads(found.terms),
+        read=Reader(actors=[found.actor]),
     )
 
 

@@ -12,8 +12,9 @@ page, and links to what the signed-in user may open.
 
 import functools
 import json
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from flask import url_for
 from flask_babel import format_decimal
@@ -32,10 +33,18 @@ from portal.contracts.models import (
     INVOICE_STATUS_LABELS,
     PAYMENT_METHOD_LABELS,
 )
-from portal.core.i18n import current_language, datetime_text, localized, yuan
+from portal.core.i18n import current_language, date_text, datetime_text, localized, yuan
 from portal.extensions import db
 from portal.ledger.models import ACCOUNT_KIND_LABELS
 from portal.offsets.models import ORDER_NOTE_LABELS, ORDER_STATUS_LABELS
+from portal.pipeline.models import (
+    LAND_TYPE_LABELS,
+    PARCEL_STATUS_LABELS,
+    PROJECT_STATE_LABELS,
+    REVIEW_DECISION_LABELS,
+    STAGE_LABELS,
+    TENURE_LABELS,
+)
 from portal.rfq.models import RFQ_STATUS_LABELS, SCHEDULE_KIND_LABELS
 
 #: Values longer than this are cut in the audit view (the CSV export has them whole).
@@ -80,6 +89,7 @@ def _value_tables(subject_type: str) -> dict:
         "invoice": INVOICE_STATUS_LABELS,
         "project": PROJECT_STATUS_LABELS,
         "rfq": RFQ_STATUS_LABELS,
+        "parcel": PARCEL_STATUS_LABELS,
     }
     return {
         "status": statuses.get(subject_type, {}),
@@ -96,7 +106,30 @@ def _value_tables(subject_type: str) -> dict:
         "method": PAYMENT_METHOD_LABELS,
         "source": SOURCE_LABELS,
         "note": ORDER_NOTE_LABELS,
+        "stage": STAGE_LABELS,
+        "decision": REVIEW_DECISION_LABELS,
+        "land_type": LAND_TYPE_LABELS,
+        "tenure": TENURE_LABELS,
+        "state": PROJECT_STATE_LABELS if subject_type == "pipeline_project" else {},
     }
+
+
+#: A recorded date (``2025-11-11``) or moment (``2025-11-11T08:00:00+00:00``), shown as people
+#: read dates in the page's language.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
+
+
+def _when(value: str) -> str | None:
+    """``value`` as a date or a moment in the page's language, or None if it is neither."""
+    try:
+        if _ISO_DATE.fullmatch(value):
+            return date_text(date.fromisoformat(value))
+        if _ISO_MOMENT.fullmatch(value):
+            return datetime_text(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+    return None
 
 
 def _loads(text: str | None):
@@ -258,7 +291,7 @@ class Reader:
                 pass
         if type(value) is int and field not in _YEARS_AND_COUNTERS:
             return format_decimal(value)
-        if field in ("region_code", "counties"):
+        if field in ("region_code", "counties", "county"):
             names = self._region_names()
             values = value if isinstance(value, list) else [value]
             return _listed(names.get(str(v), str(v)) for v in values)
@@ -269,7 +302,7 @@ class Reader:
         if field == "tranches" and isinstance(value, list):
             return _cut(
                 "; ".join(
-                    _("%(due)s: %(n)s t", due=t.get("due", "?"), n=t.get("quantity", "?"))
+                    _("%(due)s: %(n)s t", due=self.value("due", t.get("due", "?")), n=t.get("quantity", "?"))
                     if isinstance(t, dict)
                     else str(t)
                     for t in value
@@ -277,14 +310,24 @@ class Reader:
             )
         if field == "year_prices" and isinstance(value, dict):
             return "; ".join(f"{year}: {price}" for year, price in value.items())
-        if field == "revoked_at" and isinstance(value, str):
-            try:
-                return datetime_text(datetime.fromisoformat(value))
-            except ValueError:
-                pass
+        if field == "lines" and isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            return _cut("; ".join(self._forecast_line(line) for line in value))
+        if isinstance(value, str) and (when := _when(value)) is not None:
+            return when
         if isinstance(value, list | dict):
             return _cut(json.dumps(value, ensure_ascii=False))
         return _cut(str(value))
+
+    @staticmethod
+    def _forecast_line(line: dict) -> str:
+        """A forecast's line: "2027: 436 t (349–545 t)"."""
+        return _(
+            "%(vintage)s: %(expected)s t (%(low)s–%(high)s t)",
+            vintage=line.get("vintage", "?"),
+            expected=line.get("expected_t", "?"),
+            low=line.get("low_t", "?"),
+            high=line.get("high_t", "?"),
+        )
 
     def _region_names(self) -> dict[str, str]:
         if self._regions is None:

@@ -54,8 +54,14 @@ def index():
         ).all()
     if may(current_user, "audit.read"):
         events = list(db.session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(LATEST)))
+    accounts = _accounts(entries or [])
     return render_template(
-        "staff/index.html", entries=entries, accounts=_accounts(entries or []), events=events
+        "staff/index.html",
+        entries=entries,
+        accounts=accounts,
+        events=events,
+        journal_read=Reader.for_entries(entries, accounts) if entries else None,
+        audit_read=Reader.for_events(events) if events else None,
     )
 
 

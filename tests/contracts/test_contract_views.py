@@ -440,6 +440,8 @@ def test_amendments_make_versions_and_need_a_reason(desk, client):
     assert desk.active.version == 2 and desk.active.delivery_mode == "retire"
     page = client.get(f"/staff/contracts/{n}/versions/2?lang=en").get_data(as_text=True)
     assert "买方要求注销交付" in page and "Retired for the buyer" in page
+    # Who made the version, by name (the e-mail of the signed-in sales user), not the actor's code.
+    assert "user:" not in visible_text(page) and 'title="user:' in page
     page = client.get(f"/staff/contracts/{n}/versions/1?lang=en").get_data(as_text=True)
     assert "To the buyer's holding" in page
     # Only an active contract is amended.

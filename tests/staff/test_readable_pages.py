@@ -153,3 +153,72 @@ def test_unknown_or_broken_records_are_shown_as_they_are_without_an_error(office
     text = visible_text(response.get_data(as_text=True))
     assert response.status_code == 200 and "not json" in text and "User 99999" in text
     assert db.session.scalar(select(AuditEvent).filter_by(action="x.y")) is not None
+
+
+def test_the_back_office_home_names_its_latest_entries_and_events(office, client):
+    """The latest journal entries and audit events on the back office's first page are shown as
+    on the journal and the audit log: kinds, accounts, actors, actions and subjects by name."""
+    _org, operator, _batch = office
+    sign_in(client, "auditor@example.cn")
+    for lang in ("zh", "en"):
+        html = client.get(f"/staff/?lang={lang}").get_data(as_text=True)
+        text = visible_text(html)
+        assert not RAW.search(text), RAW.search(text)
+        assert "user.create" not in text and "organisation.create" not in text
+    en = visible_text(client.get("/staff/?lang=en").get_data(as_text=True))
+    assert "Retirement" in en and "Hold for order ord_read1" in en and "Holding of Test Steel" in en
+    assert "Command line" in en and "User created" in en and operator.email in en
+    zh = visible_text(client.get("/staff/?lang=zh").get_data(as_text=True))
+    assert "注销" in zh and "订单 ord_read1 的锁定" in zh
+
+
+def test_pipeline_values_counties_dates_and_forecasts_read_as_words(office, client):
+    from portal.audit import services as audit
+
+    factories.region("aohan")
+    audit.record(
+        "cli:demo",
+        "pipeline.stage",
+        "pipeline_project",
+        "CF-AOHAN-P03",
+        before={"stage": "assessment"},
+        after={"stage": "design_document", "reached_on": "2025-11-11"},
+    )
+    audit.record(
+        "cli:demo",
+        "pipeline.review_approved",
+        "pipeline_project",
+        "CF-AOHAN-P03",
+        after={"decision": "approved"},
+    )
+    audit.record(
+        "cli:demo",
+        "parcel.enroll",
+        "parcel",
+        "P-1",
+        after={
+            "county": "aohan",
+            "land_type": "forest",
+            "tenure": "state_forest_farm",
+            "agreement": "CFNT-1",
+        },
+    )
+    audit.record(
+        "cli:demo",
+        "pipeline.forecast",
+        "pipeline_project",
+        "CF-AOHAN-P03",
+        after={"lines": [{"vintage": 2027, "expected_t": 436, "low_t": 349, "high_t": 545}]},
+    )
+    db.session.commit()
+    sign_in(client, "auditor@example.cn")
+    en = visible_text(client.get("/staff/audit?lang=en").get_data(as_text=True))
+    assert "Stage: Assessment → Project design document" in en
+    assert "11 Nov 2025" in en and "2025-11-11" not in en
+    assert "Decision: Approved" in en
+    assert "Forest land" in en and "State forest farm" in en and "Agreement: CFNT-1" in en
+    assert "County: Test Banner" in en
+    assert "2027: 436 t (349–545 t)" in en and "expected_t" not in en
+    zh = visible_text(client.get("/staff/audit?lang=zh").get_data(as_text=True))
+    assert "2025年11月11日" in zh and "测试旗" in zh and "design_document" not in zh and "forest" not in zh
+    assert "2027: 436 吨（349–545 吨）" in zh
