@@ -22,6 +22,15 @@ from portal.timeutil import beijing_today
 bp = Blueprint("rfq", __name__, template_folder="templates")
 
 
+def may_ask_key() -> tuple:
+    """Whether the viewer of a cached catalog page is offered a request for quote (a guest, to
+    sign in first, or one who may ask): staff are not, so pages are kept per kind of viewer."""
+    return (not current_user.is_authenticated or may(current_user, "rfq.create"),)
+
+
+bp.record_once(lambda state: state.app.extensions.setdefault("catalog_viewer_keys", []).append(may_ask_key))
+
+
 @bp.context_processor
 def _labels():
     return {

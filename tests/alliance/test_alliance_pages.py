@@ -261,3 +261,21 @@ def test_a_cached_catalog_page_showing_a_first_call_is_rebuilt_when_it_ends(peop
     for module in (cache, offers, alliance):
         monkeypatch.setattr(module, "utcnow", lambda: later)
     assert "Alliance members first" not in client.get("/?lang=en").get_data(as_text=True)
+
+
+def test_only_those_who_may_apply_are_offered_to(people, client):
+    """Guests (asked to sign in) and a buyer's administrator see "Apply to join"; staff, whom the
+    application page refuses, do not."""
+    offered = {}
+    for who in (None, "a@steel.cn", "operator@portal.cn", "auditor@portal.cn"):
+        if who is None:
+            client.post("/logout")
+        else:
+            sign_in(client, who)
+        offered[who] = "/account/alliance" in client.get("/alliance?lang=en").get_data(as_text=True)
+    assert offered == {
+        None: True,
+        "a@steel.cn": True,
+        "operator@portal.cn": False,
+        "auditor@portal.cn": False,
+    }

@@ -318,3 +318,20 @@ def test_decline_needs_a_reason_and_the_buyer_reads_it(desk, client):
     page = client.get(f"/quote-requests/{n}").get_data(as_text=True)
     assert "暂无该年份的库存" in page and "已拒绝" in page
     assert client.post(f"/quote-requests/{n}/reply", data={"body": "为什么？"}).status_code == 409
+
+
+def test_the_catalog_offers_a_quote_only_to_those_who_may_ask_for_one(desk, client):
+    """Guests (asked to sign in) and buyers see the offer on the catalog and the project page;
+    staff, who may not ask, do not (the link led them to a refusal). The project page's body is
+    kept per kind of viewer, so one kind's page is never served to the other."""
+    project = desk.batch.project.code
+    seen = {}
+    for role in ("anonymous", "buyer", "sales", "auditor", "anonymous"):
+        client.post("/logout")
+        sign_in(client, role)
+        for path in ("/?lang=en", f"/projects/{project}?lang=en"):
+            html = client.get(path).get_data(as_text=True)
+            seen[(role, path)] = "/quote-requests/new" in html
+    for path in ("/?lang=en", f"/projects/{project}?lang=en"):
+        assert seen[("anonymous", path)] and seen[("buyer", path)], path
+        assert not seen[("sales", path)] and not seen[("auditor", path)], path
