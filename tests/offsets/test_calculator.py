@@ -1017,3 +1017,14 @@ def test_api_never_fails_on_any_json(client, kind, values):
     assert response.status_code in (200, 400)
     if response.status_code == 400:
         assert response.get_json()["error"]["fields"]
+
+
+def test_the_method_gives_the_factor_sets_date_as_the_language_writes_dates(app, client):
+    import re
+
+    zh = client.get("/estimate?lang=zh").get_data(as_text=True)
+    en = client.get("/estimate?lang=en").get_data(as_text=True)
+    assert re.search(r"发布于 \d{4}年\d{1,2}月\d{1,2}日", zh) and re.search(
+        r"published \d{1,2}\xa0[A-Z][a-z]{2}\xa0\d{4}", en
+    )
+    assert not re.search(r"(发布于|published) \d{4}-\d{2}-\d{2}", zh + en)
