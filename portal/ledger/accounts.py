@@ -3,6 +3,7 @@ capacities and balances. Read by everyone; written only as part of a movement or
 account is opened (see ``portal.ledger.services``, which re-exports these)."""
 
 import functools
+import json
 from collections.abc import Sequence
 
 from flask import current_app
@@ -199,8 +200,36 @@ def parse_quantity(value) -> int:
     Accepts an int or a string of ASCII digits (see ``portal.core.numbers.whole``)."""
     found = whole(value, 1, MAX_QUANTITY)
     if found is None:
-        raise InvalidQuantity(value=str(value)[:20])
+        if _too_large(value):
+            raise InvalidQuantity(value=str(value)[:20], most=f"{MAX_QUANTITY:,}")
+        raise InvalidQuantity(value=_as_sent(value))
     return found
+
+
+def _as_sent(value) -> str:
+    """A refused quantity as its sender wrote it: a form's text as typed, a JSON value in JSON's
+    spelling (``null``, ``true``, ``[1, 2]``, not Python's ``None``, ``True``), cut short."""
+    if isinstance(value, str):
+        return value[:20]
+    try:
+        shown = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):  # NaN or an infinity (a JSON parser that lets them through)
+        shown = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}.get(repr(value), str(value))
+    return shown if len(shown) <= 20 else shown[:19] + "…"
+
+
+def _too_large(value) -> bool:
+    """Whether ``value`` is a whole number of tonnes, only above what the ledger counts."""
+    if type(value) is int:
+        return value > MAX_QUANTITY
+    if isinstance(value, str):
+        digits = value.strip()
+        return (
+            digits.isascii()
+            and digits.isdigit()
+            and (len(digits.lstrip("0")) > 10 or int(digits) > MAX_QUANTITY)
+        )
+    return False
 
 
 def _check_quantity(quantity) -> None:

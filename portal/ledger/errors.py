@@ -31,6 +31,8 @@ class InvalidQuantity(LedgerError):
 
     @property
     def message(self):
+        if self.params.get("most") is not None:
+            return _("The quantity is too large: at most %(most)s t.", most=self.params["most"])
         return _(
             "The quantity must be a whole number of tonnes greater than zero (got %(value)s).",
             value=self.params.get("value"),

@@ -591,3 +591,30 @@ def test_the_compliance_page(held, app, client):
         client.post("/account/compliance", data={"year": "2027", "allowances_t": "60000"}).status_code == 302
     )
     assert [p.cap_t for p in compliance.positions(steel)] == [3000, 200]
+
+
+@pytest.mark.parametrize(
+    ("quantity", "shown"),
+    [
+        (None, "(got null)"),
+        (True, "(got true)"),
+        ({"a": 1}, '(got {"a": 1})'),
+        ([1, 2], "(got [1, 2])"),
+        (1.5, "(got 1.5)"),
+        ("ten", "(got ten)"),
+        (0, "(got 0)"),
+        (10**30, "too large: at most 2,147,483,647 t"),
+        ("9" * 40, "too large: at most 2,147,483,647 t"),
+        (2**31, "too large: at most 2,147,483,647 t"),
+    ],
+)
+def test_a_refused_quantity_is_quoted_as_it_was_sent(held, app, client, quantity, shown):
+    """The message quotes a JSON value in JSON's spelling, not Python's (``None``, ``True``,
+    ``{'a': 1}``), and says a too large number is too large rather than not above zero."""
+    key = _key(app, "--org", STEEL)
+    body = {"quantity": quantity, "beneficiary": "测试钢铁", "purpose": "voluntary"}
+    response = retire(client, key, body, **{"Accept-Language": "en"})
+    error = response.get_json()["error"]
+    assert response.status_code == 400 and error["code"] == "invalid_quantity"
+    assert shown in error["message"], error["message"]
+    assert "None" not in error["message"] and "True" not in error["message"]
