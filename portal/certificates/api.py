@@ -165,8 +165,9 @@ def verify_pdf():
     try:
         check = verification.check_upload(data)
     except verification.PdfError as exc:
-        status = 413 if exc.code == "too_large" else exc.status
-        return api_error(status, exc.code, exc.message)
+        if exc.code == "too_large":  # one code for a body too large, whichever check refused it
+            return api_error(413, "request_too_large", exc.message)
+        return api_error(exc.status, exc.code, exc.message)
     return check.as_json()
 
 

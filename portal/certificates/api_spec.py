@@ -141,7 +141,7 @@ PATHS = {
                     )
                 ),
                 400: refusal("no_file"),
-                413: refusal("too_large", "request_too_large", description="Over 5 MB."),
+                413: refusal("request_too_large", description="Over 5 MB."),
                 429: refusal("too_many_uploads"),
                 503: refusal("busy", description="Every sandbox slot is taken; try again a moment later."),
             },

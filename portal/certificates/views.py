@@ -102,7 +102,8 @@ def verify_pdf():
     try:
         check = verification.check_upload(data)
     except verification.PdfError as exc:
-        return render_template("certificates/verify.html", number="", upload_error=exc.message), exc.status
+        status = 413 if exc.code == "too_large" else exc.status  # as the API and every other too large body
+        return render_template("certificates/verify.html", number="", upload_error=exc.message), status
     status = 400 if check.result in ("unreadable", "not_a_certificate") else 200
     return render_template("certificates/checked.html", check=check), status
 
