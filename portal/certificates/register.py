@@ -7,13 +7,20 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, exists, func, or_, select
 
 from portal.catalog.models import Project, Region
-from portal.certificates.models import Certificate, CertificateBlock, CertificateStatus
+from portal.certificates.models import (
+    CERTIFICATE_STATUS_LABELS,
+    PURPOSE_LABELS,
+    Certificate,
+    CertificateBlock,
+    CertificateStatus,
+)
 from portal.certificates.services import public_purpose_detail
-from portal.core.i18n import iso_beijing
+from portal.core.i18n import iso_beijing, localized
 from portal.core.numbers import whole
 from portal.extensions import db
 from portal.ledger.models import Batch
 from portal.registry import instructions as registry
+from portal.registry.models import REGISTRY_STATUS_LABELS
 from portal.timeutil import BEIJING
 
 PER_PAGE = 50
@@ -185,7 +192,9 @@ def totals() -> tuple[list[Total], list[Total]]:
 
 
 def csv_rows(f: RegisterFilters):
-    """The register as CSV rows: one per retired block, newest certificate first."""
+    """The register as CSV rows: one per retired block, newest certificate first. The codes
+    (status, purpose, registry status) stay as they are, for programs; the last columns name
+    them, and the project, in the request's language, for people."""
     yield [
         "number",
         "status",
@@ -202,6 +211,10 @@ def csv_rows(f: RegisterFilters):
         "registry_status",
         "registry_reference",
         "registry_confirmed_at",
+        "status_name",
+        "purpose_name",
+        "project_name",
+        "registry_status_name",
     ]
     chunk: list = []
     for c in iter_all(f):
@@ -233,4 +246,8 @@ def _csv_chunk(certificates):
                 official["status"],
                 official["reference"] or "",
                 official["confirmed_at"] or "",
+                str(CERTIFICATE_STATUS_LABELS.get(c.status, c.status)),
+                str(PURPOSE_LABELS.get(c.purpose, c.purpose)),
+                localized(b.batch.project, "name"),
+                str(REGISTRY_STATUS_LABELS.get(official["status"], official["status"])),
             ]

@@ -310,6 +310,27 @@ def test_register_csv_cannot_inject_formulas(held, app, client):
             assert row[column][:1] not in ("=", "+", "-", "@", "\t", "\r"), row[column]
 
 
+def test_register_csv_keeps_its_codes_and_names_them_in_the_requests_language(held, app, client):
+    steel, _ = held
+    number = services.retire_from_holding(steel, 2, beneficiary="某公司", purpose="event", actor="t")[
+        0
+    ].number
+    db.session.commit()
+    named = {}
+    for lang in ("en", "zh"):
+        text = client.get(f"/register.csv?lang={lang}").get_data(as_text=True).lstrip("\ufeff")
+        (row,) = [r for r in csv.DictReader(io.StringIO(text)) if r["number"] == number]
+        assert row["status"] == "valid" and row["purpose"] == "event" and row["registry_status"] == "pending"
+        named[lang] = (
+            row["status_name"],
+            row["purpose_name"],
+            row["registry_status_name"],
+            row["project_name"],
+        )
+    assert named["en"][:3] == ("Valid", "Event neutralisation", "Awaiting the registry")
+    assert all(zh and zh != en for zh, en in zip(named["zh"], named["en"], strict=True)), named
+
+
 # --- throttling ---------------------------------------------------------------------------------
 
 
