@@ -8,7 +8,10 @@ needs an API key (read from the view's ``require_key``), the 400/401/403/503 ans
 from that, and the common error object. ``tests/api/test_openapi.py`` fails when a route of the
 URL map is missing here, or the document names one the app lacks.
 
-Adding an endpoint: describe it in its package's ``api_spec.py`` with the helpers below.
+Adding an endpoint: describe it in its package's ``api_spec.py`` with the helpers below, its
+prose (summaries, descriptions) written ``N_("…")`` so that the reference page
+(``portal.api.reference``) shows it in the page's language: ``python scripts/i18n.py update``,
+then translate the new messages in the Chinese catalog.
 """
 
 import importlib
@@ -35,14 +38,27 @@ FRAGMENTS = (
 
 # --- helpers for the fragments ------------------------------------------------------------------
 
+
+def N_(text: str) -> str:  # noqa: N802 (gettext's name for a no-op marker)
+    """``text``, marked for the message catalog (Babel extracts ``N_``): the document stays in
+    English, for programs; the reference page (``portal.api.reference``) shows the prose in the
+    page's language. A per cent sign is written ``%%``, as in every message of the catalog (a
+    message with ``%`` is a format to Babel); the document gets one ``%``."""
+    return text.replace("%%", "%")
+
+
 STRING = {"type": "string"}
 INTEGER = {"type": "integer"}
 BOOLEAN = {"type": "boolean"}
 DATE = {"type": "string", "format": "date"}
 DATETIME = {"type": "string", "format": "date-time"}
 URL = {"type": "string"}
-QUANTITY = {"type": "integer", "minimum": 1, "description": "Whole tonnes of CO2e."}
-DECIMAL = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "description": "A decimal number as text."}
+QUANTITY = {"type": "integer", "minimum": 1, "description": N_("Whole tonnes of CO2e.")}
+DECIMAL = {
+    "type": "string",
+    "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
+    "description": N_("A decimal number as text."),
+}
 
 
 def ref(name: str) -> dict:
@@ -89,7 +105,7 @@ def json_body(
 
 def answer(schema: dict | None, description: str = "", *, headers: dict | None = None) -> dict:
     """A response: a JSON body of ``schema`` (none for ``None``)."""
-    response: dict = {"description": description or "OK"}
+    response: dict = {"description": description or N_("OK")}
     if schema is not None:
         response["content"] = {"application/json": {"schema": schema}}
     if headers:
@@ -102,7 +118,7 @@ def refusal(*codes: str, description: str = "") -> dict:
     text = "`" + "`, `".join(codes) + "`" if codes else ""
     if description:
         text = f"{text}: {description}" if text else description
-    return {"description": text or "Refused.", "content": {"application/json": {"schema": ref("Error")}}}
+    return {"description": text or N_("Refused."), "content": {"application/json": {"schema": ref("Error")}}}
 
 
 def query(name: str, schema: dict, description: str = "") -> dict:
@@ -155,13 +171,13 @@ COMMON_SCHEMAS = {
         {
             "error": obj(
                 {
-                    "code": {"type": "string", "description": "Stable, for programs."},
+                    "code": {"type": "string", "description": N_("Stable, for programs.")},
                     "message": {
                         "type": "string",
-                        "description": "For people, in the language of Accept-Language.",
+                        "description": N_("For people, in the language of Accept-Language."),
                     },
                 },
-                description="Some refusals add members (`fields`, `overlaps`) that say more.",
+                description=N_("Some refusals add members (`fields`, `overlaps`) that say more."),
             )
         }
     ),
@@ -236,13 +252,15 @@ def build(app) -> dict:
             "title": "Chifeng carbon-sink marketplace API",
             "version": "1",
             "description": (
-                "Buyers' systems (holdings, retirements, orders), sales staff's tools (offtake "
-                "contracts, invoices), the operator's reporting and registry work, and the public "
-                "register (batches, projects, certificates, the transparency log). JSON in and out; "
-                'errors are a 4xx with `{"error": {"code", "message"}}` (messages follow '
-                "`Accept-Language`: Chinese by default, English with `en`); bad input never gives "
-                'a 5xx. Money is `{"amount": "68.00", "currency": "CNY"}`; quantities are '
-                "whole tonnes; dates ISO 8601."
+                N_(
+                    "Buyers' systems (holdings, retirements, orders), sales staff's tools (offtake "
+                    "contracts, invoices), the operator's reporting and registry work, and the public "
+                    "register (batches, projects, certificates, the transparency log). JSON in and out; "
+                    'errors are a 4xx with `{"error": {"code", "message"}}` (messages follow '
+                    "`Accept-Language`: Chinese by default, English with `en`); bad input never gives "
+                    'a 5xx. Money is `{"amount": "68.00", "currency": "CNY"}`; quantities are '
+                    "whole tonnes; dates ISO 8601."
+                )
             ),
         },
         "servers": [{"url": PREFIX}],
@@ -254,9 +272,11 @@ def build(app) -> dict:
                     "type": "http",
                     "scheme": "bearer",
                     "description": (
-                        "`Authorization: Bearer <api key>`. An organisation's key acts as that buyer; "
-                        "a staff user's key acts with the user's role. Keys are made on the account "
-                        "page or with `flask apikeys create`."
+                        N_(
+                            "`Authorization: Bearer <api key>`. An organisation's key acts as that buyer; "
+                            "a staff user's key acts with the user's role. Keys are made on the account "
+                            "page or with `flask apikeys create`."
+                        )
                     ),
                 }
             },
@@ -267,48 +287,54 @@ def build(app) -> dict:
                     "required": False,
                     "schema": {"type": "string", "minLength": 1, "maxLength": 200},
                     "description": (
-                        "A repeat with the same key and body returns the first result with "
-                        "`Idempotent-Replayed: true`; the same key with another body is "
-                        "`422 idempotency_key_reused`."
+                        N_(
+                            "A repeat with the same key and body returns the first result with "
+                            "`Idempotent-Replayed: true`; the same key with another body is "
+                            "`422 idempotency_key_reused`."
+                        )
                     ),
                 }
             },
             "headers": {
                 "IdempotentReplayed": {
                     "schema": enum(["true"]),
-                    "description": "Present on the first answer given again for a repeated call.",
+                    "description": N_("Present on the first answer given again for a repeated call."),
                 },
-                "RetryAfter": {"schema": {"type": "string"}, "description": "Seconds to wait."},
+                "RetryAfter": {"schema": {"type": "string"}, "description": N_("Seconds to wait.")},
                 "RateLimitLimit": {
                     "schema": {"type": "string"},
-                    "description": "Calls allowed in the window.",
+                    "description": N_("Calls allowed in the window."),
                 },
                 "RateLimitRemaining": {
                     "schema": {"type": "string"},
-                    "description": "Calls left in the window.",
+                    "description": N_("Calls left in the window."),
                 },
                 "RateLimitReset": {
                     "schema": {"type": "string"},
-                    "description": "Seconds until the window ends.",
+                    "description": N_("Seconds until the window ends."),
                 },
             },
             "responses": {
-                "BadRequest": refusal(description="The request is malformed (`bad_request`, …)."),
+                "BadRequest": refusal(description=N_("The request is malformed (`bad_request`, …).")),
                 "Unauthorized": refusal(
-                    description="`invalid_api_key`: no key, or an unknown or revoked one."
+                    description=N_("`invalid_api_key`: no key, or an unknown or revoked one.")
                 ),
-                "Forbidden": refusal(description="`forbidden`: this key's role may not do that."),
+                "Forbidden": refusal(description=N_("`forbidden`: this key's role may not do that.")),
                 "Unavailable": {
                     "description": (
-                        "`database_unavailable` (nothing was saved; try again) or `outcome_unknown` "
-                        "(the connection was lost while committing: look, or repeat with the same "
-                        "Idempotency-Key)."
+                        N_(
+                            "`database_unavailable` (nothing was saved; try again) or `outcome_unknown` "
+                            "(the connection was lost while committing: look, or repeat with the same "
+                            "Idempotency-Key)."
+                        )
                     ),
                     "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
                     "content": {"application/json": {"schema": ref("Error")}},
                 },
                 "RateLimited": {
-                    "description": "`rate_limited`: too many calls for this key (or address) in the window.",
+                    "description": N_(
+                        "`rate_limited`: too many calls for this key (or address) in the window."
+                    ),
                     "headers": {
                         "Retry-After": {"$ref": "#/components/headers/RetryAfter"},
                         "RateLimit-Limit": {"$ref": "#/components/headers/RateLimitLimit"},

@@ -1,10 +1,15 @@
 """``/api/docs``: the API reference as a page, rendered here from the OpenAPI document (no
-script, nothing fetched from elsewhere: it works with no internet)."""
+script, nothing fetched from elsewhere: it works with no internet).
+
+The document is in English, for programs. Its prose (summaries and descriptions, marked ``N_`` in
+``portal.api.openapi`` and the ``api_spec.py`` modules, so that the catalog has them) is shown in
+the page's language: ``translated``."""
 
 import json
 import re
 
 from flask import Blueprint, render_template
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
@@ -27,6 +32,32 @@ TAG_LABELS = {
 }
 
 _CODE = re.compile(r"`([^`]+)`")
+#: A refusal's description: its codes, then what ``refusal(description=…)`` says of them.
+_CODES_THEN_TEXT = re.compile(r"(`[^`]+`(?:, `[^`]+`)*): (.+)", re.DOTALL)
+
+
+def translated(text: str) -> str:
+    """The document's English ``text`` in the page's language. A refusal's description, made of
+    its codes and a sentence, is the codes as they are and the sentence translated."""
+    if not text:
+        return text or ""
+    found = _message(text)
+    if found != text:
+        return found
+    match = _CODES_THEN_TEXT.fullmatch(text)
+    if match:
+        reason = _message(match[2])
+        if reason != match[2]:
+            return gettext("%(codes)s: %(reason)s", codes=match[1], reason=reason)
+    return text
+
+
+def _message(text: str) -> str:
+    """The catalog's translation of ``text``, itself when it has none. The catalog has a per cent
+    sign as ``%%`` (``portal.api.openapi.N_``)."""
+    key = text.replace("%", "%%")
+    found = gettext(key)
+    return text if found == key else found.replace("%%", "%")
 
 
 def inline_code(text: str) -> Markup:
@@ -81,6 +112,7 @@ def reference():
         sections=_sections(document),
         resolve=lambda item: _resolve(document, item),
         ref_name=_ref_name,
-        prose=inline_code,
+        prose=lambda text: inline_code(translated(text)),
+        text=translated,
         as_json=lambda value: json.dumps(value, ensure_ascii=False, indent=2),
     )

@@ -5,6 +5,7 @@ from portal.api.openapi import (
     DATE,
     DECIMAL,
     INTEGER,
+    N_,
     QUANTITY,
     REPLAYED,
     STRING,
@@ -32,7 +33,7 @@ SCHEMAS = {
             "type": enum(ProjectType),
             "standard": enum(Standard),
             "methodology": STRING,
-            "county": {"type": "string", "description": "The county-level unit's code."},
+            "county": {"type": "string", "description": N_("The county-level unit's code.")},
             "county_name": STRING,
             "county_name_en": STRING,
         }
@@ -51,7 +52,7 @@ SCHEMAS = {
             "registry_serial_start": STRING,
             "registry_serial_end": STRING,
             "price": nullable(ref("Money")),
-            "retired_quantity": {"type": "integer", "description": "In a project's batches only."},
+            "retired_quantity": {"type": "integer", "description": N_("In a project's batches only.")},
         },
         optional=("retired_quantity",),
     ),
@@ -69,7 +70,7 @@ SCHEMAS = {
                     "validation_body": STRING,
                     "verification_body": STRING,
                     "registry_id": STRING,
-                    "boundary": nullable({"type": "object", "description": "GeoJSON geometry."}),
+                    "boundary": nullable({"type": "object", "description": N_("GeoJSON geometry.")}),
                     "totals": obj({"issued": INTEGER, "available": INTEGER, "retired": INTEGER}),
                     "batches": array(ref("Batch")),
                 }
@@ -83,14 +84,14 @@ SCHEMAS = {
             "serial_end": {"type": "integer", "minimum": 1},
             "quantity": QUANTITY,
         },
-        description="Tonnes of one batch, by the portal's serials (1-based, inclusive).",
+        description=N_("Tonnes of one batch, by the portal's serials (1-based, inclusive)."),
     ),
 }
 
 _batch_filters = [
     query("standard", enum(Standard)),
     query("project_type", enum(ProjectType)),
-    query("county", {"type": "string", "maxLength": 200}, "A county-level unit's code."),
+    query("county", {"type": "string", "maxLength": 200}, N_("A county-level unit's code.")),
     query("vintage", {"type": "integer", "minimum": 2000, "maximum": 2100}),
     query("methodology", {"type": "string", "maxLength": 200}),
     query("min_available", {"type": "integer", "minimum": 0}),
@@ -104,7 +105,7 @@ _batch_filters = [
 PATHS = {
     "/": {
         "get": operation(
-            "What the API offers",
+            N_("What the API offers"),
             "Public",
             {
                 200: answer(
@@ -120,19 +121,19 @@ PATHS = {
                     )
                 )
             },
-            description="Every endpoint with its methods, and where this document and its reference are.",
+            description=N_("Every endpoint with its methods, and where this document and its reference are."),
         )
     },
     "/openapi.json": {
         "get": operation(
-            "This document",
+            N_("This document"),
             "Public",
-            {200: answer({"type": "object"}, "The OpenAPI 3.1 document of `/api/v1`.")},
+            {200: answer({"type": "object"}, N_("The OpenAPI 3.1 document of `/api/v1`."))},
         )
     },
     "/batches": {
         "get": operation(
-            "Listed batches, page by page",
+            N_("Listed batches, page by page"),
             "Public",
             {
                 200: answer(
@@ -145,22 +146,22 @@ PATHS = {
                         }
                     )
                 ),
-                400: refusal("invalid_filter", "A filter's value is not one it takes."),
+                400: refusal("invalid_filter", description=N_("A filter's value is not one it takes.")),
             },
             parameters=_batch_filters,
         )
     },
     "/batches/{code}": {
         "get": operation(
-            "One listed batch",
+            N_("One listed batch"),
             "Public",
             {200: answer(ref("Batch")), 404: refusal("not_found")},
-            parameters=[path("code", description="The batch's code, e.g. `CF-FOR-2022-001`.")],
+            parameters=[path("code", description=N_("The batch's code, e.g. `CF-FOR-2022-001`."))],
         )
     },
     "/projects/{code}": {
         "get": operation(
-            "A project, with its batches",
+            N_("A project, with its batches"),
             "Public",
             {200: answer(ref("Project")), 404: refusal("not_found")},
             parameters=[path("code")],
@@ -168,32 +169,34 @@ PATHS = {
     },
     "/holdings": {
         "get": operation(
-            "The organisation's holding, block by block",
+            N_("The organisation's holding, block by block"),
             "Buyers",
             {200: answer(obj({"blocks": array(ref("Block")), "total": INTEGER}))},
         )
     },
     "/projects/{code}/issuances": {
         "post": operation(
-            "Record a registry issuance",
+            N_("Record a registry issuance"),
             "Operators",
             {
-                201: answer(ref("Batch"), "The new batch."),
-                200: answer(ref("Batch"), "The same issuance again.", headers=REPLAYED),
+                201: answer(ref("Batch"), N_("The new batch.")),
+                200: answer(ref("Batch"), N_("The same issuance again."), headers=REPLAYED),
                 400: refusal(
                     "invalid_json",
                     "invalid_<field>",
                     "price",
                     "registry_serial_count",
-                    description="The message names the field at fault.",
+                    description=N_("The message names the field at fault."),
                 ),
                 404: refusal("unknown_project"),
                 409: refusal("registry_serial_overlap", "issuance_differs"),
                 413: refusal("request_too_large"),
             },
             description=(
-                "By the rules of the back office's form. The serial range is read in the registry's "
-                "format and must count exactly `quantity`."
+                N_(
+                    "By the rules of the back office's form. The serial range is read in the registry's "
+                    "format and must count exactly `quantity`."
+                )
             ),
             parameters=[path("code")],
             body=json_body(

@@ -5,6 +5,7 @@ from portal.api.openapi import (
     DATETIME,
     IDEMPOTENCY_KEY,
     INTEGER,
+    N_,
     QUANTITY,
     REPLAYED,
     STRING,
@@ -35,7 +36,7 @@ SCHEMAS = {
             "confirmed_at": nullable({"type": "string", "format": "date"}),
             "url": nullable(STRING),
         },
-        description="Whether the official registry has done the retirement in the operator's account.",
+        description=N_("Whether the official registry has done the retirement in the operator's account."),
     ),
     "Certificate": obj(
         {
@@ -49,11 +50,11 @@ SCHEMAS = {
             "purpose_detail": STRING,
             "retired_at": nullable(STRING),
             "retired_by": nullable({"type": "object"}),
-            "project": nullable({"type": "object", "description": "The project of most tonnes."}),
+            "project": nullable({"type": "object", "description": N_("The project of most tonnes.")}),
             "projects": array({"type": "object"}),
             "blocks": array(ref("Block")),
             "revoked": nullable(obj({"at": DATETIME, "reason": STRING})),
-            "payload": {"type": "string", "description": "Canonical JSON: what the signature covers."},
+            "payload": {"type": "string", "description": N_("Canonical JSON: what the signature covers.")},
             "signature": ref("Signature"),
             "signature_valid": BOOLEAN,
             "transparency_log": obj(
@@ -69,16 +70,16 @@ SCHEMAS = {
 
 _LOOKUP_REFUSALS = {
     400: refusal(
-        "invalid_number", "bad_request", description="Not a certificate number (check character wrong)."
+        "invalid_number", "bad_request", description=N_("Not a certificate number (check character wrong).")
     ),
     404: refusal("unknown_certificate"),
-    429: refusal("too_many_lookups", description="Too many failed look-ups from this client."),
+    429: refusal("too_many_lookups", description=N_("Too many failed look-ups from this client.")),
 }
 
 PATHS = {
     "/signing-keys": {
         "get": operation(
-            "The keys certificates were ever signed with",
+            N_("The keys certificates were ever signed with"),
             "Public",
             {
                 200: answer(
@@ -100,7 +101,7 @@ PATHS = {
                                         "alg": enum(["Ed25519"]),
                                         "public_key": {
                                             "type": "string",
-                                            "description": "Raw 32 bytes, base64.",
+                                            "description": N_("Raw 32 bytes, base64."),
                                         },
                                         "created_at": DATETIME,
                                     }
@@ -114,14 +115,14 @@ PATHS = {
     },
     "/signing-chain.pem": {
         "get": operation(
-            "The document-signing certificate and its chain (PEM, root last)",
+            N_("The document-signing certificate and its chain (PEM, root last)"),
             "Public",
             {200: {"description": "PEM", "content": {"application/x-pem-file": {"schema": STRING}}}},
         )
     },
     "/verify": {
         "post": operation(
-            "Check a PDF someone brought",
+            N_("Check a PDF someone brought"),
             "Public",
             {
                 200: answer(
@@ -141,9 +142,11 @@ PATHS = {
                     )
                 ),
                 400: refusal("no_file"),
-                413: refusal("request_too_large", description="Over 5 MB."),
+                413: refusal("request_too_large", description=N_("Over 5 MB.")),
                 429: refusal("too_many_uploads"),
-                503: refusal("busy", description="Every sandbox slot is taken; try again a moment later."),
+                503: refusal(
+                    "busy", description=N_("Every sandbox slot is taken; try again a moment later.")
+                ),
             },
             body={
                 "required": True,
@@ -165,22 +168,22 @@ PATHS = {
     },
     "/certificates/{number}": {
         "get": operation(
-            "A retirement certificate",
+            N_("A retirement certificate"),
             "Public",
             {200: answer(ref("Certificate")), **_LOOKUP_REFUSALS},
             parameters=[
-                path("number", description="Forgiving of case and spaces; carries a check character.")
+                path("number", description=N_("Forgiving of case and spaces; carries a check character."))
             ],
         )
     },
     "/retirements": {
         "post": operation(
-            "Retire from the organisation's holding",
+            N_("Retire from the organisation's holding"),
             "Buyers",
             {
                 201: answer(obj({"certificate": ref("Certificate")}), headers=REPLAYED),
                 400: refusal(
-                    "invalid_quantity", "invalid_purpose", "invalid_json", description="Names the field."
+                    "invalid_quantity", "invalid_purpose", "invalid_json", description=N_("Names the field.")
                 ),
                 403: refusal("organisation_not_allowed", "forbidden"),
                 404: refusal("unknown_batch"),
@@ -189,8 +192,10 @@ PATHS = {
                 422: refusal("idempotency_key_reused"),
             },
             description=(
-                "Compliance retirements are CCER only and capped at 5 % of the allowances the "
-                "organisation declared for the year."
+                N_(
+                    "Compliance retirements are CCER only and capped at 5 %% of the allowances the "
+                    "organisation declared for the year."
+                )
             ),
             parameters=[IDEMPOTENCY_KEY],
             body=json_body(

@@ -7,6 +7,7 @@ from portal.api.openapi import (
     DECIMAL,
     IDEMPOTENCY_KEY,
     INTEGER,
+    N_,
     QUANTITY,
     REPLAYED,
     STRING,
@@ -102,31 +103,31 @@ SCHEMAS = {
             "deliveries": array(ref("Delivery")),
         },
         optional=("deliveries",),
-        description="`deliveries` is in the answers about one contract, not in lists.",
+        description=N_("`deliveries` is in the answers about one contract, not in lists."),
     ),
 }
 
 _CONTRACT = answer(obj({"contract": ref("Contract")}))
 _NUMBER = [path("number")]
 _STATE = refusal(
-    "not_draft", "not_active", "draft_contract", "signed_contract", description="Not in that state."
+    "not_draft", "not_active", "draft_contract", "signed_contract", description=N_("Not in that state.")
 )
 
 PATHS = {
     "/contracts": {
         "get": operation(
-            "Offtake contracts: a buyer's own, or every one for staff",
+            N_("Offtake contracts: a buyer's own, or every one for staff"),
             "Contracts",
             {200: answer(obj({"items": array(ref("Contract"))})), 400: refusal("invalid_status")},
             parameters=[query("status", enum(ContractStatus))],
         ),
         "post": operation(
-            "Draft a contract",
+            N_("Draft a contract"),
             "Contracts",
             {
                 201: answer(obj({"contract": ref("Contract")}), headers=REPLAYED),
                 400: refusal(
-                    "unknown_organisation", "invalid_json", description="Each bad term names its field."
+                    "unknown_organisation", "invalid_json", description=N_("Each bad term names its field.")
                 ),
                 403: refusal("buyer_refused", "forbidden"),
                 409: _STATE,
@@ -183,7 +184,7 @@ PATHS = {
     },
     "/contracts/{number}": {
         "get": operation(
-            "One contract, with its tranches, deliveries and invoices",
+            N_("One contract, with its tranches, deliveries and invoices"),
             "Contracts",
             {200: _CONTRACT, 404: refusal("unknown_contract")},
             parameters=_NUMBER,
@@ -191,7 +192,7 @@ PATHS = {
     },
     "/contracts/{number}/sign": {
         "post": operation(
-            "Sign a draft and reserve matching stock for its tranches",
+            N_("Sign a draft and reserve matching stock for its tranches"),
             "Contracts",
             {
                 200: _CONTRACT,
@@ -205,7 +206,7 @@ PATHS = {
     },
     "/contracts/{number}/tranches/{n}/deliver": {
         "post": operation(
-            "Deliver a tranche (all that is left, or `quantity`) and invoice it",
+            N_("Deliver a tranche (all that is left, or `quantity`) and invoice it"),
             "Contracts",
             {
                 201: answer(
@@ -221,7 +222,7 @@ PATHS = {
             },
             parameters=[
                 *_NUMBER,
-                path("n", {"type": "integer", "minimum": 0}, "From 1, in due order."),
+                path("n", {"type": "integer", "minimum": 0}, N_("From 1, in due order.")),
                 IDEMPOTENCY_KEY,
             ],
             body=json_body(
@@ -236,7 +237,7 @@ PATHS = {
     },
     "/invoices/{number}": {
         "get": operation(
-            "One invoice: amount, outstanding, due date, status, payments",
+            N_("One invoice: amount, outstanding, due date, status, payments"),
             "Contracts",
             {200: answer(obj({"invoice": ref("Invoice")})), 404: refusal("unknown_invoice")},
             parameters=_NUMBER,
@@ -244,7 +245,7 @@ PATHS = {
     },
     "/invoices/{number}/payments": {
         "post": operation(
-            "Record a bank transfer",
+            N_("Record a bank transfer"),
             "Contracts",
             {
                 201: answer(obj({"invoice": ref("Invoice")})),
@@ -262,7 +263,7 @@ PATHS = {
     },
     "/invoices/{number}/pay": {
         "post": operation(
-            "A PaymentIntent for what is outstanding",
+            N_("A PaymentIntent for what is outstanding"),
             "Contracts",
             {
                 201: answer(

@@ -7,6 +7,7 @@ from portal.api.openapi import (
     DATETIME,
     IDEMPOTENCY_KEY,
     INTEGER,
+    N_,
     QUANTITY,
     REPLAYED,
     STRING,
@@ -67,7 +68,7 @@ SCHEMAS = {
 
 _NUMBER = {
     "anyOf": [{"type": "number"}, {"type": "string"}],
-    "description": "A JSON number or a decimal string.",
+    "description": N_("A JSON number or a decimal string."),
 }
 
 _ORDER_REFUSALS = {
@@ -89,7 +90,7 @@ _ORDER_REFUSALS = {
 PATHS = {
     "/estimates": {
         "post": operation(
-            "The footprint calculator",
+            N_("The footprint calculator"),
             "Public",
             {
                 200: answer(
@@ -116,10 +117,10 @@ PATHS = {
                         }
                     )
                 ),
-                400: refusal("invalid_estimate", description="`fields` names each bad field."),
+                400: refusal("invalid_estimate", description=N_("`fields` names each bad field.")),
                 413: refusal("request_too_large"),
             },
-            description="Numbers may be JSON numbers or decimal strings. Nothing is stored.",
+            description=N_("Numbers may be JSON numbers or decimal strings. Nothing is stored."),
             body=json_body(
                 {
                     "type": "object",
@@ -148,7 +149,7 @@ PATHS = {
     },
     "/orders": {
         "post": operation(
-            "Buy and retire in one go",
+            N_("Buy and retire in one go"),
             "Buyers",
             {
                 201: answer(obj({"order": ref("Order")}), headers=REPLAYED),
@@ -158,13 +159,15 @@ PATHS = {
                     "payment_unavailable",
                     "database_unavailable",
                     "outcome_unknown",
-                    description="Nothing charged.",
+                    description=N_("Nothing charged."),
                 ),
             },
             description=(
-                "Say what to buy one way: `quantity` (and `batch_code`), `lines`, or a `quote`. The "
-                "credits are held for 30 minutes at the prices shown; pay the PaymentIntent and the "
-                "signed payment webhook retires every line into one certificate."
+                N_(
+                    "Say what to buy one way: `quantity` (and `batch_code`), `lines`, or a `quote`. The "
+                    "credits are held for 30 minutes at the prices shown; pay the PaymentIntent and the "
+                    "signed payment webhook retires every line into one certificate."
+                )
             ),
             parameters=[IDEMPOTENCY_KEY],
             body=json_body(
@@ -198,19 +201,19 @@ PATHS = {
     },
     "/orders/{public_id}": {
         "get": operation(
-            "One of the organisation's orders",
+            N_("One of the organisation's orders"),
             "Buyers",
             {200: answer(obj({"order": ref("Order")})), 404: refusal("unknown_order")},
-            description="Reading an order whose hold ran out releases it (`expired`).",
+            description=N_("Reading an order whose hold ran out releases it (`expired`)."),
             parameters=[path("public_id")],
         )
     },
     "/quotes": {
         "post": operation(
-            "Price lines at the listed prices, holding nothing",
+            N_("Price lines at the listed prices, holding nothing"),
             "Buyers",
             {201: answer(obj({"quote": ref("Quote")})), **_ORDER_REFUSALS},
-            description="Valid 10 minutes; an order citing it is charged these prices.",
+            description=N_("Valid 10 minutes; an order citing it is charged these prices."),
             body=json_body(
                 obj({"lines": array(_LINE_IN, maxItems=20)}),
                 example={"lines": [{"batch_code": "CF-FOR-2022-001", "quantity": 5}]},

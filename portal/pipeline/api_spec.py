@@ -7,6 +7,7 @@ from portal.api.openapi import (
     DATETIME,
     DECIMAL,
     INTEGER,
+    N_,
     STRING,
     answer,
     array,
@@ -24,7 +25,7 @@ from portal.pipeline.models import LandType, ParcelStatus, ProjectState, ReviewD
 
 _GEOJSON = {
     "type": "object",
-    "description": "A GeoJSON Polygon or MultiPolygon (WGS 84), or a Feature holding one.",
+    "description": N_("A GeoJSON Polygon or MultiPolygon (WGS 84), or a Feature holding one."),
 }
 
 SCHEMAS = {
@@ -41,7 +42,7 @@ SCHEMAS = {
             "status": enum(ParcelStatus),
             "area_ha": DECIMAL,
             "bbox": array(
-                {"type": "number"}, minItems=4, maxItems=4, description="[west, south, east, north]"
+                {"type": "number"}, minItems=4, maxItems=4, description=N_("[west, south, east, north]")
             ),
             "boundary": _GEOJSON,
         },
@@ -49,12 +50,12 @@ SCHEMAS = {
     ),
 }
 
-_COUNTY = query("county", STRING, "A county-level unit's code; a county key may name its own only.")
+_COUNTY = query("county", STRING, N_("A county-level unit's code; a county key may name its own only."))
 
 PATHS = {
     "/parcels": {
         "get": operation(
-            "Parcels by county (at most 1,000; `total` counts all)",
+            N_("Parcels by county (at most 1,000; `total` counts all)"),
             "Pipeline",
             {
                 200: answer(obj({"items": array(ref("Parcel")), "total": INTEGER})),
@@ -63,11 +64,11 @@ PATHS = {
             },
             parameters=[
                 _COUNTY,
-                query("boundary", STRING, "`1` adds each boundary; without it, none."),
+                query("boundary", STRING, N_("`1` adds each boundary; without it, none.")),
             ],
         ),
         "post": operation(
-            "Enrol a parcel",
+            N_("Enrol a parcel"),
             "Pipeline",
             {
                 201: answer(ref("Parcel")),
@@ -82,10 +83,10 @@ PATHS = {
                     "invalid_geometry",
                     "outside_county",
                     "unknown_county",
-                    description="The message says which field or where.",
+                    description=N_("The message says which field or where."),
                 ),
                 409: refusal(
-                    "parcel_overlap", description="`overlaps` names the parcels, largest overlap first."
+                    "parcel_overlap", description=N_("`overlaps` names the parcels, largest overlap first.")
                 ),
                 413: refusal("request_too_large"),
             },
@@ -122,7 +123,7 @@ PATHS = {
     },
     "/projects/{code}/pipeline": {
         "get": operation(
-            "A project in development",
+            N_("A project in development"),
             "Pipeline",
             {
                 200: answer(

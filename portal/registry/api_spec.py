@@ -4,6 +4,7 @@ from portal.api.openapi import (
     DATE,
     DATETIME,
     INTEGER,
+    N_,
     QUANTITY,
     REPLAYED,
     STRING,
@@ -25,7 +26,7 @@ from portal.registry.models import InstructionKind, InstructionStatus, Registry
 
 _CONFIRMATION_RECORD = obj(
     {"payload": STRING, "signature": ref("Signature"), "signature_valid": {"type": "boolean"}},
-    description="The portal's signed record of the registry's confirmation.",
+    description=N_("The portal's signed record of the registry's confirmation."),
 )
 
 SCHEMAS = {
@@ -52,7 +53,7 @@ SCHEMAS = {
     ),
 }
 
-_ID = [path("n", {"type": "integer", "minimum": 0}, "The instruction's id.")]
+_ID = [path("n", {"type": "integer", "minimum": 0}, N_("The instruction's id."))]
 _DECIDED = answer(obj({"instruction": ref("RegistryInstruction")}), headers=REPLAYED)
 _DECISION_REFUSALS = {
     404: refusal("unknown_instruction"),
@@ -63,7 +64,7 @@ _DECISION_REFUSALS = {
 PATHS = {
     "/registry/instructions": {
         "get": operation(
-            "Registry instructions, oldest first, page by page",
+            N_("Registry instructions, oldest first, page by page"),
             "Operators",
             {
                 200: answer(
@@ -71,7 +72,7 @@ PATHS = {
                         {
                             "items": array(ref("RegistryInstruction")),
                             "next_after": nullable(
-                                {"type": "integer", "description": "`after` for the next page."}
+                                {"type": "integer", "description": N_("`after` for the next page.")}
                             ),
                         }
                     )
@@ -81,21 +82,21 @@ PATHS = {
             parameters=[
                 query("status", enum(InstructionStatus)),
                 query("registry", enum(Registry)),
-                query("after", {"type": "integer", "minimum": 0}, "The last id seen."),
+                query("after", {"type": "integer", "minimum": 0}, N_("The last id seen.")),
                 query("limit", {"type": "integer", "minimum": 1, "maximum": PAGE_MAX}),
             ],
         )
     },
     "/registry/instructions/{n}/confirmation": {
         "post": operation(
-            "Record the registry's confirmation",
+            N_("Record the registry's confirmation"),
             "Operators",
             {
                 200: _DECIDED,
                 400: refusal("invalid_reference", "invalid_date", "invalid_serials", "invalid_json"),
                 **_DECISION_REFUSALS,
             },
-            description="The serials as the registry states them; they must be the instructed ones.",
+            description=N_("The serials as the registry states them; they must be the instructed ones."),
             parameters=_ID,
             body=json_body(
                 obj(
@@ -107,7 +108,7 @@ PATHS = {
     },
     "/registry/instructions/{n}/rejection": {
         "post": operation(
-            "Record the registry's rejection",
+            N_("Record the registry's rejection"),
             "Operators",
             {200: _DECIDED, 400: refusal("invalid_reason", "invalid_json"), **_DECISION_REFUSALS},
             parameters=_ID,
@@ -118,7 +119,7 @@ PATHS = {
     },
     "/certificates/{number}/registry": {
         "get": operation(
-            "The official registry's side of a certificate",
+            N_("The official registry's side of a certificate"),
             "Public",
             {
                 200: answer(

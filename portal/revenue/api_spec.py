@@ -5,6 +5,7 @@ from portal.api.openapi import (
     DATE,
     DECIMAL,
     INTEGER,
+    N_,
     STRING,
     answer,
     array,
@@ -20,7 +21,7 @@ from portal.api.openapi import (
 PATHS = {
     "/revenue/lines": {
         "get": operation(
-            "Revenue lines: one per paid sale portion, and one per reversal of a refund",
+            N_("Revenue lines: one per paid sale portion, and one per reversal of a refund"),
             "Operators",
             {
                 200: answer(
@@ -52,7 +53,7 @@ PATHS = {
                             ),
                         }
                     ),
-                    "At most 100,000 lines: `truncated` says when there are more.",
+                    N_("At most 100,000 lines: `truncated` says when there are more."),
                 ),
                 400: refusal("invalid_date"),
             },

@@ -4,6 +4,7 @@ from portal.api.openapi import (
     BOOLEAN,
     DATETIME,
     INTEGER,
+    N_,
     STRING,
     answer,
     array,
@@ -31,7 +32,7 @@ SCHEMAS = {
         {
             "tree_size": INTEGER,
             "root_hash": {"type": "string", "description": "base64"},
-            "timestamp": {"type": "integer", "description": "Milliseconds since 1970-01-01 UTC."},
+            "timestamp": {"type": "integer", "description": N_("Milliseconds since 1970-01-01 UTC.")},
             "signed_at": DATETIME,
             "signature": ref("Signature"),
         }
@@ -42,14 +43,14 @@ SCHEMAS = {
 PATHS = {
     "/log/tree-head": {
         "get": operation(
-            "The latest signed tree head",
+            N_("The latest signed tree head"),
             "Transparency log",
             {200: answer(ref("TreeHead")), 404: refusal("no_tree_head")},
         )
     },
     "/log/tree-heads": {
         "get": operation(
-            "Signed tree heads above a size, smallest first (at most 1,000 an answer)",
+            N_("Signed tree heads above a size, smallest first (at most 1,000 an answer)"),
             "Transparency log",
             {200: answer(obj({"tree_heads": array(ref("TreeHead")), "more": BOOLEAN})), 400: _REFUSED},
             parameters=[query("after", _SIZE)],
@@ -57,7 +58,7 @@ PATHS = {
     },
     "/log/entries": {
         "get": operation(
-            "Leaves start … end − 1 (at most 1,000 an answer)",
+            N_("Leaves start … end − 1 (at most 1,000 an answer)"),
             "Transparency log",
             {
                 200: answer(
@@ -77,7 +78,7 @@ PATHS = {
     },
     "/log/proof/inclusion": {
         "get": operation(
-            "The audit path of a certificate's events",
+            N_("The audit path of a certificate's events"),
             "Transparency log",
             {
                 200: answer(
@@ -95,7 +96,7 @@ PATHS = {
                 ),
                 400: _REFUSED,
                 404: refusal("unknown_certificate", "not_logged"),
-                409: refusal("not_yet_signed", description="Try again after `Retry-After`."),
+                409: refusal("not_yet_signed", description=N_("Try again after `Retry-After`.")),
                 429: refusal("too_many_lookups"),
             },
             parameters=[
@@ -103,14 +104,14 @@ PATHS = {
                 query(
                     "tree_size",
                     {"type": "integer", "minimum": 1},
-                    "By default the latest signed tree head's.",
+                    N_("By default the latest signed tree head's."),
                 ),
             ],
         )
     },
     "/log/proof/consistency": {
         "get": operation(
-            "A consistency proof between two tree sizes",
+            N_("A consistency proof between two tree sizes"),
             "Transparency log",
             {
                 200: answer(obj({"first": INTEGER, "second": INTEGER, "proof": array(STRING)})),
@@ -125,7 +126,9 @@ PATHS = {
                     "schema": {"type": "integer", "minimum": 1},
                 },
                 query(
-                    "second", {"type": "integer", "minimum": 1}, "By default the latest signed tree head's."
+                    "second",
+                    {"type": "integer", "minimum": 1},
+                    N_("By default the latest signed tree head's."),
                 ),
             ],
         )

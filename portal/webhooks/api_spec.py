@@ -1,6 +1,6 @@
 """OpenAPI description of ``/api/v1/webhook-endpoints`` (``portal.webhooks.api``)."""
 
-from portal.api.openapi import STRING, answer, array, enum, json_body, obj, operation, path, ref, refusal
+from portal.api.openapi import N_, STRING, answer, array, enum, json_body, obj, operation, path, ref, refusal
 from portal.webhooks.models import EventType
 
 SCHEMAS = {
@@ -12,7 +12,7 @@ SCHEMAS = {
             "created": {"type": "string", "format": "date-time"},
             "secret": {
                 "type": "string",
-                "description": "`whsec_…`, in the answer that makes or rotates it only.",
+                "description": N_("`whsec_…`, in the answer that makes or rotates it only."),
             },
         },
         optional=("secret",),
@@ -24,15 +24,15 @@ _ID = [path("public_id")]
 PATHS = {
     "/webhook-endpoints": {
         "get": operation(
-            "The organisation's webhook endpoints, without secrets",
+            N_("The organisation's webhook endpoints, without secrets"),
             "Webhooks",
             {200: answer(obj({"items": array(ref("WebhookEndpoint"))}))},
         ),
         "post": operation(
-            "Register an endpoint",
+            N_("Register an endpoint"),
             "Webhooks",
             {
-                201: answer(ref("WebhookEndpoint"), "The secret is in this answer only."),
+                201: answer(ref("WebhookEndpoint"), N_("The secret is in this answer only.")),
                 400: refusal("invalid_url_*", "invalid_events", "invalid_json"),
                 409: refusal("too_many_endpoints"),
                 413: refusal("request_too_large"),
@@ -45,15 +45,15 @@ PATHS = {
     },
     "/webhook-endpoints/{public_id}": {
         "delete": operation(
-            "Delete an endpoint (what was still to be delivered to it is given up)",
+            N_("Delete an endpoint (what was still to be delivered to it is given up)"),
             "Webhooks",
-            {204: answer(None, "Deleted."), 404: refusal("unknown_endpoint")},
+            {204: answer(None, N_("Deleted.")), 404: refusal("unknown_endpoint")},
             parameters=_ID,
         )
     },
     "/webhook-endpoints/{public_id}/rotate-secret": {
         "post": operation(
-            "A new secret, in this answer only",
+            N_("A new secret, in this answer only"),
             "Webhooks",
             {200: answer(ref("WebhookEndpoint")), 404: refusal("unknown_endpoint")},
             parameters=_ID,
