@@ -83,7 +83,8 @@ def _geometry_object(value) -> dict:
             raise _not_geojson()
         crs = crs or value.get("crs")
     if crs is not None:
-        name = crs.get("properties", {}).get("name") if isinstance(crs, dict) else None
+        properties = crs.get("properties") if isinstance(crs, dict) else None
+        name = properties.get("name") if isinstance(properties, dict) else None
         if not isinstance(name, str) or name.strip().lower() not in WGS84_NAMES:
             raise GeometryError(
                 "not_wgs84",

@@ -75,6 +75,15 @@ BAD = {
         {**rectangle(*AOHAN, 10, 10), "crs": {"type": "name", "properties": {"name": "EPSG:3857"}}},
         "not_wgs84",
     ),
+    # A ``crs`` whose properties are not an object names no system: not WGS 84 (was a 500).
+    **{
+        f"crs properties {name}": ({**rectangle(*AOHAN, 10, 10), "crs": {"properties": value}}, "not_wgs84")
+        for name, value in (("null", None), ("text", "x"), ("list", [1]))
+    },
+    "crs properties in a feature's geometry": (
+        {"type": "Feature", "crs": [], "geometry": {**rectangle(*AOHAN, 10, 10), "crs": {"properties": []}}},
+        "not_wgs84",
+    ),
     "a point": ({"type": "Point", "coordinates": list(AOHAN)}, "invalid_geojson"),
     "not JSON": ("POLYGON((119 42, 120 42, 120 43, 119 42))", "invalid_geojson"),
     "a list": ([1, 2, 3], "invalid_geojson"),
