@@ -75,11 +75,18 @@ def register(app):
     def refuse_nul_bytes():
         # No database stores a NUL in text (PostgreSQL refuses it): such input is never valid.
         # Every value of a repeated field counts (a basket posts ``batch`` once per line), and
-        # the names too.
+        # the names too, and an uploaded file's name.
         if "\x00" in request.path or _has_nul(request.args):
             abort(400)
         is_form = request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
-        if request.method == "POST" and is_form and _has_nul(request.form):
+        if (
+            request.method == "POST"
+            and is_form
+            and (
+                _has_nul(request.form)
+                or any("\x00" in (f.filename or "") for _n, files in request.files.lists() for f in files)
+            )
+        ):
             abort(400)
 
     @app.errorhandler(HTTPException)

@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from portal.audit import services as audit
 from portal.catalog.models import Project
+from portal.core.text import clean_text
 from portal.extensions import db
 from portal.ledger import ranges as ledger_ranges
 from portal.ledger import services as ledger
@@ -115,12 +116,30 @@ def import_statement(data: bytes, *, registry: str, account: str, filename: str,
             _("Name the registry account the statement is of (at most 120 characters)."),
             field="account",
         )
+    account = clean_text(
+        account,
+        field="account",
+        label=_("Account in the registry"),
+        max_length=120,
+        required=True,
+        error=RegistryError,
+    )
+    # The file's name as the browser sent it is kept to show staff which file it was: text as
+    # any other (NFC, nothing hidden, no NUL), its last 200 characters.
+    filename = clean_text(
+        (filename or "")[-200:],
+        field="file",
+        label=_("File name"),
+        max_length=200,
+        required=False,
+        error=RegistryError,
+    )
     parsed = statement_parser.parse(data, registry)
     statement = RegistryStatement(
         registry_name=registry,
         account=account,
         format=parsed.format,
-        filename=(filename or "")[:200],
+        filename=filename,
         digest=hashlib.sha256(data).hexdigest(),
         rows=len(parsed.blocks),
         imported_by=actor[:120],

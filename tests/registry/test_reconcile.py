@@ -264,6 +264,38 @@ def test_malformed_statements_are_refused_naming_the_line_and_change_nothing(app
     assert inventory() == 70
 
 
+@pytest.mark.parametrize(
+    ("account", "filename", "code"),
+    [
+        ("\u202eA-1", "ok.csv", "invalid_account"),
+        ("A-1", "\u202evsc.exe", "invalid_file"),
+        ("A-1", "s\x07.csv", "invalid_file"),
+    ],
+)
+def test_an_account_or_file_name_with_hidden_characters_is_refused(app, account, filename, code):
+    world()
+    with pytest.raises(instructions.RegistryError) as refused:
+        reconcile.import_statement(
+            EVERY_KIND.encode(), registry="ccer", account=account, filename=filename, actor="t"
+        )
+    assert refused.value.code == code and refused.value.message
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(RegistryStatement)) == 0
+
+
+def test_a_nul_in_an_uploaded_files_name_is_a_400(client, app):
+    """PostgreSQL cannot store it: the statement's insert failed with a 500."""
+    world()
+    client.post("/login", data={"email": "operator@portal.cn", "password": factories.PASSWORD})
+    response = client.post(
+        "/staff/registry/statements",
+        data={"registry": "ccer", "account": "A-1", "file": (io.BytesIO(EVERY_KIND.encode()), "s\x00.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    assert db.session.scalar(select(func.count()).select_from(RegistryStatement)) == 0
+
+
 def test_the_upload_page_shows_a_translated_error_and_the_report(client, app):
     world()
     client.post("/login", data={"email": "operator@portal.cn", "password": factories.PASSWORD})
