@@ -110,7 +110,9 @@ def _details(kind, details: dict) -> dict:
     account = _text(details.get("bank_account"), "bank_account", _("Bank account"), 40, special)
     if phone and not _PHONE.fullmatch(phone):
         raise FapiaoError(
-            "invalid_phone", _("The phone number may hold digits, spaces, + and - only."), field="phone"
+            "invalid_phone",
+            _("The phone number must be 5 to 40 characters: digits, spaces, +, - and brackets."),
+            field="phone",
         )
     if account and not _ACCOUNT.fullmatch(account):
         raise FapiaoError(

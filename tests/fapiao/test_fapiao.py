@@ -77,6 +77,14 @@ def test_bad_tax_details_are_refused_and_nothing_is_stored(world, kind, details,
     assert counts() == before
 
 
+def test_a_phone_number_too_short_is_refused_saying_how_long_it_must_be(world):
+    from flask_babel import force_locale
+
+    with force_locale("en"), pytest.raises(fapiao.FapiaoError) as refused:
+        fapiao.request_fapiao(world.paid, world.steel, "special", special_details(phone="1"), actor="t")
+    assert refused.value.field == "phone" and "5 to 40" in refused.value.message
+
+
 def test_no_fapiao_for_an_unpaid_order_nor_for_another_organisations(world):
     before = counts()
     with pytest.raises(fapiao.FapiaoError) as refused:
