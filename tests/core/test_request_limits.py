@@ -159,7 +159,8 @@ def test_the_certificate_upload_takes_a_pdf_up_to_its_size(app, client):
     status, read_all, page = upload(MAX_UPLOAD - 100)
     assert (status, read_all) == (400, True) and "The file is not a PDF document" in page  # checked
     status, read_all, page = upload(MAX_UPLOAD + 100)
-    assert (status, read_all) == (400, True) and "The file is too large" in page  # the form says so
+    # Read, then refused by the check, which says so on the form: a 413, as when refused unread.
+    assert (status, read_all) == (413, True) and "The file is too large" in page
     status, read_all, page = upload(MAX_UPLOAD + 200 * 1024)
     assert (status, read_all) == (413, False) and "The request is too large." in page  # unread
 
