@@ -107,6 +107,29 @@ def test_a_password_change_ends_older_sessions(people, app, client):
     assert client.get("/account").status_code == 302
 
 
+def test_a_visitors_session_is_sent_back_only_when_it_changes(people, client):
+    """A visitor's session (the language chosen, a CSRF token) is not sent back with every
+    answer: a late answer would put an older cookie back (the language just chosen lost)."""
+    assert client.get("/?lang=en").headers.getlist("Set-Cookie")  # the language is remembered
+    for path in ("/", "/static/favicon.svg", "/favicon.ico", "/register", "/login"):
+        with client.get(path) as response:
+            cookies = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")]
+        assert cookies == [] or path == "/login", (path, cookies)  # the login form adds its CSRF token
+    assert not [c for c in client.get("/login").headers.getlist("Set-Cookie") if c.startswith("session=")]
+    assert client.get("/login?lang=zh").headers.getlist("Set-Cookie")  # changed again
+
+
+def test_a_signed_in_session_presented_by_another_browser_is_signed_out(people, client):
+    """Strong session protection still holds for a session that holds a user."""
+    client.environ_base["HTTP_USER_AGENT"] = "browser-a"
+    assert sign_in(client, "buyer@steel.cn").status_code == 302
+    assert client.get("/account").status_code == 200
+    client.environ_base["HTTP_USER_AGENT"] = "browser-b"  # the same cookie, another browser
+    assert client.get("/account").status_code == 302
+    client.environ_base["HTTP_USER_AGENT"] = "browser-a"  # and the session no longer holds the user
+    assert client.get("/account").status_code == 302
+
+
 def test_nul_bytes_in_forms_are_a_400(people, client):
     assert client.post("/login", data={"email": "a\x00@b.cn", "password": "x" * 12}).status_code == 400
     assert client.post("/signup", data={"name_zh": "\x00"}).status_code == 400
