@@ -47,6 +47,15 @@ def guest_checkout():
     except services.OrderError as exc:
         return _page(form, posted, error=exc, status=exc.status)
     basket.save(lines)
+    if request.form.get("action") == "save" and not remove:  # as a signed-in buyer's order
+        flash(
+            _(
+                "Saved in your order: %(n)s lines. Add more from the catalog, then hold them all at once.",
+                n=len(lines),
+            ),
+            "success",
+        )
+        return redirect(url_for("catalog.index"))
     if remove or request.form.get("action") != "hold":
         return redirect(url_for("offsets.guest_checkout"))
     try:

@@ -22,19 +22,24 @@
     input.addEventListener("input", update);
     update();
   });
+  var count = new Intl.NumberFormat(lang);
   document.querySelectorAll("form[data-total-form]").forEach(function (form) {
     var total = form.querySelector("[data-total]");
+    var totalTonnes = form.querySelector("[data-total-tonnes]");
     function update() {
       var sum = 0;
+      var weight = 0;
       form.querySelectorAll("tr[data-line]").forEach(function (row) {
         var price = fen(row.querySelector("[data-price]").dataset.price);
         var n = tonnes(row.querySelector("input[name=quantity]"));
         var cell = row.querySelector("[data-amount]");
+        if (n !== null) { weight += n; }
         if (price === null || n === null) { cell.textContent = "—"; return; }
         cell.textContent = money.format(n * price / 100);
         sum += n * price;
       });
       total.textContent = money.format(sum / 100);
+      if (totalTonnes) { totalTonnes.textContent = totalTonnes.dataset.pattern.replace("{n}", count.format(weight)); }
     }
     form.addEventListener("input", update);
   });

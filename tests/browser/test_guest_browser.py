@@ -54,6 +54,12 @@ def test_a_guest_neutralises_an_event_with_the_test_wallet(chromium, live_server
         assert page.locator("a[data-sign-in]").count() == 1
         assert page.locator("tr[data-line] input[name=batch]").get_attribute("value") == batch
         assert re.search(r"[\d,]+\.\d\d", page.locator("[data-total]").inner_text())
+        # The totals follow what is typed, tonnes as well as money.
+        tonnes = page.locator("tr[data-line] input[name=quantity]")
+        tonnes.fill("7")
+        assert re.match(r"7\s*(t|吨)$", page.locator("[data-total-tonnes]").inner_text().strip())
+        tonnes.fill("2")
+        assert re.match(r"2\s*(t|吨)$", page.locator("[data-total-tonnes]").inner_text().strip())
         _fits_and_passes_axe(page)
         screenshot(page, f"guest-1-checkout-{lang}-{name}")
 

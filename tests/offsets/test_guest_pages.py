@@ -62,6 +62,21 @@ def test_a_visitor_at_checkout_chooses_sign_in_or_guest(stock, client):
     assert inventory() == 200
 
 
+def test_a_guest_saves_a_line_and_adds_another_from_the_catalog(stock, client):
+    """The line a guest added stays in the order while the guest goes back for another (the
+    page had no way to save it, so the next line added replaced it)."""
+    page = client.get("/guest/checkout?add=OLD-2021&quantity=3&lang=en").get_data(as_text=True)
+    assert 'name="action" value="save"' in page
+    response = client.post(
+        "/guest/checkout?lang=en",
+        data={"batch": ["OLD-2021"], "quantity": ["3"], "price": ["60.00"], "action": "save"},
+    )
+    assert response.status_code == 302 and response.location.endswith("/")
+    page = client.get("/guest/checkout?add=NEW-2023&quantity=2&lang=en").get_data(as_text=True)
+    assert 'name="batch" value="OLD-2021"' in page and 'name="batch" value="NEW-2023"' in page
+    assert "5 t" in page and inventory() == 200  # nothing held yet
+
+
 def test_a_signed_in_buyer_goes_to_the_ordinary_checkout(stock, client):
     steel, _ = stock
     factories.user("a@steel.cn", organisation=steel)
