@@ -8,7 +8,9 @@ from sqlalchemy import select
 
 from portal.audit import services as audit
 from portal.buyers.errors import OrganisationError
-from portal.buyers.models import MEASURES, Organisation, OrgStatus, StatusMeasure, org_status_label
+from portal.buyers.models import MEASURES, Organisation, OrgStatus, StatusMeasure, User, org_status_label
+from portal.core import mail
+from portal.core.i18n import absolute_url
 from portal.extensions import db
 from portal.timeutil import utcnow
 
@@ -137,8 +139,29 @@ def change_status(
         },
     )
     db.session.flush()
+    if before["status"] == OrgStatus.PENDING and status == OrgStatus.APPROVED:
+        _tell_approved(org)
     log.info("organisation %s is now %s", org.uscc, status)
     return org
+
+
+def _tell_approved(org: Organisation) -> None:
+    """Tell a newly approved organisation's users that they may buy now: registering told them
+    to wait for the operator's approval, and nothing else would tell them it came."""
+    for email in db.session.scalars(
+        select(User.email).filter_by(organisation_id=org.id, is_active=True).order_by(User.id)
+    ):
+        with mail.in_recipient_language(None):
+            mail.send(
+                email,
+                _("Your organisation is approved on the Chifeng Carbon Sink Marketplace"),
+                _(
+                    "%(name)s is approved: you may now sign in, buy and retire carbon credits, and "
+                    "sign offtake contracts.\n\n%(link)s",
+                    name=org.name_zh,
+                    link=absolute_url("buyers.login"),
+                ),
+            )
 
 
 def measure_in_force(org: Organisation) -> StatusMeasure | None:

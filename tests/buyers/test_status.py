@@ -93,3 +93,35 @@ def test_a_restriction_needs_valid_limits(org, app, args, expected):
     assert result.exit_code == 1 and expected in result.output, result.output
     db.session.refresh(org)
     assert org.status == "approved" and org.order_limit_t is None
+
+
+def test_a_newly_approved_organisations_users_are_told_and_only_then(org, app, client):
+    """Registering says to wait for the operator's approval: the approval is sent to the
+    organisation's users (in Chinese, with the sign-in link); a reinstatement after a measure,
+    or a deactivated user, gets nothing."""
+    from portal.core.mail import OutboxMessage
+
+    factories.user("admin@steel.cn", organisation=org)
+    gone = factories.user("gone@steel.cn", organisation=org)
+    gone.is_active = False
+    db.session.commit()
+
+    def sent():
+        return [
+            (m.to, m.subject, m.body)
+            for m in db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+        ]
+
+    assert status(app, "approved", "--reason", "材料齐全").exit_code == 0
+    ((to, subject, body),) = sent()
+    assert to == "admin@steel.cn" and "审核" in subject and "测试钢铁 已通过审核" in body and "/login" in body
+    assert status(app, "suspended", "--reason", "调查中").exit_code == 0
+    assert status(app, "approved", "--reason", "调查结束").exit_code == 0
+    assert len(sent()) == 1
+
+    factories.user("ops@portal.cn", role="operator")
+    db.session.commit()
+    client.post("/login", data={"email": "ops@portal.cn", "password": factories.PASSWORD})
+    app.config["MAIL_OUTBOX_PAGE"] = True
+    page = client.get("/staff/outbox?lang=zh")
+    assert page.status_code == 200 and "收件人：admin@steel.cn" in page.get_data(as_text=True)
