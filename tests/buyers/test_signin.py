@@ -255,3 +255,18 @@ def test_a_burst_of_guesses_gets_no_more_password_checks_than_the_limit(any_app,
     assert sorted(outcomes) == [401] * buyers.FAILURES_PER_EMAIL_AND_ADDRESS + [429] * (
         40 - buyers.FAILURES_PER_EMAIL_AND_ADDRESS
     )
+
+
+def test_an_empty_holding_says_how_credits_come_into_it_and_where_to_buy(people, client):
+    org = buyers.create_organisation(
+        name_zh="新公司", name_en="New Co", uscc="91110000600037341L", sector="other", approve=True
+    )
+    factories.user("new@co.cn", organisation=org)
+    db.session.commit()
+    assert sign_in(client, "new@co.cn").status_code == 302
+    for path in ("/account?lang=en", "/account/retire?lang=en"):
+        page = client.get(path).get_data(as_text=True)
+        assert "holds no credits yet" in page and "delivery under an offtake contract" in page, path
+        assert '<a href="/">Buy and retire from the catalog</a>' in page, path
+    zh = client.get("/account/retire?lang=zh").get_data(as_text=True)
+    assert "选购在售碳信用并注销" in zh
