@@ -128,6 +128,13 @@ def datetime_text(value, language: str | None = None, *, zone: bool = True) -> s
     return with_zone(text, language) if zone else text
 
 
+def month_text(year: int, month: int, language: str | None = None) -> str:
+    """A calendar month: ``2026年1月`` or ``Jan 2026``."""
+    if _language(language) == "en":
+        return f"{_MONTHS_EN[month - 1]} {year}"
+    return f"{year}年{month}月"
+
+
 def period_text(start, end, language: str | None = None) -> str:
     """A span of days, such as a vintage: ``2021`` for a whole calendar year, else
     ``2021年1月1日 – 2021年6月30日`` or ``1 Jan 2021 – 30 Jun 2021``."""

@@ -17,7 +17,7 @@ from portal.buyers.models import Organisation
 from portal.catalog.models import Project, Region
 from portal.certificates.models import Certificate, CertificateStatus
 from portal.core.database import is_postgresql
-from portal.core.i18n import localized
+from portal.core.i18n import localized, month_text
 from portal.core.money import yuan_of
 from portal.extensions import db
 from portal.ledger.models import Account, AccountKind, Batch, Block
@@ -129,8 +129,8 @@ def over_time(today: date) -> dict[str, Figure]:
         )
     )
     return {
-        "sales": Figure([(f"{y}-{m:02d}", yuan_of(sales.get((y, m), 0))) for y, m in months]),
-        "retired": Figure([(f"{y}-{m:02d}", retired.get(f"{y}-{m:02d}", 0)) for y, m in months]),
+        "sales": Figure([(month_text(y, m), yuan_of(sales.get((y, m), 0))) for y, m in months]),
+        "retired": Figure([(month_text(y, m), retired.get(f"{y}-{m:02d}", 0)) for y, m in months]),
     }
 
 

@@ -367,3 +367,16 @@ def test_the_dashboard_adds_up(app, client):
     as_role(client, "auditor")
     page = client.get("/staff/dashboard?lang=en").get_data(as_text=True)
     assert page.count("<svg") >= 7 and "As a table" in page
+    # Months as the language writes them, not ISO's 2026-01.
+    import re as _re
+
+    from portal.timeutil import beijing_today
+
+    this_month = beijing_today()  # the dashboard's months are Beijing's
+
+    assert (
+        f"{['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][this_month.month - 1]} {this_month.year}"
+        in page
+    )
+    zh = client.get("/staff/dashboard?lang=zh").get_data(as_text=True)
+    assert f"{this_month.year}年{this_month.month}月" in zh and not _re.search(r">\d{4}-\d{2}<", zh + page)
