@@ -7,14 +7,14 @@ e-mail, their order's lines, the sign-out form's CSRF token). A guest with nothi
 what every such guest sees, so a guest gets the whole page from the cache: no rendering at all.
 """
 
-from flask import Blueprint, abort, current_app, render_template, request, session
+from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import get_locale
-from flask_login import current_user
 from markupsafe import Markup
 
 from portal.catalog import cache, services
 from portal.core.guard import public
 from portal.core.i18n import localized
+from portal.core.visitors import sees_shared_pages
 
 bp = Blueprint("catalog", __name__, template_folder="templates")
 
@@ -30,10 +30,10 @@ def args_key():
 
 
 def _guest_page_key():
-    """The key of the whole page when this visitor's page is every guest's (not signed in,
-    nothing flashed to show), else None. The page's links to the other language keep every
+    """The key of the whole page when this visitor's page is every guest's
+    (``core.visitors.sees_shared_pages``), else None. The page's links to the other language keep every
     query argument, in the order given, so the key is the path and the query as sent."""
-    if current_user.is_authenticated or session.get("_flashes"):
+    if not sees_shared_pages():
         return None
     return ("page", request.path, request.query_string)
 

@@ -10,7 +10,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_babel import gettext as _
@@ -29,6 +28,7 @@ from portal.core.guard import public
 from portal.core.i18n import current_language, locale_name
 from portal.core.limits import before_body, body_limit
 from portal.core.spreadsheet import csv_response
+from portal.core.visitors import sees_shared_pages
 from portal.extensions import db
 from portal.registry import instructions as registry
 
@@ -137,12 +137,13 @@ def _drawn(state: certificate_state.CertificateState) -> dict:
 
 
 def _anonymous() -> bool:
-    """No one is signed in and no message waits to be shown: the visitor a QR code brings. A
+    """No one is signed in and nothing of the visitor's own shows (``core.visitors``): the visitor
+    a QR code brings. A
     request with no cookie at all is one without loading a session or a user (only the session
     and the remember-me cookies sign a visitor in)."""
     if not request.cookies:
         return True
-    return not (current_user.is_authenticated or "_flashes" in session)
+    return sees_shared_pages()
 
 
 def _show(number: str):

@@ -16,10 +16,12 @@ from flask import session
 from flask_babel import gettext as _
 
 from portal.core.numbers import whole
+from portal.core.visitors import ORDER_LINES
 from portal.ledger.models import MAX_QUANTITY, Batch
 from portal.offsets.lines import MAX_LINES, line_problem, offers
 
-SESSION_KEY = "order_lines"
+#: The shared pages' frame links to it: ``core.visitors`` knows the key.
+SESSION_KEY = ORDER_LINES
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,32 @@ def test_a_guest_saves_a_line_and_adds_another_from_the_catalog(stock, client):
     assert "5 t" in page and inventory() == 200  # nothing held yet
 
 
+def test_a_guest_with_an_order_is_led_back_to_it_and_other_guests_are_not(stock, app, client):
+    """The header links a guest to the order being put together; the catalog and certificate
+    pages kept drawn for every guest never carry one guest's link to another."""
+    from portal.buyers import services as buyers
+    from portal.certificates import services as certificates
+
+    steel, _ = stock
+    buyers.deliver_from_inventory(steel, 1, batch_codes=["OLD-2021"])
+    number = certificates.retire_from_holding(steel, 1, beneficiary="某人", purpose="event", actor="t")[
+        0
+    ].number
+    db.session.commit()
+    other = app.test_client()
+    for path in ("/?lang=en", f"/certificates/{number}?lang=en"):
+        assert "Your order (" not in other.get(path).get_data(as_text=True), path  # drawn, then kept
+    client.post(
+        "/guest/checkout?lang=en",
+        data={"batch": ["OLD-2021"], "quantity": ["3"], "price": ["60.00"], "action": "save"},
+    )
+    client.get("/?lang=en")  # the flash "Saved in your order" shown and gone
+    for path in ("/?lang=en", f"/certificates/{number}?lang=en"):
+        page = client.get(path).get_data(as_text=True)
+        assert '<a href="/guest/checkout" class="basket-link">Your order (1)</a>' in page, path
+        assert "Your order (" not in other.get(path).get_data(as_text=True), path
+
+
 def test_a_signed_in_buyer_goes_to_the_ordinary_checkout(stock, client):
     steel, _ = stock
     factories.user("a@steel.cn", organisation=steel)
