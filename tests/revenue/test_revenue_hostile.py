@@ -117,9 +117,9 @@ def _dashboard_counts_retirements_in_beijing_months():
         certificates.retire_from_holding(steel, 5, beneficiary="x", purpose="voluntary", actor="t")
     db.session.commit()
     figure = dashboard.over_time(date(2026, 2, 15))["retired"]
-    rows = dict(figure.rows)
-    assert rows["2026-02"] == 10 and rows["2026-01"] == 0
-    assert rows["2025-03"] == 7 and figure.total == 17
+    rows = dict(figure.rows)  # labelled as the language writes months (Chinese outside a request)
+    assert rows["2026年2月"] == 10 and rows["2026年1月"] == 0
+    assert rows["2025年3月"] == 7 and figure.total == 17
 
 
 def test_review_the_dashboard_counts_retirements_in_beijing_months(app):
