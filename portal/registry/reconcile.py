@@ -109,13 +109,6 @@ def import_statement(data: bytes, *, registry: str, account: str, filename: str,
         raise RegistryError(
             "invalid_registry", _("Choose the registry the statement is from."), field="registry"
         )
-    account = (account or "").strip()
-    if not account or len(account) > 120:
-        raise RegistryError(
-            "invalid_account",
-            _("Name the registry account the statement is of (at most 120 characters)."),
-            field="account",
-        )
     account = clean_text(
         account,
         field="account",
