@@ -23,6 +23,7 @@ from portal.core.seller import seller
 from portal.fapiao import services as fapiao_services
 from portal.fapiao.models import FAPIAO_KIND_LABELS, FAPIAO_STATUS_LABELS
 from portal.ledger.models import ENTRY_KIND_LABELS
+from portal.offsets import basket
 from portal.offsets.models import ORDER_NOTE_LABELS, ORDER_STATUS_LABELS, PAYMENT_METHOD_LABELS
 from portal.offsets.transfers import transfer_offered
 from portal.pipeline.models import (
@@ -41,6 +42,7 @@ from portal.rfq.services import request_for_contract
 def register(app):
     """Put the labels' look-ups and the permission checks into every template's globals."""
     app.jinja_env.globals.update(
+        order_size=lambda: len(basket.saved()),
         project_type_label=look_up(PROJECT_TYPE_LABELS),
         project_status_label=look_up(PROJECT_STATUS_LABELS),
         role_label=look_up(ROLE_LABELS),

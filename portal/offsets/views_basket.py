@@ -15,7 +15,7 @@ from portal.core.i18n import yuan
 from portal.extensions import db
 from portal.offsets import basket, services
 from portal.offsets.forms import CheckoutForm
-from portal.offsets.views_shared import bp, visitors_choose
+from portal.offsets.views_shared import bp, saved_for_later, visitors_choose
 
 
 def _choices(form):
@@ -121,14 +121,7 @@ def _basket_post(form, organisation):
     if remove or action == "update":
         return redirect(url_for("offsets.checkout"))
     if action == "save":
-        flash(
-            _(
-                "Saved in your order: %(n)s lines. Add more from the catalog, then hold them all at once.",
-                n=len(lines),
-            ),
-            "success",
-        )
-        return redirect(url_for("catalog.index"))
+        return saved_for_later(lines)
     try:
         order, _created = services.create_order(
             organisation,

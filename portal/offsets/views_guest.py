@@ -16,7 +16,7 @@ from portal.offsets import basket, services
 from portal.offsets.forms import GuestCheckoutForm
 from portal.offsets.models import OrderNote, OrderStatus
 from portal.offsets.views_basket import _shown_prices
-from portal.offsets.views_shared import STRIPE_CSP, adding, bp
+from portal.offsets.views_shared import STRIPE_CSP, adding, bp, saved_for_later
 from portal.payments import services as payments
 
 
@@ -47,15 +47,8 @@ def guest_checkout():
     except services.OrderError as exc:
         return _page(form, posted, error=exc, status=exc.status)
     basket.save(lines)
-    if request.form.get("action") == "save" and not remove:  # as a signed-in buyer's order
-        flash(
-            _(
-                "Saved in your order: %(n)s lines. Add more from the catalog, then hold them all at once.",
-                n=len(lines),
-            ),
-            "success",
-        )
-        return redirect(url_for("catalog.index"))
+    if request.form.get("action") == "save" and not remove:
+        return saved_for_later(lines)
     if remove or request.form.get("action") != "hold":
         return redirect(url_for("offsets.guest_checkout"))
     try:

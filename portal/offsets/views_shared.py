@@ -4,7 +4,8 @@ of the pages that load Stripe.js, and the choice between sign-in and guest check
 
 from functools import wraps
 
-from flask import Blueprint, abort, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.access import may
@@ -51,3 +52,16 @@ def visitors_choose(view):
 def adding() -> dict:
     """The line a buy form sent (``add``, ``quantity``), to pass on."""
     return {k: (request.args.get(k) or "")[:80] for k in ("add", "quantity") if request.args.get(k)}
+
+
+def saved_for_later(lines):
+    """The answer to "Save and add more credits" (a buyer's or a guest's order page): the lines
+    are kept in the session; back to the catalog, saying so."""
+    flash(
+        _(
+            "Saved in your order: %(n)s lines. Add more from the catalog, then hold them all at once.",
+            n=len(lines),
+        ),
+        "success",
+    )
+    return redirect(url_for("catalog.index"))
