@@ -72,7 +72,9 @@ def report_overdue(today: date | None = None) -> int:
             .where(*_overdue_condition(today), RegistryInstruction.overdue_reported_at.is_(None))
             .order_by(RegistryInstruction.id)
             .limit(1000)
-            .with_for_update(skip_locked=True)
+            # OF registry_instructions: the eagerly joined batch is the nullable side of an outer
+            # join, which PostgreSQL refuses to lock (and it needs no lock).
+            .with_for_update(skip_locked=True, of=RegistryInstruction)
         )
     )
     if not found:

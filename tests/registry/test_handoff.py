@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from portal.audit.models import AuditEvent
+from portal.buyers import services as buyers
 from portal.certificates import services as certificates
 from portal.certificates.models import Certificate, Source
 from portal.core.mail import OutboxMessage
@@ -374,6 +375,21 @@ def test_overdue_instructions_are_flagged_and_mailed_once(client, market, app):
     assert len(mails) == 1 and old.certificate_number in mails[0].body
     again = app.test_cli_runner().invoke(args=["registry", "overdue"])
     assert "0 instruction(s) reported" in again.output
+
+
+@pytest.mark.postgres
+def test_overdue_instructions_are_reported_on_postgresql(pg_app):
+    """The report locks the instructions it flags; with their batch joined eagerly, PostgreSQL
+    refused the lock (FOR UPDATE on the nullable side of an outer join), so the daily job failed."""
+    steel, _ = factories.steel_and_cement()
+    factories.batch(quantity=100, code="CCER-PG-2021", vintage=2021)
+    buyers.deliver_from_inventory(steel, 20, batch_codes=["CCER-PG-2021"])
+    old = instruction_of(retire(steel, 10, "CCER-PG-2021"))
+    old.created_at = utcnow() - timedelta(days=9)
+    db.session.commit()
+    assert overdue.report_overdue() == 1
+    db.session.commit()
+    assert overdue.report_overdue() == 0
 
 
 def test_working_days_skip_weekends():
