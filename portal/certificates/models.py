@@ -94,7 +94,8 @@ class Certificate(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     #: ``CFC-2026-7K3Q-9XHD``: random, with a check character (see ``numbers``).
     number: Mapped[str] = mapped_column(String(24), unique=True)
-    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    #: Found by the unique index on ``(organisation_id, idempotency_key)``, which leads with it.
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     quantity: Mapped[int] = mapped_column(Integer)
     beneficiary: Mapped[str] = mapped_column(String(200))
     purpose: Mapped[str] = mapped_column(String(16))

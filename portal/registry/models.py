@@ -63,7 +63,8 @@ class RegistryInstruction(db.Model):
     __tablename__ = "registry_instructions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), index=True)
+    #: Found by the unique index on ``(certificate_id, batch_id)``, which leads with it.
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"))
     #: Repeated from the certificate: the instruction is a document of its own.
     certificate_number: Mapped[str] = mapped_column(String(24))
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
