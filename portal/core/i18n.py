@@ -53,6 +53,12 @@ def current_language() -> str:
     return "en" if str(get_locale()).startswith("en") else "zh"
 
 
+def colon() -> str:
+    """What follows a label before its value: a full-width colon in Chinese (``受益方：``), a
+    colon and a space in English."""
+    return ": " if current_language() == "en" else "："
+
+
 def localized(obj, field: str) -> str:
     """``obj.<field>_zh`` or ``obj.<field>_en`` by the current language, falling back to Chinese."""
     value = getattr(obj, f"{field}_{current_language()}", None)
@@ -258,6 +264,7 @@ def register(app):
     app.jinja_env.globals["yuan"] = yuan
     app.jinja_env.globals["localized"] = localized
     app.jinja_env.globals["current_language"] = current_language
+    app.jinja_env.globals["colon"] = colon
     app.jinja_env.globals["url_with_language"] = url_with_language
 
 

@@ -14,7 +14,7 @@ from portal.catalog import services as catalog
 from portal.catalog.models import Project, Region
 from portal.core import mail
 from portal.core.confirm import ask, confirmed
-from portal.core.i18n import iso_beijing, localized
+from portal.core.i18n import colon, iso_beijing, localized
 from portal.core.limits import body_limit
 from portal.core.spreadsheet import csv_response
 from portal.extensions import db
@@ -301,9 +301,9 @@ def _changes_text(changes) -> str:
     lines = []
     for c in changes:
         if c.before is not None and c.after is not None:
-            lines.append(f"{c.field}: {c.before} → {c.after}")
+            lines.append(f"{c.field}{colon()}{c.before} → {c.after}")
         else:
-            lines.append(f"{c.field}: {c.after if c.after is not None else c.before}")
+            lines.append(f"{c.field}{colon()}{c.after if c.after is not None else c.before}")
     return "\n".join(lines)
 
 
@@ -425,7 +425,7 @@ def _by_code_or_404(model, code: str):
 def _flash_errors(form) -> None:
     """A form posted from a page it does not render itself: its errors go back as messages."""
     for field, errors in form.errors.items():
-        flash(f"{getattr(form, field).label.text}: {errors[0]}", "error")
+        flash(f"{getattr(form, field).label.text}{colon()}{errors[0]}", "error")
 
 
 @bp.post("/projects/<code>/issuances")

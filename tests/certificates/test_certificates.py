@@ -303,11 +303,12 @@ def test_operators_revoke_with_a_reason_and_the_credits_stay_retired(held, app, 
     assert found.status == "revoked" and found.revoked_reason == "核证机构撤销了该批次"
     assert counts()[1] == retired_before  # nothing moved: the credits do not return to sale
     assert verify_ledger().ok
-    html = client.get(f"/certificates/{cert.number}").get_data(as_text=True)
-    assert "核证机构撤销了该批次" in html
+    html = client.get(f"/certificates/{cert.number}?lang=zh").get_data(as_text=True)
+    # The reason after the date as Chinese writes a label's value: a full-width colon.
+    assert "：<bdi>核证机构撤销了该批次</bdi>" in html
     client.post("/logout")  # an anonymous visitor's cached page changes with the status
     anonymous = client.get(f"/certificates/{cert.number}?lang=en").get_data(as_text=True)
-    assert "Revoked" in anonymous and "核证机构撤销了该批次" in anonymous
+    assert "Revoked" in anonymous and ": <bdi>核证机构撤销了该批次</bdi>" in anonymous
     client.post("/login", data={"email": "ops@example.com", "password": factories.PASSWORD})
     data = client.get(f"/api/v1/certificates/{cert.number}").get_json()
     assert data["status"] == "revoked" and data["revoked"]["reason"] == "核证机构撤销了该批次"

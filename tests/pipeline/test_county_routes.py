@@ -99,6 +99,11 @@ def test_the_own_county_reviewer_does_see_them(app, client, harqin):
     assert harqin.project.code in county and harqin.batch.code in county
     assert harqin.parcel.code in client.get("/pipeline/parcels").get_data(as_text=True)
     assert "AH-JDA-0001" in client.get("/pipeline/agreements").get_data(as_text=True)
+    page = client.get(f"/pipeline/projects/{harqin.project.code}?lang=zh").get_data(as_text=True)
+    # Labels end as Chinese writes them (full-width), as English does in English.
+    assert "<p>旗县区审核：" in page and "<p>市级备案：" in page
+    page = client.get(f"/pipeline/projects/{harqin.project.code}?lang=en").get_data(as_text=True)
+    assert "<p>County review: " in page and "<p>City filing: " in page
     assert client.get(f"/pipeline/documents/{harqin.document.id}.pdf").status_code == 200
     statement = client.get("/staff/revenue/?period=" + str(harqin.batch.created_at.year)).get_data(
         as_text=True
