@@ -487,7 +487,10 @@ def test_orders_are_only_visible_to_their_organisation(shop, app, client):
     assert client.get("/orders/ord_forgedforgedforgedfo").status_code == 404
     client.post("/logout")
     client.post("/login", data={"email": "a@steel.cn", "password": factories.PASSWORD})
-    assert client.get(f"/orders/{order.public_id}").status_code == 200
+    page = client.get(f"/orders/{order.public_id}?lang=zh")
+    assert page.status_code == 200
+    # Headed in words; the number the buyer quotes to the operator stands under the heading.
+    assert f"<h1>订单详情</h1>\n<p class=\"sub\">订单号：<code>{order.public_id}</code></p>" in page.get_data(as_text=True)
     assert client.post(f"/orders/{order.public_id}/refund").status_code == 403
 
 
