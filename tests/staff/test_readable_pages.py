@@ -103,7 +103,7 @@ def test_the_audit_log_shows_who_and_what_changed_before_and_after(office, clien
     assert operator.email in en and "User created" in en
     assert not RAW.search(en) and "organisation.suspended" not in en and "_limit_t" not in en
     zh = visible_text(client.get("/staff/audit?lang=zh").get_data(as_text=True))
-    assert "状态: 已批准 → 已暂停" in zh and "暂停机构" in zh
+    assert "状态：已批准 → 已暂停" in zh and "暂停机构" in zh
     assert not RAW.search(zh) and "suspended" not in zh
 
 
