@@ -206,7 +206,9 @@ class CertificateSections(Drawing):
                     8.5,
                 ),
                 (self.text(_quantity(quantity)), "td_r", 8.5),
-                (registry, "td_small", 6.5),
+                # The registry's own serials are what an auditor matches in the registry: as
+                # legible as the portal's.
+                (registry, "td", 8.5),
             ]
             # Most cells fit on one line and are drawn as plain strings: wrapping a Paragraph
             # costs ~0.2 ms, and a certificate may list hundreds of blocks.
@@ -225,9 +227,7 @@ class CertificateSections(Drawing):
                     ("BACKGROUND", (0, 0), (-1, 0), GREEN),
                     ("VALIGN", (0, 0), (-1, -1), "TOP"),
                     ("FONT", (0, 1), (-1, -1), self.font, 8.5, 11),
-                    ("FONT", (4, 1), (4, -1), self.font, 6.5, 8.5),
                     ("TEXTCOLOR", (0, 1), (-1, -1), INK),
-                    ("TEXTCOLOR", (4, 1), (4, -1), MUTED),
                     ("ALIGN", (3, 1), (3, -1), "RIGHT"),
                     ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, TINT]),
                     ("LINEBELOW", (0, 1), (-1, -1), 0.3, RULE),

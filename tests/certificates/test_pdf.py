@@ -413,6 +413,21 @@ def test_a_typical_certificate_is_one_page_with_everything_on_it(font, tmp_path)
         assert expected in text, expected
 
 
+def test_the_registry_serials_are_as_legible_as_the_portals(font):
+    """An auditor matches the registry's serials in the registry: they are drawn in the table's
+    size and ink, not in a smaller grey."""
+    drawn = []
+
+    def seen(text, _cm, _tm, _font, size):
+        if text.strip():
+            drawn.append((text.strip(), size))
+
+    PdfReader(io.BytesIO(render())).pages[0].extract_text(visitor_text=seen)
+    (portal,) = {size for text, size in drawn if text == "1 – 1,000"}
+    registry = {size for text, size in drawn if "CN-CCER-1401-000000001" in text}
+    assert registry == {portal}
+
+
 def test_many_blocks_continue_on_numbered_pages(font, tmp_path):
     data = render(make_payload(blocks=40))
 
