@@ -67,6 +67,12 @@ def create_order(
             return earlier, False
     named = _named_lines(organisation, quantity, batch_code, lines, quote)
     if named is None:
+        if quantity is None:  # nothing named at all (a quote or lines sent as null count as absent)
+            raise OrderError(
+                "invalid_quantity",
+                _("Say what to buy: quantity (and batch_code), lines, or a quote."),
+                field="quantity",
+            )
         try:
             quantity = ledger.parse_quantity(quantity)
         except LedgerError as exc:

@@ -107,6 +107,18 @@ def test_bad_orders_hold_and_charge_nothing(stock, app, client, localstripe, cha
     assert state() == before and inventory() == 200
 
 
+@pytest.mark.parametrize("body", [{}, {"quote": None}, {"quote": None, "lines": None, "quantity": None}])
+def test_an_order_naming_nothing_to_buy_says_what_to_send(stock, app, client, body):
+    key = _key(app, "--org", STEEL)
+    before = state()
+    response = client.post("/api/v1/orders?lang=en", json=body, headers=bearer(key))
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_quantity"
+    assert error["message"] == "Say what to buy: quantity (and batch_code), lines, or a quote."
+    assert state() == before and inventory() == 200
+
+
 def test_restrictions_and_pending_limits_apply(stock, app):
     steel, cement = stock
     buyers.change_status(cement, "restricted", reason="限额", actor="t", order_limit_t=20)
