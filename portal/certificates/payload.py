@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 
 from portal.certificates.models import Certificate, Source
+from portal.core.seller import PLATFORM_EN, PLATFORM_ZH
 from portal.ledger.models import Batch
 
 
@@ -50,7 +51,7 @@ def payload(
         "v": 1,
         "number": number,
         "portal": current_app.config["BASE_URL"].rstrip("/"),
-        "issuer": {"zh": "赤峰市碳汇交易平台", "en": "Chifeng Carbon Sink Marketplace"},
+        "issuer": {"zh": PLATFORM_ZH, "en": PLATFORM_EN},
         "beneficiary": beneficiary,
         "purpose": str(purpose),
         "purpose_detail": detail,

@@ -19,7 +19,7 @@ from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 
 from portal.core.amounts import yuan
 from portal.core.i18n import date_text
-from portal.core.seller import seller
+from portal.core.seller import PLATFORM_EN, PLATFORM_ZH, seller
 from portal.pdf.drawing import Drawing
 from portal.pdf.page import (
     CONTENT_W,
@@ -36,10 +36,6 @@ from portal.pdf.page import (
 )
 from portal.pdf.tables import CELL_PADDING
 from portal.pdf.text import CentredLine
-
-#: The marketplace through which it sells (the certificates' issuer).
-PLATFORM_ZH = "赤峰市碳汇交易平台"
-PLATFORM_EN = "Chifeng Carbon Sink Marketplace"
 
 #: The colours for ``<font color=...>`` in Paragraph markup.
 GREY = "#" + MUTED.hexval()[2:]

@@ -12,6 +12,12 @@ from flask import current_app, has_app_context
 
 from portal.config import DEFAULTS
 
+#: The marketplace through which the seller sells: the issuer its certificates name, the
+#: letterhead of its contracts. The pages name it through their translations of
+#: "Chifeng Carbon Sink Marketplace", which a test holds to these.
+PLATFORM_ZH = "赤峰市生态碳汇交易平台"
+PLATFORM_EN = "Chifeng Carbon Sink Marketplace"
+
 
 @dataclass(frozen=True)
 class Seller:
