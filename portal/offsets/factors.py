@@ -21,6 +21,7 @@ from pathlib import Path
 from flask_babel import lazy_gettext as _l
 
 from portal.core.i18n import current_language
+from portal.offsets import factor_sources
 
 FACTOR_DIR = Path(__file__).resolve().parent / "factors"
 CURRENT_VERSION = "CFC-EF-2025.2"
@@ -56,7 +57,9 @@ class Factor:
     value: Decimal
     unit: str
     year: int
-    source: str
+    #: Where the value comes from, as the set cites it and in Chinese (``factor_sources``).
+    source_en: str
+    source_zh: str
     #: Marked ⚠ in the reference data: shown as uncertain wherever the factor appears.
     uncertain: bool
     #: Flights: the distances of one flight (km) the factor is for, as (over, up to); None for
@@ -185,8 +188,10 @@ def _factor(entry: dict) -> Factor:
     if missing:
         raise FactorSetError(f"factor {key!r} lacks {', '.join(missing)}")
     label = entry["label"]
-    if not (label.get("en") and label.get("zh")):
+    if not (isinstance(label, dict) and label.get("en") and label.get("zh")):
         raise FactorSetError(f"factor {key}: the label needs en and zh")
+    if not isinstance(entry["source"], str):
+        raise FactorSetError(f"factor {key}: the source is a text")
     unit = _UNIT.match(entry["unit"])
     if unit is None or unit.group(3) not in ACTIVITY_UNITS:
         raise FactorSetError(f"factor {key}: unknown unit {entry['unit']!r}")
@@ -211,7 +216,8 @@ def _factor(entry: dict) -> Factor:
         value=value,
         unit=entry["unit"],
         year=year,
-        source=entry["source"],
+        source_en=entry["source"],
+        source_zh=factor_sources.ZH.get(entry["source"], entry["source"]),
         uncertain=entry["uncertain"],
         leg_km=leg_km,
     )

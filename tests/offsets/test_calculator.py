@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from portal import create_app
 from portal.extensions import db
-from portal.offsets import calculator, factors
+from portal.offsets import calculator, factor_sources, factors
 from portal.offsets.calculator import CalculatorError
 
 EVENT = {
@@ -187,7 +187,8 @@ def test_flight_labels_say_their_band_and_cite_desnz(app):
         "over 3,700 km" in labels["air_over_3700km"][0] and "超过 3,700 公里" in labels["air_over_3700km"][1]
     )
     for factor in new.flights:
-        assert factor.source.startswith("UK DESNZ GHG conversion factors 2024") and factor.year == 2024
+        assert factor.source_en.startswith("UK DESNZ GHG conversion factors 2024") and factor.year == 2024
+        assert factor.source_zh.startswith("英国能源安全与净零排放部（DESNZ）2024年温室气体换算因子")
         assert "domestic" not in factor.label_en.lower() and "国内" not in factor.label_zh
 
 
@@ -757,7 +758,23 @@ def test_the_page_asks_for_flights_by_distance_and_cites_the_factors(client, lan
         # Each flight factor with its value, source and year, where flights are entered.
         form = html[: html.index('id="method"')]
         for factor in factors.current().flights:
-            assert str(factor.value) in form and f"{escape(factor.source)} (2024)" in form
+            source = factor.source_en if lang == "en" else factor.source_zh
+            assert str(factor.value) in form and f"{escape(source)} (2024)" in form
+        # The method's table cites them in the page's language too.
+        method = html[html.index('id="method"') :]
+        if lang == "zh":
+            assert "UK DESNZ" not in method and "英国能源安全与净零排放部（DESNZ）" in method
+        else:
+            assert "英国能源安全" not in method and "UK DESNZ GHG conversion factors 2024" in method
+
+
+def test_every_source_of_every_set_reads_in_chinese():
+    """A set's sources are cited as it gives them; the Chinese pages show a Chinese rendering of
+    each (``offsets.factor_sources``), which a new set must add."""
+    for version in factors.versions():
+        for factor in factors.load(version).factors.values():
+            assert factor.source_en in factor_sources.ZH, (version, factor.key)
+            assert factor.source_zh != factor.source_en
 
 
 def test_an_old_link_shows_the_figures_it_showed(client):
