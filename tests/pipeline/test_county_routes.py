@@ -101,7 +101,7 @@ def test_the_own_county_reviewer_does_see_them(app, client, harqin):
     assert "AH-JDA-0001" in client.get("/pipeline/agreements").get_data(as_text=True)
     page = client.get(f"/pipeline/projects/{harqin.project.code}?lang=zh").get_data(as_text=True)
     # Labels end as Chinese writes them (full-width), as English does in English.
-    assert "<p>旗县区审核：" in page and "<p>市级备案：" in page
+    assert "<p>旗县区审核：<strong>已批准</strong>" in page and "<p>市级备案：<code>" in page
     page = client.get(f"/pipeline/projects/{harqin.project.code}?lang=en").get_data(as_text=True)
     assert "<p>County review: " in page and "<p>City filing: " in page
     assert client.get(f"/pipeline/documents/{harqin.document.id}.pdf").status_code == 200
