@@ -29,6 +29,7 @@ from portal.certificates.pdf_sections import (
     NumberPlate,
     dicts,
 )
+from portal.core.seller import PLATFORM_EN
 from portal.pdf import fonts
 from portal.pdf.drawing import load_font
 from portal.pdf.embedded import (
@@ -194,7 +195,7 @@ class _Drawing(CertificateSections):
             title=f"碳汇注销证明 Carbon Credit Retirement Certificate {self.number}",
             author=f"{self.issuer_zh} {self.issuer_en}".strip(),
             subject="Carbon Credit Retirement Certificate",
-            creator=self.issuer_en or "Chifeng Carbon Sink Marketplace",
+            creator=self.issuer_en or PLATFORM_EN,
             # dated when the credits were retired, not when this copy was drawn
             pdf_date=_pdf_date(self.data.get("retired_at")),
             attachment=(ATTACHMENT_NAME, attachment, ATTACHMENT_DESCRIPTION),

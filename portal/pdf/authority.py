@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from flask import current_app
 
+from portal.core.seller import PLATFORM_EN
+
 log = logging.getLogger(__name__)
 
 #: The key types the portal signs PDFs with (what common readers validate).
@@ -68,7 +70,7 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Chifeng Carbon Sink Marketplace"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, PLATFORM_EN),
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         ]
     )
@@ -89,7 +91,7 @@ def generate(folder: Path, now: dt.datetime | None = None) -> None:
     now = now or dt.datetime.now(dt.UTC)
     start = now - dt.timedelta(days=1)  # a verifier whose clock is a little behind still accepts
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
-    ca_name = _name("Chifeng Carbon Sink Marketplace Document CA")
+    ca_name = _name(f"{PLATFORM_EN} Document CA")
     ca_cert = (
         x509.CertificateBuilder()
         .subject_name(ca_name)
@@ -119,7 +121,7 @@ def generate(folder: Path, now: dt.datetime | None = None) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name("Chifeng Carbon Sink Marketplace Document Signing"))
+        .subject_name(_name(f"{PLATFORM_EN} Document Signing"))
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
