@@ -126,7 +126,7 @@ def test_a_guest_holds_the_lines_and_reaches_the_order_by_its_link(stock, client
     assert page.status_code == 200
     assert page.headers["Referrer-Policy"] == "no-referrer" and "no-store" in page.headers["Cache-Control"]
     text = page.get_data(as_text=True)
-    assert f"<h1>Order details</h1>\n<p class=\"sub\">Order number: <code>{public_id}</code></p>" in text
+    assert f'<h1>Order details</h1>\n<p class="sub">Order number: <code>{public_id}</code></p>' in text
     assert "Bought by" in text and "li.hua@example.cn" in text
     assert "OLD-2021" in text and "NEW-2023" in text and "Awaiting payment" in text
     assert f"/guest/orders/{public_id}/{token}/pay/wechat_pay" in text

@@ -502,7 +502,9 @@ def test_orders_are_only_visible_to_their_organisation(shop, app, client):
     page = client.get(f"/orders/{order.public_id}?lang=zh")
     assert page.status_code == 200
     # Headed in words; the number the buyer quotes to the operator stands under the heading.
-    assert f"<h1>订单详情</h1>\n<p class=\"sub\">订单号：<code>{order.public_id}</code></p>" in page.get_data(as_text=True)
+    assert f'<h1>订单详情</h1>\n<p class="sub">订单号：<code>{order.public_id}</code></p>' in page.get_data(
+        as_text=True
+    )
     assert client.post(f"/orders/{order.public_id}/refund").status_code == 403
 
 
