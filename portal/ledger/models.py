@@ -210,12 +210,10 @@ class Block(db.Model):
     account: Mapped[Account] = relationship()
 
     __table_args__ = (
-        # By end, not start: a block whose first serials move keeps its row and its index
-        # entries (``ledger.writing``); blocks do not overlap, so the order is the same.
-        UniqueConstraint("batch_id", "serial_end"),
+        UniqueConstraint("batch_id", "serial_start"),
         CheckConstraint("serial_start >= 1", name="serial_start_positive"),
         CheckConstraint("serial_start <= serial_end", name="serial_range"),
-        Index("ix_blocks_account_batch", "account_id", "batch_id", "serial_end"),
+        Index("ix_blocks_account_batch", "account_id", "batch_id", "serial_start"),
     )
 
     @property

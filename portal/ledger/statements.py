@@ -39,20 +39,20 @@ INSERT_BLOCK = insert(BLOCKS).values(
 #: The destination's blocks adjacent to ``start..end``: gone, their ranges returned to widen
 #: the moved block (blocks stay merged: one block per run of consecutive serials and account).
 #: A batch's blocks cover its serials without gaps or overlaps, so the neighbours are found by
-#: serial on the batch's unique ``(batch_id, serial_end)`` index, two probes: the block ending
-#: at ``before``, and the first to end at or after ``after`` (which starts there if any does);
-#: the account and range conditions then decide. (Read by account instead, the look-up walked
-#: every block the destination holds of the batch: thousands for a buyer of many small lots.)
+#: serial on the batch's unique ``(batch_id, serial_start)`` index, two probes: the block
+#: holding ``before`` (the last to start at or below it) and the one starting at ``after``; the
+#: account and range conditions then decide. (Read by account instead, the look-up walked every
+#: block the destination holds of the batch: thousands for a buyer of many small lots.)
 _NEIGHBOUR_BEFORE = (
     select(BLOCKS.c.id)
-    .where(BLOCKS.c.batch_id == bindparam("batch"), BLOCKS.c.serial_end == bindparam("before"))
+    .where(BLOCKS.c.batch_id == bindparam("batch"), BLOCKS.c.serial_start <= bindparam("before"))
+    .order_by(BLOCKS.c.serial_start.desc())
+    .limit(1)
     .scalar_subquery()
 )
 _NEIGHBOUR_AFTER = (
     select(BLOCKS.c.id)
-    .where(BLOCKS.c.batch_id == bindparam("batch"), BLOCKS.c.serial_end >= bindparam("after"))
-    .order_by(BLOCKS.c.serial_end)
-    .limit(1)
+    .where(BLOCKS.c.batch_id == bindparam("batch"), BLOCKS.c.serial_start == bindparam("after"))
     .scalar_subquery()
 )
 TAKE_NEIGHBOURS = (
@@ -72,38 +72,19 @@ REWRITE_BLOCK = (
     .values(account_id=bindparam("account"), serial_start=bindparam("start"), serial_end=bindparam("end"))
 )
 
-#: The first serials of a block taken, the block keeps the rest: only its start moves, which no
-#: index holds, so PostgreSQL rewrites the row in place (a HOT update: no index entry written,
-#: and the old version pruned within its page). Its index entries stay as they were, so what
-#: reads the source's blocks next does not step over a dead entry per earlier movement.
-SHRINK_BLOCK = update(BLOCKS).where(BLOCKS.c.id == bindparam("block")).values(serial_start=bindparam("start"))
-
-#: The destination's block ending just before a moved range, widened over it (one probe on the
-#: unique ``(batch_id, serial_end)``); no row when it holds no such block.
-WIDEN_BEFORE = (
-    update(BLOCKS)
-    .where(
-        BLOCKS.c.batch_id == bindparam("batch"),
-        BLOCKS.c.serial_end == bindparam("before"),
-        BLOCKS.c.account_id == bindparam("account"),
-    )
-    .values(serial_end=bindparam("end"))
-)
-
 INSERT_ENTRIES = insert(ENTRIES)
 
 
-def _neighbours(before: str, after: str, when: str = "true") -> str:
+def _neighbours(before: str, after: str) -> str:
     """PostgreSQL: the CTEs ``near`` and ``gone`` of a statement placing a moved range: the
     destination's blocks ending at ``before`` or starting at ``after`` (SQL expressions),
-    found by serial as ``TAKE_NEIGHBOURS`` finds them, deleted, their ranges returned; only
-    ``when`` (an SQL condition: the moved range is a whole block)."""
+    found by serial as ``TAKE_NEIGHBOURS`` finds them, deleted, their ranges returned."""
     return f"""near AS (
         (SELECT id, account_id, serial_start, serial_end FROM blocks
-         WHERE batch_id = :batch AND serial_end = {before} AND {when})
+         WHERE batch_id = :batch AND serial_start <= {before} ORDER BY serial_start DESC LIMIT 1)
         UNION ALL
         (SELECT id, account_id, serial_start, serial_end FROM blocks
-         WHERE batch_id = :batch AND serial_end >= {after} AND {when} ORDER BY serial_end LIMIT 1)
+         WHERE batch_id = :batch AND serial_start = {after})
     ),
     gone AS (
         DELETE FROM blocks
@@ -113,48 +94,21 @@ def _neighbours(before: str, after: str, when: str = "true") -> str:
     )"""
 
 
-#: PostgreSQL: the CTEs placing part of a block, ``part`` (``id``, ``first``, ``last``: the
-#: block keeps ``last + 1`` onwards), in the destination: the block shrunk (``SHRINK_BLOCK``),
-#: and the destination's block ending at ``first - 1`` widened over the part (``WIDEN_BEFORE``)
-#: or, when it holds none, the part inserted as a block of its own. (Nothing of the destination
-#: can start at ``last + 1``: the source keeps that serial.) No write here touches a row another
-#: one does, nor a key another one writes, so their order does not matter.
-_PLACE_PART = """
-    shrunk AS (
-        UPDATE blocks SET serial_start = part.last + 1 FROM part WHERE blocks.id = part.id
-    ),
-    widened AS (
-        UPDATE blocks SET serial_end = part.last
-        FROM part
-        WHERE blocks.batch_id = :batch AND blocks.serial_end = part.first - 1
-          AND blocks.account_id = :account
-        RETURNING blocks.id
-    ),
-    added AS (
-        INSERT INTO blocks (batch_id, account_id, serial_start, serial_end)
-        SELECT :batch, :account, part.first, part.last FROM part
-        WHERE NOT EXISTS (SELECT FROM widened)
-    )"""
-
-
 #: PostgreSQL: all of one take's writes in one statement (steps 3–5 above, and step 6, the
 #: journal of the whole movement, with its last take), so that a contended batch's lock is held
-#: for two round trips and the commit rather than five. A block split keeps its rest and the
-#: part taken joins the destination (``_PLACE_PART``: ``rest_start <= rest_end``); a block taken
-#: whole moves to the destination, over its neighbours there (``whole``). Writable CTEs share
-#: one snapshot; the order that matters is made explicit: the moved block reads ``gone`` (the
-#: neighbours' ranges), so the neighbours are deleted before it is rewritten over their serials
-#: (its new end may be a deleted neighbour's: the unique ``(batch_id, serial_end)`` holds).
-#: ``near`` and ``gone`` the neighbours (``_neighbours``); ``journal`` inserts one entry per
-#: element of the arrays, in their order (none when they are empty: a movement's earlier takes).
+#: for two round trips and the commit rather than five. Writable CTEs share one snapshot; the
+#: order that matters is made explicit: the moved block reads ``gone`` (the neighbours' ranges),
+#: so the neighbours are deleted before it is rewritten over their serials (its new start may be
+#: a deleted neighbour's: the unique ``(batch_id, serial_start)`` holds). ``rest`` is the split
+#: block's remainder (none when ``rest_start > rest_end``); ``near`` and ``gone`` the neighbours
+#: (``_neighbours``); ``journal`` inserts one entry per element of the arrays, in their order
+#: (none when they are empty: a movement's earlier takes).
 PLACE_ONE_STATEMENT = text(
     """
-    WITH part AS (
-        SELECT CAST(:block AS integer) AS id, CAST(:start AS integer) AS first,
-               CAST(:end AS integer) AS last
-        WHERE :rest_start <= :rest_end
+    WITH rest AS (
+        INSERT INTO blocks (batch_id, account_id, serial_start, serial_end)
+        SELECT :batch, :source, :rest_start, :rest_end WHERE :rest_start <= :rest_end
     ),
-    {part},
     {neighbours},
     journal AS (
         INSERT INTO ledger_entries (movement_id, kind, batch_id, serial_start, serial_end, quantity,
@@ -169,10 +123,8 @@ PLACE_ONE_STATEMENT = text(
     SET account_id = :account,
         serial_start = LEAST(:start, (SELECT min(serial_start) FROM gone)),
         serial_end = GREATEST(:end, (SELECT max(serial_end) FROM gone))
-    WHERE id = :block AND :rest_start > :rest_end
-    """.format(
-        part=_PLACE_PART.strip(), neighbours=_neighbours(":before", ":after", ":rest_start > :rest_end")
-    )
+    WHERE id = :block
+    """.format(neighbours=_neighbours(":before", ":after"))
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
 #: PostgreSQL, with the batch locked: the source's blocks of the batch (step 2) and, when the
@@ -195,9 +147,10 @@ TAKE_FIRST_BLOCK = text(
         WHERE serial_end - serial_start + 1 >= :quantity
           AND (:expect_start = 0 OR (serial_start = :expect_start AND :batch = :expect_batch))
     ),
-    part AS (SELECT id, first, last FROM fit WHERE last < serial_end),
-    whole AS (SELECT id, first, last FROM fit WHERE last = serial_end),
-    {part},
+    rest AS (
+        INSERT INTO blocks (batch_id, account_id, serial_start, serial_end)
+        SELECT :batch, :source, last + 1, serial_end FROM fit WHERE last < serial_end
+    ),
     {neighbours},
     journal AS (
         INSERT INTO ledger_entries (movement_id, kind, batch_id, serial_start, serial_end, quantity,
@@ -209,21 +162,17 @@ TAKE_FIRST_BLOCK = text(
     moved AS (
         UPDATE blocks
         SET account_id = :account,
-            serial_start = LEAST(whole.first, (SELECT min(serial_start) FROM gone)),
-            serial_end = GREATEST(whole.last, (SELECT max(serial_end) FROM gone))
-        FROM whole
-        WHERE blocks.id = whole.id
+            serial_start = LEAST(fit.first, (SELECT min(serial_start) FROM gone)),
+            serial_end = GREATEST(fit.last, (SELECT max(serial_end) FROM gone))
+        FROM fit
+        WHERE blocks.id = fit.id
+        RETURNING fit.id, fit.first, fit.last
     )
-    SELECT id, first, last, true AS moved FROM fit
+    SELECT id, first, last, true AS moved FROM moved
     UNION ALL
-    SELECT id, serial_start, serial_end, false FROM held WHERE NOT EXISTS (SELECT FROM fit)
+    SELECT id, serial_start, serial_end, false FROM held WHERE NOT EXISTS (SELECT FROM moved)
     ORDER BY 2
-    """.format(
-        part=_PLACE_PART.strip(),
-        neighbours=_neighbours(
-            "(SELECT first - 1 FROM whole)", "(SELECT last + 1 FROM whole)", "EXISTS (SELECT FROM whole)"
-        ),
-    )
+    """.format(neighbours=_neighbours("(SELECT first - 1 FROM fit)", "(SELECT last + 1 FROM fit)"))
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
 

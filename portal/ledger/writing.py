@@ -15,20 +15,10 @@ A movement of one block is, after the caller's account look-ups:
    certificate or an order's line, has read it before the lock: ``ledger.forecast``);
 2. the source's blocks of that batch, read after the lock is held (in READ COMMITTED a statement
    sees what was committed before it began, so the read cannot share the locking statement);
-3. a block split: the block keeps the rest (only its start moves: on PostgreSQL an update in
-   place that writes no index entry), and the destination's block ending just before the part
-   taken is widened over it, or the part becomes a block of its own;
-4. a block taken whole: the destination's adjacent blocks, deleted and returned in one
-   statement, and
-5. the block, rewritten to its widened range and new account;
+3. the rest of a split block, inserted (only when the block is split);
+4. the destination's adjacent blocks, deleted and returned in one statement;
+5. the moved block, rewritten to its widened range and new account;
 6. the journal, one insert for the whole movement.
-
-Why the split keeps the block where it is: the indexes hold a block's batch, account and end,
-never its start, so the block a movement takes the first serials of (most movements: a sale, a
-retirement, a delivery) keeps its index entries, and its old version is pruned within its page.
-Moved instead, with its rest inserted, every movement wrote six index entries and left two dead
-rows, and until the next vacuum each later movement from that source stepped over one more dead
-entry for each earlier one.
 
 On PostgreSQL steps 3–5 of each take, and step 6 with the movement's last take, are one
 statement (``PLACE_ONE_STATEMENT``). A movement that the first block it reads can satisfy (most
@@ -54,11 +44,9 @@ from portal.ledger.statements import (
     NEXT_BATCH,
     PLACE_ONE_STATEMENT,
     REWRITE_BLOCK,
-    SHRINK_BLOCK,
     SOURCE_BLOCKS,
     TAKE_FIRST_BLOCK,
     TAKE_NEIGHBOURS,
-    WIDEN_BEFORE,
     lock_first_sql,
     next_batch_sql,
     take_locked_sql,
@@ -305,10 +293,12 @@ def carry_out(
         entries = []
         for take, moved in zip(takes, movement.ranges, strict=True):
             start, end = moved.serial_start, moved.serial_end
-            if end < take.serial_end:  # split: the block keeps the rest, the part joins the destination
-                place_part(take.block_id, take.batch_id, start, end, destination.id)
-            else:
-                place(take.block_id, take.batch_id, start, end, destination.id)
+            if end < take.serial_end:  # split: the rest of the block stays where it was
+                db.session.execute(
+                    INSERT_BLOCK,
+                    {"batch": take.batch_id, "account": source.id, "start": end + 1, "end": take.serial_end},
+                )
+            place(take.block_id, take.batch_id, start, end, destination.id)
             entries.append(
                 {
                     "movement_id": movement.id,
@@ -381,20 +371,6 @@ def _carry_out_in_one_statement_each(kind, takes, movement, source, destination,
                 "rest_start": end + 1,
                 "rest_end": take.serial_end,
             },
-        )
-
-
-def place_part(block_id: int, batch_id: int, start: int, end: int, account_id: int) -> None:
-    """Move the first serials ``start..end`` of block ``block_id`` (it keeps the rest) to
-    ``account_id``: the block shrunk (``SHRINK_BLOCK``), then the destination's block ending at
-    ``start - 1`` widened over them, or a block of their own."""
-    db.session.execute(SHRINK_BLOCK, {"block": block_id, "start": end + 1})
-    widened = db.session.execute(
-        WIDEN_BEFORE, {"batch": batch_id, "before": start - 1, "account": account_id, "end": end}
-    )
-    if not widened.rowcount:
-        db.session.execute(
-            INSERT_BLOCK, {"batch": batch_id, "account": account_id, "start": start, "end": end}
         )
 
 
