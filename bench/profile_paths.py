@@ -7,8 +7,10 @@ For a ledger movement (``movement``: a transfer of a few tonnes from inventory t
 as ``certificate_bench`` makes them on a scale-1 demo data set), prints the SQL statements one operation sends, then the
 operations per second of one client with the CPU milliseconds spent in the application per
 operation (the rest of the wall time is the database and the network) and by the whole machine
-(the application, PostgreSQL, the kernel), and, with
-``--profile``, pyinstrument's profile of 200 operations.
+(the application, PostgreSQL, the kernel), and the bytes of write-ahead log the server wrote per
+operation (exact, whatever the machine's noise: what was written, not how fast), with the log's
+range for ``pg_waldump -s … -e … --stats=record`` (rows inserted, index entries, row locks).
+With ``--profile``, pyinstrument's profile of 200 operations.
 
     python bench/profile_paths.py [--url postgresql+psycopg://…/bench] [--path movement|fulfilment|retirement] [--profile]
 
@@ -64,6 +66,23 @@ def machine_cpu() -> float:
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def wal_position(engine) -> str:
+    """Where the server's write-ahead log is being written now (an LSN such as ``0/84808460``)."""
+    with engine.connect() as connection:
+        return connection.exec_driver_sql("SELECT pg_current_wal_insert_lsn()").scalar()
+
+
+def wal_bytes(engine, start: str, end: str) -> int:
+    """The bytes of write-ahead log between two positions: everything the server wrote between
+    them (here, one client's operations and nothing else of this database's)."""
+    with engine.connect() as connection:
+        return int(
+            connection.exec_driver_sql(
+                "SELECT pg_wal_lsn_diff(%(end)s, %(start)s)", {"start": start, "end": end}
+            ).scalar()
+        )
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", default=os.environ.get("PORTAL_BENCH_POSTGRES_URL", PG_DEFAULT))
@@ -116,16 +135,22 @@ def main():
             print("  ", statement)
         names = (args.path, "GET /healthz" if requests else "smallest write transaction")
         for name, func in zip(names, (operation, baseline), strict=True):
+            start_lsn = wal_position(engine)
             wall, cpu, machine = time.perf_counter(), time.process_time(), machine_cpu()
             for n in range(args.operations):
                 func(0, 1000 + n)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             machine = machine_cpu() - machine
+            end_lsn = wal_position(engine)
             print(
                 f"{name}: {args.operations / wall:.0f}/s with one client; per operation {wall / args.operations * 1000:.2f} ms"
                 f" wall, of which {cpu / args.operations * 1000:.2f} ms CPU in the application;"
                 f" {machine / args.operations * 1000:.2f} ms CPU of the whole machine (the application,"
                 " the database, the kernel)"
+            )
+            print(
+                f"{name}: {wal_bytes(engine, start_lsn, end_lsn) / args.operations:.0f} bytes of WAL per operation"
+                f" (pg_waldump -s {start_lsn} -e {end_lsn} --stats=record)"
             )
         if args.profile:
             from pyinstrument import Profiler
