@@ -196,3 +196,120 @@ def test_every_inclusion_and_consistency_proof_of_a_small_log_verifies_at_every_
             assert verifier.verify_consistency(
                 first, second, root(hashes[:first]), root(hashes[:second]), proof
             ), (first, second)
+
+
+def _retired_uncommitted(org, quantity=1):
+    """A retirement written (its leaf pending) but not committed."""
+    certificate = certificates.retire_into_certificate(
+        buyers.holding_account(org),
+        org,
+        quantity,
+        beneficiary="测试受益方",
+        purpose="voluntary",
+        source=Source.HOLDING,
+        actor="test",
+    )
+    db.session.flush()
+    return certificate.number
+
+
+def _committed_leaves() -> dict[str, int]:
+    """Each logged certificate's leaf index, read on a connection of its own (what is committed)."""
+    from sqlalchemy import create_engine
+
+    from tests.conftest import PG_URL
+
+    engine = create_engine(PG_URL)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(LogEntry.certificate_number, LogEntry.leaf_index)).all()
+    finally:
+        engine.dispose()
+    return dict(rows)
+
+
+def test_a_leaf_is_sent_with_its_commit_in_one_round_trip(pg_stocked):
+    """The log's state row is locked from the append to the end of the commit, and every append
+    waits for it: the append and COMMIT go in one round trip, so the lock is never held while
+    the answer travels to the worker and the worker sends COMMIT. A connection's appends take
+    the careful way (COMMIT after the append's answer) until one finds the state row (here the
+    first creates it, the second finds it)."""
+    from tests.sql import messages_sent
+
+    steel, _ = pg_stocked
+    numbers = []
+    for expected in (None, 2, 1, 1):
+        numbers.append(_retired_uncommitted(steel))
+        sent = messages_sent(db.session.commit)
+        waits = [message for message in sent if message in ("Sync", "Query")]  # Query: COMMIT alone
+        if expected is not None:
+            assert waits == (["Sync", "Query"] if expected == 2 else ["Sync"]), sent
+    assert _committed_leaves() == {number: index for index, number in enumerate(numbers)}
+    assert transparency.verify_log().ok
+
+
+def test_an_append_sent_with_its_commit_never_commits_without_its_leaf(pg_stocked):
+    """Should the log's state row be gone (a database emptied under a running portal), the
+    append sent with COMMIT fails and nothing of the transaction is committed; the connection's
+    next append takes the careful way again and creates the row."""
+    from sqlalchemy import create_engine, func, text
+    from sqlalchemy.exc import IntegrityError
+
+    from tests.conftest import PG_URL
+
+    steel, _ = pg_stocked
+    retire(steel)  # creates the log's state row
+    retire(steel)  # finds it: the connection's next append is sent with COMMIT
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE log_entries, log_nodes, log_state"))
+    engine.dispose()
+    certificates_before = db.session.scalar(select(func.count()).select_from(Certificate))
+    lost = _retired_uncommitted(steel)
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Certificate)) == certificates_before
+    assert db.session.scalar(select(Certificate).filter_by(number=lost)) is None
+    number = retire(steel).number
+    assert _committed_leaves() == {number: 0}
+
+
+def test_a_connection_lost_as_a_leaf_is_sent_with_its_commit_says_the_outcome_is_unknown(pg_stocked, pg_app):
+    """An API retirement whose connection breaks as its append and COMMIT are sent: the server
+    may have committed, so the answer says the outcome is unknown (the retry is safe with the
+    Idempotency-Key), as for any commit lost."""
+    from sqlalchemy import create_engine, event, text
+
+    from portal.transparency import appending
+    from tests import factories
+    from tests.conftest import PG_URL
+
+    key = factories.api_key(pg_app, "--org", factories.STEEL_USCC)
+    db.session.remove()
+    dropped = []
+
+    def drop(conn, cursor, statement, parameters, context, executemany):
+        if "log_state" in statement and conn.info.get(appending._STATE_SEEN) and not dropped:
+            dropped.append(conn.connection.dbapi_connection.info.backend_pid)
+            engine = create_engine(PG_URL)
+            with engine.begin() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dropped[0]})
+            engine.dispose()
+
+    client = pg_app.test_client()
+    body = {"quantity": 1, "beneficiary": "x", "purpose": "voluntary"}
+    event.listen(db.engine, "before_cursor_execute", drop)
+    try:
+        answers = []
+        for n in range(3):  # the first on a connection finds the state row; then sent with COMMIT
+            headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": f"lost-{n}"}
+            answers.append(client.post("/api/v1/retirements", json=body, headers=headers))
+            if dropped:
+                break
+    finally:
+        event.remove(db.engine, "before_cursor_execute", drop)
+    assert dropped and answers[0].status_code == 201
+    last = answers[-1]
+    assert last.status_code == 503 and last.get_json()["error"]["code"] == "outcome_unknown"
+    assert client.post("/api/v1/retirements", json=body, headers=headers).status_code == 201
