@@ -488,22 +488,14 @@ def session_rows(sql: str, params: dict) -> list[tuple]:
     return rows
 
 
-def session_rows_together(
-    statements: Sequence[tuple[str, dict]], *, commit: bool = False
-) -> list[list[tuple]]:
+def session_rows_together(statements: Sequence[tuple[str, dict]]) -> list[list[tuple]]:
     """PostgreSQL: ``session_rows`` of each of ``statements``, which do not depend on each
     other's results, sent together and answered in one round trip (the driver's pipeline mode;
     a transaction not yet begun is begun first, the driver waiting for its ``BEGIN`` on its
     own, as it does for a single statement). Each round trip saved is about
     0.05 ms of the worker's CPU and 0.03 ms of the server's (its reads and writes of the socket),
     and the wait between. The statements run in their order; if one fails, those after it do
-    not run and the error is raised as ``session_rows`` raises it.
-
-    ``commit``: the transaction's ``COMMIT`` is sent after them, in the same round trip. Only for
-    a transaction's last statements, from the session's ``before_commit`` (the commit SQLAlchemy
-    then makes finds the driver's transaction ended, and sends nothing): if a statement fails,
-    ``COMMIT`` does not run and the transaction is rolled back as after any failure; if the
-    connection is lost, the outcome is unknown, as for any commit (``connection_lost_response``)."""
+    not run and the error is raised as ``session_rows`` raises it."""
     connection = db.session.connection()
     pooled = connection.connection
     cursors = _kept_cursors(pooled, [sql for sql, _params in statements])
@@ -511,20 +503,16 @@ def session_rows_together(
         connection.dispatch.before_cursor_execute(connection, cursor, sql, params, None, False)
     dialect = connection.dialect
     try:
-        if len(statements) == 1 and not commit:
+        if len(statements) == 1:
             cursors[0].execute(*statements[0])
         else:
             with pooled.driver_connection.pipeline():
                 for cursor, (sql, params) in zip(cursors, statements, strict=True):
                     cursor.execute(sql, params)
-                if commit:  # as a statement: the driver's commit() would wait for it on its own
-                    _kept_cursor(pooled, "COMMIT").execute("COMMIT")
         return [cursor.fetchall() for cursor in cursors]
     except dialect.loaded_dbapi.Error as exc:
         lost = dialect.is_disconnect(exc, pooled.dbapi_connection, cursors[0])
         if lost:
-            if commit and has_request_context():
-                g._db_commit_lost = True  # as ``_note_lost_commit`` notes a commit's
             connection.invalidate(exc)
         sql, params = statements[0] if len(statements) == 1 else ("; ".join(s for s, _ in statements), {})
         raise DBAPIError.instance(

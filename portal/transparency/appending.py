@@ -8,8 +8,7 @@ every other change of the transaction has been flushed. It locks the log's state
 lock the transaction takes, after the ledger's batch locks and any row the event changed — then
 numbers the leaves, writes them with the hashes they complete, and updates the state; COMMIT
 follows at once. On PostgreSQL one leaf (a transaction's usual one) takes one statement for all
-of it (``_APPEND_ONE``), sent with the COMMIT in one round trip, so the lock is held for that
-statement and the commit's flush only. So appends are serialised only for those few statements and the commit, and
+of it (``_APPEND_ONE``), so the lock is held for that round trip and the commit only. So appends are serialised only for those few statements and the commit, and
 since a transaction holding the state row never waits for another lock, the log cannot be part
 of a deadlock with the ledger's lock order (nor with any lock order that ends before commit).
 
@@ -20,13 +19,12 @@ transaction that rolls back is never appended.
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Boolean, LargeBinary, bindparam, event, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import LargeBinary, bindparam, event, insert, select, text, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from portal.certificates import signing
 from portal.core import tasks
-from portal.core.database import for_driver, session_rows_together
+from portal.core.database import for_driver, session_rows
 from portal.extensions import db
 from portal.timeutil import UTCDateTime, utcnow
 from portal.transparency import merkle
@@ -190,9 +188,7 @@ def append_locked(session: Session, size: int, frontier: list[bytes], leaves: li
 #: database, exactly as ``merkle.append`` does), the leaf and its hashes written and the state
 #: updated. A lock wait returns the row as the transaction before committed it (READ COMMITTED
 #: re-reads a row locked FOR UPDATE), and every part of the statement uses that one reading.
-#: When the state row does not exist yet: no row and nothing written, or, ``required``, an error
-#: (the leaf's index null), so that a COMMIT sent with it does not commit the transaction without
-#: its leaf.
+#: No row when the state row does not exist yet (then nothing is written).
 _APPEND_ONE = text(
     """
     WITH RECURSIVE state AS (
@@ -213,8 +209,7 @@ _APPEND_ONE = text(
     ),
     leaf AS (
         INSERT INTO log_entries (leaf_index, kind, certificate_number, leaf_input, logged_at)
-        SELECT (SELECT tree_size FROM state), :kind, :certificate_number, :leaf_input, :now
-        WHERE :required OR EXISTS (SELECT FROM state)
+        SELECT state.tree_size, :kind, :certificate_number, :leaf_input, :now FROM state
     ),
     hashes AS (
         INSERT INTO log_nodes (leaf_index, hashes) SELECT state.tree_size, folded.completed FROM state, folded
@@ -227,46 +222,25 @@ _APPEND_ONE = text(
     bindparam("leaf_hash", type_=LargeBinary),
     bindparam("leaf_input", type_=LargeBinary),
     bindparam("now", type_=UTCDateTime),
-    bindparam("required", type_=Boolean),
 )
 
-#: Set on a connection that has appended with ``_APPEND_ONE`` and found the log's state row:
-#: then its appends are sent with their COMMIT (``append_one``'s ``last``).
-_STATE_SEEN = "portal.transparency.state_seen"
 
-
-def append_one(session: Session, leaf: PendingLeaf, *, last: bool = False) -> int | None:
+def append_one(session: Session, leaf: PendingLeaf) -> int | None:
     """PostgreSQL: append one leaf in one round trip (``_APPEND_ONE``); the new size, or None
     when the log's state row does not exist yet (nothing written). In the request's session
     through the driver's cursor (``core.database.session_rows``: half the CPU of SQLAlchemy's
-    execution, at every retirement's commit).
-
-    ``last`` (from ``before_commit``: the transaction's last statement): on a connection that
-    has found the state row before, the transaction's COMMIT is sent with it, in its round trip,
-    and the state row is locked only for the statement and the commit's flush, never while the
-    answer travels to the worker and the worker, perhaps waiting for a processor, sends COMMIT
-    (every append waits for that lock). The row is never deleted, but should it be, the append
-    fails (nothing committed) rather than commit the transaction without its leaf, and the
-    connection's next append takes the careful way again, which creates the row."""
+    execution, at every retirement's commit)."""
     params = {
         "leaf_hash": leaf.leaf_hash,
         "kind": leaf.kind,
         "certificate_number": leaf.certificate_number,
         "leaf_input": leaf.leaf_input,
         "now": utcnow(),
-        "required": False,
     }
     if session is db.session():
-        info = session.connection().info
-        commit = last and info.get(_STATE_SEEN, False)
         sql, own = for_driver(_APPEND_ONE)
-        try:
-            (rows,) = session_rows_together([(sql, own | params | {"required": commit})], commit=commit)
-        except IntegrityError:
-            info.pop(_STATE_SEEN, None)
-            raise
+        rows = session_rows(sql, own | params)
         size = rows[0][0] if rows else None
-        info[_STATE_SEEN] = size is not None
     else:
         row = session.execute(_APPEND_ONE, params).first()
         size = None if row is None else row.tree_size
@@ -281,7 +255,7 @@ def _before_commit(session: Session) -> None:
         return
     session.flush()  # every other change of the transaction first: the log's lock comes last
     one = len(pending) == 1 and session.get_bind().dialect.name == "postgresql"
-    if not one or append_one(session, pending[0], last=True) is None:
+    if not one or append_one(session, pending[0]) is None:
         size, frontier = locked_state(session)
         append_locked(session, size, frontier, pending)
     session.info[_PENDING] = []
