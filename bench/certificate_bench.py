@@ -71,8 +71,7 @@ end
 
 def prepare(url, workdir: Path, keys_only: bool = False):
     """Numbers to look up (PostgreSQL: the same in every run), their answers drawn ahead, and
-    API keys of up to 8 demo organisations (created here; a scale-1 data set has 6, so its 8
-    connections share 6 keys, and all 6 retire first from the one oldest batch they hold). ``keys_only``: the keys alone (the
+    API keys of up to 8 demo organisations (``api_keys``). ``keys_only``: the keys alone (the
     retirements need nothing else, and drawing answers ahead grows with every run's
     certificates)."""
     from sqlalchemy import delete, func, select
@@ -128,7 +127,8 @@ def prepare(url, workdir: Path, keys_only: bool = False):
 
 def api_keys(db, buyers, Organisation) -> list[str]:
     """A new API key of each of the first 8 demo organisations, or of all where there are fewer
-    (not committed)."""
+    (not committed). A scale-1 data set has 6: the retirements' 8 connections share their keys,
+    and all 6 retire first from the one oldest batch they hold, so every retirement locks it."""
     from sqlalchemy import select
 
     keys = []

@@ -74,7 +74,7 @@ def wal_position(engine) -> str:
 
 def wal_bytes(engine, start: str, end: str) -> int:
     """The bytes of write-ahead log between two positions: everything the server wrote between
-    them (here, one client's operations and nothing else of this database's)."""
+    them, for every database on it (so measure on a server with nothing else writing)."""
     with engine.connect() as connection:
         return int(
             connection.exec_driver_sql(
