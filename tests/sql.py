@@ -23,9 +23,72 @@ def statements_of(func) -> list[str]:
 
 
 def syncs_sent(run) -> int:
-    """PostgreSQL: how many times ``run()`` made the session's connection wait for the server
-    on statements with parameters (the protocol's Sync messages, read from the driver's own
-    trace of what it sent; ``BEGIN`` and ``COMMIT`` go as simple queries, without one)."""
+    """PostgreSQL: how many Sync messages ``run()`` sent on the session's connection (each ends
+    a batch of statements with parameters, and the server answers it), read from the driver's
+    own trace of what it sent."""
+    return sum(1 for line in driver_trace(run) if line[:1] == ["F"] and "Sync" in line[2:3])
+
+
+def round_trips(run) -> int:
+    """PostgreSQL: how many times ``run()`` sent something on the session's connection after
+    reading the server's answer (the first sending counts): the waits on the server, whatever
+    the messages (a ``BEGIN`` answered on its own, a pipeline, a ``COMMIT``)."""
+    return _trips(driver_trace(run))
+
+
+def checked_out_round_trips(run) -> int:
+    """PostgreSQL: ``round_trips`` of ``run()`` on every connection it checks out of a pool
+    (a request's session's), traced from the checkout to the return. A reader's connection,
+    which its thread keeps checked out (``core.database.raw_rows``), is not seen."""
+    import contextlib
+    import tempfile
+
+    from psycopg import pq
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    with contextlib.ExitStack() as files:
+        traces = []
+
+        def checkout(dbapi_connection, _record, _proxy):
+            trace = files.enter_context(tempfile.TemporaryFile("w+"))
+            traces.append(trace)
+            dbapi_connection.pgconn.trace(trace.fileno())
+            dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+
+        def checkin(dbapi_connection, _record):
+            if dbapi_connection is not None:
+                dbapi_connection.pgconn.untrace()
+
+        event.listen(Pool, "checkout", checkout)
+        event.listen(Pool, "checkin", checkin)
+        try:
+            run()
+        finally:
+            event.remove(Pool, "checkout", checkout)
+            event.remove(Pool, "checkin", checkin)
+        trips = 0
+        for trace in traces:
+            trace.seek(0)
+            trips += _trips([line.split("\t") for line in trace])
+        return trips
+
+
+def _trips(trace: list[list[str]]) -> int:
+    """How many runs of messages from the worker a trace holds (a statement's text spanning
+    several lines continues its message)."""
+    trips, sending = 0, False
+    for line in trace:
+        if line[0] in ("F", "B"):
+            trips += line[0] == "F" and not sending
+            sending = line[0] == "F"
+    return trips
+
+
+def driver_trace(run) -> list[list[str]]:
+    """PostgreSQL: the protocol messages ``run()`` exchanged on the session's connection, from
+    libpq's trace: each split at tabs (``F`` from the worker, ``B`` from the server, the
+    length, the message's name, …)."""
     import tempfile
 
     from psycopg import pq
@@ -41,4 +104,4 @@ def syncs_sent(run) -> int:
         finally:
             driver.pgconn.untrace()
         trace.seek(0)
-        return sum(1 for line in trace if line.split("\t")[:1] == ["F"] and "\tSync" in line)
+        return [line.rstrip("\n").split("\t") for line in trace]

@@ -25,7 +25,8 @@ from portal.certificates import state as certificate_state
 from portal.certificates.checks import BENEFICIARY_MAX, DETAIL_MAX, clean_text, parse_purpose
 from portal.certificates.models import Certificate, Purpose, Source
 from portal.certificates.payload import payload
-from portal.core.database import for_driver, is_postgresql, session_rows, session_rows_together
+from portal.core.database import is_postgresql
+from portal.core.driver import for_driver, session_rows, session_rows_together
 from portal.extensions import db
 from portal.ledger import loading
 from portal.ledger import services as ledger
@@ -417,7 +418,7 @@ def _batches(ids: set[int]) -> dict[int, Batch]:
 
 def _batches_read(ids: set[int]) -> dict[int, Batch]:
     """PostgreSQL: the batches ``ids`` with their projects and regions in one read through the
-    driver's cursor in the session's transaction (``core.database.session_rows``), put in the
+    driver's cursor in the session's transaction (``core.driver.session_rows``), put in the
     session as loaded (``ledger.loading``). The forecast has most often loaded them already
     (``_batches``)."""
     sql, own = _batches_read_sql()
@@ -503,7 +504,7 @@ def _candidates(year: int, count: int, chosen: list[str]) -> set[str]:
 
 def _numbers_and_forecast(year: int, count: int, forecast: ledger.ForecastRead):
     """PostgreSQL: ``_unused_numbers`` and the ranges of ``forecast``, read in one round trip
-    where they were two (``core.database.session_rows_together``); a number found taken (once
+    where they were two (``core.driver.session_rows_together``); a number found taken (once
     in tens of thousands of retirements when the register holds a million) is replaced as
     ``_unused_numbers`` does."""
     candidates = _candidates(year, count, [])

@@ -21,7 +21,8 @@ from sqlalchemy.dialects import postgresql
 
 from portal.audit.models import AuditEvent
 from portal.certificates.models import Certificate, CertificateBlock, CertificateStatus
-from portal.core.database import attached, is_postgresql, plain_columns, session_rows
+from portal.core.database import attached, is_postgresql, plain_columns
+from portal.core.driver import session_rows
 from portal.extensions import db
 from portal.registry.models import RegistryInstruction
 

@@ -18,7 +18,6 @@ import logging
 import select
 import threading
 import time
-from collections.abc import Sequence
 from contextlib import contextmanager
 
 from flask import Flask, g, has_request_context, request
@@ -31,6 +30,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.base import instance_state
 
 from portal.config import url_is_sqlite
+from portal.core.driver import kept_cursor, session_rows
 from portal.extensions import db
 
 log = logging.getLogger(__name__)
@@ -332,7 +332,7 @@ def raw_rows(engine: Engine, sql: str, params: dict) -> list[tuple]:
     for attempt in (1, 2):
         connection, kept = _connection(engine)
         try:
-            cursor = _kept_cursor(connection, sql)
+            cursor = kept_cursor(connection, sql)
             cursor.execute(sql, params)
             return cursor.fetchall()
         except Exception:
@@ -385,44 +385,6 @@ def _discard(engine: Engine, connection, kept: bool) -> None:
         connection.close()
 
 
-_CURSOR = "portal.cursor"
-
-#: How many statements' cursors a connection keeps (the least recently used closed beyond).
-CURSORS_KEPT = 32
-
-
-def _kept_cursor(connection, sql: str):
-    """The pooled connection's own cursor for ``sql`` (binary results), made at the statement's
-    first run on the connection and kept with it (``info`` lives as long as the driver's
-    connection). psycopg keeps what it found for a cursor's parameters and result columns (their
-    dumpers and loaders, a loader made per column) only while the cursor runs the same statement
-    (the same string object) again: one cursor shared by different statements found them all
-    again at every statement (an API retirement's application CPU fell by about 4 % when each
-    statement got its own cursor)."""
-    return _kept_cursors(connection, (sql,))[0]
-
-
-def _kept_cursors(connection, statements: Sequence[str]) -> list:
-    """``_kept_cursor`` of each of ``statements`` (``session_rows_together``): the connection
-    keeps one cursor per statement, up to ``CURSORS_KEPT``; a statement sent twice in one call
-    gets a cursor of its own the second time (each cursor holds one result)."""
-    kept = connection.info.get(_CURSOR)
-    if kept is None:
-        kept = connection.info[_CURSOR] = {}
-    cursors = []
-    for sql in statements:
-        cursor = kept.pop(sql, None)
-        if cursor is None or cursor.closed:
-            cursor = connection.driver_connection.cursor(binary=True)
-        kept[sql] = cursor  # the most recently used last
-        if cursor in cursors:  # the same statement twice in one call
-            cursor = connection.driver_connection.cursor(binary=True)
-        cursors.append(cursor)
-    while len(kept) > CURSORS_KEPT:
-        kept.pop(next(iter(kept))).close()
-    return cursors
-
-
 def committed_reader() -> Engine:
     """PostgreSQL: the ``autocommit_reader`` for look-ups by key of rows that are then put in the
     session (``attached``); it sees only what is committed."""
@@ -472,60 +434,6 @@ def attached(model, values: dict):
 def _primary_key(mapper) -> str:
     (column,) = mapper.primary_key
     return mapper.get_property_by_column(column).key
-
-
-def session_rows(sql: str, params: dict) -> list[tuple]:
-    """PostgreSQL: the rows of a statement that returns rows (driver SQL, psycopg's ``%(name)s``
-    parameters: a read, or a write with ``RETURNING``) in the session's transaction (it sees the
-    transaction's own writes), through the driver's own cursor kept with the connection:
-    SQLAlchemy's execution sets up a result's columns at every call (about 0.15 ms of CPU for a
-    row of 40 columns against 0.07 ms for the whole read this way). The engine's
-    ``before_cursor_execute`` listeners are told of it as of any statement, and the driver's
-    errors are raised as SQLAlchemy raises them (``DBAPIError`` and its kinds), a lost
-    connection invalidated, so that the request ends as for any other statement (a 503 for a
-    lost database)."""
-    (rows,) = session_rows_together([(sql, params)])
-    return rows
-
-
-def session_rows_together(statements: Sequence[tuple[str, dict]]) -> list[list[tuple]]:
-    """PostgreSQL: ``session_rows`` of each of ``statements``, which do not depend on each
-    other's results, sent together and answered in one round trip (the driver's pipeline mode;
-    a transaction not yet begun is begun first, the driver waiting for its ``BEGIN`` on its
-    own, as it does for a single statement). Each round trip saved is about
-    0.05 ms of the worker's CPU and 0.03 ms of the server's (its reads and writes of the socket),
-    and the wait between. The statements run in their order; if one fails, those after it do
-    not run and the error is raised as ``session_rows`` raises it."""
-    connection = db.session.connection()
-    pooled = connection.connection
-    cursors = _kept_cursors(pooled, [sql for sql, _params in statements])
-    for cursor, (sql, params) in zip(cursors, statements, strict=True):
-        connection.dispatch.before_cursor_execute(connection, cursor, sql, params, None, False)
-    dialect = connection.dialect
-    try:
-        if len(statements) == 1:
-            cursors[0].execute(*statements[0])
-        else:
-            with pooled.driver_connection.pipeline():
-                for cursor, (sql, params) in zip(cursors, statements, strict=True):
-                    cursor.execute(sql, params)
-        return [cursor.fetchall() for cursor in cursors]
-    except dialect.loaded_dbapi.Error as exc:
-        lost = dialect.is_disconnect(exc, pooled.dbapi_connection, cursors[0])
-        if lost:
-            connection.invalidate(exc)
-        sql, params = statements[0] if len(statements) == 1 else ("; ".join(s for s, _ in statements), {})
-        raise DBAPIError.instance(
-            sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
-        ) from exc
-
-
-@functools.cache
-def for_driver(statement) -> tuple[str, dict]:
-    """A SQLAlchemy statement as ``session_rows`` sends it: compiled once for the session's
-    database, with the values its own parameters carry (a ``LIMIT``), to be joined by the call's."""
-    compiled = statement.compile(dialect=db.session.get_bind().dialect)
-    return compiled.string, {k: v for k, v in compiled.params.items() if v is not None}
 
 
 def read_attached(model, where: str, params: dict) -> list:

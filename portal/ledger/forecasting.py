@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import ARRAY, String, any_, bindparam, select
 
-from portal.core.database import for_driver, is_postgresql, session_rows
+from portal.core.database import is_postgresql
+from portal.core.driver import for_driver, session_rows
 from portal.extensions import db
 from portal.ledger import loading
 from portal.ledger.models import Account, Batch, Block
@@ -31,7 +32,7 @@ _FORECAST = (
     .limit(bindparam("most"))
 )
 _FORECAST_OF = _FORECAST.where(Batch.code.in_(bindparam("codes", expanding=True)))
-#: The same in the driver's SQL (``core.database.for_driver``): the codes as one array.
+#: The same in the driver's SQL (``core.driver.for_driver``): the codes as one array.
 _FORECAST_OF_PG = _FORECAST.where(Batch.code == any_(bindparam("codes", type_=ARRAY(String))))
 
 
@@ -59,7 +60,7 @@ def forecast(
 @dataclass(frozen=True)
 class ForecastRead:
     """PostgreSQL: ``forecast``'s statement (driver SQL and parameters), for a caller that sends
-    it together with reads of its own (``core.database.session_rows_together``), and what makes
+    it together with reads of its own (``core.driver.session_rows_together``), and what makes
     the ranges of its rows (``ranges``)."""
 
     sql: str

@@ -2,7 +2,7 @@
 
 ``Batch.project`` and ``Project.region`` are joined loads: wherever a batch is shown (a
 certificate's payload, its registry instructions, an order's line) its project and region come
-with it. A statement sent through the driver (``core.database.session_rows``) can select the
+with it. A statement sent through the driver (``core.driver.session_rows``) can select the
 three rows (``query()``, to which it adds its own conditions); ``attach`` puts them in the
 session as loaded (``core.database.attached``) and keeps them for the transaction (``loaded``:
 the session's identity map holds objects weakly), so that nothing reads them again in the

@@ -10,7 +10,7 @@ import functools
 from sqlalchemy import String, any_, bindparam, delete, exists, insert, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from portal.core.database import for_driver
+from portal.core.driver import for_driver
 from portal.ledger.models import Batch, Block, LedgerEntry
 from portal.timeutil import UTCDateTime
 

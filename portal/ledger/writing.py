@@ -34,7 +34,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
-from portal.core.database import for_driver, session_rows, session_rows_together
+from portal.core.driver import for_driver, session_rows, session_rows_together
 from portal.extensions import db
 from portal.ledger.models import Account, Batch, Block, EntryKind, LedgerEntry
 from portal.ledger.statements import (

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from portal.certificates import signing
 from portal.core import tasks
-from portal.core.database import for_driver, session_rows
+from portal.core.driver import for_driver, session_rows
 from portal.extensions import db
 from portal.timeutil import UTCDateTime, utcnow
 from portal.transparency import merkle
@@ -228,7 +228,7 @@ _APPEND_ONE = text(
 def append_one(session: Session, leaf: PendingLeaf) -> int | None:
     """PostgreSQL: append one leaf in one round trip (``_APPEND_ONE``); the new size, or None
     when the log's state row does not exist yet (nothing written). In the request's session
-    through the driver's cursor (``core.database.session_rows``: half the CPU of SQLAlchemy's
+    through the driver's cursor (``core.driver.session_rows``: half the CPU of SQLAlchemy's
     execution, at every retirement's commit)."""
     params = {
         "leaf_hash": leaf.leaf_hash,

@@ -13,7 +13,7 @@ from portal.extensions import db
 from portal.ledger.verify import verify_ledger
 from tests import factories
 from tests.certificates.helpers import retire
-from tests.sql import statements_of
+from tests.sql import checked_out_round_trips, statements_of
 
 #: ``POST /api/v1/retirements`` of 1 t, without an idempotency key: the key with its organisation
 #: and the call's count (on PostgreSQL one statement through the driver's cursor, committed at
@@ -32,7 +32,7 @@ from tests.sql import statements_of
 #: (``certificates.state.issued``). On SQLite the signing key's publication is looked up at every
 #: signature; a PostgreSQL worker remembers it. (On PostgreSQL the number check, the holding's
 #: read and the batch's lock are read through the driver's cursor in the transaction,
-#: ``core.database.session_rows``, which tells the engine's listeners: they are counted here.)
+#: ``core.driver.session_rows``, which tells the engine's listeners: they are counted here.)
 RETIRING = {"postgresql": 7, "sqlite": 22}
 
 
@@ -78,3 +78,10 @@ def test_a_retirement_through_the_api_sends_a_fixed_number_of_statements(holder,
     assert [e["kind"] for e in certificate["transparency_log"]["entries"]] == ["issuance"]
     assert certificate["registry"]["status"]
     assert db.session.get(Certificate, 2) is not None and verify_ledger().ok
+    db.session.remove()
+    if db.engine.dialect.name == "postgresql":
+        # The request's waits on the server (besides the key's with its count, on a reader's
+        # connection): the number check and the forecast, with the transaction's BEGIN; the
+        # lock, the movement and the certificate; the log's leaf; COMMIT.
+        assert checked_out_round_trips(lambda: answers.append(retire(client, key, body))) == 4
+        assert answers[-1].status_code == 201

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from portal.audit import services as audit
 from portal.audit.models import AuditEvent
-from portal.core.database import session_rows
+from portal.core.driver import session_rows
 from portal.core.pgconnection import KeepingPrepared
 from portal.extensions import db
 

@@ -92,7 +92,8 @@ def test_session_rows_reads_in_the_sessions_transaction_and_is_seen_as_a_stateme
     and nobody else yet sees, and what is rolled back is gone; the engine's listeners (statement
     counts, fault injection) are told of it."""
     from portal.audit import services as audit
-    from portal.core.database import committed_reader, session_rows
+    from portal.core.database import committed_reader
+    from portal.core.driver import session_rows
     from tests.sql import statements_of
 
     sql = "SELECT subject_id FROM audit_events WHERE action = %(action)s ORDER BY id"
@@ -113,7 +114,8 @@ def test_session_rows_raises_as_sqlalchemy_does(pg_app):
     invalidated and said so (the request answers 503, as for any other statement)."""
     from sqlalchemy.exc import DBAPIError, ProgrammingError
 
-    from portal.core.database import committed_reader, session_rows
+    from portal.core.database import committed_reader
+    from portal.core.driver import session_rows
 
     with pytest.raises(ProgrammingError):
         session_rows("SELECT nothing FROM nowhere", {})
@@ -133,7 +135,7 @@ def test_statements_sent_together_are_answered_in_one_round_trip(pg_app):
     writes, for one wait on the server where one statement at a time waits once each; the
     listeners are told of every statement."""
     from portal.audit import services as audit
-    from portal.core.database import session_rows, session_rows_together
+    from portal.core.driver import session_rows, session_rows_together
     from tests.sql import statements_of, syncs_sent
 
     audit.record("t", "probe.write", "probe", "first")
@@ -157,7 +159,7 @@ def test_statements_sent_together_fail_as_one_does(pg_app):
     rolled back as after any failed statement, the session usable again."""
     from sqlalchemy.exc import ProgrammingError
 
-    from portal.core.database import session_rows_together
+    from portal.core.driver import session_rows_together
 
     with pytest.raises(ProgrammingError):
         session_rows_together([("SELECT 1", {}), ("SELECT nothing FROM nowhere", {}), ("SELECT 2", {})])
@@ -174,8 +176,8 @@ def test_each_statement_keeps_its_cursor_and_so_its_column_loaders(pg_app):
     answers; beyond ``CURSORS_KEPT`` statements the least recently used cursor is closed."""
     from psycopg.types.numeric import Int4BinaryLoader
 
-    from portal.core import database
-    from portal.core.database import session_rows, session_rows_together
+    from portal.core import driver
+    from portal.core.driver import session_rows, session_rows_together
 
     made = []
 
@@ -192,9 +194,84 @@ def test_each_statement_keeps_its_cursor_and_so_its_column_loaders(pg_app):
         assert session_rows_together([(second, {"n": n}), (first, {"n": n})]) == [[(2 * n,)], [(n + 1,)]]
     assert len(made) == 2  # one per statement's cursor (one per run when they shared cursors)
     assert session_rows_together([(first, {"n": 1}), (first, {"n": 2})]) == [[(2,)], [(3,)]]
-    kept = connection.info[database._CURSOR]
+    kept = connection.info[driver._CURSOR]
     oldest = kept[first]
-    for n in range(database.CURSORS_KEPT):
+    for n in range(driver.CURSORS_KEPT):
         session_rows(f"SELECT {n}::int4", {})
-    assert first not in kept and oldest.closed and len(kept) == database.CURSORS_KEPT
+    assert first not in kept and oldest.closed and len(kept) == driver.CURSORS_KEPT
+    db.session.rollback()
+
+
+def _begins(trace) -> list[str]:
+    """The ``BEGIN`` statements in a driver trace (as a simple query or parsed in a pipeline)."""
+    return [line[3] for line in trace if line[:1] == ["F"] and "BEGIN" in "".join(line[3:4])]
+
+
+def test_a_transactions_first_statements_carry_its_begin(pg_app):
+    """A transaction begun by ``session_rows_together`` (or ``session_rows``) is begun in the
+    statements' own round trip, not in one of its own; what they write is in that transaction
+    (rolled back with it), and nothing later in it begins it again."""
+    from portal.audit import services as audit
+    from portal.core.driver import session_rows, session_rows_together
+    from tests.sql import driver_trace, round_trips
+
+    db.session.rollback()
+    count = ("SELECT count(*) FROM audit_events WHERE action = %(action)s", {"action": "probe.begin"})
+    write = (
+        "INSERT INTO audit_events (actor, action, subject_type, subject_id, at)"
+        " VALUES ('t', 'probe.begin', 'probe', 'x', now()) RETURNING action",
+        {},
+    )
+    answers = []
+    trace = driver_trace(lambda: answers.append(session_rows_together([write, count])))
+    assert answers == [[[("probe.begin",)], [(1,)]]]
+    assert round_trips(lambda: None) == 0
+    assert len(_begins(trace)) == 1
+    assert sum(1 for line in trace if line[:1] == ["B"] and line[2] == "ReadyForQuery") == 1  # one answer
+    later = driver_trace(lambda: audit.record("t", "probe.begin", "probe", "y") or db.session.flush())
+    assert _begins(later) == []
+    db.session.rollback()
+    assert session_rows(*count) == [(0,)]  # the write was the transaction's, and went with it
+    db.session.rollback()
+
+    assert round_trips(lambda: session_rows(*write)) == 1  # one statement: BEGIN with it
+    db.session.rollback()
+    assert session_rows(*count) == [(0,)]
+    db.session.rollback()
+
+
+def test_a_failed_first_statement_leaves_a_transaction_to_roll_back(pg_app):
+    """The first statements of a transaction failing with their ``BEGIN``: SQLAlchemy's error,
+    nothing of theirs kept, the session usable once rolled back."""
+    from sqlalchemy.exc import IntegrityError
+
+    from portal.core.driver import session_rows, session_rows_together
+
+    db.session.rollback()
+    first = (
+        "INSERT INTO audit_events (actor, action, subject_type, subject_id, at)"
+        " VALUES ('t', 'probe.failed', 'probe', 'x', now()) RETURNING action",
+        {},
+    )
+    failing = ("INSERT INTO audit_events (actor) VALUES (NULL) RETURNING id", {})
+    with pytest.raises(IntegrityError):
+        session_rows_together([first, failing])
+    db.session.rollback()
+    count = "SELECT count(*) FROM audit_events WHERE action = %(action)s"
+    assert session_rows(count, {"action": "probe.failed"}) == [(0,)]
+    db.session.rollback()
+
+
+def test_a_transaction_with_its_own_isolation_is_begun_by_the_driver(pg_app):
+    """An isolation level asked for (``ledger verify`` reads in REPEATABLE READ) is the driver's
+    to begin: its own ``BEGIN ISOLATION LEVEL …``, and the transaction has it."""
+    from portal.core.driver import session_rows
+    from tests.sql import driver_trace
+
+    db.session.rollback()
+    db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    answers = []
+    trace = driver_trace(lambda: answers.append(session_rows("SHOW transaction_isolation", {})))
+    assert answers == [[("repeatable read",)]]
+    assert [b.strip(' "') for b in _begins(trace)] == ["BEGIN ISOLATION LEVEL REPEATABLE READ"]
     db.session.rollback()
