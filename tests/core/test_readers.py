@@ -260,6 +260,13 @@ def test_a_failed_first_statement_leaves_a_transaction_to_roll_back(pg_app):
     count = "SELECT count(*) FROM audit_events WHERE action = %(action)s"
     assert session_rows(count, {"action": "probe.failed"}) == [(0,)]
     db.session.rollback()
+    with pytest.raises(IntegrityError):  # alone, with its BEGIN
+        session_rows(*failing)
+    db.session.rollback()
+    assert session_rows(*first) == [("probe.failed",)]
+    db.session.commit()
+    assert session_rows(count, {"action": "probe.failed"}) == [(1,)]
+    db.session.rollback()
 
 
 def test_a_transaction_with_its_own_isolation_is_begun_by_the_driver(pg_app):
