@@ -12,6 +12,7 @@ PostgreSQL only: SQLite goes through SQLAlchemy.
 import functools
 from collections.abc import Sequence
 
+from psycopg import IsolationLevel
 from psycopg.pq import TransactionStatus
 from sqlalchemy.exc import DBAPIError
 
@@ -105,16 +106,8 @@ def session_rows_together(statements: Sequence[tuple[str, dict]]) -> list[list[t
 
 
 def _not_begun(driver) -> bool:
-    """Whether the driver's connection has yet to begin the session's transaction with a plain
-    ``BEGIN`` (no isolation level, access mode or deferrability of its own: those the driver
-    begins itself)."""
-    return (
-        driver.pgconn.transaction_status == _IDLE
-        and not driver.autocommit
-        and driver.isolation_level is None
-        and driver.read_only is None
-        and driver.deferrable is None
-    )
+    """Whether the driver's connection has yet to begin the session's transaction."""
+    return driver.pgconn.transaction_status == _IDLE and not driver.autocommit
 
 
 def _begin_in(pipeline, driver) -> None:
@@ -122,16 +115,32 @@ def _begin_in(pipeline, driver) -> None:
 
     psycopg begins a transaction before its first statement with a ``BEGIN`` whose answer it
     waits for, in pipeline mode too (it sends the ``BEGIN`` with a Sync of its own): a round
-    trip before every transaction's first statements (an API retirement's six became five, and
-    its CPU, the server's included, fell by about 5 %). Sent here first in the pipeline (libpq
-    then reports the connection busy, so the driver's own check sends no second one), it is
-    answered with the statements; its answer is read and dropped by the pipeline as the
-    driver's own ``BEGIN``'s would be (a ``None`` in its queue of results). A statement that
-    fails leaves the transaction open in error, as after a ``BEGIN`` answered on its own:
-    the session rolls it back."""
+    trip before every transaction's first statements (an API retirement's six became five).
+    Sent here first in the pipeline, the ``BEGIN`` the driver would send (``_begin_command``),
+    it is answered with the statements; its answer is read and dropped by the pipeline as the
+    driver's own would be (a ``None`` in its queue of results). The driver sends no second one
+    because libpq reports the connection busy while a command sent waits for its answer: so
+    nothing may read an answer inside the pipeline before the statements are all sent. A
+    statement that fails leaves the transaction open in error, as after a ``BEGIN`` answered
+    on its own: the session rolls it back."""
     if _not_begun(driver):
-        driver.pgconn.send_query_params(b"BEGIN", None)
+        driver.pgconn.send_query_params(_begin_command(driver), None)
         pipeline.result_queue.append(None)
+
+
+def _begin_command(driver) -> bytes:
+    """The ``BEGIN`` psycopg sends for the connection's settings (an isolation level set by
+    ``execution_options``, and left at the default one after it, is named, as the driver names
+    it)."""
+    parts = [b"BEGIN"]
+    if driver.isolation_level is not None:
+        level = IsolationLevel(driver.isolation_level)
+        parts += [b"ISOLATION LEVEL", level.name.replace("_", " ").encode()]
+    if driver.read_only is not None:
+        parts.append(b"READ ONLY" if driver.read_only else b"READ WRITE")
+    if driver.deferrable is not None:
+        parts.append(b"DEFERRABLE" if driver.deferrable else b"NOT DEFERRABLE")
+    return b" ".join(parts)
 
 
 @functools.cache

@@ -204,7 +204,10 @@ def test_each_statement_keeps_its_cursor_and_so_its_column_loaders(pg_app):
 
 def _begins(trace) -> list[str]:
     """The ``BEGIN`` statements in a driver trace (as a simple query or parsed in a pipeline)."""
-    return [line[3] for line in trace if line[:1] == ["F"] and "BEGIN" in "".join(line[3:4])]
+    import re
+
+    found = (re.search(r'"(BEGIN[^"]*)"', "".join(line[3:4])) for line in trace if line[:1] == ["F"])
+    return [match.group(1) for match in found if match]
 
 
 def test_a_transactions_first_statements_carry_its_begin(pg_app):
@@ -269,16 +272,31 @@ def test_a_failed_first_statement_leaves_a_transaction_to_roll_back(pg_app):
     db.session.rollback()
 
 
-def test_a_transaction_with_its_own_isolation_is_begun_by_the_driver(pg_app):
-    """An isolation level asked for (``ledger verify`` reads in REPEATABLE READ) is the driver's
-    to begin: its own ``BEGIN ISOLATION LEVEL …``, and the transaction has it."""
+def test_a_transaction_with_its_own_isolation_is_begun_so_with_its_first_statements(pg_app):
+    """An isolation level asked for (``ledger verify`` reads in REPEATABLE READ), or the default
+    one named (as SQLAlchemy leaves a connection after ``execution_options(isolation_level=…)``,
+    which the certificates' look-ups use): the ``BEGIN`` the driver would send, in the
+    statements' round trip, and the transaction has that level."""
+    from psycopg import IsolationLevel
+
     from portal.core.driver import session_rows
-    from tests.sql import driver_trace
+    from tests.sql import driver_trace, round_trips
 
     db.session.rollback()
     db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     answers = []
     trace = driver_trace(lambda: answers.append(session_rows("SHOW transaction_isolation", {})))
     assert answers == [[("repeatable read",)]]
-    assert [b.strip(' "') for b in _begins(trace)] == ["BEGIN ISOLATION LEVEL REPEATABLE READ"]
+    assert _begins(trace) == ["BEGIN ISOLATION LEVEL REPEATABLE READ"]
+    assert sum(1 for line in trace if line[:1] == ["B"] and line[2] == "ReadyForQuery") == 1
     db.session.rollback()
+
+    driver = db.session.connection().connection.driver_connection
+    driver.isolation_level = IsolationLevel.READ_COMMITTED
+    trace = driver_trace(lambda: answers.append(session_rows("SHOW transaction_isolation", {})))
+    assert answers[-1] == [("read committed",)]
+    assert _begins(trace) == ["BEGIN ISOLATION LEVEL READ COMMITTED"]
+    db.session.rollback()
+    assert round_trips(lambda: session_rows("SELECT 1", {})) == 1
+    db.session.rollback()
+    driver.isolation_level = None
