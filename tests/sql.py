@@ -43,7 +43,6 @@ def checked_out_round_trips(run) -> int:
     import contextlib
     import tempfile
 
-    from psycopg import pq
     from sqlalchemy import event
     from sqlalchemy.pool import Pool
 
@@ -51,10 +50,8 @@ def checked_out_round_trips(run) -> int:
         traces = []
 
         def checkout(dbapi_connection, _record, _proxy):
-            trace = files.enter_context(tempfile.TemporaryFile("w+"))
-            traces.append(trace)
-            dbapi_connection.pgconn.trace(trace.fileno())
-            dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+            traces.append(files.enter_context(tempfile.TemporaryFile("w+")))
+            _trace_into(dbapi_connection.pgconn, traces[-1])
 
         def checkin(dbapi_connection, _record):
             if dbapi_connection is not None:
@@ -67,11 +64,7 @@ def checked_out_round_trips(run) -> int:
         finally:
             event.remove(Pool, "checkout", checkout)
             event.remove(Pool, "checkin", checkin)
-        trips = 0
-        for trace in traces:
-            trace.seek(0)
-            trips += _trips([line.split("\t") for line in trace])
-        return trips
+        return sum(_trips(_messages(trace)) for trace in traces)
 
 
 def _trips(trace: list[list[str]]) -> int:
@@ -91,17 +84,26 @@ def driver_trace(run) -> list[list[str]]:
     length, the message's name, …)."""
     import tempfile
 
-    from psycopg import pq
-
     from portal.extensions import db
 
     driver = db.session.connection().connection.driver_connection
     with tempfile.TemporaryFile("w+") as trace:
-        driver.pgconn.trace(trace.fileno())
-        driver.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        _trace_into(driver.pgconn, trace)
         try:
             run()
         finally:
             driver.pgconn.untrace()
-        trace.seek(0)
-        return [line.rstrip("\n").split("\t") for line in trace]
+        return _messages(trace)
+
+
+def _trace_into(pgconn, file) -> None:
+    from psycopg import pq
+
+    pgconn.trace(file.fileno())
+    pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+
+
+def _messages(file) -> list[list[str]]:
+    """A trace's lines, read from the start, each split at tabs."""
+    file.seek(0)
+    return [line.rstrip("\n").split("\t") for line in file]

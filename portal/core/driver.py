@@ -86,12 +86,14 @@ def session_rows_together(statements: Sequence[tuple[str, dict]]) -> list[list[t
         connection.dispatch.before_cursor_execute(connection, cursor, sql, params, None, False)
     dialect = connection.dialect
     driver = pooled.driver_connection
+    begin = _not_begun(driver)
     try:
-        if len(statements) == 1 and not _not_begun(driver):
+        if len(statements) == 1 and not begin:
             cursors[0].execute(*statements[0])
         else:
             with driver.pipeline() as pipeline:
-                _begin_in(pipeline, driver)
+                if begin:
+                    _begin_in(pipeline, driver)
                 for cursor, (sql, params) in zip(cursors, statements, strict=True):
                     cursor.execute(sql, params)
         return [cursor.fetchall() for cursor in cursors]
@@ -111,7 +113,7 @@ def _not_begun(driver) -> bool:
 
 
 def _begin_in(pipeline, driver) -> None:
-    """Begin the transaction, if it has not begun, as the first statement of ``pipeline``.
+    """Begin the transaction (not begun: ``_not_begun``) as the first statement of ``pipeline``.
 
     psycopg begins a transaction before its first statement with a ``BEGIN`` whose answer it
     waits for, in pipeline mode too (it sends the ``BEGIN`` with a Sync of its own): a round
@@ -123,9 +125,8 @@ def _begin_in(pipeline, driver) -> None:
     nothing may read an answer inside the pipeline before the statements are all sent. A
     statement that fails leaves the transaction open in error, as after a ``BEGIN`` answered
     on its own: the session rolls it back."""
-    if _not_begun(driver):
-        driver.pgconn.send_query_params(_begin_command(driver), None)
-        pipeline.result_queue.append(None)
+    driver.pgconn.send_query_params(_begin_command(driver), None)
+    pipeline.result_queue.append(None)
 
 
 def _begin_command(driver) -> bytes:
