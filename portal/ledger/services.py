@@ -75,6 +75,7 @@ from portal.ledger.writing import (  # noqa: F401  (ALLOCATION_ORDER, MovedRange
     MovedRange,
     Movement,
     Take,
+    Unmoved,
     carry_out,
     entry,
     expire_loaded_blocks,
@@ -186,6 +187,7 @@ def retire(
     expect: Sequence[MovedRange] | None = None,
     movement_id: str | None = None,
     along: tuple[str, dict] | None = None,
+    last: Sequence[tuple[str, dict]] | None = None,
 ) -> Movement:
     """Retire ``quantity`` tonnes from ``source``: final, each serial at most once.
 
@@ -196,7 +198,11 @@ def retire(
     movement's round trip when the movement is written in one statement; it runs right after
     the movement's statement, moved or not, so it must check for itself (in its SQL) that the
     movement it goes with was written. Its rows are then ``Movement.along``; when it was not
-    sent (the movement took several statements), that is None.
+    sent (the movement took several statements), that is None. ``last`` (PostgreSQL): the
+    transaction's last statements, sent after ``along`` with ``COMMIT`` in the same round trip
+    when the movement is sent with its batch's lock (``writing.AtOnce``): their rows are then
+    ``Movement.last`` and the transaction is committed; when they were not sent, that is None and
+    the transaction is open as usual. ``Unmoved`` if that round trip moved nothing.
     """
     return _move(
         EntryKind.RETIRE,
@@ -209,6 +215,7 @@ def retire(
         expect=expect,
         movement_id=movement_id,
         along=along,
+        last=last,
     )
 
 
@@ -246,6 +253,7 @@ def _move(
     expect=None,
     movement_id=None,
     along=None,
+    last=None,
 ) -> Movement:
     _check_quantity(quantity)
     _check_movable(source, destination)
@@ -254,7 +262,9 @@ def _move(
     at_once = None
     if _may_write_at_once(codes, expect):
         only = expect[0] if expect else None
-        at_once = AtOnce(kind, source, destination, reference, actor, movement_id, only, along=along)
+        at_once = AtOnce(
+            kind, source, destination, reference, actor, movement_id, only, along=along, last=last
+        )
     takes, seen = plan(quantity, source.id, codes, batch_condition, at_once=at_once)
     if at_once is not None and at_once.movement is not None:
         return at_once.movement
