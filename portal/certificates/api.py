@@ -222,7 +222,6 @@ def retirements():
             actor=g.principal.actor,
             idempotency_key=key,
             digest=request_digest(body) if key is not None else None,
-            finish=True,  # committed below, and nothing else written
         )
     except services.RetirementError as exc:
         db.session.rollback()

@@ -67,13 +67,12 @@ def retire_into_certificate(
     idempotency_key: str | None = None,
     digest: str | None = None,
     retired_by: tuple[str, str] | None = None,
-    finish: bool = False,
 ) -> Certificate:
     """Retire ``quantity`` t from ``source_account`` and sign the certificate for it.
 
     Used by every flow that retires: the holding, a paid order's hold, a contract delivery.
     ``retired_by`` (name, USCC or "") names who retired when it is not ``organisation`` itself
-    (a guest checkout's buyer). ``finish``: see ``retire_into_certificates``.
+    (a guest checkout's buyer).
     """
     (certificate,) = retire_into_certificates(
         source_account,
@@ -87,7 +86,6 @@ def retire_into_certificate(
         idempotency_key=idempotency_key,
         digest=digest,
         retired_by=retired_by,
-        finish=finish,
     )
     return certificate
 
@@ -105,7 +103,6 @@ def retire_into_certificates(
     idempotency_key: str | None = None,
     digest: str | None = None,
     retired_by: tuple[str, str] | None = None,
-    finish: bool = False,
 ) -> list[Certificate]:
     """One retirement split into several certificates (e.g. one per attendee of an event): a
     single ledger movement, whose serial ranges are dealt to the parts in order.
@@ -116,15 +113,7 @@ def retire_into_certificates(
     and if it took exactly those ranges (it does unless another movement of the same source
     came first), what was made is written; otherwise the certificates are made again from what
     it took. So a contended batch's lock is held for the movement's, the certificates' and the
-    log's statements and the commit, not for the making and signing in between.
-
-    ``finish``: the caller's transaction has written nothing before and will write nothing
-    after, and commits once this returns (a retirement through the API). Then, where nothing
-    else is left to write (``_may_finish``), the certificate's log leaf and ``COMMIT`` go in the
-    movement's round trip too (``ledger.retire``'s ``last``): the batch's lock and the log's
-    are held for the server's work and the commit only, and this returns committed. Should that
-    round trip move nothing (another movement of the source came first), it committed nothing
-    and the retirement is made again as usual."""
+    log's statements and the commit, not for the making and signing in between."""
     checked = _checked(parts)
     retired_at = utcnow().replace(microsecond=0)
     total = sum(p.quantity for p in checked)
@@ -154,7 +143,7 @@ def retire_into_certificates(
             guarded=guarded,
         )
 
-    early, along, leaf, last = None, None, None, None
+    early, along = None, None
     if likely is not None and sum(r.quantity for r in likely) == total:
         one_range = len(likely) == 1
         early = made(ledger.new_movement_id(), likely, guarded=one_range)
@@ -162,77 +151,18 @@ def retire_into_certificates(
             # Sent with the movement's statement, in its round trip: it writes the certificates
             # only if the movement took the one range they were made from.
             along = early.rows.at_once
-            if finish and len(early.leaves) == 1 and _may_finish(organisation):
-                ((number, data),) = early.leaves.items()
-                leaf, append = transparency.last_append("issuance", number, data)
-                last = [append, (_COMPLETE, {"movement": early.movement_id, "number": number})]
-    try:
-        movement = ledger.retire(
-            total,
-            source=source_account,
-            batch_codes=batch_codes,
-            reference=_reference(numbers_),
-            actor=actor,
-            # Committing with the movement, it must take the range the certificate was made for
-            # or nothing: nothing can be made again after the commit.
-            expect=likely if last is not None else None,
-            movement_id=early.movement_id if early is not None else None,
-            along=along,
-            last=last,
-        )
-    except (ledger.Unmoved, ledger.InvalidMovement) as exc:
-        if last is None or not _taken_meanwhile(exc):
-            raise
-        # Nothing was written (committed empty, or refused before writing): planned again, as usual.
-        early = None
-        movement = ledger.retire(
-            total, source=source_account, batch_codes=batch_codes, reference=_reference(numbers_), actor=actor
-        )
+    movement = ledger.retire(
+        total,
+        source=source_account,
+        batch_codes=batch_codes,
+        reference=_reference(numbers_),
+        actor=actor,
+        movement_id=early.movement_id if early is not None else None,
+        along=along,
+    )
     if early is None or early.moved != movement.ranges:
         return _written(made(movement.id, movement.ranges))
-    if movement.last is not None:
-        transparency.appended(leaf, last[0], movement.last[0])
-        return _written(early, movement.along, leaf)
     return _written(early, movement.along)
-
-
-#: Sent after a retirement's last statements, before the ``COMMIT`` in their round trip
-#: (``finish``): it fails, and the transaction is not committed, unless the movement (its one
-#: journal entry), its certificate and the certificate's log leaf were all written, or none of
-#: them (the movement found its range taken: ``ledger.Unmoved``). Each is written only if the one
-#: before it was, so this holds by construction; it is checked where a mistake would otherwise be
-#: committed. (An invalid cast is the error, plain SQL having no ``RAISE``; of a value read, not
-#: a constant, which the planner would fold and so raise at every call.)
-_COMPLETE = (
-    "SELECT CASE WHEN moved = 1 AND certified AND logged THEN true"
-    " WHEN moved = 0 AND NOT certified AND NOT logged THEN false"
-    " ELSE CAST(moved || ' journal entries: retirement written in part' AS boolean) END FROM ("
-    "SELECT (SELECT count(*) FROM ledger_entries WHERE movement_id = %(movement)s) AS moved,"
-    " EXISTS (SELECT FROM certificates WHERE number = %(number)s) AS certified,"
-    " EXISTS (SELECT FROM log_entries WHERE certificate_number = %(number)s AND kind = 'issuance')"
-    " AS logged) AS written"
-)
-
-
-def _taken_meanwhile(exc: Exception) -> bool:
-    """Whether a movement expected to take a range found it taken by another movement of its
-    source: ``Unmoved`` (its round trip committed nothing) or ``InvalidMovement`` ``changed``."""
-    return isinstance(exc, ledger.Unmoved) or exc.params.get("reason") == "changed"
-
-
-def _may_finish(organisation) -> bool:
-    """Whether nothing of the transaction is left to write once a retirement's movement, its
-    certificate and its log leaf are (so that it may commit with them): no savepoint to release,
-    no leaf recorded, no object changed, no webhook event for the organisation to write; and the
-    log's state row is there for the leaf (``transparency.log_begun``)."""
-    session = db.session()
-    return (
-        not session.in_nested_transaction()
-        and transparency.log_begun()
-        and not transparency.has_pending()
-        and not (session.new or session.dirty or session.deleted)
-        and webhook_events.none_told(organisation.id)
-    )
 
 
 @contextmanager
@@ -452,18 +382,17 @@ def _make(
     return Made(movement_id, list(moved), written, leaves, summary)
 
 
-def _written(made: Made, written: list[tuple] | None = None, logged=None) -> list[Certificate]:
+def _written(made: Made, written: list[tuple] | None = None) -> list[Certificate]:
     """Write what ``_make`` made: the certificates with their blocks, registry instructions and
     audit events, their log records and webhook events; the certificates. ``written``: the rows
-    of its statement, sent already with the movement (``ledger.retire``'s ``along``).
-    ``logged``: the one certificate's leaf, appended already (``ledger.retire``'s ``last``)."""
+    of its statement, sent already with the movement (``ledger.retire``'s ``along``)."""
     certificates, instruction_ids = writing.write(made.rows, written)
     instructions_of: dict[str, list[dict]] = {}
     for instruction in made.rows.instructions:
         instructions_of.setdefault(instruction["certificate_number"], []).append(instruction)
     for c in certificates:
         # Appended to the public log as the transaction commits.
-        leaf = logged or transparency.record_issuance(c, made.leaves[c.number])
+        leaf = transparency.record_issuance(c, made.leaves[c.number])
         certificate_state.keep_issued(c, instructions_of.get(c.number, []), instruction_ids[c.number], leaf)
         webhook_events.certificate_issued(c)
     log.info("%s certificate(s) %s: %s t retired for %s by %s", *made.summary)

@@ -38,15 +38,11 @@ def retire_from_holding(
     actor: str,
     idempotency_key: str | None = None,
     digest: str | None = None,
-    finish: bool = False,
 ) -> tuple[Certificate, bool]:
     """Retire ``quantity`` t from the organisation's holding; (certificate, created).
 
     With an ``idempotency_key``, a repeat of the same request returns the first certificate
-    (created False) and a different request under the same key is refused. ``finish``: the
-    caller's transaction is this retirement alone and commits once it returns (it may then
-    return committed: ``issuing.retire_into_certificates``); not with an idempotency key, whose
-    savepoint must stay open to the end.
+    (created False) and a different request under the same key is refused.
     """
     if idempotency.check_key(idempotency_key, RetirementError) is not None:
         earlier = _by_idempotency_key(organisation, idempotency_key, digest)
@@ -87,7 +83,6 @@ def retire_from_holding(
                 actor=actor,
                 idempotency_key=idempotency_key,
                 digest=digest,
-                finish=finish and idempotency_key is None,
             )
     except (IntegrityError, InsufficientCredits) as exc:
         # The same key, sent twice at once: the other request retired first.

@@ -31,7 +31,6 @@ from sqlalchemy.orm.base import instance_state
 
 from portal.config import url_is_sqlite
 from portal.core.driver import kept_cursor, session_rows
-from portal.core.driver import register as register_driver
 from portal.extensions import db
 
 log = logging.getLogger(__name__)
@@ -78,7 +77,6 @@ def commit_keeping_loaded() -> None:
 def configure(app: Flask) -> None:
     if not event.contains(Session, "after_transaction_end", _forget_transaction_cache):
         event.listen(Session, "after_transaction_end", _forget_transaction_cache)
-    register_driver()
     with app.app_context():
         if url_is_sqlite(app.config["SQLALCHEMY_DATABASE_URI"]):
             _configure_sqlite(db.engine)

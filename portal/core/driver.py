@@ -14,17 +14,13 @@ from collections.abc import Sequence
 
 from psycopg import IsolationLevel
 from psycopg.pq import TransactionStatus
-from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from portal.extensions import db
 
 _IDLE = TransactionStatus.IDLE
 
 _CURSOR = "portal.cursor"
-#: Set in a session whose transaction ``session_rows_together`` committed with its statements.
-_ENDED = "portal.ended"
 
 #: How many statements' cursors a connection keeps (the least recently used closed beyond).
 CURSORS_KEPT = 32
@@ -76,24 +72,13 @@ def session_rows(sql: str, params: dict) -> list[tuple]:
     return rows
 
 
-def session_rows_together(
-    statements: Sequence[tuple[str, dict]], *, commit: bool = False
-) -> list[list[tuple]]:
+def session_rows_together(statements: Sequence[tuple[str, dict]]) -> list[list[tuple]]:
     """PostgreSQL: ``session_rows`` of each of ``statements``, which do not depend on each
     other's results, sent together and answered in one round trip (the driver's pipeline mode;
     a transaction not yet begun is begun in the same round trip: ``_begin_in``). Each round
     trip saved is about 0.05 ms of the worker's CPU and 0.03 ms of the server's (its reads and
     writes of the socket), and the wait between. The statements run in their order; if one
-    fails, those after it do not run and the error is raised as ``session_rows`` raises it.
-
-    ``commit``: the statements are the transaction's last, and ``COMMIT`` is sent after them
-    in the same round trip, so that the locks they take are held for the server's work and the
-    commit only, never across a round trip to the worker. If one of them fails, the ``COMMIT``
-    is not run (the transaction is left to roll back). The session still has its transaction
-    open; its commit then sends nothing (the driver commits nothing on an idle connection), and
-    it refuses to commit should anything have been written after (``_nothing_after``): that
-    would be a transaction of its own. A caller whose round trip turned out to have done nothing
-    (its statements check for themselves) goes on with ``reopen``."""
+    fails, those after it do not run and the error is raised as ``session_rows`` raises it."""
     connection = db.session.connection()
     pooled = connection.connection
     cursors = _kept_cursors(pooled, [sql for sql, _params in statements])
@@ -103,7 +88,7 @@ def session_rows_together(
     driver = pooled.driver_connection
     begin = _not_begun(driver)
     try:
-        if len(statements) == 1 and not begin and not commit:
+        if len(statements) == 1 and not begin:
             cursors[0].execute(*statements[0])
         else:
             with driver.pipeline() as pipeline:
@@ -111,10 +96,6 @@ def session_rows_together(
                     _begin_in(pipeline, driver)
                 for cursor, (sql, params) in zip(cursors, statements, strict=True):
                     cursor.execute(sql, params)
-                if commit:
-                    _send_in(pipeline, driver, b"COMMIT")
-            if commit:  # answered, and committed
-                db.session.info[_ENDED] = True
         return [cursor.fetchall() for cursor in cursors]
     except dialect.loaded_dbapi.Error as exc:
         lost = dialect.is_disconnect(exc, pooled.dbapi_connection, cursors[0])
@@ -131,48 +112,6 @@ def _not_begun(driver) -> bool:
     return driver.pgconn.transaction_status == _IDLE and not driver.autocommit
 
 
-def _send_in(pipeline, driver, command: bytes) -> None:
-    """Send a command without parameters in ``pipeline``, its answer read and dropped by the
-    pipeline as the driver's own ``BEGIN``'s (a ``None`` in its queue of results; an error in it
-    raised)."""
-    driver.pgconn.send_query_params(command, None)
-    pipeline.result_queue.append(None)
-
-
-def reopen() -> None:
-    """The transaction that ``session_rows_together(..., commit=True)`` committed wrote nothing
-    (its statements found they had nothing to do): the session goes on, its next statement
-    beginning a new transaction, which its commit commits as usual."""
-    db.session.info.pop(_ENDED, None)
-
-
-def _nothing_after(session: Session) -> None:
-    """Refuse a session's commit when its transaction was committed with its last statements
-    (``session_rows_together``'s ``commit``) and something was sent or is to be flushed after:
-    that would commit on its own, apart from the work it belongs with. Raised before the flush;
-    the caller rolls back what came after (what was committed stands)."""
-    if not session.info.pop(_ENDED, False):
-        return
-    if session.new or session.dirty or session.deleted:
-        raise RuntimeError("objects changed after the transaction was committed with its last statement")
-    if session.in_transaction():
-        driver = session.connection().connection.driver_connection
-        if driver.pgconn.transaction_status != _IDLE:
-            raise RuntimeError("statements sent after the transaction was committed with its last statement")
-
-
-def _forget_end(session: Session, transaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(_ENDED, None)
-
-
-def register() -> None:
-    """Listen on every session (once per process) for commits after an early commit."""
-    if not event.contains(Session, "before_commit", _nothing_after):
-        event.listen(Session, "before_commit", _nothing_after)
-        event.listen(Session, "after_transaction_end", _forget_end)
-
-
 def _begin_in(pipeline, driver) -> None:
     """Begin the transaction (not begun: ``_not_begun``) as the first statement of ``pipeline``.
 
@@ -186,7 +125,8 @@ def _begin_in(pipeline, driver) -> None:
     nothing may read an answer inside the pipeline before the statements are all sent. A
     statement that fails leaves the transaction open in error, as after a ``BEGIN`` answered
     on its own: the session rolls it back."""
-    _send_in(pipeline, driver, _begin_command(driver))
+    driver.pgconn.send_query_params(_begin_command(driver), None)
+    pipeline.result_queue.append(None)
 
 
 def _begin_command(driver) -> bytes:

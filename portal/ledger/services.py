@@ -75,7 +75,6 @@ from portal.ledger.writing import (  # noqa: F401  (ALLOCATION_ORDER, MovedRange
     MovedRange,
     Movement,
     Take,
-    Unmoved,
     carry_out,
     entry,
     expire_loaded_blocks,
@@ -187,7 +186,6 @@ def retire(
     expect: Sequence[MovedRange] | None = None,
     movement_id: str | None = None,
     along: tuple[str, dict] | None = None,
-    last: Sequence[tuple[str, dict]] | None = None,
 ) -> Movement:
     """Retire ``quantity`` tonnes from ``source``: final, each serial at most once.
 
@@ -198,11 +196,7 @@ def retire(
     movement's round trip when the movement is written in one statement; it runs right after
     the movement's statement, moved or not, so it must check for itself (in its SQL) that the
     movement it goes with was written. Its rows are then ``Movement.along``; when it was not
-    sent (the movement took several statements), that is None. ``last`` (PostgreSQL): the
-    transaction's last statements, sent after ``along`` with ``COMMIT`` in the same round trip
-    when the movement is sent with its batch's lock (``writing.AtOnce``): their rows are then
-    ``Movement.last`` and the transaction is committed; when they were not sent, that is None and
-    the transaction is open as usual. ``Unmoved`` if that round trip moved nothing.
+    sent (the movement took several statements), that is None.
     """
     return _move(
         EntryKind.RETIRE,
@@ -215,7 +209,6 @@ def retire(
         expect=expect,
         movement_id=movement_id,
         along=along,
-        last=last,
     )
 
 
@@ -253,7 +246,6 @@ def _move(
     expect=None,
     movement_id=None,
     along=None,
-    last=None,
 ) -> Movement:
     _check_quantity(quantity)
     _check_movable(source, destination)
@@ -262,9 +254,7 @@ def _move(
     at_once = None
     if _may_write_at_once(codes, expect):
         only = expect[0] if expect else None
-        at_once = AtOnce(
-            kind, source, destination, reference, actor, movement_id, only, along=along, last=last
-        )
+        at_once = AtOnce(kind, source, destination, reference, actor, movement_id, only, along=along)
     takes, seen = plan(quantity, source.id, codes, batch_condition, at_once=at_once)
     if at_once is not None and at_once.movement is not None:
         return at_once.movement

@@ -34,7 +34,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
-from portal.core.driver import for_driver, reopen, session_rows, session_rows_together
+from portal.core.driver import for_driver, session_rows, session_rows_together
 from portal.extensions import db
 from portal.ledger.models import Account, Batch, Block, EntryKind, LedgerEntry
 from portal.ledger.statements import (
@@ -81,9 +81,6 @@ class Movement:
     #: The rows of the statement the caller asked to be sent with the movement's (``along``),
     #: when it was; None when it was not sent.
     along: list[tuple] | None = None
-    #: The rows of each of the caller's ``last`` statements, when they were sent and the
-    #: transaction committed with them (nothing may be written after); None when they were not.
-    last: list[list[tuple]] | None = None
 
     @property
     def quantity(self) -> int:
@@ -109,12 +106,7 @@ class AtOnce:
     ``along``: a statement of the caller's (driver SQL and parameters) sent in the same round
     trip as the movement's, run just after it in the transaction whether or not it moved (it
     checks for itself that the movement is the one it goes with); its rows end up as
-    ``movement.along``. ``last``: the transaction's last statements, of the same kind, sent
-    after ``along`` and followed by ``COMMIT`` in the same round trip when the movement is sent
-    with its batch's lock (``_lock_and_take_first``; otherwise they are not sent): the batch's
-    lock is then held for the server's work and the commit only. Their rows end up as
-    ``movement.last``. Should that round trip move nothing, ``Unmoved`` is raised (the caller's
-    statements must then have written nothing; it starts over, without ``last``)."""
+    ``movement.along``."""
 
     kind: EntryKind
     source: Account
@@ -125,15 +117,6 @@ class AtOnce:
     expect: "MovedRange | None" = None
     movement: Movement | None = None
     along: tuple[str, dict] | None = None
-    last: list[tuple[str, dict]] | None = None
-
-
-class Unmoved(Exception):
-    """The round trip that was to write a movement and commit (``AtOnce.last``) found the
-    batch's first block could not give it (or no batch): the transaction committed with nothing
-    written and the batch's lock is gone, so nothing may go on from that read. The caller plans
-    the movement again, as usual (``core.driver.reopen``: the session's next statement begins a
-    new transaction)."""
 
 
 # --- locking and planning ------------------------------------------------------------------------
@@ -227,20 +210,11 @@ def _lock_and_take_first(at_once: AtOnce, quantity: int, source_id: int, codes):
     statements = [(lock_sql, lock_params), (take_locked_sql(), take_params)]
     if at_once.along is not None:
         statements.append(at_once.along)
-    if at_once.last is not None:
-        statements += at_once.last
-    rows, taken, *more = session_rows_together(statements, commit=at_once.last is not None)
-    along = more.pop(0) if at_once.along is not None else None
-    if at_once.last is not None and not (rows[0][0] is not None and taken and taken[0][3]):
-        reopen()
-        raise Unmoved()
+    rows, taken, *along = session_rows_together(statements)
     if rows[0][0] is None:
         return None, []
     batch_id, code = rows[0][0], rows[0][1]
-    blocks = _taken(at_once, movement, batch_id, code, taken, along)
-    if at_once.last is not None:
-        at_once.movement.last = more
-    return rows[0][:4], blocks
+    return rows[0][:4], _taken(at_once, movement, batch_id, code, taken, along[0] if along else None)
 
 
 def _first_block_take(at_once: AtOnce, quantity: int) -> tuple[Movement, dict]:

@@ -14,10 +14,6 @@ of a deadlock with the ledger's lock order (nor with any lock order that ends be
 
 A leaf recorded inside a savepoint that is rolled back is dropped with it; one recorded in a
 transaction that rolls back is never appended.
-
-A caller that knows its transaction's last statements may instead send the append with them and
-the ``COMMIT`` in one round trip (``last_append``: a retirement through the API), the log's lock
-then held for the server's work alone. It is still the last lock its transaction takes.
 """
 
 from dataclasses import dataclass
@@ -39,8 +35,6 @@ from portal.transparency.models import LogEntry, LogNode, LogState
 KINDS = ("issuance", "revocation", "registry_confirmation")
 
 _PENDING = "portal.transparency.pending"
-#: In a pooled connection's ``info``: the log's state row was found in its database.
-_BEGUN = "portal.transparency.begun"
 #: Up to this many leaves, PostgreSQL writes an append in one statement (bind parameters are
 #: limited; a bulk load, such as the demo data set, takes the longer way).
 _ONE_STATEMENT = 200
@@ -195,9 +189,10 @@ def append_locked(session: Session, size: int, frontier: list[bytes], leaves: li
 #: updated. A lock wait returns the row as the transaction before committed it (READ COMMITTED
 #: re-reads a row locked FOR UPDATE), and every part of the statement uses that one reading.
 #: No row when the state row does not exist yet (then nothing is written).
-_APPEND_ONE_SQL = """
+_APPEND_ONE = text(
+    """
     WITH RECURSIVE state AS (
-        SELECT tree_size, frontier FROM log_state WHERE id = 1{condition} FOR UPDATE
+        SELECT tree_size, frontier FROM log_state WHERE id = 1 FOR UPDATE
     ),
     fold(level, node, rest) AS (
         SELECT 0, CAST(:leaf_hash AS bytea), state.frontier FROM state
@@ -223,30 +218,11 @@ _APPEND_ONE_SQL = """
     FROM state, folded WHERE log_state.id = 1
     RETURNING log_state.tree_size
     """
-_PARAMS = (
+).bindparams(
     bindparam("leaf_hash", type_=LargeBinary),
     bindparam("leaf_input", type_=LargeBinary),
     bindparam("now", type_=UTCDateTime),
 )
-_APPEND_ONE = text(_APPEND_ONE_SQL.format(condition="")).bindparams(*_PARAMS)
-#: The same, written only if the transaction holds the certificate the leaf is of: to be sent
-#: before its certificate is known to be written (``last_append``).
-_APPEND_IF_WRITTEN = text(
-    _APPEND_ONE_SQL.format(
-        condition=" AND EXISTS (SELECT FROM certificates WHERE number = :certificate_number)"
-    )
-).bindparams(*_PARAMS)
-
-
-def _params(leaf: PendingLeaf) -> dict:
-    """The parameters of ``_APPEND_ONE`` for ``leaf``."""
-    return {
-        "leaf_hash": leaf.leaf_hash,
-        "kind": leaf.kind,
-        "certificate_number": leaf.certificate_number,
-        "leaf_input": leaf.leaf_input,
-        "now": utcnow(),
-    }
 
 
 def append_one(session: Session, leaf: PendingLeaf) -> int | None:
@@ -254,57 +230,23 @@ def append_one(session: Session, leaf: PendingLeaf) -> int | None:
     when the log's state row does not exist yet (nothing written). In the request's session
     through the driver's cursor (``core.driver.session_rows``: half the CPU of SQLAlchemy's
     execution, at every retirement's commit)."""
-    params = _params(leaf)
+    params = {
+        "leaf_hash": leaf.leaf_hash,
+        "kind": leaf.kind,
+        "certificate_number": leaf.certificate_number,
+        "leaf_input": leaf.leaf_input,
+        "now": utcnow(),
+    }
     if session is db.session():
         sql, own = for_driver(_APPEND_ONE)
         rows = session_rows(sql, own | params)
         size = rows[0][0] if rows else None
-        if size is not None:
-            _begun()
     else:
         row = session.execute(_APPEND_ONE, params).first()
         size = None if row is None else row.tree_size
     if size is not None:
         leaf.leaf_index, leaf.logged_at = size - 1, params["now"]
     return size
-
-
-def log_begun() -> bool:
-    """Whether the log's state row is known to exist in the session's database: an append on
-    the session's connection found it (a row never deleted once made). ``last_append`` needs it
-    (it cannot make it); until then, leaves are recorded and appended at commit, which makes it."""
-    return bool(db.session.connection().connection.info.get(_BEGUN))
-
-
-def _begun() -> None:
-    db.session.connection().connection.info[_BEGUN] = True
-
-
-def has_pending() -> bool:
-    """Whether the session's transaction has recorded leaves yet to append at its commit."""
-    return bool(db.session().info.get(_PENDING))
-
-
-def last_append(kind: str, certificate_number: str, data: bytes) -> tuple[PendingLeaf, tuple[str, dict]]:
-    """PostgreSQL: a leaf of ``data`` (``leaf_input``'s bytes), not recorded with the session,
-    and the statement appending it, which writes only if the transaction has written the
-    certificate ``certificate_number``: for a caller that sends it as its transaction's last
-    statement, with the ``COMMIT`` (``ledger.retire``'s ``last``), and so holds the log's lock
-    for the server's work alone (it is still the last lock the transaction takes); ``appended``
-    then reads its answer."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown log entry kind {kind!r}")
-    leaf = PendingLeaf(kind, certificate_number, data, merkle.leaf_hash(data))
-    sql, own = for_driver(_APPEND_IF_WRITTEN)
-    return leaf, (sql, own | _params(leaf))
-
-
-def appended(leaf: PendingLeaf, statement: tuple[str, dict], rows: list[tuple]) -> None:
-    """``last_append``'s answer, committed: where and when ``leaf`` was appended. A tree head
-    covering it is asked for, as for a recorded leaf."""
-    ((size,),) = rows
-    leaf.leaf_index, leaf.logged_at = size - 1, statement[1]["now"]
-    tasks.soon("log.sign")
 
 
 def _before_commit(session: Session) -> None:

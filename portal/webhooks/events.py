@@ -5,7 +5,7 @@ contract and invoice numbers), never by row ids, and carry amounts as decimal st
 from portal.core import tasks
 from portal.core.i18n import absolute_url
 from portal.webhooks.models import EventType
-from portal.webhooks.services import emit, never_had_endpoints
+from portal.webhooks.services import emit
 
 
 def _money(amount) -> dict:
@@ -20,12 +20,6 @@ def _emit(organisation_id, event_type, data) -> None:
     """``data`` is a function: it is only built when an endpoint wants the event."""
     if emit(organisation_id, event_type, data) is not None:
         tasks.soon("webhooks.deliver")
-
-
-def none_told(organisation_id: int) -> bool:
-    """Whether an event of the organisation (loaded in the transaction) would write nothing: it
-    never registered an endpoint (``services.never_had_endpoints``)."""
-    return never_had_endpoints(organisation_id)
 
 
 def certificate_issued(certificate) -> None:

@@ -217,7 +217,7 @@ def _live_endpoints(organisation_id: int) -> list[WebhookEndpoint]:
     return list(db.session.scalars(_LIVE_ENDPOINTS, {"organisation": organisation_id}))
 
 
-def never_had_endpoints(organisation_id: int) -> bool:
+def _never_had_endpoints(organisation_id: int) -> bool:
     """Whether the organisation, as this transaction has it loaded, never registered an endpoint
     (``Organisation.webhooks_since`` unset; set with its first, never unset): then there is
     none to read. Only a loaded organisation is looked at (an API call's, an order's); nothing
@@ -240,7 +240,7 @@ def emit(organisation_id: int | None, event_type: EventType, data, *, at: dateti
     known = transaction_cache(_ENDPOINTS)
     if organisation_id not in known:
         known[organisation_id] = (
-            [] if never_had_endpoints(organisation_id) else _live_endpoints(organisation_id)
+            [] if _never_had_endpoints(organisation_id) else _live_endpoints(organisation_id)
         )
     wanting = [endpoint for endpoint in known[organisation_id] if endpoint.wants(event_type)]
     if not wanting:

@@ -29,7 +29,6 @@ INTERNAL = {
     "portal.pdf.fonts.FontUnavailable": "no CJK font; drawing turns it into PdfError('no_font')",
     "portal.webhooks.transport.Refused": "an endpoint URL the transport will not call; services raise WebhookError",
     "portal.ledger.serials.SerialError": "a registry serial's format; issuances and statements name it",
-    "portal.ledger.writing.Unmoved": "a movement to commit with its round trip moved nothing; its caller starts over",
 }
 
 
