@@ -10,15 +10,17 @@
    codes), and those 200 pages revalidated by clients that have them (``If-None-Match`` with
    the page's ETag: 304 without a body).
 2. Retirements per second with 8 concurrent API clients (``POST /api/v1/retirements``, 1 t each,
-   8 organisations), as a ratio to ``/healthz`` at the same concurrency, measured just before
-   them, after 2 s of each to warm up: ``--rounds`` rounds (3), each ratio printed, and their
-   median.
+   up to 8 organisations: ``--organisations``), as a ratio to ``/healthz`` at the same
+   concurrency, measured just before them, after 2 s of each to warm up: ``--rounds`` rounds
+   (3), each ratio printed, and their median.
 3. PDF generation time per certificate (in process), against rendering the certificate's HTML
    page in the same process.
 
-    python bench/certificate_bench.py --url postgresql+psycopg://…/bench [--load-scale 100] [--seconds 10] [--reads-only | --retirements-only] [--rounds 3]
+    python bench/certificate_bench.py --url postgresql+psycopg://…/bench [--load-scale 100] [--seconds 10] [--reads-only | --retirements-only] [--rounds 3] [--organisations 8]
 
-``--reads-only`` measures the reads (1.) alone.
+``--reads-only`` measures the reads (1.) alone. ``--organisations N``: the retirements use the
+keys of the first N organisations only (1: every client retires from one holding, as an event's
+guests from their organiser's).
 
 ``--load-scale N`` first resets the database and loads the demo data set at that scale (at 100:
 10,000 batches and 100,000 certificates).
@@ -69,11 +71,11 @@ end
 """
 
 
-def prepare(url, workdir: Path, keys_only: bool = False):
+def prepare(url, workdir: Path, keys_only: bool = False, organisations: int = 8):
     """Numbers to look up (PostgreSQL: the same in every run), their answers drawn ahead, and
-    API keys of up to 8 demo organisations (``api_keys``). ``keys_only``: the keys alone (the
-    retirements need nothing else, and drawing answers ahead grows with every run's
-    certificates)."""
+    API keys of up to ``organisations`` demo organisations (``api_keys``). ``keys_only``: the
+    keys alone (the retirements need nothing else, and drawing answers ahead grows with every
+    run's certificates)."""
     from sqlalchemy import delete, func, select
 
     from portal.buyers import services as buyers
@@ -87,7 +89,8 @@ def prepare(url, workdir: Path, keys_only: bool = False):
     with app.app_context():
         total = db.session.scalar(select(func.count()).select_from(Certificate))
         if keys_only:
-            (workdir / "keys.txt").write_text("\n".join(api_keys(db, buyers, Organisation)) + "\n")
+            keys = api_keys(db, buyers, Organisation, organisations)
+            (workdir / "keys.txt").write_text("\n".join(keys) + "\n")
             db.session.commit()
             db.engine.dispose()
             return total, []
@@ -103,7 +106,7 @@ def prepare(url, workdir: Path, keys_only: bool = False):
             .having(func.count() == len(renditions.kinds()))
         )
         drawn = set(db.session.scalars(current))
-        keys = api_keys(db, buyers, Organisation)
+        keys = api_keys(db, buyers, Organisation, organisations)
         db.session.commit()
         started = time.perf_counter()
         renditions.draw_numbers(n for n in numbers if n not in drawn)
@@ -125,14 +128,17 @@ def prepare(url, workdir: Path, keys_only: bool = False):
     return total, numbers
 
 
-def api_keys(db, buyers, Organisation) -> list[str]:
-    """A new API key of each of the first 8 demo organisations, or of all where there are fewer
-    (not committed). A scale-1 data set has 6: the retirements' 8 connections share their keys,
-    and all 6 retire first from the one oldest batch they hold, so every retirement locks it."""
+def api_keys(db, buyers, Organisation, organisations: int = 8) -> list[str]:
+    """A new API key of each of the first ``organisations`` (8) demo organisations, or of all
+    where there are fewer (not committed). A scale-1 data set has 6: the retirements' 8
+    connections share their keys, and all 6 retire first from the one oldest batch they hold, so
+    every retirement locks it. With one, every connection retires from the same holding, as an
+    event's guests offsetting at once from its organiser's (they then often find the range they
+    expected taken by another: ``certificates.issuing``)."""
     from sqlalchemy import select
 
     keys = []
-    for org in db.session.scalars(select(Organisation).order_by(Organisation.id).limit(8)):
+    for org in db.session.scalars(select(Organisation).order_by(Organisation.id).limit(organisations)):
         _key, plaintext = buyers.create_api_key(organisation=org, label="bench", actor="bench")
         keys.append(plaintext)
     return keys
@@ -186,6 +192,9 @@ def main():
     parser.add_argument("--reads-only", action="store_true")
     parser.add_argument("--retirements-only", action="store_true", help="only the API retirements")
     parser.add_argument(
+        "--organisations", type=int, default=8, help="retire with the keys of this many organisations (8)"
+    )
+    parser.add_argument(
         "--rounds", type=int, default=3, help="rounds of the retirements and their baseline (3: the median)"
     )
     parser.add_argument(
@@ -198,7 +207,9 @@ def main():
         print(f"demo load --scale {args.load_scale}: {load_demo(args.url, args.load_scale):.1f} s")
 
     workdir = Path(tempfile.mkdtemp(prefix="certbench-"))
-    total, numbers = prepare(args.url, workdir, keys_only=args.retirements_only)
+    total, numbers = prepare(
+        args.url, workdir, keys_only=args.retirements_only, organisations=args.organisations
+    )
     print(f"certificates in the database: {total:,}")
     if not (args.reads_only or args.retirements_only):
         pdf_ms, html_ms = pdf_times(args.url, numbers)
