@@ -192,7 +192,12 @@ def main():
     parser.add_argument("--reads-only", action="store_true")
     parser.add_argument("--retirements-only", action="store_true", help="only the API retirements")
     parser.add_argument(
-        "--organisations", type=int, default=8, help="retire with the keys of this many organisations (8)"
+        "--organisations",
+        type=int,
+        default=8,
+        choices=range(1, 9),
+        metavar="1-8",
+        help="retire with the keys of this many organisations (8)",
     )
     parser.add_argument(
         "--rounds", type=int, default=3, help="rounds of the retirements and their baseline (3: the median)"
