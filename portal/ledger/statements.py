@@ -75,75 +75,41 @@ REWRITE_BLOCK = (
 INSERT_ENTRIES = insert(ENTRIES)
 
 
-def _placed(block: str, first: str, last: str, end: str) -> str:
-    """PostgreSQL: the CTEs of a statement placing one take, ``first..last`` from the start of
-    the source's block ``block`` that ends at ``end`` (SQL expressions), in the destination
-    ``:account``, so that blocks stay merged (one block per run of consecutive serials and
-    account). A batch's blocks cover its serials without gaps or overlaps, so the destination's
-    neighbours are found by serial on the batch's unique ``(batch_id, serial_start)`` index, two
-    probes (``near``): the block holding ``first - 1`` (the last to start at or below it) and
-    the one starting at ``last + 1``; the account and range conditions then decide. (Read by
-    account instead, the look-up walked every block the destination holds of the batch:
-    thousands for a buyer of many small lots.)
-
-    The take is written into the block it joins, as few rows as can say it:
-
-    - with a neighbour before (``prev``: the destination's block ending at ``first - 1``, as
-      when one holding's serials are retired one after the other), that block is widened to
-      ``last`` (to the neighbour after's end, which is deleted, if there is one): an update of
-      its end alone, which no index holds, so PostgreSQL rewrites it in place (a HOT update, no
-      index entry); the source's block keeps the rest, its start moved to ``last + 1``
-      (``shrunk``), or is deleted when the take is all of it (``dropped``);
-    - without one, the source's block becomes the destination's, widened over the neighbour
-      after (deleted: ``gone``), and the rest, if any, is a new block of the source's
-      (``rest``).
-
-    Before, the take always moved the source's block and inserted the rest: a row inserted, a
-    row deleted and six index entries per retirement where now there are three. ``placed``
-    returns the row it widened or moved: one for any take. Writable CTEs share one snapshot
-    and no row is written by two of them; the unique ``(batch_id, serial_start)`` holds at
-    every row, as no block is given a start another block has."""
+def _neighbours(before: str, after: str) -> str:
+    """PostgreSQL: the CTEs ``near`` and ``gone`` of a statement placing a moved range: the
+    destination's blocks ending at ``before`` or starting at ``after`` (SQL expressions),
+    found by serial as ``TAKE_NEIGHBOURS`` finds them, deleted, their ranges returned."""
     return f"""near AS (
         (SELECT id, account_id, serial_start, serial_end FROM blocks
-         WHERE batch_id = :batch AND serial_start <= {first} - 1 ORDER BY serial_start DESC LIMIT 1)
+         WHERE batch_id = :batch AND serial_start <= {before} ORDER BY serial_start DESC LIMIT 1)
         UNION ALL
         (SELECT id, account_id, serial_start, serial_end FROM blocks
-         WHERE batch_id = :batch AND serial_start = {last} + 1)
+         WHERE batch_id = :batch AND serial_start = {after})
     ),
-    prev AS (SELECT id FROM near WHERE account_id = :account AND serial_end = {first} - 1),
     gone AS (
         DELETE FROM blocks
-        WHERE id IN (SELECT id FROM near WHERE account_id = :account AND serial_start = {last} + 1)
-        RETURNING serial_end
-    ),
-    rest AS (
-        INSERT INTO blocks (batch_id, account_id, serial_start, serial_end)
-        SELECT :batch, :source, {last} + 1, {end} WHERE {last} < {end} AND NOT EXISTS (SELECT FROM prev)
-    ),
-    shrunk AS (
-        UPDATE blocks SET serial_start = {last} + 1
-        WHERE id = {block} AND {last} < {end} AND EXISTS (SELECT FROM prev)
-    ),
-    dropped AS (
-        DELETE FROM blocks WHERE id = {block} AND {last} = {end} AND EXISTS (SELECT FROM prev)
-    ),
-    placed AS (
-        UPDATE blocks
-        SET account_id = :account, serial_end = GREATEST({last}, (SELECT max(serial_end) FROM gone))
-        WHERE id = COALESCE((SELECT id FROM prev), {block})
-        RETURNING id
+        WHERE id IN (SELECT id FROM near WHERE account_id = :account
+                                             AND (serial_end = {before} OR serial_start = {after}))
+        RETURNING serial_start, serial_end
     )"""
 
 
 #: PostgreSQL: all of one take's writes in one statement (steps 3–5 above, and step 6, the
 #: journal of the whole movement, with its last take), so that a contended batch's lock is held
-#: for two round trips and the commit rather than five (``_placed``: how the take is placed;
-#: ``rest_end`` is the end of the source's block, which the take starts). ``journal`` inserts
-#: one entry per element of the arrays, in their order (none when they are empty: a
-#: movement's earlier takes).
+#: for two round trips and the commit rather than five. Writable CTEs share one snapshot; the
+#: order that matters is made explicit: the moved block reads ``gone`` (the neighbours' ranges),
+#: so the neighbours are deleted before it is rewritten over their serials (its new start may be
+#: a deleted neighbour's: the unique ``(batch_id, serial_start)`` holds). ``rest`` is the split
+#: block's remainder (none when ``rest_start > rest_end``); ``near`` and ``gone`` the neighbours
+#: (``_neighbours``); ``journal`` inserts one entry per element of the arrays, in their order
+#: (none when they are empty: a movement's earlier takes).
 PLACE_ONE_STATEMENT = text(
     """
-    WITH {placed},
+    WITH rest AS (
+        INSERT INTO blocks (batch_id, account_id, serial_start, serial_end)
+        SELECT :batch, :source, :rest_start, :rest_end WHERE :rest_start <= :rest_end
+    ),
+    {neighbours},
     journal AS (
         INSERT INTO ledger_entries (movement_id, kind, batch_id, serial_start, serial_end, quantity,
                                     from_account_id, to_account_id, reference, actor, created_at)
@@ -153,15 +119,19 @@ PLACE_ONE_STATEMENT = text(
              WITH ORDINALITY AS j(batch, first, last, n)
         ORDER BY j.n
     )
-    SELECT id FROM placed
-    """.format(placed=_placed(":block", ":start", ":end", ":rest_end"))
+    UPDATE blocks
+    SET account_id = :account,
+        serial_start = LEAST(:start, (SELECT min(serial_start) FROM gone)),
+        serial_end = GREATEST(:end, (SELECT max(serial_end) FROM gone))
+    WHERE id = :block
+    """.format(neighbours=_neighbours(":before", ":after"))
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
 #: PostgreSQL, with the batch locked: the source's blocks of the batch (step 2) and, when the
 #: first of them holds the whole movement (and, unless ``expect_start`` is 0, starts there in
 #: the batch ``expect_batch``), the
 #: movement written from it (steps 3–6, as ``PLACE_ONE_STATEMENT`` writes them) in the same
-#: statement. Its rows: that block's range taken (``moved`` true), or, when it was
+#: statement. Its rows: that block as moved (``moved`` true; the serials taken), or, when it was
 #: not enough (nothing written), every block the source holds of the batch, lowest serials
 #: first, exactly as ``SOURCE_BLOCKS`` reads them. ``held`` is read with the statement's
 #: snapshot, taken after the lock was granted, so it is what the lock protects.
@@ -177,26 +147,32 @@ TAKE_FIRST_BLOCK = text(
         WHERE serial_end - serial_start + 1 >= :quantity
           AND (:expect_start = 0 OR (serial_start = :expect_start AND :batch = :expect_batch))
     ),
-    {placed},
+    rest AS (
+        INSERT INTO blocks (batch_id, account_id, serial_start, serial_end)
+        SELECT :batch, :source, last + 1, serial_end FROM fit WHERE last < serial_end
+    ),
+    {neighbours},
     journal AS (
         INSERT INTO ledger_entries (movement_id, kind, batch_id, serial_start, serial_end, quantity,
                                     from_account_id, to_account_id, reference, actor, created_at)
         SELECT :movement, :kind, :batch, first, last, :quantity, :source, :account, :reference,
                :actor, :now
         FROM fit
+    ),
+    moved AS (
+        UPDATE blocks
+        SET account_id = :account,
+            serial_start = LEAST(fit.first, (SELECT min(serial_start) FROM gone)),
+            serial_end = GREATEST(fit.last, (SELECT max(serial_end) FROM gone))
+        FROM fit
+        WHERE blocks.id = fit.id
+        RETURNING fit.id, fit.first, fit.last
     )
-    SELECT id, first, last, true AS moved FROM fit WHERE EXISTS (SELECT FROM placed)
+    SELECT id, first, last, true AS moved FROM moved
     UNION ALL
-    SELECT id, serial_start, serial_end, false FROM held WHERE NOT EXISTS (SELECT FROM placed)
+    SELECT id, serial_start, serial_end, false FROM held WHERE NOT EXISTS (SELECT FROM moved)
     ORDER BY 2
-    """.format(
-        placed=_placed(
-            "(SELECT id FROM fit)",
-            "(SELECT first FROM fit)",
-            "(SELECT last FROM fit)",
-            "(SELECT serial_end FROM fit)",
-        )
-    )
+    """.format(neighbours=_neighbours("(SELECT first - 1 FROM fit)", "(SELECT last + 1 FROM fit)"))
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
 

@@ -15,12 +15,9 @@ A movement of one block is, after the caller's account look-ups:
    certificate or an order's line, has read it before the lock: ``ledger.forecast``);
 2. the source's blocks of that batch, read after the lock is held (in READ COMMITTED a statement
    sees what was committed before it began, so the read cannot share the locking statement);
-3. the destination's blocks adjacent to the take, found by serial;
-4. the take written into the run it continues: the destination's block ending just before it,
-   widened over it (the source's block keeping the rest from a new start, or deleted when
-   taken whole), or else the source's block itself, moved to the destination (the rest of a
-   split block inserted as a new block of the source's);
-5. the destination's block starting just after the take, deleted, its range absorbed;
+3. the rest of a split block, inserted (only when the block is split);
+4. the destination's adjacent blocks, deleted and returned in one statement;
+5. the moved block, rewritten to its widened range and new account;
 6. the journal, one insert for the whole movement.
 
 On PostgreSQL steps 3–5 of each take, and step 6 with the movement's last take, are one
@@ -30,10 +27,7 @@ are: a sale, a retirement, a delivery from one batch) folds step 2 into that sta
 lock, in one round trip (``_lock_and_take_first``): the server runs it once the lock is granted,
 on the batch the lock took, so a contended batch's lock is held for the movement's statement
 and the commit, with no round trip to the worker between. SQLite, which has no writable CTEs,
-sends them one by one, steps 3–5 in a way of its own (the rest inserted, both neighbours
-deleted, the source's block moved over their ranges); every way leaves the same blocks
-(accounts and serial ranges), merged. PostgreSQL's way writes fewer rows for the commonest
-take, one that continues a run of the destination's (``statements._placed``).
+sends them one by one; all ways write exactly the same rows.
 """
 
 import logging
@@ -372,6 +366,9 @@ def _carry_out_in_one_statement_each(kind, takes, movement, source, destination,
                 "block": take.block_id,
                 "start": start,
                 "end": end,
+                "before": start - 1,
+                "after": end + 1,
+                "rest_start": end + 1,
                 "rest_end": take.serial_end,
             },
         )

@@ -262,15 +262,13 @@ def rows_written(table: str, action) -> tuple[int, int, int]:
     return tuple(a - b for a, b in zip(after, before, strict=True))
 
 
-def block_ids(account) -> list[int]:
-    return [b.id for b in ledger.blocks_of(account)]
-
-
-def test_a_take_after_the_destinations_block_widens_it_in_place(pg_app):
-    """One holding's serials retired one after the other (the API's retirements): the retired
-    block that ends just before the take is widened to cover it and the source's block keeps the
-    rest, two updates; no row is inserted or deleted (before: the rest inserted, the neighbour
-    deleted, the source's block moved over it)."""
+def test_a_take_that_continues_the_destinations_run_writes_three_block_rows(pg_app):
+    """One holding's serials retired one after the other (the API's retirements): the take's
+    block moves to the retired account over its neighbour there (deleted) and the rest of the
+    holding's block is inserted anew, a row of each kind. (Widening the neighbour in place, an
+    update of its end alone, wrote two rows and no index entry for it, but the one row updated at
+    every movement of a batch made 8 clients' spread movements slower: bench/README.md, the
+    twenty-first round.) Pinned so that a change of what a movement writes is seen."""
     inventory = ledger.system_account(AccountKind.INVENTORY)
     factories.batch(quantity=100, vintage=2021)
     holding = ledger.open_account(AccountKind.HOLDING, "ORG-W")
@@ -278,20 +276,18 @@ def test_a_take_after_the_destinations_block_widens_it_in_place(pg_app):
     ledger.transfer(30, source=inventory, destination=holding)
     retired = ledger.system_account(AccountKind.RETIRED)
     ledger.retire(4, source=holding)
-    kept = block_ids(retired), block_ids(holding)
-    assert rows_written("blocks", lambda: ledger.retire(5, source=holding)) == (0, 2, 0)
-    assert (block_ids(retired), block_ids(holding)) == kept
+    assert rows_written("blocks", lambda: ledger.retire(5, source=holding)) == (1, 1, 1)
     assert serials(retired) == [(1, 9)] and serials(holding) == [(10, 30)]
-    # the last of the holding: its block is deleted, the retired block widened to its end
+    # the last of the holding: the block moves whole over its neighbour, nothing inserted
     assert rows_written("blocks", lambda: ledger.retire(21, source=holding)) == (0, 1, 1)
-    assert block_ids(retired) == kept[0] and serials(retired) == [(1, 30)] and serials(holding) == []
+    assert serials(retired) == [(1, 30)] and serials(holding) == []
     assert verify_ledger().ok
 
 
 def test_a_take_between_two_blocks_of_the_destination_joins_them(pg_app):
-    """The take fills the gap between two of the destination's blocks: the one before is
-    widened over the take and the one after (deleted), the source's block deleted; a movement
-    of two batches (``PLACE_ONE_STATEMENT``, a statement per take) writes each take so."""
+    """The take fills the gap between two of the destination's blocks: both are deleted and the
+    take's block is widened over their ranges; a movement of two batches (``PLACE_ONE_STATEMENT``,
+    a statement per take) writes each take so."""
     inventory = ledger.system_account(AccountKind.INVENTORY)
     batches = [factories.batch(quantity=100, vintage=2021), factories.batch(quantity=100, vintage=2022)]
     holding = ledger.open_account(AccountKind.HOLDING, "ORG-J")
@@ -300,21 +296,20 @@ def test_a_take_between_two_blocks_of_the_destination_joins_them(pg_app):
     ledger.transfer(10, source=inventory, destination=holding)  # 1..10
     ledger.transfer(10, source=inventory, destination=reserve)  # 11..20
     ledger.transfer(80, source=inventory, destination=holding)  # 21..100, after the gap
-    first = block_ids(holding)[0]
     assert rows_written("blocks", lambda: ledger.transfer(10, source=reserve, destination=holding)) == (
         0,
         1,
         2,
     )
-    assert serials(holding) == [(1, 100)] and block_ids(holding) == [first]
+    assert serials(holding) == [(1, 100)]
     ledger.transfer(20, source=inventory, destination=holding)  # batch 2: 1..20
     retired = ledger.system_account(AccountKind.RETIRED)
     ledger.retire(50, source=holding)  # batch 1: 1..50, no neighbour
     ledger.retire(5, source=holding, batch_codes=[batches[1].code])  # batch 2: 1..5
-    # batch 1's 51..100 (all of the block: the retired 1..50 widened, the block deleted), then
-    # 10 of batch 2's 6..20 (the retired 1..5 widened to 15, the holding's block now from 16)
+    # batch 1's 51..100 (all of the block: over the retired 1..50), then 10 of batch 2's 6..20
+    # (over the retired 1..5, the rest 16..20 inserted)
     written = rows_written("blocks", lambda: ledger.retire(60, source=holding))
-    assert written == (0, 3, 1), written
+    assert written == (1, 2, 2), written
     assert ledger.balances_by_batch(retired) == {batches[0].id: 100, batches[1].id: 15}
     assert sorted(serials(retired)) == [(1, 15), (1, 100)] and serials(holding) == [(16, 20)]
     assert verify_ledger().ok
