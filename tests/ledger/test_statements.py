@@ -296,12 +296,8 @@ def test_a_take_between_two_blocks_of_the_destination_joins_them(pg_app):
     ledger.transfer(10, source=inventory, destination=holding)  # 1..10
     ledger.transfer(10, source=inventory, destination=reserve)  # 11..20
     ledger.transfer(80, source=inventory, destination=holding)  # 21..100, after the gap
-    assert rows_written("blocks", lambda: ledger.transfer(10, source=reserve, destination=holding)) == (
-        0,
-        1,
-        2,
-    )
-    assert serials(holding) == [(1, 100)]
+    joined = rows_written("blocks", lambda: ledger.transfer(10, source=reserve, destination=holding))
+    assert joined == (0, 1, 2) and serials(holding) == [(1, 100)]
     ledger.transfer(20, source=inventory, destination=holding)  # batch 2: 1..20
     retired = ledger.system_account(AccountKind.RETIRED)
     ledger.retire(50, source=holding)  # batch 1: 1..50, no neighbour
